@@ -1,0 +1,52 @@
+/**
+ * Writing HTTP responses on uWS the safe way: always corked, never after the request was
+ * aborted, and async handlers register onAborted before their first await (notes/uws.md).
+ */
+import type { HttpResponse } from 'uWebSockets.js';
+import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
+
+const STATUS_TEXT: Readonly<Record<number, string>> = {
+  200: 'OK', 400: 'Bad Request', 404: 'Not Found', 413: 'Payload Too Large', 500: 'Internal Server Error', 503: 'Service Unavailable',
+};
+
+export function statusLine(status: number): string {
+  return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
+}
+
+export function sendBody(res: HttpResponse, status: number, contentType: string, body: string): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('content-type', contentType).end(body);
+  });
+}
+
+export function sendJson(res: HttpResponse, status: number, value: unknown): void {
+  sendBody(res, status, 'application/json', JSON.stringify(value));
+}
+
+/** The gateway's error body: `{"error":{"code":"GW_ERR_…","message":"…"}}`. */
+export function sendError(res: HttpResponse, code: ErrorCode, message: string): void {
+  sendJson(res, ERRORS[code].status, { error: { code, message } });
+}
+
+/** Refuses a WebSocket upgrade with a plain HTTP error response. */
+export const rejectUpgrade = sendError;
+
+/**
+ * Runs an async handler: marks the response aborted when the client goes away, so nothing is
+ * written to a dead response, and turns a thrown error into a 500 without leaking it.
+ */
+export function handleAsync(res: HttpResponse, work: () => Promise<{ status: number; contentType: string; body: string }>, onError: (err: unknown) => void): void {
+  let aborted = false;
+  res.onAborted(() => {
+    aborted = true;
+  });
+  work().then(
+    (reply) => {
+      if (!aborted) sendBody(res, reply.status, reply.contentType, reply.body);
+    },
+    (err: unknown) => {
+      onError(err);
+      if (!aborted) sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
+    },
+  );
+}

@@ -1,0 +1,194 @@
+/**
+ * The edge's view of telemetry: one slot per device with its uWS topics (one per wire format),
+ * subscriber counts, the latest frame bytes per format (for snapshots), and sockets waiting for a
+ * snapshot from ingest. Frames from ingest are published to uWS topics as the bytes ingest built:
+ * no per-socket encoding, no per-socket loop.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { EdgeMetric } from '../metrics/metric-table.js';
+import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
+import { readFrameBatch, type FrameVisitor } from '../threads/frame-batch.js';
+import type { StreamSocket } from './stream-socket.js';
+
+const FORMAT_NAMES = ['json', 'msgpack'] as const;
+
+class DeviceSlot {
+  readonly topics: readonly [string, string];
+  readonly subscribers: [number, number] = [0, 0];
+  seq = 0;
+  /** Latest frame per format; length -1 when the latest message was not encoded in that format. */
+  readonly cache: [Buffer | null, Buffer | null] = [null, null];
+  readonly cacheLength: [number, number] = [-1, -1];
+  /** Sockets subscribed while a fill (snapshot) from ingest is on its way. */
+  readonly pending: [Set<StreamSocket> | null, Set<StreamSocket> | null] = [null, null];
+
+  constructor(readonly id: string) {
+    this.topics = [`gps.${FORMAT_NAMES[0]}:${id}`, `gps.${FORMAT_NAMES[1]}:${id}`];
+  }
+
+  store(format: 0 | 1, bytes: Uint8Array): void {
+    let buf = this.cache[format];
+    if (buf === null || buf.length < bytes.length) {
+      buf = Buffer.allocUnsafeSlow(Math.max(256, bytes.length * 2));
+      this.cache[format] = buf;
+    }
+    buf.set(bytes, 0);
+    this.cacheLength[format] = bytes.length;
+  }
+
+  cached(format: 0 | 1): Uint8Array | null {
+    const length = this.cacheLength[format];
+    return length < 0 ? null : this.cache[format]!.subarray(0, length);
+  }
+}
+
+export class TelemetryHub implements FrameVisitor {
+  private readonly slots = new Map<string, DeviceSlot>();
+  private readonly byIndex: DeviceSlot[] = [];
+
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly ingest: MessagePort,
+    private readonly stats: RowWriter<EdgeMetric>,
+  ) {}
+
+  onIngestMessage(message: IngestToEdge): void {
+    switch (message.t) {
+      case 'device':
+        this.byIndex[message.index] = this.slot(message.id);
+        break;
+      case 'frames':
+        readFrameBatch(message.buffer, message.length, this);
+        break;
+      case 'fill':
+        this.fill(message.id, message.format, message.seq, message.bytes);
+        break;
+    }
+  }
+
+  /** FrameVisitor: one record of a batch. */
+  frame(index: number, seq: number, bytes: Uint8Array, start: number, jsonLength: number, msgpackLength: number): void {
+    const slot = this.byIndex[index];
+    if (slot === undefined) return;
+    slot.seq = seq;
+    this.deliver(slot, 0, bytes, start, jsonLength);
+    this.deliver(slot, 1, bytes, start + jsonLength, msgpackLength);
+  }
+
+  private deliver(slot: DeviceSlot, format: 0 | 1, bytes: Uint8Array, start: number, length: number): void {
+    if (length === 0) {
+      slot.cacheLength[format] = -1;
+      return;
+    }
+    const frame = bytes.subarray(start, start + length);
+    slot.store(format, frame);
+    // Sockets waiting for a snapshot are already subscribed: this live frame reaches them and is newer.
+    slot.pending[format] = null;
+    const subscribers = slot.subscribers[format];
+    if (subscribers > 0) {
+      this.app.publish(slot.topics[format], frame, format === 1);
+      this.stats.inc('deliveries_total', subscribers);
+    }
+  }
+
+  private fill(id: string, format: 0 | 1, seq: number, bytes: Uint8Array | null): void {
+    const slot = this.slot(id);
+    if (bytes !== null && seq >= slot.seq) {
+      slot.seq = seq;
+      slot.store(format, bytes);
+    }
+    const waiting = slot.pending[format];
+    slot.pending[format] = null;
+    const snapshot = slot.cached(format);
+    if (waiting === null || snapshot === null) return;
+    for (const ws of waiting) {
+      if (!ws.closed) ws.cork(() => this.sendSnapshot(ws, snapshot));
+    }
+  }
+
+  private sendSnapshot(ws: StreamSocket, bytes: Uint8Array): void {
+    ws.send(bytes, ws.format === 1);
+    this.stats.inc('snapshots_sent_total');
+  }
+
+  private slot(id: string): DeviceSlot {
+    let slot = this.slots.get(id);
+    if (slot === undefined) {
+      slot = new DeviceSlot(id);
+      this.slots.set(id, slot);
+    }
+    return slot;
+  }
+
+  private post(message: EdgeToIngest): void {
+    this.ingest.postMessage(message);
+  }
+
+  /**
+   * Subscribes a socket to devices it does not watch yet; returns the ids added. Each device's
+   * last position is sent first (now if cached here, else when ingest's fill arrives), then live.
+   */
+  subscribe(ws: StreamSocket, ids: readonly string[]): string[] {
+    const added: string[] = [];
+    const format = ws.format;
+    for (const id of ids) {
+      if (ws.devices.includes(id)) continue;
+      const slot = this.slot(id);
+      if (slot.subscribers[format]++ === 0) {
+        // First subscriber on this edge: ingest starts encoding this format and sends a fill.
+        slot.pending[format] = new Set([ws]);
+        this.post({ t: 'interest', id, format, delta: 1 });
+      } else if (slot.pending[format] !== null) {
+        slot.pending[format]!.add(ws);
+      } else {
+        const snapshot = slot.cached(format);
+        if (snapshot !== null) this.sendSnapshot(ws, snapshot);
+      }
+      ws.subscribe(slot.topics[format]);
+      ws.devices.push(id);
+      added.push(id);
+    }
+    this.stats.inc('subscriptions', added.length);
+    return added;
+  }
+
+  /** Unsubscribes a live socket from some of its devices; returns the ids removed. */
+  unsubscribe(ws: StreamSocket, ids: readonly string[]): string[] {
+    const removed: string[] = [];
+    for (const id of ids) {
+      const at = ws.devices.indexOf(id);
+      if (at < 0) continue;
+      ws.devices.splice(at, 1);
+      ws.unsubscribe(this.slots.get(id)!.topics[ws.format]);
+      this.forget(ws, id);
+      removed.push(id);
+    }
+    return removed;
+  }
+
+  /** Called from the close handler: uWS already dropped the topics; release the counts. */
+  release(ws: StreamSocket): void {
+    for (const id of ws.devices) this.forget(ws, id);
+    ws.devices = [];
+  }
+
+  private forget(ws: StreamSocket, id: string): void {
+    const slot = this.slots.get(id)!;
+    const format = ws.format;
+    slot.pending[format]?.delete(ws);
+    this.stats.inc('subscriptions', -1);
+    if (--slot.subscribers[format] === 0) this.post({ t: 'interest', id, format, delta: -1 });
+  }
+
+  /** After a conflation: the latest position of each of the socket's devices, in one cork. */
+  sendLatest(ws: StreamSocket): void {
+    ws.cork(() => {
+      for (const id of ws.devices) {
+        const snapshot = this.slots.get(id)?.cached(ws.format);
+        if (snapshot) this.sendSnapshot(ws, snapshot);
+      }
+    });
+  }
+}

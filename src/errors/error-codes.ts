@@ -1,0 +1,31 @@
+/**
+ * The error catalogue: every error the gateway reports to a client or an operator has a stable
+ * `GW_ERR_*` code, an HTTP status (for REST and refused upgrades) and, where it ends a WebSocket,
+ * a close code. The README's error table is checked against this one.
+ */
+import { CloseCode, type CloseCodeValue } from './close-codes.js';
+
+export interface ErrorSpec {
+  readonly status: number;
+  /** Close code when the error ends a WebSocket; undefined when the connection stays open. */
+  readonly close: CloseCodeValue | undefined;
+  readonly description: string;
+}
+
+export const ERRORS = {
+  GW_ERR_CONFIG_INVALID: { status: 500, close: undefined, description: 'A configuration variable is invalid; the gateway does not start.' },
+  GW_ERR_NOT_FOUND: { status: 404, close: undefined, description: 'No route for this method and path.' },
+  GW_ERR_UNSUPPORTED_SUBPROTOCOL: { status: 400, close: undefined, description: 'Sec-WebSocket-Protocol offers no encoding this endpoint speaks; refused at the upgrade.' },
+  GW_ERR_DEVICE_IDS_MISSING: { status: 400, close: CloseCode.INVALID_REQUEST, description: '`device_ids` is missing or empty.' },
+  GW_ERR_DEVICE_IDS_TOO_MANY: { status: 400, close: CloseCode.INVALID_REQUEST, description: 'More device ids than GATEWAY_MAX_DEVICES_PER_CONNECTION.' },
+  GW_ERR_DEVICE_ID_INVALID: { status: 400, close: CloseCode.INVALID_REQUEST, description: 'A device id is longer than 128 characters or has characters outside `A-Z a-z 0-9 _ - . :`.' },
+  GW_ERR_FRAME_INVALID: { status: 400, close: undefined, description: 'A client frame is not a valid action (not JSON/msgpack, not an object, wrong field types); the connection stays.' },
+  GW_ERR_UNKNOWN_ACTION: { status: 400, close: undefined, description: 'A client frame names an action this endpoint does not have; the connection stays.' },
+  GW_ERR_FRAME_TOO_BIG: { status: 413, close: CloseCode.MESSAGE_TOO_BIG, description: 'A client frame is larger than GATEWAY_MAX_FRAME_BYTES.' },
+  GW_ERR_TOO_MANY_BAD_FRAMES: { status: 400, close: CloseCode.TOO_MANY_BAD_FRAMES, description: 'More than GATEWAY_MAX_BAD_FRAMES bad frames within a minute.' },
+  GW_ERR_SLOW_CONSUMER: { status: 503, close: CloseCode.SLOW_CONSUMER, description: 'The socket stayed lagging past GATEWAY_SLOW_CONSUMER_TIMEOUT_MS.' },
+  GW_ERR_SHUTTING_DOWN: { status: 503, close: CloseCode.GOING_AWAY, description: 'The gateway is shutting down; upgrades are refused and sockets closed.' },
+  GW_ERR_INTERNAL: { status: 500, close: CloseCode.SERVER_ERROR, description: 'An unexpected error; logged with details, never sent to the client.' },
+} as const satisfies Record<string, ErrorSpec>;
+
+export type ErrorCode = keyof typeof ERRORS;

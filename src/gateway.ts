@@ -1,0 +1,102 @@
+/**
+ * The composition root: builds every component in start order and closes them in reverse.
+ *
+ *   main thread   embedded broker (when MQTT_URL is unset), shared stats, thread supervision
+ *   ingest thread MQTT client → decode → encode once per wanted format → batches
+ *   edge threads  uWS App each, same port; topics, snapshots, backpressure, HTTP routes
+ */
+import { MessageChannel } from 'node:worker_threads';
+import { createServer, type AddressInfo } from 'node:net';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from './config/config.js';
+import { redactUrl } from './log/logger.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
+import { SharedStats } from './metrics/shared-stats.js';
+import { WorkerHandle } from './threads/worker-handle.js';
+import type { EdgeWorkerData } from './edge/edge-worker.js';
+import type { IngestWorkerData } from './ingest/ingest-worker.js';
+
+export interface Gateway {
+  readonly port: number;
+  readonly mqttUrl: string;
+  readonly brokerPort: number | undefined;
+  /** Graceful shutdown: readiness 503, no new upgrades, 1001 to every socket, threads drained. Idempotent. */
+  close(): Promise<void>;
+}
+
+/**
+ * uWS only shares a port between threads (SO_REUSEPORT) when each listens on a concrete port;
+ * a port-0 listener does not accept siblings. So with several edges, pick the free port first.
+ */
+async function concretePort(host: string, port: number, threads: number): Promise<number> {
+  if (port !== 0 || threads === 1) return port;
+  const probe = createServer();
+  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, host, resolve));
+  const chosen = (probe.address() as AddressInfo).port;
+  await new Promise((resolve) => probe.close(resolve));
+  return chosen;
+}
+
+export async function startGateway(config: GatewayConfig, logger: Logger, onFatal: (reason: string) => void): Promise<Gateway> {
+  const stats = SharedStats.create(config.edge.threads);
+  stats.setGlobal('started_at_ms', Date.now());
+  stats.setGlobal('edge_threads', config.edge.threads);
+
+  let broker: EmbeddedBroker | undefined;
+  if (config.mqtt.url === undefined) {
+    broker = await startEmbeddedBroker(config.broker, logger.child({ component: 'broker' }));
+  }
+  const mqttUrl = config.mqtt.url ?? broker!.url;
+
+  const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
+  const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
+  const ingestData: IngestWorkerData = { config, mqttUrl, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
+  const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
+    channels.map((c) => c.port1), logger, onUnexpectedExit);
+
+  const port = await concretePort(config.edge.host, config.edge.port, config.edge.threads);
+  const edges = channels.map((channel, index) => {
+    const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2 };
+    return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, [channel.port2], logger, onUnexpectedExit);
+  });
+
+  let listening: number;
+  try {
+    await ingest.ready();
+    const ready = await Promise.all(edges.map((edge) => edge.ready()));
+    listening = ready[0].port!;
+  } catch (err) {
+    await Promise.all([...edges, ingest].map((w) => w.close(config.shutdownTimeoutMs)));
+    await broker?.close();
+    throw err;
+  }
+
+  logger.info({
+    port: listening,
+    host: config.edge.host,
+    threads: config.edge.threads,
+    mqttUrl: redactUrl(mqttUrl),
+    broker: broker ? `embedded aedes on port ${broker.port}` : 'external',
+    topics: config.mqtt.topics,
+  }, 'gateway listening');
+
+  let closing: Promise<void> | undefined;
+  return {
+    port: listening,
+    mqttUrl,
+    brokerPort: broker?.port,
+    close() {
+      closing ??= (async () => {
+        const started = Date.now();
+        const left = () => Math.max(100, config.shutdownTimeoutMs - (Date.now() - started));
+        stats.setGlobal('shutting_down', 1);
+        logger.info('gateway shutting down');
+        await Promise.all(edges.map((edge) => edge.close(left())));
+        await ingest.close(left());
+        await broker?.close();
+        logger.info({ ms: Date.now() - started }, 'gateway closed');
+      })();
+      return closing;
+    },
+  };
+}

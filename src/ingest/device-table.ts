@@ -1,0 +1,61 @@
+/**
+ * What ingest knows of each device: its index (the compact id used in frame batches), its last
+ * position, and how many edges want it in each wire format. Only devices some edge wants are
+ * encoded at all.
+ */
+export interface DeviceState {
+  readonly id: string;
+  readonly index: number;
+  /** Messages seen for this device; carried with each frame so edges can order snapshots. */
+  seq: number;
+  /** Last position (decoded payload) and its envelope timestamp; null until the first message. */
+  last: Record<string, unknown> | null;
+  timestamp: string;
+  /** Number of edges with at least one subscriber, per format (index 0 json, 1 msgpack). */
+  readonly wanted: [number, number];
+}
+
+export class DeviceTable {
+  private readonly byId = new Map<string, DeviceState>();
+  private monitored = 0;
+  private known = 0;
+
+  constructor(private readonly onNewDevice: (device: DeviceState) => void) {}
+
+  get(id: string): DeviceState {
+    let device = this.byId.get(id);
+    if (device === undefined) {
+      device = { id, index: this.byId.size, seq: 0, last: null, timestamp: '', wanted: [0, 0] };
+      this.byId.set(id, device);
+      this.onNewDevice(device);
+    }
+    return device;
+  }
+
+  recordPosition(device: DeviceState, value: Record<string, unknown>, timestamp: string): void {
+    if (device.last === null) this.known++;
+    device.last = value;
+    device.timestamp = timestamp;
+    device.seq++;
+  }
+
+  /** Applies an edge's interest change; returns false when it would go negative (a bug upstream). */
+  changeInterest(device: DeviceState, format: 0 | 1, delta: 1 | -1): boolean {
+    const before = device.wanted[0] + device.wanted[1];
+    const next = device.wanted[format] + delta;
+    if (next < 0) return false;
+    device.wanted[format] = next;
+    const after = device.wanted[0] + device.wanted[1];
+    if (before === 0 && after > 0) this.monitored++;
+    else if (before > 0 && after === 0) this.monitored--;
+    return true;
+  }
+
+  get devicesMonitored(): number {
+    return this.monitored;
+  }
+
+  get devicesKnown(): number {
+    return this.known;
+  }
+}

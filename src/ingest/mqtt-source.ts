@@ -1,0 +1,95 @@
+/**
+ * The ingest thread's MQTT connection (mqtt.js). It owns reconnects itself: mqtt.js's fixed
+ * reconnectPeriod is turned off and replaced by exponential backoff with jitter, and the topic
+ * filters are subscribed again on every (re)connect, so a broker restart resumes the stream.
+ */
+import { connect, type MqttClient } from 'mqtt';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { MqttConfig } from '../config/config.js';
+import { redactUrl } from '../log/logger.js';
+import { Backoff } from '../util/backoff.js';
+
+export const enum SourceState {
+  Connecting,
+  Connected,
+  Waiting,
+  Closed,
+}
+
+export interface SourceEvents {
+  message(topic: string, payload: Buffer): void;
+  stateChange(connected: boolean): void;
+  reconnectScheduled(): void;
+}
+
+export class MqttSource {
+  private client: MqttClient | undefined;
+  private state = SourceState.Connecting;
+  private readonly backoff: Backoff;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly url: string,
+    private readonly config: MqttConfig,
+    private readonly logger: Logger,
+    private readonly events: SourceEvents,
+  ) {
+    this.backoff = new Backoff(config.reconnectMinMs, config.reconnectMaxMs);
+  }
+
+  start(): void {
+    this.logger.info({ url: redactUrl(this.url), topics: this.config.topics }, 'mqtt connecting');
+    const client = connect(this.url, {
+      clientId: this.config.clientId,
+      clean: true,
+      reconnectPeriod: 0,
+      resubscribe: false,
+      connectTimeout: 10_000,
+      keepalive: 30,
+    });
+    this.client = client;
+    client.on('connect', () => {
+      // Nagle on this socket costs tens of ms per message (notes/latency.md).
+      const stream = client.stream as unknown as Partial<Socket>;
+      stream.setNoDelay?.(true);
+      this.state = SourceState.Connected;
+      this.backoff.reset();
+      client.subscribe([...this.config.topics], { qos: this.config.qos }, (err) => {
+        if (err) this.logger.error({ err }, 'mqtt subscribe failed');
+        else this.logger.info({ topics: this.config.topics }, 'mqtt subscribed');
+      });
+      this.events.stateChange(true);
+    });
+    client.on('message', (topic, payload) => this.events.message(topic, payload));
+    client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
+    client.on('close', () => this.onClose());
+  }
+
+  private onClose(): void {
+    if (this.state === SourceState.Closed || this.state === SourceState.Waiting) return;
+    const wasConnected = this.state === SourceState.Connected;
+    this.state = SourceState.Waiting;
+    if (wasConnected) this.events.stateChange(false);
+    const delay = this.backoff.next();
+    this.logger.warn({ delayMs: delay, attempt: this.backoff.attempts }, 'mqtt disconnected; reconnecting');
+    this.events.reconnectScheduled();
+    this.retryTimer = setTimeout(() => {
+      if (this.state !== SourceState.Waiting) return;
+      this.state = SourceState.Connecting;
+      this.client?.reconnect();
+    }, delay);
+  }
+
+  get connected(): boolean {
+    return this.state === SourceState.Connected;
+  }
+
+  async close(): Promise<void> {
+    this.state = SourceState.Closed;
+    clearTimeout(this.retryTimer);
+    const client = this.client;
+    if (!client) return;
+    await new Promise<void>((resolve) => client.end(true, {}, () => resolve()));
+  }
+}

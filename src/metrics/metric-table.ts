@@ -1,0 +1,56 @@
+/**
+ * Every number the gateway keeps, one table. Each thread writes only its own row of the shared
+ * stats (single writer, so no locks); /stats and /metrics on any edge sum the rows. The index of a
+ * metric in its role's list is its slot in that row.
+ */
+export type MetricKind = 'counter' | 'gauge';
+export type MetricRole = 'global' | 'ingest' | 'edge';
+
+export interface MetricSpec {
+  readonly key: string;
+  readonly kind: MetricKind;
+  readonly help: string;
+}
+
+export const GLOBAL_METRICS = [
+  { key: 'shutting_down', kind: 'gauge', help: '1 while the gateway is shutting down.' },
+  { key: 'started_at_ms', kind: 'gauge', help: 'Start time, ms since the epoch.' },
+  { key: 'edge_threads', kind: 'gauge', help: 'Edge threads serving the port.' },
+] as const satisfies readonly MetricSpec[];
+
+export const INGEST_METRICS = [
+  { key: 'mqtt_messages_received_total', kind: 'counter', help: 'MQTT messages received on the telemetry topics.' },
+  { key: 'telemetry_messages_processed_total', kind: 'counter', help: 'Valid telemetry messages decoded and fanned out.' },
+  { key: 'telemetry_rejected_json_total', kind: 'counter', help: 'Payloads that were not valid JSON.' },
+  { key: 'telemetry_rejected_shape_total', kind: 'counter', help: 'Payloads that were JSON but not an object.' },
+  { key: 'telemetry_rejected_size_total', kind: 'counter', help: 'Payloads over GATEWAY_MAX_PAYLOAD_BYTES.' },
+  { key: 'telemetry_rejected_device_id_total', kind: 'counter', help: 'Payloads with a missing or invalid device id.' },
+  { key: 'mqtt_connected', kind: 'gauge', help: '1 while the ingest MQTT client is connected.' },
+  { key: 'mqtt_reconnects_total', kind: 'counter', help: 'Reconnect attempts to the broker.' },
+  { key: 'devices_known', kind: 'gauge', help: 'Devices with a known last position.' },
+  { key: 'devices_monitored', kind: 'gauge', help: 'Devices with at least one subscriber.' },
+  { key: 'frames_encoded_total', kind: 'counter', help: 'Envelopes encoded (once per message and wire format with subscribers).' },
+  { key: 'batches_sent_total', kind: 'counter', help: 'Frame batches handed to the edge threads.' },
+  { key: 'ingest_rate_per_second', kind: 'gauge', help: 'Telemetry messages processed in the last second.' },
+] as const satisfies readonly MetricSpec[];
+
+export const EDGE_METRICS = [
+  { key: 'connections', kind: 'gauge', help: 'Open WebSocket connections.' },
+  { key: 'connections_total', kind: 'counter', help: 'WebSocket connections accepted.' },
+  { key: 'upgrades_rejected_total', kind: 'counter', help: 'Upgrades refused (bad subprotocol, shutting down).' },
+  { key: 'subscriptions', kind: 'gauge', help: 'Active (connection, device) subscriptions.' },
+  { key: 'deliveries_total', kind: 'counter', help: 'Frames handed to uWS for subscribers (frames x subscribers).' },
+  { key: 'snapshots_sent_total', kind: 'counter', help: 'Last-position snapshots sent on subscribe or after a conflation.' },
+  { key: 'conflations_total', kind: 'counter', help: 'Times a socket fell behind and its telemetry was conflated to the latest position.' },
+  { key: 'drops_total', kind: 'counter', help: 'Sends uWS dropped for sockets over GATEWAY_WS_MAX_BACKPRESSURE (uWS reports publishes per batch of up to 32, so a lower bound).' },
+  { key: 'slow_consumer_closes_total', kind: 'counter', help: 'Sockets closed with 4000 for lagging too long.' },
+  { key: 'bad_frames_total', kind: 'counter', help: 'Client frames refused (invalid, unknown action, too big).' },
+  { key: 'bad_frame_closes_total', kind: 'counter', help: 'Sockets closed for too many bad frames or a frame too big.' },
+  { key: 'invalid_requests_total', kind: 'counter', help: 'Connections closed with 4500 for invalid device_ids.' },
+  { key: 'keepalives_sent_total', kind: 'counter', help: 'Keep-alive publishes (one per format per interval per edge).' },
+] as const satisfies readonly MetricSpec[];
+
+type KeysOf<T extends readonly MetricSpec[]> = T[number]['key'];
+export type GlobalMetric = KeysOf<typeof GLOBAL_METRICS>;
+export type IngestMetric = KeysOf<typeof INGEST_METRICS>;
+export type EdgeMetric = KeysOf<typeof EDGE_METRICS>;

@@ -1,0 +1,27 @@
+/**
+ * GET /metrics in Prometheus text format (prom-client). Each edge thread has its own registry whose
+ * collectors read the shared stats, so any edge answering gives the same, gateway-wide numbers.
+ */
+import { Counter, Gauge, Registry } from 'prom-client';
+import { EDGE_METRICS, INGEST_METRICS, type MetricSpec } from './metric-table.js';
+import type { SharedStats } from './shared-stats.js';
+
+function register(registry: Registry, spec: MetricSpec, read: () => number): void {
+  const name = `gateway_${spec.key}`;
+  if (spec.kind === 'gauge') {
+    new Gauge({ name, help: spec.help, registers: [registry], collect() { this.set(read()); } });
+  } else {
+    // The shared stats hold the running total; a counter cannot be set, so reset and add it.
+    new Counter({ name, help: spec.help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+  }
+}
+
+export function createPrometheusRegistry(stats: SharedStats): Registry {
+  const registry = new Registry();
+  for (const spec of INGEST_METRICS) register(registry, spec, () => stats.getIngest(spec.key));
+  for (const spec of EDGE_METRICS) register(registry, spec, () => stats.sumEdges(spec.key));
+  register(registry, { key: 'edge_threads', kind: 'gauge', help: 'Edge threads serving the port.' }, () => stats.getGlobal('edge_threads'));
+  register(registry, { key: 'shutting_down', kind: 'gauge', help: '1 while the gateway is shutting down.' }, () => stats.getGlobal('shutting_down'));
+  register(registry, { key: 'uptime_seconds', kind: 'gauge', help: 'Seconds since start.' }, () => (Date.now() - stats.getGlobal('started_at_ms')) / 1000);
+  return registry;
+}

@@ -1,0 +1,92 @@
+/**
+ * Stats shared by all threads through one SharedArrayBuffer of float64 slots:
+ * row 0 global, row 1 ingest, rows 2.. one per edge. Each row has a single writer, so plain
+ * stores suffice; readers may see a value a moment old, never a torn one (aligned float64).
+ */
+import {
+  EDGE_METRICS, GLOBAL_METRICS, INGEST_METRICS,
+  type EdgeMetric, type GlobalMetric, type IngestMetric, type MetricSpec,
+} from './metric-table.js';
+
+const ROW = 32;
+const GLOBAL_ROW = 0;
+const INGEST_ROW = 1;
+const FIRST_EDGE_ROW = 2;
+
+function slots(specs: readonly MetricSpec[]): Record<string, number> {
+  if (specs.length > ROW) throw new Error('metric table larger than a stats row');
+  return Object.fromEntries(specs.map((s, i) => [s.key, i]));
+}
+const GLOBAL_SLOT = slots(GLOBAL_METRICS);
+const INGEST_SLOT = slots(INGEST_METRICS);
+const EDGE_SLOT = slots(EDGE_METRICS);
+
+export class SharedStats {
+  readonly buffer: SharedArrayBuffer;
+  readonly edges: number;
+  private readonly f64: Float64Array;
+
+  private constructor(buffer: SharedArrayBuffer) {
+    this.buffer = buffer;
+    this.f64 = new Float64Array(buffer);
+    this.edges = this.f64.length / ROW - FIRST_EDGE_ROW;
+  }
+
+  static create(edges: number): SharedStats {
+    return new SharedStats(new SharedArrayBuffer((FIRST_EDGE_ROW + edges) * ROW * 8));
+  }
+
+  /** Wraps the buffer another thread created. */
+  static attach(buffer: SharedArrayBuffer): SharedStats {
+    return new SharedStats(buffer);
+  }
+
+  getGlobal(key: GlobalMetric): number {
+    return this.f64[GLOBAL_ROW * ROW + GLOBAL_SLOT[key]];
+  }
+  setGlobal(key: GlobalMetric, value: number): void {
+    this.f64[GLOBAL_ROW * ROW + GLOBAL_SLOT[key]] = value;
+  }
+
+  getIngest(key: IngestMetric): number {
+    return this.f64[INGEST_ROW * ROW + INGEST_SLOT[key]];
+  }
+
+  /** A writer bound to the ingest row; only the ingest thread may hold one. */
+  ingestWriter(): RowWriter<IngestMetric> {
+    return new RowWriter(this.f64, INGEST_ROW * ROW, INGEST_SLOT);
+  }
+
+  /** A writer bound to edge `index`'s row; only that edge thread may hold one. */
+  edgeWriter(index: number): RowWriter<EdgeMetric> {
+    if (index < 0 || index >= this.edges) throw new RangeError(`edge index ${index} out of range`);
+    return new RowWriter(this.f64, (FIRST_EDGE_ROW + index) * ROW, EDGE_SLOT);
+  }
+
+  /** Sum of one edge metric over all edges. */
+  sumEdges(key: EdgeMetric): number {
+    const slot = EDGE_SLOT[key];
+    let total = 0;
+    for (let e = 0; e < this.edges; e++) total += this.f64[(FIRST_EDGE_ROW + e) * ROW + slot];
+    return total;
+  }
+}
+
+/** Increments and sets one row. Hot paths call inc/set with a key; the slot lookup is a property read. */
+export class RowWriter<K extends string> {
+  constructor(
+    private readonly f64: Float64Array,
+    private readonly base: number,
+    private readonly slot: Record<string, number>,
+  ) {}
+
+  inc(key: K, by = 1): void {
+    this.f64[this.base + this.slot[key]] += by;
+  }
+  set(key: K, value: number): void {
+    this.f64[this.base + this.slot[key]] = value;
+  }
+  get(key: K): number {
+    return this.f64[this.base + this.slot[key]];
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * Messages between threads. Ingest → edge messages go over one MessagePort per edge, so their
+ * order is the order ingest sent them in (the snapshot protocol below relies on it).
+ *
+ * Snapshot protocol: when an edge gets its first subscriber to (device, format) it sends
+ * `interest +1`; ingest flushes pending frames, answers that edge with a `fill` holding the last
+ * position in that format (or `bytes: null` if it has none) and from then on encodes the format
+ * for the device. Frames for a device after the fill therefore always carry the format.
+ */
+export type IngestToEdge =
+  | { readonly t: 'device'; readonly index: number; readonly id: string }
+  | { readonly t: 'frames'; readonly buffer: ArrayBuffer; readonly length: number }
+  | { readonly t: 'fill'; readonly id: string; readonly format: 0 | 1; readonly seq: number; readonly bytes: Uint8Array | null };
+
+export type EdgeToIngest = { readonly t: 'interest'; readonly id: string; readonly format: 0 | 1; readonly delta: 1 | -1 };
+
+export type MainToWorker = { readonly t: 'close' };
+
+export type WorkerToMain =
+  | { readonly t: 'ready'; readonly port?: number }
+  | { readonly t: 'closed' }
+  | { readonly t: 'failed'; readonly message: string };
