@@ -1,0 +1,82 @@
+/**
+ * A real WebSocket client (ws) on the stream endpoint that queues decoded frames, so a test can
+ * await "the next frame matching X" instead of sleeping.
+ */
+import WebSocket from 'ws';
+import { unpack } from 'msgpackr';
+import { onTestFinished } from 'vitest';
+
+export interface Frame {
+  readonly event: string;
+  readonly data: any;
+}
+
+export interface StreamClient {
+  readonly ws: WebSocket;
+  readonly protocol: string;
+  readonly frames: Frame[];
+  readonly raw: Array<Buffer | string>;
+  next(predicate?: (f: Frame) => boolean, timeoutMs?: number): Promise<Frame>;
+  /** Frames matching `predicate` received so far. */
+  count(predicate: (f: Frame) => boolean): number;
+  send(value: unknown): void;
+  closed: Promise<{ code: number; reason: string }>;
+}
+
+export interface ConnectOptions {
+  readonly protocol?: string | string[];
+  readonly path?: string;
+}
+
+export function connectStream(base: string, query: string, options: ConnectOptions = {}): Promise<StreamClient> {
+  const url = `${base}${options.path ?? '/api/v1/stream'}${query}`;
+  const ws = options.protocol === undefined ? new WebSocket(url) : new WebSocket(url, options.protocol);
+  const frames: Frame[] = [];
+  const raw: Array<Buffer | string> = [];
+  let cursor = 0;
+  const waiters: Array<() => void> = [];
+  ws.on('message', (data: Buffer, isBinary) => {
+    raw.push(isBinary ? data : data.toString());
+    frames.push(isBinary ? unpack(data) : JSON.parse(data.toString()));
+    for (const w of waiters.splice(0)) w();
+  });
+  const closed = new Promise<{ code: number; reason: string }>((resolve) => {
+    ws.on('close', (code, reason) => {
+      resolve({ code, reason: reason.toString() });
+      for (const w of waiters.splice(0)) w();
+    });
+  });
+  onTestFinished(() => { if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); });
+
+  const client: StreamClient = {
+    ws, frames, raw, closed,
+    get protocol() { return ws.protocol; },
+    next(predicate = () => true, timeoutMs = 5000) {
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`)), timeoutMs);
+        const check = () => {
+          while (cursor < frames.length) {
+            const f = frames[cursor++];
+            if (predicate(f)) { clearTimeout(timer); resolve(f); return; }
+          }
+          if (ws.readyState === WebSocket.CLOSED) { clearTimeout(timer); reject(new Error(`socket closed; frames: ${JSON.stringify(frames.slice(-5))}`)); return; }
+          waiters.push(check);
+        };
+        check();
+      });
+    },
+    count: (predicate) => frames.filter(predicate).length,
+    send(value) { ws.send(typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value)); },
+  };
+  return new Promise((resolve, reject) => {
+    ws.once('open', () => resolve(client));
+    ws.once('unexpected-response', (_req, res) => {
+      let body = '';
+      res.on('data', (c: Buffer) => { body += c; });
+      res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode} ${body}`), { status: res.statusCode, body })));
+    });
+    ws.once('error', reject);
+  });
+}
+
+export const isMessage = (deviceId?: string) => (f: Frame) => f.event === 'message' && (deviceId === undefined || f.data.data.DEVICE_ID === deviceId);
