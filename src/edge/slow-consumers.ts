@@ -1,9 +1,17 @@
 /**
- * Slow telemetry consumers. uWS drops publishes to a socket whose buffer is above maxBackpressure
- * and calls `dropped`. From then on the socket is "lagging": the positions it missed are
- * conflated, and once its buffer falls below half the limit it gets the latest position of each
- * of its devices (DESIGN.md: conflate, deliver the latest on drain). A socket still lagging after
- * GATEWAY_SLOW_CONSUMER_TIMEOUT_MS is closed with 4000 (slow consumer, reconnect).
+ * Slow telemetry consumers (DESIGN.md: conflate, deliver the latest on drain).
+ *
+ * A socket whose uWS buffer passes GATEWAY_WS_MAX_BACKPRESSURE (the soft limit) is "lagging":
+ * it is unsubscribed from its device topics, so the positions it would miss are conflated and its
+ * buffer stops growing. Once the buffer falls below half the soft limit it gets the latest position
+ * of each of its devices and is subscribed again; the positions it skipped are counted as drops.
+ * A socket still lagging after GATEWAY_SLOW_CONSUMER_TIMEOUT_MS (the hard limit) is closed with
+ * 4000 (slow consumer, reconnect).
+ *
+ * uWS's own maxBackpressure is left unlimited on purpose: past it uWS drops every send silently,
+ * close frames included (notes/uws.md), which would turn the documented 4000 into a bare 1006.
+ * Memory stays bounded because a lagging socket gets nothing but its close frame; the overshoot is
+ * what arrives between two scans (one native call per socket every SCAN_INTERVAL_MS).
  */
 import type { Logger } from 'pino';
 import type { EdgeConfig } from '../config/config.js';
@@ -13,9 +21,13 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { StreamSocket } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
 
+const SCAN_INTERVAL_MS = 100;
+
 export class SlowConsumers {
+  private readonly sockets = new Set<StreamSocket>();
   private readonly lagging = new Set<StreamSocket>();
-  private readonly sweeper: NodeJS.Timeout;
+  private readonly scanner: NodeJS.Timeout;
+  private readonly softLimit: number;
   private readonly lowWatermark: number;
 
   constructor(
@@ -24,54 +36,61 @@ export class SlowConsumers {
     private readonly stats: RowWriter<EdgeMetric>,
     private readonly logger: Logger,
   ) {
+    this.softLimit = config.maxBackpressure;
     this.lowWatermark = config.maxBackpressure / 2;
-    const every = Math.min(1000, Math.max(50, config.slowConsumerTimeoutMs / 4));
-    this.sweeper = setInterval(() => this.sweep(), every);
-    this.sweeper.unref();
+    this.scanner = setInterval(() => this.scan(), SCAN_INTERVAL_MS);
+    this.scanner.unref();
   }
 
-  /** uWS `dropped`: called once per dropped send, or once per flushed batch of publishes. */
-  dropped(ws: StreamSocket): void {
-    this.stats.inc('drops_total');
-    if (ws.lagging || ws.closed) return;
-    ws.lagging = true;
-    ws.lagSince = Date.now();
-    this.lagging.add(ws);
-    this.stats.inc('conflations_total');
+
+  track(ws: StreamSocket): void {
+    this.sockets.add(ws);
   }
+
+  closed(ws: StreamSocket): void {
+    this.sockets.delete(ws);
+    this.lagging.delete(ws);
+  }
+
 
   /** uWS `drain`: the socket's buffer shrank. */
   drain(ws: StreamSocket): void {
     if (ws.lagging && ws.getBufferedAmount() < this.lowWatermark) this.recover(ws);
   }
 
+  private startLagging(ws: StreamSocket): void {
+    ws.lagging = true;
+    ws.lagSince = Date.now();
+    this.lagging.add(ws);
+    this.stats.inc('conflations_total');
+    this.hub.pause(ws);
+  }
+
   private recover(ws: StreamSocket): void {
     ws.lagging = false;
     this.lagging.delete(ws);
-    this.hub.sendLatest(ws);
+    this.stats.inc('drops_total', this.hub.resume(ws));
   }
 
-  closed(ws: StreamSocket): void {
-    this.lagging.delete(ws);
-  }
-
-  private sweep(): void {
+  private scan(): void {
     const now = Date.now();
-    for (const ws of this.lagging) {
-      if (ws.closed) {
-        this.lagging.delete(ws);
-      } else if (ws.getBufferedAmount() < this.lowWatermark) {
+    for (const ws of this.sockets) {
+      if (ws.closed) continue;
+      const buffered = ws.getBufferedAmount();
+      if (!ws.lagging) {
+        if (buffered > this.softLimit) this.startLagging(ws);
+      } else if (buffered < this.lowWatermark) {
         this.recover(ws);
       } else if (now - ws.lagSince > this.config.slowConsumerTimeoutMs) {
         this.lagging.delete(ws);
         this.stats.inc('slow_consumer_closes_total');
-        this.logger.warn({ laggingMs: now - ws.lagSince, buffered: ws.getBufferedAmount() }, 'closing slow consumer');
+        this.logger.warn({ laggingMs: now - ws.lagSince, buffered }, 'closing slow consumer');
         ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
       }
     }
   }
 
   stop(): void {
-    clearInterval(this.sweeper);
+    clearInterval(this.scanner);
   }
 }

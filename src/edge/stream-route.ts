@@ -70,7 +70,8 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
     maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, config.edge.maxFrameBytes + 1),
     idleTimeout: config.edge.idleTimeoutS,
     sendPingsAutomatically: true,
-    maxBackpressure: config.edge.maxBackpressure,
+    // Unlimited in uWS; SlowConsumers enforces the soft and hard limits (see its header).
+    maxBackpressure: 0,
     closeOnBackpressureLimit: 0,
 
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
@@ -94,7 +95,7 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
         requestError = err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids');
       }
       const data: StreamSocketData = {
-        format: FORMAT_INDEX[negotiation.chosen], devices: [], lagging: false, lagSince: 0,
+        format: FORMAT_INDEX[negotiation.chosen], devices: [], lagging: false, lagSince: 0, pausedAt: null,
         badFrames: 0, badWindowStart: 0, closed: false, requested, requestError,
       };
       res.upgrade(data, req.getHeader('sec-websocket-key'), negotiation.echo, req.getHeader('sec-websocket-extensions'), context);
@@ -103,6 +104,7 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
     open(socket) {
       const ws = socket as StreamSocket;
       connections.add(ws);
+      slow.track(ws);
       stats.inc('connections');
       stats.inc('connections_total');
       ws.subscribe(connections.keepaliveTopic(ws.format));
@@ -157,10 +159,6 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
           sendEvent(ws, { event: 'unsubscribed', data: { device_ids: action.deviceIds } });
           break;
       }
-    },
-
-    dropped(socket) {
-      slow.dropped(socket as StreamSocket);
     },
 
     drain(socket) {

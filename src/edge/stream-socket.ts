@@ -13,6 +13,8 @@ export interface StreamSocketData {
   /** Set by uWS `dropped`: telemetry is being conflated until the socket drains. */
   lagging: boolean;
   lagSince: number;
+  /** While lagging: each device's seq when the socket was paused (same order as `devices`). */
+  pausedAt: number[] | null;
   badFrames: number;
   badWindowStart: number;
   /** True once the close handler ran: the native socket must not be touched any more. */

@@ -182,13 +182,36 @@ export class TelemetryHub implements FrameVisitor {
     if (--slot.subscribers[format] === 0) this.post({ t: 'interest', id, format, delta: -1 });
   }
 
-  /** After a conflation: the latest position of each of the socket's devices, in one cork. */
-  sendLatest(ws: StreamSocket): void {
-    ws.cork(() => {
-      for (const id of ws.devices) {
-        const snapshot = this.slots.get(id)?.cached(ws.format);
-        if (snapshot) this.sendSnapshot(ws, snapshot);
-      }
+  /** A lagging socket stops receiving live frames; remembers where each device was. */
+  pause(ws: StreamSocket): void {
+    ws.pausedAt = ws.devices.map((id) => {
+      const slot = this.slots.get(id)!;
+      ws.unsubscribe(slot.topics[ws.format]);
+      return slot.seq;
     });
+  }
+
+  /**
+   * A drained socket gets the latest position of each of its devices, then live frames again.
+   * Sent and subscribed in one synchronous block, so no live frame can slip in between.
+   * Returns how many positions were conflated away (skipped) while it lagged.
+   */
+  resume(ws: StreamSocket): number {
+    let skipped = 0;
+    const pausedAt = ws.pausedAt;
+    ws.pausedAt = null;
+    ws.cork(() => {
+      ws.devices.forEach((id, i) => {
+        const slot = this.slots.get(id)!;
+        const missed = slot.seq - (pausedAt?.[i] ?? slot.seq);
+        if (missed > 0) {
+          skipped += missed - 1; // the latest one is delivered now
+          const snapshot = slot.cached(ws.format);
+          if (snapshot) this.sendSnapshot(ws, snapshot);
+        }
+        ws.subscribe(slot.topics[ws.format]);
+      });
+    });
+    return skipped;
   }
 }

@@ -42,7 +42,7 @@ export const EDGE_METRICS = [
   { key: 'deliveries_total', kind: 'counter', help: 'Frames handed to uWS for subscribers (frames x subscribers).' },
   { key: 'snapshots_sent_total', kind: 'counter', help: 'Last-position snapshots sent on subscribe or after a conflation.' },
   { key: 'conflations_total', kind: 'counter', help: 'Times a socket fell behind and its telemetry was conflated to the latest position.' },
-  { key: 'drops_total', kind: 'counter', help: 'Sends uWS dropped for sockets over GATEWAY_WS_MAX_BACKPRESSURE (uWS reports publishes per batch of up to 32, so a lower bound).' },
+  { key: 'drops_total', kind: 'counter', help: 'Positions a lagging socket skipped (conflated away): exact, from per-device sequence numbers.' },
   { key: 'slow_consumer_closes_total', kind: 'counter', help: 'Sockets closed with 4000 for lagging too long.' },
   { key: 'bad_frames_total', kind: 'counter', help: 'Client frames refused (invalid, unknown action, too big).' },
   { key: 'bad_frame_closes_total', kind: 'counter', help: 'Sockets closed for too many bad frames or a frame too big.' },

@@ -53,13 +53,13 @@ export function connectStream(base: string, query: string, options: ConnectOptio
     get protocol() { return ws.protocol; },
     next(predicate = () => true, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-5))}`)), timeoutMs);
+        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)), timeoutMs);
         const check = () => {
           while (cursor < frames.length) {
             const f = frames[cursor++];
             if (predicate(f)) { clearTimeout(timer); resolve(f); return; }
           }
-          if (ws.readyState === WebSocket.CLOSED) { clearTimeout(timer); reject(new Error(`socket closed; frames: ${JSON.stringify(frames.slice(-5))}`)); return; }
+          if (ws.readyState === WebSocket.CLOSED) { clearTimeout(timer); reject(new Error(`socket closed; frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)); return; }
           waiters.push(check);
         };
         check();
