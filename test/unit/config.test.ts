@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../src/config/load-config.js';
+import { ENV_TABLE } from '../../src/config/env-table.js';
+import { GatewayError } from '../../src/errors/gateway-error.js';
+
+function error(env: Record<string, string>): GatewayError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    return err as GatewayError;
+  }
+  throw new Error('expected loadConfig to throw');
+}
+
+describe('loadConfig', () => {
+  it('starts with nothing set: embedded broker, port 8080, the reference keep-alive of 60 s', () => {
+    const config = loadConfig({});
+    expect(config.mqtt.url).toBeUndefined();
+    expect(config.edge.port).toBe(8080);
+    expect(config.broker.port).toBe(1883);
+    expect(config.telemetry.keepaliveMs).toBe(60_000);
+    expect(config.telemetry.deviceIdField).toBe('DEVICE_ID');
+    expect(config.mqtt.topics).toEqual(['gps/#']);
+    expect(config.edge.threads).toBeGreaterThanOrEqual(1);
+  });
+
+  it('is frozen all the way down', () => {
+    const config = loadConfig({});
+    expect(Object.isFrozen(config)).toBe(true);
+    expect(Object.isFrozen(config.edge)).toBe(true);
+    expect(Object.isFrozen(config.mqtt.topics)).toBe(true);
+  });
+
+  it('reads every variable of the table', () => {
+    const config = loadConfig({
+      PORT: '9000', GATEWAY_THREADS: '3', MQTT_URL: 'mqtt://user:secret@broker:1883', GATEWAY_MQTT_TOPICS: 'a/#, b/+/gps',
+      GATEWAY_MQTT_QOS: '1', GATEWAY_DEVICE_ID_TOPIC_LEVEL: '1', GATEWAY_KEEPALIVE_MS: '500', GATEWAY_IDLE_TIMEOUT_S: '0',
+    });
+    expect(config.edge).toMatchObject({ port: 9000, threads: 3, idleTimeoutS: 0 });
+    expect(config.mqtt).toMatchObject({ url: 'mqtt://user:secret@broker:1883', topics: ['a/#', 'b/+/gps'], qos: 1 });
+    expect(config.telemetry).toMatchObject({ deviceIdTopicLevel: 1, keepaliveMs: 500 });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, /PORT must be a whole number \(got "eighty"\)/],
+    [{ PORT: '70000' }, /PORT must be between 0 and 65535/],
+    [{ GATEWAY_THREADS: '0' }, /GATEWAY_THREADS must be between 1 and 64/],
+    [{ MQTT_URL: 'not a url' }, /MQTT_URL must be a URL/],
+    [{ MQTT_URL: 'http://broker' }, /MQTT_URL must use mqtt:\/\//],
+    [{ GATEWAY_LOG_LEVEL: 'loud' }, /GATEWAY_LOG_LEVEL must be one of fatal, error/],
+    [{ GATEWAY_IDLE_TIMEOUT_S: '5' }, /GATEWAY_IDLE_TIMEOUT_S must be 0 \(off\) or between 9 and 960/],
+    [{ GATEWAY_IDLE_TIMEOUT_S: '961' }, /GATEWAY_IDLE_TIMEOUT_S must be between 0 and 960/],
+    [{ GATEWAY_MQTT_TOPICS: ' , ' }, /GATEWAY_MQTT_TOPICS must name at least one item/],
+    [{ GATEWAY_MQTT_TOPICS: 'gps/#/x' }, /GATEWAY_MQTT_TOPICS has a filter whose # is not the last level/],
+    [{ GATEWAY_MQTT_RECONNECT_MIN_MS: '5000', GATEWAY_MQTT_RECONNECT_MAX_MS: '1000' }, /GATEWAY_MQTT_RECONNECT_MAX_MS must not be below GATEWAY_MQTT_RECONNECT_MIN_MS/],
+  ])('refuses %j with a message naming the variable', (env, message) => {
+    const err = error(env as Record<string, string>);
+    expect(err).toBeInstanceOf(GatewayError);
+    expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
+    expect(err.message).toMatch(message);
+  });
+
+  it('has unique variable names, each described', () => {
+    const names = ENV_TABLE.map((v) => v.name);
+    expect(new Set(names).size).toBe(names.length);
+    for (const v of ENV_TABLE) expect(v.description.length).toBeGreaterThan(10);
+  });
+});
