@@ -1,0 +1,51 @@
+/**
+ * Messages between the benchmark's main thread and its client workers. One file so both sides
+ * change together.
+ */
+import type { HistogramSnapshot } from './histogram.js';
+
+export type Encoding = 'json' | 'msgpack';
+
+export interface WorkerConfig {
+  readonly host: string;
+  readonly port: number;
+  /** Path without the query, e.g. `/api/v1/stream`. */
+  readonly path: string;
+  readonly encoding: Encoding;
+  /** Device ids per connection this worker opens. */
+  readonly connections: ReadonlyArray<ReadonlyArray<string>>;
+  /** Handshakes in flight at once; keeps the accept queue of the server from overflowing. */
+  readonly openConcurrency: number;
+  readonly handshakeTimeoutMs: number;
+  readonly bucketMs: number;
+  readonly rangeMs: number;
+}
+
+export interface WorkerCounters {
+  /** Every text or binary message. */
+  frames: number;
+  /** Messages carrying a TS inside the measurement window: the latency samples. */
+  measured: number;
+  /** Messages with a TS before the window: snapshots and warm-up traffic. */
+  early: number;
+  /** Messages with a TS after the window ends (should stay 0: nothing is published then). */
+  late: number;
+  /** Messages without a TS: pings, subscribed, anything else. */
+  control: number;
+  /** Connections the server closed or that failed after the handshake. */
+  unexpectedCloses: number;
+  /** Latest receive time of a measured message, ms on the shared clock; 0 if none. */
+  lastMeasuredAt: number;
+}
+
+/** main → worker */
+export type ToWorker =
+  | { readonly type: 'window'; readonly start: number; readonly end: number }
+  | { readonly type: 'finish' };
+
+/** worker → main */
+export type FromWorker =
+  | { readonly type: 'ready'; readonly opened: number; readonly failed: number; readonly firstError?: string; readonly protocols: string[] }
+  | { readonly type: 'window-set' }
+  | { readonly type: 'progress'; readonly counters: WorkerCounters }
+  | { readonly type: 'result'; readonly counters: WorkerCounters; readonly histogram: HistogramSnapshot; readonly closeErrors: string[] };

@@ -1,0 +1,64 @@
+/**
+ * The README's reference tables, generated from the code (env table, error catalogue, close
+ * codes, metric table) so they cannot drift: `npm run docs` rewrites them and a test fails when
+ * the README differs.
+ */
+import { ENV_TABLE } from './env-table.js';
+import { CloseCode, shouldReconnect } from '../errors/close-codes.js';
+import { ERRORS } from '../errors/error-codes.js';
+import { EDGE_METRICS, INGEST_METRICS } from '../metrics/metric-table.js';
+
+const CLOSE_DOCS: Readonly<Record<keyof typeof CloseCode, string>> = {
+  NORMAL: 'Normal closure.',
+  GOING_AWAY: 'The gateway is shutting down (SIGTERM); reconnect, with backoff, to this or another node.',
+  POLICY_VIOLATION: 'Invalid or expired credentials.',
+  MESSAGE_TOO_BIG: 'A client frame was larger than `GATEWAY_MAX_FRAME_BYTES`. (Frames over 64 KiB are cut by uWS itself: 1006.)',
+  SERVER_ERROR: 'Unexpected server error on this connection.',
+  SLOW_CONSUMER: 'The socket stayed behind longer than `GATEWAY_SLOW_CONSUMER_TIMEOUT_MS`; reconnect (you get a snapshot again).',
+  INVALID_REQUEST: 'Missing, empty, oversized or invalid `device_ids`; an `error` event precedes it. Do not retry unchanged.',
+  TOO_MANY_BAD_FRAMES: 'More than `GATEWAY_MAX_BAD_FRAMES` bad frames in a minute.',
+};
+
+const cell = (text: string) => text.replace(/\|/g, '\\|');
+
+export function configTable(): string {
+  const rows = ENV_TABLE.map((v) => `| \`${v.name}\` | ${v.default === undefined ? '(unset)' : v.name === 'GATEWAY_THREADS' ? 'cores − 1' : `\`${v.default}\``} | ${cell(v.description)} |`);
+  return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+export function closeCodeTable(): string {
+  const rows = (Object.keys(CloseCode) as Array<keyof typeof CloseCode>).map((name) =>
+    `| ${CloseCode[name]} | \`${name}\` | ${shouldReconnect(CloseCode[name]) ? 'yes' : 'no'} | ${cell(CLOSE_DOCS[name])} |`);
+  return ['| code | name | reconnect? | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+export function errorTable(): string {
+  const rows = (Object.keys(ERRORS) as Array<keyof typeof ERRORS>).map((code) => {
+    const spec = ERRORS[code];
+    return `| \`${code}\` | ${spec.status} | ${spec.close ?? '—'} | ${cell(spec.description)} |`;
+  });
+  return ['| code | HTTP | close | meaning |', '|---|---|---|---|', ...rows].join('\n');
+}
+
+export function metricTable(): string {
+  const rows = [...INGEST_METRICS, ...EDGE_METRICS].map((m) => `| \`gateway_${m.key}\` | ${m.kind} | ${cell(m.help)} |`);
+  return ['| metric | type | meaning |', '|---|---|---|', ...rows].join('\n');
+}
+
+export const DOC_TABLES: Readonly<Record<string, () => string>> = {
+  config: configTable,
+  'close-codes': closeCodeTable,
+  errors: errorTable,
+  metrics: metricTable,
+};
+
+/** Replaces each `<!-- table:NAME -->…<!-- /table:NAME -->` section of `markdown`. */
+export function renderDocTables(markdown: string): string {
+  let out = markdown;
+  for (const [name, render] of Object.entries(DOC_TABLES)) {
+    const pattern = new RegExp(`(<!-- table:${name} -->)[\\s\\S]*?(<!-- /table:${name} -->)`);
+    if (!pattern.test(out)) throw new Error(`README has no <!-- table:${name} --> section`);
+    out = out.replace(pattern, (_all, start: string, end: string) => `${start}\n${render()}\n${end}`);
+  }
+  return out;
+}
