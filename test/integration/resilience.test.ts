@@ -74,8 +74,8 @@ describe('broker restart', () => {
     await mosquitto.stop();
     await gw.waitForLog((l) => l.msg === 'mqtt disconnected; reconnecting');
     expect((await fetch(`${gw.http}/readyz`)).status).toBe(503);
-    await mosquitto.start();
     const subscribedAgain = gw.logs.filter((l) => l.msg === 'mqtt subscribed').length + 1;
+    await mosquitto.start();
     await eventually(async () => gw.logs.filter((l) => l.msg === 'mqtt subscribed').length >= subscribedAgain, 15_000, 'resubscribe');
 
     const after = await connectPublisher(mosquitto.url);
