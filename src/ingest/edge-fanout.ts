@@ -1,7 +1,7 @@
 /**
  * Sends frames from ingest to every edge thread. Frames are appended to one batch and flushed at
  * the end of the event-loop turn (or when the batch is full): one postMessage per edge per batch.
- * The last edge receives the batch by transfer, the others a copy.
+ * Each edge receives its own exact-size copy by transfer.
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { IngestToEdge } from '../threads/messages.js';
@@ -30,13 +30,11 @@ export class EdgeFanout {
   flush(): void {
     this.flushScheduled = false;
     if (this.writer.length === 0) return;
-    const { buffer, length } = this.writer.take();
-    const last = this.ports.length - 1;
-    for (let i = 0; i < last; i++) {
-      const copy = buffer.slice(0, length);
-      this.ports[i].postMessage({ t: 'frames', buffer: copy, length } satisfies IngestToEdge, [copy]);
+    const copies = this.writer.take(this.ports.length);
+    for (let i = 0; i < this.ports.length; i++) {
+      const buffer = copies[i];
+      this.ports[i].postMessage({ t: 'frames', buffer, length: buffer.byteLength } satisfies IngestToEdge, [buffer]);
     }
-    this.ports[last].postMessage({ t: 'frames', buffer, length } satisfies IngestToEdge, [buffer]);
     this.batches++;
     this.onBatch();
   }

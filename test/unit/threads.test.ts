@@ -28,9 +28,15 @@ describe('frame batches', () => {
     write(writer, 0, 1, '{"a":1}', null);
     write(writer, 7, 2, '', [1, 2, 3]);
     write(writer, 3, 9, '{}', [9]);
-    const { buffer, length } = writer.take();
-    expect(read(buffer, length)).toEqual([[0, 1, '{"a":1}', []], [7, 2, '', [1, 2, 3]], [3, 9, '{}', [9]]]);
+    const [first, second] = writer.take(2);
+    const expected = [[0, 1, '{"a":1}', []], [7, 2, '', [1, 2, 3]], [3, 9, '{}', [9]]];
+    expect(read(first, first.byteLength)).toEqual(expected);
+    expect(read(second, second.byteLength)).toEqual(expected);
+    expect(first).not.toBe(second);
     expect(writer.length).toBe(0);
+    write(writer, 1, 1, '{"next":true}', null);
+    const [next] = writer.take();
+    expect(read(next, next.byteLength)).toEqual([[1, 1, '{"next":true}', []]]);
   });
 
   it('grows for a single record larger than its capacity, and reports overflow before it', () => {
@@ -38,8 +44,8 @@ describe('frame batches', () => {
     expect(writer.wouldOverflow(100, 0)).toBe(false); // empty: the record gets a bigger buffer
     write(writer, 1, 1, 'x'.repeat(100), null);
     expect(writer.wouldOverflow(1, 0)).toBe(true);
-    const { buffer, length } = writer.take();
-    expect(read(buffer, length)[0][2]).toBe('x'.repeat(100));
+    const [buffer] = writer.take();
+    expect(read(buffer, buffer.byteLength)[0][2]).toBe('x'.repeat(100));
   });
 });
 
