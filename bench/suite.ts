@@ -1,0 +1,158 @@
+/**
+ * `npm run bench`: the benchmark suite. Runs every scenario against the gateway and the baselines
+ * (bare uWS, the reference design on ws, Socket.IO rooms) on one broker, one load client, one
+ * machine, in one run; prints tables with ratios to the gateway and PASS/FAIL against the targets;
+ * writes JSON and SVG charts under bench/results/. See bench/README.md.
+ *
+ *   npm run bench                 full run (≤ 15 min)
+ *   npm run bench -- --quick      about a minute
+ *   npm run bench -- --only gateway,uws-bare --scenarios fanout,memory
+ */
+import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { gitRevision } from './load/report.js';
+import { startBroker, type Broker } from './suite/broker.js';
+import { evaluate, type TargetResult } from './suite/checks.js';
+import { formatSuite, type SuiteResult } from './suite/report.js';
+import { broadcast, fanout, FULL, memory, QUICK, sweep, SWEEP_P99_LIMIT_MS } from './suite/scenarios.js';
+import { lineChart } from './suite/svg-chart.js';
+import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep'] as const;
+type Scenario = (typeof SCENARIOS)[number];
+
+const HELP = `Usage: npm run bench -- [--quick] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
+
+Runs the benchmark suite: fan-out latency, throughput sweep, broadcast and memory, against the
+gateway and its baselines, and prints PASS/FAIL against the targets. Results: bench/results/.`;
+
+function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
+  if (value === undefined) return [...allowed];
+  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  for (const item of items) {
+    if (!allowed.includes(item as T)) throw new Error(`--${option}: unknown "${item}" (choose from ${allowed.join(', ')})`);
+  }
+  return items as T[];
+}
+
+async function runTarget(name: TargetName, scenarios: Scenario[], quick: boolean, broker: Broker, say: (l: string) => void): Promise<TargetResult> {
+  const sizes = quick ? QUICK : FULL;
+  const result: { -readonly [K in keyof TargetResult]: TargetResult[K] } = { fanout: {}, errors: [] };
+  let target: RunningTarget | undefined;
+  const fresh = async () => {
+    await target?.stop();
+    target = await startTarget(name, REPO_ROOT, broker.url);
+    return target;
+  };
+  try {
+    // Memory on a fresh process, before any traffic has grown its heap.
+    if (scenarios.includes('memory')) result.memory = await memory(await fresh(), sizes, say);
+    const t = target ?? (await fresh());
+    if (scenarios.includes('fanout')) {
+      for (const encoding of TARGET_SPECS[name].encodings) result.fanout[encoding] = await fanout(t, sizes, encoding, say);
+    }
+    if (scenarios.includes('broadcast')) result.broadcast = await broadcast(t, sizes, say);
+    if (scenarios.includes('sweep')) result.sweep = await sweep(t, sizes, say);
+  } catch (err) {
+    result.errors.push(err instanceof Error ? err.message.split('\n')[0] : String(err));
+    const tail = target?.server.logTail() ?? [];
+    if (tail.length) result.errors.push(`last log: ${tail.at(-1)}`);
+  } finally {
+    await target?.stop();
+  }
+  for (const run of [...Object.values(result.fanout).flat(), result.broadcast, ...(result.sweep?.steps ?? [])]) {
+    if (run) result.errors.push(...run.errors);
+  }
+  return result;
+}
+
+function charts(r: SuiteResult, stamp: string, dir: string): string[] {
+  const written: string[] = [];
+  const names = Object.keys(r.targets) as TargetName[];
+  const latency = names.flatMap((name) =>
+    Object.entries(r.targets[name]!.fanout).map(([encoding, runs]) => ({
+      name: `${TARGET_SPECS[name].label}${TARGET_SPECS[name].encodings.length > 1 ? ` (${encoding})` : ''}`,
+      points: (runs ?? []).map((run) => [run.connections, run.latencyMs.p99] as const),
+    }))).filter((s) => s.points.length > 0);
+  if (latency.length) {
+    const file = join(dir, `suite-${stamp}-latency.svg`);
+    writeFileSync(file, lineChart({ title: 'Fan-out p99 latency against connections', xLabel: 'connections (log scale)', yLabel: 'p99 latency (ms)', series: latency, logX: true, threshold: { y: 10, label: 'target 10 ms' } }));
+    written.push(file);
+  }
+  const sweeps = names.filter((name) => r.targets[name]!.sweep).map((name) => ({
+    name: TARGET_SPECS[name].label,
+    points: r.targets[name]!.sweep!.steps.map((s) => [s.rate, s.deliveriesPerS] as const),
+  }));
+  if (sweeps.length) {
+    const file = join(dir, `suite-${stamp}-sweep.svg`);
+    writeFileSync(file, lineChart({ title: `Throughput sweep (each step until p99 > ${SWEEP_P99_LIMIT_MS} ms)`, xLabel: 'publish rate (msg/s, log scale)', yLabel: 'deliveries per second', series: sweeps, logX: true }));
+    written.push(file);
+  }
+  return written;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const quick = values.quick === true;
+  const targets = parseList(values.only, TARGETS, 'only');
+  const scenarios = parseList(values.scenarios, SCENARIOS, 'scenarios');
+  const started = performance.now();
+  const date = new Date().toISOString();
+  const loadAvgBefore = loadavg()[0];
+  const broker = await startBroker(REPO_ROOT);
+  const total = targets.length;
+  const results: Partial<Record<TargetName, TargetResult>> = {};
+  // The run must end by itself whatever happens.
+  const watchdog = setTimeout(() => {
+    console.error('bench: the suite ran past 20 minutes; giving up');
+    process.exit(1);
+  }, 20 * 60_000);
+  watchdog.unref();
+  try {
+    for (const [i, name] of targets.entries()) {
+      const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
+      console.log(`${prefix} starting`);
+      results[name] = await runTarget(name, scenarios, quick, broker, (line) => console.log(`${prefix} ${line}`));
+    }
+  } finally {
+    await broker.stop();
+    clearTimeout(watchdog);
+  }
+  const result: SuiteResult = {
+    benchmark: 'suite',
+    schemaVersion: 1,
+    date,
+    gitRev: gitRevision(REPO_ROOT),
+    quick,
+    machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}`, loadAvgBefore, loadAvgAfter: loadavg()[0] },
+    broker: broker.kind,
+    targets: results,
+    checks: evaluate(results),
+    skipped: [
+      { scenario: '5. Connection storm', why: 'needs token checks (authentication issue); not built yet' },
+      { scenario: '6. REST writes', why: 'needs the REST write endpoints (entity channels issue); not built yet' },
+    ],
+    durationS: (performance.now() - started) / 1000,
+  };
+  console.log(formatSuite(result));
+  const dir = join(REPO_ROOT, 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  const stamp = `${date.replace(/[:.]/g, '-').slice(0, 19)}Z-${result.gitRev}${quick ? '-quick' : ''}`;
+  const json = join(dir, `suite-${stamp}.json`);
+  writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nresults: ${[json, ...charts(result, stamp, dir)].map((f) => f.slice(REPO_ROOT.length)).join(', ')}`);
+  if (result.checks.some((c) => c.status === 'FAIL')) process.exitCode = 1;
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench failed: ${err instanceof Error ? err.stack : String(err)}`);
+  process.exit(1);
+});

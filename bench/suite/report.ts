@@ -1,0 +1,77 @@
+/** The suite's terminal report: one table per scenario, ratios to the gateway, then the targets. */
+import type { Check, TargetResult } from './checks.js';
+import type { RunNumbers } from './scenarios.js';
+import { TARGET_SPECS, type TargetName } from './targets.js';
+
+export interface SuiteResult {
+  readonly benchmark: 'suite';
+  readonly schemaVersion: 1;
+  readonly date: string;
+  readonly gitRev: string;
+  readonly quick: boolean;
+  readonly machine: Readonly<Record<string, unknown>>;
+  readonly broker: string;
+  readonly targets: Partial<Record<TargetName, TargetResult>>;
+  readonly checks: Check[];
+  readonly skipped: ReadonlyArray<{ readonly scenario: string; readonly why: string }>;
+  readonly durationS: number;
+}
+
+const n = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const pad = (s: string, w: number) => (s.length >= w ? s : ' '.repeat(w - s.length) + s);
+const padEnd = (s: string, w: number) => (s.length >= w ? s : s + ' '.repeat(w - s.length));
+
+function runRow(label: string, r: RunNumbers, ratio: string): string {
+  const l = r.latencyMs;
+  return [padEnd(label, 24), pad(n(r.connections), 7), pad(r.encoding, 8), pad(n(l.p50, 2), 7), pad(n(l.p90, 2), 7), pad(n(l.p99, 2), 7),
+    pad(n(l.p999, 2), 7), pad(n(l.max, 1), 7), pad(n(r.deliveriesPerS), 10), pad(n(r.lost), 7), pad(n(r.serverConflations), 6),
+    pad(n(r.serverCpuPct), 6), pad(n(r.serverRssMb), 6), pad(n(r.clientCpuPct), 6), pad(ratio, 7)].join(' ');
+}
+
+const HEADER = [padEnd('target', 24), pad('conns', 7), pad('format', 8), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('p99.9', 7),
+  pad('max', 7), pad('deliv/s', 10), pad('lost', 7), pad('confl', 6), pad('srv%', 6), pad('RSS MB', 6), pad('cli%', 6), pad('gw ×', 7)].join(' ');
+
+export function formatSuite(r: SuiteResult): string {
+  const lines: string[] = [];
+  const names = Object.keys(r.targets) as TargetName[];
+  const gw = r.targets.gateway;
+  lines.push('', `benchmark suite  ${r.date}  rev ${r.gitRev}  ${r.quick ? 'QUICK' : 'FULL'}  broker ${r.broker}  ${JSON.stringify(r.machine)}`);
+  lines.push('latency in ms, end to end (MQTT publish → WebSocket receive); srv% / cli% = % of one core; "gw ×" = gateway deliveries/s ÷ this row\'s');
+
+  lines.push('', '1. Fan-out: each connection watches 5 of 1,000 devices', HEADER);
+  for (const name of names) {
+    for (const [encoding, runs] of Object.entries(r.targets[name]!.fanout)) {
+      for (const run of runs ?? []) {
+        const mine = gw?.fanout[encoding as 'json']?.find((g) => g.connections === run.connections);
+        lines.push(runRow(TARGET_SPECS[name].label, run, mine && name !== 'gateway' ? `${(mine.deliveriesPerS / run.deliveriesPerS).toFixed(2)}` : ''));
+      }
+    }
+  }
+  lines.push('', '2. Throughput sweep: publish rate rises until p99 > 10 ms or deliveries stop growing', HEADER.replace('  conns', '   rate'));
+  for (const name of names) {
+    const sweep = r.targets[name]!.sweep;
+    if (!sweep) continue;
+    for (const step of sweep.steps) lines.push(runRow(TARGET_SPECS[name].label, { ...step, connections: step.rate }, ''));
+    const ratio = gw?.sweep && name !== 'gateway' ? `; gateway ${(gw.sweep.maxDeliveriesPerS / sweep.maxDeliveriesPerS).toFixed(2)}×` : '';
+    lines.push(`  → ${TARGET_SPECS[name].label}: held ${sweep.heldRate === null ? 'no rate' : `${n(sweep.heldRate)} msg/s`} under 10 ms; saturated at ${n(sweep.maxDeliveriesPerS)} deliveries/s${ratio}`);
+  }
+  lines.push('', '3. Broadcast: one channel, every connection subscribed', HEADER);
+  for (const name of names) {
+    const b = r.targets[name]!.broadcast;
+    if (b) lines.push(runRow(TARGET_SPECS[name].label, b, gw?.broadcast && name !== 'gateway' ? (gw.broadcast.deliveriesPerS / b.deliveriesPerS).toFixed(2) : ''));
+  }
+  lines.push('', '4. Memory: RSS per idle connection (each watching 5 devices)');
+  for (const name of names) {
+    const m = r.targets[name]!.memory;
+    if (!m) continue;
+    const ratio = gw?.memory?.kbPerConnection && m.kbPerConnection && name !== 'gateway' ? `  (this ÷ gateway: ${(m.kbPerConnection / gw.memory.kbPerConnection).toFixed(2)}×)` : '';
+    lines.push(`  ${padEnd(TARGET_SPECS[name].label, 24)} ${pad(n(m.kbPerConnection, 2), 8)} KB/connection at ${n(m.connections)}  (RSS ${n(m.rssBeforeMb, 1)} → ${n(m.rssAfterMb, 1)} MB)${ratio}`);
+  }
+  for (const s of r.skipped) lines.push('', `${s.scenario}: not run: ${s.why}`);
+  lines.push('', 'Targets');
+  for (const c of r.checks) lines.push(`  ${padEnd(c.status, 5)} ${padEnd(c.target, 58)} ${c.measured}${c.note ? `  (${c.note})` : ''}`);
+  const errors = names.flatMap((name) => r.targets[name]!.errors.map((e) => `${name}: ${e}`));
+  if (errors.length) lines.push('', 'Errors', ...errors.slice(0, 20).map((e) => `  ${e}`));
+  lines.push('', `finished in ${n(r.durationS)} s`);
+  return lines.join('\n');
+}

@@ -1,0 +1,211 @@
+/**
+ * The suite's scenarios (bench/README.md explains each). Every scenario runs against one running
+ * target and returns plain numbers; comparisons happen in the report.
+ */
+import { devicesForConnection, deviceIds } from '../load/assignment.js';
+import { ClientPool } from '../load/client-pool.js';
+import { BUCKET_MS, RANGE_MS, runLoad, type LoadOutcome } from '../load/load-run.js';
+import type { LatencySummary } from '../load/histogram.js';
+import type { Encoding } from '../load/worker-messages.js';
+import type { RunningTarget } from './targets.js';
+
+export interface Sizes {
+  readonly fanoutConnections: readonly number[];
+  readonly fanoutRate: number;
+  readonly broadcastConnections: number;
+  readonly broadcastRate: number;
+  readonly sweepConnections: number;
+  readonly sweepRates: readonly number[];
+  readonly memoryConnections: number;
+  readonly warmupS: number;
+  readonly durationS: number;
+  readonly clientThreads: number;
+}
+
+/** Full run: the issue's sizes. 2,000 msg/s × 5 watchers per device gives 100,000 deliveries/s at 10,000 connections. */
+export const FULL: Sizes = {
+  fanoutConnections: [500, 2000, 10_000],
+  fanoutRate: 2000,
+  broadcastConnections: 2000,
+  broadcastRate: 50,
+  sweepConnections: 1000,
+  sweepRates: [500, 1000, 2000, 4000, 8000, 16_000],
+  memoryConnections: 10_000,
+  warmupS: 2,
+  durationS: 5,
+  clientThreads: 2,
+};
+
+/** `--quick`: the same scenarios, small enough for about a minute. */
+export const QUICK: Sizes = {
+  fanoutConnections: [500],
+  fanoutRate: 1000,
+  broadcastConnections: 300,
+  broadcastRate: 50,
+  sweepConnections: 300,
+  sweepRates: [1000, 4000],
+  memoryConnections: 1000,
+  warmupS: 1,
+  durationS: 2,
+  clientThreads: 1,
+};
+
+export interface RunNumbers {
+  readonly connections: number;
+  readonly encoding: Encoding;
+  readonly rate: number;
+  readonly latencyMs: LatencySummary;
+  readonly deliveriesPerS: number;
+  readonly expected: number;
+  readonly received: number;
+  readonly lost: number;
+  /** Conflations and drops the server reported itself (gateway only), else null. */
+  readonly serverConflations: number | null;
+  readonly serverCpuPct: number | null;
+  readonly serverRssMb: number | null;
+  readonly clientCpuPct: number;
+  readonly clientWorkerElu: number[];
+  readonly publisherLagMs: number;
+  readonly errors: string[];
+}
+
+interface LoadShape {
+  readonly connections: number;
+  readonly perConn: number;
+  readonly devices: number;
+  readonly rate: number;
+  readonly encoding: Encoding;
+}
+
+async function serverCounters(target: RunningTarget): Promise<number | null> {
+  if (target.spec.name !== 'gateway') return null;
+  const res = await fetch(`http://127.0.0.1:${target.server.port}/api/v1/stream/stats`);
+  const stats = (await res.json()) as { conflations_total: number; drops_total: number };
+  return stats.conflations_total + stats.drops_total;
+}
+
+export async function measure(target: RunningTarget, shape: LoadShape, sizes: Sizes, say: (line: string) => void): Promise<RunNumbers> {
+  const countersBefore = await serverCounters(target);
+  const run: LoadOutcome = await runLoad({
+    host: '127.0.0.1',
+    port: target.server.port,
+    path: target.spec.path,
+    dialect: target.spec.dialect,
+    mqttUrl: target.mqttUrl,
+    encoding: shape.encoding,
+    connections: shape.connections,
+    perConn: shape.perConn,
+    devices: shape.devices,
+    rate: shape.rate,
+    warmupS: sizes.warmupS,
+    durationS: sizes.durationS,
+    drainTimeoutS: 5,
+    clientThreads: sizes.clientThreads,
+    openConcurrency: 200,
+    serverCpuTimeMs: () => target.server.cpuTimeMs(),
+    progress: say,
+  });
+  const countersAfter = await serverCounters(target);
+  const rss = target.server.rssBytes();
+  const received = run.counters.measured;
+  return {
+    connections: shape.connections,
+    encoding: shape.encoding,
+    rate: shape.rate,
+    latencyMs: run.histogram.summary(),
+    deliveriesPerS: received / run.deliverySpanS,
+    expected: run.expected,
+    received,
+    lost: Math.max(0, run.expected - received),
+    serverConflations: countersBefore === null || countersAfter === null ? null : countersAfter - countersBefore,
+    serverCpuPct: run.cpu.serverPct,
+    serverRssMb: rss === undefined ? null : rss / 1048576,
+    clientCpuPct: run.cpu.clientProcessPct,
+    clientWorkerElu: run.cpu.clientWorkerElu,
+    publisherLagMs: run.published.maxLagMs,
+    errors: run.errors,
+  };
+}
+
+/** 1. Fan-out latency: connections each watching 5 of 1,000 devices at a fixed publish rate. */
+export async function fanout(target: RunningTarget, sizes: Sizes, encoding: Encoding, say: (l: string) => void): Promise<RunNumbers[]> {
+  const out: RunNumbers[] = [];
+  for (const connections of sizes.fanoutConnections) {
+    say(`fan-out ${connections} connections, ${encoding}`);
+    out.push(await measure(target, { connections, perConn: 5, devices: 1000, rate: sizes.fanoutRate, encoding }, sizes, say));
+  }
+  return out;
+}
+
+/** 3. Broadcast: one channel (device), every connection subscribed. */
+export async function broadcast(target: RunningTarget, sizes: Sizes, say: (l: string) => void): Promise<RunNumbers> {
+  say(`broadcast to ${sizes.broadcastConnections} connections`);
+  return measure(target, { connections: sizes.broadcastConnections, perConn: 1, devices: 1, rate: sizes.broadcastRate, encoding: 'json' }, sizes, say);
+}
+
+export interface SweepResult {
+  readonly steps: RunNumbers[];
+  /** Highest publish rate whose p99 stayed under 10 ms with nothing lost. */
+  readonly heldRate: number | null;
+  /** Most deliveries per second any step reached (the saturation throughput). */
+  readonly maxDeliveriesPerS: number;
+}
+
+export const SWEEP_P99_LIMIT_MS = 10;
+
+/**
+ * 2. Throughput sweep: each device watched by 20 % of the connections; the publish rate rises
+ * until p99 passes 10 ms or deliveries stop growing (less than 5 % more than the step before).
+ */
+export async function sweep(target: RunningTarget, sizes: Sizes, say: (l: string) => void): Promise<SweepResult> {
+  const steps: RunNumbers[] = [];
+  let heldRate: number | null = null;
+  for (const rate of sizes.sweepRates) {
+    say(`sweep at ${rate} msg/s`);
+    const step = await measure(target, { connections: sizes.sweepConnections, perConn: 5, devices: 25, rate, encoding: 'json' }, sizes, say);
+    steps.push(step);
+    const held = step.latencyMs.p99 < SWEEP_P99_LIMIT_MS && step.lost === 0;
+    if (held) heldRate = rate;
+    const previous = steps.at(-2);
+    if (!held || (previous && step.deliveriesPerS < previous.deliveriesPerS * 1.05)) break;
+  }
+  return { steps, heldRate, maxDeliveriesPerS: Math.max(...steps.map((s) => s.deliveriesPerS)) };
+}
+
+export interface MemoryResult {
+  readonly connections: number;
+  readonly rssBeforeMb: number | null;
+  readonly rssAfterMb: number | null;
+  /** (RSS after − before) / connections, in KB. */
+  readonly kbPerConnection: number | null;
+}
+
+/** 4. Memory: RSS per idle connection (each watching 5 devices, nothing published). */
+export async function memory(target: RunningTarget, sizes: Sizes, say: (l: string) => void): Promise<MemoryResult> {
+  const connections = sizes.memoryConnections;
+  say(`memory with ${connections} idle connections`);
+  const ids = deviceIds(1000);
+  const before = target.server.rssBytes();
+  const pool = await ClientPool.start({
+    host: '127.0.0.1',
+    port: target.server.port,
+    path: target.spec.path,
+    ...(target.spec.dialect !== 'plain' ? { dialect: target.spec.dialect } : {}),
+    encoding: 'json',
+    connections: Array.from({ length: connections }, (_, c) => devicesForConnection(c, 5, 1000).map((d) => ids[d])),
+    threads: sizes.clientThreads,
+    openConcurrency: 200,
+    handshakeTimeoutMs: 15_000,
+    bucketMs: BUCKET_MS,
+    rangeMs: RANGE_MS,
+  });
+  try {
+    // Let the server finish the work of the last handshakes (subscriptions, buffers) before sampling.
+    await new Promise((r) => setTimeout(r, 1000));
+    const after = target.server.rssBytes();
+    const kb = before === undefined || after === undefined ? null : (after - before) / 1024 / connections;
+    return { connections, rssBeforeMb: before === undefined ? null : before / 1048576, rssAfterMb: after === undefined ? null : after / 1048576, kbPerConnection: kb };
+  } finally {
+    await pool.terminate();
+  }
+}
