@@ -5,12 +5,15 @@
 import type { EventLoopUtilization } from 'node:perf_hooks';
 import { Worker } from 'node:worker_threads';
 import { LatencyHistogram } from './histogram.js';
-import type { Encoding, FromWorker, ToWorker, WorkerConfig, WorkerCounters } from './worker-messages.js';
+import type { Dialect, Encoding, FromWorker, ToWorker, WorkerConfig, WorkerCounters } from './worker-messages.js';
 
 export interface ClientPoolOptions {
   readonly host: string;
   readonly port: number;
+  /** Path without the query: `/api/v1/stream`, or `/socket.io/` with the socketio dialect. */
   readonly path: string;
+  /** Protocol on top of WebSocket (worker-messages.ts); default 'plain'. 'socketio' needs encoding 'json'. */
+  readonly dialect?: Dialect;
   readonly encoding: Encoding;
   /** Device ids per connection, in connection order. */
   readonly connections: ReadonlyArray<ReadonlyArray<string>>;
@@ -61,6 +64,9 @@ export class ClientPool {
    * for would report numbers for a different load.
    */
   static async start(o: ClientPoolOptions): Promise<ClientPool> {
+    const dialect = o.dialect ?? 'plain';
+    if (dialect !== 'plain' && dialect !== 'socketio') throw new Error(`unknown dialect "${String(dialect)}"`);
+    if (dialect === 'socketio' && o.encoding !== 'json') throw new Error('the socketio dialect carries JSON only (encoding must be json)');
     const threads = Math.max(1, Math.min(o.threads, o.connections.length));
     const shares: Array<Array<ReadonlyArray<string>>> = Array.from({ length: threads }, () => []);
     o.connections.forEach((ids, i) => shares[i % threads].push(ids));
@@ -70,6 +76,7 @@ export class ClientPool {
         port: o.port,
         path: o.path,
         encoding: o.encoding,
+        ...(dialect !== 'plain' ? { dialect } : {}),
         connections: share,
         openConcurrency: Math.max(1, Math.ceil(o.openConcurrency / threads)),
         handshakeTimeoutMs: o.handshakeTimeoutMs,

@@ -5,6 +5,11 @@
  * A message is a sample iff its TS lies inside the window the main thread announced before it
  * published anything in that window, so snapshots (older TS) and warm-up traffic never count,
  * whatever order the frames and the announcement arrive in.
+ *
+ * With `dialect: 'socketio'` each connection speaks Engine.IO 4 / Socket.IO 4 (websocket transport
+ * only): it waits for the open packet `0{…}`, sends `40` (connect to the default namespace), counts
+ * as opened only once `40{…}` comes back, answers every ping `2` with `3`, and hands each event
+ * packet `42[…]` to the same counting as a plain message (TS is found by the same byte search).
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { extractJsonTs, extractMsgpackTs } from './frame-ts.js';
@@ -27,6 +32,7 @@ let windowEnd = Number.POSITIVE_INFINITY;
 let finishing = false;
 
 const extractTs = config.encoding === 'msgpack' ? extractMsgpackTs : extractJsonTs;
+const dialect = config.dialect ?? 'plain';
 
 function onMessage(payload: Buffer, _binary: boolean, receivedAt: number): void {
   counters.frames++;
@@ -51,6 +57,80 @@ function onClose(info: { code: number | undefined; error: Error | undefined; byU
   if (closeErrors.length < 5) closeErrors.push(info.error?.message ?? `closed by server with code ${info.code ?? 'none'}`);
 }
 
+// Engine.IO / Socket.IO packet type bytes (first characters of a text frame).
+const EIO_OPEN = 0x30; // '0'
+const EIO_CLOSE = 0x31; // '1'
+const EIO_PING = 0x32; // '2'
+const EIO_MESSAGE = 0x34; // '4', followed by the Socket.IO packet type:
+const SIO_CONNECT = 0x30; // '40'
+const SIO_DISCONNECT = 0x31; // '41'
+const SIO_EVENT = 0x32; // '42'
+const SIO_CONNECT_ERROR = 0x34; // '44'
+const SIO_CONNECT_PACKET = Buffer.from('40', 'latin1');
+const EIO_PONG_PACKET = Buffer.from('3', 'latin1');
+
+/**
+ * One Socket.IO connection: the WebSocket handshake, then the Engine.IO open and the namespace
+ * connect. Resolves at the `40` ack; rejects on `44`, a close, or the handshake timeout.
+ */
+function connectSocketIo(path: string): Promise<RawWsClient> {
+  return new Promise((resolve, reject) => {
+    let client: RawWsClient | undefined;
+    let connected = false;
+    let settled = false;
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      client?.destroy();
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    };
+    const timer = setTimeout(() => fail(new Error(`Socket.IO connect not acknowledged within ${config.handshakeTimeoutMs} ms`)), config.handshakeTimeoutMs);
+    const text = (payload: Buffer): string => payload.toString('utf8', 0, Math.min(payload.length, 200));
+    const onFrame = (payload: Buffer, binary: boolean, receivedAt: number): void => {
+      const type = payload[0];
+      if (type === EIO_MESSAGE) {
+        const sio = payload[1];
+        if (sio === SIO_EVENT) {
+          onMessage(payload, binary, receivedAt);
+        } else if (sio === SIO_CONNECT) {
+          if (connected) return;
+          connected = true;
+          clearTimeout(timer);
+          settled = true;
+          resolve(client!);
+        } else if (sio === SIO_CONNECT_ERROR && !connected) {
+          fail(new Error(`Socket.IO connect refused: ${text(payload)}`));
+        } else if (sio === SIO_DISCONNECT && connected) {
+          // The server left the namespace: no more telemetry on this socket. Count it once and drop
+          // the transport (closed by us from here on, so it is not counted again).
+          onClose({ code: undefined, error: new Error('Socket.IO server disconnected the socket (41)'), byUs: false });
+          client?.destroy();
+        }
+      } else if (type === EIO_PING) {
+        client?.sendText(EIO_PONG_PACKET);
+      } else if (type === EIO_OPEN) {
+        client?.sendText(SIO_CONNECT_PACKET);
+      } else if (type === EIO_CLOSE && !connected) {
+        fail(new Error('Engine.IO close before the Socket.IO connect'));
+      }
+    };
+    RawWsClient.connect({
+      host: config.host,
+      port: config.port,
+      path,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      onOpen: (c) => (client = c),
+      onMessage: onFrame,
+      onClose: (info) => {
+        if (connected) onClose(info);
+        else fail(info.error ?? new Error(`closed before the Socket.IO connect (code ${info.code ?? 'none'})`));
+      },
+    }).catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+  });
+}
+
 async function openAll(): Promise<void> {
   let next = 0;
   let failed = 0;
@@ -62,15 +142,18 @@ async function openAll(): Promise<void> {
       const ids = config.connections[next++];
       const query = ids.map(encodeURIComponent).join(',');
       try {
-        const client = await RawWsClient.connect({
-          host: config.host,
-          port: config.port,
-          path: `${config.path}?device_ids=${query}`,
-          protocol,
-          handshakeTimeoutMs: config.handshakeTimeoutMs,
-          onMessage,
-          onClose,
-        });
+        const client =
+          dialect === 'socketio'
+            ? await connectSocketIo(`${config.path}?EIO=4&transport=websocket&device_ids=${query}`)
+            : await RawWsClient.connect({
+                host: config.host,
+                port: config.port,
+                path: `${config.path}?device_ids=${query}`,
+                protocol,
+                handshakeTimeoutMs: config.handshakeTimeoutMs,
+                onMessage,
+                onClose,
+              });
         clients.push(client);
         protocols.add(client.protocol ?? '(none)');
       } catch (err) {

@@ -4,7 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
-import type { Encoding } from './worker-messages.js';
+import type { Dialect, Encoding } from './worker-messages.js';
 
 export const HELP = `Usage: npm run bench -- [options]
 
@@ -26,6 +26,8 @@ Load:
 Target:
   --url <ws-url>        running gateway, e.g. ws://127.0.0.1:8080 (path defaults to /api/v1/stream)
   --mqtt <mqtt-url>     its broker, e.g. mqtt://127.0.0.1:1883 (required with --url)
+  --dialect <d>         plain | socketio: what the server at --url speaks (default plain);
+                        socketio = Socket.IO 4, path defaults to /socket.io/, json only
   --server-threads <n>  GATEWAY_THREADS of the started gateway            (default: gateway's own)
   --server-log-level <l> GATEWAY_LOG_LEVEL of the started gateway         (default info)
 
@@ -48,6 +50,8 @@ export interface BenchOptions {
   readonly devices: number;
   readonly rate: number;
   readonly encoding: Encoding;
+  /** Protocol the target speaks on top of WebSocket; 'socketio' only with --url. */
+  readonly dialect: Dialect;
   readonly warmupS: number;
   readonly durationS: number;
   readonly quick: boolean;
@@ -111,6 +115,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
       quick: { type: 'boolean', default: false },
       url: { type: 'string' },
       mqtt: { type: 'string' },
+      dialect: { type: 'string' },
       'server-threads': { type: 'string' },
       'server-log-level': { type: 'string' },
       'client-threads': { type: 'string' },
@@ -132,6 +137,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
   const encoding = v.encoding ?? 'json';
   if (encoding !== 'json' && encoding !== 'msgpack') throw new UsageError(`--encoding must be json or msgpack, got "${encoding}"`);
 
+  const dialect = v.dialect ?? 'plain';
+  if (dialect !== 'plain' && dialect !== 'socketio') throw new UsageError(`--dialect must be plain or socketio, got "${dialect}"`);
+  if (dialect === 'socketio' && encoding !== 'json') throw new UsageError('--dialect socketio carries JSON only (drop --encoding msgpack)');
+  if (dialect === 'socketio' && v.url === undefined) throw new UsageError('--dialect socketio needs --url (the started gateway speaks plain WebSocket)');
   if ((v.url === undefined) !== (v.mqtt === undefined)) {
     throw new UsageError(v.url === undefined ? '--mqtt needs --url (the gateway it feeds)' : '--url needs --mqtt (the broker the gateway reads)');
   }
@@ -142,7 +151,10 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
     // 'localhost' may resolve to ::1 while the server listens on IPv4 only.
     const host = ws.hostname === 'localhost' ? '127.0.0.1' : ws.hostname.replace(/^\[|\]$/g, '');
     if (mqtt.hostname === 'localhost') mqtt.hostname = '127.0.0.1';
-    target = { host, port: Number(ws.port), path: ws.pathname === '/' ? '/api/v1/stream' : ws.pathname, mqttUrl: mqtt.toString() };
+    let path = ws.pathname === '/' ? (dialect === 'socketio' ? '/socket.io/' : '/api/v1/stream') : ws.pathname;
+    // Engine.IO matches its path as a prefix of the request target, trailing slash included.
+    if (dialect === 'socketio' && !path.endsWith('/')) path += '/';
+    target = { host, port: Number(ws.port), path, mqttUrl: mqtt.toString() };
   }
   const serverLogLevel = v['server-log-level'] ?? 'info';
   if (!LOG_LEVELS.includes(serverLogLevel)) throw new UsageError(`--server-log-level must be one of ${LOG_LEVELS.join(', ')}, got "${serverLogLevel}"`);
@@ -155,6 +167,7 @@ export function parseBenchOptions(argv: string[]): BenchOptions | 'help' {
     devices,
     rate: num('rate', v.rate, (n) => n > 0 && n <= 1_000_000, 'a number > 0 and ≤ 1000000') ?? 1000,
     encoding,
+    dialect,
     warmupS: num('warmup', v.warmup, (n) => n >= 0 && n <= 3600, 'seconds from 0 to 3600') ?? 2,
     durationS: num('duration', v.duration, (n) => n > 0 && n <= 3600, 'seconds > 0 and ≤ 3600') ?? (quick ? 3 : 10),
     quick,

@@ -3,7 +3,8 @@
  *
  * It does what a receiving load client needs and nothing else: the opening handshake (with
  * Sec-WebSocket-Accept checked), unmasked server frames of any length, fragmented messages, pong
- * for ping, and a close reply. It never sends data frames. Compared with `ws` it allocates nothing
+ * for ping, and a close reply. It sends no data frames except the few short ones a dialect on top
+ * asks for (`sendText`, Socket.IO's handshake and pongs). Compared with `ws` it allocates nothing
  * per frame unless a frame straddles TCP reads, and it stamps the receive time once per read, before
  * any parsing, so parse cost does not show up as latency.
  */
@@ -40,6 +41,11 @@ export interface RawWsOptions {
    * buffer). `receivedAt` is `performance.timeOrigin + performance.now()` at the start of the read.
    */
   readonly onMessage: (payload: Buffer, binary: boolean, receivedAt: number) => void;
+  /**
+   * Called once with the client right after the handshake, before any frame that arrived with the
+   * 101 response is delivered, so a protocol on top (Socket.IO) can answer its first frame.
+   */
+  readonly onOpen?: (client: RawWsClient) => void;
   /** Called once, when the socket is gone after the handshake succeeded. */
   readonly onClose?: (info: { code: number | undefined; error: Error | undefined; byUs: boolean }) => void;
 }
@@ -65,7 +71,8 @@ export class RawWsClient {
     this.protocol = protocol;
     socket.on('error', (err) => (this.error ??= err));
     socket.on('close', () => this.onSocketClose());
-    if (rest.length > 0) this.onData(rest);
+    opts.onOpen?.(this);
+    if (rest.length > 0 && !this.closed) this.onData(rest);
   }
 
   /** Opens the TCP connection and completes the handshake; rejects on any non-101 answer. */
@@ -165,6 +172,15 @@ export class RawWsClient {
     this.send(OP_CLOSE, code);
     this.socket.end();
     setTimeout(() => this.socket.destroy(), timeoutMs).unref();
+  }
+
+  /**
+   * Sends a short text message (at most 125 bytes, e.g. Socket.IO's `40` connect and `3` pong).
+   * Plain-dialect clients never send data.
+   */
+  sendText(payload: Buffer): void {
+    if (payload.length > 125) throw new RangeError(`sendText supports at most 125 bytes, got ${payload.length}`);
+    if (!this.closed && !this.closing) this.send(OP_TEXT, payload);
   }
 
   /** Drops the connection without a closing handshake. */

@@ -6,12 +6,22 @@ import type { HistogramSnapshot } from './histogram.js';
 
 export type Encoding = 'json' | 'msgpack';
 
+/**
+ * What the client speaks on top of WebSocket. `plain`: the gateway's stream (and the baselines that
+ * copy it), telemetry in every text/binary message. `socketio`: Socket.IO 4 over Engine.IO 4 with
+ * the websocket transport only; `path` is then the Engine.IO path (`/socket.io/`), telemetry comes
+ * in `42[...]` event packets and the client answers Engine.IO pings. JSON only.
+ */
+export type Dialect = 'plain' | 'socketio';
+
 export interface WorkerConfig {
   readonly host: string;
   readonly port: number;
   /** Path without the query, e.g. `/api/v1/stream`. */
   readonly path: string;
   readonly encoding: Encoding;
+  /** Absent means 'plain'. */
+  readonly dialect?: Dialect;
   /** Device ids per connection this worker opens. */
   readonly connections: ReadonlyArray<ReadonlyArray<string>>;
   /** Handshakes in flight at once; keeps the accept queue of the server from overflowing. */
