@@ -62,7 +62,7 @@ async function run(o: BenchOptions, res: Resources): Promise<BenchResult> {
   const statsBefore = await fetchStats(host, port);
   const run = await runLoad({
     host, port, path, mqttUrl,
-    dialect: (o as { dialect?: 'plain' | 'socketio' }).dialect,
+    dialect: o.dialect,
     encoding: o.encoding,
     connections: o.connections,
     perConn: o.perConn,

@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os';
 import { parseArgs } from 'node:util';
 import type { Dialect, Encoding } from './worker-messages.js';
 
-export const HELP = `Usage: npm run bench -- [options]
+export const HELP = `Usage: npm run bench:latency -- [options]
 
 End-to-end latency, MQTT publish → WebSocket receive. Starts the built gateway (dist/src/main.js)
 on free loopback ports unless --url and --mqtt point at a running one, opens WebSocket clients
