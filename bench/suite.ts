@@ -17,7 +17,7 @@ import { gitRevision } from './load/report.js';
 import { startBroker, type Broker } from './suite/broker.js';
 import { evaluate, type TargetResult } from './suite/checks.js';
 import { formatSuite, type SuiteResult } from './suite/report.js';
-import { broadcast, fanout, FULL, memory, QUICK, sweep, SWEEP_P99_LIMIT_MS } from './suite/scenarios.js';
+import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
 
@@ -25,10 +25,11 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const HELP = `Usage: npm run bench -- [--quick] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
+const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
 
 Runs the benchmark suite: fan-out latency, throughput sweep, broadcast and memory, against the
-gateway and its baselines, and prints PASS/FAIL against the targets. Results: bench/results/.`;
+gateway and its baselines, and prints PASS/FAIL against the targets. Results: bench/results/.
+--quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
   if (value === undefined) return [...allowed];
@@ -39,8 +40,7 @@ function parseList<T extends string>(value: string | undefined, allowed: readonl
   return items as T[];
 }
 
-async function runTarget(name: TargetName, scenarios: Scenario[], quick: boolean, broker: Broker, say: (l: string) => void): Promise<TargetResult> {
-  const sizes = quick ? QUICK : FULL;
+async function runTarget(name: TargetName, scenarios: Scenario[], sizes: Sizes, broker: Broker, say: (l: string) => void): Promise<TargetResult> {
   const result: { -readonly [K in keyof TargetResult]: TargetResult[K] } = { fanout: {}, errors: [] };
   let target: RunningTarget | undefined;
   const fresh = async () => {
@@ -96,12 +96,13 @@ function charts(r: SuiteResult, stamp: string, dir: string): string[] {
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, smoke: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
   if (values.help) {
     console.log(HELP);
     return;
   }
-  const quick = values.quick === true;
+  const quick = values.quick === true || values.smoke === true;
+  const sizes = values.smoke ? SMOKE : quick ? QUICK : FULL;
   const targets = parseList(values.only, TARGETS, 'only');
   const scenarios = parseList(values.scenarios, SCENARIOS, 'scenarios');
   const started = performance.now();
@@ -120,7 +121,7 @@ async function main(): Promise<void> {
     for (const [i, name] of targets.entries()) {
       const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
       console.log(`${prefix} starting`);
-      results[name] = await runTarget(name, scenarios, quick, broker, (line) => console.log(`${prefix} ${line}`));
+      results[name] = await runTarget(name, scenarios, sizes, broker, (line) => console.log(`${prefix} ${line}`));
     }
   } finally {
     await broker.stop();
@@ -145,7 +146,7 @@ async function main(): Promise<void> {
   console.log(formatSuite(result));
   const dir = join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  const stamp = `${date.replace(/[:.]/g, '-').slice(0, 19)}Z-${result.gitRev}${quick ? '-quick' : ''}`;
+  const stamp = `${date.replace(/[:.]/g, '-').slice(0, 19)}Z-${result.gitRev}${values.smoke ? '-smoke' : quick ? '-quick' : ''}`;
   const json = join(dir, `suite-${stamp}.json`);
   writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
   console.log(`\nresults: ${[json, ...charts(result, stamp, dir)].map((f) => f.slice(REPO_ROOT.length)).join(', ')}`);

@@ -47,8 +47,12 @@ export function evaluate(results: Partial<Record<TargetName, TargetResult>>): Ch
   checks.push(ratio('ws-reference', 4, 'saturated deliveries/s ≥ 4× the ws baseline'));
   checks.push(ratio('socketio-rooms', 5, 'saturated deliveries/s ≥ 5× Socket.IO'));
   const kb = gw?.memory?.kbPerConnection;
+  const at = gw?.memory?.connections ?? 0;
   checks.push(kb === undefined || kb === null
     ? { target: '≤ 3 KB RSS per idle connection', measured: '—', status: 'n/a' }
-    : { target: '≤ 3 KB RSS per idle connection', measured: `${kb.toFixed(2)} KB at ${gw!.memory!.connections}`, status: kb <= 3 ? 'PASS' : 'FAIL' });
+    : at < 10_000
+      // Fixed costs dominate small samples; the target is stated at 10,000 connections.
+      ? { target: '≤ 3 KB RSS per idle connection', measured: `${kb.toFixed(2)} KB at ${at}`, status: 'n/a', note: 'counts at 10,000 connections (full run)' }
+      : { target: '≤ 3 KB RSS per idle connection', measured: `${kb.toFixed(2)} KB at ${at}`, status: kb <= 3 ? 'PASS' : 'FAIL' });
   return checks;
 }
