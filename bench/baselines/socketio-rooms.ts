@@ -16,15 +16,10 @@
  * and everything else keeps Socket.IO's defaults (its 25 s heartbeat included, which clients must
  * answer). Nagle is off on the MQTT socket; `ws` (engine.io's engine) sets TCP_NODELAY itself.
  */
+import { HOST, PORT, startFeed } from './feed.js';
 import { createServer } from 'node:http';
-import type { Socket } from 'node:net';
-import { connect } from 'mqtt';
 import { Server } from 'socket.io';
 
-const MQTT_URL = process.env.MQTT_URL;
-if (!MQTT_URL) throw new Error('MQTT_URL is required');
-const HOST = process.env.HOST ?? '127.0.0.1';
-const PORT = Number(process.env.PORT ?? 0);
 const MISSING = 'Debe especificar al menos un device_id en los query params';
 
 /** Device ids of a handshake query (`?device_ids=A,B`), deduplicated. */
@@ -53,8 +48,7 @@ io.on('connection', (socket) => {
   for (const id of deviceIds(socket.handshake.query.device_ids)) void socket.join(`device:${id}`);
 });
 
-const mqtt = connect(MQTT_URL); // mqtt.js defaults: reconnect every 1 s, resubscribe
-mqtt.on('message', (_topic, payload) => {
+const feed = startFeed('socketio-rooms', (payload) => {
   let data: { DEVICE_ID?: unknown };
   try {
     data = JSON.parse(payload.toString('utf8')) as typeof data;
@@ -64,27 +58,10 @@ mqtt.on('message', (_topic, payload) => {
   if (data === null || typeof data !== 'object' || typeof data.DEVICE_ID !== 'string') return;
   io.to(`device:${data.DEVICE_ID}`).emit('message', { event: 'message', data: { timestamp: new Date().toISOString(), data } });
 });
-mqtt.on('error', (err) => console.error(`mqtt error: ${err.message}`));
+const mqtt = feed.mqtt;
 
-let listening = false;
-let subscribed = false;
-const announce = (): void => {
-  if (!listening || !subscribed) return;
-  const { port } = httpServer.address() as { port: number };
-  console.log(JSON.stringify({ msg: 'baseline listening', port, name: 'socketio-rooms' }));
-};
-mqtt.on('connect', () => {
-  (mqtt.stream as unknown as Socket).setNoDelay(true);
-  mqtt.subscribe('gps/#', { qos: 0 }, (err) => {
-    if (err) throw err;
-    if (subscribed) return;
-    subscribed = true;
-    announce();
-  });
-});
 httpServer.listen(PORT, HOST, () => {
-  listening = true;
-  announce();
+  feed.listening((httpServer.address() as { port: number }).port);
 });
 
 function shutdown(): void {

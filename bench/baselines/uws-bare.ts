@@ -15,14 +15,9 @@
  * logic at all: no snapshots, no stats, no slow-consumer policy, no edge threads, no msgpack, no
  * validation beyond what is needed to find the topic. What the gateway costs is its ratio to this.
  */
-import type { Socket } from 'node:net';
-import { connect } from 'mqtt';
+import { HOST, PORT, startFeed } from './feed.js';
 import uWS from 'uWebSockets.js';
 
-const MQTT_URL = process.env.MQTT_URL;
-if (!MQTT_URL) throw new Error('MQTT_URL is required');
-const HOST = process.env.HOST ?? '127.0.0.1';
-const PORT = Number(process.env.PORT ?? 0);
 
 interface UserData {
   readonly ids: string[];
@@ -54,8 +49,7 @@ app.any('/*', (res) => {
   res.writeStatus('404 Not Found').end();
 });
 
-const mqtt = connect(MQTT_URL); // mqtt.js defaults: reconnect every 1 s, resubscribe
-mqtt.on('message', (_topic, payload) => {
+const feed = startFeed('uws-bare', (payload) => {
   const text = payload.toString('utf8');
   let deviceId: unknown;
   try {
@@ -68,30 +62,14 @@ mqtt.on('message', (_topic, payload) => {
   if (app.numSubscribers(topic) === 0) return;
   app.publish(topic, `{"event":"message","data":{"timestamp":"${new Date().toISOString()}","data":${text}}}`);
 });
-mqtt.on('error', (err) => console.error(`mqtt error: ${err.message}`));
+const mqtt = feed.mqtt;
 
-let port = 0;
-let subscribed = false;
-const announce = (): void => {
-  if (port === 0 || !subscribed) return;
-  console.log(JSON.stringify({ msg: 'baseline listening', port, name: 'uws-bare' }));
-};
-mqtt.on('connect', () => {
-  (mqtt.stream as unknown as Socket).setNoDelay(true);
-  mqtt.subscribe('gps/#', { qos: 0 }, (err) => {
-    if (err) throw err;
-    if (subscribed) return;
-    subscribed = true;
-    announce();
-  });
-});
 
 let listenSocket: uWS.us_listen_socket | undefined;
 app.listen(HOST, PORT, (token) => {
   if (!token) throw new Error(`cannot listen on ${HOST}:${PORT}`);
   listenSocket = token;
-  port = uWS.us_socket_local_port(token);
-  announce();
+  feed.listening(uWS.us_socket_local_port(token));
 });
 
 function shutdown(): void {

@@ -18,15 +18,10 @@
  * resumes the sender, event-driven like `drain()`. permessage-deflate is off (also ws 8's default
  * for servers). Nagle is off on the MQTT socket; `ws` sets TCP_NODELAY on its sockets itself.
  */
+import { HOST, PORT, startFeed } from './feed.js';
 import { createServer } from 'node:http';
-import type { Socket } from 'node:net';
-import { connect } from 'mqtt';
 import { WebSocket, WebSocketServer } from 'ws';
 
-const MQTT_URL = process.env.MQTT_URL;
-if (!MQTT_URL) throw new Error('MQTT_URL is required');
-const HOST = process.env.HOST ?? '127.0.0.1';
-const PORT = Number(process.env.PORT ?? 0);
 const QUEUE_MAX = 100; // reference: asyncio.Queue(maxsize=100)
 const HIGH_WATER = 64 * 1024;
 const KEEPALIVE_MS = 60_000;
@@ -113,8 +108,7 @@ const keepalive = setInterval(() => {
   for (const ws of wss.clients) if (ws.readyState === WebSocket.OPEN) ws.send(PING);
 }, KEEPALIVE_MS);
 
-const mqtt = connect(MQTT_URL); // mqtt.js defaults: reconnect every 1 s, resubscribe
-mqtt.on('message', (_topic, payload) => {
+const feed = startFeed('ws-reference', (payload) => {
   let data: { DEVICE_ID?: unknown };
   try {
     data = JSON.parse(payload.toString('utf8')) as typeof data;
@@ -135,27 +129,10 @@ mqtt.on('message', (_topic, payload) => {
     schedule(sub.conn);
   }
 });
-mqtt.on('error', (err) => console.error(`mqtt error: ${err.message}`));
+const mqtt = feed.mqtt;
 
-let listening = false;
-let subscribed = false;
-const announce = (): void => {
-  if (!listening || !subscribed) return;
-  const { port } = server.address() as { port: number };
-  console.log(JSON.stringify({ msg: 'baseline listening', port, name: 'ws-reference' }));
-};
-mqtt.on('connect', () => {
-  (mqtt.stream as unknown as Socket).setNoDelay(true);
-  mqtt.subscribe('gps/#', { qos: 0 }, (err) => {
-    if (err) throw err;
-    if (subscribed) return;
-    subscribed = true;
-    announce();
-  });
-});
 server.listen(PORT, HOST, () => {
-  listening = true;
-  announce();
+  feed.listening((server.address() as { port: number }).port);
 });
 
 function shutdown(): void {
