@@ -12,10 +12,10 @@ import { KEEPALIVE_EVENT } from '../protocol/telemetry-envelope.js';
 
 const KEEPALIVE_TOPICS = ['sys.json:keepalive', 'sys.msgpack:keepalive'] as const;
 
-type ClosableSocket = WebSocket<unknown> & { closed: boolean };
+export type ClosableSocket = WebSocket<unknown> & { closed: boolean };
 
-export class ConnectionRegistry {
-  private readonly open = new Set<ClosableSocket>();
+export class ConnectionRegistry<S extends ClosableSocket = ClosableSocket> {
+  private readonly open = new Set<S>();
   private readonly keepaliveFrames = WIRE_FORMATS.map((f) => CODECS[f].encode(KEEPALIVE_EVENT));
   private readonly timer: NodeJS.Timeout;
   /** Read on the upgrade path: once true, new connections are refused. */
@@ -39,16 +39,21 @@ export class ConnectionRegistry {
     }
   }
 
-  add(ws: ClosableSocket): void {
+  add(ws: S): void {
     this.open.add(ws);
   }
 
-  delete(ws: ClosableSocket): void {
+  delete(ws: S): void {
     this.open.delete(ws);
   }
 
   get size(): number {
     return this.open.size;
+  }
+
+  /** Every open socket (the slow-consumer scan walks these; one set serves both). */
+  sockets(): IterableIterator<S> {
+    return this.open.values();
   }
 
   /** Stops keep-alives and sends every socket a 1001 close frame. */

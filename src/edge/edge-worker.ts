@@ -14,6 +14,7 @@ import { registerOperatorRoutes } from './operator-routes.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { registerStreamRoute } from './stream-route.js';
 import { TelemetryHub } from './telemetry-hub.js';
+import type { StreamSocket } from './stream-socket.js';
 
 export interface EdgeWorkerData {
   readonly config: GatewayConfig;
@@ -37,8 +38,8 @@ const stats = shared.edgeWriter(index);
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
 const app = uWS.App();
 const hub = new TelemetryHub(app, ingestPort, stats);
-const connections = new ConnectionRegistry(app, config.telemetry.keepaliveMs, stats);
-const slow = new SlowConsumers(config.edge, hub, stats, logger.child({ component: 'slow-consumers' }));
+const connections = new ConnectionRegistry<StreamSocket>(app, config.telemetry.keepaliveMs, stats);
+const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
 registerStreamRoute(app, { config, hub, slow, connections, stats, logger: logger.child({ component: 'stream' }) });
 registerOperatorRoutes(app, shared, mqttUrl, logger);
 

@@ -18,13 +18,13 @@ import type { EdgeConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
+import type { ConnectionRegistry } from './connection-registry.js';
 import type { StreamSocket } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
 
 const SCAN_INTERVAL_MS = 100;
 
 export class SlowConsumers {
-  private readonly sockets = new Set<StreamSocket>();
   private readonly lagging = new Set<StreamSocket>();
   private readonly scanner: NodeJS.Timeout;
   private readonly softLimit: number;
@@ -32,6 +32,7 @@ export class SlowConsumers {
 
   constructor(
     private readonly config: EdgeConfig,
+    private readonly connections: ConnectionRegistry<StreamSocket>,
     private readonly hub: TelemetryHub,
     private readonly stats: RowWriter<EdgeMetric>,
     private readonly logger: Logger,
@@ -43,12 +44,7 @@ export class SlowConsumers {
   }
 
 
-  track(ws: StreamSocket): void {
-    this.sockets.add(ws);
-  }
-
   closed(ws: StreamSocket): void {
-    this.sockets.delete(ws);
     this.lagging.delete(ws);
   }
 
@@ -74,7 +70,7 @@ export class SlowConsumers {
 
   private scan(): void {
     const now = Date.now();
-    for (const ws of this.sockets) {
+    for (const ws of this.connections.sockets()) {
       if (ws.closed) continue;
       const buffered = ws.getBufferedAmount();
       if (!ws.lagging) {

@@ -33,7 +33,7 @@ export interface StreamRouteDeps {
   readonly config: GatewayConfig;
   readonly hub: TelemetryHub;
   readonly slow: SlowConsumers;
-  readonly connections: ConnectionRegistry;
+  readonly connections: ConnectionRegistry<StreamSocket>;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
 }
@@ -104,7 +104,6 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
     open(socket) {
       const ws = socket as StreamSocket;
       connections.add(ws);
-      slow.track(ws);
       stats.inc('connections');
       stats.inc('connections_total');
       ws.subscribe(connections.keepaliveTopic(ws.format));
