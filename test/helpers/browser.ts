@@ -1,0 +1,31 @@
+/**
+ * Headless Chromium from Debian's package, driven by playwright-core (no browser download; .ci/run
+ * installs `chromium`). Screenshots go to test-artifacts/.
+ */
+import { mkdirSync } from 'node:fs';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { onTestFinished } from 'vitest';
+import { REPO_ROOT } from './gateway-process.js';
+
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+export const ARTIFACTS = `${REPO_ROOT}test-artifacts/`;
+
+export async function openPage(url: string): Promise<{ browser: Browser; page: Page }> {
+  const browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  }).catch((err: Error) => {
+    throw new Error(`cannot start ${CHROMIUM} (apt-get install chromium; .ci/run does): ${err.message}`);
+  });
+  onTestFinished(() => browser.close());
+  const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  await page.goto(url);
+  return { browser, page };
+}
+
+export async function screenshot(page: Page, name: string): Promise<string> {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  const path = `${ARTIFACTS}${name}.png`;
+  await page.screenshot({ path });
+  return path;
+}
