@@ -1,4 +1,8 @@
 /** The validated, frozen configuration passed to every component (and to every thread). */
+import type { AclConfig } from '../auth/acl.js';
+import type { JwtConfig } from '../auth/jwt-verifier.js';
+import type { ShareTokenConfig } from '../auth/share-tokens.js';
+
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export interface MqttConfig {
@@ -36,7 +40,42 @@ export interface BrokerConfig {
   readonly port: number;
 }
 
+export type Environment = 'development' | 'test' | 'staging' | 'production';
+
+export interface AuthConfig {
+  /** undefined: no JWT key configured; endpoints that need a token refuse every connection. */
+  readonly jwt: JwtConfig | undefined;
+  readonly acl: AclConfig;
+  /** Endpoints that require a JWT besides /ws/connect. */
+  readonly requiredOn: readonly 'stream'[];
+  readonly tokenChecks: 'pool' | 'inline';
+  readonly poolThreads: number;
+  readonly heartbeatMs: number;
+  readonly eventsTopic: string;
+}
+
+export interface ShareConfig {
+  readonly tokens: ShareTokenConfig;
+  readonly defaultTtlS: number;
+  /** Base of viewer URLs; undefined: http://localhost:PORT. */
+  readonly publicUrl: string | undefined;
+  readonly revocationsTopic: string;
+  /** True when the key was generated at start (links die with a restart). */
+  readonly ephemeralKey: boolean;
+}
+
+export interface LimitsConfig {
+  readonly connectRatePerIp: number;
+  readonly connectBurstPerIp: number;
+  readonly frameRate: number;
+  readonly frameBurst: number;
+}
+
 export interface GatewayConfig {
+  readonly environment: Environment;
+  readonly auth: AuthConfig;
+  readonly share: ShareConfig;
+  readonly limits: LimitsConfig;
   readonly edge: EdgeConfig;
   readonly mqtt: MqttConfig;
   readonly broker: BrokerConfig;

@@ -3,9 +3,13 @@
  * config. Every error names the variable, so a bad deployment stops with a message an operator
  * can act on.
  */
+import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
+import { generateKeys } from 'paseto-ts/v4';
+import { Acl, type AclConfig } from '../auth/acl.js';
+import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { GatewayConfig, LogLevel } from './config.js';
+import type { AuthConfig, Environment, GatewayConfig, LogLevel, ShareConfig } from './config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -48,11 +52,19 @@ function readString(env: Env, v: EnvVar): string | undefined {
   return text;
 }
 
-function readList(env: Env, v: EnvVar): string[] {
+function readList(env: Env, v: EnvVar, allowEmpty = false): string[] {
   const text = raw(env, v) ?? '';
   const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 0) invalid(v, 'must name at least one item', text);
+  if (items.length === 0 && !allowEmpty) invalid(v, 'must name at least one item', text);
   return items;
+}
+
+function readFile(v: EnvVar, path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    invalid(v, `names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, path);
+  }
 }
 
 const byName = new Map(ENV_TABLE.map((v) => [v.name, v]));
@@ -89,6 +101,15 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   }
 
   const config: GatewayConfig = {
+    environment: str('ENVIRONMENT') as Environment,
+    auth: loadAuth(env, int, str),
+    share: loadShare(env, int, str),
+    limits: {
+      connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
+      connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
+      frameRate: int('GATEWAY_FRAME_RATE')!,
+      frameBurst: int('GATEWAY_FRAME_BURST')!,
+    },
     edge: {
       host: str('GATEWAY_HOST')!,
       port: int('PORT')!,
@@ -123,4 +144,91 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     logLevel: str('GATEWAY_LOG_LEVEL') as LogLevel,
   };
   return deepFreeze(config);
+}
+
+type IntReader = (name: string) => number | undefined;
+type StrReader = (name: string) => string | undefined;
+
+function loadJwt(env: Env, int: IntReader, str: StrReader): JwtConfig | undefined {
+  const secret = str('GATEWAY_JWT_SECRET');
+  if (secret !== undefined && Buffer.byteLength(secret) < 32) invalid(spec('GATEWAY_JWT_SECRET'), 'must be at least 32 bytes', '[redacted]');
+  const keysVar = spec('GATEWAY_JWT_PUBLIC_KEYS');
+  const publicKeys: PemKey[] = readList(env, keysVar, true).map((item) => {
+    const parts = item.split(':');
+    const alg = parts[0] as AsymmetricAlg;
+    if (!ASYMMETRIC_ALGS.includes(alg) || parts.length < 2 || parts.length > 3) invalid(keysVar, `entries must be ALG:path or ALG:kid:path with ALG one of ${ASYMMETRIC_ALGS.join(', ')}`, item);
+    const path = parts.at(-1)!;
+    return { alg, kid: parts.length === 3 ? parts[1] : undefined, pem: readFile(keysVar, path) };
+  });
+  const jwksVar = spec('GATEWAY_JWT_JWKS');
+  const jwksSource = str('GATEWAY_JWT_JWKS');
+  let jwks: JwtConfig['jwks'];
+  let jwksUrl: string | undefined;
+  if (jwksSource !== undefined) {
+    if (/^https?:\/\//.test(jwksSource)) {
+      jwksUrl = jwksSource;
+    } else {
+      try {
+        jwks = JSON.parse(readFile(jwksVar, jwksSource)) as JwtConfig['jwks'];
+      } catch (err) {
+        invalid(jwksVar, `is not a JWKS document (${(err as Error).message})`, jwksSource);
+      }
+      if (!Array.isArray(jwks?.keys)) invalid(jwksVar, 'must hold a {"keys":[...]} document', jwksSource);
+    }
+  }
+  if (secret === undefined && publicKeys.length === 0 && jwks === undefined && jwksUrl === undefined) return undefined;
+  return {
+    secret, publicKeys, jwks, jwksUrl,
+    issuer: str('GATEWAY_JWT_ISSUER'),
+    audience: str('GATEWAY_JWT_AUDIENCE'),
+    clockToleranceS: int('GATEWAY_JWT_CLOCK_TOLERANCE_S')!,
+    rolesClaim: str('GATEWAY_JWT_ROLES_CLAIM')!,
+    maxTokenBytes: int('GATEWAY_MAX_TOKEN_BYTES')!,
+  };
+}
+
+function loadAuth(env: Env, int: IntReader, str: StrReader): AuthConfig {
+  const aclVar = spec('GATEWAY_ACL');
+  const aclText = str('GATEWAY_ACL')!;
+  let acl: AclConfig;
+  try {
+    const json = aclText.startsWith('@') ? readFile(aclVar, aclText.slice(1)) : aclText;
+    Acl.parse(json);
+    acl = JSON.parse(json) as AclConfig;
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    invalid(aclVar, (err as Error).message, aclText.slice(0, 60));
+  }
+  const requiredVar = spec('GATEWAY_AUTH_REQUIRED');
+  const required = readList(env, requiredVar).filter((r) => r !== 'none');
+  for (const r of required) if (r !== 'stream') invalid(requiredVar, 'must list endpoints among: stream (or none)', r);
+  return {
+    jwt: loadJwt(env, int, str),
+    acl,
+    requiredOn: required as 'stream'[],
+    tokenChecks: str('GATEWAY_TOKEN_CHECKS') as 'pool' | 'inline',
+    poolThreads: int('GATEWAY_POOL_THREADS')!,
+    heartbeatMs: int('GATEWAY_HEARTBEAT_MS')!,
+    eventsTopic: str('GATEWAY_EVENTS_TOPIC')!,
+  };
+}
+
+function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {
+  const localVar = spec('GATEWAY_SHARE_LOCAL_KEY');
+  const configured = str('GATEWAY_SHARE_LOCAL_KEY');
+  if (configured !== undefined && !/^k4\.local\.[A-Za-z0-9_-]{43}$/.test(configured)) invalid(localVar, 'must be a PASERK k4.local key (k4.local. + 43 base64url characters)', '[redacted]');
+  const publicKey = str('GATEWAY_SHARE_PUBLIC_KEY');
+  if (publicKey !== undefined && !/^k4\.public\.[A-Za-z0-9_-]{43}$/.test(publicKey)) invalid(spec('GATEWAY_SHARE_PUBLIC_KEY'), 'must be a PASERK k4.public key', publicKey.slice(0, 12));
+  const maxTtlS = int('GATEWAY_SHARE_MAX_TTL_S')!;
+  const defaultTtlS = int('GATEWAY_SHARE_DEFAULT_TTL_S')!;
+  if (defaultTtlS > maxTtlS) invalid(spec('GATEWAY_SHARE_DEFAULT_TTL_S'), 'must not exceed GATEWAY_SHARE_MAX_TTL_S', String(defaultTtlS));
+  const publicUrl = str('GATEWAY_PUBLIC_URL');
+  if (publicUrl !== undefined && !/^https?:\/\/[^/]+/.test(publicUrl)) invalid(spec('GATEWAY_PUBLIC_URL'), 'must be an http(s) URL', publicUrl);
+  return {
+    tokens: { localKey: configured ?? generateKeys('local'), publicKey, maxTtlS, maxTokenBytes: int('GATEWAY_MAX_TOKEN_BYTES')! },
+    defaultTtlS,
+    publicUrl: publicUrl?.replace(/\/+$/, ''),
+    revocationsTopic: str('GATEWAY_REVOCATIONS_TOPIC')!,
+    ephemeralKey: configured === undefined,
+  };
 }

@@ -1,0 +1,115 @@
+/**
+ * Token checks as one interface with two implementations: inline (on the calling thread) and pool
+ * (a Piscina pool, so a storm of connects does not stall the edge's event loop). Both run the same
+ * code (TokenCheckCore) and pass the same contract test. Revocations are applied by the caller's
+ * list, after the signature check, so a pool thread needs no shared state.
+ */
+import { Piscina } from 'piscina';
+import type { JwtConfig } from './jwt-verifier.js';
+import { JwtVerifier } from './jwt-verifier.js';
+import type { Principal } from './principal.js';
+import type { RevocationList } from './revocation-list.js';
+import { ShareTokens, type ShareGrant, type ShareTokenConfig } from './share-tokens.js';
+import { TokenError, type TokenRejection } from './token-error.js';
+
+export interface TokenChecks {
+  /** Verifies a JWT; throws TokenError. */
+  jwt(token: string | undefined): Promise<Principal>;
+  /** Verifies a share link, optionally for one device; throws TokenError. */
+  share(token: string | undefined, forDevice?: string): Promise<ShareGrant>;
+  close(): Promise<void>;
+}
+
+export interface TokenCheckConfig {
+  readonly jwt: JwtConfig | undefined;
+  readonly share: ShareTokenConfig;
+}
+
+/** The checks themselves, with no revocations (the caller applies them). */
+export class TokenCheckCore {
+  private constructor(private readonly verifier: JwtVerifier | undefined, private readonly shares: ShareTokens) {}
+
+  static async create(config: TokenCheckConfig): Promise<TokenCheckCore> {
+    const verifier = config.jwt ? await JwtVerifier.create(config.jwt) : undefined;
+    return new TokenCheckCore(verifier, new ShareTokens(config.share, { isRevoked: () => false }));
+  }
+
+  async jwt(token: string | undefined): Promise<Principal> {
+    // Without a configured key every token is refused (the gateway logs this at start).
+    if (!this.verifier) throw new TokenError(token ? 'algorithm' : 'missing');
+    return this.verifier.verify(token);
+  }
+
+  share(token: string | undefined, forDevice?: string): ShareGrant {
+    return this.shares.verify(token, forDevice);
+  }
+}
+
+function applyRevocations(grant: ShareGrant, revocations: RevocationList): ShareGrant {
+  if (revocations.isRevoked(grant.jti)) throw new TokenError('revoked');
+  return grant;
+}
+
+export class InlineTokenChecks implements TokenChecks {
+  constructor(private readonly core: TokenCheckCore, private readonly revocations: RevocationList) {}
+
+  jwt(token: string | undefined): Promise<Principal> {
+    return this.core.jwt(token);
+  }
+
+  async share(token: string | undefined, forDevice?: string): Promise<ShareGrant> {
+    return applyRevocations(this.core.share(token, forDevice), this.revocations);
+  }
+
+  async close(): Promise<void> {}
+}
+
+/** What a pool task returns: a plain object (errors do not cross threads with their class). */
+export type PoolReply =
+  | { readonly ok: true; readonly principal?: Principal; readonly grant?: ShareGrant }
+  | { readonly ok: false; readonly reason: TokenRejection };
+
+export interface PoolTask {
+  readonly kind: 'jwt' | 'share';
+  readonly token: string | undefined;
+  readonly forDevice?: string;
+}
+
+export class PoolTokenChecks implements TokenChecks {
+  private readonly pool: Piscina<PoolTask, PoolReply>;
+
+  constructor(config: TokenCheckConfig, threads: number, private readonly revocations: RevocationList) {
+    this.pool = new Piscina({
+      filename: new URL('../pool/token-check-task.js', import.meta.url).href,
+      workerData: config,
+      minThreads: threads,
+      maxThreads: threads,
+      // A connect storm queues here rather than in the edge's event loop; bound it.
+      maxQueue: 10_000,
+    });
+  }
+
+  private async run(task: PoolTask): Promise<PoolReply & { ok: true }> {
+    const reply = await this.pool.run(task);
+    if (!reply.ok) throw new TokenError(reply.reason);
+    return reply;
+  }
+
+  async jwt(token: string | undefined): Promise<Principal> {
+    return (await this.run({ kind: 'jwt', token })).principal!;
+  }
+
+  async share(token: string | undefined, forDevice?: string): Promise<ShareGrant> {
+    return applyRevocations((await this.run({ kind: 'share', token, forDevice })).grant!, this.revocations);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+export async function createTokenChecks(config: TokenCheckConfig, mode: 'pool' | 'inline', threads: number, revocations: RevocationList): Promise<TokenChecks> {
+  if (mode === 'inline') return new InlineTokenChecks(await TokenCheckCore.create(config), revocations);
+  await TokenCheckCore.create(config); // fail at start, not on the first token, if a key is unusable
+  return new PoolTokenChecks(config, threads, revocations);
+}

@@ -1,0 +1,20 @@
+/**
+ * Piscina task: one token check on a pool thread (auth/token-checks.ts). The thread builds its
+ * checker once from workerData and answers plain objects.
+ */
+import { workerData } from 'piscina';
+import { TokenCheckCore, type PoolReply, type PoolTask, type TokenCheckConfig } from '../auth/token-checks.js';
+import { TokenError } from '../auth/token-error.js';
+
+const core = TokenCheckCore.create(workerData as TokenCheckConfig);
+
+export default async function check(task: PoolTask): Promise<PoolReply> {
+  try {
+    const checker = await core;
+    if (task.kind === 'jwt') return { ok: true, principal: await checker.jwt(task.token) };
+    return { ok: true, grant: checker.share(task.token, task.forDevice) };
+  } catch (err) {
+    if (err instanceof TokenError) return { ok: false, reason: err.reason };
+    throw err;
+  }
+}

@@ -1,0 +1,46 @@
+/**
+ * One contract, every implementation: inline checks and the Piscina pool answer the same tokens the
+ * same way. Runs against the built modules (the pool loads its task file from dist/).
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { generateKeys } from 'paseto-ts/v4';
+import type * as Checks from '../../src/auth/token-checks.js';
+import { AUDIENCE, ISSUER, mintJwt, SECRET, unsecuredJwt } from '../helpers/tokens.js';
+
+const { createTokenChecks } = (await import('../../dist/src/auth/token-checks.js')) as typeof Checks;
+const { RevocationList } = (await import('../../dist/src/auth/revocation-list.js')) as typeof import('../../src/auth/revocation-list.js');
+const { ShareTokens } = (await import('../../dist/src/auth/share-tokens.js')) as typeof import('../../src/auth/share-tokens.js');
+
+const localKey = generateKeys('local');
+const config: Checks.TokenCheckConfig = {
+  jwt: { secret: SECRET, issuer: ISSUER, audience: AUDIENCE, clockToleranceS: 5, rolesClaim: 'roles', maxTokenBytes: 4096 },
+  share: { localKey, maxTtlS: 3600, maxTokenBytes: 4096 },
+};
+
+describe.each(['inline', 'pool'] as const)('TokenChecks (%s)', (mode) => {
+  const revocations = new RevocationList();
+  let checks: Checks.TokenChecks;
+  beforeAll(async () => { checks = await createTokenChecks(config, mode, 1, revocations); });
+  afterAll(async () => { await checks.close(); });
+  const reason = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { reason?: string; name: string }) => `${e.name}:${e.reason}`);
+
+  it('accepts a valid JWT and returns its principal', async () => {
+    expect(await checks.jwt(await mintJwt('42', { roles: ['LEVEL_1'] }))).toMatchObject({ userId: '42', roles: ['LEVEL_1'] });
+  });
+
+  it('refuses bad JWTs with TokenError reasons', async () => {
+    expect(await reason(checks.jwt(undefined))).toBe('TokenError:missing');
+    expect(await reason(checks.jwt(unsecuredJwt('x')))).toBe('TokenError:algorithm');
+    expect(await reason(checks.jwt(await mintJwt('1', {}, { expiresInS: -60 })))).toBe('TokenError:expired');
+  });
+
+  it('checks share links, their device, and the caller\'s revocations', async () => {
+    const issuer = new ShareTokens(config.share, revocations);
+    const { token, grant } = issuer.issue('DEV-7', 60, 'u');
+    expect(await checks.share(token, 'DEV-7')).toMatchObject({ deviceId: 'DEV-7', jti: grant.jti });
+    expect(await reason(checks.share(token, 'DEV-8'))).toBe('TokenError:wrong_device');
+    expect(await reason(checks.share(`${token.slice(0, -4)}AAAA`))).toBe('TokenError:signature');
+    revocations.revoke(grant.jti, grant.expiresAt);
+    expect(await reason(checks.share(token))).toBe('TokenError:revoked');
+  });
+});
