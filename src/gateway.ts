@@ -78,7 +78,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     mqttUrl: redactUrl(mqttUrl),
     broker: broker ? `embedded aedes on port ${broker.port}` : 'external',
     topics: config.mqtt.topics,
+    jwt: config.auth.jwt ? 'configured' : 'not configured (endpoints that need a token refuse all)',
+    tokenChecks: config.auth.tokenChecks,
+    authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
+    environment: config.environment,
   }, 'gateway listening');
+  if (config.share.ephemeralKey) {
+    logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
+  }
 
   let closing: Promise<void> | undefined;
   return {

@@ -1,20 +1,31 @@
 /**
  * Entry of an edge thread: one uWS App on the shared port (SO_REUSEPORT), serving WebSocket and
- * HTTP routes. It receives every telemetry frame from ingest and publishes it to its own topics.
+ * HTTP routes. It receives every telemetry frame and control message from ingest and publishes
+ * them to its own topics; token checks run inline or on its Piscina pool.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
+import { Acl } from '../auth/acl.js';
+import { RevocationList } from '../auth/revocation-list.js';
+import { ShareTokens } from '../auth/share-tokens.js';
+import { createTokenChecks } from '../auth/token-checks.js';
 import type { GatewayConfig } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { SharedStats } from '../metrics/shared-stats.js';
-import type { IngestToEdge } from '../threads/messages.js';
+import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
+import { KeyedBuckets } from '../util/token-bucket.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { registerOperatorRoutes } from './operator-routes.js';
+import { sessionEndings } from './session-endings.js';
+import { SessionExpiry } from './session-expiry.js';
+import { registerShareLocationRoutes } from './share-location-routes.js';
 import { SlowConsumers } from './slow-consumers.js';
 import { registerStreamRoute } from './stream-route.js';
-import { TelemetryHub } from './telemetry-hub.js';
 import type { StreamSocket } from './stream-socket.js';
+import { TelemetryHub } from './telemetry-hub.js';
+import { UserHub } from './user-hub-route.js';
+import { registerUserStatsRoutes } from './user-stats-routes.js';
 
 export interface EdgeWorkerData {
   readonly config: GatewayConfig;
@@ -34,16 +45,51 @@ const logger = createLogger(config.logLevel, `edge-${index}`);
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
 const stats = shared.edgeWriter(index);
+const toIngest = (message: EdgeToIngest) => ingestPort.postMessage(message);
+
+const revocations = new RevocationList();
+const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.share.tokens }, config.auth.tokenChecks, config.auth.poolThreads, revocations);
+const acl = new Acl(config.auth.acl);
+const ipBuckets = new KeyedBuckets(config.limits.connectRatePerIp, config.limits.connectBurstPerIp);
+const bucketSweep = setInterval(() => {
+  ipBuckets.sweep();
+  revocations.purge();
+}, 10_000);
+bucketSweep.unref();
 
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
 const app = uWS.App();
 const hub = new TelemetryHub(app, ingestPort, stats);
 const connections = new ConnectionRegistry<StreamSocket>(app, config.telemetry.keepaliveMs, stats);
 const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
-registerStreamRoute(app, { config, hub, slow, connections, stats, logger: logger.child({ component: 'stream' }) });
-registerOperatorRoutes(app, shared, mqttUrl, logger);
+const expiry = new SessionExpiry(sessionEndings(stats));
+const streamDeps = { config, hub, slow, connections, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'stream' }) };
+registerStreamRoute(app, 'open', streamDeps);
+registerStreamRoute(app, 'share', streamDeps);
+const users = new UserHub(app, { config, checks, expiry, ipBuckets, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing });
+users.register();
+const publish = (topic: string, payload: string) => toIngest({ t: 'publish', topic, payload, qos: 1 });
+registerShareLocationRoutes(app, {
+  config, port, checks, acl, logger: logger.child({ component: 'share' }),
+  shares: new ShareTokens(config.share.tokens, revocations),
+  publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
+});
+registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
+registerOperatorRoutes(app, shared, mqttUrl, logger); // last: it ends with the catch-all 404
 
-ingestPort.on('message', (message: IngestToEdge) => hub.onIngestMessage(message));
+ingestPort.on('message', (message: IngestToEdge) => {
+  switch (message.t) {
+    case 'revoked':
+      revocations.revoke(message.jti, message.expiresAt);
+      expiry.revoke(message.jti);
+      break;
+    case 'event':
+      users.deliver(message.target, message.json, message.msgpack);
+      break;
+    default:
+      hub.onIngestMessage(message);
+  }
+});
 
 app.listen(config.edge.host, port, (token) => {
   if (!token) {
@@ -56,9 +102,12 @@ app.listen(config.edge.host, port, (token) => {
   onCloseRequest(logger, async () => {
     uWS.us_listen_socket_close(listenSocket);
     connections.closeAll('server shutting down');
+    users.closeAll('server shutting down');
     slow.stop();
+    expiry.stop();
     await new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS));
     app.close();
     ingestPort.close();
+    await checks.close();
   });
 });

@@ -1,10 +1,16 @@
 /**
- * /api/v1/stream: GPS telemetry per device (reference/001). Query `device_ids=A,B`; the client
- * picks json (default) or msgpack with Sec-WebSocket-Protocol; frames in both directions are
- * described in protocol/stream-actions.ts and the README.
+ * The telemetry stream endpoints (reference/001), one behaviour in two variants:
+ *   open  /api/v1/stream?device_ids=A,B  (a JWT and ACL checks when GATEWAY_AUTH_REQUIRED has `stream`)
+ *   share /api/v1/public/share-location/stream?token=v4.local…[&device_id=X]  (one device, named by the link)
+ * The client picks json (default) or msgpack with Sec-WebSocket-Protocol; frames in both
+ * directions are described in protocol/stream-actions.ts and the README.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { Logger } from 'pino';
+import type { Acl } from '../auth/acl.js';
+import type { Principal } from '../auth/principal.js';
+import type { TokenChecks } from '../auth/token-checks.js';
+import { tokenFailure } from '../auth/token-error-codes.js';
 import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
@@ -14,39 +20,96 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type Codec, type WireFormat } from '../protocol/codec.js';
 import { parseDeviceIdsQuery } from '../protocol/device-ids.js';
-import { parseStreamAction } from '../protocol/stream-actions.js';
-import { negotiate } from '../protocol/subprotocol.js';
+import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
+import { negotiate, parseOffered } from '../protocol/subprotocol.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
+import { take, type KeyedBuckets } from '../util/token-bucket.js';
 import { rejectUpgrade } from './http-response.js';
+import { bearerToken, remoteIp, subprotocolToken, watchAbort } from './http-request.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import type { SessionExpiry } from './session-expiry.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
 
 export const STREAM_PATH = '/api/v1/stream';
+export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';
 const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
 /** uWS's own frame limit; frames between GATEWAY_MAX_FRAME_BYTES and this get our 1009 close. */
 export const UWS_MAX_PAYLOAD = 64 * 1024;
 const BAD_FRAME_WINDOW_MS = 60_000;
+
+export type StreamVariant = 'open' | 'share';
 
 export interface StreamRouteDeps {
   readonly config: GatewayConfig;
   readonly hub: TelemetryHub;
   readonly slow: SlowConsumers;
   readonly connections: ConnectionRegistry<StreamSocket>;
+  readonly expiry: SessionExpiry;
+  readonly checks: TokenChecks;
+  readonly acl: Acl;
+  readonly ipBuckets: KeyedBuckets;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
 }
 
-export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): void {
-  const { config, hub, slow, connections, stats, logger } = deps;
+/** What the upgrade learned, before the socket exists. */
+interface Admission {
+  readonly requested: string[] | null;
+  readonly error: GatewayError | null;
+  readonly principal: Principal | null;
+  readonly expiresAt: number;
+  readonly shareJti: string | null;
+}
+
+function refused(error: GatewayError): Admission {
+  return { requested: null, error, principal: null, expiresAt: 0, shareJti: null };
+}
+
+export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, deps: StreamRouteDeps): void {
+  const { config, hub, slow, connections, expiry, checks, acl, ipBuckets, stats, logger } = deps;
   const maxDevices = config.telemetry.maxDevicesPerConnection;
+  const needsJwt = variant === 'open' && config.auth.requiredOn.includes('stream');
   const badFrameLog = new RateLimitedLog(logger);
   const codecOf = (ws: StreamSocket): Codec => CODECS[WIRE_FORMATS[ws.format]];
   const sendEvent = (ws: StreamSocket, value: object) => {
     const codec = codecOf(ws);
     ws.send(codec.encode(value), codec.binary);
   };
+
+  function forbiddenDevice(principal: Principal | null, ids: readonly string[]): GatewayError | null {
+    if (principal === null) return null;
+    const denied = ids.find((id) => !acl.allows(principal, 'devices', id));
+    return denied === undefined ? null : new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to watch device ${JSON.stringify(denied)}`);
+  }
+
+  /** The checks that need a token; run after onAborted, off the synchronous upgrade. */
+  async function admit(query: string | undefined, token: string | undefined): Promise<Admission> {
+    try {
+      if (variant === 'share') {
+        // A viewer may name the device it expects (`device_id`); a link for another device is refused.
+        const grant = await checks.share(token, query);
+        return { requested: [grant.deviceId], error: null, principal: null, expiresAt: grant.expiresAt, shareJti: grant.jti };
+      }
+      const principal = await checks.jwt(token);
+      const requested = parseDeviceIdsQuery(query, maxDevices);
+      const denied = forbiddenDevice(principal, requested);
+      if (denied) return refused(denied);
+      return { requested, error: null, principal, expiresAt: principal.expiresAt, shareJti: null };
+    } catch (err) {
+      return refused(tokenFailure(err));
+    }
+  }
+
+  function socketData(format: 0 | 1, admission: Admission): StreamSocketData {
+    return {
+      route: 'stream', format, devices: [], lagging: false, lagSince: 0, pausedAt: null, badFrames: 0, badWindowStart: 0, closed: false,
+      expiresAt: admission.expiresAt, shareJti: admission.shareJti, principal: admission.principal,
+      frameTokens: config.limits.frameBurst, frameAt: Date.now(),
+      requested: admission.requested, requestError: admission.error,
+    };
+  }
 
   function badFrame(ws: StreamSocket, err: unknown): void {
     stats.inc('bad_frames_total');
@@ -65,7 +128,71 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
     }
   }
 
-  app.ws<StreamSocketData>(STREAM_PATH, {
+  async function refresh(ws: StreamSocket, token: string): Promise<void> {
+    let error: GatewayError | null = null;
+    let principal: Principal | null = null;
+    try {
+      principal = await checks.jwt(token);
+      if (principal.userId !== ws.principal!.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
+    } catch (err) {
+      error = tokenFailure(err);
+    }
+    if (ws.closed) return;
+    ws.cork(() => {
+      if (error !== null || principal === null) {
+        badFrame(ws, error);
+        return;
+      }
+      expiry.untrack(ws);
+      ws.principal = principal;
+      ws.expiresAt = principal.expiresAt;
+      expiry.track(ws);
+      sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(principal.expiresAt).toISOString() } });
+    });
+  }
+
+  function act(ws: StreamSocket, action: StreamAction): void {
+    switch (action.action) {
+      case 'ping':
+        sendEvent(ws, { event: 'pong', data: {} });
+        return;
+      case 'refresh_token':
+        if (ws.principal === null) {
+          badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh'));
+          return;
+        }
+        void refresh(ws, action.token);
+        return;
+      case 'subscribe': {
+        if (variant === 'share') {
+          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'));
+          return;
+        }
+        const fresh = action.deviceIds.filter((id) => !ws.devices.includes(id));
+        if (ws.devices.length + fresh.length > maxDevices) {
+          badFrame(ws, new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`));
+          return;
+        }
+        const denied = forbiddenDevice(ws.principal, fresh);
+        if (denied) {
+          badFrame(ws, denied);
+          return;
+        }
+        sendEvent(ws, { event: 'subscribed', data: { device_ids: action.deviceIds } });
+        hub.subscribe(ws, fresh);
+        return;
+      }
+      case 'unsubscribe':
+        if (variant === 'share') {
+          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'));
+          return;
+        }
+        hub.unsubscribe(ws, action.deviceIds);
+        sendEvent(ws, { event: 'unsubscribed', data: { device_ids: action.deviceIds } });
+    }
+  }
+
+  app.ws<StreamSocketData>(variant === 'share' ? SHARE_STREAM_PATH : STREAM_PATH, {
     compression: 0,
     maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, config.edge.maxFrameBytes + 1),
     idleTimeout: config.edge.idleTimeoutS,
@@ -80,25 +207,44 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
         rejectUpgrade(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
         return;
       }
-      const negotiation = negotiate(req.getHeader('sec-websocket-protocol'), SUBPROTOCOLS, 'json');
-      if (!negotiation.ok) {
+      if (!ipBuckets.take(remoteIp(res))) {
         stats.inc('upgrades_rejected_total');
-        rejectUpgrade(res, 'GW_ERR_UNSUPPORTED_SUBPROTOCOL',
-          `Unsupported Sec-WebSocket-Protocol ${JSON.stringify(negotiation.offered.join(', ').slice(0, 100))}; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')}`);
+        stats.inc('rate_limited_total');
+        rejectUpgrade(res, 'GW_ERR_RATE_LIMITED', `Too many connection attempts from this address (at most ${config.limits.connectRatePerIp} per second)`);
         return;
       }
-      let requested: string[] | null = null;
-      let requestError: GatewayError | null = null;
-      try {
-        requested = parseDeviceIdsQuery(req.getQuery('device_ids'), maxDevices);
-      } catch (err) {
-        requestError = err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids');
+      const protocolHeader = req.getHeader('sec-websocket-protocol');
+      const negotiation = negotiate(protocolHeader, SUBPROTOCOLS, 'json');
+      if (!negotiation.ok) {
+        stats.inc('upgrades_rejected_total');
+        const shown = negotiation.offered.filter((p) => !p.startsWith('bearer.')).join(', ') || '(only a bearer token)';
+        rejectUpgrade(res, 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', `Unsupported Sec-WebSocket-Protocol ${JSON.stringify(shown.slice(0, 100))}; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')}`);
+        return;
       }
-      const data: StreamSocketData = {
-        format: FORMAT_INDEX[negotiation.chosen], devices: [], lagging: false, lagSince: 0, pausedAt: null,
-        badFrames: 0, badWindowStart: 0, closed: false, requested, requestError,
-      };
-      res.upgrade(data, req.getHeader('sec-websocket-key'), negotiation.echo, req.getHeader('sec-websocket-extensions'), context);
+      const format = FORMAT_INDEX[negotiation.chosen];
+      const key = req.getHeader('sec-websocket-key');
+      const extensions = req.getHeader('sec-websocket-extensions');
+      const query = req.getQuery(variant === 'share' ? 'device_id' : 'device_ids');
+      if (variant === 'open' && !needsJwt) {
+        let admission: Admission;
+        try {
+          admission = { requested: parseDeviceIdsQuery(query, maxDevices), error: null, principal: null, expiresAt: 0, shareJti: null };
+        } catch (err) {
+          admission = refused(err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids'));
+        }
+        res.upgrade(socketData(format, admission), key, negotiation.echo, extensions, context);
+        return;
+      }
+      // Token checks may run on the pool: copy what the request holds, then watch for abort.
+      const token = req.getQuery('token') ?? (variant === 'share' ? undefined : bearerToken(req.getHeader('authorization')) ?? subprotocolToken(parseOffered(protocolHeader)));
+      const state = watchAbort(res);
+      admit(query, token).then((admission) => {
+        if (state.aborted) return;
+        res.cork(() => res.upgrade(socketData(format, admission), key, negotiation.echo, extensions, context));
+      }, (err: unknown) => {
+        logger.error({ err }, 'admission failed');
+        if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
+      });
     },
 
     open(socket) {
@@ -108,56 +254,48 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
       stats.inc('connections_total');
       ws.subscribe(connections.keepaliveTopic(ws.format));
       if (ws.requestError !== null) {
-        // Reference/001: an `error` event, then the connection ends. 4500: do not retry unchanged.
+        // Reference/001: an `error` event, then the connection ends (1008 for tokens, 4500 for requests).
         const err = ws.requestError;
         ws.requestError = null;
-        stats.inc('invalid_requests_total');
+        stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
         sendEvent(ws, errorEvent(err.message, err.code));
         ws.end(ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.INVALID_REQUEST, err.message.slice(0, 100));
         return;
       }
       const requested = ws.requested!;
       ws.requested = null;
-      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested } });
+      expiry.track(ws);
+      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(ws.expiresAt > 0 ? { expires_at: new Date(ws.expiresAt).toISOString() } : {}) } });
       hub.subscribe(ws, requested);
     },
 
     message(socket, message, isBinary) {
       const ws = socket as StreamSocket;
+      const state = { tokens: ws.frameTokens, at: ws.frameAt };
+      const allowed = take(state, config.limits.frameRate, config.limits.frameBurst, Date.now());
+      ws.frameTokens = state.tokens;
+      ws.frameAt = state.at;
+      if (!allowed) {
+        stats.inc('rate_limited_total');
+        sendEvent(ws, errorEvent(`More than ${config.limits.frameRate} frames per second`, 'GW_ERR_RATE_LIMITED'));
+        ws.end(CloseCode.RATE_LIMITED, 'rate limited');
+        return;
+      }
       if (message.byteLength > config.edge.maxFrameBytes) {
         stats.inc('bad_frames_total');
         stats.inc('bad_frame_closes_total');
-        const text = `Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}`;
-        sendEvent(ws, errorEvent(text, 'GW_ERR_FRAME_TOO_BIG'));
+        sendEvent(ws, errorEvent(`Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}`, 'GW_ERR_FRAME_TOO_BIG'));
         ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
         return;
       }
-      let action;
+      let action: StreamAction;
       try {
         action = parseStreamAction(codecOf(ws).decode(message, isBinary), maxDevices);
       } catch (err) {
         badFrame(ws, err);
         return;
       }
-      switch (action.action) {
-        case 'ping':
-          sendEvent(ws, { event: 'pong', data: {} });
-          break;
-        case 'subscribe': {
-          const fresh = action.deviceIds.filter((id) => !ws.devices.includes(id));
-          if (ws.devices.length + fresh.length > maxDevices) {
-            badFrame(ws, new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`));
-            return;
-          }
-          sendEvent(ws, { event: 'subscribed', data: { device_ids: action.deviceIds } });
-          hub.subscribe(ws, fresh);
-          break;
-        }
-        case 'unsubscribe':
-          hub.unsubscribe(ws, action.deviceIds);
-          sendEvent(ws, { event: 'unsubscribed', data: { device_ids: action.deviceIds } });
-          break;
-      }
+      act(ws, action);
     },
 
     drain(socket) {
@@ -169,6 +307,7 @@ export function registerStreamRoute(app: TemplatedApp, deps: StreamRouteDeps): v
       ws.closed = true;
       connections.delete(ws);
       slow.closed(ws);
+      expiry.untrack(ws);
       stats.inc('connections', -1);
       hub.release(ws);
     },

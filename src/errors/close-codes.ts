@@ -16,6 +16,10 @@ export const CloseCode = {
   SERVER_ERROR: 1011,
   /** The socket could not keep up (lagging past GATEWAY_SLOW_CONSUMER_TIMEOUT_MS); reconnect. */
   SLOW_CONSUMER: 4000,
+  /** The token expired during the connection; reconnect with a fresh token (or refresh it in time). */
+  TOKEN_EXPIRED: 4001,
+  /** Too many frames per second on this connection; reconnect after a backoff. */
+  RATE_LIMITED: 4029,
   /** The request is invalid (missing, empty, oversized or malformed device_ids); do not retry it unchanged. */
   INVALID_REQUEST: 4500,
   /** Too many bad frames in a minute (GATEWAY_MAX_BAD_FRAMES); fix the client before reconnecting. */

@@ -9,6 +9,7 @@ import { SharedStats } from '../metrics/shared-stats.js';
 import type { EdgeToIngest } from '../threads/messages.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { EdgeFanout } from './edge-fanout.js';
+import { ControlMessages } from './control-messages.js';
 import { MqttSource } from './mqtt-source.js';
 import { TelemetryPipeline } from './telemetry-pipeline.js';
 
@@ -27,18 +28,27 @@ const stats = SharedStats.attach(statsBuffer).ingestWriter();
 const fanout = new EdgeFanout(edgePorts, config.telemetry.batchMaxBytes, () => stats.inc('batches_sent_total'));
 const pipeline = new TelemetryPipeline(config.telemetry, fanout, stats, logger.child({ component: 'pipeline' }));
 
-for (const port of edgePorts) {
-  port.on('message', (message: EdgeToIngest) => {
-    if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
-  });
-}
+const control = new ControlMessages((message) => fanout.broadcast(message), () => stats.inc('control_rejected_total'), logger.child({ component: 'control' }));
+const revocationsTopic = config.share.revocationsTopic;
+const eventsPrefix = `${config.auth.eventsTopic}/`;
 
-const source = new MqttSource(mqttUrl, config.mqtt, logger.child({ component: 'mqtt' }), {
-  message: (topic, payload) => pipeline.handle(topic, payload),
+const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`], logger.child({ component: 'mqtt' }), {
+  message: (topic, payload) => {
+    if (topic === revocationsTopic) control.revocation(payload);
+    else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
+    else pipeline.handle(topic, payload);
+  },
   stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
   reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
 });
 source.start();
+
+for (const port of edgePorts) {
+  port.on('message', (message: EdgeToIngest) => {
+    if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
+    else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
+  });
+}
 
 const ticker = setInterval(() => pipeline.tick(), 1000);
 

@@ -32,6 +32,8 @@ export class MqttSource {
   constructor(
     private readonly url: string,
     private readonly config: MqttConfig,
+    /** Topic filters besides the telemetry ones (revocations, events). */
+    private readonly extraTopics: readonly string[],
     private readonly logger: Logger,
     private readonly events: SourceEvents,
   ) {
@@ -55,9 +57,13 @@ export class MqttSource {
       stream.setNoDelay?.(true);
       this.state = SourceState.Connected;
       this.backoff.reset();
-      client.subscribe([...this.config.topics], { qos: this.config.qos }, (err) => {
+      const filters = Object.fromEntries([
+        ...this.config.topics.map((t) => [t, { qos: this.config.qos }] as const),
+        ...this.extraTopics.map((t) => [t, { qos: 1 as const }] as const),
+      ]);
+      client.subscribe(filters, (err) => {
         if (err) this.logger.error({ err }, 'mqtt subscribe failed');
-        else this.logger.info({ topics: this.config.topics }, 'mqtt subscribed');
+        else this.logger.info({ topics: this.config.topics, control: this.extraTopics }, 'mqtt subscribed');
       });
       this.events.stateChange(true);
     });
@@ -79,6 +85,13 @@ export class MqttSource {
       this.state = SourceState.Connecting;
       this.client?.reconnect();
     }, delay);
+  }
+
+  /** Publishes (mqtt.js queues it while disconnected). */
+  publish(topic: string, payload: string, qos: 0 | 1): void {
+    this.client?.publish(topic, payload, { qos }, (err) => {
+      if (err) this.logger.warn({ topic, err: err.message }, 'mqtt publish failed');
+    });
   }
 
   get connected(): boolean {

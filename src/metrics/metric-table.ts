@@ -31,6 +31,7 @@ export const INGEST_METRICS = [
   { key: 'devices_monitored', kind: 'gauge', help: 'Devices with at least one subscriber.' },
   { key: 'frames_encoded_total', kind: 'counter', help: 'Envelopes encoded (once per message and wire format with subscribers).' },
   { key: 'batches_sent_total', kind: 'counter', help: 'Frame batches handed to the edge threads.' },
+  { key: 'control_rejected_total', kind: 'counter', help: 'Revocation or event messages on the bus that were malformed.' },
   { key: 'ingest_rate_per_second', kind: 'gauge', help: 'Telemetry messages processed in the last second.' },
 ] as const satisfies readonly MetricSpec[];
 
@@ -47,6 +48,15 @@ export const EDGE_METRICS = [
   { key: 'bad_frames_total', kind: 'counter', help: 'Client frames refused (invalid, unknown action, too big).' },
   { key: 'bad_frame_closes_total', kind: 'counter', help: 'Sockets closed for too many bad frames or a frame too big.' },
   { key: 'invalid_requests_total', kind: 'counter', help: 'Connections closed with 4500 for invalid device_ids.' },
+  { key: 'rate_limited_total', kind: 'counter', help: 'Upgrades refused (429) and connections closed (4029) by the rate limits.' },
+  { key: 'auth_failures_total', kind: 'counter', help: 'Connections refused for a missing, invalid, expired or forbidden token.' },
+  { key: 'token_expiry_closes_total', kind: 'counter', help: 'Authenticated connections ended because their token expired (4001) or share link expired (1000).' },
+  { key: 'share_revocations_total', kind: 'counter', help: 'Live share-location viewers ended because their link was revoked.' },
+  { key: 'user_connections', kind: 'gauge', help: 'Open /ws/connect connections (users and roles).' },
+  { key: 'user_messages_sent_total', kind: 'counter', help: 'Events and notifications delivered to /ws/connect sockets (reference/002 total_messages_sent).' },
+  { key: 'user_broadcasts_total', kind: 'counter', help: 'Broadcasts through POST /ws/_test/broadcast (reference/002 total_broadcasts).' },
+  { key: 'user_send_errors_total', kind: 'counter', help: 'Sends to /ws/connect sockets that failed (reference/002 total_send_errors).' },
+  { key: 'user_last_broadcast_at_ms', kind: 'gauge', help: 'Time of the last broadcast, ms since the epoch (0: none).' },
   { key: 'keepalives_sent_total', kind: 'counter', help: 'Keep-alive publishes (one per format per interval per edge).' },
 ] as const satisfies readonly MetricSpec[];
 

@@ -63,6 +63,14 @@ export class SharedStats {
     return new RowWriter(this.f64, (FIRST_EDGE_ROW + index) * ROW, EDGE_SLOT);
   }
 
+  /** Largest value of one edge metric over all edges (for timestamps). */
+  maxEdges(key: EdgeMetric): number {
+    const slot = EDGE_SLOT[key];
+    let max = 0;
+    for (let e = 0; e < this.edges; e++) max = Math.max(max, this.f64[(FIRST_EDGE_ROW + e) * ROW + slot]);
+    return max;
+  }
+
   /** Sum of one edge metric over all edges. */
   sumEdges(key: EdgeMetric): number {
     const slot = EDGE_SLOT[key];

@@ -3,6 +3,7 @@
  *   {"action":"subscribe","device_ids":["A","B"]}
  *   {"action":"unsubscribe","device_ids":["A"]}
  *   {"action":"ping"}
+ *   {"action":"refresh_token","token":"<fresh JWT>"}   (authenticated connections)
  * Anything else is a bad frame: the client gets an `error` event and the connection stays.
  */
 import { GatewayError } from '../errors/gateway-error.js';
@@ -11,9 +12,10 @@ import { validateDeviceIds } from './device-ids.js';
 export type StreamAction =
   | { readonly action: 'subscribe'; readonly deviceIds: string[] }
   | { readonly action: 'unsubscribe'; readonly deviceIds: string[] }
-  | { readonly action: 'ping' };
+  | { readonly action: 'ping' }
+  | { readonly action: 'refresh_token'; readonly token: string };
 
-export const STREAM_ACTIONS = ['subscribe', 'unsubscribe', 'ping'] as const;
+export const STREAM_ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'refresh_token'] as const;
 
 export function parseStreamAction(value: unknown, maxDevices: number): StreamAction {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {
@@ -25,6 +27,11 @@ export function parseStreamAction(value: unknown, maxDevices: number): StreamAct
   switch (action) {
     case 'ping':
       return { action };
+    case 'refresh_token': {
+      const token = frame.token;
+      if (typeof token !== 'string' || token === '') throw new GatewayError('GW_ERR_FRAME_INVALID', '"refresh_token" needs "token": a string');
+      return { action, token };
+    }
     case 'subscribe':
     case 'unsubscribe': {
       const ids = frame.device_ids;

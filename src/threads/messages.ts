@@ -10,9 +10,16 @@
 export type IngestToEdge =
   | { readonly t: 'device'; readonly index: number; readonly id: string }
   | { readonly t: 'frames'; readonly buffer: ArrayBuffer; readonly length: number }
-  | { readonly t: 'fill'; readonly id: string; readonly format: 0 | 1; readonly seq: number; readonly bytes: Uint8Array | null };
+  | { readonly t: 'fill'; readonly id: string; readonly format: 0 | 1; readonly seq: number; readonly bytes: Uint8Array | null }
+  /** A share link revoked anywhere (it came back over the bus). */
+  | { readonly t: 'revoked'; readonly jti: string; readonly expiresAt: number }
+  /** A user/role event from the bus, encoded once per format; target `all`, `user/<id>` or `role/<role>`. */
+  | { readonly t: 'event'; readonly target: string; readonly json: string; readonly msgpack: Uint8Array };
 
-export type EdgeToIngest = { readonly t: 'interest'; readonly id: string; readonly format: 0 | 1; readonly delta: 1 | -1 };
+export type EdgeToIngest =
+  | { readonly t: 'interest'; readonly id: string; readonly format: 0 | 1; readonly delta: 1 | -1 }
+  /** Publish to the bus (revocations, events from REST): every node, this one included, gets it back. */
+  | { readonly t: 'publish'; readonly topic: string; readonly payload: string; readonly qos: 0 | 1 };
 
 export type MainToWorker = { readonly t: 'close' };
 

@@ -1,0 +1,78 @@
+/**
+ * Reading what an HTTP request carries on uWS: headers are copied synchronously (the request is
+ * invalid after the handler returns), the body is collected with a size limit, and an aborted
+ * request is noticed so nothing is written to it.
+ */
+import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import { GatewayError } from '../errors/gateway-error.js';
+
+export interface RequestState {
+  aborted: boolean;
+}
+
+/** Registers onAborted (must precede any await) and returns the flag it sets. */
+export function watchAbort(res: HttpResponse): RequestState {
+  const state: RequestState = { aborted: false };
+  res.onAborted(() => {
+    state.aborted = true;
+  });
+  return state;
+}
+
+/** Collects the body and parses it as JSON; empty means `{}`. Throws GatewayError on size or syntax. */
+export function readJsonBody(res: HttpResponse, maxBytes: number): Promise<unknown> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    res.onData((chunk, isLast) => {
+      if (failed) return;
+      size += chunk.byteLength;
+      if (size > maxBytes) {
+        failed = true;
+        reject(new GatewayError('GW_ERR_BODY_TOO_LARGE', `Request body is larger than ${maxBytes} bytes`));
+        return;
+      }
+      chunks.push(Buffer.from(chunk.slice(0))); // the chunk is neutered when this callback returns
+      if (!isLast) return;
+      const text = Buffer.concat(chunks).toString('utf8').trim();
+      if (text === '') {
+        resolve({});
+        return;
+      }
+      try {
+        resolve(JSON.parse(text));
+      } catch {
+        reject(new GatewayError('GW_ERR_BODY_INVALID', 'Request body is not valid JSON'));
+      }
+    });
+  });
+}
+
+/** `Authorization: Bearer <token>` → the token, else undefined. */
+export function bearerToken(authorization: string): string | undefined {
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());
+  return match ? match[1] : undefined;
+}
+
+/** A JWT offered as a subprotocol (`bearer.<jwt>`), for browsers, which cannot set headers. */
+export function subprotocolToken(offered: readonly string[]): string | undefined {
+  const entry = offered.find((p) => p.startsWith('bearer.'));
+  return entry?.slice('bearer.'.length);
+}
+
+/** The client's IP as text, IPv4-mapped IPv6 normalised (notes/uws.md). */
+export function remoteIp(res: HttpResponse): string {
+  const text = Buffer.from(res.getRemoteAddressAsText()).toString();
+  const mapped = /^(?:0000:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(text);
+  if (mapped) {
+    const hi = parseInt(mapped[1], 16);
+    const lo = parseInt(mapped[2], 16);
+    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
+  }
+  return text;
+}
+
+export function header(req: HttpRequest, name: string): string {
+  return req.getHeader(name);
+}

@@ -1,0 +1,43 @@
+/**
+ * The frames that end an authenticated session, per endpoint family:
+ *   share viewer, link expired   {"event":"expired","data":{"message":"Token expired"}}  then 1000 (reference/001)
+ *   share viewer, link revoked   {"event":"revoked","data":{"message":"Link revoked"}}   then 1008
+ *   stream with a JWT, expired   {"event":"error","data":{"code":"GW_ERR_TOKEN_EXPIRED",…}} then 4001
+ *   /ws/connect, expired         {"type":"token_expired","data":{…},"timestamp":…}      then 4001
+ */
+import type { WebSocket } from 'uWebSockets.js';
+import { CloseCode } from '../errors/close-codes.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { EdgeMetric } from '../metrics/metric-table.js';
+import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
+import type { ExpiringSocket, ExpiryHandlers } from './session-expiry.js';
+
+type Socket = WebSocket<unknown> & ExpiringSocket;
+
+function send(ws: Socket, value: object): void {
+  const codec = CODECS[WIRE_FORMATS[ws.format]];
+  ws.send(codec.encode(value), codec.binary);
+}
+
+export function sessionEndings(stats: RowWriter<EdgeMetric>): ExpiryHandlers {
+  return {
+    expired(ws) {
+      stats.inc('token_expiry_closes_total');
+      if (ws.shareJti !== null) {
+        send(ws, { event: 'expired', data: { message: 'Token expired' } });
+        ws.end(CloseCode.NORMAL, 'token expired');
+      } else if (ws.route === 'connect') {
+        send(ws, { type: 'token_expired', data: { message: 'Token expired; reconnect with a fresh token' }, timestamp: new Date().toISOString() });
+        ws.end(CloseCode.TOKEN_EXPIRED, 'token expired');
+      } else {
+        send(ws, { event: 'error', data: { message: 'Token expired; reconnect with a fresh token', code: 'GW_ERR_TOKEN_EXPIRED' } });
+        ws.end(CloseCode.TOKEN_EXPIRED, 'token expired');
+      }
+    },
+    revoked(ws) {
+      stats.inc('share_revocations_total');
+      send(ws, { event: 'revoked', data: { message: 'Link revoked' } });
+      ws.end(CloseCode.POLICY_VIOLATION, 'link revoked');
+    },
+  };
+}

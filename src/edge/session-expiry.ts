@@ -1,0 +1,84 @@
+/**
+ * Ends authenticated sessions on time: a JWT session when its token expires (unless refreshed),
+ * a share-location viewer when its link expires (reference/001: `{"event":"expired"}` then 1000)
+ * or is revoked. One sweep for all sockets of the edge.
+ */
+import type { WebSocket } from 'uWebSockets.js';
+
+export interface ExpiringSocket {
+  closed: boolean;
+  /** Which endpoint family, for the shape of the ending frame. */
+  readonly route: 'stream' | 'connect';
+  /** Wire format (0 json, 1 msgpack), for the ending frame. */
+  readonly format: 0 | 1;
+  /** ms since the epoch; 0: never. */
+  expiresAt: number;
+  /** The share link's jti, for revocation; null for JWT sessions. */
+  shareJti: string | null;
+}
+
+type Socket = WebSocket<unknown> & ExpiringSocket;
+
+export interface ExpiryHandlers {
+  expired(ws: Socket): void;
+  revoked(ws: Socket): void;
+}
+
+export class SessionExpiry {
+  private readonly sockets = new Set<Socket>();
+  private readonly byJti = new Map<string, Set<Socket>>();
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(private readonly handlers: ExpiryHandlers, sweepMs = 250) {
+    this.timer = setInterval(() => this.sweep(), sweepMs);
+    this.timer.unref();
+  }
+
+  track(ws: Socket): void {
+    if (ws.expiresAt <= 0) return;
+    this.sockets.add(ws);
+    if (ws.shareJti !== null) {
+      let set = this.byJti.get(ws.shareJti);
+      if (set === undefined) this.byJti.set(ws.shareJti, (set = new Set()));
+      set.add(ws);
+    }
+  }
+
+  untrack(ws: Socket): void {
+    this.sockets.delete(ws);
+    if (ws.shareJti === null) return;
+    const set = this.byJti.get(ws.shareJti);
+    set?.delete(ws);
+    if (set?.size === 0) this.byJti.delete(ws.shareJti);
+  }
+
+  /** Ends every live viewer of a revoked link; returns how many. */
+  revoke(jti: string): number {
+    const set = this.byJti.get(jti);
+    if (set === undefined) return 0;
+    let ended = 0;
+    for (const ws of [...set]) {
+      if (ws.closed) continue;
+      this.untrack(ws);
+      ws.cork(() => this.handlers.revoked(ws));
+      ended++;
+    }
+    return ended;
+  }
+
+  private sweep(): void {
+    const now = Date.now();
+    for (const ws of this.sockets) {
+      if (ws.closed) {
+        this.untrack(ws);
+      } else if (ws.expiresAt <= now) {
+        this.untrack(ws);
+        ws.cork(() => this.handlers.expired(ws));
+      }
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

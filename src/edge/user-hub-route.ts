@@ -1,0 +1,247 @@
+/**
+ * /ws/connect (reference/002): JWT-authenticated users receive the events of their user, their
+ * roles and everyone, in the reference's `{"type": …, "data": …, "timestamp": …}` frames
+ * (`task_event`, `efectivo_event`, `system_event`, `dashboard_event`, `notification`). Events
+ * arrive from the bus (control-messages.ts) already encoded once per format and are published to
+ * uWS topics `evt.<format>:all`, `evt.<format>:user/<id>`, `evt.<format>:role/<role>`.
+ * A heartbeat `{"type":"ping"}` goes out every GATEWAY_HEARTBEAT_MS (30 s).
+ *
+ * Client frames: {"type":"ping"} → {"type":"pong"}; {"type":"pong"} (heartbeat answer);
+ * {"type":"refresh_token","token":"<fresh JWT for the same user>"} → {"type":"token_refreshed"}.
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { TokenChecks } from '../auth/token-checks.js';
+import { tokenFailure } from '../auth/token-error-codes.js';
+import type { Principal } from '../auth/principal.js';
+import type { GatewayConfig } from '../config/config.js';
+import { CloseCode } from '../errors/close-codes.js';
+import { ERRORS } from '../errors/error-codes.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { EdgeMetric } from '../metrics/metric-table.js';
+import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
+import { negotiate, parseOffered } from '../protocol/subprotocol.js';
+import { take, type KeyedBuckets } from '../util/token-bucket.js';
+import { rejectUpgrade } from './http-response.js';
+import { bearerToken, remoteIp, subprotocolToken, watchAbort } from './http-request.js';
+import type { SessionExpiry } from './session-expiry.js';
+import type { UserSocket, UserSocketData } from './user-socket.js';
+
+export const CONNECT_PATH = '/ws/connect';
+const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
+const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
+const BAD_FRAME_WINDOW_MS = 60_000;
+
+export const eventTopic = (format: 0 | 1, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
+
+export interface UserHubDeps {
+  readonly config: GatewayConfig;
+  readonly checks: TokenChecks;
+  readonly expiry: SessionExpiry;
+  readonly ipBuckets: KeyedBuckets;
+  readonly stats: RowWriter<EdgeMetric>;
+  readonly logger: Logger;
+  readonly isClosing: () => boolean;
+}
+
+/** The users and roles connected to this edge, for /ws/stats and shutdown. */
+export class UserHub {
+  readonly sockets = new Set<UserSocket>();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(private readonly app: TemplatedApp, private readonly deps: UserHubDeps) {
+    this.heartbeat = setInterval(() => this.beat(), deps.config.auth.heartbeatMs);
+  }
+
+  private beat(): void {
+    const frame = { type: 'ping', timestamp: new Date().toISOString() };
+    HEARTBEAT_TOPICS.forEach((topic, f) => this.app.publish(topic, CODECS[WIRE_FORMATS[f]].encode(frame), f === 1));
+  }
+
+  /** An event from the bus: one publish per format, the bytes encoded once by ingest. */
+  deliver(target: string, json: string, msgpack: Uint8Array): void {
+    const subscribers = this.app.numSubscribers(eventTopic(0, target)) + this.app.numSubscribers(eventTopic(1, target));
+    if (subscribers === 0) return;
+    this.app.publish(eventTopic(0, target), json, false);
+    this.app.publish(eventTopic(1, target), msgpack, true);
+    this.deps.stats.inc('user_messages_sent_total', subscribers);
+  }
+
+  stats(): { total: number; byRole: Record<string, number>; uniqueUsers: number } {
+    const byRole: Record<string, number> = {};
+    const users = new Set<string>();
+    for (const ws of this.sockets) {
+      if (!ws.principal) continue;
+      users.add(ws.principal.userId);
+      for (const role of ws.principal.roles) byRole[role] = (byRole[role] ?? 0) + 1;
+    }
+    return { total: this.sockets.size, byRole, uniqueUsers: users.size };
+  }
+
+  closeAll(reason: string): void {
+    clearInterval(this.heartbeat);
+    for (const ws of [...this.sockets]) if (!ws.closed) ws.cork(() => ws.end(CloseCode.GOING_AWAY, reason));
+  }
+
+  register(): void {
+    const { config, checks, expiry, ipBuckets, stats, logger } = this.deps;
+    const send = (ws: UserSocket, type: string, data: object) => {
+      const codec = CODECS[WIRE_FORMATS[ws.format]];
+      if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');
+    };
+    const badFrame = (ws: UserSocket, err: GatewayError) => {
+      stats.inc('bad_frames_total');
+      send(ws, 'error', { code: err.code, message: err.message });
+      const now = Date.now();
+      if (now - ws.badWindowStart > BAD_FRAME_WINDOW_MS) {
+        ws.badWindowStart = now;
+        ws.badFrames = 0;
+      }
+      if (++ws.badFrames > config.edge.maxBadFramesPerMinute) {
+        stats.inc('bad_frame_closes_total');
+        ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+      }
+    };
+    const refresh = async (ws: UserSocket, token: unknown) => {
+      let principal: Principal | null = null;
+      let error: GatewayError | null = null;
+      try {
+        if (typeof token !== 'string') throw new GatewayError('GW_ERR_FRAME_INVALID', '"refresh_token" needs "token": a string');
+        principal = await checks.jwt(token);
+        if (principal.userId !== ws.principal?.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
+      } catch (err) {
+        error = tokenFailure(err);
+      }
+      if (ws.closed) return;
+      ws.cork(() => {
+        if (error || !principal) {
+          badFrame(ws, error!);
+          return;
+        }
+        expiry.untrack(ws);
+        ws.principal = principal;
+        ws.expiresAt = principal.expiresAt;
+        expiry.track(ws);
+        send(ws, 'token_refreshed', { expires_at: new Date(principal.expiresAt).toISOString() });
+      });
+    };
+
+    this.app.ws<UserSocketData>(CONNECT_PATH, {
+      compression: 0,
+      maxPayloadLength: 64 * 1024,
+      idleTimeout: config.edge.idleTimeoutS,
+      sendPingsAutomatically: true,
+      maxBackpressure: 1024 * 1024,
+
+      upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
+        if (this.deps.isClosing()) {
+          stats.inc('upgrades_rejected_total');
+          rejectUpgrade(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
+          return;
+        }
+        if (!ipBuckets.take(remoteIp(res))) {
+          stats.inc('upgrades_rejected_total');
+          stats.inc('rate_limited_total');
+          rejectUpgrade(res, 'GW_ERR_RATE_LIMITED', `Too many connection attempts from this address (at most ${config.limits.connectRatePerIp} per second)`);
+          return;
+        }
+        const protocolHeader = req.getHeader('sec-websocket-protocol');
+        const negotiation = negotiate(protocolHeader, SUBPROTOCOLS, 'json');
+        if (!negotiation.ok) {
+          stats.inc('upgrades_rejected_total');
+          rejectUpgrade(res, 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', `Unsupported Sec-WebSocket-Protocol; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')} (a bearer.<jwt> entry may come with them)`);
+          return;
+        }
+        const token = req.getQuery('token') ?? bearerToken(req.getHeader('authorization')) ?? subprotocolToken(parseOffered(protocolHeader));
+        const key = req.getHeader('sec-websocket-key');
+        const extensions = req.getHeader('sec-websocket-extensions');
+        const state = watchAbort(res);
+        const format = FORMAT_INDEX[negotiation.chosen];
+        checks.jwt(token).then((principal) => ({ principal, error: null }), (err: unknown) => ({ principal: null, error: tokenFailure(err) }))
+          .then(({ principal, error }) => {
+            if (state.aborted) return;
+            const data: UserSocketData = {
+              route: 'connect', format, closed: false, principal, expiresAt: principal?.expiresAt ?? 0, shareJti: null,
+              frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError: error,
+            };
+            res.cork(() => res.upgrade(data, key, negotiation.echo, extensions, context));
+          }, (err: unknown) => {
+            logger.error({ err }, 'admission failed');
+            if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
+          });
+      },
+
+      open: (socket) => {
+        const ws = socket as UserSocket;
+        if (ws.requestError !== null || ws.principal === null) {
+          const err = ws.requestError ?? new GatewayError('GW_ERR_TOKEN_MISSING', 'A token is required');
+          stats.inc('auth_failures_total');
+          send(ws, 'error', { code: err.code, message: err.message });
+          ws.end(ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message.slice(0, 100));
+          return;
+        }
+        this.sockets.add(ws);
+        stats.inc('user_connections');
+        stats.inc('connections_total');
+        const p = ws.principal;
+        ws.subscribe(HEARTBEAT_TOPICS[ws.format]);
+        ws.subscribe(eventTopic(ws.format, 'all'));
+        ws.subscribe(eventTopic(ws.format, `user/${p.userId}`));
+        for (const role of p.roles) ws.subscribe(eventTopic(ws.format, `role/${role}`));
+        expiry.track(ws);
+        send(ws, 'connection_established', {
+          user_id: p.userId, roles: p.roles, expires_at: new Date(p.expiresAt).toISOString(), heartbeat_interval: config.auth.heartbeatMs / 1000,
+        });
+      },
+
+      message: (socket, message, isBinary) => {
+        const ws = socket as UserSocket;
+        const bucket = { tokens: ws.frameTokens, at: ws.frameAt };
+        const allowed = take(bucket, config.limits.frameRate, config.limits.frameBurst, Date.now());
+        ws.frameTokens = bucket.tokens;
+        ws.frameAt = bucket.at;
+        if (!allowed) {
+          stats.inc('rate_limited_total');
+          send(ws, 'error', { code: 'GW_ERR_RATE_LIMITED', message: `More than ${config.limits.frameRate} frames per second` });
+          ws.end(CloseCode.RATE_LIMITED, 'rate limited');
+          return;
+        }
+        if (message.byteLength > config.edge.maxFrameBytes) {
+          stats.inc('bad_frame_closes_total');
+          send(ws, 'error', { code: 'GW_ERR_FRAME_TOO_BIG', message: `Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}` });
+          ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
+          return;
+        }
+        let frame: Record<string, unknown>;
+        try {
+          const value = CODECS[WIRE_FORMATS[ws.format]].decode(message, isBinary);
+          if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
+          frame = value as Record<string, unknown>;
+        } catch {
+          badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'Frame must be an object such as {"type":"ping"}'));
+          return;
+        }
+        switch (frame.type) {
+          case 'ping':
+            send(ws, 'pong', {});
+            return;
+          case 'pong':
+            return;
+          case 'refresh_token':
+            void refresh(ws, frame.token);
+            return;
+          default:
+            badFrame(ws, new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown frame type ${JSON.stringify(String(frame.type).slice(0, 40))}; use ping, pong or refresh_token`));
+        }
+      },
+
+      close: (socket) => {
+        const ws = socket as UserSocket;
+        ws.closed = true;
+        expiry.untrack(ws);
+        if (this.sockets.delete(ws)) stats.inc('user_connections', -1);
+      },
+    });
+  }
+}
