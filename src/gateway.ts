@@ -13,6 +13,8 @@ import { redactUrl } from './log/logger.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { SharedStats } from './metrics/shared-stats.js';
 import { WorkerHandle } from './threads/worker-handle.js';
+import { TokenCheckCore } from './auth/token-checks.js';
+import { TokenService } from './pool/token-service.js';
 import type { EdgeWorkerData } from './edge/edge-worker.js';
 import type { IngestWorkerData } from './ingest/ingest-worker.js';
 
@@ -54,10 +56,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
     channels.map((c) => c.port1), logger, onUnexpectedExit);
 
+  // Token checks: the pool lives here, a sibling of the edges (never inside one: see pool/token-service.ts).
+  const checkConfig = { jwt: config.auth.jwt, share: config.share.tokens };
+  await TokenCheckCore.create(checkConfig); // an unusable key stops the start here, with its message
+  const poolChannels = config.auth.tokenChecks === 'pool' ? channels.map(() => new MessageChannel()) : undefined;
+  const tokenService = poolChannels ? new TokenService(checkConfig, config.auth.poolThreads, poolChannels.map((c) => c.port1)) : undefined;
+  await tokenService?.ready(config.auth.poolThreads);
+
   const port = await concretePort(config.edge.host, config.edge.port, config.edge.threads);
   const edges = channels.map((channel, index) => {
-    const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2 };
-    return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, [channel.port2], logger, onUnexpectedExit);
+    const poolPort = poolChannels?.[index].port2;
+    const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort };
+    return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, poolPort ? [channel.port2, poolPort] : [channel.port2], logger, onUnexpectedExit);
   });
 
   let listening: number;
@@ -67,6 +77,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     listening = ready[0].port!;
   } catch (err) {
     await Promise.all([...edges, ingest].map((w) => w.close(config.shutdownTimeoutMs)));
+    await tokenService?.close();
     await broker?.close();
     throw err;
   }
@@ -100,6 +111,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
         logger.info('gateway shutting down');
         await Promise.all(edges.map((edge) => edge.close(left())));
         await ingest.close(left());
+        await tokenService?.close();
         await broker?.close();
         logger.info({ ms: Date.now() - started }, 'gateway closed');
       })();

@@ -1,10 +1,11 @@
 /**
  * Token checks as one interface with two implementations: inline (on the calling thread) and pool
- * (a Piscina pool, so a storm of connects does not stall the edge's event loop). Both run the same
+ * (the main thread's Piscina pool, so a storm of connects does not stall the edge's event loop). Both run the same
  * code (TokenCheckCore) and pass the same contract test. Revocations are applied by the caller's
  * list, after the signature check, so a pool thread needs no shared state.
  */
-import { Piscina } from 'piscina';
+import type { MessagePort } from 'node:worker_threads';
+import type { PoolRequest, PoolResponse } from '../pool/token-service.js';
 import type { JwtConfig } from './jwt-verifier.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import type { Principal } from './principal.js';
@@ -75,23 +76,32 @@ export interface PoolTask {
   readonly forDevice?: string;
 }
 
+/**
+ * Checks on the main thread's pool (pool/token-service.ts), reached over a MessagePort: the edge
+ * thread only posts the token and awaits the answer.
+ */
 export class PoolTokenChecks implements TokenChecks {
-  private readonly pool: Piscina<PoolTask, PoolReply>;
+  private readonly pending = new Map<number, (reply: PoolResponse['reply']) => void>();
+  private nextId = 1;
 
-  constructor(config: TokenCheckConfig, threads: number, private readonly revocations: RevocationList) {
-    this.pool = new Piscina({
-      filename: new URL('../pool/token-check-task.js', import.meta.url).href,
-      workerData: config,
-      minThreads: threads,
-      maxThreads: threads,
-      // A connect storm queues here rather than in the edge's event loop; bound it.
-      maxQueue: 10_000,
+  constructor(private readonly port: MessagePort, private readonly revocations: RevocationList) {
+    port.on('message', (response: PoolResponse) => {
+      const resolve = this.pending.get(response.id);
+      this.pending.delete(response.id);
+      resolve?.(response.reply);
     });
   }
 
   private async run(task: PoolTask): Promise<PoolReply & { ok: true }> {
-    const reply = await this.pool.run(task);
-    if (!reply.ok) throw new TokenError(reply.reason);
+    const id = this.nextId++;
+    const reply = await new Promise<PoolResponse['reply']>((resolve) => {
+      this.pending.set(id, resolve);
+      this.port.postMessage({ id, task } satisfies PoolRequest);
+    });
+    if (!reply.ok) {
+      if (reply.reason === 'internal') throw new Error('token check failed on the pool');
+      throw new TokenError(reply.reason);
+    }
     return reply;
   }
 
@@ -104,12 +114,12 @@ export class PoolTokenChecks implements TokenChecks {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    this.port.close();
   }
 }
 
-export async function createTokenChecks(config: TokenCheckConfig, mode: 'pool' | 'inline', threads: number, revocations: RevocationList): Promise<TokenChecks> {
-  if (mode === 'inline') return new InlineTokenChecks(await TokenCheckCore.create(config), revocations);
-  await TokenCheckCore.create(config); // fail at start, not on the first token, if a key is unusable
-  return new PoolTokenChecks(config, threads, revocations);
+/** `pool` needs the port to the main thread's TokenService; `inline` checks on the calling thread. */
+export async function createTokenChecks(config: TokenCheckConfig, poolPort: MessagePort | undefined, revocations: RevocationList): Promise<TokenChecks> {
+  if (poolPort === undefined) return new InlineTokenChecks(await TokenCheckCore.create(config), revocations);
+  return new PoolTokenChecks(poolPort, revocations);
 }

@@ -35,12 +35,14 @@ export interface EdgeWorkerData {
   readonly mqttUrl: string;
   readonly stats: SharedArrayBuffer;
   readonly ingestPort: MessagePort;
+  /** Port to the main thread's token-check pool; undefined: checks run inline here. */
+  readonly poolPort: MessagePort | undefined;
 }
 
 /** Time given to close frames to leave before app.close() cuts what is left. */
 const CLOSE_FLUSH_MS = 200;
 
-const { config, index, port, mqttUrl, stats: statsBuffer, ingestPort } = workerData as EdgeWorkerData;
+const { config, index, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort } = workerData as EdgeWorkerData;
 const logger = createLogger(config.logLevel, `edge-${index}`);
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
@@ -48,7 +50,7 @@ const stats = shared.edgeWriter(index);
 const toIngest = (message: EdgeToIngest) => ingestPort.postMessage(message);
 
 const revocations = new RevocationList();
-const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.share.tokens }, config.auth.tokenChecks, config.auth.poolThreads, revocations);
+const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.share.tokens }, poolPort, revocations);
 const acl = new Acl(config.auth.acl);
 const ipBuckets = new KeyedBuckets(config.limits.connectRatePerIp, config.limits.connectBurstPerIp);
 const bucketSweep = setInterval(() => {
@@ -91,7 +93,14 @@ ingestPort.on('message', (message: IngestToEdge) => {
   }
 });
 
-app.listen(config.edge.host, port, (token) => {
+/**
+ * Several edge threads share the port through SO_REUSEPORT. A single one listens exclusively: with
+ * SO_REUSEPORT a second gateway process started by mistake on the same port (or two bound to port 0)
+ * would silently split the connections between them.
+ */
+const listenOptions = config.edge.threads === 1 ? uWS.LIBUS_LISTEN_EXCLUSIVE_PORT : 0;
+const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (token: uWS.us_listen_socket | false) => void) => void;
+listen.call(app, config.edge.host, port, listenOptions, (token) => {
   if (!token) {
     reportToMain({ t: 'failed', message: `edge ${index} could not listen on ${config.edge.host}:${port}` });
     return;

@@ -24,7 +24,7 @@ import { parseStreamAction, type StreamAction } from '../protocol/stream-actions
 import { negotiate, parseOffered } from '../protocol/subprotocol.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
-import { rejectUpgrade } from './http-response.js';
+import { rejectUpgrade, upgradeLater } from './http-response.js';
 import { bearerToken, remoteIp, subprotocolToken, watchAbort } from './http-request.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { SessionExpiry } from './session-expiry.js';
@@ -240,7 +240,8 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       const state = watchAbort(res);
       admit(query, token).then((admission) => {
         if (state.aborted) return;
-        res.cork(() => res.upgrade(socketData(format, admission), key, negotiation.echo, extensions, context));
+        // Not inside res.cork: see upgradeLater in http-response.ts.
+        upgradeLater(() => res.upgrade(socketData(format, admission), key, negotiation.echo, extensions, context));
       }, (err: unknown) => {
         logger.error({ err }, 'admission failed');
         if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');

@@ -23,7 +23,7 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
 import { negotiate, parseOffered } from '../protocol/subprotocol.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
-import { rejectUpgrade } from './http-response.js';
+import { afterAsyncUpgrade, rejectUpgrade, upgradeLater } from './http-response.js';
 import { bearerToken, remoteIp, subprotocolToken, watchAbort } from './http-request.js';
 import type { SessionExpiry } from './session-expiry.js';
 import type { UserSocket, UserSocketData } from './user-socket.js';
@@ -165,7 +165,8 @@ export class UserHub {
               route: 'connect', format, closed: false, principal, expiresAt: principal?.expiresAt ?? 0, shareJti: null,
               frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError: error,
             };
-            res.cork(() => res.upgrade(data, key, negotiation.echo, extensions, context));
+            // Not inside res.cork: see upgradeLater in http-response.ts.
+            upgradeLater(() => res.upgrade(data, key, negotiation.echo, extensions, context));
           }, (err: unknown) => {
             logger.error({ err }, 'admission failed');
             if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
@@ -190,9 +191,10 @@ export class UserHub {
         ws.subscribe(eventTopic(ws.format, `user/${p.userId}`));
         for (const role of p.roles) ws.subscribe(eventTopic(ws.format, `role/${role}`));
         expiry.track(ws);
-        send(ws, 'connection_established', {
+        // Not inside the cork that performed the async upgrade: see afterAsyncUpgrade.
+        afterAsyncUpgrade(ws, () => send(ws, 'connection_established', {
           user_id: p.userId, roles: p.roles, expires_at: new Date(p.expiresAt).toISOString(), heartbeat_interval: config.auth.heartbeatMs / 1000,
-        });
+        }));
       },
 
       message: (socket, message, isBinary) => {
@@ -236,8 +238,9 @@ export class UserHub {
         }
       },
 
-      close: (socket) => {
+      close: (socket, code, message) => {
         const ws = socket as UserSocket;
+        logger.debug({ code, reason: Buffer.from(message).toString(), user: ws.principal?.userId }, 'user connection closed');
         ws.closed = true;
         expiry.untrack(ws);
         if (this.sockets.delete(ws)) stats.inc('user_connections', -1);

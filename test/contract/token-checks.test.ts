@@ -3,11 +3,13 @@
  * same way. Runs against the built modules (the pool loads its task file from dist/).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MessageChannel } from 'node:worker_threads';
 import { generateKeys } from 'paseto-ts/v4';
 import type * as Checks from '../../src/auth/token-checks.js';
 import { AUDIENCE, ISSUER, mintJwt, SECRET, unsecuredJwt } from '../helpers/tokens.js';
 
 const { createTokenChecks } = (await import('../../dist/src/auth/token-checks.js')) as typeof Checks;
+const { TokenService } = (await import('../../dist/src/pool/token-service.js')) as typeof import('../../src/pool/token-service.js');
 const { RevocationList } = (await import('../../dist/src/auth/revocation-list.js')) as typeof import('../../src/auth/revocation-list.js');
 const { ShareTokens } = (await import('../../dist/src/auth/share-tokens.js')) as typeof import('../../src/auth/share-tokens.js');
 
@@ -20,8 +22,16 @@ const config: Checks.TokenCheckConfig = {
 describe.each(['inline', 'pool'] as const)('TokenChecks (%s)', (mode) => {
   const revocations = new RevocationList();
   let checks: Checks.TokenChecks;
-  beforeAll(async () => { checks = await createTokenChecks(config, mode, 1, revocations); });
-  afterAll(async () => { await checks.close(); });
+  let service: InstanceType<typeof TokenService> | undefined;
+  beforeAll(async () => {
+    const channel = mode === 'pool' ? new MessageChannel() : undefined;
+    if (channel) service = new TokenService(config, 1, [channel.port1]);
+    checks = await createTokenChecks(config, channel?.port2, revocations);
+  });
+  afterAll(async () => {
+    await checks.close();
+    await service?.close();
+  });
   const reason = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { reason?: string; name: string }) => `${e.name}:${e.reason}`);
 
   it('accepts a valid JWT and returns its principal', async () => {

@@ -6,9 +6,12 @@ import WebSocket from 'ws';
 import { unpack } from 'msgpackr';
 import { onTestFinished } from 'vitest';
 
+/** A decoded frame: reference/001 and /004 frames have `event`, reference/002 frames have `type`. */
 export interface Frame {
-  readonly event: string;
+  readonly event?: string;
+  readonly type?: string;
   readonly data: any;
+  readonly timestamp?: string;
 }
 
 export interface StreamClient {
@@ -26,11 +29,12 @@ export interface StreamClient {
 export interface ConnectOptions {
   readonly protocol?: string | string[];
   readonly path?: string;
+  readonly headers?: Record<string, string>;
 }
 
 export function connectStream(base: string, query: string, options: ConnectOptions = {}): Promise<StreamClient> {
   const url = `${base}${options.path ?? '/api/v1/stream'}${query}`;
-  const ws = options.protocol === undefined ? new WebSocket(url) : new WebSocket(url, options.protocol);
+  const ws = new WebSocket(url, options.protocol ?? [], { headers: options.headers });
   const frames: Frame[] = [];
   const raw: Array<Buffer | string> = [];
   let cursor = 0;
@@ -40,8 +44,10 @@ export function connectStream(base: string, query: string, options: ConnectOptio
     frames.push(isBinary ? unpack(data) : JSON.parse(data.toString()));
     for (const w of waiters.splice(0)) w();
   });
+  let closeInfo = '';
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.on('close', (code, reason) => {
+      closeInfo = `${code} ${reason.toString()}`;
       resolve({ code, reason: reason.toString() });
       for (const w of waiters.splice(0)) w();
     });
@@ -59,7 +65,7 @@ export function connectStream(base: string, query: string, options: ConnectOptio
             const f = frames[cursor++];
             if (predicate(f)) { clearTimeout(timer); resolve(f); return; }
           }
-          if (ws.readyState === WebSocket.CLOSED) { clearTimeout(timer); reject(new Error(`socket closed; frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)); return; }
+          if (ws.readyState === WebSocket.CLOSED) { clearTimeout(timer); reject(new Error(`socket closed (${closeInfo}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)); return; }
           waiters.push(check);
         };
         check();

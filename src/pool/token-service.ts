@@ -1,0 +1,51 @@
+/**
+ * The token-check pool, owned by the main thread: one pool for all edge threads, which reach it
+ * over a MessagePort each (like ingest), so pool threads are siblings of the edges and their number
+ * is set once (GATEWAY_POOL_THREADS), not multiplied by the edge count.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import type { PoolReply, PoolTask, TokenCheckConfig } from '../auth/token-checks.js';
+
+export interface PoolRequest {
+  readonly id: number;
+  readonly task: PoolTask;
+}
+
+export interface PoolResponse {
+  readonly id: number;
+  readonly reply: PoolReply | { readonly ok: false; readonly reason: 'internal' };
+}
+
+export class TokenService {
+  private readonly pool: Piscina<PoolTask, PoolReply>;
+
+  constructor(config: TokenCheckConfig, threads: number, private readonly ports: readonly MessagePort[]) {
+    this.pool = new Piscina({
+      filename: new URL('./token-check-task.js', import.meta.url).href,
+      workerData: config,
+      minThreads: threads,
+      maxThreads: threads,
+      // A connect storm queues here, not in the edges' event loops; bounded.
+      maxQueue: 10_000,
+    });
+    for (const port of ports) {
+      port.on('message', (request: PoolRequest) => {
+        this.pool.run(request.task).then(
+          (reply) => port.postMessage({ id: request.id, reply } satisfies PoolResponse),
+          () => port.postMessage({ id: request.id, reply: { ok: false, reason: 'internal' } } satisfies PoolResponse),
+        );
+      });
+    }
+  }
+
+  /** Resolves once every pool thread has started and answered: a broken key fails the start, not a client. */
+  async ready(threads: number): Promise<void> {
+    await Promise.all(Array.from({ length: threads }, () => this.pool.run({ kind: 'jwt', token: undefined })));
+  }
+
+  async close(): Promise<void> {
+    for (const port of this.ports) port.close();
+    await this.pool.close();
+  }
+}
