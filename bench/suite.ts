@@ -19,10 +19,11 @@ import { evaluate, type TargetResult } from './suite/checks.js';
 import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
+import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep'] as const;
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
@@ -117,11 +118,21 @@ async function main(): Promise<void> {
     process.exit(1);
   }, 20 * 60_000);
   watchdog.unref();
+  let stormRuns: StormRun[] | undefined;
+  const stormErrors: string[] = [];
   try {
     for (const [i, name] of targets.entries()) {
       const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
       console.log(`${prefix} starting`);
       results[name] = await runTarget(name, scenarios, sizes, broker, (line) => console.log(`${prefix} ${line}`));
+    }
+    if (scenarios.includes('storm') && targets.includes('gateway')) {
+      const prefix = () => `[storm ${Math.round((performance.now() - started) / 1000)}s]`;
+      stormRuns = await storm(REPO_ROOT, broker.url, values.smoke ? STORM_SMOKE : quick ? STORM_QUICK : STORM_FULL, (line) => console.log(`${prefix()} ${line}`))
+        .catch((err: Error) => {
+          stormErrors.push(err.message.split('\n')[0]);
+          return undefined;
+        });
     }
   } finally {
     await broker.stop();
@@ -137,8 +148,9 @@ async function main(): Promise<void> {
     broker: broker.kind,
     targets: results,
     checks: evaluate(results),
+    storm: stormRuns,
+    stormErrors,
     skipped: [
-      { scenario: '5. Connection storm', why: 'needs token checks (authentication issue); not built yet' },
       { scenario: '6. REST writes', why: 'needs the REST write endpoints (entity channels issue); not built yet' },
     ],
     durationS: (performance.now() - started) / 1000,

@@ -148,7 +148,7 @@ async function openAll(): Promise<void> {
             : await RawWsClient.connect({
                 host: config.host,
                 port: config.port,
-                path: `${config.path}?device_ids=${query}`,
+                path: `${config.path}${config.path.includes("?") ? "&" : "?"}device_ids=${query}`,
                 protocol,
                 handshakeTimeoutMs: config.handshakeTimeoutMs,
                 onMessage,

@@ -1,6 +1,7 @@
 /** The suite's terminal report: one table per scenario, ratios to the gateway, then the targets. */
 import type { Check, TargetResult } from './checks.js';
 import type { RunNumbers } from './scenarios.js';
+import type { StormRun } from './storm.js';
 import { TARGET_SPECS, type TargetName } from './targets.js';
 
 export interface SuiteResult {
@@ -13,6 +14,8 @@ export interface SuiteResult {
   readonly broker: string;
   readonly targets: Partial<Record<TargetName, TargetResult>>;
   readonly checks: Check[];
+  readonly storm?: StormRun[];
+  readonly stormErrors?: string[];
   readonly skipped: ReadonlyArray<{ readonly scenario: string; readonly why: string }>;
   readonly durationS: number;
 }
@@ -68,6 +71,14 @@ export function formatSuite(r: SuiteResult): string {
     if (!m) continue;
     const ratio = gw?.memory?.kbPerConnection && m.kbPerConnection && name !== 'gateway' ? `  (this ÷ gateway: ${(m.kbPerConnection / gw.memory.kbPerConnection).toFixed(2)}×)` : '';
     lines.push(`  ${padEnd(TARGET_SPECS[name].label, 24)} ${pad(n(m.kbPerConnection, 2), 8)} KB/connection at ${n(m.connections)}  (RSS ${n(m.rssBeforeMb, 1)} → ${n(m.rssAfterMb, 1)} MB)${ratio}`);
+  }
+  if (r.storm || r.stormErrors?.length) {
+    lines.push('', '5. Connection storm: authenticated connects to /ws/connect during a fan-out (gateway only; token checks inline vs pool)');
+    lines.push(`  ${padEnd('token checks', 14)} ${padEnd('alg', 6)} ${pad('connects', 9)} ${pad('connects/s', 11)} ${pad('stream p50', 11)} ${pad('p99', 8)} ${pad('p99.9', 8)} ${pad('lost', 6)}`);
+    for (const s of r.storm ?? []) {
+      lines.push(`  ${padEnd(s.mode, 14)} ${padEnd(s.alg, 6)} ${pad(n(s.connects), 9)} ${pad(n(s.connectsPerS), 11)} ${pad(n(s.streamLatencyMs.p50, 2), 11)} ${pad(n(s.streamLatencyMs.p99, 2), 8)} ${pad(n(s.streamLatencyMs.p999, 2), 8)} ${pad(n(s.streamLost), 6)}${s.errors.length ? `  (${s.errors[0]})` : ''}`);
+    }
+    for (const e of r.stormErrors ?? []) lines.push(`  error: ${e}`);
   }
   for (const s of r.skipped) lines.push('', `${s.scenario}: not run: ${s.why}`);
   lines.push('', 'Targets');

@@ -35,10 +35,18 @@ describe('npm run bench (smoke sizes)', () => {
       expect(target.memory.kbPerConnection, name).toEqual(expect.any(Number));
     }
     expect(result.targets.gateway.fanout.msgpack[0].received).toBeGreaterThan(0);
+    // The storm: authenticated connects, inline and on the pool, for HS256 and ES256.
+    expect(result.storm.map((s: { mode: string; alg: string }) => `${s.mode}/${s.alg}`)).toEqual(['inline/HS256', 'pool/HS256', 'inline/ES256', 'pool/ES256']);
+    for (const s of result.storm) {
+      expect(s.errors).toEqual([]);
+      expect(s.connects).toBe(40);
+      expect(s.streamLost).toBe(0);
+    }
     expect(result.checks.map((c: { status: string }) => c.status)).toEqual(expect.arrayContaining(['n/a']));
     expect(result.checks).toHaveLength(7);
     expect(stdout).toMatch(/Targets\n/);
     expect(stdout).toMatch(/1\. Fan-out/);
     expect(stdout).toMatch(/gw ×/);
+    expect(stdout).toMatch(/5\. Connection storm/);
   }, 180_000);
 });
