@@ -150,3 +150,32 @@ describe('/api/v1/stream with GATEWAY_AUTH_REQUIRED=stream', () => {
     await allowed.next((f) => f.event === 'message');
   });
 });
+
+describe('keys and tokens from outside', () => {
+  it('verifies RS256 and EdDSA tokens against a JWKS served over HTTP, and refuses an unknown kid', async () => {
+    const { createServer } = await import('node:http');
+    const server = createServer((_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(keys.jwks)));
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { onTestFinished } = await import('vitest');
+    onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+    const port = (server.address() as { port: number }).port;
+    const gw = await startGateway({ env: authEnv(keys, { GATEWAY_JWT_SECRET: '', GATEWAY_JWT_PUBLIC_KEYS: '', GATEWAY_JWT_JWKS: `http://127.0.0.1:${port}/jwks.json` }) });
+    const ed = await connectUser(gw, await mintJwt('ed', {}, { alg: 'EdDSA', keys }));
+    expect((await ed.next(isType('connection_established'))).data.user_id).toBe('ed');
+    const rs = await connectUser(gw, await mintJwt('rs', {}, { alg: 'RS256', keys }));
+    await rs.next(isType('connection_established'));
+    await refusedWith(gw, await mintJwt('x', {}, { alg: 'RS256', keys, kid: 'kid-unknown' }), 'GW_ERR_TOKEN_INVALID');
+    await refusedWith(gw, await mintJwt('x'), 'GW_ERR_TOKEN_INVALID'); // HS256 with no secret configured
+  });
+
+  it('accepts a token minted by `npm run token`', async () => {
+    const { execFile } = await import('node:child_process');
+    const { promisify } = await import('node:util');
+    const { REPO_ROOT } = await import('../helpers/gateway-process.js');
+    const env = authEnv(keys);
+    const { stdout } = await promisify(execFile)(process.execPath, [`${REPO_ROOT}dist/scripts/token.js`, '--sub', 'cli-user', '--role', 'LEVEL_1'], { env: { PATH: process.env.PATH, ...env } });
+    const gw = await startGateway({ env });
+    const client = await connectUser(gw, stdout.trim());
+    expect((await client.next(isType('connection_established'))).data).toMatchObject({ user_id: 'cli-user', roles: ['LEVEL_1'] });
+  });
+});
