@@ -59,7 +59,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   // Token checks: the pool lives here, a sibling of the edges (never inside one: see pool/token-service.ts).
   const checkConfig = { jwt: config.auth.jwt, share: config.share.tokens };
   await TokenCheckCore.create(checkConfig); // an unusable key stops the start here, with its message
-  const poolChannels = config.auth.tokenChecks === 'pool' ? channels.map(() => new MessageChannel()) : undefined;
+  const poolChannels = config.auth.tokenChecks !== 'inline' ? channels.map(() => new MessageChannel()) : undefined;
   const tokenService = poolChannels ? new TokenService(checkConfig, config.auth.poolThreads, poolChannels.map((c) => c.port1)) : undefined;
   await tokenService?.ready(config.auth.poolThreads);
 

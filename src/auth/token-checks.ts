@@ -118,8 +118,34 @@ export class PoolTokenChecks implements TokenChecks {
   }
 }
 
-/** `pool` needs the port to the main thread's TokenService; `inline` checks on the calling thread. */
-export async function createTokenChecks(config: TokenCheckConfig, poolPort: MessagePort | undefined, revocations: RevocationList): Promise<TokenChecks> {
-  if (poolPort === undefined) return new InlineTokenChecks(await TokenCheckCore.create(config), revocations);
-  return new PoolTokenChecks(poolPort, revocations);
+/**
+ * JWTs inline, share links on the pool: the split the connection-storm benchmark chose. jose
+ * verifies JWTs through WebCrypto, which Node already runs on libuv's thread pool, so the Piscina
+ * hop only added latency (inline connected 2.3× faster); paseto-ts decrypts synchronously in
+ * JavaScript (about 80 µs a link), which belongs off the edge thread.
+ */
+export class SplitTokenChecks implements TokenChecks {
+  constructor(private readonly inline: InlineTokenChecks, private readonly pool: PoolTokenChecks) {}
+
+  jwt(token: string | undefined): Promise<Principal> {
+    return this.inline.jwt(token);
+  }
+
+  share(token: string | undefined, forDevice?: string): Promise<ShareGrant> {
+    return this.pool.share(token, forDevice);
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
+
+export type TokenCheckMode = 'auto' | 'pool' | 'inline';
+
+/** `pool` and `auto` need the port to the main thread's TokenService; `inline` needs none. */
+export async function createTokenChecks(config: TokenCheckConfig, mode: TokenCheckMode, poolPort: MessagePort | undefined, revocations: RevocationList): Promise<TokenChecks> {
+  if (mode === 'inline' || poolPort === undefined) return new InlineTokenChecks(await TokenCheckCore.create(config), revocations);
+  const pool = new PoolTokenChecks(poolPort, revocations);
+  if (mode === 'pool') return pool;
+  return new SplitTokenChecks(new InlineTokenChecks(await TokenCheckCore.create(config), revocations), pool);
 }

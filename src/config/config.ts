@@ -48,7 +48,7 @@ export interface AuthConfig {
   readonly acl: AclConfig;
   /** Endpoints that require a JWT besides /ws/connect. */
   readonly requiredOn: readonly 'stream'[];
-  readonly tokenChecks: 'pool' | 'inline';
+  readonly tokenChecks: 'auto' | 'pool' | 'inline';
   readonly poolThreads: number;
   readonly heartbeatMs: number;
   readonly eventsTopic: string;

@@ -206,7 +206,7 @@ function loadAuth(env: Env, int: IntReader, str: StrReader): AuthConfig {
     jwt: loadJwt(env, int, str),
     acl,
     requiredOn: required as 'stream'[],
-    tokenChecks: str('GATEWAY_TOKEN_CHECKS') as 'pool' | 'inline',
+    tokenChecks: str('GATEWAY_TOKEN_CHECKS') as 'auto' | 'pool' | 'inline',
     poolThreads: int('GATEWAY_POOL_THREADS')!,
     heartbeatMs: int('GATEWAY_HEARTBEAT_MS')!,
     eventsTopic: str('GATEWAY_EVENTS_TOPIC')!,

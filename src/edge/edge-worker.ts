@@ -50,7 +50,7 @@ const stats = shared.edgeWriter(index);
 const toIngest = (message: EdgeToIngest) => ingestPort.postMessage(message);
 
 const revocations = new RevocationList();
-const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.share.tokens }, poolPort, revocations);
+const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.share.tokens }, config.auth.tokenChecks, poolPort, revocations);
 const acl = new Acl(config.auth.acl);
 const ipBuckets = new KeyedBuckets(config.limits.connectRatePerIp, config.limits.connectBurstPerIp);
 const bucketSweep = setInterval(() => {

@@ -19,14 +19,14 @@ const config: Checks.TokenCheckConfig = {
   share: { localKey, maxTtlS: 3600, maxTokenBytes: 4096 },
 };
 
-describe.each(['inline', 'pool'] as const)('TokenChecks (%s)', (mode) => {
+describe.each(['inline', 'pool', 'auto'] as const)('TokenChecks (%s)', (mode) => {
   const revocations = new RevocationList();
   let checks: Checks.TokenChecks;
   let service: InstanceType<typeof TokenService> | undefined;
   beforeAll(async () => {
-    const channel = mode === 'pool' ? new MessageChannel() : undefined;
+    const channel = mode !== 'inline' ? new MessageChannel() : undefined;
     if (channel) service = new TokenService(config, 1, [channel.port1]);
-    checks = await createTokenChecks(config, channel?.port2, revocations);
+    checks = await createTokenChecks(config, mode, channel?.port2, revocations);
   });
   afterAll(async () => {
     await checks.close();

@@ -26,7 +26,7 @@ async function refusedWith(gw: GatewayProcess, token: string, code: string): Pro
   expect((await client.closed).code).toBe(1008);
 }
 
-describe.each(['pool', 'inline'] as const)('/ws/connect with token checks %s', (mode) => {
+describe.each(['pool', 'inline', 'auto'] as const)('/ws/connect with token checks %s', (mode) => {
   it('authenticates from query, header or subprotocol and routes user, role and broadcast events', async () => {
     const gw = await startGateway({ env: authEnv(keys, { GATEWAY_TOKEN_CHECKS: mode }) });
     const alice = await connectUser(gw, await mintJwt('alice', { roles: ['LEVEL_1'] }));
