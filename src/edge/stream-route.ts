@@ -18,14 +18,15 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type Codec, type WireFormat } from '../protocol/codec.js';
+import { CODECS, WIRE_FORMATS, type Codec } from '../protocol/codec.js';
 import { parseDeviceIdsQuery } from '../protocol/device-ids.js';
 import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
-import { negotiate, parseOffered } from '../protocol/subprotocol.js';
+import { parseOffered } from '../protocol/subprotocol.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
-import { take, type KeyedBuckets } from '../util/token-bucket.js';
+import type { KeyedBuckets } from '../util/token-bucket.js';
+import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
 import { rejectUpgrade, upgradeLater } from './http-response.js';
-import { bearerToken, remoteIp, subprotocolToken, watchAbort } from './http-request.js';
+import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { SessionExpiry } from './session-expiry.js';
 import type { SlowConsumers } from './slow-consumers.js';
@@ -34,10 +35,8 @@ import type { TelemetryHub } from './telemetry-hub.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';
-const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
 /** uWS's own frame limit; frames between GATEWAY_MAX_FRAME_BYTES and this get our 1009 close. */
 export const UWS_MAX_PAYLOAD = 64 * 1024;
-const BAD_FRAME_WINDOW_MS = 60_000;
 
 export type StreamVariant = 'open' | 'share';
 
@@ -72,6 +71,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
   const maxDevices = config.telemetry.maxDevicesPerConnection;
   const needsJwt = variant === 'open' && config.auth.requiredOn.includes('stream');
   const badFrameLog = new RateLimitedLog(logger);
+  const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => connections.closing };
   const codecOf = (ws: StreamSocket): Codec => CODECS[WIRE_FORMATS[ws.format]];
   const sendEvent = (ws: StreamSocket, value: object) => {
     const codec = codecOf(ws);
@@ -112,17 +112,10 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
   }
 
   function badFrame(ws: StreamSocket, err: unknown): void {
-    stats.inc('bad_frames_total');
     const known = err instanceof GatewayError ? err : new GatewayError('GW_ERR_FRAME_INVALID', `Frame could not be decoded: ${(err as Error).message}`);
     badFrameLog.warn({ code: known.code, detail: known.message }, 'bad frame from client');
     sendEvent(ws, errorEvent(known.message, known.code));
-    const now = Date.now();
-    if (now - ws.badWindowStart > BAD_FRAME_WINDOW_MS) {
-      ws.badWindowStart = now;
-      ws.badFrames = 0;
-    }
-    if (++ws.badFrames > config.edge.maxBadFramesPerMinute) {
-      stats.inc('bad_frame_closes_total');
+    if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
       sendEvent(ws, errorEvent(`More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`, 'GW_ERR_TOO_MANY_BAD_FRAMES'));
       ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     }
@@ -202,26 +195,9 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     closeOnBackpressureLimit: 0,
 
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
-      if (connections.closing) {
-        stats.inc('upgrades_rejected_total');
-        rejectUpgrade(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
-        return;
-      }
-      if (!ipBuckets.take(remoteIp(res))) {
-        stats.inc('upgrades_rejected_total');
-        stats.inc('rate_limited_total');
-        rejectUpgrade(res, 'GW_ERR_RATE_LIMITED', `Too many connection attempts from this address (at most ${config.limits.connectRatePerIp} per second)`);
-        return;
-      }
-      const protocolHeader = req.getHeader('sec-websocket-protocol');
-      const negotiation = negotiate(protocolHeader, SUBPROTOCOLS, 'json');
-      if (!negotiation.ok) {
-        stats.inc('upgrades_rejected_total');
-        const shown = negotiation.offered.filter((p) => !p.startsWith('bearer.')).join(', ') || '(only a bearer token)';
-        rejectUpgrade(res, 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', `Unsupported Sec-WebSocket-Protocol ${JSON.stringify(shown.slice(0, 100))}; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')}`);
-        return;
-      }
-      const format = FORMAT_INDEX[negotiation.chosen];
+      const admitted = gateUpgrade(res, req, gate);
+      if (admitted === null) return;
+      const { format, echo, protocolHeader } = admitted;
       const key = req.getHeader('sec-websocket-key');
       const extensions = req.getHeader('sec-websocket-extensions');
       const query = req.getQuery(variant === 'share' ? 'device_id' : 'device_ids');
@@ -232,7 +208,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         } catch (err) {
           admission = refused(err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids'));
         }
-        res.upgrade(socketData(format, admission), key, negotiation.echo, extensions, context);
+        res.upgrade(socketData(format, admission), key, echo, extensions, context);
         return;
       }
       // Token checks may run on the pool: copy what the request holds, then watch for abort.
@@ -241,7 +217,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       admit(query, token).then((admission) => {
         if (state.aborted) return;
         // Not inside res.cork: see upgradeLater in http-response.ts.
-        upgradeLater(() => res.upgrade(socketData(format, admission), key, negotiation.echo, extensions, context));
+        upgradeLater(() => res.upgrade(socketData(format, admission), key, echo, extensions, context));
       }, (err: unknown) => {
         logger.error({ err }, 'admission failed');
         if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
@@ -272,12 +248,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
 
     message(socket, message, isBinary) {
       const ws = socket as StreamSocket;
-      const state = { tokens: ws.frameTokens, at: ws.frameAt };
-      const allowed = take(state, config.limits.frameRate, config.limits.frameBurst, Date.now());
-      ws.frameTokens = state.tokens;
-      ws.frameAt = state.at;
-      if (!allowed) {
-        stats.inc('rate_limited_total');
+      if (!takeFrame(ws, config.limits, stats)) {
         sendEvent(ws, errorEvent(`More than ${config.limits.frameRate} frames per second`, 'GW_ERR_RATE_LIMITED'));
         ws.end(CloseCode.RATE_LIMITED, 'rate limited');
         return;

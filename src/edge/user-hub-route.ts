@@ -20,18 +20,17 @@ import { ERRORS } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
-import { negotiate, parseOffered } from '../protocol/subprotocol.js';
-import { take, type KeyedBuckets } from '../util/token-bucket.js';
+import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
+import { parseOffered } from '../protocol/subprotocol.js';
+import type { KeyedBuckets } from '../util/token-bucket.js';
+import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
 import { afterAsyncUpgrade, rejectUpgrade, upgradeLater } from './http-response.js';
-import { bearerToken, remoteIp, subprotocolToken, watchAbort } from './http-request.js';
+import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { SessionExpiry } from './session-expiry.js';
 import type { UserSocket, UserSocketData } from './user-socket.js';
 
 export const CONNECT_PATH = '/ws/connect';
-const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
 const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
-const BAD_FRAME_WINDOW_MS = 60_000;
 
 export const eventTopic = (format: 0 | 1, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
 
@@ -86,22 +85,14 @@ export class UserHub {
 
   register(): void {
     const { config, checks, expiry, ipBuckets, stats, logger } = this.deps;
+    const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: this.deps.isClosing };
     const send = (ws: UserSocket, type: string, data: object) => {
       const codec = CODECS[WIRE_FORMATS[ws.format]];
       if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');
     };
     const badFrame = (ws: UserSocket, err: GatewayError) => {
-      stats.inc('bad_frames_total');
       send(ws, 'error', { code: err.code, message: err.message });
-      const now = Date.now();
-      if (now - ws.badWindowStart > BAD_FRAME_WINDOW_MS) {
-        ws.badWindowStart = now;
-        ws.badFrames = 0;
-      }
-      if (++ws.badFrames > config.edge.maxBadFramesPerMinute) {
-        stats.inc('bad_frame_closes_total');
-        ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
-      }
+      if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     };
     const refresh = async (ws: UserSocket, token: unknown) => {
       let principal: Principal | null = null;
@@ -135,29 +126,13 @@ export class UserHub {
       maxBackpressure: 1024 * 1024,
 
       upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
-        if (this.deps.isClosing()) {
-          stats.inc('upgrades_rejected_total');
-          rejectUpgrade(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
-          return;
-        }
-        if (!ipBuckets.take(remoteIp(res))) {
-          stats.inc('upgrades_rejected_total');
-          stats.inc('rate_limited_total');
-          rejectUpgrade(res, 'GW_ERR_RATE_LIMITED', `Too many connection attempts from this address (at most ${config.limits.connectRatePerIp} per second)`);
-          return;
-        }
-        const protocolHeader = req.getHeader('sec-websocket-protocol');
-        const negotiation = negotiate(protocolHeader, SUBPROTOCOLS, 'json');
-        if (!negotiation.ok) {
-          stats.inc('upgrades_rejected_total');
-          rejectUpgrade(res, 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', `Unsupported Sec-WebSocket-Protocol; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')} (a bearer.<jwt> entry may come with them)`);
-          return;
-        }
+        const admitted = gateUpgrade(res, req, gate);
+        if (admitted === null) return;
+        const { format, echo, protocolHeader } = admitted;
         const token = req.getQuery('token') ?? bearerToken(req.getHeader('authorization')) ?? subprotocolToken(parseOffered(protocolHeader));
         const key = req.getHeader('sec-websocket-key');
         const extensions = req.getHeader('sec-websocket-extensions');
         const state = watchAbort(res);
-        const format = FORMAT_INDEX[negotiation.chosen];
         checks.jwt(token).then((principal) => ({ principal, error: null }), (err: unknown) => ({ principal: null, error: tokenFailure(err) }))
           .then(({ principal, error }) => {
             if (state.aborted) return;
@@ -166,7 +141,7 @@ export class UserHub {
               frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError: error,
             };
             // Not inside res.cork: see upgradeLater in http-response.ts.
-            upgradeLater(() => res.upgrade(data, key, negotiation.echo, extensions, context));
+            upgradeLater(() => res.upgrade(data, key, echo, extensions, context));
           }, (err: unknown) => {
             logger.error({ err }, 'admission failed');
             if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
@@ -199,12 +174,7 @@ export class UserHub {
 
       message: (socket, message, isBinary) => {
         const ws = socket as UserSocket;
-        const bucket = { tokens: ws.frameTokens, at: ws.frameAt };
-        const allowed = take(bucket, config.limits.frameRate, config.limits.frameBurst, Date.now());
-        ws.frameTokens = bucket.tokens;
-        ws.frameAt = bucket.at;
-        if (!allowed) {
-          stats.inc('rate_limited_total');
+        if (!takeFrame(ws, config.limits, stats)) {
           send(ws, 'error', { code: 'GW_ERR_RATE_LIMITED', message: `More than ${config.limits.frameRate} frames per second` });
           ws.end(CloseCode.RATE_LIMITED, 'rate limited');
           return;
