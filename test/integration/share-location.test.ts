@@ -115,6 +115,18 @@ describe('share-location', () => {
   });
 });
 
+describe('share-location links minted by another service', () => {
+  it('accepts v4.public links signed with the configured k4.public key, and refuses other signers', async () => {
+    const { generateKeys, sign } = await import('paseto-ts/v4');
+    const service = generateKeys('public');
+    const gw = await startGateway({ env: authEnv(keys, { GATEWAY_SHARE_PUBLIC_KEY: service.publicKey }) });
+    const claims = { device_id: 'EXT-1', jti: 'ext-1', exp: new Date(Date.now() + 60_000).toISOString() };
+    const client = await viewer(gw, sign(service.secretKey, claims, { addExp: false }));
+    expect((await client.next((f) => f.event === 'subscribed')).data.device_ids).toEqual(['EXT-1']);
+    await refusedViewer(gw, sign(generateKeys('public').secretKey, claims, { addExp: false }), 'GW_ERR_TOKEN_INVALID');
+  });
+});
+
 describe('rate limits', () => {
   it('answers 429 to upgrades over the per-IP rate, and closes a connection over the frame rate with 4029', async () => {
     const gw = await startGateway({ env: { GATEWAY_CONNECT_RATE_PER_IP: '1', GATEWAY_CONNECT_BURST_PER_IP: '3', GATEWAY_FRAME_RATE: '1', GATEWAY_FRAME_BURST: '3' } });
