@@ -119,10 +119,9 @@ export class PoolTokenChecks implements TokenChecks {
 }
 
 /**
- * JWTs inline, share links on the pool: the split the connection-storm benchmark chose. jose
- * verifies JWTs through WebCrypto, which Node already runs on libuv's thread pool, so the Piscina
- * hop only added latency (inline connected 2.3× faster); paseto-ts decrypts synchronously in
- * JavaScript (about 80 µs a link), which belongs off the edge thread.
+ * JWTs inline, share links on the pool (GATEWAY_TOKEN_CHECKS=auto): for deployments where viewer
+ * storms are the concern and user connects are not. Not the default: on the 2-core machine the
+ * storm benchmark measured, inline won for every kind of token.
  */
 export class SplitTokenChecks implements TokenChecks {
   constructor(private readonly inline: InlineTokenChecks, private readonly pool: PoolTokenChecks) {}
