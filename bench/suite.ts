@@ -53,9 +53,7 @@ async function runTarget(name: TargetName, scenarios: Scenario[], sizes: Sizes, 
     // Memory on a fresh process, before any traffic has grown its heap.
     if (scenarios.includes('memory')) result.memory = await memory(await fresh(), sizes, say);
     const t = target ?? (await fresh());
-    if (scenarios.includes('fanout')) {
-      for (const encoding of TARGET_SPECS[name].encodings) result.fanout[encoding] = await fanout(t, sizes, encoding, say);
-    }
+    if (scenarios.includes('fanout')) result.fanout = await fanout(t, sizes, TARGET_SPECS[name].encodings, say);
     if (scenarios.includes('broadcast')) result.broadcast = await broadcast(t, sizes, say);
     if (scenarios.includes('sweep')) result.sweep = await sweep(t, sizes, say);
   } catch (err) {

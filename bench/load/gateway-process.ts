@@ -30,6 +30,9 @@ export async function startGateway(o: GatewayProcessOptions): Promise<GatewayPro
     GATEWAY_BROKER_PORT: '0',
     GATEWAY_BROKER_HOST: '127.0.0.1',
     GATEWAY_LOG_LEVEL: o.logLevel,
+    // The load client is one IP opening thousands of connections: lift the per-IP limits.
+    GATEWAY_CONNECT_RATE_PER_IP: '1000000',
+    GATEWAY_CONNECT_BURST_PER_IP: '1000000',
     ...o.env,
   };
   // An inherited MQTT_URL would silently replace the broker this run means to use.

@@ -159,12 +159,17 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Si
   };
 }
 
-/** 1. Fan-out latency: connections each watching 5 of 1,000 devices at a fixed publish rate. */
-export async function fanout(target: RunningTarget, sizes: Sizes, encoding: Encoding, say: (l: string) => void): Promise<RunNumbers[]> {
-  const out: RunNumbers[] = [];
+/**
+ * 1. Fan-out latency: connections each watching 5 of 1,000 devices at a fixed publish rate.
+ * Sizes outside, encodings inside, so no small run follows a 10,000-connection teardown.
+ */
+export async function fanout(target: RunningTarget, sizes: Sizes, encodings: readonly Encoding[], say: (l: string) => void): Promise<Partial<Record<Encoding, RunNumbers[]>>> {
+  const out: Partial<Record<Encoding, RunNumbers[]>> = {};
   for (const connections of sizes.fanoutConnections) {
-    say(`fan-out ${connections} connections, ${encoding}`);
-    out.push(await measure(target, { connections, perConn: 5, devices: 1000, rate: sizes.fanoutRate, encoding }, sizes, say));
+    for (const encoding of encodings) {
+      say(`fan-out ${connections} connections, ${encoding}`);
+      (out[encoding] ??= []).push(await measure(target, { connections, perConn: 5, devices: 1000, rate: sizes.fanoutRate, encoding }, sizes, say));
+    }
   }
   return out;
 }

@@ -23,10 +23,10 @@ export function sessionEndings(stats: RowWriter<EdgeMetric>): ExpiryHandlers {
   return {
     expired(ws) {
       stats.inc('token_expiry_closes_total');
-      if (ws.shareJti !== null) {
+      if (ws.auth?.shareJti) {
         send(ws, { event: 'expired', data: { message: 'Token expired' } });
         ws.end(CloseCode.NORMAL, 'token expired');
-      } else if (ws.route === 'connect') {
+      } else if (ws.auth?.route === 'connect') {
         send(ws, { type: 'token_expired', data: { message: 'Token expired; reconnect with a fresh token' }, timestamp: new Date().toISOString() });
         ws.end(CloseCode.TOKEN_EXPIRED, 'token expired');
       } else {

@@ -4,17 +4,25 @@
  * or is revoked. One sweep for all sockets of the edge.
  */
 import type { WebSocket } from 'uWebSockets.js';
+import type { Principal } from '../auth/principal.js';
+
+/** What an authenticated connection carries (one field on the socket: null when unauthenticated). */
+export interface SessionAuth {
+  /** Which endpoint family, for the shape of the ending frame. */
+  readonly route: 'stream' | 'connect';
+  /** The JWT's principal; null for share-location viewers. */
+  principal: Principal | null;
+  /** ms since the epoch */
+  expiresAt: number;
+  /** The share link's jti, for revocation; null for JWT sessions. */
+  readonly shareJti: string | null;
+}
 
 export interface ExpiringSocket {
   closed: boolean;
-  /** Which endpoint family, for the shape of the ending frame. */
-  readonly route: 'stream' | 'connect';
   /** Wire format (0 json, 1 msgpack), for the ending frame. */
   readonly format: 0 | 1;
-  /** ms since the epoch; 0: never. */
-  expiresAt: number;
-  /** The share link's jti, for revocation; null for JWT sessions. */
-  shareJti: string | null;
+  auth: SessionAuth | null;
 }
 
 type Socket = WebSocket<unknown> & ExpiringSocket;
@@ -35,21 +43,23 @@ export class SessionExpiry {
   }
 
   track(ws: Socket): void {
-    if (ws.expiresAt <= 0) return;
+    const jti = ws.auth?.shareJti;
+    if (!ws.auth) return;
     this.sockets.add(ws);
-    if (ws.shareJti !== null) {
-      let set = this.byJti.get(ws.shareJti);
-      if (set === undefined) this.byJti.set(ws.shareJti, (set = new Set()));
+    if (jti) {
+      let set = this.byJti.get(jti);
+      if (set === undefined) this.byJti.set(jti, (set = new Set()));
       set.add(ws);
     }
   }
 
   untrack(ws: Socket): void {
     this.sockets.delete(ws);
-    if (ws.shareJti === null) return;
-    const set = this.byJti.get(ws.shareJti);
+    const jti = ws.auth?.shareJti;
+    if (!jti) return;
+    const set = this.byJti.get(jti);
     set?.delete(ws);
-    if (set?.size === 0) this.byJti.delete(ws.shareJti);
+    if (set?.size === 0) this.byJti.delete(jti);
   }
 
   /** Ends every live viewer of a revoked link; returns how many. */
@@ -71,7 +81,7 @@ export class SessionExpiry {
     for (const ws of this.sockets) {
       if (ws.closed) {
         this.untrack(ws);
-      } else if (ws.expiresAt <= now) {
+      } else if (ws.auth !== null && ws.auth.expiresAt <= now) {
         this.untrack(ws);
         ws.cork(() => this.handlers.expired(ws));
       }

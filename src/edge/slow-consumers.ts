@@ -51,11 +51,10 @@ export class SlowConsumers {
 
   /** uWS `drain`: the socket's buffer shrank. */
   drain(ws: StreamSocket): void {
-    if (ws.lagging && ws.getBufferedAmount() < this.lowWatermark) this.recover(ws);
+    if (ws.lagSince > 0 && ws.getBufferedAmount() < this.lowWatermark) this.recover(ws);
   }
 
   private startLagging(ws: StreamSocket): void {
-    ws.lagging = true;
     ws.lagSince = Date.now();
     this.lagging.add(ws);
     this.stats.inc('conflations_total');
@@ -63,7 +62,7 @@ export class SlowConsumers {
   }
 
   private recover(ws: StreamSocket): void {
-    ws.lagging = false;
+    ws.lagSince = 0;
     this.lagging.delete(ws);
     this.stats.inc('drops_total', this.hub.resume(ws));
   }
@@ -73,7 +72,7 @@ export class SlowConsumers {
     for (const ws of this.connections.sockets()) {
       if (ws.closed) continue;
       const buffered = ws.getBufferedAmount();
-      if (!ws.lagging) {
+      if (ws.lagSince === 0) {
         if (buffered > this.softLimit) this.startLagging(ws);
       } else if (buffered < this.lowWatermark) {
         this.recover(ws);

@@ -28,7 +28,7 @@ import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connecti
 import { rejectUpgrade, upgradeLater } from './http-response.js';
 import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import type { SessionExpiry } from './session-expiry.js';
+import type { SessionAuth, SessionExpiry } from './session-expiry.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
@@ -57,13 +57,11 @@ export interface StreamRouteDeps {
 interface Admission {
   readonly requested: string[] | null;
   readonly error: GatewayError | null;
-  readonly principal: Principal | null;
-  readonly expiresAt: number;
-  readonly shareJti: string | null;
+  readonly auth: SessionAuth | null;
 }
 
 function refused(error: GatewayError): Admission {
-  return { requested: null, error, principal: null, expiresAt: 0, shareJti: null };
+  return { requested: null, error, auth: null };
 }
 
 export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, deps: StreamRouteDeps): void {
@@ -90,13 +88,13 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       if (variant === 'share') {
         // A viewer may name the device it expects (`device_id`); a link for another device is refused.
         const grant = await checks.share(token, query);
-        return { requested: [grant.deviceId], error: null, principal: null, expiresAt: grant.expiresAt, shareJti: grant.jti };
+        return { requested: [grant.deviceId], error: null, auth: { route: 'stream', principal: null, expiresAt: grant.expiresAt, shareJti: grant.jti } };
       }
       const principal = await checks.jwt(token);
       const requested = parseDeviceIdsQuery(query, maxDevices);
       const denied = forbiddenDevice(principal, requested);
       if (denied) return refused(denied);
-      return { requested, error: null, principal, expiresAt: principal.expiresAt, shareJti: null };
+      return { requested, error: null, auth: { route: 'stream', principal, expiresAt: principal.expiresAt, shareJti: null } };
     } catch (err) {
       return refused(tokenFailure(err));
     }
@@ -104,10 +102,9 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
 
   function socketData(format: 0 | 1, admission: Admission): StreamSocketData {
     return {
-      route: 'stream', format, devices: [], lagging: false, lagSince: 0, pausedAt: null, badFrames: 0, badWindowStart: 0, closed: false,
-      expiresAt: admission.expiresAt, shareJti: admission.shareJti, principal: admission.principal,
-      frameTokens: config.limits.frameBurst, frameAt: Date.now(),
-      requested: admission.requested, requestError: admission.error,
+      format, devices: [], lagSince: 0, pausedAt: null, badFrames: 0, badWindowStart: 0, closed: false,
+      auth: admission.auth, frameTokens: config.limits.frameBurst, frameAt: Date.now(),
+      admission: { requested: admission.requested, error: admission.error },
     };
   }
 
@@ -126,7 +123,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     let principal: Principal | null = null;
     try {
       principal = await checks.jwt(token);
-      if (principal.userId !== ws.principal!.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
+      if (principal.userId !== ws.auth?.principal?.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
     } catch (err) {
       error = tokenFailure(err);
     }
@@ -137,8 +134,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         return;
       }
       expiry.untrack(ws);
-      ws.principal = principal;
-      ws.expiresAt = principal.expiresAt;
+      ws.auth = { route: 'stream', principal, expiresAt: principal.expiresAt, shareJti: null };
       expiry.track(ws);
       sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(principal.expiresAt).toISOString() } });
     });
@@ -150,7 +146,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         sendEvent(ws, { event: 'pong', data: {} });
         return;
       case 'refresh_token':
-        if (ws.principal === null) {
+        if (!ws.auth?.principal) {
           badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh'));
           return;
         }
@@ -166,7 +162,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
           badFrame(ws, new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`));
           return;
         }
-        const denied = forbiddenDevice(ws.principal, fresh);
+        const denied = forbiddenDevice(ws.auth?.principal ?? null, fresh);
         if (denied) {
           badFrame(ws, denied);
           return;
@@ -204,7 +200,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       if (variant === 'open' && !needsJwt) {
         let admission: Admission;
         try {
-          admission = { requested: parseDeviceIdsQuery(query, maxDevices), error: null, principal: null, expiresAt: 0, shareJti: null };
+          admission = { requested: parseDeviceIdsQuery(query, maxDevices), error: null, auth: null };
         } catch (err) {
           admission = refused(err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids'));
         }
@@ -230,19 +226,19 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       stats.inc('connections');
       stats.inc('connections_total');
       ws.subscribe(connections.keepaliveTopic(ws.format));
-      if (ws.requestError !== null) {
+      const admission = ws.admission!;
+      ws.admission = null;
+      if (admission.error !== null) {
         // Reference/001: an `error` event, then the connection ends (1008 for tokens, 4500 for requests).
-        const err = ws.requestError;
-        ws.requestError = null;
+        const err = admission.error;
         stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
         sendEvent(ws, errorEvent(err.message, err.code));
         ws.end(ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.INVALID_REQUEST, err.message.slice(0, 100));
         return;
       }
-      const requested = ws.requested!;
-      ws.requested = null;
+      const requested = admission.requested!;
       expiry.track(ws);
-      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(ws.expiresAt > 0 ? { expires_at: new Date(ws.expiresAt).toISOString() } : {}) } });
+      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(ws.auth ? { expires_at: new Date(ws.auth.expiresAt).toISOString() } : {}) } });
       hub.subscribe(ws, requested);
     },
 

@@ -71,9 +71,10 @@ export class UserHub {
     const byRole: Record<string, number> = {};
     const users = new Set<string>();
     for (const ws of this.sockets) {
-      if (!ws.principal) continue;
-      users.add(ws.principal.userId);
-      for (const role of ws.principal.roles) byRole[role] = (byRole[role] ?? 0) + 1;
+      const principal = ws.auth?.principal;
+      if (!principal) continue;
+      users.add(principal.userId);
+      for (const role of principal.roles) byRole[role] = (byRole[role] ?? 0) + 1;
     }
     return { total: this.sockets.size, byRole, uniqueUsers: users.size };
   }
@@ -100,7 +101,7 @@ export class UserHub {
       try {
         if (typeof token !== 'string') throw new GatewayError('GW_ERR_FRAME_INVALID', '"refresh_token" needs "token": a string');
         principal = await checks.jwt(token);
-        if (principal.userId !== ws.principal?.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
+        if (principal.userId !== ws.auth?.principal?.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
       } catch (err) {
         error = tokenFailure(err);
       }
@@ -111,8 +112,7 @@ export class UserHub {
           return;
         }
         expiry.untrack(ws);
-        ws.principal = principal;
-        ws.expiresAt = principal.expiresAt;
+        ws.auth = { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null };
         expiry.track(ws);
         send(ws, 'token_refreshed', { expires_at: new Date(principal.expiresAt).toISOString() });
       });
@@ -137,7 +137,7 @@ export class UserHub {
           .then(({ principal, error }) => {
             if (state.aborted) return;
             const data: UserSocketData = {
-              route: 'connect', format, closed: false, principal, expiresAt: principal?.expiresAt ?? 0, shareJti: null,
+              format, closed: false, auth: principal ? { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null } : null,
               frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError: error,
             };
             // Not inside res.cork: see upgradeLater in http-response.ts.
@@ -150,7 +150,7 @@ export class UserHub {
 
       open: (socket) => {
         const ws = socket as UserSocket;
-        if (ws.requestError !== null || ws.principal === null) {
+        if (ws.requestError !== null || ws.auth === null) {
           const err = ws.requestError ?? new GatewayError('GW_ERR_TOKEN_MISSING', 'A token is required');
           stats.inc('auth_failures_total');
           send(ws, 'error', { code: err.code, message: err.message });
@@ -160,7 +160,7 @@ export class UserHub {
         this.sockets.add(ws);
         stats.inc('user_connections');
         stats.inc('connections_total');
-        const p = ws.principal;
+        const p = ws.auth.principal!;
         ws.subscribe(HEARTBEAT_TOPICS[ws.format]);
         ws.subscribe(eventTopic(ws.format, 'all'));
         ws.subscribe(eventTopic(ws.format, `user/${p.userId}`));
@@ -210,7 +210,7 @@ export class UserHub {
 
       close: (socket, code, message) => {
         const ws = socket as UserSocket;
-        logger.debug({ code, reason: Buffer.from(message).toString(), user: ws.principal?.userId }, 'user connection closed');
+        logger.debug({ code, reason: Buffer.from(message).toString(), user: ws.auth?.principal?.userId }, 'user connection closed');
         ws.closed = true;
         expiry.untrack(ws);
         if (this.sockets.delete(ws)) stats.inc('user_connections', -1);
