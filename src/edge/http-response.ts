@@ -63,10 +63,9 @@ export function upgradeLater(upgrade: () => void): void {
 }
 
 /**
- * Runs the first writes to a socket that was upgraded asynchronously (inside `res.cork`) on the
- * next turn, in a cork of its own. Writing to the new WebSocket inside the cork that performed the
- * upgrade sometimes sent those bytes down another client's connection in this uWS build, which
- * then closed with 1006 (test/integration/users-auth.test.ts caught it).
+ * Runs the first writes to an asynchronously upgraded socket on the next turn, in a cork of its
+ * own. Together with upgradeLater (no res.cork around the upgrade) this ended the 1006s that
+ * test/integration/users-auth.test.ts caught; the deferral alone did not (1 failure in 4 runs).
  */
 export function afterAsyncUpgrade(ws: { closed: boolean; cork(cb: () => void): unknown }, write: () => void): void {
   setImmediate(() => {
