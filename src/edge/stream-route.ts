@@ -29,6 +29,7 @@ import { rejectUpgrade, upgradeLater } from './http-response.js';
 import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { SessionAuth, SessionExpiry } from './session-expiry.js';
+import { refreshSession } from './session-refresh.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
@@ -119,24 +120,11 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
   }
 
   async function refresh(ws: StreamSocket, token: string): Promise<void> {
-    let error: GatewayError | null = null;
-    let principal: Principal | null = null;
-    try {
-      principal = await checks.jwt(token);
-      if (principal.userId !== ws.auth?.principal?.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
-    } catch (err) {
-      error = tokenFailure(err);
-    }
+    const result = await refreshSession(checks, expiry, ws, token);
     if (ws.closed) return;
     ws.cork(() => {
-      if (error !== null || principal === null) {
-        badFrame(ws, error);
-        return;
-      }
-      expiry.untrack(ws);
-      ws.auth = { route: 'stream', principal, expiresAt: principal.expiresAt, shareJti: null };
-      expiry.track(ws);
-      sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(principal.expiresAt).toISOString() } });
+      if (result instanceof GatewayError) badFrame(ws, result);
+      else sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(result).toISOString() } });
     });
   }
 
@@ -146,10 +134,6 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         sendEvent(ws, { event: 'pong', data: {} });
         return;
       case 'refresh_token':
-        if (!ws.auth?.principal) {
-          badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh'));
-          return;
-        }
         void refresh(ws, action.token);
         return;
       case 'subscribe': {

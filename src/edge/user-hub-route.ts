@@ -13,7 +13,6 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } fro
 import type { Logger } from 'pino';
 import type { TokenChecks } from '../auth/token-checks.js';
 import { tokenFailure } from '../auth/token-error-codes.js';
-import type { Principal } from '../auth/principal.js';
 import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
@@ -27,6 +26,7 @@ import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connecti
 import { afterAsyncUpgrade, rejectUpgrade, upgradeLater } from './http-response.js';
 import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { SessionExpiry } from './session-expiry.js';
+import { refreshSession } from './session-refresh.js';
 import type { UserSocket, UserSocketData } from './user-socket.js';
 
 export const CONNECT_PATH = '/ws/connect';
@@ -96,25 +96,11 @@ export class UserHub {
       if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     };
     const refresh = async (ws: UserSocket, token: unknown) => {
-      let principal: Principal | null = null;
-      let error: GatewayError | null = null;
-      try {
-        if (typeof token !== 'string') throw new GatewayError('GW_ERR_FRAME_INVALID', '"refresh_token" needs "token": a string');
-        principal = await checks.jwt(token);
-        if (principal.userId !== ws.auth?.principal?.userId) error = new GatewayError('GW_ERR_FORBIDDEN', 'A refreshed token must be for the same user');
-      } catch (err) {
-        error = tokenFailure(err);
-      }
+      const result = await refreshSession(checks, expiry, ws, token);
       if (ws.closed) return;
       ws.cork(() => {
-        if (error || !principal) {
-          badFrame(ws, error!);
-          return;
-        }
-        expiry.untrack(ws);
-        ws.auth = { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null };
-        expiry.track(ws);
-        send(ws, 'token_refreshed', { expires_at: new Date(principal.expiresAt).toISOString() });
+        if (result instanceof GatewayError) badFrame(ws, result);
+        else send(ws, 'token_refreshed', { expires_at: new Date(result).toISOString() });
       });
     };
 

@@ -148,6 +148,19 @@ describe('/api/v1/stream with GATEWAY_AUTH_REQUIRED=stream', () => {
     const pub = await connectPublisher(gw.mqttUrl);
     await pub.position('SIM-1');
     await allowed.next((f) => f.event === 'message');
+    allowed.send({ action: 'refresh_token', token: await mintJwt('someone-else') });
+    expect((await allowed.next((f) => f.event === 'error')).data.code).toBe('GW_ERR_FORBIDDEN');
+    allowed.send({ action: 'refresh_token', token: await mintJwt('op', { roles: ['LEVEL_1'] }, { expiresInS: 7200 }) });
+    const refreshed = await allowed.next((f) => f.event === 'token_refreshed');
+    expect(Date.parse(refreshed.data.expires_at)).toBeGreaterThan(Date.now() + 3600_000);
+  });
+
+  it('refuses refresh_token on a connection that has no token', async () => {
+    const gw = await startGateway();
+    const client = await connectStream(gw.ws, '?device_ids=SIM-1');
+    await client.next((f) => f.event === 'subscribed');
+    client.send({ action: 'refresh_token', token: 'anything' });
+    expect((await client.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_FRAME_INVALID', message: 'This connection has no token to refresh' });
   });
 });
 
