@@ -51,24 +51,3 @@ export function handleAsync(res: HttpResponse, work: () => Promise<{ status: num
   );
 }
 
-/**
- * Completes an asynchronous upgrade (after a token check). uWS's examples wrap this in `res.cork`;
- * in this build (uwebsockets@3.0.6 on Node 20) doing so sometimes sent the upgraded socket's bytes
- * down another client's connection, which then closed with 1006: test/integration/users-auth.test.ts
- * failed about one run in three, and passed 16 of 16 once the cork was dropped. The 101 response is
- * a single write, so nothing is lost by not corking it.
- */
-export function upgradeLater(upgrade: () => void): void {
-  upgrade();
-}
-
-/**
- * Runs the first writes to an asynchronously upgraded socket on the next turn, in a cork of its
- * own. Together with upgradeLater (no res.cork around the upgrade) this ended the 1006s that
- * test/integration/users-auth.test.ts caught; the deferral alone did not (1 failure in 4 runs).
- */
-export function afterAsyncUpgrade(ws: { closed: boolean; cork(cb: () => void): unknown }, write: () => void): void {
-  setImmediate(() => {
-    if (!ws.closed) ws.cork(write);
-  });
-}

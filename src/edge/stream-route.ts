@@ -21,15 +21,13 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS, type Codec } from '../protocol/codec.js';
 import { parseDeviceIdsQuery } from '../protocol/device-ids.js';
 import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
-import { parseOffered } from '../protocol/subprotocol.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
-import { rejectUpgrade, upgradeLater } from './http-response.js';
-import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { SessionAuth, SessionExpiry } from './session-expiry.js';
 import { refreshSession } from './session-refresh.js';
+import { requestToken, upgradeAfter } from './upgrade-after-check.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
@@ -178,8 +176,6 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       const admitted = gateUpgrade(res, req, gate);
       if (admitted === null) return;
       const { format, echo, protocolHeader } = admitted;
-      const key = req.getHeader('sec-websocket-key');
-      const extensions = req.getHeader('sec-websocket-extensions');
       const query = req.getQuery(variant === 'share' ? 'device_id' : 'device_ids');
       if (variant === 'open' && !needsJwt) {
         let admission: Admission;
@@ -188,20 +184,12 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         } catch (err) {
           admission = refused(err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids'));
         }
-        res.upgrade(socketData(format, admission), key, echo, extensions, context);
+        res.upgrade(socketData(format, admission), req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
         return;
       }
-      // Token checks may run on the pool: copy what the request holds, then watch for abort.
-      const token = req.getQuery('token') ?? (variant === 'share' ? undefined : bearerToken(req.getHeader('authorization')) ?? subprotocolToken(parseOffered(protocolHeader)));
-      const state = watchAbort(res);
-      admit(query, token).then((admission) => {
-        if (state.aborted) return;
-        // Not inside res.cork: see upgradeLater in http-response.ts.
-        upgradeLater(() => res.upgrade(socketData(format, admission), key, echo, extensions, context));
-      }, (err: unknown) => {
-        logger.error({ err }, 'admission failed');
-        if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
-      });
+      // A share link comes only as ?token= (a viewer has no JWT); a stream JWT from any source.
+      const token = variant === 'share' ? req.getQuery('token') : requestToken(req, protocolHeader);
+      upgradeAfter(res, req, context, echo, async () => socketData(format, await admit(query, token)), logger);
     },
 
     open(socket) {

@@ -20,13 +20,12 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
-import { parseOffered } from '../protocol/subprotocol.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
-import { afterAsyncUpgrade, rejectUpgrade, upgradeLater } from './http-response.js';
-import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 import type { SessionExpiry } from './session-expiry.js';
 import { refreshSession } from './session-refresh.js';
+import { requestToken, upgradeAfter } from './upgrade-after-check.js';
+import type { Principal } from '../auth/principal.js';
 import type { UserSocket, UserSocketData } from './user-socket.js';
 
 export const CONNECT_PATH = '/ws/connect';
@@ -115,23 +114,20 @@ export class UserHub {
         const admitted = gateUpgrade(res, req, gate);
         if (admitted === null) return;
         const { format, echo, protocolHeader } = admitted;
-        const token = req.getQuery('token') ?? bearerToken(req.getHeader('authorization')) ?? subprotocolToken(parseOffered(protocolHeader));
-        const key = req.getHeader('sec-websocket-key');
-        const extensions = req.getHeader('sec-websocket-extensions');
-        const state = watchAbort(res);
-        checks.jwt(token).then((principal) => ({ principal, error: null }), (err: unknown) => ({ principal: null, error: tokenFailure(err) }))
-          .then(({ principal, error }) => {
-            if (state.aborted) return;
-            const data: UserSocketData = {
-              format, closed: false, auth: principal ? { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null } : null,
-              frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError: error,
-            };
-            // Not inside res.cork: see upgradeLater in http-response.ts.
-            upgradeLater(() => res.upgrade(data, key, echo, extensions, context));
-          }, (err: unknown) => {
-            logger.error({ err }, 'admission failed');
-            if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
-          });
+        const token = requestToken(req, protocolHeader);
+        upgradeAfter(res, req, context, echo, async (): Promise<UserSocketData> => {
+          let principal: Principal | null = null;
+          let requestError: GatewayError | null = null;
+          try {
+            principal = await checks.jwt(token);
+          } catch (err) {
+            requestError = tokenFailure(err);
+          }
+          return {
+            format, closed: false, auth: principal ? { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null } : null,
+            frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError,
+          };
+        }, logger);
       },
 
       open: (socket) => {
@@ -152,10 +148,9 @@ export class UserHub {
         ws.subscribe(eventTopic(ws.format, `user/${p.userId}`));
         for (const role of p.roles) ws.subscribe(eventTopic(ws.format, `role/${role}`));
         expiry.track(ws);
-        // Not inside the cork that performed the async upgrade: see afterAsyncUpgrade.
-        afterAsyncUpgrade(ws, () => send(ws, 'connection_established', {
+        send(ws, 'connection_established', {
           user_id: p.userId, roles: p.roles, expires_at: new Date(p.expiresAt).toISOString(), heartbeat_interval: config.auth.heartbeatMs / 1000,
-        }));
+        });
       },
 
       message: (socket, message, isBinary) => {
