@@ -3,7 +3,7 @@
  * invalid after the handler returns), the body is collected with a size limit, and an aborted
  * request is noticed so nothing is written to it.
  */
-import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
+import type { HttpResponse } from 'uWebSockets.js';
 import { GatewayError } from '../errors/gateway-error.js';
 
 export interface RequestState {
@@ -71,8 +71,4 @@ export function remoteIp(res: HttpResponse): string {
     return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
   }
   return text;
-}
-
-export function header(req: HttpRequest, name: string): string {
-  return req.getHeader(name);
 }

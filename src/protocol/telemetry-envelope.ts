@@ -10,9 +10,6 @@ const JSON_HEAD = Buffer.from('{"event":"message","data":{"timestamp":"');
 const JSON_MID = Buffer.from('","data":');
 const JSON_TAIL = Buffer.from('}}');
 
-/** Bytes the JSON envelope adds around a payload with a 24-character ISO timestamp. */
-export const JSON_ENVELOPE_OVERHEAD = JSON_HEAD.length + 24 + JSON_MID.length + JSON_TAIL.length;
-
 /** Writes the JSON envelope into `out` at `offset`; returns the new offset. `out` must have room. */
 export function writeJsonEnvelope(out: Buffer, offset: number, timestamp: string, payload: Uint8Array): number {
   let o = offset;
