@@ -18,7 +18,8 @@ function matches(pattern: string, name: string): boolean {
 }
 
 export class Acl {
-  constructor(private readonly config: AclConfig) {
+  /** The validated table (plain data, so it can cross to the edge threads). */
+  constructor(readonly config: AclConfig) {
     for (const [role, grants] of Object.entries(config.roles)) {
       for (const [kind, patterns] of Object.entries(grants)) {
         if (!['devices', 'channels', 'groups'].includes(kind)) throw new Error(`ACL role ${role}: unknown kind "${kind}" (devices, channels, groups)`);

@@ -193,8 +193,7 @@ function loadAuth(env: Env, int: IntReader, str: StrReader): AuthConfig {
   let acl: AclConfig;
   try {
     const json = aclText.startsWith('@') ? readFile(aclVar, aclText.slice(1)) : aclText;
-    Acl.parse(json);
-    acl = JSON.parse(json) as AclConfig;
+    acl = Acl.parse(json).config;
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     invalid(aclVar, (err as Error).message, aclText.slice(0, 60));
