@@ -6,13 +6,13 @@
  *   edge threads  uWS App each, same port; topics, snapshots, backpressure, HTTP routes
  */
 import { MessageChannel } from 'node:worker_threads';
-import { createServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from './config/config.js';
 import { redactUrl } from './log/logger.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './broker/embedded-broker.js';
 import { SharedStats } from './metrics/shared-stats.js';
 import { WorkerHandle } from './threads/worker-handle.js';
+import { freePort } from './util/ports.js';
 import { TokenCheckCore } from './auth/token-checks.js';
 import { TokenService } from './pool/token-service.js';
 import type { EdgeWorkerData } from './edge/edge-worker.js';
@@ -32,11 +32,7 @@ export interface Gateway {
  */
 async function concretePort(host: string, port: number, threads: number): Promise<number> {
   if (port !== 0 || threads === 1) return port;
-  const probe = createServer();
-  await new Promise<void>((resolve, reject) => probe.once('error', reject).listen(0, host, resolve));
-  const chosen = (probe.address() as AddressInfo).port;
-  await new Promise((resolve) => probe.close(resolve));
-  return chosen;
+  return freePort(host);
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger, onFatal: (reason: string) => void): Promise<Gateway> {

@@ -4,13 +4,13 @@
  * again on the same port to test broker restarts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect } from 'node:net';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { REPO_ROOT } from './gateway-process.js';
-import { freePort } from './ports.js';
+import { freePort, waitForPort } from '../../src/util/ports.js';
+import { localMosquittoConf } from '../../scripts/local-mosquitto.js';
 
 export interface Mosquitto {
   readonly url: string;
@@ -22,10 +22,8 @@ export interface Mosquitto {
 export async function startMosquitto(): Promise<Mosquitto> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gw-mosquitto-'));
-  const conf = readFileSync(`${REPO_ROOT}mosquitto/mosquitto.conf`, 'utf8').replace(/^listener 1883.*$/m, `listener ${port} 127.0.0.1`);
-  if (!conf.includes(`listener ${port}`)) throw new Error('mosquitto/mosquitto.conf has no "listener 1883" line to adapt');
   const confPath = join(dir, 'mosquitto.conf');
-  writeFileSync(confPath, conf);
+  writeFileSync(confPath, localMosquittoConf(REPO_ROOT, port));
   let child: ChildProcess | undefined;
 
   // Mosquitto block-buffers its log when stdout is a pipe, so readiness is "the port accepts".
@@ -35,12 +33,7 @@ export async function startMosquitto(): Promise<Mosquitto> {
     let failure: Error | undefined;
     proc.once('error', (err) => { failure = new Error(`cannot run mosquitto (is it installed? .ci/run installs it): ${err.message}`); });
     proc.once('exit', (code) => { failure ??= new Error(`mosquitto exited with ${code}`); });
-    const deadline = Date.now() + 10_000;
-    while (!(await accepts(port))) {
-      if (failure) throw failure;
-      if (Date.now() > deadline) throw new Error(`mosquitto did not listen on ${port} within 10 s`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await waitForPort(port, 10_000, () => failure);
   };
   const stop = async () => {
     const proc = child;
@@ -57,12 +50,4 @@ export async function startMosquitto(): Promise<Mosquitto> {
     rmSync(dir, { recursive: true, force: true });
   });
   return { url: `mqtt://127.0.0.1:${port}`, port, stop, start };
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
-    socket.once('error', () => resolve(false));
-  });
 }
