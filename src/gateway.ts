@@ -17,6 +17,8 @@ import { TokenCheckCore } from './auth/token-checks.js';
 import { TokenService } from './pool/token-service.js';
 import type { EdgeWorkerData } from './edge/edge-worker.js';
 import type { IngestWorkerData } from './ingest/ingest-worker.js';
+import { openDatabase, nodeIdentity } from './store/database.js';
+import { StoreService } from './pool/store-service.js';
 
 export interface Gateway {
   readonly port: number;
@@ -46,9 +48,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   }
   const mqttUrl = config.mqtt.url ?? broker!.url;
 
+  // The database: created (or migrated) here, so a data directory that cannot hold it stops the start.
+  const db = openDatabase(config.events.dataDir);
+  const identity = nodeIdentity(db);
+  db.close();
+
   const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
   const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
-  const ingestData: IngestWorkerData = { config, mqttUrl, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
+  const ingestData: IngestWorkerData = { config, identity, mqttUrl, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
   const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
     channels.map((c) => c.port1), logger, onUnexpectedExit);
 
@@ -59,11 +66,18 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   const tokenService = poolChannels ? new TokenService(checkConfig, config.auth.poolThreads, poolChannels.map((c) => c.port1)) : undefined;
   await tokenService?.ready(config.auth.poolThreads);
 
+  // The store pool (SQLite writes and reads off the edges), one port per edge.
+  const storeChannels = channels.map(() => new MessageChannel());
+  const storeService = new StoreService({ dataDir: config.events.dataDir, collections: config.events.channels.collections },
+    config.events.storeThreads, storeChannels.map((c) => c.port1), (err) => logger.error({ err }, 'store task failed'));
+
   const port = await concretePort(config.edge.host, config.edge.port, config.edge.threads);
   const edges = channels.map((channel, index) => {
     const poolPort = poolChannels?.[index].port2;
-    const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort };
-    return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, poolPort ? [channel.port2, poolPort] : [channel.port2], logger, onUnexpectedExit);
+    const storePort = storeChannels[index].port2;
+    const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort, storePort };
+    const transfer = poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort];
+    return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit);
   });
 
   let listening: number;
@@ -74,6 +88,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   } catch (err) {
     await Promise.all([...edges, ingest].map((w) => w.close(config.shutdownTimeoutMs)));
     await tokenService?.close();
+    await storeService.close();
     await broker?.close();
     throw err;
   }
@@ -89,6 +104,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     tokenChecks: config.auth.tokenChecks,
     authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
     environment: config.environment,
+    dataDir: config.events.dataDir,
+    node: identity.nodeId,
+    epoch: identity.epoch,
+    channels: config.events.channels.channels.map((c) => c.name),
   }, 'gateway listening');
   if (config.share.ephemeralKey) {
     logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
@@ -108,6 +127,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
         await Promise.all(edges.map((edge) => edge.close(left())));
         await ingest.close(left());
         await tokenService?.close();
+        await storeService.close();
         await broker?.close();
         logger.info({ ms: Date.now() - started }, 'gateway closed');
       })();

@@ -5,7 +5,9 @@
  */
 import type { Principal } from './principal.js';
 
-export type AclKind = 'devices' | 'channels' | 'groups';
+/** `publish`: channels a role may write to (REST writes on their collections, the publish API). */
+export type AclKind = 'devices' | 'channels' | 'groups' | 'publish';
+const KINDS: readonly AclKind[] = ['devices', 'channels', 'groups', 'publish'];
 
 export interface AclConfig {
   readonly roles: Readonly<Record<string, Partial<Record<AclKind, readonly string[]>>>>;
@@ -22,7 +24,7 @@ export class Acl {
   constructor(readonly config: AclConfig) {
     for (const [role, grants] of Object.entries(config.roles)) {
       for (const [kind, patterns] of Object.entries(grants)) {
-        if (!['devices', 'channels', 'groups'].includes(kind)) throw new Error(`ACL role ${role}: unknown kind "${kind}" (devices, channels, groups)`);
+        if (!KINDS.includes(kind as AclKind)) throw new Error(`ACL role ${role}: unknown kind "${kind}" (${KINDS.join(', ')})`);
         if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== 'string' || p === '')) throw new Error(`ACL role ${role}: ${kind} must be a list of names or patterns`);
       }
     }
@@ -43,7 +45,7 @@ export class Acl {
   }
 
   allows(principal: Principal, kind: AclKind, name: string): boolean {
-    if (principal[kind].some((p) => matches(p, name))) return true;
+    if (kind !== 'publish' && principal[kind].some((p) => matches(p, name))) return true;
     return principal.roles.some((role) => (this.config.roles[role]?.[kind] ?? []).some((p) => matches(p, name)));
   }
 }

@@ -5,7 +5,8 @@
  * list, after the signature check, so a pool thread needs no shared state.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { PoolRequest, PoolResponse } from '../pool/token-service.js';
+import type { PoolServiceReply } from '../pool/token-service.js';
+import { PortClient } from '../threads/port-rpc.js';
 import type { JwtConfig } from './jwt-verifier.js';
 import { JwtVerifier } from './jwt-verifier.js';
 import type { Principal } from './principal.js';
@@ -81,23 +82,14 @@ export interface PoolTask {
  * thread only posts the token and awaits the answer.
  */
 export class PoolTokenChecks implements TokenChecks {
-  private readonly pending = new Map<number, (reply: PoolResponse['reply']) => void>();
-  private nextId = 1;
+  private readonly client: PortClient<PoolTask, PoolServiceReply>;
 
-  constructor(private readonly port: MessagePort, private readonly revocations: RevocationList) {
-    port.on('message', (response: PoolResponse) => {
-      const resolve = this.pending.get(response.id);
-      this.pending.delete(response.id);
-      resolve?.(response.reply);
-    });
+  constructor(port: MessagePort, private readonly revocations: RevocationList) {
+    this.client = new PortClient(port);
   }
 
   private async run(task: PoolTask): Promise<PoolReply & { ok: true }> {
-    const id = this.nextId++;
-    const reply = await new Promise<PoolResponse['reply']>((resolve) => {
-      this.pending.set(id, resolve);
-      this.port.postMessage({ id, task } satisfies PoolRequest);
-    });
+    const reply = await this.client.call(task);
     if (!reply.ok) {
       if (reply.reason === 'internal') throw new Error('token check failed on the pool');
       throw new TokenError(reply.reason);
@@ -114,7 +106,7 @@ export class PoolTokenChecks implements TokenChecks {
   }
 
   async close(): Promise<void> {
-    this.port.close();
+    this.client.close();
   }
 }
 

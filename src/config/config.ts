@@ -2,6 +2,7 @@
 import type { AclConfig } from '../auth/acl.js';
 import type { JwtConfig } from '../auth/jwt-verifier.js';
 import type { ShareTokenConfig } from '../auth/share-tokens.js';
+import type { ChannelsConfig } from '../channels/channel-config.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -42,12 +43,14 @@ export interface BrokerConfig {
 
 export type Environment = 'development' | 'test' | 'staging' | 'production';
 
+export type AuthRequiredOn = 'stream' | 'rest' | 'channels';
+
 export interface AuthConfig {
   /** undefined: no JWT key configured; endpoints that need a token refuse every connection. */
   readonly jwt: JwtConfig | undefined;
   readonly acl: AclConfig;
   /** Endpoints that require a JWT besides /ws/connect. */
-  readonly requiredOn: readonly 'stream'[];
+  readonly requiredOn: readonly AuthRequiredOn[];
   readonly tokenChecks: 'auto' | 'pool' | 'inline';
   readonly poolThreads: number;
   readonly heartbeatMs: number;
@@ -71,7 +74,18 @@ export interface LimitsConfig {
   readonly frameBurst: number;
 }
 
+export interface EventsConfig {
+  readonly dataDir: string;
+  readonly channels: ChannelsConfig;
+  readonly topic: string;
+  readonly storeThreads: number;
+  readonly maxBodyBytes: number;
+  readonly outboxRetryMs: number;
+  readonly maxBufferBytes: number;
+}
+
 export interface GatewayConfig {
+  readonly events: EventsConfig;
   readonly environment: Environment;
   readonly auth: AuthConfig;
   readonly share: ShareConfig;

@@ -9,7 +9,8 @@ import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { AuthConfig, Environment, GatewayConfig, LogLevel, ShareConfig } from './config.js';
+import type { AuthConfig, AuthRequiredOn, Environment, EventsConfig, GatewayConfig, LogLevel, ShareConfig } from './config.js';
+import { DEFAULT_CHANNELS, parseChannelsConfig } from '../channels/channel-config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
@@ -102,6 +103,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
 
   const config: GatewayConfig = {
     environment: str('ENVIRONMENT') as Environment,
+    events: loadEvents(int, str),
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
     limits: {
@@ -200,15 +202,48 @@ function loadAuth(env: Env, int: IntReader, str: StrReader): AuthConfig {
   }
   const requiredVar = spec('GATEWAY_AUTH_REQUIRED');
   const required = readList(env, requiredVar).filter((r) => r !== 'none');
-  for (const r of required) if (r !== 'stream') invalid(requiredVar, 'must list endpoints among: stream (or none)', r);
+  for (const r of required) if (!['stream', 'rest', 'channels'].includes(r)) invalid(requiredVar, 'must list among: rest, channels, stream (or none)', r);
   return {
     jwt: loadJwt(env, int, str),
     acl,
-    requiredOn: required as 'stream'[],
+    requiredOn: required as AuthRequiredOn[],
     tokenChecks: str('GATEWAY_TOKEN_CHECKS') as 'auto' | 'pool' | 'inline',
     poolThreads: int('GATEWAY_POOL_THREADS')!,
     heartbeatMs: int('GATEWAY_HEARTBEAT_MS')!,
     eventsTopic: str('GATEWAY_EVENTS_TOPIC')!,
+  };
+}
+
+function loadEvents(int: IntReader, str: StrReader): EventsConfig {
+  const channelsVar = spec('GATEWAY_CHANNELS');
+  const text = str('GATEWAY_CHANNELS');
+  const defaults = { historySize: int('GATEWAY_HISTORY_SIZE')!, historyTtlS: int('GATEWAY_HISTORY_TTL_S')! };
+  let channels;
+  try {
+    let value: unknown = DEFAULT_CHANNELS;
+    if (text !== undefined) {
+      const json = text.startsWith('@') ? readFile(channelsVar, text.slice(1)) : text;
+      try {
+        value = JSON.parse(json);
+      } catch (err) {
+        throw new Error(`is not valid JSON: ${(err as Error).message}`);
+      }
+    }
+    channels = parseChannelsConfig(value, defaults);
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    invalid(channelsVar, (err as Error).message, (text ?? '').slice(0, 60));
+  }
+  const topic = str('GATEWAY_CHANNELS_TOPIC')!;
+  if (/[#+]/.test(topic) || topic.endsWith('/')) invalid(spec('GATEWAY_CHANNELS_TOPIC'), 'must be a topic prefix without wildcards or a trailing /', topic);
+  return {
+    dataDir: str('GATEWAY_DATA_DIR')!,
+    channels,
+    topic,
+    storeThreads: int('GATEWAY_STORE_THREADS')!,
+    maxBodyBytes: int('GATEWAY_MAX_BODY_BYTES')!,
+    outboxRetryMs: int('GATEWAY_OUTBOX_RETRY_MS')!,
+    maxBufferBytes: int('GATEWAY_EVENT_MAX_BUFFER_BYTES')!,
   };
 }
 

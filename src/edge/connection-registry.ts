@@ -43,8 +43,9 @@ export class ConnectionRegistry<S extends ClosableSocket = ClosableSocket> {
     this.open.add(ws);
   }
 
-  delete(ws: S): void {
-    this.open.delete(ws);
+  /** False when the socket was not registered. */
+  delete(ws: S): boolean {
+    return this.open.delete(ws);
   }
 
   get size(): number {

@@ -26,6 +26,14 @@ import type { StreamSocket } from './stream-socket.js';
 import { TelemetryHub } from './telemetry-hub.js';
 import { UserHub } from './user-hub-route.js';
 import { registerUserStatsRoutes } from './user-stats-routes.js';
+import { ChannelBackpressure } from './channel-backpressure.js';
+import { registerChannelRoute } from './channel-route.js';
+import type { ChannelSocket } from './channel-socket.js';
+import { registerChannelStatsRoutes } from './channel-stats-routes.js';
+import { registerEntityRoutes } from './entity-routes.js';
+import { channelTopic, EventHub, userTopic } from './event-hub.js';
+import { PortClient } from '../threads/port-rpc.js';
+import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 
 export interface EdgeWorkerData {
   readonly config: GatewayConfig;
@@ -37,12 +45,14 @@ export interface EdgeWorkerData {
   readonly ingestPort: MessagePort;
   /** Port to the main thread's token-check pool; undefined: checks run inline here. */
   readonly poolPort: MessagePort | undefined;
+  /** Port to the main thread's store pool (SQLite). */
+  readonly storePort: MessagePort;
 }
 
 /** Time given to close frames to leave before app.close() cuts what is left. */
 const CLOSE_FLUSH_MS = 200;
 
-const { config, index, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort } = workerData as EdgeWorkerData;
+const { config, index, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort, storePort } = workerData as EdgeWorkerData;
 const logger = createLogger(config.logLevel, `edge-${index}`);
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
@@ -68,7 +78,26 @@ const expiry = new SessionExpiry(sessionEndings(stats));
 const streamDeps = { config, hub, slow, connections, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'stream' }) };
 registerStreamRoute(app, 'open', streamDeps);
 registerStreamRoute(app, 'share', streamDeps);
-const users = new UserHub(app, { config, checks, expiry, ipBuckets, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing });
+// Channels: registered before /ws/connect's neighbours so that the static /ws/* routes keep priority.
+const events = new EventHub(app, config.events.channels.channels, stats);
+const channelSockets = new ConnectionRegistry<ChannelSocket>(app, config.telemetry.keepaliveMs, stats);
+const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
+const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'channels' }) };
+registerChannelRoute(app, 0, channelDeps);
+registerChannelRoute(app, 1, channelDeps);
+const store = new PortClient<StoreTask, StoreReply>(storePort);
+const nudgeRelay = () => toIngest({ t: 'outbox' });
+registerEntityRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'rest' }), nudgeRelay, hasChannel: (c) => events.has(c) });
+registerChannelStatsRoutes(app, { config, hub: events, shared, store, nudgeRelay, logger });
+
+const users = new UserHub(app, {
+  config, checks, expiry, ipBuckets, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing,
+  // /ws/connect users also get the channel events their roles may see, and their own notifications.
+  channelTopics: (principal, format) => [
+    ...events.channelNames.filter((c) => acl.allows(principal, 'channels', c)).map((c) => channelTopic(2, format, c)),
+    userTopic(2, format, '', principal.userId),
+  ],
+});
 users.register();
 const publish = (topic: string, payload: string) => toIngest({ t: 'publish', topic, payload, qos: 1 });
 registerShareLocationRoutes(app, {
@@ -87,6 +116,10 @@ ingestPort.on('message', (message: IngestToEdge) => {
       break;
     case 'event':
       users.deliver(message.target, message.json, message.msgpack);
+      break;
+    case 'channels-init':
+    case 'channel-event':
+      events.onIngestMessage(message);
       break;
     default:
       hub.onIngestMessage(message);
@@ -112,11 +145,14 @@ listen.call(app, config.edge.host, port, listenOptions, (token) => {
     uWS.us_listen_socket_close(listenSocket);
     connections.closeAll('server shutting down');
     users.closeAll('server shutting down');
+    channelSockets.closeAll('server shutting down');
+    channelBackpressure.stop();
     slow.stop();
     expiry.stop();
     await new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS));
     app.close();
     ingestPort.close();
+    store.close();
     await checks.close();
   });
 });

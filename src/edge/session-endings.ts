@@ -3,7 +3,7 @@
  *   share viewer, link expired   {"event":"expired","data":{"message":"Token expired"}}  then 1000 (reference/001)
  *   share viewer, link revoked   {"event":"revoked","data":{"message":"Link revoked"}}   then 1008
  *   stream with a JWT, expired   {"event":"error","data":{"code":"GW_ERR_TOKEN_EXPIRED",…}} then 4001
- *   /ws/connect, expired         {"type":"token_expired","data":{…},"timestamp":…}      then 4001
+ *   /ws/connect and channels, expired {"type":"token_expired","data":{…},"timestamp":…}      then 4001
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { CloseCode } from '../errors/close-codes.js';
@@ -26,7 +26,7 @@ export function sessionEndings(stats: RowWriter<EdgeMetric>): ExpiryHandlers {
       if (ws.auth?.shareJti) {
         send(ws, { event: 'expired', data: { message: 'Token expired' } });
         ws.end(CloseCode.NORMAL, 'token expired');
-      } else if (ws.auth?.route === 'connect') {
+      } else if (ws.auth?.route === 'connect' || ws.auth?.route === 'channel') {
         send(ws, { type: 'token_expired', data: { message: 'Token expired; reconnect with a fresh token' }, timestamp: new Date().toISOString() });
         ws.end(CloseCode.TOKEN_EXPIRED, 'token expired');
       } else {

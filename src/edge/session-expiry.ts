@@ -9,7 +9,7 @@ import type { Principal } from '../auth/principal.js';
 /** What an authenticated connection carries (one field on the socket: null when unauthenticated). */
 export interface SessionAuth {
   /** Which endpoint family, for the shape of the ending frame. */
-  readonly route: 'stream' | 'connect';
+  readonly route: 'stream' | 'connect' | 'channel';
   /** The JWT's principal; null for share-location viewers. */
   principal: Principal | null;
   /** ms since the epoch */

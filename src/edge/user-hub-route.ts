@@ -41,6 +41,8 @@ export interface UserHubDeps {
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
   readonly isClosing: () => boolean;
+  /** The channel topics a user's socket joins besides its user/role/all events. */
+  readonly channelTopics: (principal: Principal, format: 0 | 1) => string[];
 }
 
 /** The users and roles connected to this edge, for /ws/stats and shutdown. */
@@ -147,6 +149,7 @@ export class UserHub {
         ws.subscribe(eventTopic(ws.format, 'all'));
         ws.subscribe(eventTopic(ws.format, `user/${p.userId}`));
         for (const role of p.roles) ws.subscribe(eventTopic(ws.format, `role/${role}`));
+        for (const topic of this.deps.channelTopics(p, ws.format)) ws.subscribe(topic);
         expiry.track(ws);
         send(ws, 'connection_established', {
           user_id: p.userId, roles: p.roles, expires_at: new Date(p.expiresAt).toISOString(), heartbeat_interval: config.auth.heartbeatMs / 1000,

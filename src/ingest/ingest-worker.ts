@@ -12,15 +12,20 @@ import { EdgeFanout } from './edge-fanout.js';
 import { ControlMessages } from './control-messages.js';
 import { MqttSource } from './mqtt-source.js';
 import { TelemetryPipeline } from './telemetry-pipeline.js';
+import { openDatabase, type NodeIdentity } from '../store/database.js';
+import { EventLog } from '../store/event-log.js';
+import { ChannelPipeline } from './channel-pipeline.js';
+import { OutboxRelay } from './outbox-relay.js';
 
 export interface IngestWorkerData {
   readonly config: GatewayConfig;
+  readonly identity: NodeIdentity;
   readonly mqttUrl: string;
   readonly stats: SharedArrayBuffer;
   readonly edgePorts: MessagePort[];
 }
 
-const { config, mqttUrl, stats: statsBuffer, edgePorts } = workerData as IngestWorkerData;
+const { config, identity, mqttUrl, stats: statsBuffer, edgePorts } = workerData as IngestWorkerData;
 const logger = createLogger(config.logLevel, 'ingest');
 installCrashGuard(logger);
 const stats = SharedStats.attach(statsBuffer).ingestWriter();
@@ -32,21 +37,41 @@ const control = new ControlMessages((message) => fanout.broadcast(message), () =
 const revocationsTopic = config.share.revocationsTopic;
 const eventsPrefix = `${config.auth.eventsTopic}/`;
 
-const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`], logger.child({ component: 'mqtt' }), {
+const channelsPrefix = `${config.events.topic}/`;
+
+const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
-    if (topic === revocationsTopic) control.revocation(payload);
+    if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);
+    else if (topic === revocationsTopic) control.revocation(payload);
     else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
     else pipeline.handle(topic, payload);
   },
-  stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
+  stateChange: (connected) => {
+    stats.set('mqtt_connected', connected ? 1 : 0);
+    if (connected) relay.rewind('reconnected to the broker');
+  },
   reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
 });
+
+// Channel events: the outbox relay publishes what the store wrote; the pipeline takes what comes back.
+const db = openDatabase(config.events.dataDir);
+const eventLog = new EventLog(db);
+const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
+  get connected() {
+    return source.connected;
+  },
+  publish: (topic, payload) => source.publish(topic, payload, 1),
+}, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));
+const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay,
+  (message) => fanout.broadcast(message), stats, logger.child({ component: 'channels' }));
+fanout.broadcast(channels.initMessage());
 source.start();
 
 for (const port of edgePorts) {
   port.on('message', (message: EdgeToIngest) => {
     if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
     else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
+    else if (message.t === 'outbox') relay.pump();
   });
 }
 
@@ -54,7 +79,10 @@ const ticker = setInterval(() => pipeline.tick(), 1000);
 
 onCloseRequest(logger, async () => {
   clearInterval(ticker);
+  relay.stop();
+  channels.stop();
   await source.close();
+  db.close();
   stats.set('mqtt_connected', 0);
   fanout.flush();
   for (const port of edgePorts) port.close();

@@ -33,6 +33,14 @@ export const INGEST_METRICS = [
   { key: 'batches_sent_total', kind: 'counter', help: 'Frame batches handed to the edge threads.' },
   { key: 'control_rejected_total', kind: 'counter', help: 'Revocation or event messages on the bus that were malformed.' },
   { key: 'ingest_rate_per_second', kind: 'gauge', help: 'Telemetry messages processed in the last second.' },
+  { key: 'events_received_total', kind: 'counter', help: 'Messages received on the channel topics (GATEWAY_CHANNELS_TOPIC).' },
+  { key: 'events_published_total', kind: 'counter', help: 'Channel events given an offset, kept in the history and handed to the edges.' },
+  { key: 'events_rejected_total', kind: 'counter', help: 'Channel messages refused: unknown channel, not JSON, too big, wrong shape.' },
+  { key: 'events_duplicates_total', kind: 'counter', help: 'Channel events dropped as copies of one already taken (same origin and seq).' },
+  { key: 'events_gaps_total', kind: 'counter', help: 'Channel events that arrived after a missing one of the same origin (own: published again; other nodes: counted).' },
+  { key: 'outbox_published_total', kind: 'counter', help: 'Outbox rows published to the bus (retries included).' },
+  { key: 'outbox_retries_total', kind: 'counter', help: 'Times the relay published unconfirmed rows again (timeout, reconnect, gap).' },
+  { key: 'outbox_pending', kind: 'gauge', help: 'Outbox rows not yet seen back from the bus (sampled every 10 s).' },
 ] as const satisfies readonly MetricSpec[];
 
 export const EDGE_METRICS = [
@@ -57,6 +65,12 @@ export const EDGE_METRICS = [
   { key: 'user_broadcasts_total', kind: 'counter', help: 'Broadcasts through POST /ws/_test/broadcast (reference/002 total_broadcasts).' },
   { key: 'user_send_errors_total', kind: 'counter', help: 'Sends to /ws/connect sockets that failed (reference/002 total_send_errors).' },
   { key: 'user_last_broadcast_at_ms', kind: 'gauge', help: 'Time of the last broadcast, ms since the epoch (0: none).' },
+  { key: 'channel_connections', kind: 'gauge', help: 'Open channel connections (/api/v1/ws, /ws/{channel}).' },
+  { key: 'channel_deliveries_total', kind: 'counter', help: 'Channel event frames handed to uWS for subscribers (frames x subscribers), replays included.' },
+  { key: 'channel_replays_total', kind: 'counter', help: 'Reconnects with `since` answered with the missed events (recovered: true).' },
+  { key: 'channel_unrecovered_total', kind: 'counter', help: 'Reconnects with `since` told recovered: false (gap out of history, or another epoch).' },
+  { key: 'rest_requests_total', kind: 'counter', help: 'REST requests to the collections and the publish API.' },
+  { key: 'rest_errors_total', kind: 'counter', help: 'REST requests answered with an error status.' },
   { key: 'keepalives_sent_total', kind: 'counter', help: 'Keep-alive publishes (one per format per interval per edge).' },
 ] as const satisfies readonly MetricSpec[];
 

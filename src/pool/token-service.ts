@@ -5,17 +5,11 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
+import { servePort } from '../threads/port-rpc.js';
 import type { PoolReply, PoolTask, TokenCheckConfig } from '../auth/token-checks.js';
 
-export interface PoolRequest {
-  readonly id: number;
-  readonly task: PoolTask;
-}
-
-export interface PoolResponse {
-  readonly id: number;
-  readonly reply: PoolReply | { readonly ok: false; readonly reason: 'internal' };
-}
+/** A check's answer, or `internal` when the task itself failed. */
+export type PoolServiceReply = PoolReply | { readonly ok: false; readonly reason: 'internal' };
 
 export class TokenService {
   private readonly pool: Piscina<PoolTask, PoolReply>;
@@ -30,12 +24,7 @@ export class TokenService {
       maxQueue: 10_000,
     });
     for (const port of ports) {
-      port.on('message', (request: PoolRequest) => {
-        this.pool.run(request.task).then(
-          (reply) => port.postMessage({ id: request.id, reply } satisfies PoolResponse),
-          () => port.postMessage({ id: request.id, reply: { ok: false, reason: 'internal' } } satisfies PoolResponse),
-        );
-      });
+      servePort<PoolTask, PoolServiceReply>(port, (task) => this.pool.run(task), () => ({ ok: false, reason: 'internal' }));
     }
   }
 

@@ -7,6 +7,8 @@
  * position in that format (or `bytes: null` if it has none) and from then on encodes the format
  * for the device. Frames for a device after the fill therefore always carry the format.
  */
+import type { EventFrames } from '../channels/envelopes.js';
+
 export type IngestToEdge =
   | { readonly t: 'device'; readonly index: number; readonly id: string }
   | { readonly t: 'frames'; readonly buffer: ArrayBuffer; readonly length: number }
@@ -14,12 +16,29 @@ export type IngestToEdge =
   /** A share link revoked anywhere (it came back over the bus). */
   | { readonly t: 'revoked'; readonly jti: string; readonly expiresAt: number }
   /** A user/role event from the bus, encoded once per format; target `all`, `user/<id>` or `role/<role>`. */
-  | { readonly t: 'event'; readonly target: string; readonly json: string; readonly msgpack: Uint8Array };
+  | { readonly t: 'event'; readonly target: string; readonly json: string; readonly msgpack: Uint8Array }
+  /** A channel event with its offset, rendered in every envelope and format (channels/envelopes.ts). */
+  | ChannelEventMessage
+  /** Sent once before any channel event: the epoch, each channel's last offset and its history. */
+  | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventMessage[] };
+
+export interface ChannelEventMessage {
+  readonly t: 'channel-event';
+  readonly channel: string;
+  readonly offset: number;
+  /** When ingest took it (ms), for the history's age bound. */
+  readonly at: number;
+  /** A notification for one user; null for everyone on the channel. */
+  readonly userId: string | null;
+  readonly frames: EventFrames;
+}
 
 export type EdgeToIngest =
   | { readonly t: 'interest'; readonly id: string; readonly format: 0 | 1; readonly delta: 1 | -1 }
   /** Publish to the bus (revocations, events from REST): every node, this one included, gets it back. */
-  | { readonly t: 'publish'; readonly topic: string; readonly payload: string; readonly qos: 0 | 1 };
+  | { readonly t: 'publish'; readonly topic: string; readonly payload: string; readonly qos: 0 | 1 }
+  /** The store wrote outbox rows: relay them now rather than at the next tick. */
+  | { readonly t: 'outbox' };
 
 export type MainToWorker = { readonly t: 'close' };
 

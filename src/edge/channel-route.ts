@@ -1,0 +1,257 @@
+/**
+ * The channel endpoints: one behaviour, two envelopes.
+ *   /api/v1/ws?channel=sensors     entity_event frames (reference/003); the channel defaults to `general`
+ *   /ws/{channel}                  realtime_update and notification frames (reference/004)
+ *
+ * Query: `since=<offset>&epoch=<epoch>` resumes after the last event the client saw (EventHub.recover);
+ * `user_id=<id>` (only when channels need no token; otherwise the token's user) also delivers that
+ * user's notifications. A JWT is required when GATEWAY_AUTH_REQUIRED lists `channels`, and the ACL
+ * must then grant the channel.
+ *
+ * Server frames: connection_established {channel, epoch, offset, recovered?, replayed?, reason?},
+ * the events, pong, token_refreshed, error. Client frames: ping, pong, refresh_token (schema below).
+ */
+import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { Acl } from '../auth/acl.js';
+import type { TokenChecks } from '../auth/token-checks.js';
+import { tokenFailure } from '../auth/token-error-codes.js';
+import { frameIndex, type EnvelopeIndex } from '../channels/envelopes.js';
+import type { GatewayConfig } from '../config/config.js';
+import { CloseCode } from '../errors/close-codes.js';
+import { ERRORS } from '../errors/error-codes.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { EdgeMetric } from '../metrics/metric-table.js';
+import { parseClientFrame, type FrameSchema } from '../protocol/client-frames.js';
+import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
+import type { KeyedBuckets } from '../util/token-bucket.js';
+import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
+import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
+import type { ConnectionRegistry } from './connection-registry.js';
+import { channelTopic, userTopic, type EventHub, type Since } from './event-hub.js';
+import { rejectUpgrade } from './http-response.js';
+import type { SessionAuth, SessionExpiry } from './session-expiry.js';
+import { refreshSession } from './session-refresh.js';
+import { requestToken, upgradeAfter } from './upgrade-after-check.js';
+import { UWS_MAX_PAYLOAD } from './stream-route.js';
+
+export const CHANNEL_PATHS: Readonly<Record<1 | 0, string>> = { 0: '/api/v1/ws', 1: '/ws/:channel' };
+
+export const CHANNEL_FRAMES: FrameSchema = { ping: {}, pong: {}, refresh_token: { token: 'string' } };
+
+const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
+
+export interface ChannelRouteDeps {
+  readonly config: GatewayConfig;
+  readonly hub: EventHub;
+  readonly sockets: ConnectionRegistry<ChannelSocket>;
+  readonly expiry: SessionExpiry;
+  readonly checks: TokenChecks;
+  readonly acl: Acl;
+  readonly ipBuckets: KeyedBuckets;
+  readonly stats: RowWriter<EdgeMetric>;
+  readonly logger: Logger;
+}
+
+/** `since` and `epoch` from the query: both or neither. */
+export function parseSince(since: string | undefined, epoch: string | undefined): Since | null {
+  if (since === undefined && epoch === undefined) return null;
+  if (since === undefined || !/^\d{1,15}$/.test(since)) throw new GatewayError('GW_ERR_SINCE_INVALID', `since must be the offset of the last event seen, a whole number (got ${JSON.stringify((since ?? '').slice(0, 20))})`);
+  if (epoch === undefined || !EPOCH.test(epoch)) throw new GatewayError('GW_ERR_SINCE_INVALID', 'since needs the epoch it came with (epoch=…, as in connection_established and every event)');
+  return { offset: Number(since), epoch };
+}
+
+interface Admission {
+  readonly channel: string;
+  readonly userId: string | null;
+  readonly since: Since | null;
+  readonly error: GatewayError | null;
+  readonly auth: SessionAuth | null;
+}
+
+export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: ChannelRouteDeps): void {
+  const { config, hub, sockets, expiry, checks, acl, ipBuckets, stats, logger } = deps;
+  const needsJwt = config.auth.requiredOn.includes('channels');
+  const badFrameLog = new RateLimitedLog(logger);
+  const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => sockets.closing };
+
+  const send = (ws: ChannelSocket, value: object) => {
+    const codec = CODECS[WIRE_FORMATS[ws.format]];
+    ws.send(codec.encode({ ...value, timestamp: new Date().toISOString() }), codec.binary);
+  };
+  const sendError = (ws: ChannelSocket, err: GatewayError) => send(ws, { type: 'error', data: { code: err.code, message: err.message } });
+
+  function badFrame(ws: ChannelSocket, err: GatewayError): void {
+    badFrameLog.warn({ code: err.code, detail: err.message, channel: ws.channel }, 'bad frame from channel client');
+    sendError(ws, err);
+    if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
+      sendError(ws, new GatewayError('GW_ERR_TOO_MANY_BAD_FRAMES', `More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`));
+      ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+    }
+  }
+
+  /** Checks that need no token: channel name, since, user_id. */
+  function requested(channel: string, query: { since?: string; epoch?: string; userId?: string }): Omit<Admission, 'auth' | 'error'> {
+    if (!hub.has(channel)) {
+      throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
+    }
+    const since = parseSince(query.since, query.epoch);
+    if (query.userId !== undefined && !USER_ID.test(query.userId)) throw new GatewayError('GW_ERR_FRAME_INVALID', 'user_id must be 1-128 letters, digits or _ . : @ -');
+    return { channel, since, userId: query.userId ?? null };
+  }
+
+  function socketData(format: 0 | 1, admission: Admission): ChannelSocketData {
+    return {
+      format, envelope, channel: admission.channel, userId: admission.userId, auth: admission.auth, closed: false, lagSince: 0,
+      frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0,
+      admission: { since: admission.since, error: admission.error },
+    };
+  }
+
+  async function refresh(ws: ChannelSocket, token: string): Promise<void> {
+    const result = await refreshSession(checks, expiry, ws, token);
+    if (ws.closed) return;
+    ws.cork(() => {
+      if (result instanceof GatewayError) badFrame(ws, result);
+      else send(ws, { type: 'token_refreshed', data: { expires_at: new Date(result).toISOString() } });
+    });
+  }
+
+  /** Sends connection_established, the replay if any, and subscribes: one synchronous turn. */
+  function start(ws: ChannelSocket, since: Since | null): void {
+    const recovery = hub.recover(ws.channel, since);
+    const position = { channel: ws.channel, epoch: hub.epoch, offset: hub.head(ws.channel) };
+    if (recovery.kind === 'fresh') {
+      send(ws, { type: 'connection_established', ...position });
+    } else if (recovery.kind === 'unrecovered') {
+      stats.inc('channel_unrecovered_total');
+      send(ws, { type: 'connection_established', ...position, recovered: false, reason: recovery.reason });
+    } else {
+      const index = frameIndex(ws.envelope as EnvelopeIndex, ws.format);
+      const mine = recovery.entries.filter((e) => e.userId === null || e.userId === ws.userId);
+      stats.inc('channel_replays_total');
+      send(ws, { type: 'connection_established', ...position, recovered: true, replayed: mine.length });
+      for (const entry of mine) ws.send(entry.frames[index], ws.format === 1);
+      stats.inc('channel_deliveries_total', mine.length);
+    }
+    ws.subscribe(channelTopic(ws.envelope, ws.format, ws.channel));
+    if (ws.userId !== null) ws.subscribe(userTopic(ws.envelope, ws.format, ws.channel, ws.userId));
+  }
+
+  app.ws<ChannelSocketData>(CHANNEL_PATHS[envelope], {
+    compression: 0,
+    maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, config.edge.maxFrameBytes + 1),
+    idleTimeout: config.edge.idleTimeoutS,
+    sendPingsAutomatically: true,
+    // Unlimited in uWS: ChannelBackpressure closes slow sockets with 4000 instead of dropping.
+    maxBackpressure: 0,
+    closeOnBackpressureLimit: 0,
+
+    upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
+      const admitted = gateUpgrade(res, req, gate);
+      if (admitted === null) return;
+      if (!hub.ready) {
+        rejectUpgrade(res, 'GW_ERR_NOT_READY', 'Channels are starting; retry shortly');
+        return;
+      }
+      const { format, echo, protocolHeader } = admitted;
+      const channel = envelope === 0 ? (req.getQuery('channel') ?? 'general') : decodeURIComponent(req.getParameter(0) ?? '');
+      const query = { since: req.getQuery('since'), epoch: req.getQuery('epoch'), userId: needsJwt ? undefined : req.getQuery('user_id') };
+      let base: Omit<Admission, 'auth' | 'error'>;
+      try {
+        base = requested(channel, query);
+      } catch (err) {
+        const error = err instanceof GatewayError ? err : new GatewayError('GW_ERR_FRAME_INVALID', 'Invalid request');
+        res.upgrade(socketData(format, { channel: '', userId: null, since: null, auth: null, error }), req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+        return;
+      }
+      if (!needsJwt) {
+        res.upgrade(socketData(format, { ...base, auth: null, error: null }), req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+        return;
+      }
+      const token = requestToken(req, protocolHeader);
+      upgradeAfter(res, req, context, echo, async () => {
+        try {
+          const principal = await checks.jwt(token);
+          if (!acl.allows(principal, 'channels', base.channel)) {
+            return socketData(format, { ...base, auth: null, error: new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to subscribe to channel ${base.channel}`) });
+          }
+          const auth: SessionAuth = { route: 'channel', principal, expiresAt: principal.expiresAt, shareJti: null };
+          return socketData(format, { ...base, userId: principal.userId, auth, error: null });
+        } catch (err) {
+          return socketData(format, { ...base, auth: null, error: tokenFailure(err) });
+        }
+      }, logger);
+    },
+
+    open(socket) {
+      const ws = socket as ChannelSocket;
+      const admission = ws.admission!;
+      ws.admission = null;
+      let error = admission.error;
+      if (error === null) {
+        sockets.add(ws);
+        hub.opened(ws.channel);
+        stats.inc('channel_connections');
+        stats.inc('connections_total');
+        try {
+          ws.cork(() => start(ws, admission.since));
+          if (ws.auth) expiry.track(ws);
+          return;
+        } catch (err) {
+          error = err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL', 'Internal error');
+          if (!(err instanceof GatewayError)) logger.error({ err }, 'channel subscription failed');
+        }
+      }
+      stats.inc(error.code.startsWith('GW_ERR_TOKEN') || error.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
+      sendError(ws, error);
+      ws.end(ERRORS[error.code as keyof typeof ERRORS].close ?? CloseCode.INVALID_REQUEST, error.message.slice(0, 100));
+    },
+
+    message(socket, message, isBinary) {
+      const ws = socket as ChannelSocket;
+      if (!takeFrame(ws, config.limits, stats)) {
+        sendError(ws, new GatewayError('GW_ERR_RATE_LIMITED', `More than ${config.limits.frameRate} frames per second`));
+        ws.end(CloseCode.RATE_LIMITED, 'rate limited');
+        return;
+      }
+      if (message.byteLength > config.edge.maxFrameBytes) {
+        stats.inc('bad_frames_total');
+        stats.inc('bad_frame_closes_total');
+        sendError(ws, new GatewayError('GW_ERR_FRAME_TOO_BIG', `Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}`));
+        ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
+        return;
+      }
+      let frame;
+      try {
+        let value: unknown;
+        try {
+          value = CODECS[WIRE_FORMATS[ws.format]].decode(message, isBinary);
+        } catch (err) {
+          throw new GatewayError('GW_ERR_FRAME_INVALID', `Frame could not be decoded: ${(err as Error).message}`);
+        }
+        frame = parseClientFrame(value, CHANNEL_FRAMES);
+      } catch (err) {
+        badFrame(ws, err as GatewayError);
+        return;
+      }
+      if (frame.type === 'ping') send(ws, { type: 'pong' });
+      else if (frame.type === 'refresh_token') {
+        if (ws.auth === null) badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh'));
+        else void refresh(ws, frame.token as string);
+      }
+    },
+
+    close(socket) {
+      const ws = socket as ChannelSocket;
+      ws.closed = true;
+      if (!sockets.delete(ws)) return; // refused at open: never counted
+      expiry.untrack(ws);
+      hub.closed(ws.channel);
+      stats.inc('channel_connections', -1);
+    },
+  });
+}

@@ -1,0 +1,93 @@
+/**
+ * reference/003's operational routes for the channels:
+ *   GET  /api/v1/ws/stats             every channel: connections, offset, history
+ *   GET  /api/v1/ws/stats/{channel}   one channel
+ *   POST /api/v1/ws/test-event        a test event through the outbox and the bus (not in production)
+ * Connections per channel are those of the answering edge thread (exact with one edge thread);
+ * totals are gateway-wide.
+ */
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import type { GatewayConfig } from '../config/config.js';
+import { entityEventJson } from '../channels/channel-event.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import type { SharedStats } from '../metrics/shared-stats.js';
+import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
+import type { PortClient } from '../threads/port-rpc.js';
+import type { EventHub } from './event-hub.js';
+import { readJsonBody, watchAbort } from './http-request.js';
+import { sendError, sendJson } from './http-response.js';
+
+export interface ChannelStatsDeps {
+  readonly config: GatewayConfig;
+  readonly hub: EventHub;
+  readonly shared: SharedStats;
+  readonly store: PortClient<StoreTask, StoreReply>;
+  readonly nudgeRelay: () => void;
+  readonly logger: Logger;
+}
+
+export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStatsDeps): void {
+  const { config, hub, shared, store, logger } = deps;
+  const channelStats = (name: string) => ({
+    channel: name,
+    connections: hub.connections.get(name) ?? 0,
+    epoch: hub.epoch,
+    offset: hub.head(name),
+    oldest_offset: hub.oldest(name),
+    history: hub.historyLength(name),
+  });
+
+  app.get('/api/v1/ws/stats', (res) => {
+    sendJson(res, 200, {
+      status: 'ok',
+      total_connections: shared.sumEdges('channel_connections'),
+      epoch: hub.epoch,
+      channels: Object.fromEntries(hub.channelNames.map((name) => [name, channelStats(name)])),
+      events_delivered: shared.sumEdges('channel_deliveries_total'),
+      replays: shared.sumEdges('channel_replays_total'),
+      unrecovered: shared.sumEdges('channel_unrecovered_total'),
+      slow_consumer_closes: shared.sumEdges('slow_consumer_closes_total'),
+      events_published: shared.getIngest('events_published_total'),
+      outbox_pending: shared.getIngest('outbox_pending'),
+      timestamp: new Date().toISOString(),
+    });
+  });
+
+  app.get('/api/v1/ws/stats/:channel', (res, req) => {
+    const name = req.getParameter(0) ?? '';
+    if (!hub.has(name)) {
+      sendError(res, 'GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(name.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
+      return;
+    }
+    sendJson(res, 200, { status: 'ok', ...channelStats(name), timestamp: new Date().toISOString() });
+  });
+
+  app.post('/api/v1/ws/test-event', (res) => {
+    if (config.environment === 'production') {
+      sendError(res, 'GW_ERR_FORBIDDEN_IN_PRODUCTION', 'POST /api/v1/ws/test-event is off in production');
+      return;
+    }
+    const state = watchAbort(res);
+    readJsonBody(res, 16 * 1024).then(async (body) => {
+      const value = (body ?? {}) as Record<string, unknown>;
+      const channel = typeof value.channel === 'string' ? value.channel : 'general';
+      if (!hub.has(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
+      const message = typeof value.message === 'string' ? value.message.slice(0, 1000) : 'Test event';
+      const payload = entityEventJson({
+        entityType: 'test', action: 'test', entityId: null, data: { message }, timestamp: new Date().toISOString(), metadata: { action: 'test_event' },
+      });
+      const reply = await store.call({ op: 'publish', channel, payload });
+      if (!reply.ok) throw new GatewayError(reply.code, reply.message);
+      deps.nudgeRelay();
+      if (!state.aborted) sendJson(res, 200, { status: 'ok', channel, message });
+    }).catch((err: unknown) => {
+      if (state.aborted) return;
+      if (err instanceof GatewayError) sendError(res, err.code, err.message);
+      else {
+        logger.error({ err }, 'test event failed');
+        sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
+      }
+    });
+  });
+}

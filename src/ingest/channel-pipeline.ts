@@ -1,0 +1,183 @@
+/**
+ * Channel events from the bus (`<GATEWAY_CHANNELS_TOPIC>/<channel>`), on the ingest thread:
+ * parse once, drop duplicates by origin, give each event the channel's next `offset`, commit the
+ * batch to the history in one transaction, render every envelope once and hand them to the edges.
+ *
+ * A node's events must be taken in the order its relay published them: an event whose `prev` is
+ * not the last one taken from its node is a gap. For this node's own events the relay publishes
+ * again from the gap (nothing is taken out of order); for another node's, the event is taken and
+ * the gap counted (that node's relay repairs what its own subscription missed, not ours).
+ */
+import type { Logger } from 'pino';
+import type { ChannelsConfig, ChannelSpec } from '../channels/channel-config.js';
+import { parseChannelEvent, type ChannelEvent, type Origin } from '../channels/channel-event.js';
+import { renderEvent } from '../channels/envelopes.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { IngestMetric } from '../metrics/metric-table.js';
+import type { EventLog, HistoryRow } from '../store/event-log.js';
+import type { ChannelEventMessage, IngestToEdge } from '../threads/messages.js';
+import type { OutboxRelay } from './outbox-relay.js';
+
+/** Largest event accepted from the bus. */
+export const MAX_EVENT_BYTES = 1024 * 1024;
+const TRIM_INTERVAL_MS = 10_000;
+
+interface StampedOrigin extends Origin {
+  readonly prev: number;
+}
+
+function originOf(value: unknown): StampedOrigin | null {
+  if (value === undefined) return null;
+  const o = value as Partial<StampedOrigin> | null;
+  if (o === null || typeof o !== 'object' || typeof o.node !== 'string' || !/^[0-9a-f]{1,32}$/.test(o.node)
+    || !Number.isSafeInteger(o.seq) || !Number.isSafeInteger(o.prev)) {
+    throw new GatewayError('GW_ERR_EVENT_INVALID', '"origin" must be {"node","seq","prev"} as the gateway stamps it');
+  }
+  return o as StampedOrigin;
+}
+
+const userIdOf = (event: ChannelEvent) => (event.kind === 'notification' ? event.userId : null);
+
+export class ChannelPipeline {
+  private readonly channels: Map<string, ChannelSpec>;
+  private readonly heads: Map<string, number>;
+  private readonly lastTaken: Map<string, number>;
+  private pendingRows: HistoryRow[] = [];
+  private pendingMessages: ChannelEventMessage[] = [];
+  private readonly touchedHeads = new Map<string, number>();
+  private readonly touchedOrigins = new Map<string, number>();
+  private relayedUpTo = 0;
+  private flushScheduled = false;
+  private readonly log: RateLimitedLog;
+  private readonly trimmer: NodeJS.Timeout;
+
+  constructor(
+    config: ChannelsConfig,
+    private readonly store: EventLog,
+    private readonly epoch: string,
+    private readonly nodeId: string,
+    private readonly relay: OutboxRelay,
+    private readonly broadcast: (message: IngestToEdge) => void,
+    private readonly stats: RowWriter<IngestMetric>,
+    logger: Logger,
+  ) {
+    this.channels = new Map(config.channels.map((c) => [c.name, c]));
+    this.heads = store.heads();
+    this.lastTaken = store.origins();
+    this.lastTaken.set(nodeId, relay.confirmed);
+    this.log = new RateLimitedLog(logger);
+    this.trimmer = setInterval(() => this.trim(), TRIM_INTERVAL_MS);
+  }
+
+  /** What the edges start from: the epoch, every channel's head and its history, rendered. */
+  initMessage(): IngestToEdge {
+    const now = Date.now();
+    const history: ChannelEventMessage[] = [];
+    for (const spec of this.channels.values()) {
+      const head = this.heads.get(spec.name) ?? 0;
+      for (const row of this.store.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
+        const event = JSON.parse(row.event) as ChannelEvent;
+        history.push(this.message(spec.name, row.offset, row.at, event));
+      }
+    }
+    return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.keys()].map((c) => [c, this.heads.get(c) ?? 0]), history };
+  }
+
+  private message(channel: string, offset: number, at: number, event: ChannelEvent): ChannelEventMessage {
+    return { t: 'channel-event', channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
+  }
+
+  /** One bus message on `<prefix>/<channel>`. */
+  handle(channel: string, payload: Buffer): void {
+    this.stats.inc('events_received_total');
+    const spec = this.channels.get(channel);
+    if (spec === undefined) return this.reject(`unknown channel ${JSON.stringify(channel.slice(0, 64))}`);
+    if (payload.byteLength > MAX_EVENT_BYTES) return this.reject(`event of ${payload.byteLength} bytes is over ${MAX_EVENT_BYTES}`);
+    let event: ChannelEvent;
+    let origin: StampedOrigin | null;
+    try {
+      let value: unknown;
+      try {
+        value = JSON.parse(payload.toString('utf8'));
+      } catch {
+        throw new GatewayError('GW_ERR_EVENT_INVALID', 'not valid JSON');
+      }
+      origin = originOf((value as { origin?: unknown } | null)?.origin);
+      event = parseChannelEvent(value);
+    } catch (err) {
+      return this.reject(err instanceof GatewayError ? err.message : String(err));
+    }
+    if (origin !== null && !this.take(origin)) return;
+    const offset = (this.heads.get(channel) ?? 0) + 1;
+    this.heads.set(channel, offset);
+    this.touchedHeads.set(channel, offset);
+    const at = Date.now();
+    this.pendingRows.push({ channel, offset, at, event: JSON.stringify(event) });
+    this.pendingMessages.push(this.message(channel, offset, at, event));
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /** The duplicate filter; true: take the event. */
+  private take(origin: StampedOrigin): boolean {
+    const last = this.lastTaken.get(origin.node);
+    const own = origin.node === this.nodeId;
+    if (last !== undefined && origin.seq <= last) {
+      this.stats.inc('events_duplicates_total');
+      return false;
+    }
+    if (last !== undefined && origin.prev !== last) {
+      this.stats.inc('events_gaps_total');
+      if (own) {
+        this.relay.rewind('gap on the way back from the bus');
+        return false;
+      }
+      this.log.warn({ node: origin.node, expectedAfter: last, got: origin.seq }, 'events from another node arrived with a gap');
+    }
+    this.lastTaken.set(origin.node, origin.seq);
+    this.touchedOrigins.set(origin.node, origin.seq);
+    if (own) {
+      this.relayedUpTo = origin.seq;
+      this.relay.confirm(origin.seq);
+    }
+    return true;
+  }
+
+  private reject(why: string): void {
+    this.stats.inc('events_rejected_total');
+    this.log.warn({ why }, 'channel event rejected');
+  }
+
+  /** Commits the turn's events, then hands them to the edges (history first: never an offset that was not kept). */
+  flush(): void {
+    this.flushScheduled = false;
+    if (this.pendingRows.length === 0 && this.touchedOrigins.size === 0) return;
+    this.store.commit({ rows: this.pendingRows, heads: this.touchedHeads, origins: this.touchedOrigins, relayedUpTo: this.relayedUpTo });
+    const messages = this.pendingMessages;
+    this.pendingRows = [];
+    this.pendingMessages = [];
+    this.touchedHeads.clear();
+    this.touchedOrigins.clear();
+    this.relayedUpTo = 0;
+    for (const message of messages) this.broadcast(message);
+    this.stats.inc('events_published_total', messages.length);
+    this.relay.pump();
+  }
+
+  private trim(): void {
+    const now = Date.now();
+    for (const spec of this.channels.values()) {
+      this.store.trim(spec.name, (this.heads.get(spec.name) ?? 0) - spec.historySize, now - spec.historyTtlS * 1000);
+    }
+    this.stats.set('outbox_pending', this.store.pendingCount());
+  }
+
+  stop(): void {
+    clearInterval(this.trimmer);
+    this.flush();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The outbox relay: publishes outbox rows to the bus in id order (QoS 1) and counts a row as
+ * delivered only when it comes back from the bus to this node's own subscription, which is the
+ * proof that every node can receive it. The channel pipeline reports that (`confirmed`) and the
+ * row is deleted in the same transaction that writes the event's history.
+ *
+ * Every message is stamped with its origin: this node, the row's id and the id published before it
+ * (`prev`), so each receiver can tell a duplicate (`seq` already taken) from a gap (`prev` is not the
+ * last one it took). If nothing comes back for GATEWAY_OUTBOX_RETRY_MS, after a reconnect, or when a
+ * gap shows, the relay rewinds and publishes again from the first unconfirmed row; receivers drop the
+ * copies they already have. A broker outage therefore delays events and loses none.
+ */
+import type { Logger } from 'pino';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { IngestMetric } from '../metrics/metric-table.js';
+import type { EventLog } from '../store/event-log.js';
+
+/** Rows in flight (published, not yet back) at most. */
+const WINDOW = 500;
+const TICK_MS = 100;
+/** A gap asks for a rewind; more than one per this interval would only republish the same rows. */
+const MIN_REWIND_INTERVAL_MS = 250;
+
+export interface RelayBus {
+  readonly connected: boolean;
+  publish(topic: string, payload: string): void;
+}
+
+export class OutboxRelay {
+  private confirmedUpTo: number;
+  private sentUpTo: number;
+  private lastProgressAt = Date.now();
+  private lastRewindAt = 0;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly log: EventLog,
+    private readonly nodeId: string,
+    private readonly topicPrefix: string,
+    private readonly bus: RelayBus,
+    private readonly retryMs: number,
+    private readonly stats: RowWriter<IngestMetric>,
+    private readonly logger: Logger,
+  ) {
+    this.confirmedUpTo = log.origins().get(nodeId) ?? 0;
+    this.sentUpTo = this.confirmedUpTo;
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  /** The last outbox id known delivered (the pipeline's duplicate filter starts from it). */
+  get confirmed(): number {
+    return this.confirmedUpTo;
+  }
+
+  /** Rows were written (a nudge from an edge after a write): publish them now. */
+  pump(): void {
+    if (!this.bus.connected) return;
+    const room = WINDOW - (this.sentUpTo - this.confirmedUpTo);
+    if (room <= 0) return;
+    const rows = this.log.pending(this.sentUpTo, room);
+    for (const row of rows) {
+      // Splice the origin in front of the stored event's fields: no parse/stringify round trip.
+      const stamp = `{"origin":{"node":"${this.nodeId}","seq":${row.id},"prev":${this.sentUpTo}},`;
+      this.bus.publish(`${this.topicPrefix}/${row.channel}`, stamp + row.payload.slice(1));
+      this.sentUpTo = row.id;
+    }
+    if (rows.length > 0) this.stats.inc('outbox_published_total', rows.length);
+  }
+
+  /** This node's event `seq` came back from the bus and was taken. */
+  confirm(seq: number): void {
+    this.confirmedUpTo = seq;
+    if (this.sentUpTo < seq) this.sentUpTo = seq;
+    this.lastProgressAt = Date.now();
+  }
+
+  /** Publish again from the first unconfirmed row (after a reconnect, a timeout or a gap). */
+  rewind(why: string): void {
+    const now = Date.now();
+    if (this.sentUpTo === this.confirmedUpTo || now - this.lastRewindAt < MIN_REWIND_INTERVAL_MS) return;
+    this.lastRewindAt = now;
+    this.lastProgressAt = now;
+    this.stats.inc('outbox_retries_total');
+    this.logger.info({ why, from: this.confirmedUpTo + 1, to: this.sentUpTo }, 'outbox: publishing unconfirmed events again');
+    this.sentUpTo = this.confirmedUpTo;
+    this.pump();
+  }
+
+  private tick(): void {
+    if (!this.bus.connected) return;
+    if (this.sentUpTo > this.confirmedUpTo && Date.now() - this.lastProgressAt > this.retryMs) this.rewind('no confirmation in time');
+    this.pump();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * What edges ask the store pool, and what it answers: plain objects, since errors do not cross
+ * threads with their class. A reply carries the HTTP answer ready to send (the pool serialises it).
+ */
+import type { ErrorCode } from '../errors/error-codes.js';
+
+export type StoreTask =
+  | { readonly op: 'list'; readonly collection: string; readonly skip: number; readonly limit: number }
+  | { readonly op: 'get'; readonly collection: string; readonly id: number }
+  | { readonly op: 'create'; readonly collection: string; readonly fields: Record<string, unknown> }
+  | { readonly op: 'update'; readonly collection: string; readonly id: number; readonly fields: Record<string, unknown> }
+  | { readonly op: 'delete'; readonly collection: string; readonly id: number }
+  /** An event for the outbox (publish API, test events); `payload` is its JSON. */
+  | { readonly op: 'publish'; readonly channel: string; readonly payload: string };
+
+export type StoreReply =
+  /** `wroteEvent`: an outbox row was written, so the relay should look. */
+  | { readonly ok: true; readonly status: number; readonly body: string; readonly wroteEvent: boolean }
+  | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
+
+export interface StoreWorkerData {
+  readonly dataDir: string;
+  readonly collections: readonly import('../channels/channel-config.js').CollectionSpec[];
+}

@@ -1,0 +1,43 @@
+/**
+ * Piscina task: one store operation on a pool thread. Each thread opens its own SQLite connection
+ * once; the write, its outbox row and the serialised reply all happen here, off the edges.
+ */
+import { workerData } from 'piscina';
+import { openDatabase } from '../store/database.js';
+import { EntityStore } from '../store/entity-store.js';
+import type { StoreReply, StoreTask, StoreWorkerData } from './store-protocol.js';
+
+const { dataDir, collections } = workerData as StoreWorkerData;
+const store = new EntityStore(openDatabase(dataDir));
+const byPath = new Map(collections.map((c) => [c.path, c]));
+
+const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
+
+export default function run(task: StoreTask): StoreReply {
+  if (task.op === 'publish') {
+    store.publish(task.channel, task.payload);
+    return ok(202, { status: 'accepted', channel: task.channel }, true);
+  }
+  const c = byPath.get(task.collection);
+  if (!c) return { ok: false, code: 'GW_ERR_NOT_FOUND', message: `No collection ${task.collection}` };
+  const missing = (id: number): StoreReply => ({ ok: false, code: 'GW_ERR_ENTITY_NOT_FOUND', message: `${c.path} ${id} does not exist` });
+  switch (task.op) {
+    case 'list':
+      return ok(200, store.list(c, task.skip, task.limit));
+    case 'get': {
+      const entity = store.get(c, task.id);
+      return entity ? ok(200, entity) : missing(task.id);
+    }
+    case 'create':
+      return ok(201, store.create(c, task.fields), true);
+    case 'update': {
+      const result = store.update(c, task.id, task.fields);
+      if (!result) return missing(task.id);
+      return ok(200, { ...result.entity, updated_fields: result.updatedFields }, result.updatedFields.length > 0);
+    }
+    case 'delete': {
+      const entity = store.delete(c, task.id);
+      return entity ? ok(200, { deleted: true, [c.idField]: task.id, entity }, true) : missing(task.id);
+    }
+  }
+}

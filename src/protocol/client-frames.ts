@@ -1,0 +1,40 @@
+/**
+ * Client frames of the `{"type": …}` endpoints (/ws/connect, /api/v1/ws, /ws/{channel}), checked
+ * against a schema per endpoint: the frame is an object, its type is one the endpoint knows, and
+ * each field the type needs is there with the right type. Anything else is a GatewayError the
+ * route answers with an `error` frame (the connection stays until GATEWAY_MAX_BAD_FRAMES).
+ */
+import { GatewayError } from '../errors/gateway-error.js';
+
+export type FieldKind = 'string' | 'number';
+
+/** type → required field → kind. */
+export type FrameSchema = Readonly<Record<string, Readonly<Record<string, FieldKind>>>>;
+
+/** Longest string field accepted in a frame (a token is the longest thing a client sends). */
+const MAX_STRING = 16 * 1024;
+
+export interface ClientFrame {
+  readonly type: string;
+  readonly [field: string]: unknown;
+}
+
+export function parseClientFrame(value: unknown, schema: FrameSchema): ClientFrame {
+  const types = Object.keys(schema).join(', ');
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+    throw new GatewayError('GW_ERR_FRAME_INVALID', `A frame must be an object such as {"type":"ping"} (types: ${types})`);
+  }
+  const frame = value as Record<string, unknown>;
+  if (typeof frame.type !== 'string') throw new GatewayError('GW_ERR_FRAME_INVALID', `A frame needs a string "type" (one of ${types})`);
+  const fields = Object.hasOwn(schema, frame.type) ? schema[frame.type] : undefined;
+  if (fields === undefined) {
+    throw new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown frame type ${JSON.stringify(frame.type.slice(0, 40))}; use ${types}`);
+  }
+  for (const [name, kind] of Object.entries(fields)) {
+    const v = frame[name];
+    if (typeof v !== kind || (kind === 'string' && ((v as string).length === 0 || (v as string).length > MAX_STRING))) {
+      throw new GatewayError('GW_ERR_FRAME_INVALID', `"${frame.type}" needs "${name}" as a ${kind === 'string' ? 'non-empty string' : 'number'}`);
+    }
+  }
+  return frame as ClientFrame;
+}
