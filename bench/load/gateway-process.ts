@@ -2,6 +2,8 @@
  * Starts the built gateway (`dist/src/main.js`) for a benchmark run, on free loopback ports, with
  * its embedded broker unless `mqttUrl` names one.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type ServerProcess } from './server-process.js';
 
@@ -23,6 +25,7 @@ export interface GatewayProcess extends ServerProcess {
 }
 
 export async function startGateway(o: GatewayProcessOptions): Promise<GatewayProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gateway-bench-'));
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     PORT: '0',
@@ -33,6 +36,8 @@ export async function startGateway(o: GatewayProcessOptions): Promise<GatewayPro
     // The load client is one IP opening thousands of connections: lift the per-IP limits.
     GATEWAY_CONNECT_RATE_PER_IP: '1000000',
     GATEWAY_CONNECT_BURST_PER_IP: '1000000',
+    // Each run starts from an empty database of its own.
+    GATEWAY_DATA_DIR: dataDir,
     ...o.env,
   };
   // An inherited MQTT_URL would silently replace the broker this run means to use.
@@ -50,5 +55,13 @@ export async function startGateway(o: GatewayProcessOptions): Promise<GatewayPro
   });
   const mqttUrl = server.ready.mqttUrl;
   if (typeof mqttUrl !== 'string') throw new Error('"gateway listening" log line lacks a string mqttUrl');
-  return Object.assign(server, { mqttUrl: o.mqttUrl ?? mqttUrl });
+  const stop = server.stop.bind(server);
+  return Object.assign(server, {
+    mqttUrl: o.mqttUrl ?? mqttUrl,
+    async stop(timeoutMs?: number) {
+      const result = await stop(timeoutMs);
+      rmSync(dataDir, { recursive: true, force: true });
+      return result;
+    },
+  });
 }

@@ -3,6 +3,9 @@
  * free ports, and reads its JSON log lines so tests can await what it reports.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
 
@@ -33,8 +36,16 @@ export interface StartOptions {
   readonly waitForMqtt?: boolean;
 }
 
+/** A fresh data directory (SQLite), removed when the test ends. */
+export function tempDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gateway-test-'));
+  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
 export async function startGateway(options: StartOptions = {}): Promise<GatewayProcess> {
   const env: Record<string, string> = {
+    GATEWAY_DATA_DIR: options.env?.GATEWAY_DATA_DIR ?? tempDataDir(),
     PATH: process.env.PATH ?? '',
     PORT: '0',
     GATEWAY_HOST: '127.0.0.1',
