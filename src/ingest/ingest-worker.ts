@@ -46,11 +46,9 @@ const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${events
     else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
     else pipeline.handle(topic, payload);
   },
-  stateChange: (connected) => {
-    stats.set('mqtt_connected', connected ? 1 : 0);
-    if (connected) relay.rewind('reconnected to the broker');
-  },
+  stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
   reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
+  subscribed: () => relay.rewind('(re)subscribed to the broker'),
 });
 
 // Channel events: the outbox relay publishes what the store wrote; the pipeline takes what comes back.
@@ -58,7 +56,7 @@ const db = openDatabase(config.events.dataDir);
 const eventLog = new EventLog(db);
 const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
   get connected() {
-    return source.connected;
+    return source.subscribed;
   },
   publish: (topic, payload) => source.publish(topic, payload, 1),
 }, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));

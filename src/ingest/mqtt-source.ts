@@ -21,6 +21,8 @@ export interface SourceEvents {
   message(topic: string, payload: Buffer): void;
   stateChange(connected: boolean): void;
   reconnectScheduled(): void;
+  /** The subscriptions of this connection were acknowledged (after every (re)connect). */
+  subscribed?(): void;
 }
 
 export class MqttSource {
@@ -28,6 +30,7 @@ export class MqttSource {
   private state = SourceState.Connecting;
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
+  private subscribedNow = false;
 
   constructor(
     private readonly url: string,
@@ -62,8 +65,13 @@ export class MqttSource {
         ...this.extraTopics.map((t) => [t, { qos: 1 as const }] as const),
       ]);
       client.subscribe(filters, (err) => {
-        if (err) this.logger.error({ err }, 'mqtt subscribe failed');
-        else this.logger.info({ topics: this.config.topics, control: this.extraTopics }, 'mqtt subscribed');
+        if (err) {
+          this.logger.error({ err }, 'mqtt subscribe failed');
+          return;
+        }
+        this.subscribedNow = true;
+        this.logger.info({ topics: this.config.topics, control: this.extraTopics }, 'mqtt subscribed');
+        this.events.subscribed?.();
       });
       this.events.stateChange(true);
     });
@@ -74,6 +82,7 @@ export class MqttSource {
 
   private onClose(): void {
     if (this.state === SourceState.Closed || this.state === SourceState.Waiting) return;
+    this.subscribedNow = false;
     const wasConnected = this.state === SourceState.Connected;
     this.state = SourceState.Waiting;
     if (wasConnected) this.events.stateChange(false);
@@ -96,6 +105,11 @@ export class MqttSource {
 
   get connected(): boolean {
     return this.state === SourceState.Connected;
+  }
+
+  /** Connected and subscribed: what this node publishes now also comes back to it. */
+  get subscribed(): boolean {
+    return this.subscribedNow && this.state === SourceState.Connected;
   }
 
   async close(): Promise<void> {

@@ -77,12 +77,13 @@ export class OutboxRelay {
   /** Publish again from the first unconfirmed row (after a reconnect, a timeout or a gap). */
   rewind(why: string): void {
     const now = Date.now();
-    if (this.sentUpTo === this.confirmedUpTo || now - this.lastRewindAt < MIN_REWIND_INTERVAL_MS) return;
-    this.lastRewindAt = now;
-    this.lastProgressAt = now;
-    this.stats.inc('outbox_retries_total');
-    this.logger.info({ why, from: this.confirmedUpTo + 1, to: this.sentUpTo }, 'outbox: publishing unconfirmed events again');
-    this.sentUpTo = this.confirmedUpTo;
+    if (this.sentUpTo > this.confirmedUpTo && now - this.lastRewindAt >= MIN_REWIND_INTERVAL_MS) {
+      this.lastRewindAt = now;
+      this.lastProgressAt = now;
+      this.stats.inc('outbox_retries_total');
+      this.logger.info({ why, from: this.confirmedUpTo + 1, to: this.sentUpTo }, 'outbox: publishing unconfirmed events again');
+      this.sentUpTo = this.confirmedUpTo;
+    }
     this.pump();
   }
 
