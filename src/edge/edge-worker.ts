@@ -106,7 +106,7 @@ registerShareLocationRoutes(app, {
   publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
 });
 registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
-registerOperatorRoutes(app, shared, mqttUrl, logger); // last: it ends with the catch-all 404
+registerOperatorRoutes(app, shared, mqttUrl, logger, stats); // last: it ends with the catch-all 404
 
 ingestPort.on('message', (message: IngestToEdge) => {
   switch (message.t) {

@@ -5,11 +5,12 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { createPrometheusRegistry } from '../metrics/prometheus.js';
-import type { SharedStats } from '../metrics/shared-stats.js';
+import type { RowWriter, SharedStats } from '../metrics/shared-stats.js';
+import type { EdgeMetric } from '../metrics/metric-table.js';
 import { streamStats } from '../metrics/stream-stats.js';
 import { handleAsync, sendError, sendJson } from './http-response.js';
 
-export function registerOperatorRoutes(app: TemplatedApp, stats: SharedStats, mqttUrl: string, logger: Logger): void {
+export function registerOperatorRoutes(app: TemplatedApp, stats: SharedStats, mqttUrl: string, logger: Logger, edgeStats: RowWriter<EdgeMetric>): void {
   const registry = createPrometheusRegistry(stats);
 
   app.get('/api/v1/stream/stats', (res) => sendJson(res, 200, streamStats(stats, mqttUrl)));
@@ -29,6 +30,7 @@ export function registerOperatorRoutes(app: TemplatedApp, stats: SharedStats, mq
   });
 
   app.any('/*', (res, req) => {
+    edgeStats.inc('http_not_found_total');
     sendError(res, 'GW_ERR_NOT_FOUND', `No route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`);
   });
 }

@@ -71,6 +71,7 @@ export const EDGE_METRICS = [
   { key: 'channel_unrecovered_total', kind: 'counter', help: 'Reconnects with `since` told recovered: false (gap out of history, or another epoch).' },
   { key: 'rest_requests_total', kind: 'counter', help: 'REST requests to the collections and the publish API.' },
   { key: 'rest_errors_total', kind: 'counter', help: 'REST requests answered with an error status.' },
+  { key: 'http_not_found_total', kind: 'counter', help: 'HTTP requests for a route that does not exist (unknown collection or path).' },
   { key: 'keepalives_sent_total', kind: 'counter', help: 'Keep-alive publishes (one per format per interval per edge).' },
 ] as const satisfies readonly MetricSpec[];
 
