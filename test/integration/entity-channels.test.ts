@@ -148,3 +148,26 @@ describe('reference/002: /ws/connect users get the channel events their roles al
     expect(supervisor.count((f) => f.type === 'notification')).toBe(0);
   });
 });
+
+describe('channels with GATEWAY_AUTH_REQUIRED=channels', () => {
+  it('refuses a missing token, refuses a channel the roles may not see, and takes the user from the token', async () => {
+    const gw = await startGateway({ env: channelEnv({ GATEWAY_AUTH_REQUIRED: 'rest,channels' }) });
+    const anonymous = await connectChannel(gw, '/api/v1/ws?channel=sensors');
+    expect(anonymous.established).toMatchObject({ type: 'error', data: { code: 'GW_ERR_TOKEN_MISSING' } });
+    expect((await anonymous.closed).code).toBe(1008);
+
+    const viewerToken = await mintJwt('55', { roles: ['viewer'] });
+    const forbidden = await connectChannel(gw, `/ws/pets?token=${viewerToken}`);
+    expect(forbidden.established).toMatchObject({ type: 'error', data: { code: 'GW_ERR_FORBIDDEN' } });
+    expect((await forbidden.closed).code).toBe(1008);
+    const allowed = await connectChannel(gw, '/api/v1/ws?channel=sensors', { headers: { authorization: `Bearer ${viewerToken}` } });
+    expect(allowed.established).toMatchObject({ type: 'connection_established', channel: 'sensors' });
+
+    // user_id in the query is ignored when a token names the user.
+    const admin = await adminToken();
+    const mine = await connectChannel(gw, `/ws/users?token=${admin}&user_id=55`);
+    await rest(gw, 'POST', '/api/v1/channels/users/events', { type: 'notification', notification_type: 'for-55', user_id: '55', data: {} }, admin);
+    await rest(gw, 'POST', '/api/v1/channels/users/events', { type: 'notification', notification_type: 'for-admin', user_id: 'admin-1', data: {} }, admin);
+    expect(await mine.next(isEvent)).toMatchObject({ notification_type: 'for-admin', offset: 2 });
+  });
+});
