@@ -19,16 +19,18 @@ import { evaluate, type TargetResult } from './suite/checks.js';
 import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
+import { REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestRun } from './suite/rest-writes.js';
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm'] as const;
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'rest'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
 
-Runs the benchmark suite: fan-out latency, throughput sweep, broadcast and memory, against the
+Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm and
+REST writes, against the
 gateway and its baselines, and prints PASS/FAIL against the targets. Results: bench/results/.
 --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.`;
 
@@ -118,6 +120,8 @@ async function main(): Promise<void> {
   watchdog.unref();
   let stormRuns: StormRun[] | undefined;
   const stormErrors: string[] = [];
+  let restRuns: RestRun[] | undefined;
+  const restErrors: string[] = [];
   try {
     for (const [i, name] of targets.entries()) {
       const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
@@ -129,6 +133,14 @@ async function main(): Promise<void> {
       stormRuns = await storm(REPO_ROOT, broker.url, values.smoke ? STORM_SMOKE : quick ? STORM_QUICK : STORM_FULL, (line) => console.log(`${prefix()} ${line}`))
         .catch((err: Error) => {
           stormErrors.push(err.message.split('\n')[0]);
+          return undefined;
+        });
+    }
+    if (scenarios.includes('rest') && targets.includes('gateway')) {
+      const prefix = () => `[rest ${Math.round((performance.now() - started) / 1000)}s]`;
+      restRuns = await restWrites(REPO_ROOT, broker.url, values.smoke ? REST_SMOKE : quick ? REST_QUICK : REST_FULL, (line) => console.log(`${prefix()} ${line}`))
+        .catch((err: Error) => {
+          restErrors.push(err.message.split('\n')[0]);
           return undefined;
         });
     }
@@ -148,9 +160,9 @@ async function main(): Promise<void> {
     checks: evaluate(results),
     storm: stormRuns,
     stormErrors,
-    skipped: [
-      { scenario: '6. REST writes', why: 'needs the REST write endpoints (entity channels issue); not built yet' },
-    ],
+    rest: restRuns,
+    restErrors,
+    skipped: [],
     durationS: (performance.now() - started) / 1000,
   };
   console.log(formatSuite(result));

@@ -49,9 +49,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   const mqttUrl = config.mqtt.url ?? broker!.url;
 
   // The database: created (or migrated) here, so a data directory that cannot hold it stops the start.
-  const db = openDatabase(config.events.dataDir);
-  const identity = nodeIdentity(db);
-  db.close();
+  const storeDb = openDatabase(config.events.dataDir, 'store');
+  const historyDb = openDatabase(config.events.dataDir, 'history');
+  const identity = nodeIdentity(storeDb, historyDb);
+  storeDb.close();
+  historyDb.close();
 
   const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
   const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());

@@ -2,6 +2,7 @@
 import type { Check, TargetResult } from './checks.js';
 import type { RunNumbers } from './scenarios.js';
 import type { StormRun } from './storm.js';
+import type { RestRun } from './rest-writes.js';
 import { TARGET_SPECS, type TargetName } from './targets.js';
 
 export interface SuiteResult {
@@ -16,6 +17,8 @@ export interface SuiteResult {
   readonly checks: Check[];
   readonly storm?: StormRun[];
   readonly stormErrors?: string[];
+  readonly rest?: RestRun[];
+  readonly restErrors?: string[];
   readonly skipped: ReadonlyArray<{ readonly scenario: string; readonly why: string }>;
   readonly durationS: number;
 }
@@ -79,6 +82,18 @@ export function formatSuite(r: SuiteResult): string {
       lines.push(`  ${padEnd(s.mode, 14)} ${padEnd(s.alg, 6)} ${pad(n(s.connects), 9)} ${pad(n(s.connectsPerS), 11)} ${pad(n(s.streamLatencyMs.p50, 2), 11)} ${pad(n(s.streamLatencyMs.p99, 2), 8)} ${pad(n(s.streamLatencyMs.p999, 2), 8)} ${pad(n(s.streamLost), 6)}${s.errors.length ? `  (${s.errors[0]})` : ''}`);
     }
     for (const e of r.stormErrors ?? []) lines.push(`  error: ${e}`);
+  }
+  if (r.rest || r.restErrors?.length) {
+    lines.push('', '6. REST writes: concurrent POST /api/v1/test-sensors/ while WebSocket clients watch the channel (gateway only)');
+    for (const w of r.rest ?? []) {
+      const lat = (l: RestRun['httpMs']) => `p50 ${n(l.p50, 2)}  p90 ${n(l.p90, 2)}  p99 ${n(l.p99, 2)}  p99.9 ${n(l.p999, 2)}  max ${n(l.max, 1)} ms`;
+      lines.push(`  ${n(w.writes)} writes by ${w.concurrency} writers: ${n(w.writesPerS)} writes/s (${n(w.failedWrites)} failed); ${w.subscribers} subscribers, ${n(w.lost)} events lost`);
+      lines.push(`  HTTP round trip of a write      ${lat(w.httpMs)}`);
+      lines.push(`  write → subscriber (every one)  ${lat(w.toSubscriberMs)}`);
+      lines.push(`  baselines, same run: SQLite alone ${n(w.sqliteAloneWritesPerS)} writes/s (gateway ${(w.writesPerS / w.sqliteAloneWritesPerS).toFixed(2)}×); GET /healthz ${n(w.healthzPerS)} req/s (gateway writes ${(w.writesPerS / w.healthzPerS).toFixed(2)}×)`);
+      for (const e of w.errors) lines.push(`  error: ${e}`);
+    }
+    for (const e of r.restErrors ?? []) lines.push(`  error: ${e}`);
   }
   for (const s of r.skipped) lines.push('', `${s.scenario}: not run: ${s.why}`);
   lines.push('', 'Targets');

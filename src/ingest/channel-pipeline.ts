@@ -22,7 +22,8 @@ import type { OutboxRelay } from './outbox-relay.js';
 
 /** Largest event accepted from the bus. */
 export const MAX_EVENT_BYTES = 1024 * 1024;
-const TRIM_INTERVAL_MS = 10_000;
+/** History trimming, relayed-outbox cleanup and the outbox_pending sample. */
+const TRIM_INTERVAL_MS = 1_000;
 
 interface StampedOrigin extends Origin {
   readonly prev: number;
@@ -48,7 +49,6 @@ export class ChannelPipeline {
   private pendingMessages: ChannelEventMessage[] = [];
   private readonly touchedHeads = new Map<string, number>();
   private readonly touchedOrigins = new Map<string, number>();
-  private relayedUpTo = 0;
   private flushScheduled = false;
   private readonly log: RateLimitedLog;
   private readonly trimmer: NodeJS.Timeout;
@@ -140,10 +140,7 @@ export class ChannelPipeline {
     }
     this.lastTaken.set(origin.node, origin.seq);
     this.touchedOrigins.set(origin.node, origin.seq);
-    if (own) {
-      this.relayedUpTo = origin.seq;
-      this.relay.confirm(origin.seq);
-    }
+    if (own) this.relay.confirm(origin.seq);
     return true;
   }
 
@@ -156,24 +153,26 @@ export class ChannelPipeline {
   flush(): void {
     this.flushScheduled = false;
     if (this.pendingRows.length === 0 && this.touchedOrigins.size === 0) return;
-    this.store.commit({ rows: this.pendingRows, heads: this.touchedHeads, origins: this.touchedOrigins, relayedUpTo: this.relayedUpTo });
+    this.store.commit({ rows: this.pendingRows, heads: this.touchedHeads, origins: this.touchedOrigins });
     const messages = this.pendingMessages;
     this.pendingRows = [];
     this.pendingMessages = [];
     this.touchedHeads.clear();
     this.touchedOrigins.clear();
-    this.relayedUpTo = 0;
     for (const message of messages) this.broadcast(message);
     this.stats.inc('events_published_total', messages.length);
-    this.relay.pump();
+    this.relay.nudge();
   }
 
   private trim(): void {
+    this.flush(); // the origin position below must be the committed one
     const now = Date.now();
     for (const spec of this.channels.values()) {
       this.store.trim(spec.name, (this.heads.get(spec.name) ?? 0) - spec.historySize, now - spec.historyTtlS * 1000);
     }
-    this.stats.set('outbox_pending', this.store.pendingCount());
+    const relayed = this.lastTaken.get(this.nodeId) ?? 0;
+    this.store.dropRelayed(relayed);
+    this.stats.set('outbox_pending', this.store.pendingCount(relayed));
   }
 
   stop(): void {

@@ -52,8 +52,9 @@ const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${events
 });
 
 // Channel events: the outbox relay publishes what the store wrote; the pipeline takes what comes back.
-const db = openDatabase(config.events.dataDir);
-const eventLog = new EventLog(db);
+const storeDb = openDatabase(config.events.dataDir, 'store');
+const historyDb = openDatabase(config.events.dataDir, 'history');
+const eventLog = new EventLog(historyDb, storeDb);
 const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
   get connected() {
     return source.subscribed;
@@ -69,7 +70,7 @@ for (const port of edgePorts) {
   port.on('message', (message: EdgeToIngest) => {
     if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
     else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
-    else if (message.t === 'outbox') relay.pump();
+    else if (message.t === 'outbox') relay.nudge();
   });
 }
 
@@ -80,7 +81,8 @@ onCloseRequest(logger, async () => {
   relay.stop();
   channels.stop();
   await source.close();
-  db.close();
+  historyDb.close();
+  storeDb.close();
   stats.set('mqtt_connected', 0);
   fanout.flush();
   for (const port of edgePorts) port.close();

@@ -52,7 +52,19 @@ export class OutboxRelay {
     return this.confirmedUpTo;
   }
 
-  /** Rows were written (a nudge from an edge after a write): publish them now. */
+  private pumpScheduled = false;
+
+  /** Rows were written (a nudge from an edge after a write): publish them at the end of this turn, once for all nudges. */
+  nudge(): void {
+    if (this.pumpScheduled) return;
+    this.pumpScheduled = true;
+    setImmediate(() => {
+      this.pumpScheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Publishes unsent rows now, as far as the window allows. */
   pump(): void {
     if (!this.bus.connected) return;
     const room = WINDOW - (this.sentUpTo - this.confirmedUpTo);

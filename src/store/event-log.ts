@@ -1,8 +1,9 @@
 /**
- * The ingest thread's side of the database: channel heads (last offset given), the bounded
- * history, the duplicate filter's positions per origin node, and the outbox rows still to relay.
- * A batch of accepted events is committed in one transaction (history rows, heads, origins, and
- * the outbox rows that came back from the bus), before the events go to the edges.
+ * The ingest thread's side of the database (store/database.ts): in history.sqlite, channel heads
+ * (last offset given), the bounded history and the duplicate filter's position per origin node; in
+ * gateway.sqlite, the outbox rows still to relay. A batch of accepted events is committed in one
+ * transaction of the history file before the events go to the edges; the outbox rows that came back
+ * are deleted later, in the background (the origin position already says they are done).
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
@@ -25,35 +26,32 @@ export interface CommitBatch {
   readonly rows: readonly HistoryRow[];
   readonly heads: ReadonlyMap<string, number>;
   readonly origins: ReadonlyMap<string, number>;
-  /** Outbox rows up to this id came back from the bus: delete them (0: none). */
-  readonly relayedUpTo: number;
 }
 
 export class EventLog {
   private readonly insertRow: Statement<[string, number, number, string]>;
   private readonly setHead: Statement<[string, number]>;
   private readonly setOrigin: Statement<[string, number]>;
-  private readonly dropRelayed: Statement<[number]>;
+  private readonly dropRelayedRows: Statement<[number]>;
   private readonly pendingRows: Statement<[number, number], OutboxRow>;
-  private readonly countPending: Statement<[], { n: number }>;
+  private readonly countPending: Statement<[number], { n: number }>;
   private readonly recentRows: Statement<[string, number, number], HistoryRow>;
   private readonly trimRows: Statement<[string, number, number]>;
   private readonly commitTx: (batch: CommitBatch) => void;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, store: Db) {
     this.insertRow = db.prepare('INSERT OR REPLACE INTO history (channel, offset, at, event) VALUES (?, ?, ?, ?)');
     this.setHead = db.prepare('INSERT INTO channel_heads (channel, last_offset) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET last_offset = excluded.last_offset');
     this.setOrigin = db.prepare('INSERT INTO origins (node, last_seq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq');
-    this.dropRelayed = db.prepare('DELETE FROM outbox WHERE id <= ?');
-    this.pendingRows = db.prepare('SELECT id, channel, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
-    this.countPending = db.prepare('SELECT COUNT(*) AS n FROM outbox');
+    this.dropRelayedRows = store.prepare('DELETE FROM outbox WHERE id <= ?');
+    this.pendingRows = store.prepare('SELECT id, channel, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
+    this.countPending = store.prepare('SELECT COUNT(*) AS n FROM outbox WHERE id > ?');
     this.recentRows = db.prepare('SELECT channel, offset, at, event FROM history WHERE channel = ? AND offset > ? AND at >= ? ORDER BY offset');
     this.trimRows = db.prepare('DELETE FROM history WHERE channel = ? AND (offset <= ? OR at < ?)');
     this.commitTx = db.transaction((batch: CommitBatch) => {
       for (const row of batch.rows) this.insertRow.run(row.channel, row.offset, row.at, row.event);
       for (const [channel, offset] of batch.heads) this.setHead.run(channel, offset);
       for (const [node, seq] of batch.origins) this.setOrigin.run(node, seq);
-      if (batch.relayedUpTo > 0) this.dropRelayed.run(batch.relayedUpTo);
     });
   }
 
@@ -86,7 +84,13 @@ export class EventLog {
     return this.pendingRows.all(afterId, limit);
   }
 
-  pendingCount(): number {
-    return this.countPending.get()!.n;
+  /** Outbox rows after `afterId` (not yet seen back). */
+  pendingCount(afterId: number): number {
+    return this.countPending.get(afterId)!.n;
+  }
+
+  /** Deletes outbox rows at or below `upToId` (seen back from the bus; garbage now). */
+  dropRelayed(upToId: number): void {
+    this.dropRelayedRows.run(upToId);
   }
 }

@@ -47,5 +47,6 @@ describe('broker outage during a burst of writes', () => {
     const metrics = await (await fetch(`${gw.http}/metrics`)).text();
     expect(metrics).toMatch(/gateway_events_published_total 800\b/);
     expect(metrics).toMatch(/gateway_outbox_published_total \d+/);
+    await eventually(async () => /gateway_outbox_pending 0\b/.test(await (await fetch(`${gw.http}/metrics`)).text()), 10_000, 'an empty outbox');
   });
 });
