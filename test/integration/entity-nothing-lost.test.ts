@@ -4,7 +4,7 @@
  * back from the bus again; receivers drop the copies).
  */
 import { describe, expect, it } from 'vitest';
-import { eventually, startGateway } from '../helpers/gateway-process.js';
+import { eventually, startGateway, tempDataDir } from '../helpers/gateway-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
 
@@ -48,5 +48,24 @@ describe('broker outage during a burst of writes', () => {
     expect(metrics).toMatch(/gateway_events_published_total 800\b/);
     expect(metrics).toMatch(/gateway_outbox_published_total \d+/);
     await eventually(async () => /gateway_outbox_pending 0\b/.test(await (await fetch(`${gw.http}/metrics`)).text()), 10_000, 'an empty outbox');
+  });
+});
+
+describe('outbox across a gateway restart', () => {
+  it('publishes after a restart the events written while the broker was unreachable', async () => {
+    const mosquitto = await startMosquitto();
+    await mosquitto.stop();
+    const dataDir = tempDataDir();
+    const env = channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_DATA_DIR: dataDir, GATEWAY_MQTT_RECONNECT_MIN_MS: '50', GATEWAY_MQTT_RECONNECT_MAX_MS: '200' });
+    const token = await adminToken();
+    const first = await startGateway({ env, waitForMqtt: false });
+    for (let i = 1; i <= 20; i++) expect((await rest(first, 'POST', '/api/v1/pets/', { name: `p${i}` }, token)).status).toBe(201);
+    expect(await first.stop()).toBe(0); // 20 events in the outbox, none published
+
+    await mosquitto.start();
+    const second = await startGateway({ env });
+    const client = await connectChannel(second, '/ws/pets?since=0&epoch=' + (await rest(second, 'GET', '/api/v1/ws/stats')).body.epoch);
+    await client.next((f) => (f as any).offset === 20, 10_000);
+    expect(client.frames.filter(isEvent).map((f: any) => f.data.pet_id)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
   });
 });

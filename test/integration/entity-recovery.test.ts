@@ -15,12 +15,16 @@ describe('since recovery', () => {
   it('replays exactly the missed events, then live ones; says recovered:false past the history and for another epoch', async () => {
     const gw = await startGateway({ env: channelEnv({ GATEWAY_HISTORY_SIZE: '20' }) });
     const token = await adminToken();
+    // A 201 means the event is in the outbox; the watcher tells when it has gone through the bus.
+    const watcher = await connectChannel(gw, '/ws/sensors');
+    const published = (offset: number) => watcher.next((f) => (f as any).offset === offset);
     const first = await connectChannel(gw, '/api/v1/ws?channel=sensors');
     const epoch = (first.established as any).epoch as string;
     for (let i = 1; i <= 5; i++) await rest(gw, 'POST', '/api/v1/sensores/', { tipo: `t${i}` }, token);
     await first.next((f) => (f as any).offset === 5);
     first.ws.close();
     for (let i = 6; i <= 10; i++) await rest(gw, 'POST', '/api/v1/sensores/', { tipo: `t${i}` }, token);
+    await published(10);
 
     const back = await connectChannel(gw, `/api/v1/ws?channel=sensors&since=5&epoch=${epoch}`);
     expect(back.established).toMatchObject({ recovered: true, replayed: 5, offset: 10, epoch });
@@ -34,6 +38,7 @@ describe('since recovery', () => {
     expect(current.established).toMatchObject({ recovered: true, replayed: 0, offset: 11 });
 
     for (let i = 12; i <= 40; i++) await rest(gw, 'POST', '/api/v1/sensores/', { tipo: `t${i}` }, token);
+    await published(40);
     const tooOld = await connectChannel(gw, `/api/v1/ws?channel=sensors&since=3&epoch=${epoch}`);
     expect(tooOld.established).toMatchObject({ recovered: false, reason: 'history_exceeded', offset: 40 });
     const foreign = await connectChannel(gw, '/api/v1/ws?channel=sensors&since=3&epoch=ffffffffffff');
@@ -43,6 +48,7 @@ describe('since recovery', () => {
     expect(await tooOld.next(isEvent)).toMatchObject({ offset: 41 });
     expect(await foreign.next(isEvent)).toMatchObject({ offset: 41 });
     expect(tooOld.frames.filter(isEvent)).toHaveLength(1);
+    await published(41);
     const stats = await rest(gw, 'GET', '/api/v1/ws/stats/sensors');
     expect(stats.body).toMatchObject({ offset: 41, history: 20, oldest_offset: 22 });
   });
@@ -57,6 +63,7 @@ describe('since recovery', () => {
     for (let i = 1; i <= 3; i++) await rest(gw, 'POST', '/api/v1/pets/', { name: `p${i}` }, token);
     await client.next((f) => (f as any).offset === 3);
     await rest(gw, 'POST', '/api/v1/pets/', { name: 'p4' }, token);
+    await client.next((f) => (f as any).offset === 4);
     expect(await gw.stop()).toBe(0);
 
     const again = await startGateway({ env });
