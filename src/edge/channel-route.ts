@@ -12,48 +12,30 @@
  * the events, pong, token_refreshed, error. Client frames: ping, pong, refresh_token (schema below).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
-import type { Logger } from 'pino';
-import type { Acl } from '../auth/acl.js';
-import type { TokenChecks } from '../auth/token-checks.js';
 import { tokenFailure } from '../auth/token-error-codes.js';
 import { frameIndex, type EnvelopeIndex } from '../channels/envelopes.js';
-import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
-import { ERRORS } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
-import type { RowWriter } from '../metrics/shared-stats.js';
-import type { EdgeMetric } from '../metrics/metric-table.js';
-import { parseClientFrame, type FrameSchema } from '../protocol/client-frames.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
-import type { KeyedBuckets } from '../util/token-bucket.js';
 import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
-import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
+import { countBadFrame, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { channelTopic, userTopic, type EventHub, type Since } from './event-hub.js';
 import { rejectUpgrade } from './http-response.js';
-import type { SessionAuth, SessionExpiry } from './session-expiry.js';
+import type { SessionAuth } from './session-expiry.js';
+import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
 import { requestToken, upgradeAfter } from './upgrade-after-check.js';
-import { UWS_MAX_PAYLOAD } from './stream-route.js';
 
 export const CHANNEL_PATHS: Readonly<Record<1 | 0, string>> = { 0: '/api/v1/ws', 1: '/ws/:channel' };
-
-export const CHANNEL_FRAMES: FrameSchema = { ping: {}, pong: {}, refresh_token: { token: 'string' } };
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
 
-export interface ChannelRouteDeps {
-  readonly config: GatewayConfig;
+export interface ChannelRouteDeps extends SocketRouteDeps {
   readonly hub: EventHub;
   readonly sockets: ConnectionRegistry<ChannelSocket>;
-  readonly expiry: SessionExpiry;
-  readonly checks: TokenChecks;
-  readonly acl: Acl;
-  readonly ipBuckets: KeyedBuckets;
-  readonly stats: RowWriter<EdgeMetric>;
-  readonly logger: Logger;
 }
 
 /** `since` and `epoch` from the query: both or neither. */
@@ -142,13 +124,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
   }
 
   app.ws<ChannelSocketData>(CHANNEL_PATHS[envelope], {
-    compression: 0,
-    maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, config.edge.maxFrameBytes + 1),
-    idleTimeout: config.edge.idleTimeoutS,
-    sendPingsAutomatically: true,
-    // Unlimited in uWS: ChannelBackpressure closes slow sockets with 4000 instead of dropping.
-    maxBackpressure: 0,
-    closeOnBackpressureLimit: 0,
+    ...socketOptions(config.edge), // ChannelBackpressure closes slow sockets with 4000 instead of dropping
 
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
       const admitted = gateUpgrade(res, req, gate);
@@ -206,38 +182,13 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
           if (!(err instanceof GatewayError)) logger.error({ err }, 'channel subscription failed');
         }
       }
-      stats.inc(error.code.startsWith('GW_ERR_TOKEN') || error.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
-      sendError(ws, error);
-      ws.end(ERRORS[error.code as keyof typeof ERRORS].close ?? CloseCode.INVALID_REQUEST, error.message.slice(0, 100));
+      refuseAtOpen(ws, error, stats, (err) => sendError(ws, err));
     },
 
     message(socket, message, isBinary) {
       const ws = socket as ChannelSocket;
-      if (!takeFrame(ws, config.limits, stats)) {
-        sendError(ws, new GatewayError('GW_ERR_RATE_LIMITED', `More than ${config.limits.frameRate} frames per second`));
-        ws.end(CloseCode.RATE_LIMITED, 'rate limited');
-        return;
-      }
-      if (message.byteLength > config.edge.maxFrameBytes) {
-        stats.inc('bad_frames_total');
-        stats.inc('bad_frame_closes_total');
-        sendError(ws, new GatewayError('GW_ERR_FRAME_TOO_BIG', `Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}`));
-        ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
-        return;
-      }
-      let frame;
-      try {
-        let value: unknown;
-        try {
-          value = CODECS[WIRE_FORMATS[ws.format]].decode(message, isBinary);
-        } catch (err) {
-          throw new GatewayError('GW_ERR_FRAME_INVALID', `Frame could not be decoded: ${(err as Error).message}`);
-        }
-        frame = parseClientFrame(value, CHANNEL_FRAMES);
-      } catch (err) {
-        badFrame(ws, err as GatewayError);
-        return;
-      }
+      const frame = takeTypeFrame(ws, message, isBinary, config, stats, (err) => sendError(ws, err), (err) => badFrame(ws, err));
+      if (frame === null) return;
       if (frame.type === 'ping') send(ws, { type: 'pong' });
       else if (frame.type === 'refresh_token') {
         if (ws.auth === null) badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh'));

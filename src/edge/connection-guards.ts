@@ -5,10 +5,14 @@
  * than GATEWAY_MAX_BAD_FRAMES bad frames in a minute close with 4501.
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
-import type { LimitsConfig } from '../config/config.js';
+import type { EdgeConfig, LimitsConfig } from '../config/config.js';
+import { CloseCode } from '../errors/close-codes.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import { FORMAT_INDEX, type WireFormat } from '../protocol/codec.js';
+import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
+import { decodeClientFrame, TYPE_FRAMES, type ClientFrame } from '../protocol/client-frames.js';
+import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
 import { negotiate } from '../protocol/subprotocol.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
 import { rejectUpgrade } from './http-response.js';
@@ -61,6 +65,49 @@ interface FrameBucket {
   frameAt: number;
 }
 
+/** uWS's own frame limit; frames between GATEWAY_MAX_FRAME_BYTES and this get our 1009 close. */
+export const UWS_MAX_PAYLOAD = 64 * 1024;
+
+/**
+ * The behaviour options every client WebSocket route shares. uWS's backpressure limit is off: past
+ * it uWS drops every send silently, close frames included (notes/uws.md), so the routes' own scans
+ * (slow-consumers.ts, channel-backpressure.ts) enforce the limits and close with 4000 instead.
+ */
+export function socketOptions(edge: EdgeConfig) {
+  return {
+    compression: 0,
+    maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, edge.maxFrameBytes + 1),
+    idleTimeout: edge.idleTimeoutS,
+    sendPingsAutomatically: true,
+    maxBackpressure: 0,
+    closeOnBackpressureLimit: 0,
+  } as const;
+}
+
+type ClosingSocket = FrameBucket & { end(code?: number, reason?: string): void };
+
+/**
+ * The checks every client frame passes first: the per-connection rate (close 4029) and the size
+ * (close 1009). On refusal `refuse` has sent the route's error frame, the socket is closing, and
+ * the result is false.
+ */
+export function screenFrame(ws: ClosingSocket, byteLength: number, limits: LimitsConfig, maxFrameBytes: number,
+  stats: RowWriter<EdgeMetric>, refuse: (err: GatewayError) => void): boolean {
+  if (!takeFrame(ws, limits, stats)) {
+    refuse(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`));
+    ws.end(CloseCode.RATE_LIMITED, 'rate limited');
+    return false;
+  }
+  if (byteLength > maxFrameBytes) {
+    stats.inc('bad_frames_total');
+    stats.inc('bad_frame_closes_total');
+    refuse(new GatewayError('GW_ERR_FRAME_TOO_BIG', `Frame of ${byteLength} bytes is larger than ${maxFrameBytes}`));
+    ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
+    return false;
+  }
+  return true;
+}
+
 /** Takes one frame from the connection's bucket; false means the connection is over its rate. */
 export function takeFrame(ws: FrameBucket, limits: LimitsConfig, stats: RowWriter<EdgeMetric>): boolean {
   const state = { tokens: ws.frameTokens, at: ws.frameAt };
@@ -89,4 +136,30 @@ export function countBadFrame(ws: BadFrameCounter, maxPerMinute: number, stats: 
   if (++ws.badFrames <= maxPerMinute) return false;
   stats.inc('bad_frame_closes_total');
   return true;
+}
+
+/**
+ * Ends a socket whose admission failed (bad token, forbidden, invalid request): counted, reported
+ * in the route's error frame by `report`, closed with the error's close code.
+ */
+export function refuseAtOpen(ws: { end(code?: number, reason?: string): void }, err: GatewayError, stats: RowWriter<EdgeMetric>, report: (err: GatewayError) => void): void {
+  stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
+  report(err);
+  ws.end(ERRORS[err.code as ErrorCode]?.close ?? CloseCode.INVALID_REQUEST, err.message.slice(0, 100));
+}
+
+/**
+ * A client frame of a `{"type": …}` endpoint: screened (rate, size), decoded in the connection's
+ * format and checked against TYPE_FRAMES. null when refused: `refuse` (closing) or `bad` (the
+ * connection stays, counted by the route) has been called.
+ */
+export function takeTypeFrame(ws: ClosingSocket & { readonly format: 0 | 1 }, message: ArrayBuffer, isBinary: boolean, config: { limits: LimitsConfig; edge: EdgeConfig },
+  stats: RowWriter<EdgeMetric>, refuse: (err: GatewayError) => void, bad: (err: GatewayError) => void): ClientFrame | null {
+  if (!screenFrame(ws, message.byteLength, config.limits, config.edge.maxFrameBytes, stats, refuse)) return null;
+  try {
+    return decodeClientFrame(CODECS[WIRE_FORMATS[ws.format]], message, isBinary, TYPE_FRAMES);
+  } catch (err) {
+    bad(err as GatewayError);
+    return null;
+  }
 }

@@ -6,26 +6,19 @@
  * directions are described in protocol/stream-actions.ts and the README.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
-import type { Logger } from 'pino';
-import type { Acl } from '../auth/acl.js';
 import type { Principal } from '../auth/principal.js';
-import type { TokenChecks } from '../auth/token-checks.js';
 import { tokenFailure } from '../auth/token-error-codes.js';
-import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
-import { ERRORS } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
-import type { RowWriter } from '../metrics/shared-stats.js';
-import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS, type Codec } from '../protocol/codec.js';
 import { parseDeviceIdsQuery } from '../protocol/device-ids.js';
 import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
-import type { KeyedBuckets } from '../util/token-bucket.js';
-import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
+import { countBadFrame, gateUpgrade, refuseAtOpen, screenFrame, socketOptions, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import type { SessionAuth, SessionExpiry } from './session-expiry.js';
+import type { SessionAuth } from './session-expiry.js';
+import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
 import { requestToken, upgradeAfter } from './upgrade-after-check.js';
 import type { SlowConsumers } from './slow-consumers.js';
@@ -34,22 +27,13 @@ import type { TelemetryHub } from './telemetry-hub.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';
-/** uWS's own frame limit; frames between GATEWAY_MAX_FRAME_BYTES and this get our 1009 close. */
-export const UWS_MAX_PAYLOAD = 64 * 1024;
 
 export type StreamVariant = 'open' | 'share';
 
-export interface StreamRouteDeps {
-  readonly config: GatewayConfig;
+export interface StreamRouteDeps extends SocketRouteDeps {
   readonly hub: TelemetryHub;
   readonly slow: SlowConsumers;
   readonly connections: ConnectionRegistry<StreamSocket>;
-  readonly expiry: SessionExpiry;
-  readonly checks: TokenChecks;
-  readonly acl: Acl;
-  readonly ipBuckets: KeyedBuckets;
-  readonly stats: RowWriter<EdgeMetric>;
-  readonly logger: Logger;
 }
 
 /** What the upgrade learned, before the socket exists. */
@@ -164,13 +148,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
   }
 
   app.ws<StreamSocketData>(variant === 'share' ? SHARE_STREAM_PATH : STREAM_PATH, {
-    compression: 0,
-    maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, config.edge.maxFrameBytes + 1),
-    idleTimeout: config.edge.idleTimeoutS,
-    sendPingsAutomatically: true,
-    // Unlimited in uWS; SlowConsumers enforces the soft and hard limits (see its header).
-    maxBackpressure: 0,
-    closeOnBackpressureLimit: 0,
+    ...socketOptions(config.edge), // SlowConsumers enforces the backpressure limits (see its header)
 
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
       const admitted = gateUpgrade(res, req, gate);
@@ -203,9 +181,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       if (admission.error !== null) {
         // Reference/001: an `error` event, then the connection ends (1008 for tokens, 4500 for requests).
         const err = admission.error;
-        stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
-        sendEvent(ws, errorEvent(err.message, err.code));
-        ws.end(ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.INVALID_REQUEST, err.message.slice(0, 100));
+        refuseAtOpen(ws, err, stats, (e) => sendEvent(ws, errorEvent(e.message, e.code)));
         return;
       }
       const requested = admission.requested!;
@@ -216,18 +192,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
 
     message(socket, message, isBinary) {
       const ws = socket as StreamSocket;
-      if (!takeFrame(ws, config.limits, stats)) {
-        sendEvent(ws, errorEvent(`More than ${config.limits.frameRate} frames per second`, 'GW_ERR_RATE_LIMITED'));
-        ws.end(CloseCode.RATE_LIMITED, 'rate limited');
-        return;
-      }
-      if (message.byteLength > config.edge.maxFrameBytes) {
-        stats.inc('bad_frames_total');
-        stats.inc('bad_frame_closes_total');
-        sendEvent(ws, errorEvent(`Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}`, 'GW_ERR_FRAME_TOO_BIG'));
-        ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
-        return;
-      }
+      if (!screenFrame(ws, message.byteLength, config.limits, config.edge.maxFrameBytes, stats, (err) => sendEvent(ws, errorEvent(err.message, err.code)))) return;
       let action: StreamAction;
       try {
         action = parseStreamAction(codecOf(ws).decode(message, isBinary), maxDevices);

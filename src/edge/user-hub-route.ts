@@ -21,7 +21,7 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
-import { countBadFrame, gateUpgrade, takeFrame, type GateDeps } from './connection-guards.js';
+import { countBadFrame, gateUpgrade, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { SessionExpiry } from './session-expiry.js';
 import { refreshSession } from './session-refresh.js';
 import { requestToken, upgradeAfter } from './upgrade-after-check.js';
@@ -158,38 +158,10 @@ export class UserHub {
 
       message: (socket, message, isBinary) => {
         const ws = socket as UserSocket;
-        if (!takeFrame(ws, config.limits, stats)) {
-          send(ws, 'error', { code: 'GW_ERR_RATE_LIMITED', message: `More than ${config.limits.frameRate} frames per second` });
-          ws.end(CloseCode.RATE_LIMITED, 'rate limited');
-          return;
-        }
-        if (message.byteLength > config.edge.maxFrameBytes) {
-          stats.inc('bad_frame_closes_total');
-          send(ws, 'error', { code: 'GW_ERR_FRAME_TOO_BIG', message: `Frame of ${message.byteLength} bytes is larger than ${config.edge.maxFrameBytes}` });
-          ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
-          return;
-        }
-        let frame: Record<string, unknown>;
-        try {
-          const value = CODECS[WIRE_FORMATS[ws.format]].decode(message, isBinary);
-          if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('not an object');
-          frame = value as Record<string, unknown>;
-        } catch {
-          badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'Frame must be an object such as {"type":"ping"}'));
-          return;
-        }
-        switch (frame.type) {
-          case 'ping':
-            send(ws, 'pong', {});
-            return;
-          case 'pong':
-            return;
-          case 'refresh_token':
-            void refresh(ws, frame.token);
-            return;
-          default:
-            badFrame(ws, new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown frame type ${JSON.stringify(String(frame.type).slice(0, 40))}; use ping, pong or refresh_token`));
-        }
+        const frame = takeTypeFrame(ws, message, isBinary, config, stats, (err) => send(ws, 'error', { code: err.code, message: err.message }), (err) => badFrame(ws, err));
+        if (frame === null) return;
+        if (frame.type === 'ping') send(ws, 'pong', {});
+        else if (frame.type === 'refresh_token') void refresh(ws, frame.token);
       },
 
       close: (socket, code, message) => {

@@ -4,7 +4,8 @@
  * helps reads.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { fixedPool } from './fixed-pool.js';
 import { servePort } from '../threads/port-rpc.js';
 import type { StoreReply, StoreTask, StoreWorkerData } from './store-protocol.js';
 
@@ -12,13 +13,7 @@ export class StoreService {
   private readonly pool: Piscina<StoreTask, StoreReply>;
 
   constructor(data: StoreWorkerData, threads: number, private readonly ports: readonly MessagePort[], onError: (err: unknown) => void) {
-    this.pool = new Piscina({
-      filename: new URL('./store-task.js', import.meta.url).href,
-      workerData: data,
-      minThreads: threads,
-      maxThreads: threads,
-      maxQueue: 10_000,
-    });
+    this.pool = fixedPool(new URL('./store-task.js', import.meta.url), data, threads);
     for (const port of ports) {
       servePort<StoreTask, StoreReply>(port, (task) => this.pool.run(task), (err) => {
         onError(err);

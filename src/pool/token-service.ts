@@ -4,7 +4,8 @@
  * is set once (GATEWAY_POOL_THREADS), not multiplied by the edge count.
  */
 import type { MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
+import type { Piscina } from 'piscina';
+import { fixedPool } from './fixed-pool.js';
 import { servePort } from '../threads/port-rpc.js';
 import type { PoolReply, PoolTask, TokenCheckConfig } from '../auth/token-checks.js';
 
@@ -15,14 +16,8 @@ export class TokenService {
   private readonly pool: Piscina<PoolTask, PoolReply>;
 
   constructor(config: TokenCheckConfig, threads: number, private readonly ports: readonly MessagePort[]) {
-    this.pool = new Piscina({
-      filename: new URL('./token-check-task.js', import.meta.url).href,
-      workerData: config,
-      minThreads: threads,
-      maxThreads: threads,
-      // A connect storm queues here, not in the edges' event loops; bounded.
-      maxQueue: 10_000,
-    });
+    // A connect storm queues here, not in the edges' event loops; bounded.
+    this.pool = fixedPool(new URL('./token-check-task.js', import.meta.url), config, threads);
     for (const port of ports) {
       servePort<PoolTask, PoolServiceReply>(port, (task) => this.pool.run(task), () => ({ ok: false, reason: 'internal' }));
     }

@@ -5,6 +5,7 @@
  * route answers with an `error` frame (the connection stays until GATEWAY_MAX_BAD_FRAMES).
  */
 import { GatewayError } from '../errors/gateway-error.js';
+import type { Codec } from './codec.js';
 
 export type FieldKind = 'string' | 'number';
 
@@ -37,4 +38,18 @@ export function parseClientFrame(value: unknown, schema: FrameSchema): ClientFra
     }
   }
   return frame as ClientFrame;
+}
+
+/** The frames a client may send on /ws/connect and the channel endpoints. */
+export const TYPE_FRAMES: FrameSchema = { ping: {}, pong: {}, refresh_token: { token: 'string' } };
+
+/** Decodes a frame in the connection's format and checks it against the schema (GatewayError when it fails). */
+export function decodeClientFrame(codec: Codec, message: ArrayBuffer, isBinary: boolean, schema: FrameSchema): ClientFrame {
+  let value: unknown;
+  try {
+    value = codec.decode(message, isBinary);
+  } catch (err) {
+    throw new GatewayError('GW_ERR_FRAME_INVALID', `Frame could not be decoded: ${(err as Error).message}`);
+  }
+  return parseClientFrame(value, schema);
 }
