@@ -42,6 +42,9 @@ COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 RUN mkdir data && chown node:node data
+# The SQLite files (entities, outbox, event history): keep them across container restarts.
+ENV GATEWAY_DATA_DIR=/app/data
+VOLUME /app/data
 
 # The unprivileged user the official Node images provide.
 USER node
