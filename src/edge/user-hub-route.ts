@@ -17,6 +17,7 @@ import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
@@ -92,7 +93,9 @@ export class UserHub {
       const codec = CODECS[WIRE_FORMATS[ws.format]];
       if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');
     };
+    const badFrameLog = new RateLimitedLog(logger);
     const badFrame = (ws: UserSocket, err: GatewayError) => {
+      badFrameLog.warn({ code: err.code, detail: err.message, user: ws.auth?.principal?.userId }, 'bad frame from /ws/connect client');
       send(ws, 'error', { code: err.code, message: err.message });
       if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     };
