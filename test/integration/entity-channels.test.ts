@@ -171,3 +171,27 @@ describe('channels with GATEWAY_AUTH_REQUIRED=channels', () => {
     expect(await mine.next(isEvent)).toMatchObject({ notification_type: 'for-admin', offset: 2 });
   });
 });
+
+describe('several edge threads', () => {
+  it('delivers every event to subscribers on both threads and recovers on either', async () => {
+    const gw = await startGateway({ env: channelEnv({ GATEWAY_THREADS: '2' }) });
+    const token = await adminToken();
+    // Enough connections that SO_REUSEPORT spreads them over both edge threads.
+    const clients = await Promise.all(Array.from({ length: 8 }, () => connectChannel(gw, '/api/v1/ws?channel=sensors')));
+    const epoch = (clients[0].established as any).epoch as string;
+    for (let i = 1; i <= 10; i++) await rest(gw, 'POST', '/api/v1/sensores/', { tipo: `t${i}` }, token);
+    for (const c of clients) {
+      await c.next((f) => (f as any).offset === 10);
+      expect(c.frames.filter(isEvent).map((f: any) => f.offset)).toEqual(Array.from({ length: 10 }, (_, i) => i + 1));
+    }
+    const back = await Promise.all(Array.from({ length: 8 }, () => connectChannel(gw, `/ws/sensors?since=4&epoch=${epoch}`)));
+    for (const c of back) {
+      expect(c.established).toMatchObject({ recovered: true, replayed: 6, epoch });
+      await c.next((f) => (f as any).offset === 10);
+    }
+    const stats = await rest(gw, 'GET', '/api/v1/ws/stats');
+    expect(stats.body.total_connections).toBe(16);
+    // Per-channel counts are the answering thread's: fewer than 16 means the other thread has some.
+    expect(stats.body.channels.sensors.connections).toBeLessThan(16);
+  });
+});
