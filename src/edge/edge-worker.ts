@@ -16,6 +16,7 @@ import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { KeyedBuckets } from '../util/token-bucket.js';
 import { ConnectionRegistry } from './connection-registry.js';
+import { Keepalive } from './keepalive.js';
 import { registerOperatorRoutes } from './operator-routes.js';
 import { sessionEndings } from './session-endings.js';
 import { SessionExpiry } from './session-expiry.js';
@@ -72,15 +73,16 @@ bucketSweep.unref();
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
 const app = uWS.App();
 const hub = new TelemetryHub(app, ingestPort, stats);
-const connections = new ConnectionRegistry<StreamSocket>(app, config.telemetry.keepaliveMs, stats);
+const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
+const connections = new ConnectionRegistry<StreamSocket>();
 const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
 const expiry = new SessionExpiry(sessionEndings(stats));
-const streamDeps = { config, hub, slow, connections, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'stream' }) };
+const streamDeps = { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'stream' }) };
 registerStreamRoute(app, 'open', streamDeps);
 registerStreamRoute(app, 'share', streamDeps);
 // Channels: registered before /ws/connect's neighbours so that the static /ws/* routes keep priority.
 const events = new EventHub(app, config.events.channels.channels, stats);
-const channelSockets = new ConnectionRegistry<ChannelSocket>(app, config.telemetry.keepaliveMs, stats);
+const channelSockets = new ConnectionRegistry<ChannelSocket>();
 const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
 const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'channels' }) };
 registerChannelRoute(app, 0, channelDeps);
@@ -143,6 +145,7 @@ listen.call(app, config.edge.host, port, listenOptions, (token) => {
 
   onCloseRequest(logger, async () => {
     uWS.us_listen_socket_close(listenSocket);
+    keepalive.stop();
     connections.closeAll('server shutting down');
     users.closeAll('server shutting down');
     channelSockets.closeAll('server shutting down');

@@ -17,6 +17,7 @@ import { parseStreamAction, type StreamAction } from '../protocol/stream-actions
 import { errorEvent } from '../protocol/telemetry-envelope.js';
 import { countBadFrame, gateUpgrade, refuseAtOpen, screenFrame, socketOptions, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
+import type { Keepalive } from './keepalive.js';
 import type { SessionAuth } from './session-expiry.js';
 import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
@@ -34,6 +35,7 @@ export interface StreamRouteDeps extends SocketRouteDeps {
   readonly hub: TelemetryHub;
   readonly slow: SlowConsumers;
   readonly connections: ConnectionRegistry<StreamSocket>;
+  readonly keepalive: Keepalive;
 }
 
 /** What the upgrade learned, before the socket exists. */
@@ -48,7 +50,7 @@ function refused(error: GatewayError): Admission {
 }
 
 export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, deps: StreamRouteDeps): void {
-  const { config, hub, slow, connections, expiry, checks, acl, ipBuckets, stats, logger } = deps;
+  const { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, stats, logger } = deps;
   const maxDevices = config.telemetry.maxDevicesPerConnection;
   const needsJwt = variant === 'open' && config.auth.requiredOn.includes('stream');
   const badFrameLog = new RateLimitedLog(logger);
@@ -175,7 +177,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       connections.add(ws);
       stats.inc('connections');
       stats.inc('connections_total');
-      ws.subscribe(connections.keepaliveTopic(ws.format));
+      ws.subscribe(keepalive.topic(ws.format));
       const admission = ws.admission!;
       ws.admission = null;
       if (admission.error !== null) {

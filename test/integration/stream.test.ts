@@ -101,6 +101,11 @@ describe('telemetry stream behaviour', () => {
     const msgpack = await connectStream(gw.ws, '?device_ids=K1', { protocol: 'msgpack' });
     expect(await json.next((f) => f.event === 'ping')).toEqual({ event: 'ping', data: { type: 'keep-alive' } });
     expect(await msgpack.next((f) => f.event === 'ping')).toEqual({ event: 'ping', data: { type: 'keep-alive' } });
+    // One ping per interval: four pings span at least two and a half intervals (a second
+    // publisher on the keep-alive topic once sent every ping twice, back to back).
+    const started = Date.now();
+    for (let i = 0; i < 4; i++) await json.next((f) => f.event === 'ping');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(250);
   });
 
   it('reports stats with the reference fields, plus metrics, health and readiness', async () => {
