@@ -120,7 +120,7 @@ ingestPort.on('message', (message: IngestToEdge) => {
       users.deliver(message.target, message.json, message.msgpack);
       break;
     case 'channels-init':
-    case 'channel-event':
+    case 'channel-events':
       events.onIngestMessage(message);
       break;
     default:

@@ -2,7 +2,7 @@
  * Channel events on one edge thread: the history ring of each channel, the uWS topics, and the
  * recovery decision for a client that comes back with `since`.
  *
- * Every event reaches every edge (they are far fewer than telemetry frames), already rendered in
+ * Every event reaches every edge (a turn's events in one message), already rendered in
  * each envelope and format. It is appended to its channel's ring and published once per
  * (envelope, format) that has subscribers:
  *
@@ -19,7 +19,7 @@ import { frameIndex, type EnvelopeIndex, type EventFrames } from '../channels/en
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import type { ChannelEventMessage, IngestToEdge } from '../threads/messages.js';
+import type { ChannelEventRecord, IngestToEdge } from '../threads/messages.js';
 
 interface Entry {
   readonly offset: number;
@@ -94,18 +94,20 @@ export class EventHub {
     return this.rings.get(channel)?.length ?? 0;
   }
 
-  onIngestMessage(message: IngestToEdge & { t: 'channels-init' | 'channel-event' }): void {
+  onIngestMessage(message: IngestToEdge & { t: 'channels-init' | 'channel-events' }): void {
     if (message.t === 'channels-init') {
       for (const [channel, offset] of message.heads) this.heads.set(channel, offset);
       for (const event of message.history) this.append(event);
       this.epochValue = message.epoch;
       return;
     }
-    this.append(message);
-    this.publish(message);
+    for (const event of message.events) {
+      this.append(event);
+      this.publish(event);
+    }
   }
 
-  private append(event: ChannelEventMessage): void {
+  private append(event: ChannelEventRecord): void {
     const ring = this.rings.get(event.channel);
     if (!ring) return;
     ring.push({ offset: event.offset, at: event.at, userId: event.userId, frames: event.frames });
@@ -124,7 +126,7 @@ export class EventHub {
     if (drop > 0) ring.splice(0, drop);
   }
 
-  private publish(event: ChannelEventMessage): void {
+  private publish(event: ChannelEventRecord): void {
     let deliveries = 0;
     for (const envelope of ENVELOPES) {
       for (const format of FORMATS) {

@@ -1,7 +1,8 @@
 /**
  * Channel events from the bus (`<GATEWAY_CHANNELS_TOPIC>/<channel>`), on the ingest thread:
  * parse once, drop duplicates by origin, give each event the channel's next `offset`, commit the
- * batch to the history in one transaction, render every envelope once and hand them to the edges.
+ * batch to the history in one transaction, render every envelope once and hand the
+ * turn's events to each edge in one message.
  *
  * A node's events must be taken in the order its relay published them: an event whose `prev` is
  * not the last one taken from its node is a gap. For this node's own events the relay publishes
@@ -17,7 +18,7 @@ import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import type { EventLog, HistoryRow } from '../store/event-log.js';
-import type { ChannelEventMessage, IngestToEdge } from '../threads/messages.js';
+import type { ChannelEventRecord, IngestToEdge } from '../threads/messages.js';
 import type { OutboxRelay } from './outbox-relay.js';
 
 /** Largest event accepted from the bus. */
@@ -46,7 +47,7 @@ export class ChannelPipeline {
   private readonly heads: Map<string, number>;
   private readonly lastTaken: Map<string, number>;
   private pendingRows: HistoryRow[] = [];
-  private pendingMessages: ChannelEventMessage[] = [];
+  private pendingEvents: ChannelEventRecord[] = [];
   private readonly touchedHeads = new Map<string, number>();
   private readonly touchedOrigins = new Map<string, number>();
   private flushScheduled = false;
@@ -74,19 +75,19 @@ export class ChannelPipeline {
   /** What the edges start from: the epoch, every channel's head and its history, rendered. */
   initMessage(): IngestToEdge {
     const now = Date.now();
-    const history: ChannelEventMessage[] = [];
+    const history: ChannelEventRecord[] = [];
     for (const spec of this.channels.values()) {
       const head = this.heads.get(spec.name) ?? 0;
       for (const row of this.store.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
         const event = JSON.parse(row.event) as ChannelEvent;
-        history.push(this.message(spec.name, row.offset, row.at, event));
+        history.push(this.record(spec.name, row.offset, row.at, event));
       }
     }
     return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.keys()].map((c) => [c, this.heads.get(c) ?? 0]), history };
   }
 
-  private message(channel: string, offset: number, at: number, event: ChannelEvent): ChannelEventMessage {
-    return { t: 'channel-event', channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
+  private record(channel: string, offset: number, at: number, event: ChannelEvent): ChannelEventRecord {
+    return { channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
   }
 
   /** One bus message on `<prefix>/<channel>`. */
@@ -115,7 +116,7 @@ export class ChannelPipeline {
     this.touchedHeads.set(channel, offset);
     const at = Date.now();
     this.pendingRows.push({ channel, offset, at, event: JSON.stringify(event) });
-    this.pendingMessages.push(this.message(channel, offset, at, event));
+    this.pendingEvents.push(this.record(channel, offset, at, event));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
@@ -154,13 +155,13 @@ export class ChannelPipeline {
     this.flushScheduled = false;
     if (this.pendingRows.length === 0 && this.touchedOrigins.size === 0) return;
     this.store.commit({ rows: this.pendingRows, heads: this.touchedHeads, origins: this.touchedOrigins });
-    const messages = this.pendingMessages;
+    const events = this.pendingEvents;
     this.pendingRows = [];
-    this.pendingMessages = [];
+    this.pendingEvents = [];
     this.touchedHeads.clear();
     this.touchedOrigins.clear();
-    for (const message of messages) this.broadcast(message);
-    this.stats.inc('events_published_total', messages.length);
+    if (events.length > 0) this.broadcast({ t: 'channel-events', events });
+    this.stats.inc('events_published_total', events.length);
     this.relay.nudge();
   }
 

@@ -17,13 +17,13 @@ export type IngestToEdge =
   | { readonly t: 'revoked'; readonly jti: string; readonly expiresAt: number }
   /** A user/role event from the bus, encoded once per format; target `all`, `user/<id>` or `role/<role>`. */
   | { readonly t: 'event'; readonly target: string; readonly json: string; readonly msgpack: Uint8Array }
-  /** A channel event with its offset, rendered in every envelope and format (channels/envelopes.ts). */
-  | ChannelEventMessage
+  /** The channel events ingest took in one turn, in order: one message per edge per turn. */
+  | { readonly t: 'channel-events'; readonly events: readonly ChannelEventRecord[] }
   /** Sent once before any channel event: the epoch, each channel's last offset and its history. */
-  | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventMessage[] };
+  | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventRecord[] };
 
-export interface ChannelEventMessage {
-  readonly t: 'channel-event';
+/** A channel event with its offset, rendered in every envelope and format (channels/envelopes.ts). */
+export interface ChannelEventRecord {
   readonly channel: string;
   readonly offset: number;
   /** When ingest took it (ms), for the history's age bound. */
