@@ -15,8 +15,8 @@ import type { SharedStats } from '../metrics/shared-stats.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import type { PortClient } from '../threads/port-rpc.js';
 import type { EventHub } from './event-hub.js';
-import { readJsonBody, watchAbort } from './http-request.js';
-import { sendError, sendJson } from './http-response.js';
+import { readJsonBody } from './http-request.js';
+import { handleAsync, jsonReply, sendError, sendJson } from './http-response.js';
 
 export interface ChannelStatsDeps {
   readonly config: GatewayConfig;
@@ -68,9 +68,8 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
       sendError(res, 'GW_ERR_FORBIDDEN_IN_PRODUCTION', 'POST /api/v1/ws/test-event is off in production');
       return;
     }
-    const state = watchAbort(res);
-    readJsonBody(res, 16 * 1024).then(async (body) => {
-      const value = (body ?? {}) as Record<string, unknown>;
+    handleAsync(res, async () => {
+      const value = ((await readJsonBody(res, 16 * 1024)) ?? {}) as Record<string, unknown>;
       const channel = typeof value.channel === 'string' ? value.channel : 'general';
       if (!hub.has(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
       const message = typeof value.message === 'string' ? value.message.slice(0, 1000) : 'Test event';
@@ -80,14 +79,7 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
       const reply = await store.call({ op: 'publish', channel, payload });
       if (!reply.ok) throw new GatewayError(reply.code, reply.message);
       deps.nudgeRelay();
-      if (!state.aborted) sendJson(res, 200, { status: 'ok', channel, message });
-    }).catch((err: unknown) => {
-      if (state.aborted) return;
-      if (err instanceof GatewayError) sendError(res, err.code, err.message);
-      else {
-        logger.error({ err }, 'test event failed');
-        sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
-      }
-    });
+      return jsonReply(200, { status: 'ok', channel, message });
+    }, (err) => logger.error({ err }, 'test event failed'));
   });
 }

@@ -26,8 +26,8 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import type { PortClient } from '../threads/port-rpc.js';
-import { bearerToken, readJsonBody, watchAbort } from './http-request.js';
-import { sendBody, sendError } from './http-response.js';
+import { bearerToken, readJsonBody } from './http-request.js';
+import { handleAsync } from './http-response.js';
 
 export interface EntityRouteDeps {
   readonly config: GatewayConfig;
@@ -52,14 +52,19 @@ type Build = (body: unknown, id: string | undefined) => StoreTask;
 
 const MAX_LIMIT = 1000;
 
-function pageQuery(req: HttpRequest): { skip: number; limit: number } {
+/** `skip` and `limit` of a list request, read while the request is valid; an error is thrown later, in the handler. */
+function pageQuery(req: HttpRequest): { skip: number; limit: number } | GatewayError {
   const read = (name: string, fallback: number, max: number) => {
     const text = req.getQuery(name);
     if (text === undefined || text === '') return fallback;
     if (!/^\d{1,9}$/.test(text) || Number(text) > max) throw new GatewayError('GW_ERR_QUERY_INVALID', `${name} must be a whole number from 0 to ${max}`);
     return Number(text);
   };
-  return { skip: read('skip', 0, 1e9), limit: read('limit', 100, MAX_LIMIT) };
+  try {
+    return { skip: read('skip', 0, 1e9), limit: read('limit', 100, MAX_LIMIT) };
+  } catch (err) {
+    return err as GatewayError;
+  }
 }
 
 export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): void {
@@ -75,16 +80,9 @@ export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): 
     stats.inc('rest_requests_total');
     const token = guard ? bearerToken(req.getHeader('authorization')) : undefined;
     const id = req.getParameter(0);
-    let query: { skip: number; limit: number } | GatewayError;
-    try {
-      query = pageQuery(req);
-    } catch (err) {
-      query = err as GatewayError;
-    }
-    const state = watchAbort(res);
-    const body = withBody ? readJsonBody(res, config.events.maxBodyBytes) : Promise.resolve(undefined);
-    body.catch(() => undefined); // handled below; never an unhandled rejection if auth fails first
-    (async (): Promise<StoreReply & { ok: true }> => {
+    handleAsync(res, async () => {
+      const body = withBody ? readJsonBody(res, config.events.maxBodyBytes) : Promise.resolve(undefined);
+      body.catch(() => undefined); // awaited below; never an unhandled rejection if auth fails first
       if (guard) {
         let principal;
         try {
@@ -96,24 +94,11 @@ export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): 
           throw new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to ${guard.kind === 'publish' ? 'write to' : 'read'} channel ${guard.channel}`);
         }
       }
-      if (query instanceof GatewayError) throw query;
-      const task = build(await body, id === '' ? undefined : id);
-      const reply = task.op === 'list' ? await store.call({ ...task, ...query }) : await store.call(task);
+      const reply = await store.call(build(await body, id === '' ? undefined : id));
       if (!reply.ok) throw new GatewayError(reply.code, reply.message);
       if (reply.wroteEvent) deps.nudgeRelay();
-      return reply;
-    })().then((reply) => {
-      if (!state.aborted) sendBody(res, reply.status, 'application/json', reply.body);
-    }, (err: unknown) => {
-      stats.inc('rest_errors_total');
-      if (state.aborted) return;
-      if (err instanceof GatewayError) {
-        sendError(res, err.code, err.message);
-      } else {
-        logger.error({ err }, 'REST request failed');
-        sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
-      }
-    });
+      return { status: reply.status, contentType: 'application/json', body: reply.body };
+    }, (err) => logger.error({ err }, 'REST request failed'), () => stats.inc('rest_errors_total'));
   }
 
   function collectionRoutes(c: CollectionSpec, path: string, authenticated: boolean): void {
@@ -121,10 +106,13 @@ export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): 
     const read: Guard | null = authenticated ? { kind: 'channels', channel: c.channel } : null;
     const write: Guard | null = authenticated ? { kind: 'publish', channel: c.channel } : null;
     const idOf = (id: string | undefined) => parseEntityId(id ?? '');
-    const list: Build = () => ({ op: 'list', collection: c.path, skip: 0, limit: 0 });
+    const list = (page: { skip: number; limit: number } | GatewayError): Build => () => {
+      if (page instanceof GatewayError) throw page;
+      return { op: 'list', collection: c.path, ...page };
+    };
     const create: Build = (body) => ({ op: 'create', collection: c.path, fields: validateEntityBody(c, body, 'create') });
     for (const p of [base, `${base}/`]) {
-      app.get(p, (res, req) => serve(res, req, read, false, list));
+      app.get(p, (res, req) => serve(res, req, read, false, list(pageQuery(req))));
       app.post(p, (res, req) => serve(res, req, write, true, create));
     }
     app.get(`${base}/:id`, (res, req) => serve(res, req, read, false, (_, id) => ({ op: 'get', collection: c.path, id: idOf(id) })));

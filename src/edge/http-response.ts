@@ -4,6 +4,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
+import { GatewayError } from '../errors/gateway-error.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
   200: 'OK', 201: 'Created', 202: 'Accepted', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
@@ -32,11 +33,24 @@ export function sendError(res: HttpResponse, code: ErrorCode, message: string): 
 /** Refuses a WebSocket upgrade with a plain HTTP error response. */
 export const rejectUpgrade = sendError;
 
+/** An HTTP answer built by an async handler. */
+export interface HttpReply {
+  readonly status: number;
+  readonly contentType: string;
+  readonly body: string;
+}
+
+export function jsonReply(status: number, value: unknown): HttpReply {
+  return { status, contentType: 'application/json', body: JSON.stringify(value) };
+}
+
 /**
- * Runs an async handler: marks the response aborted when the client goes away, so nothing is
- * written to a dead response, and turns a thrown error into a 500 without leaking it.
+ * Runs an async handler, the one way every route does: onAborted is registered before `work` starts
+ * (so `work` may register onData first thing, and nothing is written to a dead response); a
+ * GatewayError becomes its catalogue status and error body; anything else goes to `onUnexpected`
+ * (to be logged) and is answered 500 without details. `onFailed` sees every failure (for counters).
  */
-export function handleAsync(res: HttpResponse, work: () => Promise<{ status: number; contentType: string; body: string }>, onError: (err: unknown) => void): void {
+export function handleAsync(res: HttpResponse, work: () => Promise<HttpReply>, onUnexpected: (err: unknown) => void, onFailed?: () => void): void {
   let aborted = false;
   res.onAborted(() => {
     aborted = true;
@@ -46,9 +60,13 @@ export function handleAsync(res: HttpResponse, work: () => Promise<{ status: num
       if (!aborted) sendBody(res, reply.status, reply.contentType, reply.body);
     },
     (err: unknown) => {
-      onError(err);
+      onFailed?.();
+      if (err instanceof GatewayError) {
+        if (!aborted) sendError(res, err.code, err.message);
+        return;
+      }
+      onUnexpected(err);
       if (!aborted) sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
     },
   );
 }
-

@@ -14,8 +14,8 @@ import { tokenFailure } from '../auth/token-error-codes.js';
 import type { GatewayConfig } from '../config/config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isValidDeviceId } from '../protocol/device-ids.js';
-import { sendError, sendJson } from './http-response.js';
-import { bearerToken, readJsonBody, watchAbort } from './http-request.js';
+import { handleAsync, jsonReply } from './http-response.js';
+import { bearerToken, readJsonBody } from './http-request.js';
 import { SHARE_STREAM_PATH } from './stream-route.js';
 
 const INIT_PATH = '/api/v1/public/share-location/init';
@@ -39,20 +39,16 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
 
   /** Runs an authenticated handler: onAborted first, the JWT checked, errors mapped to the catalogue. */
   function authenticated(res: HttpResponse, authorization: string, handle: (principal: Principal) => Promise<{ status: number; body: unknown }>): void {
-    const state = watchAbort(res);
-    checks.jwt(bearerToken(authorization))
-      .then(handle, (err: unknown) => { throw tokenFailure(err); })
-      .then((reply) => {
-        if (!state.aborted) sendJson(res, reply.status, reply.body);
-      }, (err: unknown) => {
-        if (state.aborted) return;
-        if (err instanceof GatewayError) {
-          sendError(res, err.code, err.message);
-          return;
-        }
-        logger.error({ err }, 'share-location request failed');
-        sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
-      });
+    handleAsync(res, async () => {
+      let principal: Principal;
+      try {
+        principal = await checks.jwt(bearerToken(authorization));
+      } catch (err) {
+        throw tokenFailure(err);
+      }
+      const reply = await handle(principal);
+      return jsonReply(reply.status, reply.body);
+    }, (err) => logger.error({ err }, 'share-location request failed'));
   }
 
   app.post(INIT_PATH, (res, req) => {

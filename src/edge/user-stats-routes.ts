@@ -5,11 +5,10 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/config.js';
-import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter, SharedStats } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import { sendError, sendJson } from './http-response.js';
-import { readJsonBody, watchAbort } from './http-request.js';
+import { handleAsync, jsonReply, sendJson } from './http-response.js';
+import { readJsonBody } from './http-request.js';
 import type { UserHub } from './user-hub-route.js';
 
 export interface UserStatsDeps {
@@ -57,22 +56,14 @@ export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps):
       sendJson(res, 403, { status: 'forbidden' });
       return;
     }
-    const state = watchAbort(res);
-    readJsonBody(res, 16 * 1024).then((body) => {
-      const value = (body ?? {}) as Record<string, unknown>;
+    handleAsync(res, async () => {
+      const value = ((await readJsonBody(res, 16 * 1024)) ?? {}) as Record<string, unknown>;
       const str = (key: string, fallback: string) => (typeof value[key] === 'string' ? (value[key] as string).slice(0, 1000) : fallback);
       const event = { type: 'notification', data: { title: str('title', 'BroadcastTest'), content: str('content', ''), level: str('level', 'info') } };
       deps.publish(`${config.auth.eventsTopic}/all`, JSON.stringify(event));
       stats.inc('user_broadcasts_total');
       stats.set('user_last_broadcast_at_ms', Date.now());
-      if (!state.aborted) sendJson(res, 200, { status: 'ok', sent: shared.sumEdges('user_connections'), metrics: metrics() });
-    }, (err: unknown) => {
-      if (state.aborted) return;
-      if (err instanceof GatewayError) sendError(res, err.code, err.message);
-      else {
-        logger.error({ err }, 'broadcast failed');
-        sendError(res, 'GW_ERR_INTERNAL', 'Internal error');
-      }
-    });
+      return jsonReply(200, { status: 'ok', sent: shared.sumEdges('user_connections'), metrics: metrics() });
+    }, (err) => logger.error({ err }, 'broadcast failed'));
   });
 }
