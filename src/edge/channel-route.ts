@@ -26,7 +26,7 @@ import { rejectUpgrade } from './http-response.js';
 import type { SessionAuth } from './session-expiry.js';
 import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
-import { requestToken, upgradeAfter } from './upgrade-after-check.js';
+import { requestToken, upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 
 export const CHANNEL_PATHS: Readonly<Record<1 | 0, string>> = { 0: '/api/v1/ws', 1: '/ws/:channel' };
 
@@ -93,12 +93,10 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     };
   }
 
-  async function refresh(ws: ChannelSocket, token: string): Promise<void> {
-    const result = await refreshSession(checks, expiry, ws, token);
-    if (ws.closed) return;
-    ws.cork(() => {
-      if (result instanceof GatewayError) badFrame(ws, result);
-      else send(ws, { type: 'token_refreshed', data: { expires_at: new Date(result).toISOString() } });
+  function refresh(ws: ChannelSocket, token: unknown): void {
+    void refreshSession(checks, expiry, ws, token, {
+      refused: (err) => badFrame(ws, err),
+      refreshed: (expiresAt) => send(ws, { type: 'token_refreshed', data: { expires_at: new Date(expiresAt).toISOString() } }),
     });
   }
 
@@ -141,11 +139,11 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
         base = requested(channel, query);
       } catch (err) {
         const error = err instanceof GatewayError ? err : new GatewayError('GW_ERR_FRAME_INVALID', 'Invalid request');
-        res.upgrade(socketData(format, { channel: '', userId: null, since: null, auth: null, error }), req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+        upgradeNow(res, req, context, echo, socketData(format, { channel: '', userId: null, since: null, auth: null, error }));
         return;
       }
       if (!needsJwt) {
-        res.upgrade(socketData(format, { ...base, auth: null, error: null }), req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+        upgradeNow(res, req, context, echo, socketData(format, { ...base, auth: null, error: null }));
         return;
       }
       const token = requestToken(req, protocolHeader);
@@ -190,10 +188,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
       const frame = takeTypeFrame(ws, message, isBinary, config, stats, (err) => sendError(ws, err), (err) => badFrame(ws, err));
       if (frame === null) return;
       if (frame.type === 'ping') send(ws, { type: 'pong' });
-      else if (frame.type === 'refresh_token') {
-        if (ws.auth === null) badFrame(ws, new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh'));
-        else void refresh(ws, frame.token as string);
-      }
+      else if (frame.type === 'refresh_token') refresh(ws, frame.token);
     },
 
     close(socket) {

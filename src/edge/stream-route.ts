@@ -21,7 +21,7 @@ import type { Keepalive } from './keepalive.js';
 import type { SessionAuth } from './session-expiry.js';
 import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
-import { requestToken, upgradeAfter } from './upgrade-after-check.js';
+import { requestToken, upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
@@ -103,12 +103,10 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     }
   }
 
-  async function refresh(ws: StreamSocket, token: string): Promise<void> {
-    const result = await refreshSession(checks, expiry, ws, token);
-    if (ws.closed) return;
-    ws.cork(() => {
-      if (result instanceof GatewayError) badFrame(ws, result);
-      else sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(result).toISOString() } });
+  function refresh(ws: StreamSocket, token: string): void {
+    void refreshSession(checks, expiry, ws, token, {
+      refused: (err) => badFrame(ws, err),
+      refreshed: (expiresAt) => sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(expiresAt).toISOString() } }),
     });
   }
 
@@ -118,7 +116,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         sendEvent(ws, { event: 'pong', data: {} });
         return;
       case 'refresh_token':
-        void refresh(ws, action.token);
+        refresh(ws, action.token);
         return;
       case 'subscribe': {
         if (variant === 'share') {
@@ -164,7 +162,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         } catch (err) {
           admission = refused(err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids'));
         }
-        res.upgrade(socketData(format, admission), req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+        upgradeNow(res, req, context, echo, socketData(format, admission));
         return;
       }
       // A share link comes only as ?token= (a viewer has no JWT); a stream JWT from any source.

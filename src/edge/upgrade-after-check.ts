@@ -24,6 +24,11 @@ export function requestToken(req: HttpRequest, protocolHeader: string): string |
   return req.getQuery('token') ?? bearerToken(req.getHeader('authorization')) ?? subprotocolToken(parseOffered(protocolHeader));
 }
 
+/** Upgrades at once, inside the upgrade handler (nothing asynchronous to wait for). */
+export function upgradeNow<T>(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, echo: string, userData: T): void {
+  res.upgrade(userData, req.getHeader('sec-websocket-key'), echo, req.getHeader('sec-websocket-extensions'), context);
+}
+
 /**
  * Runs `work` (which must not touch `req`) and upgrades with the userData it resolves to, unless
  * the client went away meanwhile. `echo` is the negotiated subprotocol.

@@ -99,14 +99,10 @@ export class UserHub {
       send(ws, 'error', { code: err.code, message: err.message });
       if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     };
-    const refresh = async (ws: UserSocket, token: unknown) => {
-      const result = await refreshSession(checks, expiry, ws, token);
-      if (ws.closed) return;
-      ws.cork(() => {
-        if (result instanceof GatewayError) badFrame(ws, result);
-        else send(ws, 'token_refreshed', { expires_at: new Date(result).toISOString() });
-      });
-    };
+    const refresh = (ws: UserSocket, token: unknown) => void refreshSession(checks, expiry, ws, token, {
+      refused: (err) => badFrame(ws, err),
+      refreshed: (expiresAt) => send(ws, 'token_refreshed', { expires_at: new Date(expiresAt).toISOString() }),
+    });
 
     this.app.ws<UserSocketData>(CONNECT_PATH, {
       compression: 0,
@@ -164,7 +160,7 @@ export class UserHub {
         const frame = takeTypeFrame(ws, message, isBinary, config, stats, (err) => send(ws, 'error', { code: err.code, message: err.message }), (err) => badFrame(ws, err));
         if (frame === null) return;
         if (frame.type === 'ping') send(ws, 'pong', {});
-        else if (frame.type === 'refresh_token') void refresh(ws, frame.token);
+        else if (frame.type === 'refresh_token') refresh(ws, frame.token);
       },
 
       close: (socket, code, message) => {
