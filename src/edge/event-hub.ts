@@ -15,7 +15,7 @@
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { ChannelSpec } from '../channels/channel-config.js';
-import { frameIndex, type EnvelopeIndex, type EventFrames } from '../channels/envelopes.js';
+import { type EnvelopeIndex, type EventFrames } from '../channels/envelopes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
@@ -43,14 +43,16 @@ export const channelTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: st
 export const userTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string, userId: string) =>
   envelope === 2 ? `ch.2.${format}:@${userId}` : `ch.${envelope}.${format}:${channel}@${userId}`;
 
-const ENVELOPES: readonly EnvelopeIndex[] = [0, 1, 2];
-const FORMATS = [0, 1] as const;
+/** (envelope, format) of each slot of EventFrames, in frameIndex order. */
+const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, 0 | 1])[] = ([0, 1, 2] as const).flatMap((e) => ([0, 1] as const).map((f) => [e, f] as const));
 
 export class EventHub {
   private epochValue: string | null = null;
   private readonly rings = new Map<string, Entry[]>();
   private readonly heads = new Map<string, number>();
   private readonly specs: Map<string, ChannelSpec>;
+  /** Each channel's topic per EventFrames slot. */
+  private readonly topics = new Map<string, readonly string[]>();
   /** Open channel sockets per channel on this edge (for the stats routes). */
   readonly connections = new Map<string, number>();
 
@@ -58,6 +60,7 @@ export class EventHub {
     this.specs = new Map(specs.map((s) => [s.name, s]));
     for (const s of specs) {
       this.rings.set(s.name, []);
+      this.topics.set(s.name, FRAME_SLOTS.map(([e, f]) => channelTopic(e, f, s.name)));
       this.connections.set(s.name, 0);
     }
   }
@@ -127,15 +130,14 @@ export class EventHub {
   }
 
   private publish(event: ChannelEventRecord): void {
+    // Channel-wide topics are named once per channel; only a user's notification builds its own.
+    const topics = event.userId === null ? this.topics.get(event.channel)! : FRAME_SLOTS.map(([e, f]) => userTopic(e, f, event.channel, event.userId!));
     let deliveries = 0;
-    for (const envelope of ENVELOPES) {
-      for (const format of FORMATS) {
-        const topic = event.userId === null ? channelTopic(envelope, format, event.channel) : userTopic(envelope, format, event.channel, event.userId);
-        const subscribers = this.app.numSubscribers(topic);
-        if (subscribers === 0) continue;
-        this.app.publish(topic, event.frames[frameIndex(envelope, format)], format === 1);
-        deliveries += subscribers;
-      }
+    for (let i = 0; i < topics.length; i++) {
+      const subscribers = this.app.numSubscribers(topics[i]);
+      if (subscribers === 0) continue;
+      this.app.publish(topics[i], event.frames[i], FRAME_SLOTS[i][1] === 1);
+      deliveries += subscribers;
     }
     if (deliveries > 0) this.stats.inc('channel_deliveries_total', deliveries);
   }
