@@ -60,7 +60,7 @@ function sqliteAlone(durationS: number): number {
   try {
     const db = openDatabase(dir);
     const store = new EntityStore(db);
-    const sensores = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }).collections.find((c) => c.path === 'sensores')!;
+    const sensores = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections.find((c) => c.path === 'sensores')!;
     const end = performance.now() + durationS * 1000;
     let writes = 0;
     while (performance.now() < end) {

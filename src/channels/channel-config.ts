@@ -40,7 +40,15 @@ export interface ChannelSpec {
   readonly name: string;
   readonly historySize: number;
   readonly historyTtlS: number;
+  /**
+   * Its events also go to this Azure Web PubSub hub, to the groups each event's `metadata.groups`
+   * names (the trips channel: reference/000). null: channel subscribers only.
+   */
+  readonly azureHub: string | null;
 }
+
+/** The channel of trip events (reference/000); always present, bound to GATEWAY_TRIPS_HUB. */
+export const TRIPS_CHANNEL = 'viajes';
 
 export interface ChannelsConfig {
   readonly collections: readonly CollectionSpec[];
@@ -95,7 +103,7 @@ function parseField(where: string, value: unknown): FieldSpec {
  * Validates the configuration (JSON-shaped) and fills in defaults. Errors say what is wrong and
  * where, for the config loader to prefix with the variable's name.
  */
-export function parseChannelsConfig(value: unknown, defaults: { historySize: number; historyTtlS: number }): ChannelsConfig {
+export function parseChannelsConfig(value: unknown, defaults: { historySize: number; historyTtlS: number }, tripsHub: string): ChannelsConfig {
   if (value === null || typeof value !== 'object' || !Array.isArray((value as { collections?: unknown }).collections)) {
     fail('must be an object with a "collections" list (and optionally a "channels" object)');
   }
@@ -131,8 +139,8 @@ export function parseChannelsConfig(value: unknown, defaults: { historySize: num
   });
 
   const overrides = (raw.channels ?? {}) as Record<string, unknown>;
-  if (typeof overrides !== 'object' || Array.isArray(overrides)) fail('"channels" must be an object of channel name → {history_size, history_ttl_s}');
-  const names = new Set([...collections.map((c) => c.channel), ...Object.keys(overrides)]);
+  if (typeof overrides !== 'object' || Array.isArray(overrides)) fail('"channels" must be an object of channel name → {history_size, history_ttl_s, azure_hub}');
+  const names = new Set([...collections.map((c) => c.channel), ...Object.keys(overrides), TRIPS_CHANNEL]);
   const channels = [...names].map((name): ChannelSpec => {
     if (!NAME.test(name)) fail(`channel "${name}" must be a lowercase name (a-z, 0-9, _ and -, at most 64)`);
     const o = (overrides[name] ?? {}) as Record<string, unknown>;
@@ -140,7 +148,9 @@ export function parseChannelsConfig(value: unknown, defaults: { historySize: num
     const ttl = o.history_ttl_s ?? defaults.historyTtlS;
     if (!Number.isInteger(size) || (size as number) < 0 || (size as number) > 1_000_000) fail(`channels.${name}.history_size must be a whole number 0..1000000`);
     if (!Number.isInteger(ttl) || (ttl as number) < 1) fail(`channels.${name}.history_ttl_s must be a whole number of seconds, at least 1`);
-    return { name, historySize: size as number, historyTtlS: ttl as number };
+    const hub = o.azure_hub ?? (name === TRIPS_CHANNEL ? tripsHub : null);
+    if (hub !== null && typeof hub !== 'string') fail(`channels.${name}.azure_hub must be a hub name`);
+    return { name, historySize: size as number, historyTtlS: ttl as number, azureHub: hub as string | null };
   });
   return { collections, channels };
 }

@@ -84,7 +84,28 @@ export interface EventsConfig {
   readonly maxBufferBytes: number;
 }
 
+export interface AzureConfig {
+  readonly accessKey: string;
+  /** True when the key was generated at start. */
+  readonly ephemeralKey: boolean;
+  /** Hubs served; null: any valid hub name. */
+  readonly hubs: readonly string[] | null;
+  readonly topic: string;
+  readonly sessionTtlS: number;
+  /** A real service's connection string: trip events are also sent there. */
+  readonly outbound: string | undefined;
+}
+
+export interface TripsConfig {
+  readonly hub: string;
+  /** The channel trip events go through (outbox, history, recovery). */
+  readonly channel: string;
+  readonly equipmentFile: string | undefined;
+}
+
 export interface GatewayConfig {
+  readonly azure: AzureConfig;
+  readonly trips: TripsConfig;
   readonly events: EventsConfig;
   readonly environment: Environment;
   readonly auth: AuthConfig;

@@ -9,7 +9,11 @@ import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { AuthConfig, AuthRequiredOn, Environment, EventsConfig, GatewayConfig, LogLevel, ShareConfig } from './config.js';
+import type { AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, LogLevel, ShareConfig, TripsConfig } from './config.js';
+import { randomBytes } from 'node:crypto';
+import { HUB_NAME } from '../azure/commands.js';
+import { parseConnectionString } from '../azure/connection-string.js';
+import { TRIPS_CHANNEL } from '../channels/channel-config.js';
 import { DEFAULT_CHANNELS, parseChannelsConfig } from '../channels/channel-config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 
@@ -101,9 +105,12 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     if (bad) invalid(spec('GATEWAY_MQTT_TOPICS'), 'has a filter whose # is not the last level', topic);
   }
 
+  const trips = loadTrips(str);
   const config: GatewayConfig = {
     environment: str('ENVIRONMENT') as Environment,
-    events: loadEvents(int, str),
+    azure: loadAzure(env, int, str, trips),
+    trips,
+    events: loadEvents(int, str, trips),
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
     limits: {
@@ -214,7 +221,40 @@ function loadAuth(env: Env, int: IntReader, str: StrReader): AuthConfig {
   };
 }
 
-function loadEvents(int: IntReader, str: StrReader): EventsConfig {
+function loadTrips(str: StrReader): TripsConfig {
+  const hub = str('GATEWAY_TRIPS_HUB')!;
+  if (!HUB_NAME.test(hub)) invalid(spec('GATEWAY_TRIPS_HUB'), 'must be a hub name (a letter, then up to 127 letters, digits or _`,.[])', hub);
+  return { hub, channel: TRIPS_CHANNEL, equipmentFile: str('GATEWAY_EQUIPMENT_FILE') };
+}
+
+function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig): AzureConfig {
+  const key = str('GATEWAY_AZURE_ACCESS_KEY');
+  if (key !== undefined && Buffer.byteLength(key) < 32) invalid(spec('GATEWAY_AZURE_ACCESS_KEY'), 'must be at least 32 bytes', '[redacted]');
+  const hubsVar = spec('GATEWAY_AZURE_HUBS');
+  const listed = readList(env, hubsVar);
+  for (const hub of listed) if (hub !== '*' && !HUB_NAME.test(hub)) invalid(hubsVar, 'must list hub names (a letter, then up to 127 letters, digits or _`,.[]) or *', hub);
+  const hubs = listed.includes('*') ? null : [...new Set([...listed, trips.hub])];
+  const topic = str('GATEWAY_AZURE_TOPIC')!;
+  if (/[#+]/.test(topic) || topic.endsWith('/')) invalid(spec('GATEWAY_AZURE_TOPIC'), 'must be a topic prefix without wildcards or a trailing /', topic);
+  const outbound = str('AZURE_WEBPUBSUB_CONNECTION_STRING');
+  if (outbound !== undefined) {
+    try {
+      parseConnectionString(outbound);
+    } catch (err) {
+      invalid(spec('AZURE_WEBPUBSUB_CONNECTION_STRING'), (err as Error).message, '[redacted]');
+    }
+  }
+  return {
+    accessKey: key ?? randomBytes(32).toString('base64url'),
+    ephemeralKey: key === undefined,
+    hubs,
+    topic,
+    sessionTtlS: int('GATEWAY_AZURE_SESSION_TTL_S')!,
+    outbound,
+  };
+}
+
+function loadEvents(int: IntReader, str: StrReader, trips: TripsConfig): EventsConfig {
   const channelsVar = spec('GATEWAY_CHANNELS');
   const text = str('GATEWAY_CHANNELS');
   const defaults = { historySize: int('GATEWAY_HISTORY_SIZE')!, historyTtlS: int('GATEWAY_HISTORY_TTL_S')! };
@@ -229,7 +269,7 @@ function loadEvents(int: IntReader, str: StrReader): EventsConfig {
         throw new Error(`is not valid JSON: ${(err as Error).message}`);
       }
     }
-    channels = parseChannelsConfig(value, defaults);
+    channels = parseChannelsConfig(value, defaults, trips.hub);
   } catch (err) {
     if (err instanceof GatewayError) throw err;
     invalid(channelsVar, (err as Error).message, (text ?? '').slice(0, 60));

@@ -35,20 +35,27 @@ export interface Admitted {
   readonly protocolHeader: string;
 }
 
-/** Runs the checks; on refusal it has answered the request and returns null. */
-export function gateUpgrade(res: HttpResponse, req: HttpRequest, deps: GateDeps): Admitted | null {
+/** The checks before any route's own: not shutting down (503), under the per-IP rate (429). False: answered. */
+export function admitUpgrade(res: HttpResponse, deps: GateDeps): boolean {
   const { stats } = deps;
   if (deps.isClosing()) {
     stats.inc('upgrades_rejected_total');
     rejectUpgrade(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
-    return null;
+    return false;
   }
   if (!deps.ipBuckets.take(remoteIp(res))) {
     stats.inc('upgrades_rejected_total');
     stats.inc('rate_limited_total');
     rejectUpgrade(res, 'GW_ERR_RATE_LIMITED', `Too many connection attempts from this address (at most ${deps.limits.connectRatePerIp} per second)`);
-    return null;
+    return false;
   }
+  return true;
+}
+
+/** Runs the checks; on refusal it has answered the request and returns null. */
+export function gateUpgrade(res: HttpResponse, req: HttpRequest, deps: GateDeps): Admitted | null {
+  const { stats } = deps;
+  if (!admitUpgrade(res, deps)) return null;
   const protocolHeader = req.getHeader('sec-websocket-protocol');
   const negotiation = negotiate(protocolHeader, SUBPROTOCOLS, 'json');
   if (!negotiation.ok) {

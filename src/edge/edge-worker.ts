@@ -34,6 +34,11 @@ import { registerChannelStatsRoutes } from './channel-stats-routes.js';
 import { registerEntityRoutes } from './entity-routes.js';
 import { channelTopic, EventHub, userTopic } from './event-hub.js';
 import { PortClient } from '../threads/port-rpc.js';
+import { AzureAccessTokens } from '../azure/access-tokens.js';
+import { AzureHub } from './azure-hub.js';
+import { registerAzureClientRoute } from './azure-client-route.js';
+import { registerAzureRestRoutes } from './azure-rest-routes.js';
+import { AzureDirectory } from './azure-directory.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 
 export interface EdgeWorkerData {
@@ -102,6 +107,24 @@ const users = new UserHub(app, {
 });
 users.register();
 const publish = (topic: string, payload: string) => toIngest({ t: 'publish', topic, payload, qos: 1 });
+
+// Azure Web PubSub, self-hosted: the client endpoint, the REST data plane, and trips' delivery.
+/** The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the host the request came to. */
+const publicBase = (host: string) => config.share.publicUrl ?? (/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `http://${host}` : `http://localhost:${port}`);
+const azureTokens = new AzureAccessTokens(config.azure.accessKey);
+const azure = new AzureHub({
+  sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
+  presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
+});
+events.onAzureEvent = (event) => azure.deliverChannelEvent(event);
+const directory = new AzureDirectory(ingestPort);
+registerAzureClientRoute(app, {
+  config, hub: azure, tokens: azureTokens, ipBuckets, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
+});
+registerAzureRestRoutes(app, {
+  config, tokens: azureTokens, stats, logger: logger.child({ component: 'azure-rest' }), publish,
+  query: (hubName, q) => directory.ask(hubName, q), baseUrl: (host) => publicBase(host),
+});
 registerShareLocationRoutes(app, {
   config, port, checks, acl, logger: logger.child({ component: 'share' }),
   shares: new ShareTokens(config.share.tokens, revocations),
@@ -118,6 +141,12 @@ ingestPort.on('message', (message: IngestToEdge) => {
       break;
     case 'event':
       users.deliver(message.target, message.json, message.msgpack);
+      break;
+    case 'azure':
+      azure.apply(message.hub, message.command, message.message);
+      break;
+    case 'azure-answer':
+      directory.answered(message.id, message.value);
       break;
     case 'channels-init':
     case 'channel-events':
@@ -149,6 +178,7 @@ listen.call(app, config.edge.host, port, listenOptions, (token) => {
     connections.closeAll('server shutting down');
     users.closeAll('server shutting down');
     channelSockets.closeAll('server shutting down');
+    azure.closeAll('server shutting down');
     channelBackpressure.stop();
     slow.stop();
     expiry.stop();

@@ -55,6 +55,8 @@ export class EventHub {
   private readonly topics = new Map<string, readonly string[]>();
   /** Open channel sockets per channel on this edge (for the stats routes). */
   readonly connections = new Map<string, number>();
+  /** Receives the live events of a channel bound to an Azure hub (the trips channel). */
+  onAzureEvent: (event: ChannelEventRecord) => void = () => undefined;
 
   constructor(private readonly app: TemplatedApp, specs: readonly ChannelSpec[], private readonly stats: RowWriter<EdgeMetric>) {
     this.specs = new Map(specs.map((s) => [s.name, s]));
@@ -107,6 +109,7 @@ export class EventHub {
     for (const event of message.events) {
       this.append(event);
       this.publish(event);
+      if (event.azure !== undefined) this.onAzureEvent(event);
     }
   }
 

@@ -19,8 +19,8 @@ export function watchAbort(res: HttpResponse): RequestState {
   return state;
 }
 
-/** Collects the body and parses it as JSON; empty means `{}`. Throws GatewayError on size or syntax. */
-export function readJsonBody(res: HttpResponse, maxBytes: number): Promise<unknown> {
+/** Collects the body (must be called before the handler's first await). Throws GatewayError over `maxBytes`. */
+export function readBody(res: HttpResponse, maxBytes: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
@@ -34,19 +34,20 @@ export function readJsonBody(res: HttpResponse, maxBytes: number): Promise<unkno
         return;
       }
       chunks.push(Buffer.from(chunk.slice(0))); // the chunk is neutered when this callback returns
-      if (!isLast) return;
-      const text = Buffer.concat(chunks).toString('utf8').trim();
-      if (text === '') {
-        resolve({});
-        return;
-      }
-      try {
-        resolve(JSON.parse(text));
-      } catch {
-        reject(new GatewayError('GW_ERR_BODY_INVALID', 'Request body is not valid JSON'));
-      }
+      if (isLast) resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
     });
   });
+}
+
+/** Collects the body and parses it as JSON; empty means `{}`. Throws GatewayError on size or syntax. */
+export async function readJsonBody(res: HttpResponse, maxBytes: number): Promise<unknown> {
+  const text = (await readBody(res, maxBytes)).toString('utf8').trim();
+  if (text === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GatewayError('GW_ERR_BODY_INVALID', 'Request body is not valid JSON');
+  }
 }
 
 /** `Authorization: Bearer <token>` → the token, else undefined. */

@@ -13,6 +13,7 @@
 import type { HttpRequest, HttpResponse, us_socket_context_t } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import { parseOffered } from '../protocol/subprotocol.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import { rejectUpgrade } from './http-response.js';
 import { bearerToken, subprotocolToken, watchAbort } from './http-request.js';
 
@@ -31,7 +32,8 @@ export function upgradeNow<T>(res: HttpResponse, req: HttpRequest, context: us_s
 
 /**
  * Runs `work` (which must not touch `req`) and upgrades with the userData it resolves to, unless
- * the client went away meanwhile. `echo` is the negotiated subprotocol.
+ * the client went away meanwhile. `echo` is the negotiated subprotocol. A GatewayError thrown by
+ * `work` refuses the upgrade with its status (routes that report errors in-band resolve instead).
  */
 export function upgradeAfter<T>(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, echo: string, work: () => Promise<T>, logger: Logger): void {
   const key = req.getHeader('sec-websocket-key');
@@ -40,6 +42,10 @@ export function upgradeAfter<T>(res: HttpResponse, req: HttpRequest, context: us
   work().then((userData) => {
     if (!state.aborted) res.upgrade(userData, key, echo, extensions, context);
   }, (err: unknown) => {
+    if (err instanceof GatewayError) {
+      if (!state.aborted) rejectUpgrade(res, err.code, err.message);
+      return;
+    }
     logger.error({ err }, 'admission failed');
     if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
   });

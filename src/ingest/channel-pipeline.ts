@@ -13,6 +13,8 @@ import type { Logger } from 'pino';
 import type { ChannelsConfig, ChannelSpec } from '../channels/channel-config.js';
 import { parseChannelEvent, type ChannelEvent, type Origin } from '../channels/channel-event.js';
 import { renderEvent } from '../channels/envelopes.js';
+import { isGroupName } from '../azure/commands.js';
+import { renderMessage } from '../azure/frames.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
@@ -41,6 +43,12 @@ function originOf(value: unknown): StampedOrigin | null {
 }
 
 const userIdOf = (event: ChannelEvent) => (event.kind === 'notification' ? event.userId : null);
+
+/** The Azure groups an event of a hub-bound channel goes to: its `metadata.groups`. */
+function azureGroupsOf(event: ChannelEvent): string[] {
+  const groups = event.kind === 'entity' ? event.metadata?.groups : undefined;
+  return Array.isArray(groups) ? groups.filter(isGroupName) : [];
+}
 
 export class ChannelPipeline {
   private readonly channels: Map<string, ChannelSpec>;
@@ -80,14 +88,21 @@ export class ChannelPipeline {
       const head = this.heads.get(spec.name) ?? 0;
       for (const row of this.store.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
         const event = JSON.parse(row.event) as ChannelEvent;
-        history.push(this.record(spec.name, row.offset, row.at, event));
+        history.push(this.record(spec, row.offset, row.at, event, false));
       }
     }
     return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.keys()].map((c) => [c, this.heads.get(c) ?? 0]), history };
   }
 
-  private record(channel: string, offset: number, at: number, event: ChannelEvent): ChannelEventRecord {
-    return { channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
+  private record(spec: ChannelSpec, offset: number, at: number, event: ChannelEvent, live: boolean): ChannelEventRecord {
+    const channel = spec.name;
+    const record = { channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
+    if (!live || spec.azureHub === null) return record;
+    const groups = azureGroupsOf(event);
+    if (groups.length === 0) return record;
+    const data = JSON.stringify(event.data);
+    const writtenAt = Date.parse(event.timestamp) || at;
+    return { ...record, azure: { hub: spec.azureHub, writtenAt, groups: groups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) } };
   }
 
   /** One bus message on `<prefix>/<channel>`. */
@@ -116,7 +131,7 @@ export class ChannelPipeline {
     this.touchedHeads.set(channel, offset);
     const at = Date.now();
     this.pendingRows.push({ channel, offset, at, event: JSON.stringify(event) });
-    this.pendingEvents.push(this.record(channel, offset, at, event));
+    this.pendingEvents.push(this.record(spec, offset, at, event, true));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());

@@ -6,7 +6,8 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import type { GatewayConfig } from '../config/config.js';
 import { createLogger } from '../log/logger.js';
 import { SharedStats } from '../metrics/shared-stats.js';
-import type { EdgeToIngest } from '../threads/messages.js';
+import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
+import { AzurePipeline } from './azure-pipeline.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { EdgeFanout } from './edge-fanout.js';
 import { ControlMessages } from './control-messages.js';
@@ -38,10 +39,13 @@ const revocationsTopic = config.share.revocationsTopic;
 const eventsPrefix = `${config.auth.eventsTopic}/`;
 
 const channelsPrefix = `${config.events.topic}/`;
+const azurePrefix = `${config.azure.topic}/`;
+const azure = new AzurePipeline(config.azure.hubs, (message) => fanout.broadcast(message), stats, logger.child({ component: 'azure' }));
 
-const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`], logger.child({ component: 'mqtt' }), {
+const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
     if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);
+    else if (topic.startsWith(azurePrefix)) azure.handle(topic.slice(azurePrefix.length), payload);
     else if (topic === revocationsTopic) control.revocation(payload);
     else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
     else pipeline.handle(topic, payload);
@@ -71,6 +75,8 @@ for (const port of edgePorts) {
     if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
     else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
     else if (message.t === 'outbox') relay.nudge();
+    else if (message.t === 'azure-presence') azure.presence(message.hub, message.change);
+    else if (message.t === 'azure-query') port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies IngestToEdge);
   });
 }
 

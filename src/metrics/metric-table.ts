@@ -41,6 +41,8 @@ export const INGEST_METRICS = [
   { key: 'outbox_published_total', kind: 'counter', help: 'Outbox rows published to the bus (retries included).' },
   { key: 'outbox_retries_total', kind: 'counter', help: 'Times the relay published unconfirmed rows again (timeout, reconnect, gap).' },
   { key: 'outbox_pending', kind: 'gauge', help: 'Outbox rows not yet seen back from the bus (sampled every 10 s).' },
+  { key: 'azure_commands_total', kind: 'counter', help: 'Azure Web PubSub commands received on the bus (sends, membership, closes, permissions).' },
+  { key: 'azure_commands_rejected_total', kind: 'counter', help: 'Azure Web PubSub commands on the bus refused: unknown hub, not JSON, wrong shape, bad filter.' },
 ] as const satisfies readonly MetricSpec[];
 
 export const EDGE_METRICS = [
@@ -73,6 +75,17 @@ export const EDGE_METRICS = [
   { key: 'rest_errors_total', kind: 'counter', help: 'REST requests answered with an error status.' },
   { key: 'http_not_found_total', kind: 'counter', help: 'HTTP requests for a route that does not exist (unknown collection or path).' },
   { key: 'keepalives_sent_total', kind: 'counter', help: 'Keep-alive publishes (one per format per interval per edge).' },
+  { key: 'azure_connections', kind: 'gauge', help: 'Open Azure Web PubSub client connections (/client/hubs/{hub}).' },
+  { key: 'azure_sessions_detached', kind: 'gauge', help: 'Reliable Azure sessions whose socket dropped, kept for the client to resume (GATEWAY_AZURE_SESSION_TTL_S).' },
+  { key: 'azure_connections_total', kind: 'counter', help: 'Azure client connections accepted (resumed sessions not included).' },
+  { key: 'azure_connection_errors_total', kind: 'counter', help: 'Azure client upgrades refused (unknown hub, missing, bad or expired token, bad subprotocol) and sessions that could not be resumed.' },
+  { key: 'azure_recoveries_total', kind: 'counter', help: 'Reliable Azure sessions resumed with their reconnection token (unacknowledged messages sent again).' },
+  { key: 'azure_messages_delivered_total', kind: 'counter', help: 'Azure data messages handed to sockets or to a detached session\'s queue (messages x recipients).' },
+  { key: 'azure_messages_lost_total', kind: 'counter', help: 'Azure messages a client never acknowledged when its session ended (expired detached, or over 1000 messages / 16 MB unacknowledged).' },
+  { key: 'azure_rest_requests_total', kind: 'counter', help: 'Requests to the Azure Web PubSub REST data plane (/api/hubs/...).' },
+  { key: 'azure_rest_errors_total', kind: 'counter', help: 'Azure REST requests answered with an error status (401 token, 400 request, 404, 413).' },
+  { key: 'trip_events_delivered_total', kind: 'counter', help: 'Trip events (reference/000) handed to Azure group members on this edge, counted once per event and edge.' },
+  { key: 'trip_delivery_latency_ms_total', kind: 'counter', help: 'Sum over trip events of the ms from the REST write to the hand-off to the sockets (divide by trip_events_delivered_total for the mean).' },
 ] as const satisfies readonly MetricSpec[];
 
 type KeysOf<T extends readonly MetricSpec[]> = T[number]['key'];

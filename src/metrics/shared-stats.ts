@@ -8,7 +8,7 @@ import {
   type EdgeMetric, type GlobalMetric, type IngestMetric, type MetricSpec,
 } from './metric-table.js';
 
-const ROW = 32;
+const ROW = 48;
 const GLOBAL_ROW = 0;
 const INGEST_ROW = 1;
 const FIRST_EDGE_ROW = 2;

@@ -8,6 +8,9 @@
  * for the device. Frames for a device after the fill therefore always carry the format.
  */
 import type { EventFrames } from '../channels/envelopes.js';
+import type { AzureCommand } from '../azure/commands.js';
+import type { RenderedMessage } from '../azure/frames.js';
+import type { AzurePermission } from '../azure/permissions.js';
 
 export type IngestToEdge =
   | { readonly t: 'device'; readonly index: number; readonly id: string }
@@ -19,6 +22,10 @@ export type IngestToEdge =
   | { readonly t: 'event'; readonly target: string; readonly json: string; readonly msgpack: Uint8Array }
   /** The channel events ingest took in one turn, in order: one message per edge per turn. */
   | { readonly t: 'channel-events'; readonly events: readonly ChannelEventRecord[] }
+  /** An Azure Web PubSub command from the bus, checked; a send comes rendered once. */
+  | { readonly t: 'azure'; readonly hub: string; readonly command: AzureCommand; readonly message: RenderedMessage | null }
+  /** The answer to one edge's azure-query. */
+  | { readonly t: 'azure-answer'; readonly id: number; readonly value: AzureAnswer }
   /** Sent once before any channel event: the epoch, each channel's last offset and its history. */
   | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventRecord[] };
 
@@ -31,14 +38,32 @@ export interface ChannelEventRecord {
   /** A notification for one user; null for everyone on the channel. */
   readonly userId: string | null;
   readonly frames: EventFrames;
+  /** A channel bound to an Azure hub: the event as a group message, per group of its metadata.groups. */
+  readonly azure?: { readonly hub: string; readonly writtenAt: number; readonly groups: readonly { readonly group: string; readonly message: RenderedMessage }[] };
 }
+
+/** What an edge asks ingest's node-wide directory of Azure connections (the REST existence checks). */
+export type AzureQuery =
+  | { readonly kind: 'connection' | 'group' | 'user' | 'groupMembers'; readonly name: string }
+  | { readonly kind: 'users' }
+  | { readonly kind: 'permission'; readonly connectionId: string; readonly permission: AzurePermission; readonly targetName?: string };
+
+export type AzureAnswer = boolean | readonly string[] | readonly { readonly connectionId: string; readonly userId: string | null }[];
+
+/** An edge's Azure connections as they change (ingest keeps the node-wide directory from these). */
+export type AzurePresence =
+  | { readonly op: 'open'; readonly id: string; readonly userId: string | null; readonly roles: readonly string[]; readonly groups: readonly string[] }
+  | { readonly op: 'close'; readonly id: string }
+  | { readonly op: 'join' | 'leave'; readonly id: string; readonly group: string };
 
 export type EdgeToIngest =
   | { readonly t: 'interest'; readonly id: string; readonly format: 0 | 1; readonly delta: 1 | -1 }
   /** Publish to the bus (revocations, events from REST): every node, this one included, gets it back. */
   | { readonly t: 'publish'; readonly topic: string; readonly payload: string; readonly qos: 0 | 1 }
   /** The store wrote outbox rows: relay them now rather than at the next tick. */
-  | { readonly t: 'outbox' };
+  | { readonly t: 'outbox' }
+  | { readonly t: 'azure-presence'; readonly hub: string; readonly change: AzurePresence }
+  | { readonly t: 'azure-query'; readonly id: number; readonly hub: string; readonly query: AzureQuery };
 
 export type MainToWorker = { readonly t: 'close' };
 

@@ -8,7 +8,7 @@ import { parseClientFrame } from '../../src/protocol/client-frames.js';
 import { parseSince } from '../../src/edge/channel-route.js';
 
 const defaults = { historySize: 1000, historyTtlS: 3600 };
-const config = parseChannelsConfig(DEFAULT_CHANNELS, defaults);
+const config = parseChannelsConfig(DEFAULT_CHANNELS, defaults, 'extraccion');
 const sensores = config.collections.find((c) => c.path === 'sensores')!;
 
 describe('channel configuration', () => {
@@ -20,15 +20,18 @@ describe('channel configuration', () => {
   });
 
   it('takes per-channel history bounds and refuses what is wrong, saying where', () => {
-    const custom = parseChannelsConfig({ collections: [{ path: 'tareas', channel: 'tasks' }], channels: { tasks: { history_size: 5, history_ttl_s: 60 } } }, defaults);
-    expect(custom.channels).toEqual([{ name: 'tasks', historySize: 5, historyTtlS: 60 }]);
+    const custom = parseChannelsConfig({ collections: [{ path: 'tareas', channel: 'tasks' }], channels: { tasks: { history_size: 5, history_ttl_s: 60 } } }, defaults, 'extraccion');
+    expect(custom.channels).toEqual([
+      { name: 'tasks', historySize: 5, historyTtlS: 60, azureHub: null },
+      { name: 'viajes', historySize: 1000, historyTtlS: 3600, azureHub: 'extraccion' },
+    ]);
     expect(custom.collections[0]).toMatchObject({ entityType: 'tasks', fields: null, testPath: null });
-    expect(() => parseChannelsConfig({}, defaults)).toThrow(/"collections" list/);
-    expect(() => parseChannelsConfig({ collections: [{ path: 'Bad Name', channel: 'x' }] }, defaults)).toThrow(/collections\[0\]\.path/);
-    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x' }, { path: 'a', channel: 'y' }] }, defaults)).toThrow(/used twice/);
-    expect(() => parseChannelsConfig({ collections: [{ path: 'stream', channel: 'x' }] }, defaults)).toThrow(/reserved/);
-    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x', fields: { f: { type: 'date' } } }] }, defaults)).toThrow(/fields\.f\.type/);
-    expect(() => parseChannelsConfig({ collections: [], channels: { x: { history_size: -1 } } }, defaults)).toThrow(/history_size/);
+    expect(() => parseChannelsConfig({}, defaults, 'extraccion')).toThrow(/"collections" list/);
+    expect(() => parseChannelsConfig({ collections: [{ path: 'Bad Name', channel: 'x' }] }, defaults, 'extraccion')).toThrow(/collections\[0\]\.path/);
+    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x' }, { path: 'a', channel: 'y' }] }, defaults, 'extraccion')).toThrow(/used twice/);
+    expect(() => parseChannelsConfig({ collections: [{ path: 'stream', channel: 'x' }] }, defaults, 'extraccion')).toThrow(/reserved/);
+    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x', fields: { f: { type: 'date' } } }] }, defaults, 'extraccion')).toThrow(/fields\.f\.type/);
+    expect(() => parseChannelsConfig({ collections: [], channels: { x: { history_size: -1 } } }, defaults, 'extraccion')).toThrow(/history_size/);
   });
 
   it('is read from GATEWAY_CHANNELS, with errors naming the variable', () => {

@@ -1,0 +1,222 @@
+/**
+ * The Azure Web PubSub connections of one edge thread: per hub, who is connected and in which
+ * groups (azure/membership.ts), delivery of the commands ingest hands over, and the reliable
+ * protocol's sessions (protocols/azure-webpubsub.md §5):
+ *
+ *   - every data message to a reliable connection gets the next sequenceId and is kept until the
+ *     client's sequenceAck covers it; over 1000 messages or 16 MB unacknowledged the connection is
+ *     ended (counted as lost);
+ *   - when a reliable socket drops, the session stays for GATEWAY_AZURE_SESSION_TTL_S, still
+ *     collecting its messages; a socket that comes back with the connection id and reconnection
+ *     token takes it over and gets the unacknowledged messages again, in order, with their ids;
+ *   - a deliberate end (REST close, session overflow) sends `disconnected` and closes with 1008, the
+ *     one code on which the official client does not try to resume.
+ *
+ * Data messages come rendered once (ingest); a reliable frame is the same bytes with its sequenceId
+ * spliced in, written into one scratch buffer, so no socket costs an encode or an allocation.
+ */
+import type { Logger } from 'pino';
+import { applyMembershipCommand, forEachRecipient } from '../azure/apply-command.js';
+import type { AzureCommand } from '../azure/commands.js';
+import { connectedFrame, disconnectedFrame, sequenceInto, type RenderedMessage } from '../azure/frames.js';
+import { Membership } from '../azure/membership.js';
+import { CloseCode } from '../errors/close-codes.js';
+import type { EdgeMetric } from '../metrics/metric-table.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
+import type { AzurePresence, ChannelEventRecord } from '../threads/messages.js';
+import { AzureConnection, RELIABLE, SIMPLE, type AzureSocket } from './azure-connection.js';
+
+/** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
+export const MAX_UNACKED_MESSAGES = 1000;
+export const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
+const SWEEP_MS = 1_000;
+
+export interface AzureHubDeps {
+  readonly sessionTtlMs: number;
+  /** A socket with more than this buffered is closed with 4000 (a reliable one resumes). */
+  readonly maxBufferBytes: number;
+  readonly presence: (hub: string, change: AzurePresence) => void;
+  readonly stats: RowWriter<EdgeMetric>;
+  readonly logger: Logger;
+}
+
+export class AzureHub {
+  private readonly hubs = new Map<string, Membership<AzureConnection>>();
+  private readonly detached = new Set<AzureConnection>();
+  private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
+  private readonly sweeper: NodeJS.Timeout;
+  private readonly deliverTo = (c: AzureConnection) => this.deliver(c, this.current!);
+  private current: RenderedMessage | null = null;
+
+  constructor(private readonly deps: AzureHubDeps) {
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  private members(hub: string): Membership<AzureConnection> {
+    let m = this.hubs.get(hub);
+    if (m === undefined) this.hubs.set(hub, (m = new Membership()));
+    return m;
+  }
+
+  /** A session this edge holds, for a client resuming it; null when unknown, ended or the token is wrong. */
+  session(hub: string, connectionId: string, reconnectionToken: string): AzureConnection | null {
+    const conn = this.hubs.get(hub)?.connections.get(connectionId);
+    if (conn === undefined || conn.ended || conn.kind !== RELIABLE || conn.reconnectionToken !== reconnectionToken) return null;
+    return conn;
+  }
+
+  /** A new connection's socket is open: it is in its token's groups (conn.groups) and hears `connected`. */
+  open(conn: AzureConnection, ws: AzureSocket): void {
+    conn.ws = ws;
+    this.members(conn.hub).add(conn);
+    this.deps.presence(conn.hub, { op: 'open', id: conn.id, userId: conn.userId, roles: [...conn.roles], groups: [...conn.groups] });
+    this.deps.stats.inc('azure_connections');
+    this.deps.stats.inc('azure_connections_total');
+    if (conn.kind !== SIMPLE) ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
+  }
+
+  /** A resuming socket takes the session over: `connected` again, then every unacknowledged message. */
+  resume(conn: AzureConnection, ws: AzureSocket): void {
+    const old = conn.ws;
+    if (old !== null) {
+      // The old socket has not noticed its drop yet: it gives way.
+      old.getUserData().replaced = true;
+      old.end(CloseCode.NORMAL, 'resumed elsewhere');
+    } else {
+      this.detached.delete(conn);
+      this.deps.stats.inc('azure_sessions_detached', -1);
+    }
+    conn.ws = ws;
+    conn.detachedAt = 0;
+    this.deps.stats.inc('azure_connections');
+    this.deps.stats.inc('azure_recoveries_total');
+    ws.cork(() => {
+      ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
+      for (const entry of conn.unacked) ws.send(sequenceInto(this.scratch, entry.seq, entry.pubsub), false);
+    });
+  }
+
+  /** uWS closed a socket (either side). A reliable session waits for its client; any other ends. */
+  socketClosed(ws: AzureSocket): void {
+    const data = ws.getUserData();
+    const conn = data.conn;
+    if (data.replaced || conn.ws !== ws) return;
+    conn.ws = null;
+    this.deps.stats.inc('azure_connections', -1);
+    if (conn.kind === RELIABLE && !conn.ended) {
+      conn.detachedAt = Date.now();
+      this.detached.add(conn);
+      this.deps.stats.inc('azure_sessions_detached');
+      return;
+    }
+    this.endSession(conn);
+  }
+
+  /** Ends a connection for good: `disconnected`, then 1008 (the client does not try to resume). */
+  close(conn: AzureConnection, reason: string, code: number = CloseCode.POLICY_VIOLATION): void {
+    if (conn.ended) return;
+    conn.ended = true;
+    const ws = conn.ws;
+    if (ws !== null) {
+      if (conn.kind !== SIMPLE) ws.send(disconnectedFrame(reason), false);
+      ws.end(code, reason.slice(0, 100));
+      return; // socketClosed ends the session
+    }
+    this.endSession(conn);
+  }
+
+  private endSession(conn: AzureConnection): void {
+    conn.ended = true;
+    if (this.detached.delete(conn)) this.deps.stats.inc('azure_sessions_detached', -1);
+    if (conn.unacked.length > 0) this.deps.stats.inc('azure_messages_lost_total', conn.unacked.length);
+    conn.unacked.length = 0;
+    const members = this.hubs.get(conn.hub);
+    if (members?.connections.get(conn.id) !== conn) return;
+    members.remove(conn);
+    this.deps.presence(conn.hub, { op: 'close', id: conn.id });
+  }
+
+  /** A command ingest took from the bus. */
+  apply(hub: string, command: AzureCommand, message: RenderedMessage | null): void {
+    const members = this.hubs.get(hub);
+    if (members === undefined) return;
+    switch (command.op) {
+      case 'send':
+        this.current = message;
+        forEachRecipient(members, {
+          to: command.to, excluded: command.excluded, filter: command.filter,
+          skip: command.noEcho ? command.from?.connectionId : undefined,
+        }, this.deliverTo);
+        this.current = null;
+        return;
+      case 'close':
+        forEachRecipient(members, { to: command.who, excluded: command.excluded }, (c) => this.close(c, command.reason ?? 'Closed by the service'));
+        return;
+      default:
+        applyMembershipCommand(members, command);
+    }
+  }
+
+  /** A channel event bound to a hub (the trips channel): a group message to each of its groups. */
+  deliverChannelEvent(event: ChannelEventRecord): void {
+    const azure = event.azure!;
+    const members = this.hubs.get(azure.hub);
+    if (members !== undefined) {
+      for (const { group, message } of azure.groups) {
+        this.current = message;
+        forEachRecipient(members, { to: { kind: 'group', name: group } }, this.deliverTo);
+      }
+      this.current = null;
+    }
+    this.deps.stats.inc('trip_events_delivered_total');
+    this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));
+  }
+
+  /** A connection joined or left a group by its own request (already checked). */
+  joinOrLeave(conn: AzureConnection, group: string, join: boolean): void {
+    const members = this.members(conn.hub);
+    if (join) members.join(conn, group);
+    else members.leave(conn, group);
+    this.deps.presence(conn.hub, { op: join ? 'join' : 'leave', id: conn.id, group });
+  }
+
+  private deliver(conn: AzureConnection, message: RenderedMessage): void {
+    if (conn.ended) return;
+    this.deps.stats.inc('azure_messages_delivered_total');
+    const ws = conn.ws;
+    if (conn.kind === RELIABLE) {
+      const seq = ++conn.lastSeq;
+      conn.unacked.push({ seq, pubsub: message.pubsub });
+      conn.unackedBytes += message.pubsub.length;
+      if (conn.unacked.length > MAX_UNACKED_MESSAGES || conn.unackedBytes > MAX_UNACKED_BYTES) {
+        this.close(conn, `More than ${MAX_UNACKED_MESSAGES} messages or ${MAX_UNACKED_BYTES} bytes not acknowledged`);
+        return;
+      }
+      if (ws !== null) ws.send(sequenceInto(this.scratch, seq, message.pubsub), false);
+    } else if (ws !== null) {
+      if (conn.kind === SIMPLE) ws.send(message.raw, typeof message.raw !== 'string');
+      else ws.send(message.pubsub, false);
+    }
+    if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) {
+      // Too far behind: a reliable client resumes and gets what it missed; others reconnect.
+      ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    }
+  }
+
+  private sweep(): void {
+    const expired = Date.now() - this.deps.sessionTtlMs;
+    for (const conn of this.detached) {
+      if (conn.detachedAt < expired) this.endSession(conn);
+    }
+  }
+
+  closeAll(reason: string): void {
+    clearInterval(this.sweeper);
+    for (const members of this.hubs.values()) {
+      for (const conn of [...members.connections.values()]) {
+        if (conn.ws !== null) conn.ws.end(CloseCode.GOING_AWAY, reason);
+      }
+    }
+  }
+}
