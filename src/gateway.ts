@@ -19,6 +19,7 @@ import type { EdgeWorkerData } from './edge/edge-worker.js';
 import type { IngestWorkerData } from './ingest/ingest-worker.js';
 import { openDatabase, nodeIdentity } from './store/database.js';
 import { StoreService } from './pool/store-service.js';
+import { seedEquipment } from './trips/equipment-seed.js';
 
 export interface Gateway {
   readonly port: number;
@@ -52,7 +53,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   const storeDb = openDatabase(config.events.dataDir, 'store');
   const historyDb = openDatabase(config.events.dataDir, 'history');
   const identity = nodeIdentity(storeDb, historyDb);
-  storeDb.close();
+  try {
+    if (config.trips.equipmentFile !== undefined) {
+      const seeded = seedEquipment(storeDb, config.trips.equipmentFile);
+      logger.info({ file: config.trips.equipmentFile, equipment: seeded }, 'equipment registered from GATEWAY_EQUIPMENT_FILE');
+    }
+  } finally {
+    storeDb.close();
+  }
   historyDb.close();
 
   const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
@@ -110,7 +118,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     node: identity.nodeId,
     epoch: identity.epoch,
     channels: config.events.channels.channels.map((c) => c.name),
+    azureHubs: config.azure.hubs ?? '*',
+    azureOutbound: config.azure.outbound !== undefined,
   }, 'gateway listening');
+  if (config.azure.ephemeralKey) {
+    logger.warn('GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway');
+  }
   if (config.share.ephemeralKey) {
     logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
   }

@@ -39,6 +39,7 @@ import { AzureHub } from './azure-hub.js';
 import { registerAzureClientRoute } from './azure-client-route.js';
 import { registerAzureRestRoutes } from './azure-rest-routes.js';
 import { AzureDirectory } from './azure-directory.js';
+import { registerTripRoutes } from './trip-routes.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 
 export interface EdgeWorkerData {
@@ -120,6 +121,10 @@ events.onAzureEvent = (event) => azure.deliverChannelEvent(event);
 const directory = new AzureDirectory(ingestPort);
 registerAzureClientRoute(app, {
   config, hub: azure, tokens: azureTokens, ipBuckets, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
+});
+registerTripRoutes(app, {
+  config, store, checks, acl, stats, logger: logger.child({ component: 'trips' }), nudgeRelay,
+  tokens: azureTokens, shared, baseUrl: (host) => publicBase(host),
 });
 registerAzureRestRoutes(app, {
   config, tokens: azureTokens, stats, logger: logger.child({ component: 'azure-rest' }), publish,

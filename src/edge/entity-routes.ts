@@ -13,93 +13,23 @@
  * event nudges the relay (ingest) so the event leaves at once.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
-import type { Logger } from 'pino';
-import type { Acl, AclKind } from '../auth/acl.js';
-import type { TokenChecks } from '../auth/token-checks.js';
-import { tokenFailure } from '../auth/token-error-codes.js';
 import type { CollectionSpec } from '../channels/channel-config.js';
 import { parseChannelEvent } from '../channels/channel-event.js';
 import { parseEntityId, validateEntityBody } from '../channels/entity-fields.js';
-import type { GatewayConfig } from '../config/config.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import type { RowWriter } from '../metrics/shared-stats.js';
-import type { EdgeMetric } from '../metrics/metric-table.js';
-import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
-import type { PortClient } from '../threads/port-rpc.js';
-import { bearerToken, readJsonBody } from './http-request.js';
-import { handleAsync } from './http-response.js';
+import { pageQuery, serveStoreCall, type Build, type Guard, type StoreCallDeps } from './store-call.js';
 
-export interface EntityRouteDeps {
-  readonly config: GatewayConfig;
-  readonly store: PortClient<StoreTask, StoreReply>;
-  readonly checks: TokenChecks;
-  readonly acl: Acl;
-  readonly stats: RowWriter<EdgeMetric>;
-  readonly logger: Logger;
-  /** Tells the relay that the outbox has new rows. */
-  readonly nudgeRelay: () => void;
+export interface EntityRouteDeps extends StoreCallDeps {
   /** Channels there are (the publish API refuses others). */
   readonly hasChannel: (channel: string) => boolean;
 }
 
-/** Who may do what: a token with this ACL grant on the channel, or nobody checks (null). */
-interface Guard {
-  readonly kind: AclKind;
-  readonly channel: string;
-}
-
-type Build = (body: unknown, id: string | undefined) => StoreTask;
-
-const MAX_LIMIT = 1000;
-
-/** `skip` and `limit` of a list request, read while the request is valid; an error is thrown later, in the handler. */
-function pageQuery(req: HttpRequest): { skip: number; limit: number } | GatewayError {
-  const read = (name: string, fallback: number, max: number) => {
-    const text = req.getQuery(name);
-    if (text === undefined || text === '') return fallback;
-    if (!/^\d{1,9}$/.test(text) || Number(text) > max) throw new GatewayError('GW_ERR_QUERY_INVALID', `${name} must be a whole number from 0 to ${max}`);
-    return Number(text);
-  };
-  try {
-    return { skip: read('skip', 0, 1e9), limit: read('limit', 100, MAX_LIMIT) };
-  } catch (err) {
-    return err as GatewayError;
-  }
-}
 
 export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): void {
-  const { config, store, checks, acl, stats, logger } = deps;
+  const { config } = deps;
   const restNeedsJwt = config.auth.requiredOn.includes('rest');
 
-  /**
-   * One request: headers and the body reader are taken synchronously (uWS invalidates the request
-   * when the handler returns, and body chunks can come at once), then the token, validation, the
-   * store call, and the reply.
-   */
-  function serve(res: HttpResponse, req: HttpRequest, guard: Guard | null, withBody: boolean, build: Build): void {
-    stats.inc('rest_requests_total');
-    const token = guard ? bearerToken(req.getHeader('authorization')) : undefined;
-    const id = req.getParameter(0);
-    handleAsync(res, async () => {
-      const body = withBody ? readJsonBody(res, config.events.maxBodyBytes) : Promise.resolve(undefined);
-      body.catch(() => undefined); // awaited below; never an unhandled rejection if auth fails first
-      if (guard) {
-        let principal;
-        try {
-          principal = await checks.jwt(token);
-        } catch (err) {
-          throw tokenFailure(err);
-        }
-        if (!acl.allows(principal, guard.kind, guard.channel)) {
-          throw new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to ${guard.kind === 'publish' ? 'write to' : 'read'} channel ${guard.channel}`);
-        }
-      }
-      const reply = await store.call(build(await body, id === '' ? undefined : id));
-      if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-      if (reply.wroteEvent) deps.nudgeRelay();
-      return { status: reply.status, contentType: 'application/json', body: reply.body };
-    }, (err) => logger.error({ err }, 'REST request failed'), () => stats.inc('rest_errors_total'));
-  }
+  const serve = (res: HttpResponse, req: HttpRequest, guard: Guard | null, withBody: boolean, build: Build) => serveStoreCall(res, req, deps, guard, withBody, build);
 
   function collectionRoutes(c: CollectionSpec, path: string, authenticated: boolean): void {
     const base = `/api/v1/${path}`;

@@ -71,6 +71,8 @@ export class ChannelPipeline {
     private readonly broadcast: (message: IngestToEdge) => void,
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
+    /** This node's own events of a hub-bound channel (for the outbound Azure service, when configured). */
+    private readonly onOwnAzureEvent: ((hub: string, groups: readonly string[], data: unknown) => void) | null = null,
   ) {
     this.channels = new Map(config.channels.map((c) => [c.name, c]));
     this.heads = store.heads();
@@ -126,6 +128,10 @@ export class ChannelPipeline {
       return this.reject(err instanceof GatewayError ? err.message : String(err));
     }
     if (origin !== null && !this.take(origin)) return;
+    if (this.onOwnAzureEvent !== null && spec.azureHub !== null && origin?.node === this.nodeId) {
+      const groups = azureGroupsOf(event);
+      if (groups.length > 0) this.onOwnAzureEvent(spec.azureHub, groups, event.data);
+    }
     const offset = (this.heads.get(channel) ?? 0) + 1;
     this.heads.set(channel, offset);
     this.touchedHeads.set(channel, offset);

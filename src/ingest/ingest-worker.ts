@@ -8,6 +8,8 @@ import { createLogger } from '../log/logger.js';
 import { SharedStats } from '../metrics/shared-stats.js';
 import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { AzurePipeline } from './azure-pipeline.js';
+import { AzureOutbound } from './azure-outbound.js';
+import { TripMonitor } from './trip-monitor.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { EdgeFanout } from './edge-fanout.js';
 import { ControlMessages } from './control-messages.js';
@@ -65,8 +67,11 @@ const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
   },
   publish: (topic, payload) => source.publish(topic, payload, 1),
 }, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));
+const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
 const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay,
-  (message) => fanout.broadcast(message), stats, logger.child({ component: 'channels' }));
+  (message) => fanout.broadcast(message), stats, logger.child({ component: 'channels' }),
+  outbound === null ? null : (hub, groups, data) => outbound.send(hub, groups, data));
+const tripMonitor = new TripMonitor(storeDb, () => azure.query(config.trips.hub, { kind: 'users' }) as string[], stats);
 fanout.broadcast(channels.initMessage());
 source.start();
 
@@ -86,6 +91,8 @@ onCloseRequest(logger, async () => {
   clearInterval(ticker);
   relay.stop();
   channels.stop();
+  tripMonitor.stop();
+  outbound?.stop();
   await source.close();
   historyDb.close();
   storeDb.close();

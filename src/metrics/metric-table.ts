@@ -42,6 +42,12 @@ export const INGEST_METRICS = [
   { key: 'outbox_retries_total', kind: 'counter', help: 'Times the relay published unconfirmed rows again (timeout, reconnect, gap).' },
   { key: 'outbox_pending', kind: 'gauge', help: 'Outbox rows not yet seen back from the bus (sampled every 10 s).' },
   { key: 'azure_commands_total', kind: 'counter', help: 'Azure Web PubSub commands received on the bus (sends, membership, closes, permissions).' },
+  { key: 'trips_active_fleet', kind: 'gauge', help: 'Active equipment in the registry (reference/000 monitoring; sampled every 5 s).' },
+  { key: 'trips_connected_equipment', kind: 'gauge', help: 'Active equipment with a connection to the trips hub on this node (sampled every 5 s).' },
+  { key: 'trip_events_last_hour', kind: 'gauge', help: 'Trip events written in the last hour (sampled every 5 s).' },
+  { key: 'trip_outbound_sent_total', kind: 'counter', help: 'Trip events sent to the real Azure Web PubSub service (AZURE_WEBPUBSUB_CONNECTION_STRING).' },
+  { key: 'trip_outbound_retries_total', kind: 'counter', help: 'Sends to the real Azure service that failed and were retried with backoff.' },
+  { key: 'trip_outbound_failed_total', kind: 'counter', help: 'Trip events the real Azure service never took: refused over 1 MB (Message Too Large) or out of retries.' },
   { key: 'azure_commands_rejected_total', kind: 'counter', help: 'Azure Web PubSub commands on the bus refused: unknown hub, not JSON, wrong shape, bad filter.' },
 ] as const satisfies readonly MetricSpec[];
 

@@ -3,8 +3,9 @@
  * threads with their class. A reply carries the HTTP answer ready to send (the pool serialises it).
  */
 import type { ErrorCode } from '../errors/error-codes.js';
+import type { TripStep } from '../trips/trip-steps.js';
 
-export type StoreTask =
+export type EntityTask =
   | { readonly op: 'list'; readonly collection: string; readonly skip: number; readonly limit: number }
   | { readonly op: 'get'; readonly collection: string; readonly id: number }
   | { readonly op: 'create'; readonly collection: string; readonly fields: Record<string, unknown> }
@@ -12,6 +13,22 @@ export type StoreTask =
   | { readonly op: 'delete'; readonly collection: string; readonly id: number }
   /** An event for the outbox (publish API, test events); `payload` is its JSON. */
   | { readonly op: 'publish'; readonly channel: string; readonly payload: string };
+
+export type TripTask =
+  /** A step of a trip's lifecycle (reference/000); the body is checked on the pool. */
+  | { readonly op: 'trip-step'; readonly step: TripStep; readonly body: unknown }
+  | { readonly op: 'trip-get'; readonly id: number }
+  | { readonly op: 'trip-list'; readonly skip: number; readonly limit: number }
+  | { readonly op: 'equipment-list' }
+  | { readonly op: 'equipment-get'; readonly code: string }
+  | { readonly op: 'equipment-put'; readonly code: string; readonly body: unknown }
+  | { readonly op: 'equipment-delete'; readonly code: string }
+  /** Negotiate: the equipment exists and is active (reference/000 validate_equipment). */
+  | { readonly op: 'equipment-check'; readonly code: string };
+
+export type StoreTask = EntityTask | TripTask;
+
+export const isTripTask = (task: StoreTask): task is TripTask => task.op.startsWith('trip-') || task.op.startsWith('equipment-');
 
 export type StoreReply =
   /** `wroteEvent`: an outbox row was written, so the relay should look. */

@@ -5,15 +5,50 @@
 import { workerData } from 'piscina';
 import { openDatabase } from '../store/database.js';
 import { EntityStore } from '../store/entity-store.js';
-import type { StoreReply, StoreTask, StoreWorkerData } from './store-protocol.js';
+import { parseEquipment, TripStore } from '../store/trip-store.js';
+import { GatewayError } from '../errors/gateway-error.js';
+import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
 
 const { dataDir, collections } = workerData as StoreWorkerData;
-const store = new EntityStore(openDatabase(dataDir));
+const db = openDatabase(dataDir);
+const store = new EntityStore(db);
+const trips = new TripStore(db);
 const byPath = new Map(collections.map((c) => [c.path, c]));
 
 const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
 
+/** Trips and equipment: their refusals are GatewayErrors, answered as such. */
+function tripTask(task: TripTask): StoreReply {
+  try {
+    switch (task.op) {
+      case 'trip-step': {
+        const result = trips.step(task.step, task.body);
+        return ok(200, result.body, result.wroteEvent);
+      }
+      case 'trip-get':
+        return ok(200, trips.getTrip(task.id));
+      case 'trip-list':
+        return ok(200, trips.trips(task.skip, task.limit));
+      case 'equipment-list':
+        return ok(200, trips.equipment());
+      case 'equipment-get':
+        return ok(200, trips.equipment(task.code)[0]);
+      case 'equipment-put':
+        return ok(200, trips.saveEquipment([parseEquipment(task.body, task.code)])[0]);
+      case 'equipment-delete':
+        if (!trips.removeEquipment(task.code)) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(task.code.slice(0, 64))}`);
+        return ok(200, { deleted: true, code: task.code });
+      case 'equipment-check':
+        return ok(200, trips.usable(task.code));
+    }
+  } catch (err) {
+    if (err instanceof GatewayError) return { ok: false, code: err.code, message: err.message };
+    throw err;
+  }
+}
+
 export default function run(task: StoreTask): StoreReply {
+  if (isTripTask(task)) return tripTask(task);
   if (task.op === 'publish') {
     store.publish(task.channel, task.payload);
     return ok(202, { status: 'accepted', channel: task.channel }, true);

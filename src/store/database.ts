@@ -11,6 +11,9 @@
  *     sequences(collection, last_id)         per-collection id counter (ids are never reused)
  *     entities(collection, id, data, …)      one row per entity; data is the JSON of its fields
  *     outbox(id, channel, payload, created)  events written with their entity, not yet seen back
+ *     equipment(code, kind, active, …)       trucks and excavators (reference/000)
+ *     trips(id, state, data, …)              trips (IdMovimiento = id) and their state
+ *     trip_events(id, trip_id, event, at)    every trip event written (events per hour)
  *   history.sqlite   written by the ingest thread
  *     meta(key, value)                       epoch (a new history file is a new epoch)
  *     channel_heads(channel, last_offset)    the last offset given on each channel
@@ -37,7 +40,11 @@ CREATE TABLE IF NOT EXISTS sequences (collection TEXT PRIMARY KEY, last_id INTEG
 CREATE TABLE IF NOT EXISTS entities (
   collection TEXT NOT NULL, id INTEGER NOT NULL, data TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);`,
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS equipment (code TEXT PRIMARY KEY, kind TEXT NOT NULL, active INTEGER NOT NULL, description TEXT, updated_at TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS trips (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS trip_events (id INTEGER PRIMARY KEY AUTOINCREMENT, trip_id INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS trip_events_at ON trip_events (at);`,
   },
   history: {
     name: 'history.sqlite',
