@@ -32,7 +32,7 @@ export function serviceClient(gw: GatewayProcess, hub = 'extraccion', key = ACCE
 
 /** An official client, started, stopped when the test ends. `url` gives each (re)connection's URL. */
 export async function startClient(url: () => Promise<string>, options: ConstructorParameters<typeof WebPubSubClient>[1] = {}): Promise<WebPubSubClient> {
-  const client = new WebPubSubClient({ getClientAccessUrl: url }, options);
+  const client = new WebPubSubClient({ getClientAccessUrl: url }, { messageRetryOptions: { maxRetries: 0 }, ...options });
   onTestFinished(() => client.stop());
   await client.start();
   return client;
