@@ -36,7 +36,7 @@ describe('channel configuration', () => {
 
   it('is read from GATEWAY_CHANNELS, with errors naming the variable', () => {
     const loaded = loadConfig({ GATEWAY_CHANNELS: JSON.stringify({ collections: [{ path: 'things', channel: 'things' }] }), GATEWAY_HISTORY_SIZE: '7' });
-    expect(loaded.events.channels.channels).toEqual([{ name: 'things', historySize: 7, historyTtlS: 3600 }]);
+    expect(loaded.events.channels.channels).toEqual([{ name: 'things', historySize: 7, historyTtlS: 3600, azureHub: null }, { name: 'viajes', historySize: 7, historyTtlS: 3600, azureHub: 'extraccion' }]);
     expect(() => loadConfig({ GATEWAY_CHANNELS: '{nope' })).toThrow(/GATEWAY_CHANNELS is not valid JSON/);
     expect(() => loadConfig({ GATEWAY_CHANNELS: '@/no/such/file.json' })).toThrow(/GATEWAY_CHANNELS names a file that cannot be read/);
     expect(() => loadConfig({ GATEWAY_CHANNELS_TOPIC: 'gateway/#' })).toThrow(/GATEWAY_CHANNELS_TOPIC/);

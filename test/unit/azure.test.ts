@@ -1,0 +1,134 @@
+/**
+ * The Azure Web PubSub and trip pieces on their own: OData filters, the reliable frame splice,
+ * client frame checks, the trip state machine and its 1 MB bound (real SQLite in a temp dir), and the
+ * outbound sender against a local HTTP server standing in for the real Azure service (which cannot
+ * run here), with the official @azure/web-pubsub client doing the sending.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pino from 'pino';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { parseClientRequest } from '../../src/azure/client-requests.js';
+import { parseAzureCommand } from '../../src/azure/commands.js';
+import { renderMessage, sequenceInto } from '../../src/azure/frames.js';
+import { compileFilter } from '../../src/azure/odata-filter.js';
+import { AzureOutbound } from '../../src/ingest/azure-outbound.js';
+import { SharedStats } from '../../src/metrics/shared-stats.js';
+import { openDatabase } from '../../src/store/database.js';
+import { TripStore } from '../../src/store/trip-store.js';
+
+const subject = (id: string, userId: string | null, groups: string[]) => ({ id, userId, groups: new Set(groups) });
+
+describe('OData filters', () => {
+  it('select connections by user, id and groups, with functions and precedence', () => {
+    const ana = subject('c1', 'ana', ['g1', 'g2']);
+    const bob = subject('c2', 'bob', []);
+    const cases: [string, boolean, boolean][] = [
+      ["userId eq 'ana'", true, false],
+      ["userId ne 'ana'", false, true],
+      ["'g1' in groups", true, false],
+      ["userId in ('ana', 'zoe') or connectionId eq 'c2'", true, true],
+      ["not ('g1' in groups) and length(groups) eq 0", false, true],
+      ["startswith(tolower(UserId), 'AN') eq false", true, true],
+      ["startswith(userId, 'an')", true, false],
+      ["contains(userId, 'o') or userId eq 'x' and false", false, true],
+      ["length(groups) ge 2", true, false],
+      ["substring(connectionId, 1) eq '1'", true, false],
+      ["userId eq 'it''s'", false, false],
+    ];
+    for (const [text, a, b] of cases) {
+      const p = compileFilter(text);
+      expect([p(ana), p(bob)], text).toEqual([a, b]);
+    }
+    for (const bad of ["userId eq 'x", 'userId eq', 'color eq 1', "userId eq 'a' )", 'tolower()', '$']) {
+      expect(() => compileFilter(bad), bad).toThrow(/Invalid filter/);
+    }
+  });
+});
+
+describe('frames and requests', () => {
+  it('splices the sequenceId into the rendered bytes, growing the scratch buffer when needed', () => {
+    const message = renderMessage('g', 'json', '{"big":"' + 'x'.repeat(200) + '"}', 'u1');
+    const scratch = { buffer: Buffer.alloc(8) };
+    const frame = JSON.parse(sequenceInto(scratch, 42, message.pubsub).toString());
+    expect(frame).toEqual({ sequenceId: 42, type: 'message', from: 'group', group: 'g', dataType: 'json', data: { big: 'x'.repeat(200) }, fromUserId: 'u1' });
+    expect(renderMessage(null, 'binary', Buffer.from([1, 2]).toString('base64'), null).raw).toEqual(Uint8Array.from([1, 2]));
+  });
+
+  it('checks client frames and bus commands, naming what is wrong', () => {
+    expect(parseClientRequest('{"type":"sendToGroup","group":"g","data":{"a":1},"ackId":3}')).toEqual({ type: 'sendToGroup', group: 'g', ackId: 3, noEcho: false, dataType: 'json', data: '{"a":1}' });
+    expect(() => parseClientRequest('{"type":"joinGroup","group":"   "}')).toThrow(/group/);
+    expect(() => parseClientRequest('{"type":"event","event":"a/b","data":1}')).toThrow(/event/);
+    expect(() => parseClientRequest('{"type":"sendToGroup","group":"g","dataType":"text","data":1}')).toThrow(/string/);
+    expect(() => parseClientRequest('{"type":"joinGroup","group":"g","ackId":-1}')).toThrow(/ackId/);
+    expect(() => parseAzureCommand({ op: 'send', to: { kind: 'planet' }, dataType: 'json', data: '1' })).toThrow(/kind/);
+    expect(() => parseAzureCommand({ op: 'grant', connectionId: 'c', permission: 'fly' })).toThrow(/permission/);
+  });
+});
+
+describe('the trip store', () => {
+  const store = () => {
+    const dir = mkdtempSync(join(tmpdir(), 'trips-'));
+    const db = openDatabase(dir);
+    onTestFinished(() => {
+      db.close();
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const trips = new TripStore(db);
+    trips.saveEquipment([{ code: 'CAM-1', kind: 'truck', active: true, description: null }]);
+    return { db, trips };
+  };
+
+  it('refuses a step whose event would be over 1 MB, writing nothing', () => {
+    const { db, trips } = store();
+    const outbox = () => (db.prepare('SELECT count(*) AS n FROM outbox').get() as { n: number }).n;
+    expect(() => trips.step('crear', { equipo: 'CAM-1', patente: 'X', conductor: 'é'.repeat(600_000) })).toThrow(/Message Too Large/);
+    expect(outbox()).toBe(0);
+    expect(trips.trips(0, 10)).toEqual([]);
+    const { body } = trips.step('crear', { equipo: 'CAM-1', patente: 'X' });
+    expect(outbox()).toBe(1);
+    expect(trips.step('actualizar', { id_movimiento: body.id, patente: 'X' }).wroteEvent).toBe(false); // nothing changed
+    expect(() => trips.step('en-descarga', { id_movimiento: body.id })).toThrow(/creado: en-descarga is allowed only from carga_finalizada/);
+    expect(outbox()).toBe(1);
+  });
+});
+
+describe('outbound to a real Azure Web PubSub service', () => {
+  it('sends trip events in order with the official SDK, retries with backoff, and refuses over 1 MB', async () => {
+    const received: { path: string; body: string }[] = [];
+    let failures = 2;
+    const server = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => { body += c; });
+      req.on('end', () => {
+        if (failures-- > 0) {
+          res.writeHead(503).end();
+          return;
+        }
+        received.push({ path: req.url!.split('?')[0], body });
+        res.writeHead(202).end();
+      });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
+    const stats = SharedStats.create(1);
+    const outbound = new AzureOutbound(`Endpoint=http://127.0.0.1:${(server.address() as AddressInfo).port};AccessKey=${'k'.repeat(40)};Version=1.0;`,
+      stats.ingestWriter(), pino({ level: 'silent' }));
+    onTestFinished(() => outbound.stop());
+    outbound.send('extraccion', ['excavadoras'], { data: 'ViajeCreado', n: 1 });
+    outbound.send('extraccion', ['excavadoras'], { data: 'x'.repeat(1024 * 1024) });
+    outbound.send('extraccion', ['excavadoras', 'camiones'], { data: 'ViajeCancelado', n: 2 });
+    const deadline = Date.now() + 10_000;
+    while (received.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const sent = received.map((r) => `${r.path} ${JSON.parse(r.body).n}`);
+    expect(sent[0]).toBe('/api/hubs/extraccion/groups/excavadoras/:send 1'); // in order, after two refusals
+    expect(sent.slice(1).sort()).toEqual(['/api/hubs/extraccion/groups/camiones/:send 2', '/api/hubs/extraccion/groups/excavadoras/:send 2']);
+    expect(received).toHaveLength(3);
+    expect(stats.getIngest('trip_outbound_retries_total')).toBe(2);
+    expect(stats.getIngest('trip_outbound_failed_total')).toBe(1); // the 1 MB one, never sent
+    expect(stats.getIngest('trip_outbound_sent_total')).toBe(2);
+  }, 20_000);
+});
