@@ -80,16 +80,16 @@ export class AzureHub {
   resume(conn: AzureConnection, ws: AzureSocket): void {
     const old = conn.ws;
     if (old !== null) {
-      // The old socket has not noticed its drop yet: it gives way.
+      // The old socket has not noticed its drop yet: it gives way, and the new one takes its place in the count.
       old.getUserData().replaced = true;
       old.end(CloseCode.NORMAL, 'resumed elsewhere');
     } else {
       this.detached.delete(conn);
       this.deps.stats.inc('azure_sessions_detached', -1);
+      this.deps.stats.inc('azure_connections');
     }
     conn.ws = ws;
     conn.detachedAt = 0;
-    this.deps.stats.inc('azure_connections');
     this.deps.stats.inc('azure_recoveries_total');
     ws.cork(() => {
       ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);

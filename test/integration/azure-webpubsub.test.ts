@@ -147,6 +147,23 @@ describe('Azure Web PubSub client protocols', () => {
     expect(metrics).toMatch(/gateway_azure_messages_lost_total 0/);
   }, 40_000);
 
+  it('a resume while the old socket is still open replaces it, and the connection is counted once', async () => {
+    const gw = await startAzureGateway();
+    const svc = serviceClient(gw, 'chat');
+    const url = (await svc.getClientAccessToken({ userId: 'u', roles: ROLES })).url;
+    const first = await rawClient(url, 'json.reliable.webpubsub.azure.v1');
+    await eventually(async () => first.frames.length === 1, 10_000, 'connected');
+    const { connectionId, reconnectionToken } = first.frames[0];
+    const second = await rawClient(`${url}&awps_connection_id=${connectionId}&awps_reconnection_token=${reconnectionToken}`, 'json.reliable.webpubsub.azure.v1');
+    expect((await first.closed).code).toBe(1000);
+    await eventually(async () => second.frames.length === 1, 10_000, 'connected again');
+    expect(second.frames[0]).toMatchObject({ event: 'connected', connectionId });
+    const metrics = await (await fetch(`${gw.http}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_azure_connections 1\n/);
+    expect(metrics).toMatch(/gateway_azure_recoveries_total 1\n/);
+    second.ws.close();
+  }, 20_000);
+
   it('answers bad tokens, unknown hubs, protobuf, failed recoveries and malformed frames as the protocol says', async () => {
     const gw = await startAzureGateway();
     const svc = serviceClient(gw, 'chat');
