@@ -37,6 +37,11 @@ export const MAX_GROUP_LENGTH = 1024;
 /** Azure's client message limit, and the largest REST body the data plane takes. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 
+/** Is `hub` a valid hub name that this gateway serves (GATEWAY_AZURE_HUBS; null: any)? */
+export function servesHub(hubs: readonly string[] | null, hub: string): boolean {
+  return HUB_NAME.test(hub) && (hubs === null || hubs.includes(hub));
+}
+
 export function isGroupName(value: unknown): value is string {
   return typeof value === 'string' && value.length >= 1 && value.length <= MAX_GROUP_LENGTH && value.trim() !== '';
 }

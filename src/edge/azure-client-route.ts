@@ -20,7 +20,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } fro
 import type { Logger } from 'pino';
 import type { AzureAccessTokens } from '../azure/access-tokens.js';
 import { parseClientRequest, type ClientRequest } from '../azure/client-requests.js';
-import { HUB_NAME, MAX_MESSAGE_BYTES, type AzureCommand } from '../azure/commands.js';
+import { MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
 import { ackFrame, PONG_FRAME, type AckError, type DataType } from '../azure/frames.js';
 import { allows } from '../azure/permissions.js';
 import type { GatewayConfig } from '../config/config.js';
@@ -34,7 +34,7 @@ import type { KeyedBuckets } from '../util/token-bucket.js';
 import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket, type AzureSocketData, type ClientKind, type SimpleMode } from './azure-connection.js';
 import type { AzureHub } from './azure-hub.js';
 import { admitUpgrade, socketOptions, takeFrame } from './connection-guards.js';
-import { bearerToken } from './http-request.js';
+import { bearerToken, safeDecode } from './http-request.js';
 import { rejectUpgrade } from './http-response.js';
 import { upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 
@@ -50,21 +50,7 @@ export interface AzureClientRouteDeps {
   readonly publish: (topic: string, payload: string) => void;
 }
 
-/** A percent-encoded path segment, decoded; '' when the encoding is broken. */
-export function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return '';
-  }
-}
-
 const newId = () => randomBytes(15).toString('base64url');
-
-/** Is `hub` served (GATEWAY_AZURE_HUBS)? */
-export function servesHub(config: GatewayConfig, hub: string): boolean {
-  return HUB_NAME.test(hub) && (config.azure.hubs === null || config.azure.hubs.includes(hub));
-}
 
 export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRouteDeps): void {
   const { config, hub: azure, tokens, stats, logger } = deps;
@@ -84,7 +70,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
 
   function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, hubName: string): void {
     if (!admitUpgrade(res, gate)) return;
-    if (!servesHub(config, hubName)) {
+    if (!servesHub(config.azure.hubs, hubName)) {
       refused(res, new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`));
       return;
     }

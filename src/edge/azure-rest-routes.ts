@@ -12,7 +12,7 @@
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { AzureAccessTokens } from '../azure/access-tokens.js';
-import { isGroupName, MAX_MESSAGE_BYTES, type AzureCommand } from '../azure/commands.js';
+import { isGroupName, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
 import type { DataType } from '../azure/frames.js';
 import type { Target } from '../azure/membership.js';
 import { compileFilter } from '../azure/odata-filter.js';
@@ -23,9 +23,8 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzureAnswer, AzureQuery } from '../threads/messages.js';
-import { safeDecode, servesHub } from './azure-client-route.js';
-import { bearerToken, readBody } from './http-request.js';
-import { statusLine } from './http-response.js';
+import { bearerToken, readBody, safeDecode } from './http-request.js';
+import { sendBody, statusLine } from './http-response.js';
 
 export interface AzureRestDeps {
   readonly config: GatewayConfig;
@@ -209,11 +208,8 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
   }
 
   function reply(res: HttpResponse, r: Reply): void {
-    res.cork(() => {
-      res.writeStatus(statusLine(r.status));
-      if (r.body === undefined) res.end();
-      else res.writeHeader('content-type', 'application/json').end(r.body);
-    });
+    if (r.body !== undefined) sendBody(res, r.status, 'application/json', r.body);
+    else res.cork(() => res.writeStatus(statusLine(r.status)).end());
   }
 
   function error(res: HttpResponse, status: number, code: string, message: string, head: boolean): void {
@@ -245,7 +241,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     });
     (async (): Promise<Reply> => {
       await tokens.verifyRest(token, path);
-      if (!servesHub(config, hubName)) throw new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`);
+      if (!servesHub(config.azure.hubs, hubName)) throw new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`);
       if (route === null) throw new GatewayError('GW_ERR_NOT_FOUND', `No operation ${method.toUpperCase()} ${path}`);
       return route.run({ hub: hubName, params: route.params, query, body, contentType, host });
     })().then((r) => {

@@ -86,8 +86,13 @@ const expiry = new SessionExpiry(sessionEndings(stats));
 const streamDeps = { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'stream' }) };
 registerStreamRoute(app, 'open', streamDeps);
 registerStreamRoute(app, 'share', streamDeps);
+// Azure Web PubSub connections (their routes come below); a hub-bound channel's events reach them.
+const azure = new AzureHub({
+  sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
+  presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
+});
 // Channels: registered before /ws/connect's neighbours so that the static /ws/* routes keep priority.
-const events = new EventHub(app, config.events.channels.channels, stats);
+const events = new EventHub(app, config.events.channels.channels, stats, (event) => azure.deliverChannelEvent(event));
 const channelSockets = new ConnectionRegistry<ChannelSocket>();
 const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
 const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'channels' }) };
@@ -113,11 +118,6 @@ const publish = (topic: string, payload: string) => toIngest({ t: 'publish', top
 /** The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the host the request came to. */
 const publicBase = (host: string) => config.share.publicUrl ?? (/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `http://${host}` : `http://localhost:${port}`);
 const azureTokens = new AzureAccessTokens(config.azure.accessKey);
-const azure = new AzureHub({
-  sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
-  presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
-});
-events.onAzureEvent = (event) => azure.deliverChannelEvent(event);
 const directory = new AzureDirectory(ingestPort);
 registerAzureClientRoute(app, {
   config, hub: azure, tokens: azureTokens, ipBuckets, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,

@@ -55,10 +55,14 @@ export class EventHub {
   private readonly topics = new Map<string, readonly string[]>();
   /** Open channel sockets per channel on this edge (for the stats routes). */
   readonly connections = new Map<string, number>();
-  /** Receives the live events of a channel bound to an Azure hub (the trips channel). */
-  onAzureEvent: (event: ChannelEventRecord) => void = () => undefined;
 
-  constructor(private readonly app: TemplatedApp, specs: readonly ChannelSpec[], private readonly stats: RowWriter<EdgeMetric>) {
+  /** `onAzureEvent` takes the live events of a channel bound to an Azure hub (the trips channel). */
+  constructor(
+    private readonly app: TemplatedApp,
+    specs: readonly ChannelSpec[],
+    private readonly stats: RowWriter<EdgeMetric>,
+    private readonly onAzureEvent: (event: ChannelEventRecord) => void,
+  ) {
     this.specs = new Map(specs.map((s) => [s.name, s]));
     for (const s of specs) {
       this.rings.set(s.name, []);

@@ -12,6 +12,7 @@
 import type { Logger } from 'pino';
 import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import { MAX_MESSAGE_BYTES } from '../azure/commands.js';
+import { parseConnectionString } from '../azure/connection-string.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 
@@ -43,7 +44,7 @@ export class AzureOutbound {
   private client(hub: string): WebPubSubServiceClient {
     let c = this.clients.get(hub);
     if (c === undefined) {
-      const insecure = /endpoint=http:/i.test(this.connectionString);
+      const insecure = parseConnectionString(this.connectionString).endpoint.startsWith('http:');
       // Our own backoff below: the SDK's retries would reorder nothing but would hide the failures.
       c = new WebPubSubServiceClient(this.connectionString, hub, { allowInsecureConnection: insecure, retryOptions: { maxRetries: 0 } });
       this.clients.set(hub, c);

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { applyMembershipCommand } from '../azure/apply-command.js';
-import { HUB_NAME, MAX_MESSAGE_BYTES, parseAzureCommand, type AzureCommand } from '../azure/commands.js';
+import { MAX_MESSAGE_BYTES, parseAzureCommand, servesHub, type AzureCommand } from '../azure/commands.js';
 import { renderMessage, type RenderedMessage } from '../azure/frames.js';
 import { Membership, type Member } from '../azure/membership.js';
 import { compileFilter } from '../azure/odata-filter.js';
@@ -43,7 +43,7 @@ export class AzurePipeline {
   /** One bus message on `<prefix>/<hub>`. */
   handle(hub: string, payload: Buffer): void {
     this.stats.inc('azure_commands_total');
-    if (!HUB_NAME.test(hub) || (this.hubs !== null && !this.hubs.includes(hub))) return this.reject(`hub ${JSON.stringify(hub.slice(0, 64))} is not served`);
+    if (!servesHub(this.hubs, hub)) return this.reject(`hub ${JSON.stringify(hub.slice(0, 64))} is not served`);
     if (payload.byteLength > MAX_MESSAGE_BYTES * 2) return this.reject(`command of ${payload.byteLength} bytes`);
     let command: AzureCommand;
     try {
