@@ -1,9 +1,14 @@
 /**
  * What crosses the bus for Azure Web PubSub (`<GATEWAY_AZURE_TOPIC>/<hub>`): every send, membership
  * change, close and permission change, whether it came from the REST data plane or a client, so
- * that every edge thread of every node applies it to the connections it holds. JSON, one command
- * per message; parsed and checked again by ingest (anything may publish on the bus).
+ * that every edge thread of every node applies it to the connections it holds. One command per
+ * message, parsed and checked again by ingest (anything may publish on the bus):
+ *
+ *   <command JSON>                 membership, close, permission
+ *   <command JSON>\n<payload>      a send: its payload's bytes as they came (JSON text, text or
+ *                                  raw bytes), never escaped into the JSON nor base64-encoded
  */
+import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../errors/gateway-error.js';
 import { DATA_TYPES, type DataType } from './frames.js';
 import type { Target } from './membership.js';
@@ -13,9 +18,8 @@ export type AzureCommand =
   | {
     readonly op: 'send';
     readonly to: Target;
+    /** What the payload after the command line is. */
     readonly dataType: DataType;
-    /** JSON text, text, or base64 (binary). */
-    readonly data: string;
     readonly excluded?: readonly string[];
     readonly filter?: string;
     /** The client connection that sent it (group messages from clients). */
@@ -78,14 +82,13 @@ export function parseAzureCommand(value: unknown): AzureCommand {
   switch (value.op) {
     case 'send': {
       if (!DATA_TYPES.includes(value.dataType as DataType)) invalid(`"dataType" must be one of ${DATA_TYPES.join(', ')}`);
-      if (typeof value.data !== 'string') invalid('"data" must be a string (JSON text, text or base64)');
       let from: { connectionId: string; userId: string | null } | undefined;
       if (value.from !== undefined) {
         if (!isObject(value.from)) invalid('"from" must be {"connectionId","userId"}');
         const userId = value.from.userId ?? null;
         from = { connectionId: idString(value.from.connectionId, 'from.connectionId'), userId: userId === null ? null : idString(userId, 'from.userId') };
       }
-      return { op: 'send', to: target(value.to, 'to'), dataType: value.dataType as DataType, data: value.data, excluded, filter, from, noEcho: value.noEcho === true };
+      return { op: 'send', to: target(value.to, 'to'), dataType: value.dataType as DataType, excluded, filter, from, noEcho: value.noEcho === true };
     }
     case 'join':
     case 'leave':
@@ -109,5 +112,46 @@ export function parseAzureCommand(value: unknown): AzureCommand {
     }
     default:
       return invalid('"op" must be send, join, leave, leaveAll, joinFiltered, leaveFiltered, close, grant or revoke');
+  }
+}
+
+const encoder = new TextEncoder();
+
+/** A bus message: the command's JSON line, then a send's payload. Exact size (it crosses threads). */
+export function encodeAzureMessage(command: AzureCommand, payload?: Uint8Array | string): Uint8Array {
+  const head = JSON.stringify(command);
+  if (payload === undefined) return encoder.encode(head);
+  const body = typeof payload === 'string' ? encoder.encode(payload) : payload;
+  const out = new Uint8Array(Buffer.byteLength(head) + 1 + body.length);
+  const at = encoder.encodeInto(head, out).written;
+  out[at] = 0x0a;
+  out.set(body, at + 1);
+  return out;
+}
+
+/** Splits and checks a bus message (throws GW_ERR_AZURE_REQUEST_INVALID); the payload is a view of `bytes`. */
+export function decodeAzureMessage(bytes: Buffer): { command: AzureCommand; payload: Buffer } {
+  const nl = bytes.indexOf(0x0a);
+  let value: unknown;
+  try {
+    value = JSON.parse((nl < 0 ? bytes : bytes.subarray(0, nl)).toString('utf8'));
+  } catch {
+    invalid('the command line is not JSON');
+  }
+  const command = parseAzureCommand(value);
+  if (command.op === 'send' && nl < 0) invalid('a send needs its payload after the command line');
+  return { command, payload: nl < 0 ? bytes.subarray(bytes.length) : bytes.subarray(nl + 1) };
+}
+
+/** A send's payload is what its dataType says: UTF-8 for text, one JSON value for json. Throws otherwise. */
+export function checkPayload(dataType: DataType, payload: Buffer): void {
+  if (dataType === 'binary') return;
+  if (!isUtf8(payload)) invalid(`the ${dataType} payload is not UTF-8`);
+  if (dataType === 'json') {
+    try {
+      JSON.parse(payload.toString('utf8'));
+    } catch {
+      invalid('the json payload is not valid JSON');
+    }
   }
 }

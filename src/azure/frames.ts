@@ -6,25 +6,41 @@
  *           for json.webpubsub.azure.v1; json.reliable.webpubsub.azure.v1 gets the same bytes with
  *           `"sequenceId":n,` spliced in after the `{` (sequenceInto), per connection, into a scratch
  *           buffer: no encoding and no allocation per socket
- *   raw     the payload alone, for simple clients: text for json and text, bytes for binary
+ *   raw     the payload alone, for simple clients: a text frame for json and text, binary for binary
  *
- * JSON data is carried as the text it came as (never parsed and re-encoded on the way).
+ * JSON data is carried as the bytes it came as (never parsed and re-encoded on the way). Both forms
+ * are exact-size arrays of their own: they cross to the edge threads.
  */
 export const DATA_TYPES = ['json', 'text', 'binary'] as const;
 export type DataType = (typeof DATA_TYPES)[number];
 
 export interface RenderedMessage {
   readonly pubsub: Uint8Array;
-  readonly raw: string | Uint8Array;
+  readonly raw: Uint8Array;
+  /** Send `raw` as a binary frame (binary data), else as text. */
+  readonly rawBinary: boolean;
 }
 
-/** `data` is JSON text (json), the text (text) or base64 (binary). */
-export function renderMessage(group: string | null, dataType: DataType, data: string, fromUserId: string | null): RenderedMessage {
+const encoder = new TextEncoder();
+
+/** `payload`: JSON text (json, already checked), UTF-8 text (text) or bytes (binary). */
+export function renderMessage(group: string | null, dataType: DataType, payload: Uint8Array, fromUserId: string | null): RenderedMessage {
   const from = group === null ? '"from":"server"' : `"from":"group","group":${JSON.stringify(group)}`;
-  const value = dataType === 'json' ? data : JSON.stringify(data);
-  const sender = fromUserId === null ? '' : `,"fromUserId":${JSON.stringify(fromUserId)}`;
-  const pubsub = Buffer.from(`{"type":"message",${from},"dataType":"${dataType}","data":${value}${sender}}`);
-  return { pubsub: Uint8Array.from(pubsub), raw: dataType === 'binary' ? Uint8Array.from(Buffer.from(data, 'base64')) : data };
+  const head = `{"type":"message",${from},"dataType":"${dataType}","data":`;
+  const tail = fromUserId === null ? '}' : `,"fromUserId":${JSON.stringify(fromUserId)}}`;
+  const raw = Uint8Array.from(payload);
+  if (dataType !== 'json') {
+    const buf = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    const value = dataType === 'text' ? JSON.stringify(buf.toString('utf8')) : `"${buf.toString('base64')}"`;
+    return { pubsub: encoder.encode(head + value + tail), raw, rawBinary: dataType === 'binary' };
+  }
+  const headBytes = encoder.encode(head);
+  const tailBytes = encoder.encode(tail);
+  const pubsub = new Uint8Array(headBytes.length + payload.length + tailBytes.length);
+  pubsub.set(headBytes, 0);
+  pubsub.set(payload, headBytes.length);
+  pubsub.set(tailBytes, headBytes.length + payload.length);
+  return { pubsub, raw, rawBinary: false };
 }
 
 const SEQUENCE_PREFIX = Buffer.from('{"sequenceId":');

@@ -20,7 +20,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } fro
 import type { Logger } from 'pino';
 import type { AzureAccessTokens } from '../azure/access-tokens.js';
 import { parseClientRequest, type ClientRequest } from '../azure/client-requests.js';
-import { MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
+import { encodeAzureMessage, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
 import { ackFrame, PONG_FRAME, type AckError, type DataType } from '../azure/frames.js';
 import { allows } from '../azure/permissions.js';
 import type { GatewayConfig } from '../config/config.js';
@@ -47,7 +47,7 @@ export interface AzureClientRouteDeps {
   readonly logger: Logger;
   readonly isClosing: () => boolean;
   /** Publishes on the bus (QoS 1). */
-  readonly publish: (topic: string, payload: string) => void;
+  readonly publish: (topic: string, payload: string | Uint8Array) => void;
 }
 
 const newId = () => randomBytes(15).toString('base64url');
@@ -122,7 +122,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     if (ackId !== undefined) ws.send(ackFrame(ackId, error, message), false);
   };
 
-  const publishCommand = (hubName: string, command: AzureCommand) => deps.publish(`${topic}/${hubName}`, JSON.stringify(command));
+  const publishCommand = (hubName: string, command: AzureCommand, payload: Uint8Array | string) => deps.publish(`${topic}/${hubName}`, encodeAzureMessage(command, payload));
   const publishEvent = (conn: AzureConnection, event: string, dataType: DataType, data: string) => deps.publish(
     `${topic}/${conn.hub}/events/${event}`,
     JSON.stringify({ hub: conn.hub, event, connectionId: conn.id, userId: conn.userId, dataType, data }),
@@ -163,9 +163,9 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
           return;
         }
         publishCommand(conn.hub, {
-          op: 'send', to: { kind: 'group', name: r.group }, dataType: r.dataType, data: r.data,
+          op: 'send', to: { kind: 'group', name: r.group }, dataType: r.dataType,
           from: { connectionId: conn.id, userId: conn.userId }, noEcho: r.noEcho,
-        });
+        }, r.dataType === 'binary' ? Buffer.from(r.data, 'base64') : r.data);
         ack(ws, r.ackId);
         return;
       case 'event':
@@ -179,16 +179,15 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
   function simpleFrame(conn: AzureConnection, message: ArrayBuffer, isBinary: boolean): void {
     const bytes = Buffer.from(message);
     const dataType: DataType = isBinary ? 'binary' : 'text';
-    const data = isBinary ? bytes.toString('base64') : bytes.toString('utf8');
     if (conn.mode === null) {
-      publishEvent(conn, 'message', dataType, data);
+      publishEvent(conn, 'message', dataType, isBinary ? bytes.toString('base64') : bytes.toString('utf8'));
       return;
     }
     if (!allows(conn.roles, 'sendToGroup', conn.mode.group)) {
       stats.inc('bad_frames_total'); // no ack to say it: dropped, as the service does
       return;
     }
-    publishCommand(conn.hub, { op: 'send', to: { kind: 'group', name: conn.mode.group }, dataType, data, from: { connectionId: conn.id, userId: conn.userId } });
+    publishCommand(conn.hub, { op: 'send', to: { kind: 'group', name: conn.mode.group }, dataType, from: { connectionId: conn.id, userId: conn.userId } }, bytes);
   }
 
   const behavior = {

@@ -195,7 +195,7 @@ export class AzureHub {
       }
       if (ws !== null) ws.send(sequenceInto(this.scratch, seq, message.pubsub), false);
     } else if (ws !== null) {
-      if (conn.kind === SIMPLE) ws.send(message.raw, typeof message.raw !== 'string');
+      if (conn.kind === SIMPLE) ws.send(message.raw, message.rawBinary);
       else ws.send(message.pubsub, false);
     }
     if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) {

@@ -12,7 +12,7 @@
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { AzureAccessTokens } from '../azure/access-tokens.js';
-import { isGroupName, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
+import { checkPayload, encodeAzureMessage, isGroupName, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
 import type { DataType } from '../azure/frames.js';
 import type { Target } from '../azure/membership.js';
 import { compileFilter } from '../azure/odata-filter.js';
@@ -31,7 +31,7 @@ export interface AzureRestDeps {
   readonly tokens: AzureAccessTokens;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
-  readonly publish: (topic: string, payload: string) => void;
+  readonly publish: (topic: string, payload: string | Uint8Array) => void;
   readonly query: (hub: string, query: AzureQuery) => Promise<AzureAnswer>;
   /** The public base URL (`http://host:port`) client URLs are made from. */
   readonly baseUrl: (host: string) => string;
@@ -88,7 +88,7 @@ function filterOf(query: URLSearchParams): string | undefined {
 
 export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps): void {
   const { config, tokens, stats, logger } = deps;
-  const publish = (hub: string, command: AzureCommand) => deps.publish(`${config.azure.topic}/${hub}`, JSON.stringify(command));
+  const publish = (hub: string, command: AzureCommand, payload?: Uint8Array) => deps.publish(`${config.azure.topic}/${hub}`, encodeAzureMessage(command, payload));
 
   const send = (to: (c: Call) => Target, options: { excluded: boolean; filter: boolean }): Operation => async (c) => {
     ttl(c.query);
@@ -96,20 +96,8 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     const excluded = options.excluded ? c.query.getAll('excluded') : [];
     const bytes = await c.body;
     const dataType = dataTypeOf(c.contentType);
-    let data: string;
-    if (dataType === 'binary') {
-      data = bytes.toString('base64');
-    } else {
-      data = bytes.toString('utf8');
-      if (dataType === 'json') {
-        try {
-          JSON.parse(data);
-        } catch {
-          bad('The body is not valid JSON (Content-Type: application/json)');
-        }
-      }
-    }
-    publish(c.hub, { op: 'send', to: to(c), dataType, data, ...(excluded.length > 0 ? { excluded } : {}), ...(filter ? { filter } : {}) });
+    checkPayload(dataType, bytes);
+    publish(c.hub, { op: 'send', to: to(c), dataType, ...(excluded.length > 0 ? { excluded } : {}), ...(filter ? { filter } : {}) }, bytes);
     return ACCEPTED;
   };
 

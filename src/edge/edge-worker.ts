@@ -112,7 +112,7 @@ const users = new UserHub(app, {
   ],
 });
 users.register();
-const publish = (topic: string, payload: string) => toIngest({ t: 'publish', topic, payload, qos: 1 });
+const publish = (topic: string, payload: string | Uint8Array) => toIngest({ t: 'publish', topic, payload, qos: 1 });
 
 // Azure Web PubSub, self-hosted: the client endpoint, the REST data plane, and trips' delivery.
 /** The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the host the request came to. */

@@ -10,7 +10,7 @@
  */
 import type { Logger } from 'pino';
 import { applyMembershipCommand } from '../azure/apply-command.js';
-import { MAX_MESSAGE_BYTES, parseAzureCommand, servesHub, type AzureCommand } from '../azure/commands.js';
+import { checkPayload, decodeAzureMessage, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
 import { renderMessage, type RenderedMessage } from '../azure/frames.js';
 import { Membership, type Member } from '../azure/membership.js';
 import { compileFilter } from '../azure/odata-filter.js';
@@ -41,29 +41,24 @@ export class AzurePipeline {
   }
 
   /** One bus message on `<prefix>/<hub>`. */
-  handle(hub: string, payload: Buffer): void {
+  handle(hub: string, bytes: Buffer): void {
     this.stats.inc('azure_commands_total');
     if (!servesHub(this.hubs, hub)) return this.reject(`hub ${JSON.stringify(hub.slice(0, 64))} is not served`);
-    if (payload.byteLength > MAX_MESSAGE_BYTES * 2) return this.reject(`command of ${payload.byteLength} bytes`);
+    if (bytes.byteLength > MAX_MESSAGE_BYTES + 64 * 1024) return this.reject(`command of ${bytes.byteLength} bytes`);
     let command: AzureCommand;
+    let payload: Buffer;
     try {
-      let value: unknown;
-      try {
-        value = JSON.parse(payload.toString('utf8'));
-      } catch {
-        throw new GatewayError('GW_ERR_AZURE_REQUEST_INVALID', 'not valid JSON');
-      }
-      command = parseAzureCommand(value);
+      ({ command, payload } = decodeAzureMessage(bytes));
       const filter = command.op === 'send' || command.op === 'joinFiltered' || command.op === 'leaveFiltered' ? command.filter : undefined;
       if (filter !== undefined && filter !== '') compileFilter(filter);
-      if (command.op === 'send' && command.dataType === 'json') JSON.parse(command.data);
+      if (command.op === 'send') checkPayload(command.dataType, payload);
     } catch (err) {
-      return this.reject(err instanceof GatewayError ? err.message : 'send data is not valid JSON');
+      return this.reject(err instanceof GatewayError ? err.message : String(err));
     }
     let message: RenderedMessage | null = null;
     if (command.op === 'send') {
       const group = command.to.kind === 'group' ? command.to.name : null;
-      message = renderMessage(group, command.dataType, command.data, command.from?.userId ?? null);
+      message = renderMessage(group, command.dataType, payload, command.from?.userId ?? null);
     } else {
       applyMembershipCommand(this.members(hub), command);
     }

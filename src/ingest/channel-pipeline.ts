@@ -102,7 +102,7 @@ export class ChannelPipeline {
     if (!live || spec.azureHub === null) return record;
     const groups = azureGroupsOf(event);
     if (groups.length === 0) return record;
-    const data = JSON.stringify(event.data);
+    const data = Buffer.from(JSON.stringify(event.data));
     const writtenAt = Date.parse(event.timestamp) || at;
     return { ...record, azure: { hub: spec.azureHub, writtenAt, groups: groups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) } };
   }

@@ -97,8 +97,9 @@ export class MqttSource {
   }
 
   /** Publishes (mqtt.js queues it while disconnected). */
-  publish(topic: string, payload: string, qos: 0 | 1): void {
-    this.client?.publish(topic, payload, { qos }, (err) => {
+  publish(topic: string, payload: string | Uint8Array, qos: 0 | 1): void {
+    const body = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
+    this.client?.publish(topic, body, { qos }, (err) => {
       if (err) this.logger.warn({ topic, err: err.message }, 'mqtt publish failed');
     });
   }

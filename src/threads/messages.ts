@@ -59,7 +59,7 @@ export type AzurePresence =
 export type EdgeToIngest =
   | { readonly t: 'interest'; readonly id: string; readonly format: 0 | 1; readonly delta: 1 | -1 }
   /** Publish to the bus (revocations, events from REST): every node, this one included, gets it back. */
-  | { readonly t: 'publish'; readonly topic: string; readonly payload: string; readonly qos: 0 | 1 }
+  | { readonly t: 'publish'; readonly topic: string; readonly payload: string | Uint8Array; readonly qos: 0 | 1 }
   /** The store wrote outbox rows: relay them now rather than at the next tick. */
   | { readonly t: 'outbox' }
   | { readonly t: 'azure-presence'; readonly hub: string; readonly change: AzurePresence }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { parseClientRequest } from '../../src/azure/client-requests.js';
-import { parseAzureCommand } from '../../src/azure/commands.js';
+import { checkPayload, decodeAzureMessage, encodeAzureMessage, parseAzureCommand } from '../../src/azure/commands.js';
 import { renderMessage, sequenceInto } from '../../src/azure/frames.js';
 import { compileFilter } from '../../src/azure/odata-filter.js';
 import { AzureOutbound } from '../../src/ingest/azure-outbound.js';
@@ -51,11 +51,11 @@ describe('OData filters', () => {
 
 describe('frames and requests', () => {
   it('splices the sequenceId into the rendered bytes, growing the scratch buffer when needed', () => {
-    const message = renderMessage('g', 'json', '{"big":"' + 'x'.repeat(200) + '"}', 'u1');
+    const message = renderMessage('g', 'json', Buffer.from('{"big":"' + 'x'.repeat(200) + '"}'), 'u1');
     const scratch = { buffer: Buffer.alloc(8) };
     const frame = JSON.parse(sequenceInto(scratch, 42, message.pubsub).toString());
     expect(frame).toEqual({ sequenceId: 42, type: 'message', from: 'group', group: 'g', dataType: 'json', data: { big: 'x'.repeat(200) }, fromUserId: 'u1' });
-    expect(renderMessage(null, 'binary', Buffer.from([1, 2]).toString('base64'), null).raw).toEqual(Uint8Array.from([1, 2]));
+    expect(renderMessage(null, 'binary', Buffer.from([1, 2]), null).raw).toEqual(Uint8Array.from([1, 2]));
   });
 
   it('checks client frames and bus commands, naming what is wrong', () => {
@@ -66,6 +66,14 @@ describe('frames and requests', () => {
     expect(() => parseClientRequest('{"type":"joinGroup","group":"g","ackId":-1}')).toThrow(/ackId/);
     expect(() => parseAzureCommand({ op: 'send', to: { kind: 'planet' }, dataType: 'json', data: '1' })).toThrow(/kind/);
     expect(() => parseAzureCommand({ op: 'grant', connectionId: 'c', permission: 'fly' })).toThrow(/permission/);
+    // On the bus a send is its command line, then the payload's bytes as they came.
+    const send = { op: 'send', to: { kind: 'group', name: 'g' }, dataType: 'binary' } as const;
+    const decoded = decodeAzureMessage(Buffer.from(encodeAzureMessage(send, Uint8Array.from([10, 0, 255]))));
+    expect(decoded.command).toMatchObject(send);
+    expect([...decoded.payload]).toEqual([10, 0, 255]);
+    expect(() => decodeAzureMessage(Buffer.from(JSON.stringify(send)))).toThrow(/payload/);
+    expect(() => checkPayload('json', Buffer.from('{"a":'))).toThrow(/not valid JSON/);
+    expect(() => checkPayload('text', Buffer.from([0xff, 0xfe]))).toThrow(/UTF-8/);
   });
 });
 
