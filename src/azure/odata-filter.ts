@@ -247,8 +247,17 @@ class Parser {
   }
 }
 
+/** Filters compiled on this thread, by text: a sender repeats the same few, and each send is applied on every edge. */
+const compiled = new Map<string, Predicate>();
+const MAX_COMPILED = 256;
+
 export function compileFilter(text: string): Predicate {
+  const known = compiled.get(text);
+  if (known !== undefined) return known;
   if (text.length > MAX_FILTER_LENGTH) invalid(`longer than ${MAX_FILTER_LENGTH} characters`);
   const expr = new Parser(tokenize(text)).parse();
-  return (subject) => expr(subject) === true;
+  const predicate: Predicate = (subject) => expr(subject) === true;
+  if (compiled.size >= MAX_COMPILED) compiled.delete(compiled.keys().next().value!);
+  compiled.set(text, predicate);
+  return predicate;
 }

@@ -45,8 +45,6 @@ export class AzureHub {
   private readonly detached = new Set<AzureConnection>();
   private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
   private readonly sweeper: NodeJS.Timeout;
-  private readonly deliverTo = (c: AzureConnection) => this.deliver(c, this.current!);
-  private current: RenderedMessage | null = null;
 
   constructor(private readonly deps: AzureHubDeps) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -143,12 +141,10 @@ export class AzureHub {
     if (members === undefined) return;
     switch (command.op) {
       case 'send':
-        this.current = message;
         forEachRecipient(members, {
           to: command.to, excluded: command.excluded, filter: command.filter,
           skip: command.noEcho ? command.from?.connectionId : undefined,
-        }, this.deliverTo);
-        this.current = null;
+        }, (c) => this.deliver(c, message!));
         return;
       case 'close':
         forEachRecipient(members, { to: command.who, excluded: command.excluded }, (c) => this.close(c, command.reason ?? 'Closed by the service'));
@@ -164,10 +160,8 @@ export class AzureHub {
     const members = this.hubs.get(azure.hub);
     if (members !== undefined) {
       for (const { group, message } of azure.groups) {
-        this.current = message;
-        forEachRecipient(members, { to: { kind: 'group', name: group } }, this.deliverTo);
+        forEachRecipient(members, { to: { kind: 'group', name: group } }, (c) => this.deliver(c, message));
       }
-      this.current = null;
     }
     this.deps.stats.inc('trip_events_delivered_total');
     this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));

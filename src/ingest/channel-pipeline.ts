@@ -90,21 +90,20 @@ export class ChannelPipeline {
       const head = this.heads.get(spec.name) ?? 0;
       for (const row of this.store.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
         const event = JSON.parse(row.event) as ChannelEvent;
-        history.push(this.record(spec, row.offset, row.at, event, false));
+        history.push(this.record(spec, row.offset, row.at, event, []));
       }
     }
     return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.keys()].map((c) => [c, this.heads.get(c) ?? 0]), history };
   }
 
-  private record(spec: ChannelSpec, offset: number, at: number, event: ChannelEvent, live: boolean): ChannelEventRecord {
+  /** `azureGroups`: the Azure groups a live event of a hub-bound channel goes to (none for the history). */
+  private record(spec: ChannelSpec, offset: number, at: number, event: ChannelEvent, azureGroups: readonly string[]): ChannelEventRecord {
     const channel = spec.name;
     const record = { channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
-    if (!live || spec.azureHub === null) return record;
-    const groups = azureGroupsOf(event);
-    if (groups.length === 0) return record;
+    if (spec.azureHub === null || azureGroups.length === 0) return record;
     const data = Buffer.from(JSON.stringify(event.data));
     const writtenAt = Date.parse(event.timestamp) || at;
-    return { ...record, azure: { hub: spec.azureHub, writtenAt, groups: groups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) } };
+    return { ...record, azure: { hub: spec.azureHub, writtenAt, groups: azureGroups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) } };
   }
 
   /** One bus message on `<prefix>/<channel>`. */
@@ -128,16 +127,14 @@ export class ChannelPipeline {
       return this.reject(err instanceof GatewayError ? err.message : String(err));
     }
     if (origin !== null && !this.take(origin)) return;
-    if (this.onOwnAzureEvent !== null && spec.azureHub !== null && origin?.node === this.nodeId) {
-      const groups = azureGroupsOf(event);
-      if (groups.length > 0) this.onOwnAzureEvent(spec.azureHub, groups, event.data);
-    }
+    const azureGroups = spec.azureHub === null ? [] : azureGroupsOf(event);
+    if (this.onOwnAzureEvent !== null && azureGroups.length > 0 && origin?.node === this.nodeId) this.onOwnAzureEvent(spec.azureHub!, azureGroups, event.data);
     const offset = (this.heads.get(channel) ?? 0) + 1;
     this.heads.set(channel, offset);
     this.touchedHeads.set(channel, offset);
     const at = Date.now();
     this.pendingRows.push({ channel, offset, at, event: JSON.stringify(event) });
-    this.pendingEvents.push(this.record(spec, offset, at, event, true));
+    this.pendingEvents.push(this.record(spec, offset, at, event, azureGroups));
     if (!this.flushScheduled) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
