@@ -36,7 +36,7 @@ describe('Azure Web PubSub REST data plane with the official service SDK', () =>
     const svc = serviceClient(gw, 'chat');
     const url = (userId: string, roles = ROLES) => async () => (await svc.getClientAccessToken({ userId, roles })).url;
     const ana = await startClient(url('ana'));
-    const bob = await startClient(url('bob'));
+    const bob = await startClient(url('bob'), { autoReconnect: false }); // closed at the end: it must not come back as a new connection of 'bob'
     const anaIn = collect(ana);
     const bobIn = collect(bob);
     await ana.joinGroup('g1');
