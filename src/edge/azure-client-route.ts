@@ -6,7 +6,8 @@
  * Subprotocols: json.reliable.webpubsub.azure.v1 (the official client's default),
  * json.webpubsub.azure.v1, or none (a simple client: raw payloads only; webpubsub_mode=sendToGroup
  * &group=… publishes its frames to that group, the default sendEvent hands them to backends on
- * MQTT). A reliable client resumes its session with awps_connection_id + awps_reconnection_token;
+ * MQTT). A reliable client resumes its session with awps_connection_id + awps_reconnection_token,
+ * on whichever edge thread it lands (a session another thread holds is handed over through ingest);
  * when that is impossible the socket is opened and closed with 1008, so the client starts afresh.
  *
  * Client requests are checked against the connection's roles: joinGroup/leaveGroup need
@@ -33,6 +34,7 @@ import { parseOffered } from '../protocol/subprotocol.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket, type AzureSocketData, type ClientKind, type SimpleMode } from './azure-connection.js';
 import type { AzureHub } from './azure-hub.js';
+import type { AzureDirectory } from './azure-directory.js';
 import { admitUpgrade, socketOptions, takeFrame } from './connection-guards.js';
 import { bearerToken, safeDecode } from './http-request.js';
 import { rejectUpgrade } from './http-response.js';
@@ -41,6 +43,8 @@ import { upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 export interface AzureClientRouteDeps {
   readonly config: GatewayConfig;
   readonly hub: AzureHub;
+  /** Asks ingest for a session another edge thread holds (a resume that landed here). */
+  readonly directory: AzureDirectory;
   readonly tokens: AzureAccessTokens;
   readonly ipBuckets: KeyedBuckets;
   readonly stats: RowWriter<EdgeMetric>;
@@ -61,6 +65,13 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
   const socketData = (conn: AzureConnection, resume: boolean, refuse: string | null): AzureSocketData => ({
     conn, resume, refuse, replaced: false, frameTokens: config.limits.frameBurst, frameAt: 0,
   });
+
+  /** A resume of a session no thread holds: the socket opens and closes with 1008, and the client starts afresh. */
+  function recoveryFailed(hubName: string): AzureSocketData {
+    stats.inc('azure_connection_errors_total');
+    const placeholder = new AzureConnection('', hubName, null, [], RELIABLE, null, null);
+    return socketData(placeholder, false, 'Recovery failed: the session is unknown or expired');
+  }
 
   function refused(res: HttpResponse, err: GatewayError): void {
     stats.inc('azure_connection_errors_total');
@@ -86,13 +97,12 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     const resumeToken = req.getQuery('awps_reconnection_token');
     if (kind === RELIABLE && resumeId !== undefined && resumeToken !== undefined) {
       const session = azure.session(hubName, resumeId, resumeToken);
-      if (session === null) {
-        stats.inc('azure_connection_errors_total');
-        const placeholder = new AzureConnection('', hubName, null, [], kind, null, null);
-        upgradeNow(res, req, context, echo, socketData(placeholder, false, 'Recovery failed: the session is unknown or expired'));
-      } else {
-        upgradeNow(res, req, context, echo, socketData(session, true, null));
-      }
+      if (session !== null) upgradeNow(res, req, context, echo, socketData(session, true, null));
+      else if (config.edge.threads === 1) upgradeNow(res, req, context, echo, recoveryFailed(hubName));
+      else upgradeAfter(res, req, context, echo, async () => {
+        const handed = await deps.directory.handover(hubName, resumeId, resumeToken);
+        return handed === null ? recoveryFailed(hubName) : socketData(handed, true, null);
+      }, logger);
       return;
     }
 

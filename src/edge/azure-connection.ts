@@ -38,6 +38,22 @@ export type SimpleMode = { readonly group: string } | null;
 
 const MAX_REMEMBERED_ACK_IDS = 1024;
 
+/**
+ * A reliable session as it crosses from one edge thread to another (azure-hub.ts, handOver/adopt):
+ * everything the client's resume needs, with each unacknowledged frame in an exact-size copy.
+ */
+export interface AzureSessionState {
+  readonly id: string;
+  readonly hub: string;
+  readonly userId: string | null;
+  readonly roles: readonly string[];
+  readonly groups: readonly string[];
+  readonly reconnectionToken: string;
+  readonly lastSeq: number;
+  readonly unacked: readonly { readonly seq: number; readonly pubsub: Uint8Array }[];
+  readonly ackIds: readonly number[];
+}
+
 export class AzureConnection implements Member {
   readonly groups = new Set<string>();
   readonly roles: Set<string>;
@@ -71,6 +87,29 @@ export class AzureConnection implements Member {
     this.ackIds.add(ackId);
     if (this.ackIds.size > MAX_REMEMBERED_ACK_IDS) this.ackIds.delete(this.ackIds.values().next().value!);
     return true;
+  }
+
+  /** This reliable session, to be taken over by another edge thread. */
+  state(): AzureSessionState {
+    return {
+      id: this.id, hub: this.hub, userId: this.userId, roles: [...this.roles], groups: [...this.groups],
+      reconnectionToken: this.reconnectionToken!, lastSeq: this.lastSeq,
+      unacked: this.unacked.map(({ seq, pubsub }) => ({ seq, pubsub: new Uint8Array(pubsub) })),
+      ackIds: [...this.ackIds],
+    };
+  }
+
+  /** A reliable session another edge thread handed over, detached until its client's socket arrives. */
+  static fromState(state: AzureSessionState): AzureConnection {
+    const conn = new AzureConnection(state.id, state.hub, state.userId, state.roles, RELIABLE, state.reconnectionToken, null);
+    for (const group of state.groups) conn.groups.add(group);
+    conn.lastSeq = state.lastSeq;
+    for (const entry of state.unacked) {
+      conn.unacked.push(entry);
+      conn.unackedBytes += entry.pubsub.length;
+    }
+    for (const ackId of state.ackIds) conn.ackIds.add(ackId);
+    return conn;
   }
 
   /** Drops what the client acknowledged (cumulative: everything up to `sequenceId`). */

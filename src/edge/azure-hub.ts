@@ -12,6 +12,14 @@
  *   - a deliberate end (REST close, session overflow) sends `disconnected` and closes with 1008, the
  *     one code on which the official client does not try to resume.
  *
+ * With several edge threads the kernel (SO_REUSEPORT) may hand a resuming socket to a thread that
+ * does not hold its session. That thread asks ingest, which knows each connection's thread: the
+ * owner hands the session over (handOver: its state, the old socket closed) and ingest passes it
+ * on (adopt). Ingest tells the asking thread when it forwarded the question (expectHandover);
+ * from then on the thread holds this hub's commands and trip events aside, and replays them onto
+ * the session when it arrives, so what the owner no longer saw is not lost and nothing it saw is
+ * delivered twice.
+ *
  * Data messages come rendered once (ingest); a reliable frame is the same bytes with its sequenceId
  * spliced in, written into one scratch buffer, so no socket costs an encode or an allocation.
  */
@@ -24,7 +32,7 @@ import { CloseCode } from '../errors/close-codes.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzurePresence, ChannelEventRecord } from '../threads/messages.js';
-import { AzureConnection, RELIABLE, SIMPLE, type AzureSocket } from './azure-connection.js';
+import { AzureConnection, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket } from './azure-connection.js';
 
 /** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
 export const MAX_UNACKED_MESSAGES = 1000;
@@ -40,9 +48,16 @@ export interface AzureHubDeps {
   readonly logger: Logger;
 }
 
+/** What a thread waiting for a handed-over session holds aside for it, in arrival order. */
+type Held =
+  | { readonly command: AzureCommand; readonly message: RenderedMessage | null }
+  | { readonly event: ChannelEventRecord };
+
 export class AzureHub {
   private readonly hubs = new Map<string, Membership<AzureConnection>>();
   private readonly detached = new Set<AzureConnection>();
+  /** Handovers asked for (by request id): the hub's traffic since ingest forwarded the question. */
+  private readonly awaiting = new Map<number, { readonly hub: string; readonly held: Held[] }>();
   private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
   private readonly sweeper: NodeJS.Timeout;
 
@@ -137,8 +152,12 @@ export class AzureHub {
 
   /** A command ingest took from the bus. */
   apply(hub: string, command: AzureCommand, message: RenderedMessage | null): void {
+    if (this.awaiting.size !== 0) this.hold(hub, { command, message });
     const members = this.hubs.get(hub);
-    if (members === undefined) return;
+    if (members !== undefined) this.applyTo(members, command, message);
+  }
+
+  private applyTo(members: Membership<AzureConnection>, command: AzureCommand, message: RenderedMessage | null): void {
     switch (command.op) {
       case 'send':
         forEachRecipient(members, {
@@ -157,14 +176,78 @@ export class AzureHub {
   /** A channel event bound to a hub (the trips channel): a group message to each of its groups. */
   deliverChannelEvent(event: ChannelEventRecord): void {
     const azure = event.azure!;
+    if (this.awaiting.size !== 0) this.hold(azure.hub, { event });
     const members = this.hubs.get(azure.hub);
-    if (members !== undefined) {
-      for (const { group, message } of azure.groups) {
-        forEachRecipient(members, { to: { kind: 'group', name: group } }, (c) => this.deliver(c, message));
-      }
-    }
+    if (members !== undefined) this.deliverEventTo(members, event);
     this.deps.stats.inc('trip_events_delivered_total');
     this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));
+  }
+
+  private deliverEventTo(members: Membership<AzureConnection>, event: ChannelEventRecord): void {
+    for (const { group, message } of event.azure!.groups) {
+      forEachRecipient(members, { to: { kind: 'group', name: group } }, (c) => this.deliver(c, message));
+    }
+  }
+
+  private hold(hub: string, held: Held): void {
+    for (const waiting of this.awaiting.values()) {
+      if (waiting.hub === hub) waiting.held.push(held);
+    }
+  }
+
+  /**
+   * Owner side: another thread's client resumes this session. Its state leaves with the answer;
+   * the old socket, if it has not noticed its drop, is closed; the session is gone from here.
+   * Null when the session is unknown, ended, or the token is wrong.
+   */
+  handOver(hub: string, connectionId: string, reconnectionToken: string): AzureSessionState | null {
+    const conn = this.session(hub, connectionId, reconnectionToken);
+    if (conn === null) return null;
+    const ws = conn.ws;
+    if (ws !== null) {
+      ws.getUserData().replaced = true;
+      ws.end(CloseCode.NORMAL, 'resumed elsewhere');
+      this.deps.stats.inc('azure_connections', -1);
+    } else if (this.detached.delete(conn)) {
+      this.deps.stats.inc('azure_sessions_detached', -1);
+    }
+    conn.ws = null;
+    conn.ended = true; // inert here from now on; the session lives on in the other thread
+    this.hubs.get(hub)?.remove(conn);
+    return conn.state();
+  }
+
+  /** Asking side: ingest forwarded request `id`; hold this hub's traffic until the answer. */
+  expectHandover(id: number, hub: string): void {
+    this.awaiting.set(id, { hub, held: [] });
+  }
+
+  /**
+   * Asking side: the answer to request `id`. The session takes the traffic held since the question
+   * was forwarded, then waits detached for its client's socket (resume). Null when there is none.
+   */
+  adopt(id: number, state: AzureSessionState | null): AzureConnection | null {
+    const waiting = this.awaiting.get(id);
+    this.awaiting.delete(id);
+    if (state === null) return null;
+    const conn = AzureConnection.fromState(state);
+    const alone = new Membership<AzureConnection>();
+    alone.add(conn);
+    for (const held of waiting?.held ?? []) {
+      if ('event' in held) this.deliverEventTo(alone, held.event);
+      else this.applyTo(alone, held.command, held.message);
+    }
+    this.deps.stats.inc('azure_sessions_handed_over_total');
+    if (conn.ended) {
+      // Closed by the service, or over its bound, while crossing: it ends here.
+      this.deps.presence(conn.hub, { op: 'close', id: conn.id });
+      return null;
+    }
+    this.members(conn.hub).add(conn);
+    conn.detachedAt = Date.now();
+    this.detached.add(conn);
+    this.deps.stats.inc('azure_sessions_detached');
+    return conn;
   }
 
   /** A connection joined or left a group by its own request (already checked). */

@@ -120,7 +120,7 @@ const publicBase = (host: string) => config.share.publicUrl ?? (/^[A-Za-z0-9.:[\
 const azureTokens = new AzureAccessTokens(config.azure.accessKey);
 const directory = new AzureDirectory(ingestPort);
 registerAzureClientRoute(app, {
-  config, hub: azure, tokens: azureTokens, ipBuckets, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
+  config, hub: azure, directory, tokens: azureTokens, ipBuckets, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
 });
 registerTripRoutes(app, {
   config, store, checks, acl, stats, logger: logger.child({ component: 'trips' }), nudgeRelay,
@@ -152,6 +152,15 @@ ingestPort.on('message', (message: IngestToEdge) => {
       break;
     case 'azure-answer':
       directory.answered(message.id, message.value);
+      break;
+    case 'azure-handover-start':
+      azure.expectHandover(message.id, message.hub);
+      break;
+    case 'azure-handover':
+      directory.answered(message.id, azure.adopt(message.id, message.session)); // adopted now, in order with the commands
+      break;
+    case 'azure-handover-ask':
+      toIngest({ t: 'azure-handover-state', id: message.id, session: azure.handOver(message.hub, message.connectionId, message.reconnectionToken) });
       break;
     case 'channels-init':
     case 'channel-events':

@@ -9,6 +9,7 @@ import { SharedStats } from '../metrics/shared-stats.js';
 import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { AzurePipeline } from './azure-pipeline.js';
 import { AzureOutbound } from './azure-outbound.js';
+import { AzureHandovers } from './azure-handovers.js';
 import { TripMonitor } from './trip-monitor.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { EdgeFanout } from './edge-fanout.js';
@@ -75,13 +76,20 @@ const tripMonitor = new TripMonitor(storeDb, () => azure.query(config.trips.hub,
 fanout.broadcast(channels.initMessage());
 source.start();
 
-for (const port of edgePorts) {
+const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
+
+for (const [edge, port] of edgePorts.entries()) {
   port.on('message', (message: EdgeToIngest) => {
     if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
     else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
     else if (message.t === 'outbox') relay.nudge();
-    else if (message.t === 'azure-presence') azure.presence(message.hub, message.change);
-    else if (message.t === 'azure-query') port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies IngestToEdge);
+    else if (message.t === 'azure-presence') {
+      azure.presence(message.hub, message.change);
+      if (message.change.op === 'open') handovers.opened(message.change.id, edge);
+      else if (message.change.op === 'close') handovers.closed(message.change.id, edge);
+    } else if (message.t === 'azure-query') port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies IngestToEdge);
+    else if (message.t === 'azure-handover-ask') handovers.ask(edge, message.id, message.hub, message.connectionId, message.reconnectionToken);
+    else if (message.t === 'azure-handover-state') handovers.answered(message.id, message.session);
   });
 }
 

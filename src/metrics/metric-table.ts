@@ -86,6 +86,7 @@ export const EDGE_METRICS = [
   { key: 'azure_connections_total', kind: 'counter', help: 'Azure client connections accepted (resumed sessions not included).' },
   { key: 'azure_connection_errors_total', kind: 'counter', help: 'Azure client upgrades refused (unknown hub, missing, bad or expired token, bad subprotocol) and sessions that could not be resumed.' },
   { key: 'azure_recoveries_total', kind: 'counter', help: 'Reliable Azure sessions resumed with their reconnection token (unacknowledged messages sent again).' },
+  { key: 'azure_sessions_handed_over_total', kind: 'counter', help: 'Reliable Azure sessions handed over from one edge thread to another, for a client whose resume the kernel gave to the other thread.' },
   { key: 'azure_messages_delivered_total', kind: 'counter', help: 'Azure data messages handed to sockets or to a detached session\'s queue (messages x recipients).' },
   { key: 'azure_messages_lost_total', kind: 'counter', help: 'Azure messages a client never acknowledged when its session ended (expired detached, or over 1000 messages / 16 MB unacknowledged).' },
   { key: 'azure_rest_requests_total', kind: 'counter', help: 'Requests to the Azure Web PubSub REST data plane (/api/hubs/...).' },

@@ -11,6 +11,7 @@ import type { EventFrames } from '../channels/envelopes.js';
 import type { AzureCommand } from '../azure/commands.js';
 import type { RenderedMessage } from '../azure/frames.js';
 import type { AzurePermission } from '../azure/permissions.js';
+import type { AzureSessionState } from '../edge/azure-connection.js';
 
 export type IngestToEdge =
   | { readonly t: 'device'; readonly index: number; readonly id: string }
@@ -26,6 +27,13 @@ export type IngestToEdge =
   | { readonly t: 'azure'; readonly hub: string; readonly command: AzureCommand; readonly message: RenderedMessage | null }
   /** The answer to one edge's azure-query. */
   | { readonly t: 'azure-answer'; readonly id: number; readonly value: AzureAnswer }
+  /**
+   * Session handover (edge/azure-hub.ts): to the asking edge, `start` when its question went to the
+   * owner (hold the hub's traffic from here) and then the answer; to the owner, the question.
+   */
+  | { readonly t: 'azure-handover-start'; readonly id: number; readonly hub: string }
+  | { readonly t: 'azure-handover'; readonly id: number; readonly session: AzureSessionState | null }
+  | { readonly t: 'azure-handover-ask'; readonly id: number; readonly hub: string; readonly connectionId: string; readonly reconnectionToken: string }
   /** Sent once before any channel event: the epoch, each channel's last offset and its history. */
   | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventRecord[] };
 
@@ -63,7 +71,11 @@ export type EdgeToIngest =
   /** The store wrote outbox rows: relay them now rather than at the next tick. */
   | { readonly t: 'outbox' }
   | { readonly t: 'azure-presence'; readonly hub: string; readonly change: AzurePresence }
-  | { readonly t: 'azure-query'; readonly id: number; readonly hub: string; readonly query: AzureQuery };
+  | { readonly t: 'azure-query'; readonly id: number; readonly hub: string; readonly query: AzureQuery }
+  /** A client resumes here a session this edge does not hold; ingest asks the owner. */
+  | { readonly t: 'azure-handover-ask'; readonly id: number; readonly hub: string; readonly connectionId: string; readonly reconnectionToken: string }
+  /** The owner's answer to ingest's azure-handover-ask `id`. */
+  | { readonly t: 'azure-handover-state'; readonly id: number; readonly session: AzureSessionState | null };
 
 export type MainToWorker = { readonly t: 'close' };
 

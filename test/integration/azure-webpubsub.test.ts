@@ -147,6 +147,44 @@ describe('Azure Web PubSub client protocols', () => {
     expect(metrics).toMatch(/gateway_azure_messages_lost_total 0/);
   }, 40_000);
 
+  it('with two edge threads, a resume that lands on the other thread takes the session over and loses nothing', async () => {
+    const gw = await startAzureGateway({ GATEWAY_THREADS: '2' });
+    const proxy = await startProxy(gw.port);
+    const svc = serviceClient(gw, 'chat');
+    const CLIENTS = 6;
+    const inboxes = [];
+    for (let i = 0; i < CLIENTS; i++) {
+      const client = await startClient(async () => (await svc.getClientAccessToken({ userId: `t${i}`, roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`));
+      await client.joinGroup('stream');
+      inboxes.push(collect(client));
+    }
+    const metric = async (name: string) => Number((await (await fetch(`${gw.http}/metrics`)).text()).match(new RegExp(`^gateway_${name} (\\d+)`, 'm'))?.[1] ?? 0);
+    // Messages flow all along. Each cut sends all six clients back through the kernel's SO_REUSEPORT
+    // choice of thread: after five rounds (30 resumes) the chance that none crossed threads is 2^-30.
+    let sent = 0;
+    let cutting = true;
+    const sending = (async () => {
+      while (cutting || sent < 50) await svc.group('stream').sendToAll({ n: ++sent });
+    })();
+    for (let round = 1; round <= 5; round++) {
+      const before = inboxes.map((inbox) => inbox.messages.length);
+      await eventually(async () => inboxes.every((inbox, i) => inbox.messages.length > before[i]), 20_000, 'messages flowing');
+      proxy.cut();
+      await eventually(async () => (await metric('azure_recoveries_total')) >= round * CLIENTS, 20_000, `round ${round} of resumes`);
+    }
+    cutting = false;
+    await sending;
+    for (const inbox of inboxes) {
+      const got = await inbox.until(sent, 20_000);
+      expect(got.map((m) => m.data.n)).toEqual(Array.from({ length: sent }, (_, i) => i + 1));
+    }
+    expect(await metric('azure_sessions_handed_over_total')).toBeGreaterThan(0);
+    expect(await metric('azure_connections_total')).toBe(CLIENTS); // every resume kept its session
+    expect(await metric('azure_connections')).toBe(CLIENTS);
+    expect(await metric('azure_messages_lost_total')).toBe(0);
+    expect(await metric('azure_connection_errors_total')).toBe(0);
+  }, 90_000);
+
   it('a resume while the old socket is still open replaces it, and the connection is counted once', async () => {
     const gw = await startAzureGateway();
     const svc = serviceClient(gw, 'chat');

@@ -1,5 +1,6 @@
 /**
- * The Azure Web PubSub and trip pieces on their own: OData filters, the reliable frame splice,
+ * The Azure Web PubSub and trip pieces on their own: OData filters, the reliable frame splice, the
+ * handover of a reliable session between two edge threads' hubs (in order, nothing twice),
  * client frame checks, the trip state machine and its 1 MB bound (real SQLite in a temp dir), and the
  * outbound sender against a local HTTP server standing in for the real Azure service (which cannot
  * run here), with the official @azure/web-pubsub client doing the sending.
@@ -16,6 +17,9 @@ import { checkPayload, decodeAzureMessage, encodeAzureMessage, parseAzureCommand
 import { renderMessage, sequenceInto } from '../../src/azure/frames.js';
 import { compileFilter } from '../../src/azure/odata-filter.js';
 import { AzureOutbound } from '../../src/ingest/azure-outbound.js';
+import { AzureHub } from '../../src/edge/azure-hub.js';
+import type { AzureSessionState } from '../../src/edge/azure-connection.js';
+import type { AzurePresence } from '../../src/threads/messages.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase } from '../../src/store/database.js';
 import { TripStore } from '../../src/store/trip-store.js';
@@ -139,4 +143,68 @@ describe('outbound to a real Azure Web PubSub service', () => {
     expect(stats.getIngest('trip_outbound_failed_total')).toBe(1); // the 1 MB one, never sent
     expect(stats.getIngest('trip_outbound_sent_total')).toBe(2);
   }, 20_000);
+});
+
+describe('reliable session handover between edge threads', () => {
+  // Two edge threads' AzureHubs in one process, driven in the order ingest's ports guarantee.
+  const edge = (stats: SharedStats, index: number, presence: { hub: string; change: AzurePresence }[] = []) => {
+    const hub = new AzureHub({ sessionTtlMs: 60_000, maxBufferBytes: 1 << 20, presence: (h, change) => presence.push({ hub: h, change }), stats: stats.edgeWriter(index), logger: pino({ level: 'silent' }) });
+    onTestFinished(() => hub.closeAll('test over'));
+    return hub;
+  };
+  const message = (n: number) => renderMessage('g', 'json', Buffer.from(JSON.stringify({ n })), null);
+  const send = { op: 'send', to: { kind: 'group', name: 'g' }, dataType: 'json' } as const;
+  const state: AzureSessionState = { id: 'c1', hub: 'chat', userId: 'u', roles: [], groups: ['g'], reconnectionToken: 'tok', lastSeq: 0, unacked: [], ackIds: [7] };
+  const seqs = (conn: { unacked: readonly { seq: number; pubsub: Uint8Array }[] }) => conn.unacked.map((e) => [e.seq, JSON.parse(Buffer.from(e.pubsub).toString()).data.n]);
+
+  it('the new thread gets the queue, then what the owner no longer saw, each once and numbered on', () => {
+    const stats = SharedStats.create(2);
+    const a = edge(stats, 0);
+    const b = edge(stats, 1);
+    a.expectHandover(1, 'chat');
+    const owned = a.adopt(1, state)!; // a session on thread A, detached (its socket dropped)
+    for (const n of [1, 2]) {
+      a.apply('chat', send, message(n));
+      b.apply('chat', send, message(n)); // B has no member: nothing to deliver, nothing held
+    }
+    expect(seqs(owned)).toEqual([[1, 1], [2, 2]]);
+
+    // The client resumes on B. Ingest tells B `start` and asks A, then broadcasts 3 and 4.
+    b.expectHandover(9, 'chat');
+    const crossing = a.handOver('chat', 'c1', 'tok')!;
+    expect(a.session('chat', 'c1', 'tok')).toBeNull();
+    const tripEvent = { azure: { hub: 'chat', writtenAt: Date.now(), groups: [{ group: 'g', message: message(30) }] } } as never;
+    for (const n of [3, 30, 4]) {
+      for (const hub of [a, b]) {
+        if (n === 30) hub.deliverChannelEvent(tripEvent); // a trip event, between two commands
+        else hub.apply('chat', send, message(n));
+      }
+    }
+    const taken = b.adopt(9, crossing)!;
+    expect(seqs(taken)).toEqual([[1, 1], [2, 2], [3, 3], [4, 30], [5, 4]]);
+    expect(taken.firstTime(7)).toBe(false); // ack ids processed on A stay processed
+    expect(b.session('chat', 'c1', 'tok')).toBe(taken);
+    b.apply('chat', send, message(5));
+    expect(seqs(taken).at(-1)).toEqual([6, 5]);
+    expect(seqs(owned)).toEqual([[1, 1], [2, 2]]); // A delivered nothing after handing over
+    expect(stats.sumEdges('azure_sessions_handed_over_total')).toBe(2);
+    expect(stats.sumEdges('azure_sessions_detached')).toBe(1);
+  });
+
+  it('a wrong token hands nothing over, and a session closed while crossing ends on arrival', () => {
+    const stats = SharedStats.create(2);
+    const presence: { hub: string; change: AzurePresence }[] = [];
+    const a = edge(stats, 0);
+    const b = edge(stats, 1, presence);
+    a.expectHandover(1, 'chat');
+    a.adopt(1, state);
+    expect(a.handOver('chat', 'c1', 'not-the-token')).toBeNull();
+    b.expectHandover(2, 'chat');
+    const crossing = a.handOver('chat', 'c1', 'tok')!;
+    b.apply('chat', { op: 'close', who: { kind: 'connection', name: 'c1' } } as never, null);
+    expect(b.adopt(2, crossing)).toBeNull();
+    expect(b.session('chat', 'c1', 'tok')).toBeNull();
+    expect(presence).toEqual([{ hub: 'chat', change: { op: 'close', id: 'c1' } }]);
+    expect(b.adopt(3, null)).toBeNull();
+  });
 });
