@@ -11,6 +11,7 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { readFrameBatch, type FrameVisitor } from '../threads/frame-batch.js';
 import type { StreamSocket } from './stream-socket.js';
+import { ALL_DEVICES } from '../protocol/device-ids.js';
 
 const FORMAT_NAMES = ['json', 'msgpack'] as const;
 
@@ -18,6 +19,8 @@ class DeviceSlot {
   readonly topics: readonly [string, string];
   readonly subscribers: [number, number] = [0, 0];
   seq = 0;
+  /** The hub's frame count when this device last had a frame (what a paused `*` socket missed). */
+  stamp = 0;
   /** Latest frame per format; length -1 when the latest message was not encoded in that format. */
   readonly cache: [Buffer | null, Buffer | null] = [null, null];
   readonly cacheLength: [number, number] = [-1, -1];
@@ -47,12 +50,21 @@ class DeviceSlot {
 export class TelemetryHub implements FrameVisitor {
   private readonly slots = new Map<string, DeviceSlot>();
   private readonly byIndex: DeviceSlot[] = [];
+  /**
+   * `*`, every device: its topics get every frame. A `*` socket joins them only once it has the
+   * snapshot of every device (from this edge's cache, or ingest's fill-all), so nothing older
+   * than what it already saw can follow.
+   */
+  private readonly all = new DeviceSlot(ALL_DEVICES);
+  private frames = 0;
 
   constructor(
     private readonly app: TemplatedApp,
     private readonly ingest: MessagePort,
     private readonly stats: RowWriter<EdgeMetric>,
-  ) {}
+  ) {
+    this.slots.set(ALL_DEVICES, this.all);
+  }
 
   onIngestMessage(message: IngestToEdge): void {
     switch (message.t) {
@@ -65,6 +77,9 @@ export class TelemetryHub implements FrameVisitor {
       case 'fill':
         this.fill(message.id, message.format, message.seq, message.bytes);
         break;
+      case 'fill-all':
+        this.fillAll(message.format, message.devices);
+        break;
     }
   }
 
@@ -73,6 +88,7 @@ export class TelemetryHub implements FrameVisitor {
     const slot = this.byIndex[index];
     if (slot === undefined) return;
     slot.seq = seq;
+    slot.stamp = ++this.frames;
     this.deliver(slot, 0, bytes, start, jsonLength);
     this.deliver(slot, 1, bytes, start + jsonLength, msgpackLength);
   }
@@ -91,6 +107,39 @@ export class TelemetryHub implements FrameVisitor {
       this.app.publish(slot.topics[format], frame, format === 1);
       this.stats.inc('deliveries_total', subscribers);
     }
+    const everyDevice = this.all.subscribers[format];
+    if (everyDevice > 0) {
+      this.app.publish(this.all.topics[format], frame, format === 1);
+      this.stats.inc('deliveries_total', everyDevice);
+    }
+  }
+
+  private fillAll(format: 0 | 1, devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[]): void {
+    for (const { id, seq, bytes } of devices) {
+      const slot = this.slot(id);
+      if (seq >= slot.seq) {
+        slot.seq = seq;
+        slot.store(format, bytes);
+      }
+    }
+    const waiting = this.all.pending[format];
+    this.all.pending[format] = null;
+    for (const ws of waiting ?? []) {
+      if (!ws.closed && ws.pausedAt === null) this.joinAll(ws, 0);
+    }
+  }
+
+  /** A `*` socket gets the last position of every device changed since `since` (a frame count), then live. */
+  private joinAll(ws: StreamSocket, since: number): void {
+    const format = ws.format;
+    ws.cork(() => {
+      for (const slot of this.slots.values()) {
+        if (slot === this.all || slot.stamp < since) continue;
+        const snapshot = slot.cached(format);
+        if (snapshot !== null) this.sendSnapshot(ws, snapshot);
+      }
+      ws.subscribe(this.all.topics[format]);
+    });
   }
 
   private fill(id: string, format: 0 | 1, seq: number, bytes: Uint8Array | null): void {
@@ -133,8 +182,15 @@ export class TelemetryHub implements FrameVisitor {
   subscribe(ws: StreamSocket, ids: readonly string[]): string[] {
     const added: string[] = [];
     const format = ws.format;
+    if (ws.devices[0] === ALL_DEVICES) return added; // it already watches every device
+    if (ids[0] === ALL_DEVICES) this.unsubscribe(ws, [...ws.devices]);
     for (const id of ids) {
       if (ws.devices.includes(id)) continue;
+      if (id === ALL_DEVICES) {
+        this.subscribeAll(ws);
+        added.push(id);
+        continue;
+      }
       const slot = this.slot(id);
       if (slot.subscribers[format]++ === 0) {
         // First subscriber on this edge: ingest starts encoding this format and sends a fill.
@@ -152,6 +208,20 @@ export class TelemetryHub implements FrameVisitor {
     }
     this.stats.inc('subscriptions', added.length);
     return added;
+  }
+
+  private subscribeAll(ws: StreamSocket): void {
+    const format = ws.format;
+    ws.devices.push(ALL_DEVICES);
+    if (this.all.subscribers[format]++ === 0) {
+      // First on this edge: ingest starts encoding every device in this format and sends a fill-all.
+      this.all.pending[format] = new Set([ws]);
+      this.post({ t: 'interest', id: ALL_DEVICES, format, delta: 1 });
+    } else if (this.all.pending[format] !== null) {
+      this.all.pending[format]!.add(ws);
+    } else {
+      this.joinAll(ws, 0); // every frame is encoded in this format already: the cache is current
+    }
   }
 
   /** Unsubscribes a live socket from some of its devices; returns the ids removed. */
@@ -187,6 +257,8 @@ export class TelemetryHub implements FrameVisitor {
     ws.pausedAt = ws.devices.map((id) => {
       const slot = this.slots.get(id)!;
       ws.unsubscribe(slot.topics[ws.format]);
+      // `*`: the frame count now, or -1 while its first snapshot is still to come (it gets all of it).
+      if (slot === this.all) return slot.pending[ws.format]?.delete(ws) ? -1 : this.frames;
       return slot.seq;
     });
   }
@@ -200,6 +272,13 @@ export class TelemetryHub implements FrameVisitor {
     let skipped = 0;
     const pausedAt = ws.pausedAt;
     ws.pausedAt = null;
+    if (ws.devices[0] === ALL_DEVICES) {
+      // Every device changed since the pause, latest position only; what was skipped is not counted.
+      const pending = this.all.pending[ws.format];
+      if (pending !== null) pending.add(ws); // the fill-all on its way brings it everything
+      else this.joinAll(ws, (pausedAt?.[0] ?? -1) + 1);
+      return 0;
+    }
     ws.cork(() => {
       ws.devices.forEach((id, i) => {
         const slot = this.slots.get(id)!;

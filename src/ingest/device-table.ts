@@ -17,6 +17,8 @@ export interface DeviceState {
 
 export class DeviceTable {
   private readonly byId = new Map<string, DeviceState>();
+  /** Number of edges with a subscriber to every device (`*`), per format. */
+  readonly wantedAll: [number, number] = [0, 0];
   private monitored = 0;
   private known = 0;
 
@@ -49,6 +51,19 @@ export class DeviceTable {
     if (before === 0 && after > 0) this.monitored++;
     else if (before > 0 && after === 0) this.monitored--;
     return true;
+  }
+
+  /** An edge's first subscriber to every device arrived, or its last one left. */
+  changeAllInterest(format: 0 | 1, delta: 1 | -1): boolean {
+    const next = this.wantedAll[format] + delta;
+    if (next < 0) return false;
+    this.wantedAll[format] = next;
+    return true;
+  }
+
+  /** Devices with a position. */
+  *positioned(): IterableIterator<DeviceState> {
+    for (const device of this.byId.values()) if (device.last !== null) yield device;
   }
 
   get devicesMonitored(): number {

@@ -9,7 +9,7 @@ import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import { jsonEnvelopeLength, packMsgpackEnvelope, writeJsonEnvelope } from '../protocol/telemetry-envelope.js';
-import { isValidDeviceId } from '../protocol/device-ids.js';
+import { ALL_DEVICES, isValidDeviceId } from '../protocol/device-ids.js';
 import { CODECS } from '../protocol/codec.js';
 import { TelemetryDecoder, type Rejection } from './telemetry-decoder.js';
 import { DeviceTable, type DeviceState } from './device-table.js';
@@ -21,6 +21,13 @@ const REJECTION_METRIC: Readonly<Record<Rejection, IngestMetric>> = {
   shape: 'telemetry_rejected_shape_total',
   device_id: 'telemetry_rejected_device_id_total',
 };
+
+/** A device's last position as a stream frame in one format (a snapshot; not the hot path). */
+function snapshotFrame(device: DeviceState, format: 0 | 1): Uint8Array {
+  const envelope = { event: 'message', data: { timestamp: device.timestamp, data: device.last } };
+  const encoded = CODECS[format === 0 ? 'json' : 'msgpack'].encode(envelope);
+  return typeof encoded === 'string' ? Buffer.from(encoded) : Uint8Array.from(encoded);
+}
 
 export class TelemetryPipeline {
   private readonly decoder: TelemetryDecoder;
@@ -53,13 +60,15 @@ export class TelemetryPipeline {
     this.devices.recordPosition(device, decoded.value, timestamp);
     this.stats.inc('telemetry_messages_processed_total');
     this.processedThisSecond++;
-    if (device.wanted[0] + device.wanted[1] === 0) return;
+    const all = this.devices.wantedAll;
+    if (device.wanted[0] + device.wanted[1] + all[0] + all[1] === 0) return;
     this.appendFrame(device, payload);
   }
 
   private appendFrame(device: DeviceState, payload: Buffer): void {
-    const wantJson = device.wanted[0] > 0;
-    const msgpack = device.wanted[1] > 0 ? packMsgpackEnvelope(device.timestamp, device.last!) : null;
+    const all = this.devices.wantedAll;
+    const wantJson = device.wanted[0] > 0 || all[0] > 0;
+    const msgpack = device.wanted[1] > 0 || all[1] > 0 ? packMsgpackEnvelope(device.timestamp, device.last!) : null;
     const jsonLength = wantJson ? jsonEnvelopeLength(device.timestamp, payload) : 0;
     const msgpackLength = msgpack === null ? 0 : msgpack.length;
     const writer = this.fanout.writer;
@@ -76,6 +85,7 @@ export class TelemetryPipeline {
    * gets the last position in that format (the snapshot), ordered after every frame sent so far.
    */
   interest(from: MessagePort, id: string, format: 0 | 1, delta: 1 | -1): void {
+    if (id === ALL_DEVICES) return this.allInterest(from, format, delta);
     if (!isValidDeviceId(id)) return; // edges validate first; never trust a cross-thread string blindly
     const device = this.devices.get(id);
     if (!this.devices.changeInterest(device, format, delta)) {
@@ -84,13 +94,23 @@ export class TelemetryPipeline {
     }
     this.stats.set('devices_monitored', this.devices.devicesMonitored);
     if (delta !== 1) return;
-    let bytes: Uint8Array | null = null;
-    if (device.last !== null) {
-      const envelope = { event: 'message', data: { timestamp: device.timestamp, data: device.last } };
-      const encoded = CODECS[format === 0 ? 'json' : 'msgpack'].encode(envelope);
-      bytes = typeof encoded === 'string' ? Buffer.from(encoded) : Uint8Array.from(encoded);
-    }
+    const bytes = device.last === null ? null : snapshotFrame(device, format);
     this.fanout.sendTo(from, { t: 'fill', id, format, seq: device.seq, bytes });
+  }
+
+  /**
+   * The same for `*` (every device): from now on every device is encoded in that format, and the
+   * edge gets the last position of every device that has one, in one message.
+   */
+  private allInterest(from: MessagePort, format: 0 | 1, delta: 1 | -1): void {
+    if (!this.devices.changeAllInterest(format, delta)) {
+      this.logger.error({ format }, 'all-devices interest count went negative; ignoring');
+      return;
+    }
+    if (delta !== 1) return;
+    const devices = [];
+    for (const device of this.devices.positioned()) devices.push({ id: device.id, seq: device.seq, bytes: snapshotFrame(device, format) });
+    this.fanout.sendTo(from, { t: 'fill-all', format, devices });
   }
 
   /** Called once a second: publishes the rate and gauges. */

@@ -11,6 +11,12 @@ export function isValidDeviceId(id: string): boolean {
   return DEVICE_ID.test(id);
 }
 
+/**
+ * `device_ids=*`: every device, present and future (a dashboard). Never a device's own id (the
+ * rules above exclude `*`); with the ACL, only roles whose `devices` include `*` may ask for it.
+ */
+export const ALL_DEVICES = '*';
+
 /** The reference's own message for a missing device_ids (reference/001, "Mensaje de Error"). */
 export const MISSING_DEVICE_IDS_MESSAGE = 'Debe especificar al menos un device_id en los query params';
 
@@ -22,6 +28,7 @@ export function validateDeviceIds(ids: readonly unknown[], max: number): string[
   const seen = new Set<string>();
   for (const raw of ids) {
     const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : raw;
+    if (id === ALL_DEVICES) return [ALL_DEVICES]; // every device: the other ids add nothing
     if (typeof id !== 'string' || !isValidDeviceId(id)) {
       const shown = typeof id === 'string' ? JSON.stringify(id.slice(0, 40)) : typeof raw;
       throw new GatewayError(

@@ -17,6 +17,8 @@ export type IngestToEdge =
   | { readonly t: 'device'; readonly index: number; readonly id: string }
   | { readonly t: 'frames'; readonly buffer: ArrayBuffer; readonly length: number }
   | { readonly t: 'fill'; readonly id: string; readonly format: 0 | 1; readonly seq: number; readonly bytes: Uint8Array | null }
+  /** The fill for `interest` in `*` (every device): each device's last position in that format. */
+  | { readonly t: 'fill-all'; readonly format: 0 | 1; readonly devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[] }
   /** A share link revoked anywhere (it came back over the bus). */
   | { readonly t: 'revoked'; readonly jti: string; readonly expiresAt: number }
   /** A user/role event from the bus, encoded once per format; target `all`, `user/<id>` or `role/<role>`. */

@@ -73,6 +73,43 @@ describe.each<Broker>(['embedded', 'mosquitto'])('telemetry stream via %s broker
     }
   });
 
+  it('device_ids=* watches every device: the last position of each, then every new one, in both formats', async () => {
+    const gw = await gatewayOn(broker);
+    const pub = await connectPublisher(gw.mqttUrl);
+    await pub.position('A1', { SPEED: 1 });
+    await pub.position('A2', { SPEED: 2 });
+    await pub.position('A2', { SPEED: 3 });
+    const sync = await connectStream(gw.ws, '?device_ids=A2');
+    await sync.next(isMessage('A2'));
+    const everything = [];
+    for (const protocol of ['json', 'msgpack', 'json']) { // the second json socket is served from the edge's cache
+      const client = await connectStream(gw.ws, '?device_ids=*', { protocol });
+      expect((await client.next((f) => f.event === 'subscribed')).data).toEqual({ device_ids: ['*'] });
+      const snapshot = [await client.next(isMessage()), await client.next(isMessage())].map((f) => [f.data.data.DEVICE_ID, f.data.data.SPEED]);
+      expect(snapshot.sort()).toEqual([['A1', 1], ['A2', 3]]);
+      everything.push(client);
+    }
+    await pub.position('NEW-1', { SPEED: 7 }); // a device nobody named
+    await pub.position('A1', { SPEED: 8 });
+    for (const client of everything) {
+      expect((await client.next(isMessage())).data.data).toMatchObject({ DEVICE_ID: 'NEW-1', SPEED: 7 });
+      expect((await client.next(isMessage())).data.data).toMatchObject({ DEVICE_ID: 'A1', SPEED: 8 });
+    }
+    // Naming devices next to * adds nothing; subscribing to one on a * socket adds nothing either.
+    const mixed = await connectStream(gw.ws, '?device_ids=A1,*');
+    expect((await mixed.next((f) => f.event === 'subscribed')).data).toEqual({ device_ids: ['*'] });
+    for (let i = 0; i < 3; i++) await mixed.next(isMessage()); // the snapshot: A1, A2, NEW-1
+    await pub.position('A2', { SPEED: 9 });
+    expect((await mixed.next(isMessage())).data.data).toMatchObject({ DEVICE_ID: 'A2', SPEED: 9 });
+    expect(mixed.count(isMessage())).toBe(4); // each once
+    // Leaving * stops everything.
+    everything[0].send({ action: 'unsubscribe', device_ids: ['*'] });
+    await everything[0].next((f) => f.event === 'unsubscribed');
+    await pub.position('A1', { SPEED: 10 });
+    await everything[1].next((f) => f.event === 'message' && f.data.data.SPEED === 10);
+    expect(everything[0].count((f) => f.event === 'message' && f.data.data.SPEED === 10)).toBe(0);
+  });
+
   it('lets a client subscribe and unsubscribe on an open connection', async () => {
     const gw = await gatewayOn(broker);
     const pub = await connectPublisher(gw.mqttUrl);

@@ -141,6 +141,11 @@ describe('/api/v1/stream with GATEWAY_AUTH_REQUIRED=stream', () => {
     const forbidden = await connectStream(gw.ws, `?device_ids=SIM-1,TRUCK-9&token=${token}`);
     expect((await forbidden.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_FORBIDDEN', message: 'Not allowed to watch device "TRUCK-9"' });
     expect((await forbidden.closed).code).toBe(1008);
+    // Every device (`*`) needs a role whose devices include `*`.
+    const everything = await connectStream(gw.ws, `?device_ids=*&token=${token}`);
+    expect((await everything.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_FORBIDDEN', message: 'Not allowed to watch device "*"' });
+    const admin = await connectStream(gw.ws, `?device_ids=*&token=${await mintJwt('boss', { roles: ['admin'] })}`);
+    expect((await admin.next((f) => f.event === 'subscribed')).data.device_ids).toEqual(['*']);
     const allowed = await connectStream(gw.ws, `?device_ids=SIM-1&token=${token}`);
     await allowed.next((f) => f.event === 'subscribed');
     allowed.send({ action: 'subscribe', device_ids: ['TRUCK-9'] });
