@@ -178,28 +178,30 @@ ingestPort.on('message', (message: IngestToEdge) => {
  */
 const listenOptions = config.edge.threads === 1 ? uWS.LIBUS_LISTEN_EXCLUSIVE_PORT : 0;
 const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (token: uWS.us_listen_socket | false) => void) => void;
+/** Closes every socket, timer and port of this thread, so it ends by itself (worker-runtime.ts). */
+async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<void> {
+  if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
+  keepalive.stop();
+  connections.closeAll('server shutting down');
+  users.closeAll('server shutting down');
+  channelSockets.closeAll('server shutting down');
+  azure.closeAll('server shutting down');
+  channelBackpressure.stop();
+  slow.stop();
+  expiry.stop();
+  if (listenSocket !== null) await new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS));
+  app.close();
+  ingestPort.close();
+  store.close();
+  await checks.close();
+}
+
 listen.call(app, config.edge.host, port, listenOptions, (token) => {
   if (!token) {
     reportToMain({ t: 'failed', message: `edge ${index} could not listen on ${config.edge.host}:${port}` });
+    onCloseRequest(logger, () => closeEdge(null)); // main closes every thread, then exits
     return;
   }
-  const listenSocket = token;
-  reportToMain({ t: 'ready', port: uWS.us_socket_local_port(listenSocket) });
-
-  onCloseRequest(logger, async () => {
-    uWS.us_listen_socket_close(listenSocket);
-    keepalive.stop();
-    connections.closeAll('server shutting down');
-    users.closeAll('server shutting down');
-    channelSockets.closeAll('server shutting down');
-    azure.closeAll('server shutting down');
-    channelBackpressure.stop();
-    slow.stop();
-    expiry.stop();
-    await new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS));
-    app.close();
-    ingestPort.close();
-    store.close();
-    await checks.close();
-  });
+  reportToMain({ t: 'ready', port: uWS.us_socket_local_port(token) });
+  onCloseRequest(logger, () => closeEdge(token));
 });

@@ -87,3 +87,13 @@ describe('broker restart', () => {
     expect(stats.mqtt.connected).toBe(true);
   });
 });
+
+describe('a port already in use', () => {
+  it('stops the start at once with the reason, instead of waiting on the thread that could not listen', async () => {
+    const first = await startGateway();
+    const failure = await startGateway({ env: { PORT: String(first.port) } }).then(() => null, (err: Error) => err.message);
+    expect(failure).toMatch(/edge 0 could not listen on 127\.0\.0\.1:\d+/);
+    expect(failure).not.toMatch(/did not close in time/); // its thread closed when asked, it was not killed at the deadline
+    expect((await fetch(`${first.http}/healthz`)).status).toBe(200); // the first one is untouched
+  });
+});
