@@ -61,7 +61,7 @@ export const ENV_TABLE: readonly EnvVar[] = [
   { name: 'GATEWAY_SHARE_PUBLIC_KEY', kind: 'string', default: undefined, description: 'PASERK `k4.public.…` key of a service allowed to mint `v4.public` links.' },
   { name: 'GATEWAY_SHARE_DEFAULT_TTL_S', kind: 'int', default: '3600', min: 10, max: 2592000, description: 'Lifetime of a share link when the request names none.' },
   { name: 'GATEWAY_SHARE_MAX_TTL_S', kind: 'int', default: '86400', min: 10, max: 2592000, description: 'Longest lifetime a share link may have.' },
-  { name: 'GATEWAY_PUBLIC_URL', kind: 'string', default: undefined, description: 'Base URL of viewer links (e.g. `https://gps.example.com`); default `http://localhost:PORT`.' },
+  { name: 'GATEWAY_PUBLIC_URL', kind: 'string', default: undefined, description: 'Base URL of the links the gateway hands out (share-location viewer and stream, /ws/negotiate, Azure client URLs), e.g. `https://gps.example.com`; default `http://` + the request\'s Host header.' },
   { name: 'GATEWAY_HEARTBEAT_MS', kind: 'int', default: '30000', min: 50, max: 3600000, description: 'Interval of the `/ws/connect` heartbeat (`{"type":"ping"}`), 30 s as in reference/002.' },
   { name: 'GATEWAY_EVENTS_TOPIC', kind: 'string', default: 'gateway/events', description: 'MQTT topic prefix of user/role events: `<prefix>/all`, `<prefix>/user/<id>`, `<prefix>/role/<role>`.' },
   { name: 'GATEWAY_REVOCATIONS_TOPIC', kind: 'string', default: 'gateway/revocations', description: 'MQTT topic on which nodes share revoked share links.' },

@@ -131,7 +131,7 @@ registerAzureRestRoutes(app, {
   query: (hubName, q) => directory.ask(hubName, q), baseUrl: (host) => publicBase(host),
 });
 registerShareLocationRoutes(app, {
-  config, port, checks, acl, logger: logger.child({ component: 'share' }),
+  config, checks, acl, logger: logger.child({ component: 'share' }), baseUrl: (host) => publicBase(host),
   shares: new ShareTokens(config.share.tokens, revocations),
   publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
 });

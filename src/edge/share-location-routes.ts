@@ -23,7 +23,8 @@ const MAX_BODY = 4096;
 
 export interface ShareRoutesDeps {
   readonly config: GatewayConfig;
-  readonly port: number;
+  /** The base of links handed out (GATEWAY_PUBLIC_URL, else the Host the request came to). */
+  readonly baseUrl: (host: string) => string;
   readonly checks: TokenChecks;
   readonly shares: ShareTokens;
   readonly acl: Acl;
@@ -34,8 +35,6 @@ export interface ShareRoutesDeps {
 
 export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutesDeps): void {
   const { config, checks, shares, acl, logger } = deps;
-  const base = config.share.publicUrl ?? `http://localhost:${deps.port}`;
-  const wsBase = base.replace(/^http/, 'ws');
 
   /** Runs an authenticated handler: onAborted first, the JWT checked, errors mapped to the catalogue. */
   function authenticated(res: HttpResponse, authorization: string, handle: (principal: Principal) => Promise<{ status: number; body: unknown }>): void {
@@ -53,6 +52,7 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
 
   app.post(INIT_PATH, (res, req) => {
     const authorization = req.getHeader('authorization');
+    const base = deps.baseUrl(req.getHeader('host'));
     const body = readJsonBody(res, MAX_BODY);
     body.catch(() => undefined); // observed below; avoid an unhandled rejection while the token is checked
     authenticated(res, authorization, async (principal) => {
@@ -72,7 +72,7 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
           expires_at: new Date(grant.expiresAt).toISOString(),
           expires_in: Math.round((grant.expiresAt - Date.now()) / 1000),
           viewer_url: `${base}/share-location?token=${token}`,
-          stream_url: `${wsBase}${SHARE_STREAM_PATH}?token=${token}`,
+          stream_url: `${base.replace(/^http/, 'ws')}${SHARE_STREAM_PATH}?token=${token}`,
         },
       };
     });
