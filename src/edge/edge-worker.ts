@@ -39,6 +39,7 @@ import { AzureHub } from './azure-hub.js';
 import { registerAzureClientRoute } from './azure-client-route.js';
 import { registerAzureRestRoutes } from './azure-rest-routes.js';
 import { AzureDirectory } from './azure-directory.js';
+import { loadPageAssets, registerPageRoutes } from './page-routes.js';
 import { registerTripRoutes } from './trip-routes.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 
@@ -136,6 +137,7 @@ registerShareLocationRoutes(app, {
   publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
 });
 registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
+registerPageRoutes(app, loadPageAssets());
 registerOperatorRoutes(app, shared, mqttUrl, logger, stats); // last: it ends with the catch-all 404
 
 ingestPort.on('message', (message: IngestToEdge) => {
