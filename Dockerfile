@@ -20,7 +20,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci
 
-COPY tsconfig.json ./
+COPY tsconfig.json tsconfig.browser.json ./
 COPY src ./src
 COPY scripts ./scripts
 COPY bench ./bench
