@@ -23,6 +23,8 @@ export interface TelemetryConfig {
   readonly maxDevicesPerConnection: number;
   readonly keepaliveMs: number;
   readonly batchMaxBytes: number;
+  /** `device_ids=*&batch=1`: the interval of its batches. */
+  readonly streamBatchMs: number;
 }
 
 export interface EdgeConfig {

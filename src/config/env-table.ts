@@ -38,6 +38,7 @@ export const ENV_TABLE: readonly EnvVar[] = [
   { name: 'GATEWAY_MAX_DEVICES_PER_CONNECTION', kind: 'int', default: '1000', min: 1, max: 100000, description: 'Most devices one connection may watch.' },
   { name: 'GATEWAY_MAX_FRAME_BYTES', kind: 'int', default: '4096', min: 64, max: 1048576, description: 'Largest client frame; larger ones close with 1009.' },
   { name: 'GATEWAY_MAX_BAD_FRAMES', kind: 'int', default: '20', min: 1, max: 100000, description: 'Bad client frames tolerated per minute before closing with 4501.' },
+  { name: 'GATEWAY_STREAM_BATCH_MS', kind: 'int', default: '100', min: 10, max: 5000, description: 'How long `device_ids=*&batch=1` streams collect positions before sending them as one `batch` message.' },
   { name: 'GATEWAY_KEEPALIVE_MS', kind: 'int', default: '60000', min: 50, max: 3600000, description: 'Interval of the `{"event":"ping"}` keep-alive frame.' },
   { name: 'GATEWAY_IDLE_TIMEOUT_S', kind: 'int', default: '120', min: 0, max: 960, description: 'uWS idle timeout with automatic protocol pings; 0 or 9-960 (other values abort uWS, so they are refused here).' },
   { name: 'GATEWAY_WS_MAX_BACKPRESSURE', kind: 'int', default: '262144', min: 1024, max: 268435456, description: 'Bytes buffered for one socket before it counts as lagging and telemetry is conflated.' },

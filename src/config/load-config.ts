@@ -148,6 +148,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       maxDevicesPerConnection: int('GATEWAY_MAX_DEVICES_PER_CONNECTION')!,
       keepaliveMs: int('GATEWAY_KEEPALIVE_MS')!,
       batchMaxBytes: int('GATEWAY_BATCH_MAX_BYTES')!,
+      streamBatchMs: int('GATEWAY_STREAM_BATCH_MS')!,
     },
     shutdownTimeoutMs: int('GATEWAY_SHUTDOWN_TIMEOUT_MS')!,
     logLevel: str('GATEWAY_LOG_LEVEL') as LogLevel,

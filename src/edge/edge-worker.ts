@@ -79,7 +79,7 @@ bucketSweep.unref();
 
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
 const app = uWS.App();
-const hub = new TelemetryHub(app, ingestPort, stats);
+const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
 const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
 const connections = new ConnectionRegistry<StreamSocket>();
 const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
@@ -184,6 +184,7 @@ const listen = app.listen as unknown as (host: string, port: number, options: nu
 async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<void> {
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   keepalive.stop();
+  hub.stop();
   connections.closeAll('server shutting down');
   users.closeAll('server shutting down');
   channelSockets.closeAll('server shutting down');

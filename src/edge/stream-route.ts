@@ -12,7 +12,7 @@ import { CloseCode } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { CODECS, WIRE_FORMATS, type Codec } from '../protocol/codec.js';
-import { parseDeviceIdsQuery } from '../protocol/device-ids.js';
+import { ALL_DEVICES, parseDeviceIdsQuery } from '../protocol/device-ids.js';
 import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
 import { countBadFrame, gateUpgrade, refuseAtOpen, screenFrame, socketOptions, type GateDeps } from './connection-guards.js';
@@ -43,10 +43,20 @@ interface Admission {
   readonly requested: string[] | null;
   readonly error: GatewayError | null;
   readonly auth: SessionAuth | null;
+  /** `batch=1` with `device_ids=*`: one `batch` message per GATEWAY_STREAM_BATCH_MS. */
+  readonly batch?: boolean;
 }
 
 function refused(error: GatewayError): Admission {
   return { requested: null, error, auth: null };
+}
+
+/** `batch=1|true` asks for batches, which only a `device_ids=*` stream has. */
+function withBatch(admission: Admission, batch: string | undefined): Admission {
+  if (admission.error !== null || batch === undefined || batch === '0' || batch === 'false') return admission;
+  if (batch !== '1' && batch !== 'true') return refused(new GatewayError('GW_ERR_BATCH_INVALID', `batch must be 0 or 1, got ${JSON.stringify(batch.slice(0, 20))}`));
+  if (admission.requested?.[0] !== ALL_DEVICES) return refused(new GatewayError('GW_ERR_BATCH_INVALID', 'batch=1 needs device_ids=* (only every-device streams are batched)'));
+  return { ...admission, batch: true };
 }
 
 export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, deps: StreamRouteDeps): void {
@@ -89,7 +99,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     return {
       format, devices: [], lagSince: 0, pausedAt: null, badFrames: 0, badWindowStart: 0, closed: false,
       auth: admission.auth, frameTokens: config.limits.frameBurst, frameAt: Date.now(),
-      admission: { requested: admission.requested, error: admission.error },
+      admission: { requested: admission.requested, error: admission.error, batch: admission.batch === true },
     };
   }
 
@@ -155,6 +165,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       if (admitted === null) return;
       const { format, echo, protocolHeader } = admitted;
       const query = req.getQuery(variant === 'share' ? 'device_id' : 'device_ids');
+      const batch = variant === 'open' ? req.getQuery('batch') : undefined;
       if (variant === 'open' && !needsJwt) {
         let admission: Admission;
         try {
@@ -162,12 +173,12 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         } catch (err) {
           admission = refused(err instanceof GatewayError ? err : new GatewayError('GW_ERR_DEVICE_ID_INVALID', 'Invalid device_ids'));
         }
-        upgradeNow(res, req, context, echo, socketData(format, admission));
+        upgradeNow(res, req, context, echo, socketData(format, withBatch(admission, batch)));
         return;
       }
       // A share link comes only as ?token= (a viewer has no JWT); a stream JWT from any source.
       const token = variant === 'share' ? req.getQuery('token') : requestToken(req, protocolHeader);
-      upgradeAfter(res, req, context, echo, async () => socketData(format, await admit(query, token)), logger);
+      upgradeAfter(res, req, context, echo, async () => socketData(format, withBatch(await admit(query, token), batch)), logger);
     },
 
     open(socket) {
@@ -186,8 +197,8 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       }
       const requested = admission.requested!;
       expiry.track(ws);
-      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(ws.auth ? { expires_at: new Date(ws.auth.expiresAt).toISOString() } : {}) } });
-      hub.subscribe(ws, requested);
+      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(admission.batch ? { batch_ms: config.telemetry.streamBatchMs } : {}), ...(ws.auth ? { expires_at: new Date(ws.auth.expiresAt).toISOString() } : {}) } });
+      hub.subscribe(ws, requested, admission.batch);
     },
 
     message(socket, message, isBinary) {

@@ -25,7 +25,7 @@ export interface StreamSocketData {
   frameTokens: number;
   frameAt: number;
   /** What the upgrade decided (devices to watch, or the error to report), consumed in `open`. */
-  admission: { readonly requested: string[] | null; readonly error: GatewayError | null } | null;
+  admission: { readonly requested: string[] | null; readonly error: GatewayError | null; readonly batch: boolean } | null;
 }
 
 /*

@@ -12,6 +12,7 @@ import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { readFrameBatch, type FrameVisitor } from '../threads/frame-batch.js';
 import type { StreamSocket } from './stream-socket.js';
 import { ALL_DEVICES } from '../protocol/device-ids.js';
+import { FrameBatch, MAX_BATCH_BYTES } from './all-devices-batch.js';
 
 const FORMAT_NAMES = ['json', 'msgpack'] as const;
 
@@ -57,13 +58,25 @@ export class TelemetryHub implements FrameVisitor {
    */
   private readonly all = new DeviceSlot(ALL_DEVICES);
   private frames = 0;
+  /** `*` sockets that asked for batches (`batch=1`): their topic gets one message per interval. */
+  private readonly batched = new Set<StreamSocket>();
+  private readonly batchSubscribers: [number, number] = [0, 0];
+  private readonly batches = [new FrameBatch(0), new FrameBatch(1)] as const;
+  private readonly batchTopics = [`gps.${FORMAT_NAMES[0]}.batch:*`, `gps.${FORMAT_NAMES[1]}.batch:*`] as const;
+  private batchTimer: NodeJS.Timeout | null = null;
 
   constructor(
     private readonly app: TemplatedApp,
     private readonly ingest: MessagePort,
     private readonly stats: RowWriter<EdgeMetric>,
+    private readonly batchMs: number,
   ) {
     this.slots.set(ALL_DEVICES, this.all);
+  }
+
+  /** The topic a socket hears a slot on: a batched `*` socket hears the batches. */
+  private topicOf(ws: StreamSocket, slot: DeviceSlot): string {
+    return slot === this.all && this.batched.has(ws) ? this.batchTopics[ws.format] : slot.topics[ws.format];
   }
 
   onIngestMessage(message: IngestToEdge): void {
@@ -109,9 +122,26 @@ export class TelemetryHub implements FrameVisitor {
     }
     const everyDevice = this.all.subscribers[format];
     if (everyDevice > 0) {
-      this.app.publish(this.all.topics[format], frame, format === 1);
-      this.stats.inc('deliveries_total', everyDevice);
+      const batchedSockets = this.batchSubscribers[format];
+      if (everyDevice > batchedSockets) {
+        this.app.publish(this.all.topics[format], frame, format === 1);
+        this.stats.inc('deliveries_total', everyDevice - batchedSockets);
+      }
+      if (batchedSockets > 0) {
+        const batch = this.batches[format];
+        batch.add(frame);
+        if (batch.bytes > MAX_BATCH_BYTES) this.flushBatch(format);
+      }
     }
+  }
+
+  private flushBatch(format: 0 | 1): void {
+    const batch = this.batches[format];
+    const frames = batch.frames;
+    const message = batch.take();
+    if (message === null) return;
+    this.app.publish(this.batchTopics[format], message, format === 1);
+    this.stats.inc('deliveries_total', frames * this.batchSubscribers[format]);
   }
 
   private fillAll(format: 0 | 1, devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[]): void {
@@ -132,13 +162,22 @@ export class TelemetryHub implements FrameVisitor {
   /** A `*` socket gets the last position of every device changed since `since` (a frame count), then live. */
   private joinAll(ws: StreamSocket, since: number): void {
     const format = ws.format;
-    ws.cork(() => {
-      for (const slot of this.slots.values()) {
-        if (slot === this.all || slot.stamp < since) continue;
+    const snapshots = (function* (hub: TelemetryHub, slots: Iterable<DeviceSlot>) {
+      for (const slot of slots) {
+        if (slot === hub.all || slot.stamp < since) continue;
         const snapshot = slot.cached(format);
-        if (snapshot !== null) this.sendSnapshot(ws, snapshot);
+        if (snapshot !== null) yield snapshot;
       }
-      ws.subscribe(this.all.topics[format]);
+    })(this, this.slots.values());
+    ws.cork(() => {
+      if (this.batched.has(ws)) {
+        this.flushBatch(format); // what the batch holds is older than the snapshot: out first, to the others
+        const batch = FrameBatch.of(format, snapshots);
+        if (batch !== null) this.sendSnapshot(ws, batch);
+      } else {
+        for (const snapshot of snapshots) this.sendSnapshot(ws, snapshot);
+      }
+      ws.subscribe(this.topicOf(ws, this.all));
     });
   }
 
@@ -179,7 +218,7 @@ export class TelemetryHub implements FrameVisitor {
    * Subscribes a socket to devices it does not watch yet; returns the ids added. Each device's
    * last position is sent first (now if cached here, else when ingest's fill arrives), then live.
    */
-  subscribe(ws: StreamSocket, ids: readonly string[]): string[] {
+  subscribe(ws: StreamSocket, ids: readonly string[], batch = false): string[] {
     const added: string[] = [];
     const format = ws.format;
     if (ws.devices[0] === ALL_DEVICES) return added; // it already watches every device
@@ -187,7 +226,7 @@ export class TelemetryHub implements FrameVisitor {
     for (const id of ids) {
       if (ws.devices.includes(id)) continue;
       if (id === ALL_DEVICES) {
-        this.subscribeAll(ws);
+        this.subscribeAll(ws, batch);
         added.push(id);
         continue;
       }
@@ -210,9 +249,18 @@ export class TelemetryHub implements FrameVisitor {
     return added;
   }
 
-  private subscribeAll(ws: StreamSocket): void {
+  private subscribeAll(ws: StreamSocket, batch: boolean): void {
     const format = ws.format;
     ws.devices.push(ALL_DEVICES);
+    if (batch) {
+      this.batched.add(ws);
+      if (this.batchSubscribers[format]++ === 0 && this.batchTimer === null) {
+        this.batchTimer = setInterval(() => {
+          this.flushBatch(0);
+          this.flushBatch(1);
+        }, this.batchMs);
+      }
+    }
     if (this.all.subscribers[format]++ === 0) {
       // First on this edge: ingest starts encoding every device in this format and sends a fill-all.
       this.all.pending[format] = new Set([ws]);
@@ -231,11 +279,17 @@ export class TelemetryHub implements FrameVisitor {
       const at = ws.devices.indexOf(id);
       if (at < 0) continue;
       ws.devices.splice(at, 1);
-      ws.unsubscribe(this.slots.get(id)!.topics[ws.format]);
+      ws.unsubscribe(this.topicOf(ws, this.slots.get(id)!));
       this.forget(ws, id);
       removed.push(id);
     }
     return removed;
+  }
+
+  /** Stops the batch timer (shutdown). */
+  stop(): void {
+    if (this.batchTimer !== null) clearInterval(this.batchTimer);
+    this.batchTimer = null;
   }
 
   /** Called from the close handler: uWS already dropped the topics; release the counts. */
@@ -248,6 +302,13 @@ export class TelemetryHub implements FrameVisitor {
     const slot = this.slots.get(id)!;
     const format = ws.format;
     slot.pending[format]?.delete(ws);
+    if (slot === this.all && this.batched.delete(ws) && --this.batchSubscribers[format] === 0) {
+      this.flushBatch(format);
+      if (this.batchSubscribers[0] + this.batchSubscribers[1] === 0) {
+        clearInterval(this.batchTimer!);
+        this.batchTimer = null;
+      }
+    }
     this.stats.inc('subscriptions', -1);
     if (--slot.subscribers[format] === 0) this.post({ t: 'interest', id, format, delta: -1 });
   }
@@ -256,7 +317,7 @@ export class TelemetryHub implements FrameVisitor {
   pause(ws: StreamSocket): void {
     ws.pausedAt = ws.devices.map((id) => {
       const slot = this.slots.get(id)!;
-      ws.unsubscribe(slot.topics[ws.format]);
+      ws.unsubscribe(this.topicOf(ws, slot));
       // `*`: the frame count now, or -1 while its first snapshot is still to come (it gets all of it).
       if (slot === this.all) return slot.pending[ws.format]?.delete(ws) ? -1 : this.frames;
       return slot.seq;

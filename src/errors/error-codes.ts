@@ -18,6 +18,7 @@ export const ERRORS = {
   GW_ERR_UNSUPPORTED_SUBPROTOCOL: { status: 400, close: undefined, description: 'Sec-WebSocket-Protocol offers no encoding this endpoint speaks; refused at the upgrade.' },
   GW_ERR_DEVICE_IDS_MISSING: { status: 400, close: CloseCode.INVALID_REQUEST, description: '`device_ids` is missing or empty.' },
   GW_ERR_DEVICE_IDS_TOO_MANY: { status: 400, close: CloseCode.INVALID_REQUEST, description: 'More device ids than GATEWAY_MAX_DEVICES_PER_CONNECTION.' },
+  GW_ERR_BATCH_INVALID: { status: 400, close: CloseCode.INVALID_REQUEST, description: '`batch` is not 0 or 1, or `batch=1` without `device_ids=*` (only every-device streams are batched).' },
   GW_ERR_DEVICE_ID_INVALID: { status: 400, close: CloseCode.INVALID_REQUEST, description: 'A device id is longer than 128 characters or has characters outside `A-Z a-z 0-9 _ - . :`.' },
   GW_ERR_FRAME_INVALID: { status: 400, close: undefined, description: 'A client frame is not a valid action (not JSON/msgpack, not an object, wrong field types); the connection stays.' },
   GW_ERR_UNKNOWN_ACTION: { status: 400, close: undefined, description: 'A client frame names an action this endpoint does not have; the connection stays.' },

@@ -110,6 +110,36 @@ describe.each<Broker>(['embedded', 'mosquitto'])('telemetry stream via %s broker
     expect(everything[0].count((f) => f.event === 'message' && f.data.data.SPEED === 10)).toBe(0);
   });
 
+  it('device_ids=*&batch=1 sends the snapshot and then every interval\'s positions as one batch message', async () => {
+    const gw = await gatewayOn(broker);
+    const pub = await connectPublisher(gw.mqttUrl);
+    const latest = new Map<string, number>();
+    const publish = async (id: string, speed: number) => {
+      await pub.position(id, { SPEED: speed });
+      latest.set(id, speed);
+    };
+    await publish('B1', 1);
+    await publish('B2', 2);
+    const sync = await connectStream(gw.ws, '?device_ids=B2');
+    await sync.next(isMessage('B2'));
+    for (const protocol of ['json', 'msgpack']) {
+      const client = await connectStream(gw.ws, '?device_ids=*&batch=1', { protocol });
+      expect((await client.next((f) => f.event === 'subscribed')).data).toEqual({ device_ids: ['*'], batch_ms: 100 });
+      const snapshot = await client.next((f) => f.event === 'batch'); // the last position of each device, in one message
+      expect(snapshot.data.map((m: any) => [m.event, m.data.data.DEVICE_ID, m.data.data.SPEED]).sort()).toEqual([...latest].map(([id, speed]) => ['message', id, speed]).sort());
+      for (let n = 0; n < 20; n++) await publish(`B${n % 3}`, 100 + n);
+      const live: any[] = [];
+      while (live.length < 20) live.push(...(await client.next((f) => f.event === 'batch')).data);
+      expect(live.map((m) => m.data.data.SPEED)).toEqual(Array.from({ length: 20 }, (_, n) => 100 + n)); // all of them, in order
+      expect(client.count((f) => f.event === 'message')).toBe(0); // never one by one
+    }
+    for (const [query, message] of [['?device_ids=B1&batch=1', 'batch=1 needs device_ids=*'], ['?device_ids=*&batch=yes', 'batch must be 0 or 1']]) {
+      const refused = await connectStream(gw.ws, query);
+      expect((await refused.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_BATCH_INVALID', message: expect.stringContaining(message) });
+      expect((await refused.closed).code).toBe(4500);
+    }
+  });
+
   it('lets a client subscribe and unsubscribe on an open connection', async () => {
     const gw = await gatewayOn(broker);
     const pub = await connectPublisher(gw.mqttUrl);

@@ -72,3 +72,26 @@ describe('telemetry envelope', () => {
     expect(unpack(packMsgpackEnvelope(timestamp, value))).toEqual({ event: 'message', data: { timestamp, data: value } });
   });
 });
+
+describe('FrameBatch (device_ids=*&batch=1)', () => {
+  it('is the frames\' own bytes wrapped as {"event":"batch","data":[…]} in json and msgpack', async () => {
+    const { FrameBatch } = await import('../../src/edge/all-devices-batch.js');
+    const { pack, unpack } = await import('msgpackr');
+    const frames = [{ event: 'message', data: { n: 1 } }, { event: 'message', data: { n: 2, s: 'ñ' } }];
+    const json = new FrameBatch(0);
+    const msgpack = new FrameBatch(1);
+    expect(json.take()).toBeNull();
+    for (let round = 0; round < 2; round++) { // the buffers are reused after take()
+      for (const f of frames) {
+        json.add(Buffer.from(JSON.stringify(f)));
+        msgpack.add(pack(f));
+      }
+      expect(JSON.parse(Buffer.from(json.take()!).toString())).toEqual({ event: 'batch', data: frames });
+      expect(unpack(Buffer.from(msgpack.take()!))).toEqual({ event: 'batch', data: frames });
+    }
+    const big = Buffer.alloc(200_000, 0x61);
+    const grown = new FrameBatch(0);
+    for (let i = 0; i < 3; i++) grown.add(Buffer.from(JSON.stringify(big.toString())));
+    expect(JSON.parse(Buffer.from(grown.take()!).toString()).data).toHaveLength(3);
+  });
+});
