@@ -28,6 +28,8 @@ export interface StreamOptions extends ClientOptions {
   readonly shareToken?: string;
   /** Payload field holding the device id (GATEWAY_DEVICE_ID_FIELD; default DEVICE_ID). */
   readonly deviceIdField?: string;
+  /** With `deviceIds: ['*']`: positions arrive in one message per GATEWAY_STREAM_BATCH_MS (a dashboard's choice). */
+  readonly batch?: boolean;
 }
 
 /** Keep the upgrade request well under the gateway's header limit; the rest is subscribed after open. */
@@ -75,7 +77,8 @@ export class StreamClient extends ReconnectingClient<StreamEvents> {
       query += (query === '' ? '' : ',') + part;
       this.inQuery.add(id);
     }
-    return `/api/v1/stream?device_ids=${query}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+    const batch = (this.options as StreamOptions).batch === true && query === '*' ? '&batch=1' : '';
+    return `/api/v1/stream?device_ids=${query}${batch}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
   }
 
   protected override onOpen(): void {
@@ -87,14 +90,20 @@ export class StreamClient extends ReconnectingClient<StreamEvents> {
     return this.share === undefined ? { action: 'refresh_token', token } : null;
   }
 
+  private position(frame: any): void {
+    const data = frame.data?.data ?? {};
+    const id = data[this.idField];
+    this.emit('position', { deviceId: id === undefined || id === null ? null : String(id), data, timestamp: frame.data?.timestamp });
+  }
+
   protected onFrame(frame: any): void {
     switch (frame?.event) {
-      case 'message': {
-        const data = frame.data?.data ?? {};
-        const id = data[this.idField];
-        this.emit('position', { deviceId: id === undefined || id === null ? null : String(id), data, timestamp: frame.data?.timestamp });
+      case 'message':
+        this.position(frame);
         return;
-      }
+      case 'batch':
+        if (Array.isArray(frame.data)) for (const message of frame.data) this.position(message);
+        return;
       case 'subscribed':
         this.emit('subscribed', frame.data?.device_ids ?? [], frame.data?.expires_at ?? null);
         return;

@@ -7,6 +7,10 @@
  */
 import { TRAIL_POINTS, type Track, type Tracks } from './tracks.js';
 
+/** Trail segments drawn in all, at most (each device's trail is shortened to fit). */
+const TRAIL_SEGMENTS = 40_000;
+/** Above this many devices, markers are plain squares (no outline, no heading tick). */
+const DETAILED_MARKERS = 1_500;
 const NICE_STEPS = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 45];
 
 export class MapView {
@@ -103,15 +107,22 @@ export class MapView {
     const y = (lat: number) => h / 2 - ((lat - v.lat) * v.scale) / k;
     this.drawGrid(ctx, w, h, v, k, x, y);
 
+    // Level of detail: the raster work is per segment and per marker, so with many devices each
+    // trail gets shorter (about 40 000 segments in all) and markers become squares without a heading.
+    const devices = this.tracks.byId.size;
+    const trailPoints = Math.max(2, Math.min(TRAIL_POINTS, Math.floor(TRAIL_SEGMENTS / Math.max(1, devices))));
+    const detailed = devices <= DETAILED_MARKERS;
+
     // Trails: one path each, oldest to newest.
-    ctx.lineWidth = 1.5;
+    ctx.lineWidth = detailed ? 1.5 : 1;
     ctx.strokeStyle = 'rgba(56, 189, 248, 0.35)';
     ctx.beginPath();
     for (const t of this.tracks.byId.values()) {
-      for (let i = 0; i < t.trailLength; i++) {
+      const skip = Math.max(0, t.trailLength - trailPoints);
+      for (let i = skip; i < t.trailLength; i++) {
         const slot = ((t.trailStart + i) % TRAIL_POINTS) * 2;
         const px = x(t.trail[slot + 1]), py = y(t.trail[slot]);
-        if (i === 0) ctx.moveTo(px, py);
+        if (i === skip) ctx.moveTo(px, py);
         else ctx.lineTo(px, py);
       }
     }
@@ -129,6 +140,10 @@ export class MapView {
       const px = x(t.lon), py = y(t.lat);
       if (px < -10 || py < -10 || px > w + 10 || py > h + 10) continue;
       const path = now - t.lastSeen > 30_000 ? stale : null;
+      if (!detailed) {
+        (path ?? ctx).rect(px - 2, py - 2, 4, 4);
+        continue;
+      }
       if (path !== null) {
         path.moveTo(px + 3.5, py);
         path.arc(px, py, 3.5, 0, Math.PI * 2);
@@ -143,7 +158,7 @@ export class MapView {
       }
     }
     ctx.fill();
-    ctx.stroke(ticks);
+    if (detailed) ctx.stroke(ticks);
     ctx.fillStyle = '#64748b';
     ctx.fill(stale);
 
