@@ -7,6 +7,7 @@
  *   npm run bench                 full run (≤ 15 min)
  *   npm run bench -- --quick      about a minute
  *   npm run bench -- --only gateway,uws-bare --scenarios fanout,memory
+ *   npm run bench -- --only gateway --scenarios azure      Azure Web PubSub alone (with its own baselines)
  */
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -20,19 +21,22 @@ import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
 import { REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestRun } from './suite/rest-writes.js';
+import { azure, AZURE_FULL, AZURE_QUICK, AZURE_SMOKE, type AzureResult } from './suite/azure.js';
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'rest'] as const;
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'rest', 'azure'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
 
-Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm and
-REST writes, against the
-gateway and its baselines, and prints PASS/FAIL against the targets. Results: bench/results/.
---quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.`;
+Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm,
+REST writes and Azure Web PubSub group messages (reliable clients; publish on the bus and on REST),
+against the gateway and its baselines, and prints PASS/FAIL against the targets. Results:
+bench/results/. --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.
+storm, rest and azure measure the gateway alone (they need it in --only) and bring their own
+baselines: azure runs bare uWS's broadcast at the same load whatever --only says.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
   if (value === undefined) return [...allowed];
@@ -43,8 +47,12 @@ function parseList<T extends string>(value: string | undefined, allowed: readonl
   return items as T[];
 }
 
+/** The scenarios each target runs; the others (storm, rest, azure) start what they measure themselves. */
+const PER_TARGET: readonly Scenario[] = ['memory', 'fanout', 'broadcast', 'sweep'];
+
 async function runTarget(name: TargetName, scenarios: Scenario[], sizes: Sizes, broker: Broker, say: (l: string) => void): Promise<TargetResult> {
   const result: { -readonly [K in keyof TargetResult]: TargetResult[K] } = { fanout: {}, errors: [] };
+  if (!scenarios.some((s) => PER_TARGET.includes(s))) return result;
   let target: RunningTarget | undefined;
   const fresh = async () => {
     await target?.stop();
@@ -122,10 +130,12 @@ async function main(): Promise<void> {
   const stormErrors: string[] = [];
   let restRuns: RestRun[] | undefined;
   const restErrors: string[] = [];
+  let azureResult: AzureResult | undefined;
+  const azureErrors: string[] = [];
   try {
     for (const [i, name] of targets.entries()) {
       const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
-      console.log(`${prefix} starting`);
+      if (scenarios.some((s) => PER_TARGET.includes(s))) console.log(`${prefix} starting`);
       results[name] = await runTarget(name, scenarios, sizes, broker, (line) => console.log(`${prefix} ${line}`));
     }
     // Scenarios that measure the gateway alone: a failure is reported in their section, not fatal.
@@ -140,6 +150,7 @@ async function main(): Promise<void> {
     const pick = <T>(smoke: T, quickSizes: T, full: T) => (values.smoke ? smoke : quick ? quickSizes : full);
     stormRuns = await gatewayOnly('storm', stormErrors, (say) => storm(REPO_ROOT, broker.url, pick(STORM_SMOKE, STORM_QUICK, STORM_FULL), say));
     restRuns = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say));
+    azureResult = await gatewayOnly('azure', azureErrors, (say) => azure(REPO_ROOT, broker.url, pick(AZURE_SMOKE, AZURE_QUICK, AZURE_FULL), say));
   } finally {
     await broker.stop();
     clearTimeout(watchdog);
@@ -158,6 +169,8 @@ async function main(): Promise<void> {
     stormErrors,
     rest: restRuns,
     restErrors,
+    azure: azureResult,
+    azureErrors,
     skipped: [],
     durationS: (performance.now() - started) / 1000,
   };

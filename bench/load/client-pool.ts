@@ -10,10 +10,16 @@ import type { Dialect, Encoding, FromWorker, ToWorker, WorkerConfig, WorkerCount
 export interface ClientPoolOptions {
   readonly host: string;
   readonly port: number;
-  /** Path without the query: `/api/v1/stream`, or `/socket.io/` with the socketio dialect. */
+  /**
+   * Path without the query: `/api/v1/stream`, or `/socket.io/` with the socketio dialect; with the
+   * azure dialect the whole request target (`/client/hubs/<hub>?access_token=…`), device ids unused.
+   */
   readonly path: string;
-  /** Protocol on top of WebSocket (worker-messages.ts); default 'plain'. 'socketio' needs encoding 'json'. */
+  /** Protocol on top of WebSocket (worker-messages.ts); default 'plain'. 'socketio' and 'azure' need encoding 'json'. */
   readonly dialect?: Dialect;
+  /** Azure dialect: sequenceAck after this many messages and every `ackIntervalMs` (worker-messages.ts). */
+  readonly ackEvery?: number;
+  readonly ackIntervalMs?: number;
   readonly encoding: Encoding;
   /** Device ids per connection, in connection order. */
   readonly connections: ReadonlyArray<ReadonlyArray<string>>;
@@ -30,7 +36,7 @@ export interface PoolResult {
   readonly closeErrors: string[];
 }
 
-const emptyCounters = (): WorkerCounters => ({ frames: 0, measured: 0, early: 0, late: 0, control: 0, unexpectedCloses: 0, lastMeasuredAt: 0 });
+const emptyCounters = (): WorkerCounters => ({ frames: 0, measured: 0, early: 0, late: 0, control: 0, unexpectedCloses: 0, lastMeasuredAt: 0, measuredBytes: 0, acks: 0 });
 
 function addCounters(into: WorkerCounters, c: WorkerCounters): void {
   into.frames += c.frames;
@@ -40,6 +46,8 @@ function addCounters(into: WorkerCounters, c: WorkerCounters): void {
   into.control += c.control;
   into.unexpectedCloses += c.unexpectedCloses;
   into.lastMeasuredAt = Math.max(into.lastMeasuredAt, c.lastMeasuredAt);
+  into.measuredBytes += c.measuredBytes;
+  into.acks += c.acks;
 }
 
 interface WorkerSlot {
@@ -65,8 +73,8 @@ export class ClientPool {
    */
   static async start(o: ClientPoolOptions): Promise<ClientPool> {
     const dialect = o.dialect ?? 'plain';
-    if (dialect !== 'plain' && dialect !== 'socketio') throw new Error(`unknown dialect "${String(dialect)}"`);
-    if (dialect === 'socketio' && o.encoding !== 'json') throw new Error('the socketio dialect carries JSON only (encoding must be json)');
+    if (dialect !== 'plain' && dialect !== 'socketio' && dialect !== 'azure') throw new Error(`unknown dialect "${String(dialect)}"`);
+    if (dialect !== 'plain' && o.encoding !== 'json') throw new Error(`the ${dialect} dialect carries JSON only (encoding must be json)`);
     const threads = Math.max(1, Math.min(o.threads, o.connections.length));
     const shares: Array<Array<ReadonlyArray<string>>> = Array.from({ length: threads }, () => []);
     o.connections.forEach((ids, i) => shares[i % threads].push(ids));
@@ -77,6 +85,8 @@ export class ClientPool {
         path: o.path,
         encoding: o.encoding,
         ...(dialect !== 'plain' ? { dialect } : {}),
+        ...(o.ackEvery !== undefined ? { ackEvery: o.ackEvery } : {}),
+        ...(o.ackIntervalMs !== undefined ? { ackIntervalMs: o.ackIntervalMs } : {}),
         connections: share,
         openConcurrency: Math.max(1, Math.ceil(o.openConcurrency / threads)),
         handshakeTimeoutMs: o.handshakeTimeoutMs,

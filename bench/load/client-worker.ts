@@ -10,6 +10,14 @@
  * only): it waits for the open packet `0{…}`, sends `40` (connect to the default namespace), counts
  * as opened only once `40{…}` comes back, answers every ping `2` with `3`, and hands each event
  * packet `42[…]` to the same counting as a plain message (TS is found by the same byte search).
+ *
+ * With `dialect: 'azure'` each connection speaks Azure Web PubSub's json.reliable.webpubsub.azure.v1
+ * on `config.path` as given (its token names the groups): it counts as opened at the `connected`
+ * system message, hands each `message` frame to the same counting, and acknowledges as the
+ * official client does, with a cumulative `{"type":"sequenceAck","sequenceId":n}`: once `ackEvery`
+ * messages arrived since its last ack, and on a timer every `ackIntervalMs` if anything arrived
+ * (the server ends a session with 1000 messages unacknowledged). A `disconnected` message is kept
+ * as the reason of the close that follows.
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { extractJsonTs, extractMsgpackTs } from './frame-ts.js';
@@ -23,7 +31,7 @@ const config = workerData as WorkerConfig;
 const post = (message: FromWorker): void => port.postMessage(message);
 
 const histogram = new LatencyHistogram({ bucketMs: config.bucketMs, rangeMs: config.rangeMs });
-const counters: WorkerCounters = { frames: 0, measured: 0, early: 0, late: 0, control: 0, unexpectedCloses: 0, lastMeasuredAt: 0 };
+const counters: WorkerCounters = { frames: 0, measured: 0, early: 0, late: 0, control: 0, unexpectedCloses: 0, lastMeasuredAt: 0, measuredBytes: 0, acks: 0 };
 const closeErrors: string[] = [];
 const clients: RawWsClient[] = [];
 // Until the window is announced nothing is a sample.
@@ -45,6 +53,7 @@ function onMessage(payload: Buffer, _binary: boolean, receivedAt: number): void 
     counters.late++;
   } else {
     counters.measured++;
+    counters.measuredBytes += payload.length;
     counters.lastMeasuredAt = receivedAt;
     histogram.record(receivedAt - ts);
   }
@@ -131,6 +140,104 @@ function connectSocketIo(path: string): Promise<RawWsClient> {
   });
 }
 
+const AZURE_SUBPROTOCOL = 'json.reliable.webpubsub.azure.v1';
+/** A reliable data message starts with its sequence id: `{"sequenceId":123,"type":"message",…}`. */
+const SEQUENCE_PREFIX = Buffer.from('{"sequenceId":', 'latin1');
+const CONNECTED = Buffer.from('"event":"connected"', 'latin1');
+const DISCONNECTED = Buffer.from('"event":"disconnected"', 'latin1');
+const ackEvery = Math.max(1, config.ackEvery ?? 100);
+const ackIntervalMs = Math.max(10, config.ackIntervalMs ?? 1000);
+
+/** One reliable Azure connection's acknowledgement state. */
+interface AzureSession {
+  client: RawWsClient | undefined;
+  /** Highest sequenceId received, and the last one acknowledged. */
+  received: number;
+  acked: number;
+}
+const azureSessions: AzureSession[] = [];
+
+function sendAck(session: AzureSession): void {
+  if (session.client === undefined || !session.client.isOpen) return;
+  session.acked = session.received;
+  session.client.sendText(Buffer.from(`{"type":"sequenceAck","sequenceId":${session.received}}`, 'latin1'));
+  counters.acks++;
+}
+
+/** The sequence id at the start of a reliable data message, or -1 for any other frame. */
+function sequenceIdOf(payload: Buffer): number {
+  if (payload.length <= SEQUENCE_PREFIX.length || payload.compare(SEQUENCE_PREFIX, 0, SEQUENCE_PREFIX.length, 0, SEQUENCE_PREFIX.length) !== 0) return -1;
+  let n = 0;
+  for (let i = SEQUENCE_PREFIX.length; i < payload.length; i++) {
+    const c = payload[i];
+    if (c < 0x30 || c > 0x39) break;
+    n = n * 10 + (c - 0x30);
+  }
+  return n;
+}
+
+/**
+ * One reliable Azure connection: the WebSocket handshake with the subprotocol, then the
+ * `connected` system message. Rejects on a close before it, or the handshake timeout.
+ */
+function connectAzure(path: string): Promise<RawWsClient> {
+  return new Promise((resolve, reject) => {
+    const session: AzureSession = { client: undefined, received: 0, acked: 0 };
+    let connected = false;
+    let settled = false;
+    let disconnected: string | undefined;
+    const fail = (err: Error): void => {
+      clearTimeout(timer);
+      session.client?.destroy();
+      if (!settled) {
+        settled = true;
+        reject(err);
+      }
+    };
+    const timer = setTimeout(() => fail(new Error(`Azure "connected" not received within ${config.handshakeTimeoutMs} ms`)), config.handshakeTimeoutMs);
+    const onFrame = (payload: Buffer, binary: boolean, receivedAt: number): void => {
+      const seq = sequenceIdOf(payload);
+      if (seq >= 0) {
+        // Count first: the receive time is already taken, the ack is the client's own work after it.
+        onMessage(payload, binary, receivedAt);
+        if (seq > session.received) session.received = seq;
+        if (session.received - session.acked >= ackEvery) sendAck(session);
+        return;
+      }
+      if (!connected && payload.includes(CONNECTED)) {
+        connected = true;
+        clearTimeout(timer);
+        settled = true;
+        azureSessions.push(session);
+        resolve(session.client!);
+        return;
+      }
+      if (payload.includes(DISCONNECTED)) disconnected = payload.toString('utf8', 0, Math.min(payload.length, 200));
+      onMessage(payload, binary, receivedAt); // acks, pongs, anything else: control frames
+    };
+    RawWsClient.connect({
+      host: config.host,
+      port: config.port,
+      path,
+      protocol: AZURE_SUBPROTOCOL,
+      handshakeTimeoutMs: config.handshakeTimeoutMs,
+      onOpen: (c) => (session.client = c),
+      onMessage: onFrame,
+      onClose: (info) => {
+        if (connected) onClose(disconnected === undefined || info.byUs ? info : { ...info, error: new Error(`code ${info.code ?? 'none'} after ${disconnected}`) });
+        else fail(info.error ?? new Error(`closed before "connected" (code ${info.code ?? 'none'})`));
+      },
+    }).catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
+  });
+}
+
+/** The official client's timer: every connection with something unacknowledged acks it. */
+const ackTimer = dialect === 'azure'
+  ? setInterval(() => {
+    for (const session of azureSessions) if (session.received > session.acked) sendAck(session);
+  }, ackIntervalMs)
+  : undefined;
+
 async function openAll(): Promise<void> {
   let next = 0;
   let failed = 0;
@@ -145,7 +252,9 @@ async function openAll(): Promise<void> {
         const client =
           dialect === 'socketio'
             ? await connectSocketIo(`${config.path}?EIO=4&transport=websocket&device_ids=${query}`)
-            : await RawWsClient.connect({
+            : dialect === 'azure'
+              ? await connectAzure(config.path)
+              : await RawWsClient.connect({
                 host: config.host,
                 port: config.port,
                 path: `${config.path}${config.path.includes("?") ? "&" : "?"}device_ids=${query}`,
@@ -178,6 +287,7 @@ port.on('message', (message: ToWorker) => {
     case 'finish':
       finishing = true;
       clearInterval(progress);
+      clearInterval(ackTimer);
       post({ type: 'result', counters: { ...counters }, histogram: histogram.snapshot(), closeErrors });
       for (const client of clients) client.close(500);
       // Sockets close within the timeout above; then nothing keeps this thread alive.

@@ -5,19 +5,49 @@
  * delivery, not at the last publish. Shared by `bench/latency.ts` and the suite.
  */
 import { performance as perfHooks } from 'node:perf_hooks';
-import type { MqttClient } from 'mqtt';
 import { devicesForConnection, deviceIds, watcherCounts } from './assignment.js';
 import { ClientPool } from './client-pool.js';
 import type { LatencyHistogram } from './histogram.js';
-import { connectPublisher, nowTs, publishPaced } from './publisher.js';
-import type { Encoding, WorkerCounters } from './worker-messages.js';
+import { connectPublisher, nowTs, pace, payloadHead, telemetryPayload } from './publisher.js';
+import type { Dialect, Encoding, WorkerCounters } from './worker-messages.js';
 
 export const BUCKET_MS = 0.01;
 export const RANGE_MS = 1000;
 /** Drain ends early when no delivery arrived for this long (progress reports are ≤ 250 ms old). */
 const DRAIN_IDLE_MS = 1500;
 
-export type Dialect = 'plain' | 'socketio';
+export type { Dialect } from './worker-messages.js';
+
+/**
+ * What sends the run's messages. The default publishes each device's telemetry on `gps/<id>` (MQTT,
+ * QoS 0); a scenario can bring its own (the Azure bus topic, the Azure REST data plane).
+ */
+export interface MessageSender {
+  /** Sends device `device`'s message stamped `ts` (taken immediately before the call). Must not block. */
+  send(device: number, ts: number): void;
+  /** Resolves once every message sent so far has been handed over (e.g. every HTTP request answered). */
+  flush(): Promise<void>;
+  /** Problems seen so far (a refused request, a dropped connection), for the run's errors. */
+  errors(): string[];
+  close(): void;
+}
+
+/** The default sender: device telemetry on `gps/<id>`, one MQTT publisher with Nagle off. */
+export async function mqttTelemetrySender(mqttUrl: string, ids: readonly string[]): Promise<MessageSender> {
+  const client = await connectPublisher(loopbackMqtt(mqttUrl));
+  let lost: string | undefined;
+  client.on('close', () => (lost ??= 'publisher connection closed during the run'));
+  client.on('error', (err) => (lost ??= `publisher error: ${err.message}`));
+  // Payload text around TS is fixed per device, so the bytes on the wire vary only in TS.
+  const heads = ids.map(payloadHead);
+  const topics = ids.map((id) => `gps/${id}`);
+  return {
+    send: (device, ts) => void client.publish(topics[device], telemetryPayload(heads[device], ts), { qos: 0 }),
+    flush: async () => undefined,
+    errors: () => (lost === undefined ? [] : [lost]),
+    close: () => void client.end(true),
+  };
+}
 
 export interface LoadSpec {
   readonly host: string;
@@ -42,6 +72,11 @@ export interface LoadSpec {
   readonly progress?: (line: string) => void;
   /** Called after the clients connected, before publishing (e.g. to sample idle memory). */
   readonly connected?: (openedMs: number) => Promise<void> | void;
+  /** Makes the sender of this run's messages; default: `mqttTelemetrySender(mqttUrl, device ids)`. */
+  readonly sender?: () => Promise<MessageSender>;
+  /** Azure dialect: cumulative sequenceAck after this many messages, and every `ackIntervalMs` (defaults 100 and 1000). */
+  readonly ackEvery?: number;
+  readonly ackIntervalMs?: number;
 }
 
 export interface LoadOutcome {
@@ -89,6 +124,8 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
     path: s.path,
     ...(s.dialect !== undefined && s.dialect !== 'plain' ? { dialect: s.dialect } : {}),
     encoding: s.encoding,
+    ...(s.ackEvery !== undefined ? { ackEvery: s.ackEvery } : {}),
+    ...(s.ackIntervalMs !== undefined ? { ackIntervalMs: s.ackIntervalMs } : {}),
     connections,
     threads: s.clientThreads,
     openConcurrency: s.openConcurrency,
@@ -96,16 +133,14 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
     bucketMs: BUCKET_MS,
     rangeMs: RANGE_MS,
   });
-  let publisher: MqttClient | undefined;
+  let sender: MessageSender | undefined;
   try {
     const openedMs = performance.now() - openedAt;
     say(`opened ${fmt(s.connections)} connections in ${fmt(openedMs)} ms on ${pool.threadCount} client thread(s)`);
     await s.connected?.(openedMs);
 
-    publisher = await connectPublisher(loopbackMqtt(s.mqttUrl));
-    let publisherLost: string | undefined;
-    publisher.on('close', () => (publisherLost ??= 'publisher connection closed during the run'));
-    publisher.on('error', (err) => (publisherLost ??= `publisher error: ${err.message}`));
+    sender = await (s.sender ?? (() => mqttTelemetrySender(s.mqttUrl, ids)))();
+    const out = sender;
 
     // The window is fixed before the first publish and acknowledged by every worker, so no
     // measured message can arrive at a worker that does not know it yet.
@@ -145,13 +180,13 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
       );
     }, 1000);
 
-    const paced = await publishPaced({
-      client: publisher,
-      deviceIds: ids,
+    const paced = await pace({
       rate: s.rate,
+      devices: s.devices,
       lagFromTs: start,
       endTs: end,
-      onPublish: (device, ts) => {
+      send: (device, ts) => {
+        out.send(device, ts);
         published++;
         if (ts < start) return;
         measuredPublished++;
@@ -159,7 +194,9 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
       },
     });
     clearTimeout(startTimer);
-    if (publisherLost) errors.push(publisherLost);
+    // A sender with requests in flight (REST) has not handed everything over yet.
+    await out.flush();
+    errors.push(...out.errors());
 
     // Drain: every expected delivery, or no movement for DRAIN_IDLE_MS, or the drain timeout.
     phase = 'drain';
@@ -211,7 +248,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
       errors,
     };
   } finally {
-    publisher?.end(true);
+    sender?.close();
     await pool.terminate();
   }
 }

@@ -56,15 +56,30 @@ export interface PaceResult {
 /** Most messages sent in one timer turn, so a stalled loop catches up without starving I/O. */
 const MAX_BURST = 2000;
 
-export function publishPaced(o: PaceOptions): Promise<PaceResult> {
-  // Payload text around TS is fixed per device, so the bytes on the wire vary only in TS.
-  const heads = o.deviceIds.map((id, i) => {
-    const lat = (-33.45 + ((i % 100) - 50) * 0.0005).toFixed(6);
-    const lon = (-70.66 + (Math.floor(i / 100) % 100 - 50) * 0.0005).toFixed(6);
-    return `{"DEVICE_ID":${JSON.stringify(id)},"LAT":${lat},"LON":${lon},"SPEED":42.5,"HEADING":180.0,"TS":`;
-  });
-  const topics = o.deviceIds.map((id) => `gps/${id}`);
-  const d = o.deviceIds.length;
+/** The telemetry payload of device `i` up to its TS: fixed per device, so only TS varies on the wire. */
+export function payloadHead(id: string, i: number): string {
+  const lat = (-33.45 + ((i % 100) - 50) * 0.0005).toFixed(6);
+  const lon = (-70.66 + (Math.floor(i / 100) % 100 - 50) * 0.0005).toFixed(6);
+  return `{"DEVICE_ID":${JSON.stringify(id)},"LAT":${lat},"LON":${lon},"SPEED":42.5,"HEADING":180.0,"TS":`;
+}
+
+/** The telemetry payload of device `i` with its TS (the `gps/<id>` message of every run). */
+export const telemetryPayload = (head: string, ts: number): string => `${head}${ts}}`;
+
+export interface PacedSendOptions {
+  /** Messages per second, all devices together. */
+  readonly rate: number;
+  /** Devices (message k goes to device k mod devices). */
+  readonly devices: number;
+  readonly lagFromTs: number;
+  readonly endTs: number;
+  /** Sends message `k` of `device`, stamped `ts` (taken immediately before this call). */
+  readonly send: (device: number, ts: number) => void;
+}
+
+/** Even pacing of any sender: message k at t0 + k/rate, TS stamped right before each send. */
+export function pace(o: PacedSendOptions): Promise<PaceResult> {
+  const d = o.devices;
   const t0 = performance.now();
   let k = 0;
   let firstTs = Number.NaN;
@@ -84,10 +99,9 @@ export function publishPaced(o: PaceOptions): Promise<PaceResult> {
           resolve({ published: k, firstTs, lastTs, maxLagMs });
           return;
         }
-        o.client.publish(topics[device], `${heads[device]}${ts}}`, { qos: 0 });
+        o.send(device, ts);
         if (k === 0) firstTs = ts;
         lastTs = ts;
-        o.onPublish(device, ts);
         k++;
       }
       if (nowTs() >= o.endTs) {
@@ -98,5 +112,21 @@ export function publishPaced(o: PaceOptions): Promise<PaceResult> {
       setTimeout(tick, Math.max(0, nextAt - performance.now()));
     };
     tick();
+  });
+}
+
+export function publishPaced(o: PaceOptions): Promise<PaceResult> {
+  // Payload text around TS is fixed per device, so the bytes on the wire vary only in TS.
+  const heads = o.deviceIds.map(payloadHead);
+  const topics = o.deviceIds.map((id) => `gps/${id}`);
+  return pace({
+    rate: o.rate,
+    devices: o.deviceIds.length,
+    lagFromTs: o.lagFromTs,
+    endTs: o.endTs,
+    send: (device, ts) => {
+      o.client.publish(topics[device], telemetryPayload(heads[device], ts), { qos: 0 });
+      o.onPublish(device, ts);
+    },
   });
 }

@@ -10,9 +10,13 @@ export type Encoding = 'json' | 'msgpack';
  * What the client speaks on top of WebSocket. `plain`: the gateway's stream (and the baselines that
  * copy it), telemetry in every text/binary message. `socketio`: Socket.IO 4 over Engine.IO 4 with
  * the websocket transport only; `path` is then the Engine.IO path (`/socket.io/`), telemetry comes
- * in `42[...]` event packets and the client answers Engine.IO pings. JSON only.
+ * in `42[...]` event packets and the client answers Engine.IO pings. JSON only. `azure`: Azure Web
+ * PubSub's `json.reliable.webpubsub.azure.v1`; `path` is the whole request target (e.g.
+ * `/client/hubs/<hub>?access_token=…`, the token naming the groups), a connection counts as opened
+ * at the `connected` system message, telemetry comes in `message` frames (TS found by the same byte
+ * search), and the client sends a cumulative `sequenceAck` as the official client does. JSON only.
  */
-export type Dialect = 'plain' | 'socketio';
+export type Dialect = 'plain' | 'socketio' | 'azure';
 
 export interface WorkerConfig {
   readonly host: string;
@@ -22,6 +26,13 @@ export interface WorkerConfig {
   readonly encoding: Encoding;
   /** Absent means 'plain'. */
   readonly dialect?: Dialect;
+  /**
+   * Azure dialect: a connection acknowledges (cumulative `sequenceAck`) once `ackEvery` messages
+   * arrived since its last ack, and every `ackIntervalMs` if anything arrived since (the official
+   * client acks once a second). Defaults 100 and 1000.
+   */
+  readonly ackEvery?: number;
+  readonly ackIntervalMs?: number;
   /** Device ids per connection this worker opens. */
   readonly connections: ReadonlyArray<ReadonlyArray<string>>;
   /** Handshakes in flight at once; keeps the accept queue of the server from overflowing. */
@@ -46,6 +57,10 @@ export interface WorkerCounters {
   unexpectedCloses: number;
   /** Latest receive time of a measured message, ms on the shared clock; 0 if none. */
   lastMeasuredAt: number;
+  /** Bytes of the measured messages' payloads (frame size = measuredBytes / measured). */
+  measuredBytes: number;
+  /** Azure dialect: sequenceAck frames sent. */
+  acks: number;
 }
 
 /** main → worker */

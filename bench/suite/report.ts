@@ -3,6 +3,7 @@ import type { Check, TargetResult } from './checks.js';
 import type { RunNumbers } from './scenarios.js';
 import type { StormRun } from './storm.js';
 import type { RestRun } from './rest-writes.js';
+import { AZURE_ROUTE_LABELS, keptUp, type AzureResult, type AzureRow } from './azure.js';
 import { TARGET_SPECS, type TargetName } from './targets.js';
 
 export interface SuiteResult {
@@ -19,6 +20,8 @@ export interface SuiteResult {
   readonly stormErrors?: string[];
   readonly rest?: RestRun[];
   readonly restErrors?: string[];
+  readonly azure?: AzureResult;
+  readonly azureErrors?: string[];
   readonly skipped: ReadonlyArray<{ readonly scenario: string; readonly why: string }>;
   readonly durationS: number;
 }
@@ -45,7 +48,9 @@ export function formatSuite(r: SuiteResult): string {
   lines.push('latency in ms, end to end (MQTT publish → WebSocket receive); srv% / cli% = % of one core; µs/d = server CPU µs per delivery;');
   lines.push('"gw ×" = gateway deliveries/s ÷ this row\'s at the same load');
 
-  lines.push('', '1. Fan-out: each connection watches 5 of 1,000 devices', HEADER);
+  // Sections of scenarios that did not run (--scenarios) are left out.
+  const ran = (has: (t: TargetResult) => boolean) => names.some((name) => has(r.targets[name]!));
+  if (ran((t) => Object.keys(t.fanout).length > 0)) lines.push('', '1. Fan-out: each connection watches 5 of 1,000 devices', HEADER);
   for (const name of names) {
     for (const [encoding, runs] of Object.entries(r.targets[name]!.fanout)) {
       for (const run of runs ?? []) {
@@ -54,7 +59,7 @@ export function formatSuite(r: SuiteResult): string {
       }
     }
   }
-  lines.push('', '2. Throughput sweep: the publish rate doubles until deliveries stop growing ("held" = highest rate with p99 < 10 ms, nothing lost)', HEADER.replace('  conns', '   rate'));
+  if (ran((t) => t.sweep !== undefined)) lines.push('', '2. Throughput sweep: the publish rate doubles until deliveries stop growing ("held" = highest rate with p99 < 10 ms, nothing lost)', HEADER.replace('  conns', '   rate'));
   for (const name of names) {
     const sweep = r.targets[name]!.sweep;
     if (!sweep) continue;
@@ -63,12 +68,12 @@ export function formatSuite(r: SuiteResult): string {
     const top = sweep.steps.reduce((a, b) => (b.deliveriesPerS > a.deliveriesPerS ? b : a));
     lines.push(`  → ${TARGET_SPECS[name].label}: held ${sweep.heldRate === null ? 'no rate' : `${n(sweep.heldRate)} msg/s`} under 10 ms; saturated at ${n(sweep.maxDeliveriesPerS)} deliveries/s${ratio} (server ${n(top.serverUsPerDelivery, 1)} µs CPU per delivery there, load client ${n(top.clientCpuPct)} % of a core)`);
   }
-  lines.push('', '3. Broadcast: one channel, every connection subscribed', HEADER);
+  if (ran((t) => t.broadcast !== undefined)) lines.push('', '3. Broadcast: one channel, every connection subscribed', HEADER);
   for (const name of names) {
     const b = r.targets[name]!.broadcast;
     if (b) lines.push(runRow(TARGET_SPECS[name].label, b, gw?.broadcast && name !== 'gateway' ? (gw.broadcast.deliveriesPerS / b.deliveriesPerS).toFixed(2) : ''));
   }
-  lines.push('', '4. Memory: RSS per idle connection (each watching 5 devices)');
+  if (ran((t) => t.memory !== undefined)) lines.push('', '4. Memory: RSS per idle connection (each watching 5 devices)');
   for (const name of names) {
     const m = r.targets[name]!.memory;
     if (!m) continue;
@@ -95,6 +100,7 @@ export function formatSuite(r: SuiteResult): string {
     }
     for (const e of r.restErrors ?? []) lines.push(`  error: ${e}`);
   }
+  if (r.azure || r.azureErrors?.length) lines.push('', ...formatAzure(r.azure, r.azureErrors ?? []));
   for (const s of r.skipped) lines.push('', `${s.scenario}: not run: ${s.why}`);
   lines.push('', 'Targets');
   for (const c of r.checks) lines.push(`  ${padEnd(c.status, 5)} ${padEnd(c.target, 58)} ${c.measured}${c.note ? `  (${c.note})` : ''}`);
@@ -102,4 +108,59 @@ export function formatSuite(r: SuiteResult): string {
   if (errors.length) lines.push('', 'Errors', ...errors.slice(0, 20).map((e) => `  ${e}`));
   lines.push('', `finished in ${n(r.durationS)} s`);
   return lines.join('\n');
+}
+
+const AZURE_HEADER = [padEnd('route', 24), pad('rate', 6), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('p99.9', 7), pad('max', 7),
+  pad('deliv/s', 10), pad('lost', 7), pad('drop', 6), pad('srv%', 6), pad('µs/d', 6), pad('RSS MB', 6), pad('cli%', 6), pad('bytes', 6), pad('÷ uWS', 6), pad('µs/d×', 6)].join(' ');
+
+/** 7. Azure Web PubSub: each row with its ratio to bare uWS's broadcast at the same rate. */
+export function formatAzure(a: AzureResult | undefined, errors: readonly string[]): string[] {
+  const lines: string[] = [];
+  if (a) {
+    lines.push(`7. Azure Web PubSub: ${n(a.clients)} reliable clients (json.reliable.webpubsub.azure.v1) in one group, a ${a.payloadBytes}-byte JSON payload;`);
+    lines.push(`   sequenceAck every ${a.ackEvery} messages or ${n(a.ackIntervalMs)} ms. Baselines at the same load: the gateway's telemetry broadcast, bare uWS's broadcast.`);
+    lines.push('   drop = what the server counted as dropped (Azure: unacknowledged messages of ended sessions; telemetry: conflations); bytes = frame size;');
+    lines.push('   ÷ uWS = deliveries/s ÷ bare uWS\'s at the same rate; µs/d× = server CPU per delivery ÷ bare uWS\'s;');
+    lines.push('   "kept up" = nothing lost, no session ended, ≥ 90 % of the offered deliveries/s (a route is not run past the first rate it did not keep up with)', AZURE_HEADER);
+    const uws = (rate: number) => a.rows.find((row) => row.route === 'uws-bare' && row.run.rate === rate)?.run;
+    const row = (x: AzureRow): string => {
+      const r = x.run;
+      const l = r.latencyMs;
+      const base = uws(r.rate);
+      const ratio = base && x.route !== 'uws-bare' && base.deliveriesPerS > 0 ? (r.deliveriesPerS / base.deliveriesPerS).toFixed(2) : '';
+      const cost = base && x.route !== 'uws-bare' && base.serverUsPerDelivery && r.serverUsPerDelivery !== null ? (r.serverUsPerDelivery / base.serverUsPerDelivery).toFixed(2) : '';
+      return [padEnd(AZURE_ROUTE_LABELS[x.route], 24), pad(n(r.rate), 6), pad(n(l.p50, 2), 7), pad(n(l.p90, 2), 7), pad(n(l.p99, 2), 7), pad(n(l.p999, 2), 7),
+        pad(n(l.max, 1), 7), pad(n(r.deliveriesPerS), 10), pad(n(r.lost), 7), pad(n(r.serverConflations), 6), pad(n(r.serverCpuPct), 6),
+        pad(n(r.serverUsPerDelivery, 1), 6), pad(n(r.serverRssMb), 6), pad(n(r.clientCpuPct), 6), pad(n(r.frameBytes), 6), pad(ratio, 6), pad(cost, 6)].join(' ');
+    };
+    for (const rate of a.rates) for (const x of a.rows.filter((y) => y.run.rate === rate)) lines.push(row(x));
+    const stream = (rate: number) => a.rows.find((row) => row.route === 'gateway-stream' && row.run.rate === rate)?.run;
+    for (const route of ['azure-bus', 'azure-rest'] as const) {
+      const steps = a.rows.filter((x) => x.route === route).map((x) => x.run);
+      if (steps.length === 0) continue;
+      const kept = steps.filter((r) => keptUp(r, a.clients)).at(-1);
+      const top = steps.reduce((x, y) => (y.deliveriesPerS > x.deliveriesPerS ? y : x));
+      const vs = (r: RunNumbers) => {
+        const b = uws(r.rate);
+        const t = stream(r.rate);
+        return `p50 ${n(r.latencyMs.p50, 2)} / p99 ${n(r.latencyMs.p99, 2)} ms (bare uWS ${n(b?.latencyMs.p99, 2)}, gateway telemetry ${n(t?.latencyMs.p99, 2)}), ` +
+          `${n(r.serverUsPerDelivery, 1)} µs server CPU per delivery (bare uWS ${n(b?.serverUsPerDelivery, 1)}, telemetry ${n(t?.serverUsPerDelivery, 1)})`;
+      };
+      lines.push(`  → ${AZURE_ROUTE_LABELS[route]}: ${kept ? `kept up to ${n(kept.rate)} msg/s = ${n(kept.deliveriesPerS)} deliveries/s: ${vs(kept)}` : `kept up at no rate (from ${n(steps[0].rate)} msg/s)`}`);
+      const ratio = (r: RunNumbers) => {
+        const b = uws(r.rate);
+        return `${b ? (r.deliveriesPerS / b.deliveriesPerS).toFixed(2) : '—'}× bare uWS (${n(b?.deliveriesPerS)}/s there)`;
+      };
+      const failed = steps.find((r) => !keptUp(r, a.clients));
+      if (top !== kept && top !== failed) lines.push(`    most deliveries/s of any step: ${n(top.deliveriesPerS)} at ${n(top.rate)} msg/s = ${ratio(top)}, ${n(top.lost)} lost`);
+      if (failed) {
+        lines.push(`    did not keep up at ${n(failed.rate)} msg/s: ${n(failed.deliveriesPerS)} deliveries/s = ${ratio(failed)}, p99 ${n(failed.latencyMs.p99, 2)} ms, ` +
+          `${n(failed.lost)} lost, ${n(failed.closedByServer)} connections closed by the server`);
+      }
+    }
+  } else {
+    lines.push('7. Azure Web PubSub');
+  }
+  for (const e of [...(a?.errors ?? []), ...errors]) lines.push(`  error: ${e}`);
+  return lines;
 }

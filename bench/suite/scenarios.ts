@@ -4,7 +4,7 @@
  */
 import { devicesForConnection, deviceIds } from '../load/assignment.js';
 import { ClientPool } from '../load/client-pool.js';
-import { BUCKET_MS, RANGE_MS, runLoad, type LoadOutcome } from '../load/load-run.js';
+import { BUCKET_MS, RANGE_MS, runLoad, type LoadOutcome, type MessageSender } from '../load/load-run.js';
 import type { LatencySummary } from '../load/histogram.js';
 import type { Encoding } from '../load/worker-messages.js';
 import type { RunningTarget } from './targets.js';
@@ -82,20 +82,48 @@ export interface RunNumbers {
   readonly clientCpuPct: number;
   readonly clientWorkerElu: number[];
   readonly publisherLagMs: number;
+  /** Mean size of a measured message as the client received it (WebSocket payload, bytes). */
+  readonly frameBytes: number | null;
+  /** Frames the load client sent (Azure sequenceAck), 0 for the other dialects. */
+  readonly clientAcks: number;
+  /** Connections the server closed during the run. */
+  readonly closedByServer: number;
   readonly errors: string[];
 }
 
-interface LoadShape {
+export interface LoadShape {
   readonly connections: number;
   readonly perConn: number;
   readonly devices: number;
   readonly rate: number;
   readonly encoding: Encoding;
+  /** Default: the telemetry publisher (gps/<id>). */
+  readonly sender?: () => Promise<MessageSender>;
+  /** Azure dialect's acknowledgements (worker-messages.ts). */
+  readonly ackEvery?: number;
+  readonly ackIntervalMs?: number;
+  /** What the server says it dropped, read before and after; default: the gateway's conflations and drops. */
+  readonly serverCounters?: () => Promise<number | null>;
+}
+
+/** What a measurement needs of the sizes. */
+export type RunSizes = Pick<Sizes, 'warmupS' | 'durationS' | 'clientThreads'>;
+
+/**
+ * GET on a target, tried twice: fetch keeps its connection alive between calls, and a server that
+ * closes idle connections (uWS after 10 s, about one measured run) can close it just as it is reused.
+ */
+export async function getTwice(url: string): Promise<Response> {
+  try {
+    return await fetch(url);
+  } catch {
+    return fetch(url);
+  }
 }
 
 async function serverCounters(target: RunningTarget): Promise<number | null> {
   if (target.spec.name !== 'gateway') return null;
-  const res = await fetch(`http://127.0.0.1:${target.server.port}/api/v1/stream/stats`);
+  const res = await getTwice(`http://127.0.0.1:${target.server.port}/api/v1/stream/stats`);
   const stats = (await res.json()) as { conflations_total: number; drops_total: number };
   return stats.conflations_total + stats.drops_total;
 }
@@ -104,7 +132,7 @@ async function serverCounters(target: RunningTarget): Promise<number | null> {
  * Waits until the server is idle (under 5 % of a core over 250 ms), at most 10 s, so one run's
  * teardown (thousands of closes, GC) does not land in the next run's window.
  */
-async function settle(target: RunningTarget): Promise<void> {
+export async function settle(target: RunningTarget): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     const before = target.server.cpuTimeMs();
@@ -114,9 +142,10 @@ async function settle(target: RunningTarget): Promise<void> {
   }
 }
 
-export async function measure(target: RunningTarget, shape: LoadShape, sizes: Sizes, say: (line: string) => void): Promise<RunNumbers> {
+export async function measure(target: RunningTarget, shape: LoadShape, sizes: RunSizes, say: (line: string) => void): Promise<RunNumbers> {
   await settle(target);
-  const countersBefore = await serverCounters(target);
+  const counters = shape.serverCounters ?? (() => serverCounters(target));
+  const countersBefore = await counters();
   const run: LoadOutcome = await runLoad({
     host: '127.0.0.1',
     port: target.server.port,
@@ -135,8 +164,11 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Si
     openConcurrency: 200,
     serverCpuTimeMs: () => target.server.cpuTimeMs(),
     progress: say,
+    ...(shape.sender ? { sender: shape.sender } : {}),
+    ...(shape.ackEvery !== undefined ? { ackEvery: shape.ackEvery } : {}),
+    ...(shape.ackIntervalMs !== undefined ? { ackIntervalMs: shape.ackIntervalMs } : {}),
   });
-  const countersAfter = await serverCounters(target);
+  const countersAfter = await counters();
   const rss = target.server.rssBytes();
   const received = run.counters.measured;
   return {
@@ -155,6 +187,9 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Si
     clientCpuPct: run.cpu.clientProcessPct,
     clientWorkerElu: run.cpu.clientWorkerElu,
     publisherLagMs: run.published.maxLagMs,
+    frameBytes: received === 0 ? null : run.counters.measuredBytes / received,
+    clientAcks: run.counters.acks,
+    closedByServer: run.counters.unexpectedCloses,
     errors: run.errors,
   };
 }

@@ -42,11 +42,20 @@ describe('npm run bench (smoke sizes)', () => {
       expect(s.connects).toBe(40);
       expect(s.streamLost).toBe(0);
     }
+    // Azure Web PubSub: reliable clients in one group, fed over the bus and over REST, nothing lost.
+    expect(result.azureErrors ?? []).toEqual([]);
+    for (const route of ['azure-bus', 'azure-rest']) {
+      const row = result.azure.rows.find((r: { route: string }) => r.route === route);
+      expect(row?.run.received, route).toBeGreaterThan(0);
+      expect(row.run.lost, route).toBe(0);
+      expect(row.run.clientAcks, route).toBeGreaterThan(0);
+    }
     expect(result.checks.map((c: { status: string }) => c.status)).toEqual(expect.arrayContaining(['n/a']));
     expect(result.checks).toHaveLength(7);
     expect(stdout).toMatch(/Targets\n/);
     expect(stdout).toMatch(/1\. Fan-out/);
     expect(stdout).toMatch(/gw ×/);
     expect(stdout).toMatch(/5\. Connection storm/);
+    expect(stdout).toMatch(/7\. Azure Web PubSub/);
   }, 180_000);
 });
