@@ -37,6 +37,9 @@ export class Membership<M extends Member> {
   private readonly groups = new Map<string, Set<M>>();
   private readonly users = new Map<string, Set<M>>();
 
+  /** `onGroup` hears every join and leave of a member already added (an edge moves its socket's topics). */
+  constructor(private readonly onGroup?: (member: M, group: string, joined: boolean) => void) {}
+
   add(member: M): void {
     this.connections.set(member.id, member);
     if (member.userId !== null) addTo(this.users, member.userId, member);
@@ -55,12 +58,14 @@ export class Membership<M extends Member> {
     if (member.groups.has(group)) return false;
     member.groups.add(group);
     addTo(this.groups, group, member);
+    this.onGroup?.(member, group, true);
     return true;
   }
 
   leave(member: M, group: string): void {
     if (!member.groups.delete(group)) return;
     removeFrom(this.groups, group, member);
+    this.onGroup?.(member, group, false);
   }
 
   leaveAll(member: M): void {

@@ -20,8 +20,12 @@
  * the session when it arrives, so what the owner no longer saw is not lost and nothing it saw is
  * delivered twice.
  *
- * Data messages come rendered once (ingest); a reliable frame is the same bytes with its sequenceId
- * spliced in, written into one scratch buffer, so no socket costs an encode or an allocation.
+ * Data messages come rendered once (ingest). Sequence ids come from one counter per edge thread, so
+ * they rise for every connection (the official client needs rising ids, not consecutive ones) and
+ * a group's reliable frame is the same bytes for each of its members here: it is spliced once and
+ * goes out through a uWS topic per (hub, group, client kind), like telemetry, which uWS writes in
+ * one batch per socket per loop turn. Only the bookkeeping (the unacknowledged queue) is per member.
+ * Sends that pick members one by one (excluded, filter, a user, a connection) are sent one by one.
  */
 import type { Logger } from 'pino';
 import { applyMembershipCommand, forEachRecipient } from '../azure/apply-command.js';
@@ -32,7 +36,8 @@ import { CloseCode } from '../errors/close-codes.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzurePresence, ChannelEventRecord } from '../threads/messages.js';
-import { AzureConnection, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket } from './azure-connection.js';
+import type { TemplatedApp } from 'uWebSockets.js';
+import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
 
 /** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
 export const MAX_UNACKED_MESSAGES = 1000;
@@ -40,6 +45,8 @@ export const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
 const SWEEP_MS = 1_000;
 
 export interface AzureHubDeps {
+  /** Publishes to the sockets' topics. */
+  readonly app: Pick<TemplatedApp, 'publish'>;
   readonly sessionTtlMs: number;
   /** A socket with more than this buffered is closed with 4000 (a reliable one resumes). */
   readonly maxBufferBytes: number;
@@ -58,6 +65,8 @@ export class AzureHub {
   private readonly detached = new Set<AzureConnection>();
   /** Handovers asked for (by request id): the hub's traffic since ingest forwarded the question. */
   private readonly awaiting = new Map<number, { readonly hub: string; readonly held: Held[] }>();
+  /** The last sequence id given on this thread (every reliable delivery takes the next). */
+  private seq = 0;
   private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
   private readonly sweeper: NodeJS.Timeout;
 
@@ -68,8 +77,26 @@ export class AzureHub {
 
   private members(hub: string): Membership<AzureConnection> {
     let m = this.hubs.get(hub);
-    if (m === undefined) this.hubs.set(hub, (m = new Membership()));
+    if (m === undefined) this.hubs.set(hub, (m = new Membership((conn, group, joined) => this.groupChanged(conn, group, joined))));
     return m;
+  }
+
+  /** The topic a client kind hears a hub's group (or with group null, the whole hub) on. */
+  private static topic(kind: ClientKind, hub: string, group: string | null): string {
+    return group === null ? `az${kind}:${hub}` : `az${kind}:${hub}:${group}`;
+  }
+
+  private groupChanged(conn: AzureConnection, group: string, joined: boolean): void {
+    const ws = conn.ws;
+    if (ws === null) return;
+    if (joined) ws.subscribe(AzureHub.topic(conn.kind, conn.hub, group));
+    else ws.unsubscribe(AzureHub.topic(conn.kind, conn.hub, group));
+  }
+
+  /** A socket takes its connection's place: it hears the hub and each of its groups. */
+  private subscribeAll(conn: AzureConnection, ws: AzureSocket): void {
+    ws.subscribe(AzureHub.topic(conn.kind, conn.hub, null));
+    for (const group of conn.groups) ws.subscribe(AzureHub.topic(conn.kind, conn.hub, group));
   }
 
   /** A session this edge holds, for a client resuming it; null when unknown, ended or the token is wrong. */
@@ -87,6 +114,7 @@ export class AzureHub {
     this.deps.stats.inc('azure_connections');
     this.deps.stats.inc('azure_connections_total');
     if (conn.kind !== SIMPLE) ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
+    this.subscribeAll(conn, ws);
   }
 
   /** A resuming socket takes the session over: `connected` again, then every unacknowledged message. */
@@ -108,6 +136,7 @@ export class AzureHub {
       ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
       for (const entry of conn.unacked) ws.send(sequenceInto(this.scratch, entry.seq, entry.pubsub), false);
     });
+    this.subscribeAll(conn, ws); // after the replay: what is published from now on follows it
   }
 
   /** uWS closed a socket (either side). A reliable session waits for its client; any other ends. */
@@ -154,17 +183,22 @@ export class AzureHub {
   apply(hub: string, command: AzureCommand, message: RenderedMessage | null): void {
     if (this.awaiting.size !== 0) this.hold(hub, { command, message });
     const members = this.hubs.get(hub);
-    if (members !== undefined) this.applyTo(members, command, message);
+    if (members !== undefined) this.applyTo(members, command, message, hub);
   }
 
-  private applyTo(members: Membership<AzureConnection>, command: AzureCommand, message: RenderedMessage | null): void {
+  /** `live`: the hub's own members, whose sockets hear its topics (else a session being adopted). */
+  private applyTo(members: Membership<AzureConnection>, command: AzureCommand, message: RenderedMessage | null, live: string | null = null): void {
     switch (command.op) {
-      case 'send':
-        forEachRecipient(members, {
-          to: command.to, excluded: command.excluded, filter: command.filter,
-          skip: command.noEcho ? command.from?.connectionId : undefined,
-        }, (c) => this.deliver(c, message!));
+      case 'send': {
+        const skip = command.noEcho ? command.from?.connectionId : undefined;
+        const everyone = command.to.kind === 'all' || command.to.kind === 'group';
+        if (live !== null && everyone && (command.excluded === undefined || command.excluded.length === 0) && (command.filter === undefined || command.filter === '')) {
+          this.publish(members, live, command.to.kind === 'group' ? command.to.name : null, message!, skip);
+          return;
+        }
+        forEachRecipient(members, { to: command.to, excluded: command.excluded, filter: command.filter, skip }, (c) => this.deliver(c, message!));
         return;
+      }
       case 'close':
         forEachRecipient(members, { to: command.who, excluded: command.excluded }, (c) => this.close(c, command.reason ?? 'Closed by the service'));
         return;
@@ -178,7 +212,9 @@ export class AzureHub {
     const azure = event.azure!;
     if (this.awaiting.size !== 0) this.hold(azure.hub, { event });
     const members = this.hubs.get(azure.hub);
-    if (members !== undefined) this.deliverEventTo(members, event);
+    if (members !== undefined) {
+      for (const { group, message } of azure.groups) this.publish(members, azure.hub, group, message, undefined);
+    }
     this.deps.stats.inc('trip_events_delivered_total');
     this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));
   }
@@ -231,6 +267,7 @@ export class AzureHub {
     this.awaiting.delete(id);
     if (state === null) return null;
     const conn = AzureConnection.fromState(state);
+    this.seq = Math.max(this.seq, conn.lastSeq); // its ids keep rising here
     const alone = new Membership<AzureConnection>();
     alone.add(conn);
     for (const held of waiting?.held ?? []) {
@@ -258,27 +295,70 @@ export class AzureHub {
     this.deps.presence(conn.hub, { op: join ? 'join' : 'leave', id: conn.id, group });
   }
 
+  /**
+   * A message to every member of a group (or of the hub, `group` null) but `skip`: each reliable
+   * member records it under one new sequence id, then one publish per client kind sends it to the
+   * members' sockets (the sender's own socket left out by publishing from it).
+   */
+  private publish(members: Membership<AzureConnection>, hub: string, group: string | null, message: RenderedMessage, skip: string | undefined): void {
+    const seq = ++this.seq;
+    let delivered = 0;
+    let reliable = false, json = false, simple = false;
+    let sender: AzureSocket | null = null;
+    for (const conn of group === null ? members.connections.values() : members.group(group)) {
+      if (conn.id === skip) {
+        sender = conn.ws;
+        continue;
+      }
+      if (conn.ended) continue;
+      delivered++;
+      const ws = conn.ws;
+      if (conn.kind === RELIABLE) {
+        if (!this.record(conn, seq, message)) continue;
+        reliable ||= ws !== null;
+      } else if (conn.kind === SIMPLE) {
+        simple ||= ws !== null;
+      } else {
+        json ||= ws !== null;
+      }
+      if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) this.slowConsumer(ws);
+    }
+    this.deps.stats.inc('azure_messages_delivered_total', delivered);
+    const from = sender ?? this.deps.app;
+    if (reliable) from.publish(AzureHub.topic(RELIABLE, hub, group), sequenceInto(this.scratch, seq, message.pubsub), false);
+    if (json) from.publish(AzureHub.topic(JSON_PUBSUB, hub, group), message.pubsub, false);
+    if (simple) from.publish(AzureHub.topic(SIMPLE, hub, group), message.raw, message.rawBinary);
+  }
+
+  /** A reliable connection keeps the message until acknowledged; false when that ended it (over its bound). */
+  private record(conn: AzureConnection, seq: number, message: RenderedMessage): boolean {
+    conn.lastSeq = seq;
+    conn.unacked.push({ seq, pubsub: message.pubsub });
+    conn.unackedBytes += message.pubsub.length;
+    if (conn.unacked.length <= MAX_UNACKED_MESSAGES && conn.unackedBytes <= MAX_UNACKED_BYTES) return true;
+    this.close(conn, `More than ${MAX_UNACKED_MESSAGES} messages or ${MAX_UNACKED_BYTES} bytes not acknowledged`);
+    return false;
+  }
+
+  /** Too far behind: a reliable client resumes and gets what it missed; others reconnect. */
+  private slowConsumer(ws: AzureSocket): void {
+    ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
+  }
+
+  /** A message to one connection (a user's, a named one, or one a filter chose). */
   private deliver(conn: AzureConnection, message: RenderedMessage): void {
     if (conn.ended) return;
     this.deps.stats.inc('azure_messages_delivered_total');
     const ws = conn.ws;
     if (conn.kind === RELIABLE) {
-      const seq = ++conn.lastSeq;
-      conn.unacked.push({ seq, pubsub: message.pubsub });
-      conn.unackedBytes += message.pubsub.length;
-      if (conn.unacked.length > MAX_UNACKED_MESSAGES || conn.unackedBytes > MAX_UNACKED_BYTES) {
-        this.close(conn, `More than ${MAX_UNACKED_MESSAGES} messages or ${MAX_UNACKED_BYTES} bytes not acknowledged`);
-        return;
-      }
+      const seq = ++this.seq;
+      if (!this.record(conn, seq, message)) return;
       if (ws !== null) ws.send(sequenceInto(this.scratch, seq, message.pubsub), false);
     } else if (ws !== null) {
       if (conn.kind === SIMPLE) ws.send(message.raw, message.rawBinary);
       else ws.send(message.pubsub, false);
     }
-    if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) {
-      // Too far behind: a reliable client resumes and gets what it missed; others reconnect.
-      ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
-    }
+    if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) this.slowConsumer(ws);
   }
 
   private sweep(): void {

@@ -89,6 +89,7 @@ registerStreamRoute(app, 'open', streamDeps);
 registerStreamRoute(app, 'share', streamDeps);
 // Azure Web PubSub connections (their routes come below); a hub-bound channel's events reach them.
 const azure = new AzureHub({
+  app,
   sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
   presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
 });

@@ -68,8 +68,13 @@ describe('Azure Web PubSub REST data plane with the official service SDK', () =>
     for await (const m of await svc.group('g1').listConnections()) members.push(m);
     expect(members).toEqual([{ connectionId: anaId, userId: 'ana' }]);
     await expect(svc.group('g2').addConnection('no-such-connection')).rejects.toMatchObject({ statusCode: 404 });
+    await svc.group('g2').sendToAll({ n: 8 }); // bob hears g2 from now on
+    expect((await bobIn.until(6))[5]).toMatchObject({ group: 'g2', data: { n: 8 } });
     await svc.group('g2').removeConnection(bobId);
     await eventually(async () => !(await svc.groupExists('g2')), 10_000, 'g2 empty');
+    await svc.group('g2').sendToAll({ n: 9 }); // and no longer: the marker after it arrives alone
+    await svc.sendToConnection(bobId, { n: 10 });
+    expect((await bobIn.until(7))[6].data).toEqual({ n: 10 });
     await svc.group('g3').addUser('bob');
     await eventually(async () => svc.groupExists('g3'), 10_000, 'bob in g3');
     await svc.group('g3').removeUser('bob');

@@ -148,7 +148,7 @@ describe('outbound to a real Azure Web PubSub service', () => {
 describe('reliable session handover between edge threads', () => {
   // Two edge threads' AzureHubs in one process, driven in the order ingest's ports guarantee.
   const edge = (stats: SharedStats, index: number, presence: { hub: string; change: AzurePresence }[] = []) => {
-    const hub = new AzureHub({ sessionTtlMs: 60_000, maxBufferBytes: 1 << 20, presence: (h, change) => presence.push({ hub: h, change }), stats: stats.edgeWriter(index), logger: pino({ level: 'silent' }) });
+    const hub = new AzureHub({ app: { publish: () => false }, sessionTtlMs: 60_000, maxBufferBytes: 1 << 20, presence: (h, change) => presence.push({ hub: h, change }), stats: stats.edgeWriter(index), logger: pino({ level: 'silent' }) });
     onTestFinished(() => hub.closeAll('test over'));
     return hub;
   };
