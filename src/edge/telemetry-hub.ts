@@ -160,13 +160,17 @@ export class TelemetryHub implements FrameVisitor {
   }
 
   /** A `*` socket gets the last position of every device changed since `since` (a frame count), then live. */
-  private joinAll(ws: StreamSocket, since: number): void {
+  /** Returns how many devices' positions it sent. */
+  private joinAll(ws: StreamSocket, since: number): number {
     const format = ws.format;
+    let sent = 0;
     const snapshots = (function* (hub: TelemetryHub, slots: Iterable<DeviceSlot>) {
       for (const slot of slots) {
         if (slot === hub.all || slot.stamp < since) continue;
         const snapshot = slot.cached(format);
-        if (snapshot !== null) yield snapshot;
+        if (snapshot === null) continue;
+        sent++;
+        yield snapshot;
       }
     })(this, this.slots.values());
     ws.cork(() => {
@@ -179,6 +183,7 @@ export class TelemetryHub implements FrameVisitor {
       }
       ws.subscribe(this.topicOf(ws, this.all));
     });
+    return sent;
   }
 
   private fill(id: string, format: 0 | 1, seq: number, bytes: Uint8Array | null): void {
@@ -267,8 +272,13 @@ export class TelemetryHub implements FrameVisitor {
       this.post({ t: 'interest', id: ALL_DEVICES, format, delta: 1 });
     } else if (this.all.pending[format] !== null) {
       this.all.pending[format]!.add(ws);
-    } else {
+    } else if (ws.pausedAt === null) {
       this.joinAll(ws, 0); // every frame is encoded in this format already: the cache is current
+    }
+    // Lagging: it joins when it drains (resume), with everything (-1: no position seen yet).
+    if (ws.pausedAt !== null) {
+      this.all.pending[format]?.delete(ws);
+      ws.pausedAt = [-1];
     }
   }
 
@@ -315,6 +325,8 @@ export class TelemetryHub implements FrameVisitor {
 
   /** A lagging socket stops receiving live frames; remembers where each device was. */
   pause(ws: StreamSocket): void {
+    // A batched socket gets what the batch holds first: the frame count below already includes it.
+    if (this.batched.has(ws)) this.flushBatch(ws.format);
     ws.pausedAt = ws.devices.map((id) => {
       const slot = this.slots.get(id)!;
       ws.unsubscribe(this.topicOf(ws, slot));
@@ -334,11 +346,15 @@ export class TelemetryHub implements FrameVisitor {
     const pausedAt = ws.pausedAt;
     ws.pausedAt = null;
     if (ws.devices[0] === ALL_DEVICES) {
-      // Every device changed since the pause, latest position only; what was skipped is not counted.
+      // Every device changed since the pause, latest position only: the rest was conflated away.
       const pending = this.all.pending[ws.format];
-      if (pending !== null) pending.add(ws); // the fill-all on its way brings it everything
-      else this.joinAll(ws, (pausedAt?.[0] ?? -1) + 1);
-      return 0;
+      if (pending !== null) {
+        pending.add(ws); // the fill-all on its way brings it everything
+        return 0;
+      }
+      const since = pausedAt?.[0] ?? -1;
+      const sent = this.joinAll(ws, since + 1);
+      return since < 0 ? 0 : Math.max(0, this.frames - since - sent);
     }
     ws.cork(() => {
       ws.devices.forEach((id, i) => {

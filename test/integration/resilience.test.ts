@@ -40,6 +40,32 @@ describe('slow consumers', () => {
     expect(stats.slow_consumer_closes_total).toBe(0);
   });
 
+  it('conflates a stalled device_ids=*&batch=1 client to each device\'s latest position, and counts what it skipped', async () => {
+    const gw = await startGateway({ env: { GATEWAY_WS_MAX_BACKPRESSURE: '262144', GATEWAY_SLOW_CONSUMER_TIMEOUT_MS: '60000' } });
+    const total = 3000;
+    const devices = ['M1', 'M2', 'M3', 'M4'];
+    const fast = startFastReader(`${gw.ws}/api/v1/stream?device_ids=${devices[0]}`, total); // M1 has the last SEQ
+    const slow = await connectStream(gw.ws, '?device_ids=*&batch=1');
+    await fast.ready;
+    await slow.next((f) => f.event === 'subscribed');
+    (slow.ws as unknown as { _socket: Socket })._socket.pause();
+    const pub = await connectPublisher(gw.mqttUrl);
+    for (let i = 1; i <= total; i++) await pub.position(devices[i % devices.length], { SEQ: i, PAD });
+    await fast.done;
+    await eventually(async () => (await gw.stats()).conflations_total >= 1, 10_000, 'a conflation');
+    (slow.ws as unknown as { _socket: Socket })._socket.resume();
+    // After draining: every device's last position arrives (in a batch), none goes backwards.
+    const last = (id: string) => Math.max(...Array.from({ length: total }, (_, k) => k + 1).filter((i) => devices[i % devices.length] === id));
+    const seen = () => slow.frames.filter((f) => f.event === 'batch').flatMap((f) => f.data).map((m: any) => m.data.data);
+    await eventually(async () => devices.every((id) => seen().some((d: any) => d.DEVICE_ID === id && d.SEQ === last(id))), 30_000, 'every device\'s latest position');
+    for (const id of devices) {
+      const seqs = seen().filter((d: any) => d.DEVICE_ID === id).map((d: any) => d.SEQ as number);
+      for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
+    }
+    expect(seen().length).toBeLessThan(total);
+    expect((await gw.stats()).drops_total).toBeGreaterThan(0);
+  });
+
   it('closes a client that stays stalled past the hard limit with 4000, and keeps serving the others', async () => {
     const gw = await startGateway({ env: { GATEWAY_WS_MAX_BACKPRESSURE: '65536', GATEWAY_SLOW_CONSUMER_TIMEOUT_MS: '300' } });
     const fast = await connectStream(gw.ws, '?device_ids=H1');
