@@ -63,6 +63,8 @@ export interface BaseEvents {
 }
 
 const OPEN = 1;
+/** setTimeout's longest delay. */
+const MAX_TIMER_MS = 2_147_483_647;
 
 export abstract class ReconnectingClient<Events extends BaseEvents> extends Emitter<Events> {
   private ws: WebSocketLike | null = null;
@@ -75,6 +77,10 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
   /** Set by a family when the server said this connection is over for good (expired, revoked). */
   protected finalReason: string | null = null;
   private firstOpen: { resolve: () => void; reject: (err: Error) => void } | null = null;
+  /** Bumped by start() and stop(): a connect or refresh from before it is stale and does nothing. */
+  private generation = 0;
+  /** Waiting for the family to have something to ask for (see ready()). */
+  private parked = false;
   protected readonly format: Format;
   private readonly base: string;
   private readonly Socket: WebSocketConstructor;
@@ -96,15 +102,26 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
   start(): Promise<void> {
     this.stopped = false;
     this.finalReason = null;
+    this.parked = false;
+    this.generation++;
     return new Promise<void>((resolve, reject) => {
       this.firstOpen = { resolve, reject };
       void this.connect();
     });
   }
 
+  /** A family that had nothing to ask for (ready() was false) has something now: connect. */
+  protected wake(): void {
+    if (!this.parked || this.stopped) return;
+    this.parked = false;
+    void this.connect();
+  }
+
   /** Closes for good (no reconnect). */
   stop(): void {
     this.stopped = true;
+    this.parked = false;
+    this.generation++;
     this.clearTimers();
     const ws = this.ws;
     this.ws = null;
@@ -126,6 +143,10 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
   protected abstract refreshFrame(token: string): object | null;
   /** The socket opened (resubscribe here). */
   protected onOpen(): void {}
+  /** False when there is nothing to connect for (a stream with no devices): wait for wake(). */
+  protected ready(): boolean {
+    return true;
+  }
 
   protected send(value: object): boolean {
     if (this.ws === null || this.ws.readyState !== OPEN) return false;
@@ -151,13 +172,19 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
 
   private async connect(): Promise<void> {
     this.timer = null;
+    const generation = this.generation;
+    if (!this.ready()) {
+      this.parked = true;
+      this.setState({ state: 'closed', reason: 'nothing to watch' });
+      return;
+    }
     if (this.attempt === 0) this.setState({ state: 'connecting' }); // a reconnect announced itself with its delay
     let ws: WebSocketLike;
     let token: string | null;
     try {
       this.decoder ??= await decoderFor(this.format);
       token = await this.token();
-      if (this.stopped) return;
+      if (this.stopped || generation !== this.generation) return;
       ws = new this.Socket(this.base + this.path(token), [this.format]);
     } catch (err) {
       this.closed(0, (err as Error).message);
@@ -214,16 +241,24 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
     if (token === null || typeof this.options.token !== 'function' || this.refreshFrame('') === null) return;
     const expiresAt = tokenExpiresAt(token);
     if (expiresAt === null) return;
-    const inMs = Math.max(1_000, expiresAt - (this.options.refreshMarginMs ?? 60_000) - Date.now());
-    this.refreshTimer = setTimeout(async () => {
+    const dueAt = expiresAt - (this.options.refreshMarginMs ?? 60_000);
+    const ws = this.ws;
+    const wait = () => {
+      // setTimeout fires at once past 2^31-1 ms (24.8 days): a long-lived token waits in steps.
+      this.refreshTimer = setTimeout(refresh, Math.min(MAX_TIMER_MS, Math.max(1_000, dueAt - Date.now())));
+    };
+    const refresh = async () => {
       this.refreshTimer = null;
+      if (dueAt - Date.now() > 1_000) return wait();
       try {
         const fresh = await this.token();
+        if (this.ws !== ws) return; // reconnected meanwhile: the new socket has its own refresh
         if (fresh !== null && this.send(this.refreshFrame(fresh)!)) this.scheduleRefresh(fresh);
       } catch {
         // the provider failed: the server will end the session at expiry (4001) and we reconnect
       }
-    }, inMs);
+    };
+    wait();
   }
 
   private clearTimers(): void {

@@ -32,6 +32,7 @@ export interface StreamOptions extends ClientOptions {
   readonly batch?: boolean;
 }
 
+const ALL = '*';
 /** Keep the upgrade request well under the gateway's header limit; the rest is subscribed after open. */
 const MAX_QUERY_CHARS = 1500;
 
@@ -59,7 +60,7 @@ export class StreamClient extends ReconnectingClient<StreamEvents> {
   subscribe(ids: readonly string[]): void {
     const fresh = ids.filter((id) => !this.devices.has(id));
     for (const id of fresh) this.devices.add(id);
-    if (fresh.length > 0) this.send({ action: 'subscribe', device_ids: fresh });
+    if (fresh.length > 0 && !this.send({ action: 'subscribe', device_ids: fresh })) this.wake();
   }
 
   unsubscribe(ids: readonly string[]): void {
@@ -71,17 +72,27 @@ export class StreamClient extends ReconnectingClient<StreamEvents> {
     if (this.share !== undefined) return `/api/v1/public/share-location/stream?token=${encodeURIComponent(this.share)}`;
     this.inQuery = new Set();
     let query = '';
+    if (this.devices.has(ALL)) {
+      this.inQuery.add(ALL); // every device: the others add nothing
+      const batch = (this.options as StreamOptions).batch === true ? '&batch=1' : '';
+      return `/api/v1/stream?device_ids=*${batch}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+    }
     for (const id of this.devices) {
       const part = encodeURIComponent(id);
       if (query.length + part.length + 1 > MAX_QUERY_CHARS && query !== '') break;
       query += (query === '' ? '' : ',') + part;
       this.inQuery.add(id);
     }
-    const batch = (this.options as StreamOptions).batch === true && query === '*' ? '&batch=1' : '';
-    return `/api/v1/stream?device_ids=${query}${batch}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+    return `/api/v1/stream?device_ids=${query}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+  }
+
+  /** A stream with no device cannot be opened (4500): it waits for subscribe(). */
+  protected override ready(): boolean {
+    return this.share !== undefined || this.devices.size > 0;
   }
 
   protected override onOpen(): void {
+    if (this.inQuery.has(ALL)) return;
     const rest = [...this.devices].filter((id) => !this.inQuery.has(id));
     for (let i = 0; i < rest.length; i += 200) this.send({ action: 'subscribe', device_ids: rest.slice(i, i + 200) });
   }

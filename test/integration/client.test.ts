@@ -7,7 +7,7 @@
 import { execFileSync } from 'node:child_process';
 import WebSocket from 'ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { ChannelClient, StreamClient, type StateChange } from '../../src/client/index.js';
+import { ChannelClient, StreamClient, UserClient, type StateChange } from '../../src/client/index.js';
 import { adminToken, channelEnv, rest } from '../helpers/channels.js';
 import { freeFixedPort, REPO_ROOT, startGateway, tempDataDir } from '../helpers/gateway-process.js';
 import { connectPublisher } from '../helpers/publisher.js';
@@ -97,6 +97,33 @@ describe('client SDK in Node', () => {
     await waitFor(frames.filter((f) => f.event === 'token_refreshed'), () => frames.filter((f) => f.event === 'token_refreshed').length >= 2, 'second refresh');
     expect(minted).toBeGreaterThanOrEqual(3); // the connect, then one per refresh
     expect(client.states.map((s) => s.state)).toEqual(['connecting', 'open']); // never dropped
+  });
+
+  it('waits with an empty device set instead of being refused, and connects on the first subscribe', async () => {
+    const gw = await startGateway();
+    const client = track(new StreamClient({ url: gw.ws, deviceIds: [], WebSocket: Socket }));
+    const positions: { deviceId: string | null }[] = [];
+    client.on('position', (p) => positions.push(p));
+    const started = client.start();
+    expect(client.states).toEqual([{ state: 'closed', reason: 'nothing to watch' }]);
+    client.subscribe(['E-1']);
+    await started;
+    const pub = await connectPublisher(gw.mqttUrl);
+    await pub.position('E-1');
+    await waitFor(positions, (p) => p.deviceId === 'E-1', 'E-1');
+  });
+
+  it('does not refresh a long-lived token early (a timer past 24.8 days would fire at once)', async () => {
+    const gw = await startGateway({ env: channelEnv() });
+    let minted = 0;
+    const client = track(new UserClient({ url: gw.ws, WebSocket: Socket, token: () => { minted++; return mintJwt('u-long', {}, { expiresInS: 30 * 86_400 }); } }));
+    const frames: any[] = [];
+    client.on('frame', (f) => frames.push(f));
+    await client.start();
+    await waitFor(frames, (f) => f.type === 'connection_established', 'established');
+    await new Promise((r) => setTimeout(r, 300)); // long enough for a runaway refresh loop to show
+    expect(minted).toBe(1);
+    expect(frames.filter((f) => f.type === 'token_refreshed')).toEqual([]);
   });
 
   it('resumes an entity channel across a gateway restart: every event once, in order', async () => {
