@@ -11,6 +11,8 @@ import { TRAIL_POINTS, type Track, type Tracks } from './tracks.js';
 const TRAIL_SEGMENTS = 40_000;
 /** Above this many devices, markers are plain squares (no outline, no heading tick). */
 const DETAILED_MARKERS = 1_500;
+/** Pixels per degree at the closest zoom (about 1 m per pixel). */
+const MAX_SCALE = 1e5;
 const NICE_STEPS = [0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 45];
 
 export class MapView {
@@ -62,7 +64,12 @@ export class MapView {
     const spanLon = Math.max(maxLon - minLon, 0.002);
     const spanLat = Math.max(maxLat - minLat, 0.002) / k;
     const w = this.canvas.clientWidth * 0.85, h = this.canvas.clientHeight * 0.85;
-    return { lat, lon: (minLon + maxLon) / 2, scale: Math.min(w / spanLon, h / spanLat) };
+    return { lat, lon: (minLon + maxLon) / 2, scale: this.clampScale(Math.min(w / spanLon, h / spanLat)) };
+  }
+
+  /** Between the whole world across the canvas and a few centimetres across it. */
+  private clampScale(scale: number): number {
+    return Math.min(MAX_SCALE, Math.max(Math.max(1, this.canvas.clientWidth) / 360, scale));
   }
 
   private bindGestures(): void {
@@ -83,16 +90,17 @@ export class MapView {
     this.canvas.addEventListener('wheel', (e) => {
       e.preventDefault();
       const v = this.currentView();
-      this.view = { ...v, scale: v.scale * (e.deltaY < 0 ? 1.25 : 0.8) };
+      this.view = { ...v, scale: this.clampScale(v.scale * (e.deltaY < 0 ? 1.25 : 0.8)) };
       this.invalidate();
     }, { passive: false });
   }
 
   private draw(): void {
     this.dirty = false;
-    this.frames++;
     const dpr = window.devicePixelRatio || 1;
     const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
+    if (w <= 0 || h <= 0) return; // hidden or squeezed to nothing: nothing to draw (and no scale)
+    this.frames++;
     if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
       this.canvas.width = Math.round(w * dpr);
       this.canvas.height = Math.round(h * dpr);
@@ -179,8 +187,9 @@ export class MapView {
   private drawGrid(ctx: CanvasRenderingContext2D, w: number, h: number, v: { lat: number; lon: number; scale: number }, k: number, x: (lon: number) => number, y: (lat: number) => number): void {
     const degPerPx = 1 / v.scale;
     const step = NICE_STEPS.find((s) => s / degPerPx >= 90) ?? 90;
-    const lon0 = v.lon - (w / 2) * degPerPx, lon1 = v.lon + (w / 2) * degPerPx;
-    const lat0 = v.lat - (h / 2) * degPerPx * k, lat1 = v.lat + (h / 2) * degPerPx * k;
+    // Only the lines on the canvas, and never more than a few hundred (the scale is clamped anyway).
+    const lon0 = Math.max(-180, v.lon - (w / 2) * degPerPx), lon1 = Math.min(180, v.lon + (w / 2) * degPerPx, lon0 + step * 400);
+    const lat0 = Math.max(-90, v.lat - (h / 2) * degPerPx * k), lat1 = Math.min(90, v.lat + (h / 2) * degPerPx * k, lat0 + step * 400);
     ctx.strokeStyle = '#1e293b';
     ctx.lineWidth = 1;
     ctx.fillStyle = '#475569';

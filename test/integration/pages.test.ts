@@ -63,6 +63,17 @@ describe('pages served by the gateway, in Chromium', () => {
     await page.locator('#fit').click();
     expect(errors).toEqual([]);
     expect(existsSync(await screenshot(page, 'dashboard'))).toBe(true);
+
+    // A phone-sized window stacks the map over the list and keeps drawing; a zoom-out fling stops at the world.
+    await page.setViewportSize({ width: 360, height: 740 });
+    const onPhone = await frames();
+    await expect.poll(frames, POLL).toBeGreaterThan(onPhone + 3);
+    expect(await page.locator('#map').evaluate((c) => c.clientWidth)).toBeGreaterThanOrEqual(300); // not squeezed to nothing
+    await page.locator('#map').hover();
+    for (let i = 0; i < 150; i++) await page.mouse.wheel(0, 400);
+    const zoomedOut = await frames();
+    await expect.poll(frames, POLL).toBeGreaterThan(zoomedOut + 3); // still drawing, not stuck in a grid loop
+    expect(existsSync(await screenshot(page, 'dashboard-phone'))).toBe(true);
   }, 60_000);
 
   it('/share-location shows the shared device with the link\'s expiry, then says when it expired or was revoked', async () => {
