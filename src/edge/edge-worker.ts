@@ -118,7 +118,8 @@ const publish = (topic: string, payload: string | Uint8Array) => toIngest({ t: '
 
 // Azure Web PubSub, self-hosted: the client endpoint, the REST data plane, and trips' delivery.
 /** The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the host the request came to. */
-const publicBase = (host: string) => config.share.publicUrl ?? (/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `http://${host}` : `http://localhost:${port}`);
+let boundPort = port; // the port it listens on, once it does (PORT=0 picks one)
+const publicBase = (host: string) => config.share.publicUrl ?? (/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `http://${host}` : `http://localhost:${boundPort}`);
 const azureTokens = new AzureAccessTokens(config.azure.accessKey);
 const directory = new AzureDirectory(ingestPort);
 registerAzureClientRoute(app, {
@@ -206,6 +207,7 @@ listen.call(app, config.edge.host, port, listenOptions, (token) => {
     onCloseRequest(logger, () => closeEdge(null)); // main closes every thread, then exits
     return;
   }
-  reportToMain({ t: 'ready', port: uWS.us_socket_local_port(token) });
+  boundPort = uWS.us_socket_local_port(token);
+  reportToMain({ t: 'ready', port: boundPort });
   onCloseRequest(logger, () => closeEdge(token));
 });
