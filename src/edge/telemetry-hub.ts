@@ -25,8 +25,17 @@ class DeviceSlot {
   /** Latest frame per format; length -1 when the latest message was not encoded in that format. */
   readonly cache: [Buffer | null, Buffer | null] = [null, null];
   readonly cacheLength: [number, number] = [-1, -1];
-  /** Sockets subscribed while a fill (snapshot) from ingest is on its way. */
-  readonly pending: [Set<StreamSocket> | null, Set<StreamSocket> | null] = [null, null];
+  /**
+   * Sockets subscribed while a fill (snapshot) from ingest is on its way, each with the seq of the
+   * last live frame it got meanwhile (-1: none): at the fill, only those behind get the snapshot.
+   */
+  readonly pending: [Map<StreamSocket, number> | null, Map<StreamSocket, number> | null] = [null, null];
+  /**
+   * Fills asked for and not yet arrived. Usually 0 or 1; 2 when the last subscriber left and a new
+   * one came before the first fill: frames between the two were not encoded in this format, so the
+   * sockets wait for the second fill, which has the latest position.
+   */
+  readonly fills: [number, number] = [0, 0];
 
   constructor(readonly id: string) {
     this.topics = [`gps.${FORMAT_NAMES[0]}:${id}`, `gps.${FORMAT_NAMES[1]}:${id}`];
@@ -113,8 +122,9 @@ export class TelemetryHub implements FrameVisitor {
     }
     const frame = bytes.subarray(start, start + length);
     slot.store(format, frame);
-    // Sockets waiting for a snapshot are already subscribed: this live frame reaches them and is newer.
-    slot.pending[format] = null;
+    // Sockets waiting for a snapshot are subscribed already: this live frame reaches them.
+    const waiting = slot.pending[format];
+    if (waiting !== null) for (const ws of waiting.keys()) waiting.set(ws, slot.seq);
     const subscribers = slot.subscribers[format];
     if (subscribers > 0) {
       this.app.publish(slot.topics[format], frame, format === 1);
@@ -152,15 +162,19 @@ export class TelemetryHub implements FrameVisitor {
         slot.store(format, bytes);
       }
     }
+    if (--this.all.fills[format] > 0) return; // another fill-all is coming, with newer positions
+    this.all.fills[format] = 0;
     const waiting = this.all.pending[format];
     this.all.pending[format] = null;
-    for (const ws of waiting ?? []) {
+    for (const ws of waiting?.keys() ?? []) {
       if (!ws.closed && ws.pausedAt === null) this.joinAll(ws, 0);
     }
   }
 
-  /** A `*` socket gets the last position of every device changed since `since` (a frame count), then live. */
-  /** Returns how many devices' positions it sent. */
+  /**
+   * A `*` socket gets the last position of every device changed since `since` (a frame count), then
+   * live. Returns how many devices' positions it sent.
+   */
   private joinAll(ws: StreamSocket, since: number): number {
     const format = ws.format;
     let sent = 0;
@@ -192,12 +206,14 @@ export class TelemetryHub implements FrameVisitor {
       slot.seq = seq;
       slot.store(format, bytes);
     }
+    if (--slot.fills[format] > 0) return; // another fill is coming, with a newer position
+    slot.fills[format] = 0;
     const waiting = slot.pending[format];
     slot.pending[format] = null;
     const snapshot = slot.cached(format);
     if (waiting === null || snapshot === null) return;
-    for (const ws of waiting) {
-      if (!ws.closed) ws.cork(() => this.sendSnapshot(ws, snapshot));
+    for (const [ws, seen] of waiting) {
+      if (!ws.closed && seen < slot.seq) ws.cork(() => this.sendSnapshot(ws, snapshot));
     }
   }
 
@@ -238,10 +254,11 @@ export class TelemetryHub implements FrameVisitor {
       const slot = this.slot(id);
       if (slot.subscribers[format]++ === 0) {
         // First subscriber on this edge: ingest starts encoding this format and sends a fill.
-        slot.pending[format] = new Set([ws]);
+        (slot.pending[format] ??= new Map()).set(ws, -1);
+        slot.fills[format]++;
         this.post({ t: 'interest', id, format, delta: 1 });
       } else if (slot.pending[format] !== null) {
-        slot.pending[format]!.add(ws);
+        slot.pending[format]!.set(ws, -1);
       } else {
         const snapshot = slot.cached(format);
         if (snapshot !== null) this.sendSnapshot(ws, snapshot);
@@ -268,10 +285,11 @@ export class TelemetryHub implements FrameVisitor {
     }
     if (this.all.subscribers[format]++ === 0) {
       // First on this edge: ingest starts encoding every device in this format and sends a fill-all.
-      this.all.pending[format] = new Set([ws]);
+      (this.all.pending[format] ??= new Map()).set(ws, -1);
+      this.all.fills[format]++;
       this.post({ t: 'interest', id: ALL_DEVICES, format, delta: 1 });
     } else if (this.all.pending[format] !== null) {
-      this.all.pending[format]!.add(ws);
+      this.all.pending[format]!.set(ws, -1);
     } else if (ws.pausedAt === null) {
       this.joinAll(ws, 0); // every frame is encoded in this format already: the cache is current
     }
@@ -349,7 +367,7 @@ export class TelemetryHub implements FrameVisitor {
       // Every device changed since the pause, latest position only: the rest was conflated away.
       const pending = this.all.pending[ws.format];
       if (pending !== null) {
-        pending.add(ws); // the fill-all on its way brings it everything
+        pending.set(ws, -1); // the fill-all on its way brings it everything
         return 0;
       }
       const since = pausedAt?.[0] ?? -1;
