@@ -1,7 +1,10 @@
 /**
  * Reconnect delays: exponential, capped, with full jitter (a random delay between 0 and the capped
- * exponential), so a thousand clients dropped by one restart do not come back in one wave.
+ * exponential), so a thousand clients dropped by one restart do not come back in one wave. The
+ * gateway's own rule (util/backoff.ts, its MQTT reconnects), with the client's defaults.
  */
+import { fullJitterDelay } from '../util/backoff.js';
+
 export interface BackoffOptions {
   /** First delay's ceiling, ms (default 500). */
   readonly initialDelayMs?: number;
@@ -13,8 +16,5 @@ export interface BackoffOptions {
 
 /** The delay before reconnect attempt `attempt` (0-based). `random` is for tests. */
 export function backoffDelay(attempt: number, options: BackoffOptions = {}, random: () => number = Math.random): number {
-  const initial = options.initialDelayMs ?? 500;
-  const max = options.maxDelayMs ?? 30_000;
-  const ceiling = Math.min(max, initial * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
+  return fullJitterDelay(attempt, options.initialDelayMs ?? 500, options.maxDelayMs ?? 30_000, random);
 }

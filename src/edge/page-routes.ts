@@ -38,7 +38,9 @@ export function loadPageAssets(): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>();
   filesIn(join(SRC, 'pages'), '/assets/pages/', files);
   filesIn(join(SRC, 'client'), '/assets/client/', files);
+  // What the client imports from the server's code (pure modules, no Node APIs).
   filesIn(join(SRC, 'errors'), '/assets/errors/', files, (name) => name === 'close-codes.js');
+  filesIn(join(SRC, 'util'), '/assets/util/', files, (name) => name === 'backoff.js');
   let msgpackr = dirname(createRequire(import.meta.url).resolve('msgpackr'));
   while (!existsSync(join(msgpackr, 'package.json'))) msgpackr = dirname(msgpackr); // its root holds the ESM modules
   filesIn(msgpackr, '/assets/msgpackr/', files, (name) => ['index.js', 'pack.js', 'unpack.js', 'iterators.js'].includes(name));

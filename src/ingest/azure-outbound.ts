@@ -15,6 +15,7 @@ import { MAX_MESSAGE_BYTES } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
+import { fullJitterDelay } from '../util/backoff.js';
 
 const MAX_QUEUE = 10_000;
 const MAX_ATTEMPTS = 8;
@@ -89,8 +90,8 @@ export class AzureOutbound {
         return;
       }
       this.stats.inc('trip_outbound_retries_total');
-      const delay = Math.random() * Math.min(BACKOFF_MAX_MS, BACKOFF_MIN_MS * 2 ** item.attempts);
-      this.logger.warn({ err: (err as Error).message, attempt: item.attempts, delayMs: Math.round(delay) }, 'Azure Web PubSub send failed; retrying');
+      const delay = fullJitterDelay(item.attempts, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+      this.logger.warn({ err: (err as Error).message, attempt: item.attempts, delayMs: delay }, 'Azure Web PubSub send failed; retrying');
       this.timer = setTimeout(() => {
         this.timer = null;
         this.pump();
