@@ -28,7 +28,7 @@
  * Sends that pick members one by one (excluded, filter, a user, a connection) are sent one by one.
  */
 import type { Logger } from 'pino';
-import { applyMembershipCommand, forEachRecipient } from '../azure/apply-command.js';
+import { applyMembershipCommand, forEachRecipient, type Selection } from '../azure/apply-command.js';
 import type { AzureCommand } from '../azure/commands.js';
 import { connectedFrame, disconnectedFrame, sequenceInto, type RenderedMessage } from '../azure/frames.js';
 import { Membership } from '../azure/membership.js';
@@ -186,17 +186,15 @@ export class AzureHub {
     if (members !== undefined) this.applyTo(members, command, message, hub);
   }
 
-  /** `live`: the hub's own members, whose sockets hear its topics (else a session being adopted). */
-  private applyTo(members: Membership<AzureConnection>, command: AzureCommand, message: RenderedMessage | null, live: string | null = null): void {
+  /**
+   * `topicHub`: the hub these members are, whose sockets hear its topics; null for a session being
+   * adopted (alone in a membership of its own, no socket yet: no topic may be published for it).
+   */
+  private applyTo(members: Membership<AzureConnection>, command: AzureCommand, message: RenderedMessage | null, topicHub: string | null): void {
     switch (command.op) {
       case 'send': {
         const skip = command.noEcho ? command.from?.connectionId : undefined;
-        const everyone = command.to.kind === 'all' || command.to.kind === 'group';
-        if (live !== null && everyone && (command.excluded === undefined || command.excluded.length === 0) && (command.filter === undefined || command.filter === '')) {
-          this.publish(members, live, command.to.kind === 'group' ? command.to.name : null, message!, skip);
-          return;
-        }
-        forEachRecipient(members, { to: command.to, excluded: command.excluded, filter: command.filter, skip }, (c) => this.deliver(c, message!));
+        this.send(members, { to: command.to, excluded: command.excluded, filter: command.filter, skip }, message!, topicHub);
         return;
       }
       case 'close':
@@ -212,17 +210,25 @@ export class AzureHub {
     const azure = event.azure!;
     if (this.awaiting.size !== 0) this.hold(azure.hub, { event });
     const members = this.hubs.get(azure.hub);
-    if (members !== undefined) {
-      for (const { group, message } of azure.groups) this.publish(members, azure.hub, group, message, undefined);
-    }
+    if (members !== undefined) this.deliverEventTo(members, event, azure.hub);
     this.deps.stats.inc('trip_events_delivered_total');
     this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));
   }
 
-  private deliverEventTo(members: Membership<AzureConnection>, event: ChannelEventRecord): void {
-    for (const { group, message } of event.azure!.groups) {
-      forEachRecipient(members, { to: { kind: 'group', name: group } }, (c) => this.deliver(c, message));
-    }
+  private deliverEventTo(members: Membership<AzureConnection>, event: ChannelEventRecord, topicHub: string | null): void {
+    for (const { group, message } of event.azure!.groups) this.send(members, { to: { kind: 'group', name: group } }, message, topicHub);
+  }
+
+  /**
+   * A data message to the members a selection names: to a whole group or hub through its topics
+   * (publish), to anything picked member by member (a user, a connection, a filter, exclusions)
+   * one socket at a time (deliver).
+   */
+  private send(members: Membership<AzureConnection>, selection: Selection, message: RenderedMessage, topicHub: string | null): void {
+    const { to } = selection;
+    const whole = (to.kind === 'all' || to.kind === 'group') && (selection.excluded?.length ?? 0) === 0 && (selection.filter ?? '') === '';
+    if (topicHub !== null && whole) this.publish(members, topicHub, to.kind === 'group' ? to.name : null, message, selection.skip);
+    else forEachRecipient(members, selection, (c) => this.deliver(c, message));
   }
 
   private hold(hub: string, held: Held): void {
@@ -271,8 +277,8 @@ export class AzureHub {
     const alone = new Membership<AzureConnection>();
     alone.add(conn);
     for (const held of waiting?.held ?? []) {
-      if ('event' in held) this.deliverEventTo(alone, held.event);
-      else this.applyTo(alone, held.command, held.message);
+      if ('event' in held) this.deliverEventTo(alone, held.event, null);
+      else this.applyTo(alone, held.command, held.message, null);
     }
     this.deps.stats.inc('azure_sessions_handed_over_total');
     if (conn.ended) {
