@@ -2,7 +2,7 @@
  * The gateway's client, for browsers and Node (`uws-gateway/client`):
  *
  *   const positions = new StreamClient({ url: 'ws://localhost:8080', deviceIds: ['*'], format: 'msgpack' });
- *   positions.on('position', (p) => console.log(p.deviceId, p.data.LAT, p.data.LON));
+ *   positions.on('position', (p) => map.move(p.deviceId, p.data.LAT, p.data.LON));
  *   await positions.start();
  *
  * Every client reconnects with capped exponential backoff and full jitter, takes a fresh token from

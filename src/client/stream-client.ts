@@ -70,20 +70,20 @@ export class StreamClient extends ReconnectingClient<StreamEvents> {
 
   protected path(token: string | null): string {
     if (this.share !== undefined) return `/api/v1/public/share-location/stream?token=${encodeURIComponent(this.share)}`;
+    const auth = token === null ? '' : `&token=${encodeURIComponent(token)}`;
     this.inQuery = new Set();
-    let query = '';
     if (this.devices.has(ALL)) {
       this.inQuery.add(ALL); // every device: the others add nothing
-      const batch = (this.options as StreamOptions).batch === true ? '&batch=1' : '';
-      return `/api/v1/stream?device_ids=*${batch}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+      return `/api/v1/stream?device_ids=*${(this.options as StreamOptions).batch === true ? '&batch=1' : ''}${auth}`;
     }
+    let query = '';
     for (const id of this.devices) {
       const part = encodeURIComponent(id);
       if (query.length + part.length + 1 > MAX_QUERY_CHARS && query !== '') break;
       query += (query === '' ? '' : ',') + part;
       this.inQuery.add(id);
     }
-    return `/api/v1/stream?device_ids=${query}${token === null ? '' : `&token=${encodeURIComponent(token)}`}`;
+    return `/api/v1/stream?device_ids=${query}${auth}`;
   }
 
   /** A stream with no device cannot be opened (4500): it waits for subscribe(). */

@@ -177,16 +177,12 @@ export class TelemetryHub implements FrameVisitor {
    */
   private joinAll(ws: StreamSocket, since: number): number {
     const format = ws.format;
-    let sent = 0;
-    const snapshots = (function* (hub: TelemetryHub, slots: Iterable<DeviceSlot>) {
-      for (const slot of slots) {
-        if (slot === hub.all || slot.stamp < since) continue;
-        const snapshot = slot.cached(format);
-        if (snapshot === null) continue;
-        sent++;
-        yield snapshot;
-      }
-    })(this, this.slots.values());
+    const snapshots: Uint8Array[] = [];
+    for (const slot of this.slots.values()) {
+      if (slot === this.all || slot.stamp < since) continue;
+      const snapshot = slot.cached(format);
+      if (snapshot !== null) snapshots.push(snapshot);
+    }
     ws.cork(() => {
       if (this.batched.has(ws)) {
         this.flushBatch(format); // what the batch holds is older than the snapshot: out first, to the others
@@ -197,7 +193,7 @@ export class TelemetryHub implements FrameVisitor {
       }
       ws.subscribe(this.topicOf(ws, this.all));
     });
-    return sent;
+    return snapshots.length;
   }
 
   private fill(id: string, format: 0 | 1, seq: number, bytes: Uint8Array | null): void {
