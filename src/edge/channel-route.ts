@@ -19,6 +19,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
+import { endSocket } from './close-socket.js';
 import { countBadFrame, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { channelTopic, userTopic, type EventHub, type Since } from './event-hub.js';
@@ -71,7 +72,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     sendError(ws, err);
     if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
       sendError(ws, new GatewayError('GW_ERR_TOO_MANY_BAD_FRAMES', `More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`));
-      ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+      endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     }
   }
 

@@ -22,6 +22,7 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
+import { endSocket } from './close-socket.js';
 import { countBadFrame, gateUpgrade, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { SessionExpiry } from './session-expiry.js';
 import { refreshSession } from './session-refresh.js';
@@ -83,7 +84,7 @@ export class UserHub {
 
   closeAll(reason: string): void {
     clearInterval(this.heartbeat);
-    for (const ws of [...this.sockets]) if (!ws.closed) ws.cork(() => ws.end(CloseCode.GOING_AWAY, reason));
+    for (const ws of [...this.sockets]) if (!ws.closed) endSocket(ws, CloseCode.GOING_AWAY, reason); // not corked: see close-socket.ts
   }
 
   register(): void {
@@ -97,7 +98,7 @@ export class UserHub {
     const badFrame = (ws: UserSocket, err: GatewayError) => {
       badFrameLog.warn({ code: err.code, detail: err.message, user: ws.auth?.principal?.userId }, 'bad frame from /ws/connect client');
       send(ws, 'error', { code: err.code, message: err.message });
-      if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+      if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     };
     const refresh = (ws: UserSocket, token: unknown) => void refreshSession(checks, expiry, ws, token, {
       refused: (err) => badFrame(ws, err),
@@ -137,7 +138,7 @@ export class UserHub {
           const err = ws.requestError ?? new GatewayError('GW_ERR_TOKEN_MISSING', 'A token is required');
           stats.inc('auth_failures_total');
           send(ws, 'error', { code: err.code, message: err.message });
-          ws.end(ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message.slice(0, 100));
+          endSocket(ws, ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message);
           return;
         }
         this.sockets.add(ws);
