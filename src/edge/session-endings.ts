@@ -29,6 +29,7 @@ export function sessionEndings(stats: RowWriter<EdgeMetric>): ExpiryHandlers {
         endSocket(ws, CloseCode.NORMAL, 'token expired');
       } else if (ws.auth?.route === 'connect' || ws.auth?.route === 'channel') {
         send(ws, { type: 'token_expired', data: { message: 'Token expired; reconnect with a fresh token' }, timestamp: new Date().toISOString() });
+        if (ws.auth.route === 'connect') stats.inc('user_messages_sent_total');
         endSocket(ws, CloseCode.TOKEN_EXPIRED, 'token expired');
       } else {
         send(ws, { event: 'error', data: { message: 'Token expired; reconnect with a fresh token', code: 'GW_ERR_TOKEN_EXPIRED' } });

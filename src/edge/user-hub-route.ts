@@ -58,7 +58,12 @@ export class UserHub {
 
   private beat(): void {
     const frame = { type: 'ping', timestamp: new Date().toISOString() };
-    HEARTBEAT_TOPICS.forEach((topic, f) => this.app.publish(topic, CODECS[WIRE_FORMATS[f]].encode(frame), f === 1));
+    let sent = 0;
+    HEARTBEAT_TOPICS.forEach((topic, f) => {
+      sent += this.app.numSubscribers(topic);
+      this.app.publish(topic, CODECS[WIRE_FORMATS[f]].encode(frame), f === 1);
+    });
+    if (sent > 0) this.deps.stats.inc('user_messages_sent_total', sent);
   }
 
   /** An event from the bus: one publish per format, the bytes encoded once by ingest. */
@@ -93,6 +98,7 @@ export class UserHub {
     const send = (ws: UserSocket, type: string, data: object) => {
       const codec = CODECS[WIRE_FORMATS[ws.format]];
       if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');
+      else stats.inc('user_messages_sent_total');
     };
     const badFrameLog = new RateLimitedLog(logger);
     const badFrame = (ws: UserSocket, err: GatewayError) => {

@@ -69,7 +69,7 @@ export const EDGE_METRICS = [
   { key: 'token_expiry_closes_total', kind: 'counter', help: 'Authenticated connections ended because their token expired (4001) or share link expired (1000).' },
   { key: 'share_revocations_total', kind: 'counter', help: 'Live share-location viewers ended because their link was revoked.' },
   { key: 'user_connections', kind: 'gauge', help: 'Open /ws/connect connections (users and roles).' },
-  { key: 'user_messages_sent_total', kind: 'counter', help: 'Events and notifications delivered to /ws/connect sockets (reference/002 total_messages_sent).' },
+  { key: 'user_messages_sent_total', kind: 'counter', help: 'Frames sent to /ws/connect sockets: bus events, channel events, notifications, heartbeats and replies (reference/002 total_messages_sent).' },
   { key: 'user_broadcasts_total', kind: 'counter', help: 'Broadcasts through POST /ws/_test/broadcast (reference/002 total_broadcasts).' },
   { key: 'user_send_errors_total', kind: 'counter', help: 'Sends to /ws/connect sockets that failed (reference/002 total_send_errors).' },
   { key: 'user_last_broadcast_at_ms', kind: 'gauge', help: 'Time of the last broadcast, ms since the epoch (0: none).' },
