@@ -73,7 +73,7 @@ export const EDGE_METRICS = [
   { key: 'user_broadcasts_total', kind: 'counter', help: 'Broadcasts through POST /ws/_test/broadcast (reference/002 total_broadcasts).' },
   { key: 'user_send_errors_total', kind: 'counter', help: 'Sends to /ws/connect sockets that failed (reference/002 total_send_errors).' },
   { key: 'user_last_broadcast_at_ms', kind: 'gauge', help: 'Time of the last broadcast, ms since the epoch (0: none).' },
-  { key: 'channel_connections', kind: 'gauge', help: 'Open channel connections (/api/v1/ws, /ws/{channel}).' },
+  { key: 'channel_connections', kind: 'gauge', help: 'Open channel connections (/api/v1/ws, /api/v1/ws/secure, /ws/{channel}).' },
   { key: 'channel_deliveries_total', kind: 'counter', help: 'Channel event frames handed to uWS for subscribers (frames x subscribers), replays included.' },
   { key: 'channel_replays_total', kind: 'counter', help: 'Reconnects with `since` answered with the missed events (recovered: true).' },
   { key: 'channel_unrecovered_total', kind: 'counter', help: 'Reconnects with `since` told recovered: false (gap out of history, or another epoch).' },
