@@ -35,6 +35,7 @@ import type { KeyedBuckets } from '../util/token-bucket.js';
 import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket, type AzureSocketData, type ClientKind, type SimpleMode } from './azure-connection.js';
 import type { AzureHub } from './azure-hub.js';
 import type { AzureDirectory } from './azure-directory.js';
+import { endSocket } from './close-socket.js';
 import { admitUpgrade, socketOptions, takeFrame } from './connection-guards.js';
 import { bearerToken, safeDecode } from './http-request.js';
 import { rejectUpgrade } from './http-response.js';
@@ -206,7 +207,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     open: (ws: AzureSocket) => {
       const data = ws.getUserData();
       if (data.refuse !== null) {
-        ws.end(CloseCode.POLICY_VIOLATION, data.refuse);
+        endSocket(ws, CloseCode.POLICY_VIOLATION, data.refuse);
         return;
       }
       if (data.resume) azure.resume(data.conn, ws);
@@ -217,7 +218,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
       const conn = data.conn;
       if (conn.ws !== ws) return;
       if (!takeFrame(data, config.limits, stats)) {
-        ws.end(CloseCode.RATE_LIMITED, 'rate limited');
+        endSocket(ws, CloseCode.RATE_LIMITED, 'rate limited');
         return;
       }
       if (conn.kind === SIMPLE) {

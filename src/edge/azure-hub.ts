@@ -37,6 +37,7 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzurePresence, ChannelEventRecord } from '../threads/messages.js';
 import type { TemplatedApp } from 'uWebSockets.js';
+import { endSocket } from './close-socket.js';
 import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
 
 /** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
@@ -123,7 +124,7 @@ export class AzureHub {
     if (old !== null) {
       // The old socket has not noticed its drop yet: it gives way, and the new one takes its place in the count.
       old.getUserData().replaced = true;
-      old.end(CloseCode.NORMAL, 'resumed elsewhere');
+      endSocket(old, CloseCode.NORMAL, 'resumed elsewhere');
     } else {
       this.detached.delete(conn);
       this.deps.stats.inc('azure_sessions_detached', -1);
@@ -162,7 +163,7 @@ export class AzureHub {
     const ws = conn.ws;
     if (ws !== null) {
       if (conn.kind !== SIMPLE) ws.send(disconnectedFrame(reason), false);
-      ws.end(code, reason.slice(0, 100));
+      endSocket(ws, code, reason);
       return; // socketClosed ends the session
     }
     this.endSession(conn);
@@ -248,7 +249,7 @@ export class AzureHub {
     const ws = conn.ws;
     if (ws !== null) {
       ws.getUserData().replaced = true;
-      ws.end(CloseCode.NORMAL, 'resumed elsewhere');
+      endSocket(ws, CloseCode.NORMAL, 'resumed elsewhere');
       this.deps.stats.inc('azure_connections', -1);
     } else if (this.detached.delete(conn)) {
       this.deps.stats.inc('azure_sessions_detached', -1);
@@ -348,7 +349,7 @@ export class AzureHub {
 
   /** Too far behind: a reliable client resumes and gets what it missed; others reconnect. */
   private slowConsumer(ws: AzureSocket): void {
-    ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer');
+    endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer');
   }
 
   /** A message to one connection (a user's, a named one, or one a filter chose). */
@@ -378,7 +379,7 @@ export class AzureHub {
     clearInterval(this.sweeper);
     for (const members of this.hubs.values()) {
       for (const conn of [...members.connections.values()]) {
-        if (conn.ws !== null) conn.ws.end(CloseCode.GOING_AWAY, reason);
+        if (conn.ws !== null) endSocket(conn.ws, CloseCode.GOING_AWAY, reason);
       }
     }
   }

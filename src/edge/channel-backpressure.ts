@@ -8,6 +8,7 @@
 import type { Logger } from 'pino';
 import type { EdgeConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
+import { endSocket } from './close-socket.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { ChannelSocket } from './channel-socket.js';
@@ -42,7 +43,7 @@ export class ChannelBackpressure {
       if (buffered > this.maxBufferBytes || now - ws.lagSince > this.edge.slowConsumerTimeoutMs) {
         this.stats.inc('slow_consumer_closes_total');
         this.logger.warn({ channel: ws.channel, buffered, laggingMs: now - ws.lagSince }, 'closing slow channel consumer');
-        ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
+        endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
       }
     }
   }

@@ -1,6 +1,7 @@
 /**
  * The channel endpoints: one behaviour, two envelopes.
  *   /api/v1/ws?channel=sensors     entity_event frames (reference/003); the channel defaults to `general`
+ *   /api/v1/ws/secure?channel=…    the same, always with a JWT whose roles may see the channel (reference/003)
  *   /ws/{channel}                  realtime_update and notification frames (reference/004)
  *
  * Query: `since=<offset>&epoch=<epoch>` resumes after the last event the client saw (EventHub.recover);
@@ -9,7 +10,8 @@
  * must then grant the channel.
  *
  * Server frames: connection_established {channel, epoch, offset, recovered?, replayed?, reason?},
- * the events, pong, token_refreshed, error. Client frames: ping, pong, refresh_token (schema below).
+ * on /api/v1/ws then `stats` (reference/003's test counts "connection + stats + 3 CRUD"), the
+ * events, pong, token_refreshed, error. Client frames: ping, pong, refresh_token (schema below).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import { tokenFailure } from '../auth/token-error-codes.js';
@@ -19,9 +21,10 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
+import { endSocket } from './close-socket.js';
 import { countBadFrame, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
-import { channelTopic, userTopic, type EventHub, type Since } from './event-hub.js';
+import { channelTopic, userTopic, type EventHub, type Recovery, type Since } from './event-hub.js';
 import { rejectUpgrade } from './http-response.js';
 import type { SessionAuth } from './session-expiry.js';
 import type { SocketRouteDeps } from './route-deps.js';
@@ -29,6 +32,8 @@ import { refreshSession } from './session-refresh.js';
 import { requestToken, upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 
 export const CHANNEL_PATHS: Readonly<Record<1 | 0, string>> = { 0: '/api/v1/ws', 1: '/ws/:channel' };
+/** reference/003's authenticated variant of /api/v1/ws. */
+export const SECURE_CHANNEL_PATH = '/api/v1/ws/secure';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
@@ -54,9 +59,14 @@ interface Admission {
   readonly auth: SessionAuth | null;
 }
 
-export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: ChannelRouteDeps): void {
+/**
+ * Registers the endpoint of `envelope`; `secure` (envelope 0 only) registers /api/v1/ws/secure,
+ * which needs a JWT whatever GATEWAY_AUTH_REQUIRED says.
+ */
+export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: ChannelRouteDeps, secure = false): void {
   const { config, hub, sockets, expiry, checks, acl, ipBuckets, stats, logger } = deps;
-  const needsJwt = config.auth.requiredOn.includes('channels');
+  const needsJwt = secure || config.auth.requiredOn.includes('channels');
+  const path = secure ? SECURE_CHANNEL_PATH : CHANNEL_PATHS[envelope];
   const badFrameLog = new RateLimitedLog(logger);
   const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => sockets.closing };
 
@@ -71,7 +81,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     sendError(ws, err);
     if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
       sendError(ws, new GatewayError('GW_ERR_TOO_MANY_BAD_FRAMES', `More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`));
-      ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+      endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     }
   }
 
@@ -100,28 +110,47 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     });
   }
 
-  /** Sends connection_established, the replay if any, and subscribes: one synchronous turn. */
+  /**
+   * reference/003's stats frame, right after connection_established on /api/v1/ws: the fields of
+   * GET /api/v1/ws/stats/{channel}, under `data` (no top-level `offset`: it is not an event).
+   */
+  function sendStats(ws: ChannelSocket): void {
+    const channel = ws.channel;
+    send(ws, {
+      type: 'stats',
+      data: {
+        channel, connections: hub.connections.get(channel) ?? 0, epoch: hub.epoch,
+        offset: hub.head(channel), oldest_offset: hub.oldest(channel), history: hub.historyLength(channel),
+      },
+    });
+  }
+
+  /** Sends connection_established, stats (/api/v1/ws), the replay if any, and subscribes: one synchronous turn. */
   function start(ws: ChannelSocket, since: Since | null): void {
     const recovery = hub.recover(ws.channel, since);
     const position = { channel: ws.channel, epoch: hub.epoch, offset: hub.head(ws.channel) };
+    let replay: Extract<Recovery, { kind: 'replay' }>['entries'] = [];
     if (recovery.kind === 'fresh') {
       send(ws, { type: 'connection_established', ...position });
     } else if (recovery.kind === 'unrecovered') {
       stats.inc('channel_unrecovered_total');
       send(ws, { type: 'connection_established', ...position, recovered: false, reason: recovery.reason });
     } else {
-      const index = frameIndex(ws.envelope as EnvelopeIndex, ws.format);
-      const mine = recovery.entries.filter((e) => e.userId === null || e.userId === ws.userId);
+      replay = recovery.entries.filter((e) => e.userId === null || e.userId === ws.userId);
       stats.inc('channel_replays_total');
-      send(ws, { type: 'connection_established', ...position, recovered: true, replayed: mine.length });
-      for (const entry of mine) ws.send(entry.frames[index], ws.format === 1);
-      stats.inc('channel_deliveries_total', mine.length);
+      send(ws, { type: 'connection_established', ...position, recovered: true, replayed: replay.length });
+    }
+    if (envelope === 0) sendStats(ws);
+    if (replay.length > 0) {
+      const index = frameIndex(ws.envelope as EnvelopeIndex, ws.format);
+      for (const entry of replay) ws.send(entry.frames[index], ws.format === 1);
+      stats.inc('channel_deliveries_total', replay.length);
     }
     ws.subscribe(channelTopic(ws.envelope, ws.format, ws.channel));
     if (ws.userId !== null) ws.subscribe(userTopic(ws.envelope, ws.format, ws.channel, ws.userId));
   }
 
-  app.ws<ChannelSocketData>(CHANNEL_PATHS[envelope], {
+  app.ws<ChannelSocketData>(path, {
     ...socketOptions(config.edge), // ChannelBackpressure closes slow sockets with 4000 instead of dropping
 
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {

@@ -15,6 +15,7 @@ import { decodeClientFrame, TYPE_FRAMES, type ClientFrame } from '../protocol/cl
 import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
 import { negotiate } from '../protocol/subprotocol.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
+import { endSocket, type EndableSocket } from './close-socket.js';
 import { rejectUpgrade } from './http-response.js';
 import { remoteIp } from './http-request.js';
 
@@ -91,7 +92,7 @@ export function socketOptions(edge: EdgeConfig) {
   } as const;
 }
 
-type ClosingSocket = FrameBucket & { end(code?: number, reason?: string): void };
+type ClosingSocket = FrameBucket & EndableSocket;
 
 /**
  * The checks every client frame passes first: the per-connection rate (close 4029) and the size
@@ -102,14 +103,14 @@ export function screenFrame(ws: ClosingSocket, byteLength: number, limits: Limit
   stats: RowWriter<EdgeMetric>, refuse: (err: GatewayError) => void): boolean {
   if (!takeFrame(ws, limits, stats)) {
     refuse(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`));
-    ws.end(CloseCode.RATE_LIMITED, 'rate limited');
+    endSocket(ws, CloseCode.RATE_LIMITED, 'rate limited');
     return false;
   }
   if (byteLength > maxFrameBytes) {
     stats.inc('bad_frames_total');
     stats.inc('bad_frame_closes_total');
     refuse(new GatewayError('GW_ERR_FRAME_TOO_BIG', `Frame of ${byteLength} bytes is larger than ${maxFrameBytes}`));
-    ws.end(CloseCode.MESSAGE_TOO_BIG, 'frame too big');
+    endSocket(ws, CloseCode.MESSAGE_TOO_BIG, 'frame too big');
     return false;
   }
   return true;
@@ -149,10 +150,10 @@ export function countBadFrame(ws: BadFrameCounter, maxPerMinute: number, stats: 
  * Ends a socket whose admission failed (bad token, forbidden, invalid request): counted, reported
  * in the route's error frame by `report`, closed with the error's close code.
  */
-export function refuseAtOpen(ws: { end(code?: number, reason?: string): void }, err: GatewayError, stats: RowWriter<EdgeMetric>, report: (err: GatewayError) => void): void {
+export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWriter<EdgeMetric>, report: (err: GatewayError) => void): void {
   stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
   report(err);
-  ws.end(ERRORS[err.code as ErrorCode]?.close ?? CloseCode.INVALID_REQUEST, err.message.slice(0, 100));
+  endSocket(ws, ERRORS[err.code as ErrorCode]?.close ?? CloseCode.INVALID_REQUEST, err.message);
 }
 
 /**

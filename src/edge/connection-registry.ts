@@ -4,6 +4,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import { CloseCode } from '../errors/close-codes.js';
+import { endSocket } from './close-socket.js';
 
 export type ClosableSocket = WebSocket<unknown> & { closed: boolean };
 
@@ -30,11 +31,11 @@ export class ConnectionRegistry<S extends ClosableSocket = ClosableSocket> {
     return this.open.values();
   }
 
-  /** Sends every socket a 1001 close frame. */
+  /** Ends every socket with 1001. */
   closeAll(reason: string): void {
     this.closing = true;
     for (const ws of [...this.open]) {
-      if (!ws.closed) ws.cork(() => ws.end(CloseCode.GOING_AWAY, reason));
+      if (!ws.closed) endSocket(ws, CloseCode.GOING_AWAY, reason); // not corked: see close-socket.ts
     }
   }
 }

@@ -99,6 +99,7 @@ const channelSockets = new ConnectionRegistry<ChannelSocket>();
 const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
 const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'channels' }) };
 registerChannelRoute(app, 0, channelDeps);
+registerChannelRoute(app, 0, channelDeps, true); // /api/v1/ws/secure
 registerChannelRoute(app, 1, channelDeps);
 const store = new PortClient<StoreTask, StoreReply>(storePort);
 const nudgeRelay = () => toIngest({ t: 'outbox' });

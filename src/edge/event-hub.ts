@@ -140,13 +140,16 @@ export class EventHub {
     // Channel-wide topics are named once per channel; only a user's notification builds its own.
     const topics = event.userId === null ? this.topics.get(event.channel)! : FRAME_SLOTS.map(([e, f]) => userTopic(e, f, event.channel, event.userId!));
     let deliveries = 0;
+    let toUsers = 0;
     for (let i = 0; i < topics.length; i++) {
       const subscribers = this.app.numSubscribers(topics[i]);
       if (subscribers === 0) continue;
       this.app.publish(topics[i], event.frames[i], FRAME_SLOTS[i][1] === 1);
       deliveries += subscribers;
+      if (FRAME_SLOTS[i][0] === 2) toUsers += subscribers;
     }
     if (deliveries > 0) this.stats.inc('channel_deliveries_total', deliveries);
+    if (toUsers > 0) this.stats.inc('user_messages_sent_total', toUsers); // /ws/connect's total_messages_sent
   }
 
   /**

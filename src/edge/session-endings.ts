@@ -10,6 +10,7 @@ import { CloseCode } from '../errors/close-codes.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
+import { endSocket } from './close-socket.js';
 import type { ExpiringSocket, ExpiryHandlers } from './session-expiry.js';
 
 type Socket = WebSocket<unknown> & ExpiringSocket;
@@ -25,19 +26,20 @@ export function sessionEndings(stats: RowWriter<EdgeMetric>): ExpiryHandlers {
       stats.inc('token_expiry_closes_total');
       if (ws.auth?.shareJti) {
         send(ws, { event: 'expired', data: { message: 'Token expired' } });
-        ws.end(CloseCode.NORMAL, 'token expired');
+        endSocket(ws, CloseCode.NORMAL, 'token expired');
       } else if (ws.auth?.route === 'connect' || ws.auth?.route === 'channel') {
         send(ws, { type: 'token_expired', data: { message: 'Token expired; reconnect with a fresh token' }, timestamp: new Date().toISOString() });
-        ws.end(CloseCode.TOKEN_EXPIRED, 'token expired');
+        if (ws.auth.route === 'connect') stats.inc('user_messages_sent_total');
+        endSocket(ws, CloseCode.TOKEN_EXPIRED, 'token expired');
       } else {
         send(ws, { event: 'error', data: { message: 'Token expired; reconnect with a fresh token', code: 'GW_ERR_TOKEN_EXPIRED' } });
-        ws.end(CloseCode.TOKEN_EXPIRED, 'token expired');
+        endSocket(ws, CloseCode.TOKEN_EXPIRED, 'token expired');
       }
     },
     revoked(ws) {
       stats.inc('share_revocations_total');
       send(ws, { event: 'revoked', data: { message: 'Link revoked' } });
-      ws.end(CloseCode.POLICY_VIOLATION, 'link revoked');
+      endSocket(ws, CloseCode.POLICY_VIOLATION, 'link revoked');
     },
   };
 }

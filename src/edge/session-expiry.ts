@@ -70,7 +70,7 @@ export class SessionExpiry {
     for (const ws of [...set]) {
       if (ws.closed) continue;
       this.untrack(ws);
-      ws.cork(() => this.handlers.revoked(ws));
+      this.handlers.revoked(ws); // not corked: see close-socket.ts
       ended++;
     }
     return ended;
@@ -83,7 +83,7 @@ export class SessionExpiry {
         this.untrack(ws);
       } else if (ws.auth !== null && ws.auth.expiresAt <= now) {
         this.untrack(ws);
-        ws.cork(() => this.handlers.expired(ws));
+        this.handlers.expired(ws); // not corked: see close-socket.ts
       }
     }
   }

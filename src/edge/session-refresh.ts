@@ -1,7 +1,8 @@
 /**
  * `refresh_token` for any authenticated session: the fresh JWT must verify and name the same user;
  * then the session's expiry moves. Each route answers in its own frame shape, through `answer`,
- * called in a cork and only while the socket is open.
+ * called only while the socket is open, and not corked: a refusal may end the connection (4501),
+ * and an end inside a cork leaves TCP open (close-socket.ts).
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { TokenChecks } from '../auth/token-checks.js';
@@ -20,10 +21,8 @@ export interface RefreshAnswer {
 export async function refreshSession(checks: TokenChecks, expiry: SessionExpiry, ws: WebSocket<unknown> & ExpiringSocket, token: unknown, answer: RefreshAnswer): Promise<void> {
   const result = await checkRefresh(checks, expiry, ws, token);
   if (ws.closed) return;
-  ws.cork(() => {
-    if (result instanceof GatewayError) answer.refused(result);
-    else answer.refreshed(result);
-  });
+  if (result instanceof GatewayError) answer.refused(result);
+  else answer.refreshed(result);
 }
 
 /** Resolves with the new expiry (ms since the epoch), or the error to report; the connection stays either way. */

@@ -16,6 +16,7 @@
 import type { Logger } from 'pino';
 import type { EdgeConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
+import { endSocket } from './close-socket.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { ConnectionRegistry } from './connection-registry.js';
@@ -80,7 +81,7 @@ export class SlowConsumers {
         this.lagging.delete(ws);
         this.stats.inc('slow_consumer_closes_total');
         this.logger.warn({ laggingMs: now - ws.lagSince, buffered }, 'closing slow consumer');
-        ws.end(CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
+        endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
       }
     }
   }

@@ -15,6 +15,7 @@ import { CODECS, WIRE_FORMATS, type Codec } from '../protocol/codec.js';
 import { ALL_DEVICES, parseDeviceIdsQuery } from '../protocol/device-ids.js';
 import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
+import { endSocket } from './close-socket.js';
 import { countBadFrame, gateUpgrade, refuseAtOpen, screenFrame, socketOptions, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Keepalive } from './keepalive.js';
@@ -109,7 +110,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     sendEvent(ws, errorEvent(known.message, known.code));
     if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
       sendEvent(ws, errorEvent(`More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`, 'GW_ERR_TOO_MANY_BAD_FRAMES'));
-      ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+      endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     }
   }
 

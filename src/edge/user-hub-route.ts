@@ -22,6 +22,7 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
+import { endSocket } from './close-socket.js';
 import { countBadFrame, gateUpgrade, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { SessionExpiry } from './session-expiry.js';
 import { refreshSession } from './session-refresh.js';
@@ -57,7 +58,12 @@ export class UserHub {
 
   private beat(): void {
     const frame = { type: 'ping', timestamp: new Date().toISOString() };
-    HEARTBEAT_TOPICS.forEach((topic, f) => this.app.publish(topic, CODECS[WIRE_FORMATS[f]].encode(frame), f === 1));
+    let sent = 0;
+    HEARTBEAT_TOPICS.forEach((topic, f) => {
+      sent += this.app.numSubscribers(topic);
+      this.app.publish(topic, CODECS[WIRE_FORMATS[f]].encode(frame), f === 1);
+    });
+    if (sent > 0) this.deps.stats.inc('user_messages_sent_total', sent);
   }
 
   /** An event from the bus: one publish per format, the bytes encoded once by ingest. */
@@ -83,7 +89,7 @@ export class UserHub {
 
   closeAll(reason: string): void {
     clearInterval(this.heartbeat);
-    for (const ws of [...this.sockets]) if (!ws.closed) ws.cork(() => ws.end(CloseCode.GOING_AWAY, reason));
+    for (const ws of [...this.sockets]) if (!ws.closed) endSocket(ws, CloseCode.GOING_AWAY, reason); // not corked: see close-socket.ts
   }
 
   register(): void {
@@ -92,12 +98,13 @@ export class UserHub {
     const send = (ws: UserSocket, type: string, data: object) => {
       const codec = CODECS[WIRE_FORMATS[ws.format]];
       if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');
+      else stats.inc('user_messages_sent_total');
     };
     const badFrameLog = new RateLimitedLog(logger);
     const badFrame = (ws: UserSocket, err: GatewayError) => {
       badFrameLog.warn({ code: err.code, detail: err.message, user: ws.auth?.principal?.userId }, 'bad frame from /ws/connect client');
       send(ws, 'error', { code: err.code, message: err.message });
-      if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) ws.end(CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
+      if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
     };
     const refresh = (ws: UserSocket, token: unknown) => void refreshSession(checks, expiry, ws, token, {
       refused: (err) => badFrame(ws, err),
@@ -137,7 +144,7 @@ export class UserHub {
           const err = ws.requestError ?? new GatewayError('GW_ERR_TOKEN_MISSING', 'A token is required');
           stats.inc('auth_failures_total');
           send(ws, 'error', { code: err.code, message: err.message });
-          ws.end(ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message.slice(0, 100));
+          endSocket(ws, ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message);
           return;
         }
         this.sockets.add(ws);
