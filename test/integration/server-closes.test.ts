@@ -133,8 +133,12 @@ describe('server-initiated closes close TCP', () => {
   });
 });
 
-/** Python's `websockets` (Debian python3-websockets), the reference systems' client. */
-const hasPythonWebsockets = spawnSync('python3', ['-c', 'import websockets'], { stdio: 'ignore' }).status === 0;
+/**
+ * Python's `websockets` (Debian python3-websockets), the reference systems' client. Debian's package
+ * is importable by /usr/bin/python3; a python3 earlier on PATH (pyenv, venv) may not see it.
+ */
+const python = ['python3', '/usr/bin/python3'].find((bin) => spawnSync(bin, ['-c', 'import websockets'], { stdio: 'ignore' }).status === 0);
+const hasPythonWebsockets = python !== undefined;
 
 /** Receives until the server closes; prints the close code and the time from the last frame to the close being reported. */
 const PYTHON_CLIENT = `
@@ -161,7 +165,7 @@ describe('with the reference systems\' Python client', () => {
   it.skipIf(!hasPythonWebsockets)('regression: websockets (python3-websockets) reported a 4001 only after its 10 s close timeout', async () => {
     const gw = await startGateway({ env: env() });
     const token = await mintJwt('py', { roles: ['admin'] }, { expiresInS: 2 });
-    const child = spawn('python3', ['-c', PYTHON_CLIENT, `${gw.ws}/ws/connect?token=${q(token)}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(python!, ['-c', PYTHON_CLIENT, `${gw.ws}/ws/connect?token=${q(token)}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
