@@ -36,8 +36,9 @@ import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket,
 import type { AzureHub } from './azure-hub.js';
 import type { AzureDirectory } from './azure-directory.js';
 import { admitUpgrade, socketOptions, takeFrame } from './connection-guards.js';
-import { bearerToken, safeDecode } from './http-request.js';
+import { bearerToken } from './http-request.js';
 import { rejectUpgrade } from './http-response.js';
+import { pathParameter } from './request-encoding.js';
 import { upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 
 export interface AzureClientRouteDeps {
@@ -241,7 +242,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
 
   app.ws<AzureSocketData>('/client/hubs/:hub', {
     ...behavior,
-    upgrade: (res, req, context) => upgrade(res, req, context, safeDecode(req.getParameter(0) ?? '')),
+    upgrade: (res, req, context) => upgrade(res, req, context, pathParameter(req, 0)),
   });
   app.ws<AzureSocketData>('/client', {
     ...behavior,

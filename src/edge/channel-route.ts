@@ -23,6 +23,7 @@ import { countBadFrame, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame,
 import type { ConnectionRegistry } from './connection-registry.js';
 import { channelTopic, userTopic, type EventHub, type Since } from './event-hub.js';
 import { rejectUpgrade } from './http-response.js';
+import { pathParameter } from './request-encoding.js';
 import type { SessionAuth } from './session-expiry.js';
 import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
@@ -132,7 +133,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
         return;
       }
       const { format, echo, protocolHeader } = admitted;
-      const channel = envelope === 0 ? (req.getQuery('channel') ?? 'general') : decodeURIComponent(req.getParameter(0) ?? '');
+      const channel = envelope === 0 ? (req.getQuery('channel') ?? 'general') : pathParameter(req, 0);
       const query = { since: req.getQuery('since'), epoch: req.getQuery('epoch'), userId: needsJwt ? undefined : req.getQuery('user_id') };
       let base: Omit<Admission, 'auth' | 'error'>;
       try {

@@ -63,6 +63,7 @@ export const EDGE_METRICS = [
   { key: 'slow_consumer_closes_total', kind: 'counter', help: 'Sockets closed with 4000 for lagging too long.' },
   { key: 'bad_frames_total', kind: 'counter', help: 'Client frames refused (invalid, unknown action, too big).' },
   { key: 'bad_frame_closes_total', kind: 'counter', help: 'Sockets closed for too many bad frames or a frame too big.' },
+  { key: 'encoding_refusals_total', kind: 'counter', help: 'Requests and upgrades refused with 400 GW_ERR_ENCODING_INVALID (malformed percent-encoding or invalid UTF-8 in the path or query).' },
   { key: 'invalid_requests_total', kind: 'counter', help: 'Connections closed with 4500 for invalid device_ids.' },
   { key: 'rate_limited_total', kind: 'counter', help: 'Upgrades refused (429) and connections closed (4029) by the rate limits.' },
   { key: 'auth_failures_total', kind: 'counter', help: 'Connections refused for a missing, invalid, expired or forbidden token.' },
