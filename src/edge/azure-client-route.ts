@@ -227,7 +227,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
       }
       let r: ClientRequest;
       try {
-        r = parseClientRequest(Buffer.from(message).toString('utf8'));
+        r = parseClientRequest(new Uint8Array(message));
       } catch (err) {
         stats.inc('bad_frames_total');
         stats.inc('bad_frame_closes_total');
