@@ -12,13 +12,13 @@ const CLOSE_DOCS: Readonly<Record<keyof typeof CloseCode, string>> = {
   NORMAL: 'Normal closure.',
   GOING_AWAY: 'The gateway is shutting down (SIGTERM); reconnect, with backoff, to this or another node.',
   POLICY_VIOLATION: 'Invalid, expired or revoked token before or during the connection, or a device/channel the token may not see; an `error` event says which.',
-  MESSAGE_TOO_BIG: 'A client frame was larger than `GATEWAY_MAX_FRAME_BYTES`. (Frames over 64 KiB are cut by uWS itself: 1006.)',
+  MESSAGE_TOO_BIG: 'A client frame was larger than the route\'s limit (`GATEWAY_MAX_FRAME_BYTES`; 1 MB on the Azure client routes), after an `error` event (Azure: `disconnected`). Past the limit + 64 KiB uWS cuts the connection itself: 1006, see below.',
   SERVER_ERROR: 'Unexpected server error on this connection.',
   SLOW_CONSUMER: 'The socket stayed behind longer than `GATEWAY_SLOW_CONSUMER_TIMEOUT_MS`; reconnect (you get a snapshot again).',
   TOKEN_EXPIRED: 'The token expired while connected and no `refresh_token` frame renewed it; get a fresh token and reconnect.',
   RATE_LIMITED: 'More than `GATEWAY_FRAME_RATE` frames per second (burst `GATEWAY_FRAME_BURST`); back off and reconnect.',
   INVALID_REQUEST: 'Missing, empty, oversized or invalid `device_ids`; an `error` event precedes it. Do not retry unchanged.',
-  TOO_MANY_BAD_FRAMES: 'More than `GATEWAY_MAX_BAD_FRAMES` bad frames in a minute.',
+  TOO_MANY_BAD_FRAMES: 'More than `GATEWAY_MAX_BAD_FRAMES` bad frames in a minute, after the `GW_ERR_TOO_MANY_BAD_FRAMES` error event.',
 };
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');

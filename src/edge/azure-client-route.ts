@@ -27,7 +27,6 @@ import { allows } from '../azure/permissions.js';
 import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import { parseOffered } from '../protocol/subprotocol.js';
@@ -36,9 +35,11 @@ import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket,
 import type { AzureHub } from './azure-hub.js';
 import type { AzureDirectory } from './azure-directory.js';
 import { endSocket } from './close-socket.js';
+import { BadFrames, uwsFrameCap, type FrameAnswer } from './bad-frames.js';
 import { admitUpgrade, socketOptions, takeFrame } from './connection-guards.js';
-import { bearerToken, safeDecode } from './http-request.js';
+import { bearerToken } from './http-request.js';
 import { rejectUpgrade } from './http-response.js';
+import { pathParameter } from './request-encoding.js';
 import { upgradeAfter, upgradeNow } from './upgrade-after-check.js';
 
 export interface AzureClientRouteDeps {
@@ -59,7 +60,7 @@ const newId = () => randomBytes(15).toString('base64url');
 
 export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRouteDeps): void {
   const { config, hub: azure, tokens, stats, logger } = deps;
-  const log = new RateLimitedLog(logger);
+  const badFrames = new BadFrames('/client/hubs/{hub}', config.edge.maxBadFramesPerMinute, stats, logger);
   const gate = { limits: config.limits, ipBuckets: deps.ipBuckets, stats, isClosing: deps.isClosing };
   const topic = config.azure.topic;
 
@@ -201,9 +202,16 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     publishCommand(conn.hub, { op: 'send', to: { kind: 'group', name: conn.mode.group }, dataType, from: { connectionId: conn.id, userId: conn.userId } }, bytes);
   }
 
+  /**
+   * The protocol's answer to a frame that ends the connection: it declines the client (`disconnected`
+   * with the reason, for the json subprotocols), then the close; the session ends, no resume.
+   */
+  const decline = (conn: AzureConnection): FrameAnswer => (err, close) => azure.close(conn, err.message, close);
+
   const behavior = {
     ...socketOptions(config.edge),
-    maxPayloadLength: MAX_MESSAGE_BYTES,
+    // Frames up to the 1 MB limit + FRAME_SLACK reach JS, so those over 1 MB get 1009 (bad-frames.ts).
+    maxPayloadLength: uwsFrameCap(MAX_MESSAGE_BYTES),
     open: (ws: AzureSocket) => {
       const data = ws.getUserData();
       if (data.refuse !== null) {
@@ -221,28 +229,35 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
         endSocket(ws, CloseCode.RATE_LIMITED, 'rate limited');
         return;
       }
+      const bytes = message.byteLength;
+      if (bytes > MAX_MESSAGE_BYTES) {
+        badFrames.tooBig(isBinary, bytes, MAX_MESSAGE_BYTES, decline(conn), 'GW_ERR_MESSAGE_TOO_LARGE');
+        return;
+      }
       if (conn.kind === SIMPLE) {
         simpleFrame(conn, message, isBinary);
         return;
       }
       let r: ClientRequest;
       try {
-        r = parseClientRequest(Buffer.from(message).toString('utf8'));
+        r = parseClientRequest(new Uint8Array(message));
       } catch (err) {
-        stats.inc('bad_frames_total');
-        stats.inc('bad_frame_closes_total');
-        log.warn({ connectionId: conn.id, why: (err as Error).message }, 'azure client declined: bad frame');
-        azure.close(conn, `Invalid message: ${(err as Error).message}`);
+        const known = err instanceof GatewayError ? err : new GatewayError('GW_ERR_AZURE_REQUEST_INVALID', 'the frame could not be read');
+        if (!(err instanceof GatewayError)) logger.error({ err }, 'azure client frame failed');
+        badFrames.ends(new GatewayError(known.code, `Invalid message: ${known.message}`), isBinary, bytes, decline(conn));
         return;
       }
       request(ws, conn, r);
     },
-    close: (ws: AzureSocket) => azure.socketClosed(ws),
+    close: (ws: AzureSocket, code: number, message: ArrayBuffer) => {
+      badFrames.closed(code, message);
+      azure.socketClosed(ws);
+    },
   };
 
   app.ws<AzureSocketData>('/client/hubs/:hub', {
     ...behavior,
-    upgrade: (res, req, context) => upgrade(res, req, context, safeDecode(req.getParameter(0) ?? '')),
+    upgrade: (res, req, context) => upgrade(res, req, context, pathParameter(req, 0)),
   });
   app.ws<AzureSocketData>('/client', {
     ...behavior,

@@ -23,8 +23,9 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzureAnswer, AzureQuery } from '../threads/messages.js';
-import { bearerToken, readBody, safeDecode } from './http-request.js';
+import { bearerToken, readBody } from './http-request.js';
 import { sendBody, statusLine } from './http-response.js';
+import { decodeComponent } from './request-encoding.js';
 
 export interface AzureRestDeps {
   readonly config: GatewayConfig;
@@ -84,6 +85,18 @@ function filterOf(query: URLSearchParams): string | undefined {
   const filter = query.get('filter') ?? undefined;
   if (filter !== undefined && filter !== '') compileFilter(filter); // 400 now rather than dropped on the bus
   return filter === '' ? undefined : filter;
+}
+
+/** Where the data plane's routes are; their errors have the service's format (sendAzureError). */
+export const AZURE_REST_PREFIX = '/api/hubs/';
+
+/** The service's error: an ErrorDetail body `{"code","message"}` and `x-ms-error-code` (no body for HEAD). */
+export function sendAzureError(res: HttpResponse, status: number, code: string, message: string, head: boolean): void {
+  res.cork(() => {
+    res.writeStatus(statusLine(status)).writeHeader('x-ms-error-code', code);
+    if (head) res.end();
+    else res.writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }));
+  });
 }
 
 export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps): void {
@@ -187,7 +200,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
       const params: string[] = [];
       let ok = true;
       for (let i = 0; i < segments.length && ok; i++) {
-        if (route.parts[i] === '{}') params.push(safeDecode(segments[i]));
+        if (route.parts[i] === '{}') params.push(decodeComponent(segments[i]) ?? '');
         else ok = route.parts[i] === segments[i];
       }
       if (ok && params.every((p) => p !== '')) return { run: route.run, params };
@@ -202,20 +215,16 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
 
   function error(res: HttpResponse, status: number, code: string, message: string, head: boolean): void {
     stats.inc('azure_rest_errors_total');
-    res.cork(() => {
-      res.writeStatus(statusLine(status)).writeHeader('x-ms-error-code', code);
-      if (head) res.end();
-      else res.writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }));
-    });
+    sendAzureError(res, status, code, message, head);
   }
 
-  app.any('/api/hubs/*', (res, req) => {
+  app.any(`${AZURE_REST_PREFIX}*`, (res, req) => {
     stats.inc('azure_rest_requests_total');
     const method = req.getMethod();
     const head = method === 'head';
     const path = req.getUrl();
-    const [hub, ...segments] = path.slice('/api/hubs/'.length).split('/');
-    const hubName = safeDecode(hub);
+    const [hub, ...segments] = path.slice(AZURE_REST_PREFIX.length).split('/');
+    const hubName = decodeComponent(hub) ?? '';
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = bearerToken(req.getHeader('authorization'));
     const contentType = req.getHeader('content-type');

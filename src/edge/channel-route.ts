@@ -16,16 +16,15 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import { tokenFailure } from '../auth/token-error-codes.js';
 import { frameIndex, type EnvelopeIndex } from '../channels/envelopes.js';
-import { CloseCode } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
-import { endSocket } from './close-socket.js';
-import { countBadFrame, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from './connection-guards.js';
+import { BadFrames } from './bad-frames.js';
+import { answerWith, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import { channelTopic, userTopic, type EventHub, type Recovery, type Since } from './event-hub.js';
 import { rejectUpgrade } from './http-response.js';
+import { pathParameter } from './request-encoding.js';
 import type { SessionAuth } from './session-expiry.js';
 import type { SocketRouteDeps } from './route-deps.js';
 import { refreshSession } from './session-refresh.js';
@@ -67,7 +66,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
   const { config, hub, sockets, expiry, checks, acl, ipBuckets, stats, logger } = deps;
   const needsJwt = secure || config.auth.requiredOn.includes('channels');
   const path = secure ? SECURE_CHANNEL_PATH : CHANNEL_PATHS[envelope];
-  const badFrameLog = new RateLimitedLog(logger);
+  const badFrames = new BadFrames(secure ? SECURE_CHANNEL_PATH : envelope === 0 ? '/api/v1/ws' : '/ws/{channel}', config.edge.maxBadFramesPerMinute, stats, logger);
   const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => sockets.closing };
 
   const send = (ws: ChannelSocket, value: object) => {
@@ -75,15 +74,6 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     ws.send(codec.encode({ ...value, timestamp: new Date().toISOString() }), codec.binary);
   };
   const sendError = (ws: ChannelSocket, err: GatewayError) => send(ws, { type: 'error', data: { code: err.code, message: err.message } });
-
-  function badFrame(ws: ChannelSocket, err: GatewayError): void {
-    badFrameLog.warn({ code: err.code, detail: err.message, channel: ws.channel }, 'bad frame from channel client');
-    sendError(ws, err);
-    if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
-      sendError(ws, new GatewayError('GW_ERR_TOO_MANY_BAD_FRAMES', `More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`));
-      endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
-    }
-  }
 
   /** Checks that need no token: channel name, since, user_id. */
   function requested(channel: string, query: { since?: string; epoch?: string; userId?: string }): Omit<Admission, 'auth' | 'error'> {
@@ -103,9 +93,10 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     };
   }
 
-  function refresh(ws: ChannelSocket, token: unknown): void {
+  /** `binary` and `bytes` describe the refresh_token frame, should the refresh be refused (a bad frame). */
+  function refresh(ws: ChannelSocket, token: unknown, binary: boolean, bytes: number): void {
     void refreshSession(checks, expiry, ws, token, {
-      refused: (err) => badFrame(ws, err),
+      refused: (err) => badFrames.refused(ws, err, binary, bytes, answerWith(ws, (e) => sendError(ws, e))),
       refreshed: (expiresAt) => send(ws, { type: 'token_refreshed', data: { expires_at: new Date(expiresAt).toISOString() } }),
     });
   }
@@ -161,7 +152,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
         return;
       }
       const { format, echo, protocolHeader } = admitted;
-      const channel = envelope === 0 ? (req.getQuery('channel') ?? 'general') : decodeURIComponent(req.getParameter(0) ?? '');
+      const channel = envelope === 0 ? (req.getQuery('channel') ?? 'general') : pathParameter(req, 0);
       const query = { since: req.getQuery('since'), epoch: req.getQuery('epoch'), userId: needsJwt ? undefined : req.getQuery('user_id') };
       let base: Omit<Admission, 'auth' | 'error'>;
       try {
@@ -214,15 +205,16 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
 
     message(socket, message, isBinary) {
       const ws = socket as ChannelSocket;
-      const frame = takeTypeFrame(ws, message, isBinary, config, stats, (err) => sendError(ws, err), (err) => badFrame(ws, err));
+      const frame = takeTypeFrame(ws, message, isBinary, config, stats, badFrames, (err) => sendError(ws, err));
       if (frame === null) return;
       if (frame.type === 'ping') send(ws, { type: 'pong' });
-      else if (frame.type === 'refresh_token') refresh(ws, frame.token);
+      else if (frame.type === 'refresh_token') refresh(ws, frame.token, isBinary, message.byteLength);
     },
 
-    close(socket) {
+    close(socket, code, message) {
       const ws = socket as ChannelSocket;
       ws.closed = true;
+      badFrames.closed(code, message);
       if (!sockets.delete(ws)) return; // refused at open: never counted
       expiry.untrack(ws);
       hub.closed(ws.channel);

@@ -17,6 +17,7 @@ import type { PortClient } from '../threads/port-rpc.js';
 import type { EventHub } from './event-hub.js';
 import { readJsonBody } from './http-request.js';
 import { handleAsync, jsonReply, sendError, sendJson } from './http-response.js';
+import { pathParameter } from './request-encoding.js';
 
 export interface ChannelStatsDeps {
   readonly config: GatewayConfig;
@@ -55,7 +56,7 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
   });
 
   app.get('/api/v1/ws/stats/:channel', (res, req) => {
-    const name = req.getParameter(0) ?? '';
+    const name = pathParameter(req, 0);
     if (!hub.has(name)) {
       sendError(res, 'GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(name.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
       return;

@@ -1,8 +1,8 @@
 /**
  * What every WebSocket route checks before anything else, and on every client frame:
  * upgrades are refused while shutting down (503), over the per-IP rate (429) or without a
- * subprotocol the route speaks (400); frames over the per-connection rate close with 4029; more
- * than GATEWAY_MAX_BAD_FRAMES bad frames in a minute close with 4501.
+ * subprotocol the route speaks (400); frames over the per-connection rate close with 4029, frames
+ * over GATEWAY_MAX_FRAME_BYTES with 1009 (the bad-frame sequence is bad-frames.ts).
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { EdgeConfig, LimitsConfig } from '../config/config.js';
@@ -17,6 +17,7 @@ import { negotiate } from '../protocol/subprotocol.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
 import { endSocket, type EndableSocket } from './close-socket.js';
 import { rejectUpgrade } from './http-response.js';
+import { errorCloseReason, uwsFrameCap, type BadFrameCounter, type BadFrames, type FrameAnswer } from './bad-frames.js';
 import { remoteIp } from './http-request.js';
 
 const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
@@ -73,18 +74,17 @@ interface FrameBucket {
   frameAt: number;
 }
 
-/** uWS's own frame limit; frames between GATEWAY_MAX_FRAME_BYTES and this get our 1009 close. */
-export const UWS_MAX_PAYLOAD = 64 * 1024;
-
 /**
  * The behaviour options every client WebSocket route shares. uWS's backpressure limit is off: past
  * it uWS drops every send silently, close frames included (notes/uws.md), so the routes' own scans
  * (slow-consumers.ts, channel-backpressure.ts) enforce the limits and close with 4000 instead.
+ * uWS's frame cap sits FRAME_SLACK above GATEWAY_MAX_FRAME_BYTES, so frames over the limit reach
+ * screenFrame and get the documented error and 1009 (bad-frames.ts).
  */
 export function socketOptions(edge: EdgeConfig) {
   return {
     compression: 0,
-    maxPayloadLength: Math.max(UWS_MAX_PAYLOAD, edge.maxFrameBytes + 1),
+    maxPayloadLength: uwsFrameCap(edge.maxFrameBytes),
     idleTimeout: edge.idleTimeoutS,
     sendPingsAutomatically: true,
     maxBackpressure: 0,
@@ -96,21 +96,17 @@ type ClosingSocket = FrameBucket & EndableSocket;
 
 /**
  * The checks every client frame passes first: the per-connection rate (close 4029) and the size
- * (close 1009). On refusal `refuse` has sent the route's error frame, the socket is closing, and
- * the result is false.
+ * (GATEWAY_MAX_FRAME_BYTES: close 1009). On refusal `answer` has sent the route's error frame and
+ * closed the socket, and the result is false.
  */
-export function screenFrame(ws: ClosingSocket, byteLength: number, limits: LimitsConfig, maxFrameBytes: number,
-  stats: RowWriter<EdgeMetric>, refuse: (err: GatewayError) => void): boolean {
+export function screenFrame(ws: FrameBucket, bytes: number, binary: boolean, limits: LimitsConfig, maxFrameBytes: number,
+  stats: RowWriter<EdgeMetric>, badFrames: BadFrames, answer: FrameAnswer): boolean {
   if (!takeFrame(ws, limits, stats)) {
-    refuse(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`));
-    endSocket(ws, CloseCode.RATE_LIMITED, 'rate limited');
+    answer(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`), CloseCode.RATE_LIMITED);
     return false;
   }
-  if (byteLength > maxFrameBytes) {
-    stats.inc('bad_frames_total');
-    stats.inc('bad_frame_closes_total');
-    refuse(new GatewayError('GW_ERR_FRAME_TOO_BIG', `Frame of ${byteLength} bytes is larger than ${maxFrameBytes}`));
-    endSocket(ws, CloseCode.MESSAGE_TOO_BIG, 'frame too big');
+  if (bytes > maxFrameBytes) {
+    badFrames.tooBig(binary, bytes, maxFrameBytes, answer);
     return false;
   }
   return true;
@@ -126,24 +122,12 @@ export function takeFrame(ws: FrameBucket, limits: LimitsConfig, stats: RowWrite
   return allowed;
 }
 
-const BAD_FRAME_WINDOW_MS = 60_000;
-
-interface BadFrameCounter {
-  badFrames: number;
-  badWindowStart: number;
-}
-
-/** Counts a bad frame; true means the connection passed GATEWAY_MAX_BAD_FRAMES and must close with 4501. */
-export function countBadFrame(ws: BadFrameCounter, maxPerMinute: number, stats: RowWriter<EdgeMetric>): boolean {
-  stats.inc('bad_frames_total');
-  const now = Date.now();
-  if (now - ws.badWindowStart > BAD_FRAME_WINDOW_MS) {
-    ws.badWindowStart = now;
-    ws.badFrames = 0;
-  }
-  if (++ws.badFrames <= maxPerMinute) return false;
-  stats.inc('bad_frame_closes_total');
-  return true;
+/** The answer of the routes whose error frames `send` writes: the frame, then the close if any (bad-frames.ts). */
+export function answerWith(ws: EndableSocket, send: (err: GatewayError) => void): FrameAnswer {
+  return (err, close) => {
+    send(err);
+    if (close !== undefined) endSocket(ws, close, errorCloseReason(err));
+  };
 }
 
 /**
@@ -158,16 +142,18 @@ export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWri
 
 /**
  * A client frame of a `{"type": …}` endpoint: screened (rate, size), decoded in the connection's
- * format and checked against TYPE_FRAMES. null when refused: `refuse` (closing) or `bad` (the
- * connection stays, counted by the route) has been called.
+ * format and checked against TYPE_FRAMES. null when refused: the bad-frame sequence ran
+ * (`answer` sent the error frame, and the close when it ends the connection).
  */
-export function takeTypeFrame(ws: ClosingSocket & { readonly format: 0 | 1 }, message: ArrayBuffer, isBinary: boolean, config: { limits: LimitsConfig; edge: EdgeConfig },
-  stats: RowWriter<EdgeMetric>, refuse: (err: GatewayError) => void, bad: (err: GatewayError) => void): ClientFrame | null {
-  if (!screenFrame(ws, message.byteLength, config.limits, config.edge.maxFrameBytes, stats, refuse)) return null;
+export function takeTypeFrame(ws: ClosingSocket & BadFrameCounter & { readonly format: 0 | 1 }, message: ArrayBuffer, isBinary: boolean,
+  config: { limits: LimitsConfig; edge: EdgeConfig }, stats: RowWriter<EdgeMetric>, badFrames: BadFrames, send: (err: GatewayError) => void): ClientFrame | null {
+  const bytes = message.byteLength;
+  const answer = answerWith(ws, send);
+  if (!screenFrame(ws, bytes, isBinary, config.limits, config.edge.maxFrameBytes, stats, badFrames, answer)) return null;
   try {
     return decodeClientFrame(CODECS[WIRE_FORMATS[ws.format]], message, isBinary, TYPE_FRAMES);
   } catch (err) {
-    bad(err as GatewayError);
+    badFrames.refused(ws, err as GatewayError, isBinary, bytes, answer);
     return null;
   }
 }

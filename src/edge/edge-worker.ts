@@ -37,7 +37,10 @@ import { PortClient } from '../threads/port-rpc.js';
 import { AzureAccessTokens } from '../azure/access-tokens.js';
 import { AzureHub } from './azure-hub.js';
 import { registerAzureClientRoute } from './azure-client-route.js';
-import { registerAzureRestRoutes } from './azure-rest-routes.js';
+import { AZURE_REST_PREFIX, registerAzureRestRoutes, sendAzureError } from './azure-rest-routes.js';
+import { ERRORS } from '../errors/error-codes.js';
+import { sendError } from './http-response.js';
+import { guardRequestEncoding } from './request-encoding.js';
 import { AzureDirectory } from './azure-directory.js';
 import { loadPageAssets, registerPageRoutes } from './page-routes.js';
 import { registerTripRoutes } from './trip-routes.js';
@@ -78,7 +81,18 @@ const bucketSweep = setInterval(() => {
 bucketSweep.unref();
 
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
-const app = uWS.App();
+// Every route checks the request's percent-encoding and UTF-8 first (request-encoding.ts).
+const app = guardRequestEncoding(uWS.App(), (res, req, message, upgrade) => {
+  stats.inc('encoding_refusals_total');
+  if (upgrade) stats.inc('upgrades_rejected_total');
+  const url = req.getUrl();
+  if (url.startsWith(AZURE_REST_PREFIX)) {
+    stats.inc('azure_rest_errors_total');
+    sendAzureError(res, ERRORS.GW_ERR_ENCODING_INVALID.status, 'GW_ERR_ENCODING_INVALID', message, req.getMethod() === 'head');
+  } else {
+    sendError(res, 'GW_ERR_ENCODING_INVALID', message);
+  }
+});
 const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
 const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
 const connections = new ConnectionRegistry<StreamSocket>();

@@ -17,6 +17,7 @@ import type { CollectionSpec } from '../channels/channel-config.js';
 import { parseChannelEvent } from '../channels/channel-event.js';
 import { parseEntityId, validateEntityBody } from '../channels/entity-fields.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { pathParameter } from './request-encoding.js';
 import { pageQuery, serveStoreCall, type Build, type Guard, type StoreCallDeps } from './store-call.js';
 
 export interface EntityRouteDeps extends StoreCallDeps {
@@ -60,7 +61,7 @@ export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): 
   }
 
   app.post('/api/v1/channels/:channel/events', (res, req) => {
-    const channel = req.getParameter(0) ?? '';
+    const channel = pathParameter(req, 0);
     serve(res, req, { kind: 'publish', channel }, true, (body) => {
       if (!deps.hasChannel(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}`);
       parseChannelEvent(body); // validation only: the event is stored as sent, with a timestamp

@@ -50,15 +50,6 @@ export async function readJsonBody(res: HttpResponse, maxBytes: number): Promise
   }
 }
 
-/** A percent-encoded path segment, decoded; '' when the encoding is broken. */
-export function safeDecode(segment: string): string {
-  try {
-    return decodeURIComponent(segment);
-  } catch {
-    return '';
-  }
-}
-
 /** `Authorization: Bearer <token>` → the token, else undefined. */
 export function bearerToken(authorization: string): string | undefined {
   const match = /^Bearer\s+(\S+)$/i.exec(authorization.trim());

@@ -16,6 +16,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import { isValidDeviceId } from '../protocol/device-ids.js';
 import { handleAsync, jsonReply } from './http-response.js';
 import { bearerToken, readJsonBody } from './http-request.js';
+import { pathParameter } from './request-encoding.js';
 import { SHARE_STREAM_PATH } from './stream-route.js';
 
 const INIT_PATH = '/api/v1/public/share-location/init';
@@ -80,11 +81,11 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
 
   app.del(`${INIT_PATH.replace('/init', '')}/:token`, (res, req) => {
     const authorization = req.getHeader('authorization');
-    const link = req.getParameter(0) ?? '';
+    const link = pathParameter(req, 0);
     authenticated(res, authorization, async (principal) => {
       let grant;
       try {
-        grant = await checks.share(decodeURIComponent(link));
+        grant = await checks.share(link);
       } catch (err) {
         throw tokenFailure(err);
       }

@@ -17,6 +17,7 @@ import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import type { PortClient } from '../threads/port-rpc.js';
 import { bearerToken, readJsonBody } from './http-request.js';
 import { handleAsync } from './http-response.js';
+import { pathParameter } from './request-encoding.js';
 
 export interface StoreCallDeps {
   readonly config: GatewayConfig;
@@ -64,7 +65,7 @@ export function serveStoreCall(res: HttpResponse, req: HttpRequest, deps: StoreC
   const { config, store, checks, acl, stats, logger } = deps;
   stats.inc('rest_requests_total');
   const token = guard ? bearerToken(req.getHeader('authorization')) : undefined;
-  const id = req.getParameter(0);
+  const id = pathParameter(req, 0);
   handleAsync(res, async () => {
     const body = withBody ? readJsonBody(res, config.events.maxBodyBytes) : Promise.resolve(undefined);
     body.catch(() => undefined); // awaited below; never an unhandled rejection if auth fails first

@@ -8,15 +8,13 @@
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { Principal } from '../auth/principal.js';
 import { tokenFailure } from '../auth/token-error-codes.js';
-import { CloseCode } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { CODECS, WIRE_FORMATS, type Codec } from '../protocol/codec.js';
 import { ALL_DEVICES, parseDeviceIdsQuery } from '../protocol/device-ids.js';
 import { parseStreamAction, type StreamAction } from '../protocol/stream-actions.js';
 import { errorEvent } from '../protocol/telemetry-envelope.js';
-import { endSocket } from './close-socket.js';
-import { countBadFrame, gateUpgrade, refuseAtOpen, screenFrame, socketOptions, type GateDeps } from './connection-guards.js';
+import { BadFrames } from './bad-frames.js';
+import { answerWith, gateUpgrade, refuseAtOpen, screenFrame, socketOptions, type GateDeps } from './connection-guards.js';
 import type { ConnectionRegistry } from './connection-registry.js';
 import type { Keepalive } from './keepalive.js';
 import type { SessionAuth } from './session-expiry.js';
@@ -64,7 +62,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
   const { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, stats, logger } = deps;
   const maxDevices = config.telemetry.maxDevicesPerConnection;
   const needsJwt = variant === 'open' && config.auth.requiredOn.includes('stream');
-  const badFrameLog = new RateLimitedLog(logger);
+  const badFrames = new BadFrames(variant === 'share' ? SHARE_STREAM_PATH : STREAM_PATH, config.edge.maxBadFramesPerMinute, stats, logger);
   const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => connections.closing };
   const codecOf = (ws: StreamSocket): Codec => CODECS[WIRE_FORMATS[ws.format]];
   const sendEvent = (ws: StreamSocket, value: object) => {
@@ -72,10 +70,9 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     ws.send(codec.encode(value), codec.binary);
   };
 
-  function forbiddenDevice(principal: Principal | null, ids: readonly string[]): GatewayError | null {
-    if (principal === null) return null;
-    const denied = ids.find((id) => !acl.allows(principal, 'devices', id));
-    return denied === undefined ? null : new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to watch device ${JSON.stringify(denied)}`);
+  /** The first of `ids` the principal may not watch, if any. */
+  function forbiddenDevice(principal: Principal | null, ids: readonly string[]): string | undefined {
+    return principal === null ? undefined : ids.find((id) => !acl.allows(principal, 'devices', id));
   }
 
   /** The checks that need a token; run after onAborted, off the synchronous upgrade. */
@@ -89,7 +86,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       const principal = await checks.jwt(token);
       const requested = parseDeviceIdsQuery(query, maxDevices);
       const denied = forbiddenDevice(principal, requested);
-      if (denied) return refused(denied);
+      if (denied !== undefined) return refused(new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to watch device ${JSON.stringify(denied)}`));
       return { requested, error: null, auth: { route: 'stream', principal, expiresAt: principal.expiresAt, shareJti: null } };
     } catch (err) {
       return refused(tokenFailure(err));
@@ -104,44 +101,45 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     };
   }
 
-  function badFrame(ws: StreamSocket, err: unknown): void {
+  const answer = (ws: StreamSocket) => answerWith(ws, (err) => sendEvent(ws, errorEvent(err.message, err.code)));
+
+  /** The frame (`binary`, `bytes`) was refused: the bad-frame sequence (bad-frames.ts). */
+  function badFrame(ws: StreamSocket, err: unknown, binary: boolean, bytes: number): void {
+    // Codec errors never quote the frame (protocol/codec.ts), so their message may be shown and logged.
     const known = err instanceof GatewayError ? err : new GatewayError('GW_ERR_FRAME_INVALID', `Frame could not be decoded: ${(err as Error).message}`);
-    badFrameLog.warn({ code: known.code, detail: known.message }, 'bad frame from client');
-    sendEvent(ws, errorEvent(known.message, known.code));
-    if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) {
-      sendEvent(ws, errorEvent(`More than ${config.edge.maxBadFramesPerMinute} bad frames in a minute`, 'GW_ERR_TOO_MANY_BAD_FRAMES'));
-      endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
-    }
+    badFrames.refused(ws, known, binary, bytes, answer(ws));
   }
 
-  function refresh(ws: StreamSocket, token: string): void {
+  function refresh(ws: StreamSocket, token: string, binary: boolean, bytes: number): void {
     void refreshSession(checks, expiry, ws, token, {
-      refused: (err) => badFrame(ws, err),
+      refused: (err) => badFrame(ws, err, binary, bytes),
       refreshed: (expiresAt) => sendEvent(ws, { event: 'token_refreshed', data: { expires_at: new Date(expiresAt).toISOString() } }),
     });
   }
 
-  function act(ws: StreamSocket, action: StreamAction): void {
+  /** Carries out a decoded action; `binary` and `bytes` describe its frame, should it be refused. */
+  function act(ws: StreamSocket, action: StreamAction, binary: boolean, bytes: number): void {
     switch (action.action) {
       case 'ping':
         sendEvent(ws, { event: 'pong', data: {} });
         return;
       case 'refresh_token':
-        refresh(ws, action.token);
+        refresh(ws, action.token, binary, bytes);
         return;
       case 'subscribe': {
         if (variant === 'share') {
-          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'));
+          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'), binary, bytes);
           return;
         }
         const fresh = action.deviceIds.filter((id) => !ws.devices.includes(id));
         if (ws.devices.length + fresh.length > maxDevices) {
-          badFrame(ws, new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`));
+          badFrame(ws, new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`), binary, bytes);
           return;
         }
         const denied = forbiddenDevice(ws.auth?.principal ?? null, fresh);
-        if (denied) {
-          badFrame(ws, denied);
+        if (denied !== undefined) {
+          // By position: a frame's error never quotes it (bad frames are logged).
+          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to watch device_ids[${action.deviceIds.indexOf(denied)}]`), binary, bytes);
           return;
         }
         sendEvent(ws, { event: 'subscribed', data: { device_ids: action.deviceIds } });
@@ -150,7 +148,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       }
       case 'unsubscribe':
         if (variant === 'share') {
-          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'));
+          badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'), binary, bytes);
           return;
         }
         hub.unsubscribe(ws, action.deviceIds);
@@ -204,24 +202,26 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
 
     message(socket, message, isBinary) {
       const ws = socket as StreamSocket;
-      if (!screenFrame(ws, message.byteLength, config.limits, config.edge.maxFrameBytes, stats, (err) => sendEvent(ws, errorEvent(err.message, err.code)))) return;
+      const bytes = message.byteLength;
+      if (!screenFrame(ws, bytes, isBinary, config.limits, config.edge.maxFrameBytes, stats, badFrames, answer(ws))) return;
       let action: StreamAction;
       try {
         action = parseStreamAction(codecOf(ws).decode(message, isBinary), maxDevices);
       } catch (err) {
-        badFrame(ws, err);
+        badFrame(ws, err, isBinary, bytes);
         return;
       }
-      act(ws, action);
+      act(ws, action, isBinary, bytes);
     },
 
     drain(socket) {
       slow.drain(socket as StreamSocket);
     },
 
-    close(socket) {
+    close(socket, code, message) {
       const ws = socket as StreamSocket;
       ws.closed = true;
+      badFrames.closed(code, message);
       connections.delete(ws);
       slow.closed(ws);
       expiry.untrack(ws);

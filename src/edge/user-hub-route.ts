@@ -17,13 +17,13 @@ import type { GatewayConfig } from '../config/config.js';
 import { CloseCode } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import { endSocket } from './close-socket.js';
-import { countBadFrame, gateUpgrade, takeTypeFrame, type GateDeps } from './connection-guards.js';
+import { BadFrames } from './bad-frames.js';
+import { answerWith, gateUpgrade, socketOptions, takeTypeFrame, type GateDeps } from './connection-guards.js';
 import type { SessionExpiry } from './session-expiry.js';
 import { refreshSession } from './session-refresh.js';
 import { requestToken, upgradeAfter } from './upgrade-after-check.js';
@@ -100,23 +100,17 @@ export class UserHub {
       if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');
       else stats.inc('user_messages_sent_total');
     };
-    const badFrameLog = new RateLimitedLog(logger);
-    const badFrame = (ws: UserSocket, err: GatewayError) => {
-      badFrameLog.warn({ code: err.code, detail: err.message, user: ws.auth?.principal?.userId }, 'bad frame from /ws/connect client');
-      send(ws, 'error', { code: err.code, message: err.message });
-      if (countBadFrame(ws, config.edge.maxBadFramesPerMinute, stats)) endSocket(ws, CloseCode.TOO_MANY_BAD_FRAMES, 'too many bad frames');
-    };
-    const refresh = (ws: UserSocket, token: unknown) => void refreshSession(checks, expiry, ws, token, {
-      refused: (err) => badFrame(ws, err),
+    const badFrames = new BadFrames(CONNECT_PATH, config.edge.maxBadFramesPerMinute, stats, logger);
+    const sendError = (ws: UserSocket, err: GatewayError) => send(ws, 'error', { code: err.code, message: err.message });
+    /** `binary` and `bytes` describe the refresh_token frame, should the refresh be refused (a bad frame). */
+    const refresh = (ws: UserSocket, token: unknown, binary: boolean, bytes: number) => void refreshSession(checks, expiry, ws, token, {
+      refused: (err) => badFrames.refused(ws, err, binary, bytes, answerWith(ws, (e) => sendError(ws, e))),
       refreshed: (expiresAt) => send(ws, 'token_refreshed', { expires_at: new Date(expiresAt).toISOString() }),
     });
 
     this.app.ws<UserSocketData>(CONNECT_PATH, {
-      compression: 0,
-      maxPayloadLength: 64 * 1024,
-      idleTimeout: config.edge.idleTimeoutS,
-      sendPingsAutomatically: true,
-      maxBackpressure: 1024 * 1024,
+      ...socketOptions(config.edge),
+      maxBackpressure: 1024 * 1024, // no scan of its own here: past 1 MiB uWS drops sends (user_send_errors_total)
 
       upgrade: (res: HttpResponse, req: HttpRequest, context: us_socket_context_t) => {
         const admitted = gateUpgrade(res, req, gate);
@@ -164,16 +158,17 @@ export class UserHub {
 
       message: (socket, message, isBinary) => {
         const ws = socket as UserSocket;
-        const frame = takeTypeFrame(ws, message, isBinary, config, stats, (err) => send(ws, 'error', { code: err.code, message: err.message }), (err) => badFrame(ws, err));
+        const frame = takeTypeFrame(ws, message, isBinary, config, stats, badFrames, (err) => sendError(ws, err));
         if (frame === null) return;
         if (frame.type === 'ping') send(ws, 'pong', {});
-        else if (frame.type === 'refresh_token') refresh(ws, frame.token);
+        else if (frame.type === 'refresh_token') refresh(ws, frame.token, isBinary, message.byteLength);
       },
 
       close: (socket, code, message) => {
         const ws = socket as UserSocket;
         logger.debug({ code, reason: Buffer.from(message).toString(), user: ws.auth?.principal?.userId }, 'user connection closed');
         ws.closed = true;
+        badFrames.closed(code, message);
         expiry.untrack(ws);
         if (this.sockets.delete(ws)) stats.inc('user_connections', -1);
       },

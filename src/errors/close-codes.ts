@@ -10,7 +10,7 @@ export const CloseCode = {
   GOING_AWAY: 1001,
   /** Policy violation: invalid or expired credentials. */
   POLICY_VIOLATION: 1008,
-  /** A client frame over GATEWAY_MAX_FRAME_BYTES. */
+  /** A client frame over the route's limit (GATEWAY_MAX_FRAME_BYTES; 1 MB for Azure clients). */
   MESSAGE_TOO_BIG: 1009,
   /** Unexpected server error on this connection. */
   SERVER_ERROR: 1011,

@@ -2,7 +2,8 @@
  * Client frames of the `{"type": …}` endpoints (/ws/connect, /api/v1/ws, /ws/{channel}), checked
  * against a schema per endpoint: the frame is an object, its type is one the endpoint knows, and
  * each field the type needs is there with the right type. Anything else is a GatewayError the
- * route answers with an `error` frame (the connection stays until GATEWAY_MAX_BAD_FRAMES).
+ * route answers with an `error` frame (the connection stays until GATEWAY_MAX_BAD_FRAMES). No
+ * message quotes the frame: bad-frame errors are logged, a frame's content never is.
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Codec } from './codec.js';
@@ -29,7 +30,8 @@ export function parseClientFrame(value: unknown, schema: FrameSchema): ClientFra
   if (typeof frame.type !== 'string') throw new GatewayError('GW_ERR_FRAME_INVALID', `A frame needs a string "type" (one of ${types})`);
   const fields = Object.hasOwn(schema, frame.type) ? schema[frame.type] : undefined;
   if (fields === undefined) {
-    throw new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown frame type ${JSON.stringify(frame.type.slice(0, 40))}; use ${types}`);
+    // Not quoted: frame errors are logged, and a frame's content never is (edge/bad-frames.ts).
+    throw new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown frame type (${frame.type.length} characters); use ${types}`);
   }
   for (const [name, kind] of Object.entries(fields)) {
     const v = frame[name];

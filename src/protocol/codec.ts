@@ -4,6 +4,7 @@
  * they are built once per message by the ingest thread (telemetry-envelope.ts).
  */
 import { Packr, Unpackr } from 'msgpackr';
+import { jsonTooDeep, MAX_FRAME_DEPTH, msgpackProblem } from './frame-depth.js';
 
 export type WireFormat = 'json' | 'msgpack';
 export const WIRE_FORMATS: readonly WireFormat[] = ['json', 'msgpack'];
@@ -16,11 +17,33 @@ export interface Codec {
   /** True when frames of this format are sent as binary WebSocket messages. */
   readonly binary: boolean;
   encode(value: unknown): Uint8Array | string;
-  /** Decodes a client frame; throws on bytes that are not this format. */
+  /** Decodes a client frame (depth-checked); throws an Error whose message never quotes the frame. */
   decode(frame: ArrayBuffer, isBinary: boolean): unknown;
 }
 
 const textDecoder = new TextDecoder('utf-8', { fatal: true });
+
+/*
+ * Client frames are decoded here, and what is thrown says what was wrong with the frame in words of
+ * its own: never the parser's message, which quotes the frame (V8: `Unexpected token 'e',
+ * "eyJhbGciOi"... is not valid JSON`), and bad-frame errors are logged (edge/bad-frames.ts).
+ */
+
+/** JSON text of a client frame: depth checked first (frame-depth.ts), then parsed. */
+function decodeJsonFrame(bytes: Uint8Array): unknown {
+  if (jsonTooDeep(bytes)) throw new Error(`nested deeper than ${MAX_FRAME_DEPTH} levels`);
+  let text: string;
+  try {
+    text = textDecoder.decode(bytes);
+  } catch {
+    throw new Error('not valid UTF-8');
+  }
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new Error('not valid JSON');
+  }
+}
 
 export const jsonCodec: Codec = {
   format: 'json',
@@ -28,7 +51,7 @@ export const jsonCodec: Codec = {
   encode: (value) => JSON.stringify(value),
   decode(frame, isBinary) {
     if (isBinary) throw new Error('binary frames are not accepted on a json connection');
-    return JSON.parse(textDecoder.decode(frame));
+    return decodeJsonFrame(new Uint8Array(frame));
   },
 };
 
@@ -41,9 +64,17 @@ export const msgpackCodec: Codec = {
   binary: true,
   encode: (value) => packr.pack(value),
   decode(frame, isBinary) {
+    const bytes = new Uint8Array(frame);
     // A msgpack connection also accepts JSON text frames, so hand-typed actions work in tools.
-    if (!isBinary) return JSON.parse(textDecoder.decode(frame));
-    return unpackr.unpack(new Uint8Array(frame));
+    if (!isBinary) return decodeJsonFrame(bytes);
+    const problem = msgpackProblem(bytes);
+    if (problem === 'too-deep') throw new Error(`nested deeper than ${MAX_FRAME_DEPTH} levels`);
+    if (problem === 'extension') throw new Error('msgpack extension types are not accepted');
+    try {
+      return unpackr.unpack(bytes);
+    } catch {
+      throw new Error('not valid msgpack');
+    }
   },
 };
 

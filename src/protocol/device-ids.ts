@@ -22,18 +22,21 @@ export const MISSING_DEVICE_IDS_MESSAGE = 'Debe especificar al menos un device_i
 
 /**
  * Validates a list of requested ids and returns them de-duplicated in request order.
- * Numbers are accepted and turned into strings (devices often send numeric ids).
+ * Numbers are accepted and turned into strings (devices often send numeric ids). `quote`: the
+ * error may show the bad id (a query's answer); a frame's never does, since bad frames are logged.
  */
-export function validateDeviceIds(ids: readonly unknown[], max: number): string[] {
+export function validateDeviceIds(ids: readonly unknown[], max: number, quote = true): string[] {
   const seen = new Set<string>();
-  for (const raw of ids) {
+  for (let i = 0; i < ids.length; i++) {
+    const raw = ids[i];
     const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : raw;
     if (id === ALL_DEVICES) return [ALL_DEVICES]; // every device: the other ids add nothing
     if (typeof id !== 'string' || !isValidDeviceId(id)) {
-      const shown = typeof id === 'string' ? JSON.stringify(id.slice(0, 40)) : typeof raw;
+      const which = quote && typeof id === 'string' ? JSON.stringify(id.slice(0, 40))
+        : `at position ${i + 1} (${typeof id === 'string' ? `${id.length} characters` : `a ${typeof raw}`})`;
       throw new GatewayError(
         'GW_ERR_DEVICE_ID_INVALID',
-        `Invalid device_id ${shown}: use 1-${MAX_DEVICE_ID_LENGTH} characters from A-Z a-z 0-9 _ - . :`,
+        `Invalid device_id ${which}: use 1-${MAX_DEVICE_ID_LENGTH} characters from A-Z a-z 0-9 _ - . :`,
       );
     }
     seen.add(id);

@@ -4,7 +4,8 @@
  *   {"action":"unsubscribe","device_ids":["A"]}
  *   {"action":"ping"}
  *   {"action":"refresh_token","token":"<fresh JWT>"}   (authenticated connections)
- * Anything else is a bad frame: the client gets an `error` event and the connection stays.
+ * Anything else is a bad frame: the client gets an `error` event and the connection stays. No
+ * message quotes the frame (bad-frame errors are logged; a frame's content never is).
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import { validateDeviceIds } from './device-ids.js';
@@ -36,9 +37,9 @@ export function parseStreamAction(value: unknown, maxDevices: number): StreamAct
     case 'unsubscribe': {
       const ids = frame.device_ids;
       if (!Array.isArray(ids)) throw new GatewayError('GW_ERR_FRAME_INVALID', `"${action}" needs "device_ids": an array of strings`);
-      return { action, deviceIds: validateDeviceIds(ids, maxDevices) };
+      return { action, deviceIds: validateDeviceIds(ids, maxDevices, false) };
     }
     default:
-      throw new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown action ${JSON.stringify(action.slice(0, 40))}; use one of ${STREAM_ACTIONS.join(', ')}`);
+      throw new GatewayError('GW_ERR_UNKNOWN_ACTION', `Unknown action (${action.length} characters); use one of ${STREAM_ACTIONS.join(', ')}`);
   }
 }

@@ -115,15 +115,16 @@ describe('bad frames from clients', () => {
     expect((await gw.stats()).bad_frame_closes_total).toBe(1);
   });
 
-  it('a frame over uWS\'s own 64 KiB limit is cut by uWS (1006) and the server keeps serving', async () => {
+  it('a frame over uWS\'s own cap (GATEWAY_MAX_FRAME_BYTES + 64 KiB) is cut by uWS (1006), counted, and the server keeps serving', async () => {
     const gw = await startGateway();
     const ok = await bystander(gw);
     const ws = new WebSocket(`${gw.ws}/api/v1/stream?device_ids=A`);
     await new Promise((r) => ws.once('open', r));
     const closed = new Promise<number>((r) => ws.once('close', (code) => r(code)));
-    ws.send(Buffer.alloc(70_000, 1));
+    ws.send(Buffer.alloc(4096 + 64 * 1024 + 1, 1));
     expect(await closed).toBe(1006);
     await ok.check(6);
+    expect((await gw.stats()).frame_cap_closes_total).toBe(1);
   });
 });
 

@@ -63,11 +63,11 @@ describe('frames and requests', () => {
   });
 
   it('checks client frames and bus commands, naming what is wrong', () => {
-    expect(parseClientRequest('{"type":"sendToGroup","group":"g","data":{"a":1},"ackId":3}')).toEqual({ type: 'sendToGroup', group: 'g', ackId: 3, noEcho: false, dataType: 'json', data: '{"a":1}' });
-    expect(() => parseClientRequest('{"type":"joinGroup","group":"   "}')).toThrow(/group/);
-    expect(() => parseClientRequest('{"type":"event","event":"a/b","data":1}')).toThrow(/event/);
-    expect(() => parseClientRequest('{"type":"sendToGroup","group":"g","dataType":"text","data":1}')).toThrow(/string/);
-    expect(() => parseClientRequest('{"type":"joinGroup","group":"g","ackId":-1}')).toThrow(/ackId/);
+    expect(parseClientRequest(Buffer.from('{"type":"sendToGroup","group":"g","data":{"a":1},"ackId":3}'))).toEqual({ type: 'sendToGroup', group: 'g', ackId: 3, noEcho: false, dataType: 'json', data: '{"a":1}' });
+    expect(() => parseClientRequest(Buffer.from('{"type":"joinGroup","group":"   "}'))).toThrow(/group/);
+    expect(() => parseClientRequest(Buffer.from('{"type":"event","event":"a/b","data":1}'))).toThrow(/event/);
+    expect(() => parseClientRequest(Buffer.from('{"type":"sendToGroup","group":"g","dataType":"text","data":1}'))).toThrow(/string/);
+    expect(() => parseClientRequest(Buffer.from('{"type":"joinGroup","group":"g","ackId":-1}'))).toThrow(/ackId/);
     expect(() => parseAzureCommand({ op: 'send', to: { kind: 'planet' }, dataType: 'json', data: '1' })).toThrow(/kind/);
     expect(() => parseAzureCommand({ op: 'grant', connectionId: 'c', permission: 'fly' })).toThrow(/permission/);
     // On the bus a send is its command line, then the payload's bytes as they came.
