@@ -196,12 +196,14 @@ export class ChannelPipeline {
 
   /**
    * One of this node's messages came after a gap (published after `prev`, but `prev` is not the
-   * last one taken): counts a miss against the row lacking (dead-lettered at OUTBOX_MAX_ATTEMPTS),
-   * and asks the relay to publish again from it. True when the message is next in order after all.
+   * last one taken): the relay publishes again from the row lacking, or, when later rows have
+   * overtaken that row OUTBOX_MAX_ATTEMPTS times, it is passed over (dead-lettered). True when the
+   * message is next in order after all.
    */
   private ownGap(prev: number): boolean {
-    const lacking = this.relay.missed(prev);
-    if (lacking !== null) this.skip(this.nodeId, lacking, `published ${OUTBOX_MAX_ATTEMPTS} times; later events came back from the bus and this one never did`);
+    const lacking = this.relay.gap(prev);
+    if (lacking === null) return false;
+    this.skip(this.nodeId, lacking, `overtaken ${OUTBOX_MAX_ATTEMPTS} times: later events came back from the bus and this one never did`);
     if (prev === this.lastTaken.get(this.nodeId)) return true;
     this.relay.rewind('gap on the way back from the bus');
     return false;

@@ -11,10 +11,10 @@
  * copies they already have. A broker outage therefore delays events and loses none.
  *
  * A row is never retried forever. The channel pipeline dead-letters a row of this node that came
- * back and was refused (deadLetter), and counts a miss (missed) each time later rows came back
- * while the first unconfirmed row, published before them, did not: after OUTBOX_MAX_ATTEMPTS such
- * publications the row is dead-lettered too (store/dead-letters.ts). Only this evidence counts:
- * timeouts and reconnects (an outage, a broker that delivers nothing) never do.
+ * back and was refused (deadLetter), and counts a miss (gap) each time later rows came back
+ * while the first unconfirmed row, published before them, did not: at OUTBOX_MAX_ATTEMPTS misses
+ * the row is dead-lettered too (store/dead-letters.ts). Only this evidence counts: timeouts and
+ * reconnects (an outage, a broker that delivers nothing) never do.
  */
 import type { Logger } from 'pino';
 import type { RowWriter } from '../metrics/shared-stats.js';
@@ -108,16 +108,20 @@ export class OutboxRelay {
   }
 
   /**
-   * A row published after `prev` came back, but rows before it did not: a miss for the first
-   * unconfirmed row if it was published in that same pass. Returns its id when this was its
-   * OUTBOX_MAX_ATTEMPTS-th miss (the caller passes over it and calls deadLetter), else null.
+   * One of this node's rows came back after a gap: it was published after `prev`, and rows up to
+   * `prev` are not all back. Publishes again from the first unconfirmed row (at most once per
+   * MIN_REWIND_INTERVAL_MS: the other rows of a pass report the same gap). The first gap after a
+   * pass published that row is a miss for it (one per pass; its arrival resets them): at its
+   * OUTBOX_MAX_ATTEMPTS-th consecutive miss its id is returned instead, and the caller passes over
+   * it and calls deadLetter.
    */
-  missed(prev: number): number | null {
-    if (!this.headOut || this.headId <= this.confirmedUpTo || prev < this.headId) return null;
-    this.headOut = false;
-    this.headMisses++;
-    if (this.headMisses < OUTBOX_MAX_ATTEMPTS) return null;
-    return this.headId;
+  gap(prev: number): number | null {
+    if (this.headOut && this.headId > this.confirmedUpTo && prev >= this.headId) {
+      this.headOut = false;
+      if (++this.headMisses >= OUTBOX_MAX_ATTEMPTS) return this.headId;
+    }
+    this.rewind('gap on the way back from the bus');
+    return null;
   }
 
   /** Moves row `seq` to the dead letters (its successors go on); it counts as done from here. */

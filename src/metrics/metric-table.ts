@@ -43,7 +43,7 @@ export const INGEST_METRICS = [
   { key: 'outbox_published_total', kind: 'counter', help: 'Outbox rows published to the bus (retries included).' },
   { key: 'outbox_retries_total', kind: 'counter', help: 'Times the relay published unconfirmed rows again (timeout, reconnect, gap).' },
   { key: 'outbox_dead_letters', kind: 'gauge', help: 'Outbox rows in the dead-letter table (gateway.sqlite dead_letters; GET /api/v1/outbox/dead-letters).' },
-  { key: 'outbox_dead_lettered_total', kind: 'counter', help: 'Outbox rows moved to the dead letters: refused when they came back from the bus, or published 5 times while later rows came back and they did not.' },
+  { key: 'outbox_dead_lettered_total', kind: 'counter', help: 'Outbox rows moved to the dead letters: refused when they came back from the bus, or overtaken 5 times in a row by later rows that came back while they did not.' },
   { key: 'ingest_poison_messages_total', kind: 'counter', help: 'Bus messages (or history rows at start) whose handling threw past the decoders\' checks: counted, logged with topic, length and error, skipped.' },
   { key: 'outbox_pending', kind: 'gauge', help: 'Outbox rows not yet seen back from the bus (sampled every 10 s).' },
   { key: 'azure_commands_total', kind: 'counter', help: 'Azure Web PubSub commands received on the bus (sends, membership, closes, permissions).' },

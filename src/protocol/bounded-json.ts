@@ -50,55 +50,71 @@ export class BoundedJsonError extends Error {
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
-const OPEN_BRACE = 0x7b;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACE = 0x7d;
-const CLOSE_BRACKET = 0x5d;
+
+/** What a byte is to the scan outside strings: most are nothing (0), so the loop tests one table load. */
+const OTHER = 0;
+const STRING = 1;
+const OPEN = 2;
+const CLOSE = 3;
+const HIGH = 4;
+const BYTE_CLASS = new Uint8Array(256);
+BYTE_CLASS[QUOTE] = STRING;
+BYTE_CLASS[0x7b] = OPEN; // {
+BYTE_CLASS[0x5b] = OPEN; // [
+BYTE_CLASS[0x7d] = CLOSE; // }
+BYTE_CLASS[0x5d] = CLOSE; // ]
+BYTE_CLASS.fill(HIGH, 0x80);
 
 /**
- * One pass over JSON bytes: nesting depth (brackets outside strings; a backslash skips the next
- * byte, which is enough since no escape sequence contains a quote) and UTF-8 validity (native
- * isUtf8, only when a byte >= 0x80 was seen, so ASCII payloads pay nothing for it). `unbalanced`:
- * a closer without its opener (never valid JSON). Anything else malformed is left to JSON.parse.
+ * One pass over JSON bytes: nesting depth (brackets outside strings; inside one, a backslash skips
+ * the next byte, which is enough since no escape sequence contains a quote) and UTF-8 validity
+ * (native isUtf8, only when a byte >= 0x80 was seen, so ASCII payloads pay nothing for it).
+ * `unbalanced`: a closer without its opener (never valid JSON). Anything else malformed is left to
+ * JSON.parse.
  */
 export function scanJsonBytes(bytes: Uint8Array, maxDepth: number): ScanResult {
   let depth = 0;
-  let inString = false;
-  let high = 0;
+  let high = false;
   const n = bytes.length;
   for (let i = 0; i < n; i++) {
-    const b = bytes[i];
-    high |= b;
-    if (inString) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) {
-      inString = true;
-    } else if (b === OPEN_BRACE || b === OPEN_BRACKET) {
+    const kind = BYTE_CLASS[bytes[i]];
+    if (kind === OTHER) continue;
+    if (kind === STRING) {
+      for (i++; i < n; i++) {
+        const b = bytes[i];
+        if (b === QUOTE) break;
+        if (b >= 0x80) high = true;
+        else if (b === BACKSLASH && bytes[++i] >= 0x80) high = true;
+      }
+    } else if (kind === OPEN) {
       if (++depth > maxDepth) return 'depth';
-    } else if (b === CLOSE_BRACE || b === CLOSE_BRACKET) {
+    } else if (kind === CLOSE) {
       if (--depth < 0) return 'unbalanced';
+    } else {
+      high = true;
     }
   }
-  if ((high & 0x80) !== 0 && !isUtf8(bytes)) return 'utf8';
+  if (high && !isUtf8(bytes)) return 'utf8';
   return 'ok';
 }
 
 /** scanJsonBytes on text already decoded (UTF-16: no encoding question). */
 export function scanJsonText(text: string, maxDepth: number): Exclude<ScanResult, 'utf8'> {
   let depth = 0;
-  let inString = false;
   const n = text.length;
   for (let i = 0; i < n; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) {
-      inString = true;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+    const kind = c < 0x80 ? BYTE_CLASS[c] : OTHER;
+    if (kind === OTHER) continue;
+    if (kind === STRING) {
+      for (i++; i < n; i++) {
+        const d = text.charCodeAt(i);
+        if (d === QUOTE) break;
+        if (d === BACKSLASH) i++;
+      }
+    } else if (kind === OPEN) {
       if (++depth > maxDepth) return 'depth';
-    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+    } else if (kind === CLOSE) {
       if (--depth < 0) return 'unbalanced';
     }
   }

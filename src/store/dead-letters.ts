@@ -2,15 +2,15 @@
  * The outbox's dead letters (gateway.sqlite `dead_letters`): rows the relay gave up on, kept with
  * the reason and the time instead of being published forever. A row goes there when it came back
  * from the bus and was refused (not JSON, nested too deep, not UTF-8, wrong shape, a channel that
- * no longer exists), or after OUTBOX_MAX_ATTEMPTS publications that later rows came back from and it
- * did not (a broker that drops it, for its size or otherwise). Nothing retries them; an operator
+ * no longer exists), or after it was overtaken OUTBOX_MAX_ATTEMPTS times in a row: published, and
+ * later rows came back while it did not (a broker that drops it, for its size or otherwise). Nothing retries them; an operator
  * reads them (GET /api/v1/outbox/dead-letters lists them without their payload, which stays in the
  * table) and deletes or republishes them by hand.
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
 
-/** Publications of one row, each answered by later rows but not by it, before it is dead-lettered. */
+/** Consecutive passes of the relay in which later rows came back and this one did not, before it is dead-lettered. */
 export const OUTBOX_MAX_ATTEMPTS = 5;
 
 export interface DeadLetter {
