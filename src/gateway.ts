@@ -78,7 +78,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
 
   // The store pool (SQLite writes and reads off the edges), one port per edge.
   const storeChannels = channels.map(() => new MessageChannel());
-  const storeService = new StoreService({ dataDir: config.events.dataDir, collections: config.events.channels.collections },
+  const storeService = new StoreService({ dataDir: config.events.dataDir, collections: config.events.channels.collections, maxJsonDepth: config.limits.maxJsonDepth },
     config.events.storeThreads, storeChannels.map((c) => c.port1), (err) => logger.error({ err }, 'store task failed'));
 
   const port = await concretePort(config.edge.host, config.edge.port, config.edge.threads);

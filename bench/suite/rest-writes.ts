@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { DEFAULT_CHANNELS, parseChannelsConfig } from '../../src/channels/channel-config.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 import { openDatabase } from '../../src/store/database.js';
 import { EntityStore } from '../../src/store/entity-store.js';
 import { LatencyHistogram, type LatencySummary } from '../load/histogram.js';
@@ -59,7 +60,7 @@ function sqliteAlone(durationS: number): number {
   const dir = mkdtempSync(join(tmpdir(), 'bench-sqlite-'));
   try {
     const db = openDatabase(dir);
-    const store = new EntityStore(db);
+    const store = new EntityStore(db, DEFAULT_MAX_JSON_DEPTH);
     const sensores = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections.find((c) => c.path === 'sensores')!;
     const end = performance.now() + durationS * 1000;
     let writes = 0;

@@ -46,6 +46,8 @@ export class Acl {
 
   allows(principal: Principal, kind: AclKind, name: string): boolean {
     if (kind !== 'publish' && principal[kind].some((p) => matches(p, name))) return true;
-    return principal.roles.some((role) => (this.config.roles[role]?.[kind] ?? []).some((p) => matches(p, name)));
+    // Own properties only: a role named by a token is not looked up on Object.prototype (`constructor`, `__proto__`).
+    const roles = this.config.roles;
+    return principal.roles.some((role) => Object.hasOwn(roles, role) && (roles[role][kind] ?? []).some((p) => matches(p, name)));
   }
 }

@@ -10,6 +10,7 @@
  */
 import { isUtf8 } from 'node:buffer';
 import { GatewayError } from '../errors/gateway-error.js';
+import { BoundedJsonError, parseJsonBytes, scanJsonBytes } from '../protocol/bounded-json.js';
 import { DATA_TYPES, type DataType } from './frames.js';
 import type { Target } from './membership.js';
 import { isPermission, type AzurePermission } from './permissions.js';
@@ -129,29 +130,40 @@ export function encodeAzureMessage(command: AzureCommand, payload?: Uint8Array |
   return out;
 }
 
-/** Splits and checks a bus message (throws GW_ERR_AZURE_REQUEST_INVALID); the payload is a view of `bytes`. */
-export function decodeAzureMessage(bytes: Buffer): { command: AzureCommand; payload: Buffer } {
+/**
+ * Splits and checks a bus message (throws GW_ERR_AZURE_REQUEST_INVALID); the payload is a view of
+ * `bytes`. The command line is bounded like every bus input (protocol/bounded-json.ts).
+ */
+export function decodeAzureMessage(bytes: Buffer, maxDepth: number): { command: AzureCommand; payload: Buffer } {
   const nl = bytes.indexOf(0x0a);
   let value: unknown;
   try {
-    value = JSON.parse((nl < 0 ? bytes : bytes.subarray(0, nl)).toString('utf8'));
-  } catch {
-    invalid('the command line is not JSON');
+    value = parseJsonBytes(nl < 0 ? bytes : bytes.subarray(0, nl), { maxDepth });
+  } catch (err) {
+    invalid(`the command line ${err instanceof BoundedJsonError ? err.detail : 'is not JSON'}`);
   }
   const command = parseAzureCommand(value);
   if (command.op === 'send' && nl < 0) invalid('a send needs its payload after the command line');
   return { command, payload: nl < 0 ? bytes.subarray(bytes.length) : bytes.subarray(nl + 1) };
 }
 
-/** A send's payload is what its dataType says: UTF-8 for text, one JSON value for json. Throws otherwise. */
-export function checkPayload(dataType: DataType, payload: Buffer): void {
+/**
+ * A send's payload is what its dataType says: UTF-8 for text, one JSON value nested at most
+ * `maxDepth` deep for json (its bytes are relayed as they are, so they are checked, never
+ * re-encoded). Throws otherwise.
+ */
+export function checkPayload(dataType: DataType, payload: Buffer, maxDepth: number): void {
   if (dataType === 'binary') return;
-  if (!isUtf8(payload)) invalid(`the ${dataType} payload is not UTF-8`);
-  if (dataType === 'json') {
-    try {
-      JSON.parse(payload.toString('utf8'));
-    } catch {
-      invalid('the json payload is not valid JSON');
-    }
+  if (dataType === 'text') {
+    if (!isUtf8(payload)) invalid('the text payload is not UTF-8');
+    return;
+  }
+  const scan = scanJsonBytes(payload, maxDepth);
+  if (scan === 'utf8') invalid('the json payload is not UTF-8');
+  if (scan === 'depth') invalid(`the json payload is nested deeper than ${maxDepth} levels`);
+  try {
+    JSON.parse(payload.toString('utf8'));
+  } catch {
+    invalid('the json payload is not valid JSON');
   }
 }

@@ -1,8 +1,11 @@
 /**
  * Validation of REST bodies and ids against a collection's field specs: every refusal is a 400
- * that names the field, and nothing invalid reaches the store.
+ * that names the field, and nothing invalid reaches the store. `__proto__`, `constructor` and
+ * `prototype` are never field names (the body reader refuses them at any level already; here they
+ * are refused again because a field spec table is a plain object that inherits `constructor`).
  */
 import { GatewayError } from '../errors/gateway-error.js';
+import { FORBIDDEN_KEYS } from '../protocol/bounded-json.js';
 import type { CollectionSpec, FieldSpec } from './channel-config.js';
 
 /** Most fields a free-form entity may have, and the longest field name. */
@@ -51,6 +54,7 @@ export function validateEntityBody(collection: CollectionSpec, body: unknown, mo
   if (body === null || typeof body !== 'object' || Array.isArray(body)) invalid('Request body must be a JSON object of fields');
   const fields = body as Record<string, unknown>;
   const names = Object.keys(fields);
+  for (const name of names) if (FORBIDDEN_KEYS.includes(name)) invalid(`Field name "${name}" is not allowed`);
   if (collection.fields === null) {
     if (names.length > MAX_FREE_FIELDS) invalid(`At most ${MAX_FREE_FIELDS} fields`);
     for (const name of names) {
@@ -61,13 +65,13 @@ export function validateEntityBody(collection: CollectionSpec, body: unknown, mo
     const specs = collection.fields;
     for (const name of names) {
       if (name === collection.idField || RESERVED.has(name)) invalid(`Field "${name}" is set by the gateway and may not be written`);
-      const spec = specs[name];
+      const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
       if (spec === undefined) invalid(`Unknown field ${JSON.stringify(name.slice(0, 70))}; ${collection.path} has ${Object.keys(specs).join(', ')}`);
       checkField(name, spec, fields[name]);
     }
     if (mode === 'create') {
       for (const [name, spec] of Object.entries(specs)) {
-        if (spec.required && fields[name] === undefined) invalid(`Field "${name}" is required`);
+        if (spec.required && (!Object.hasOwn(fields, name) || fields[name] === undefined)) invalid(`Field "${name}" is required`);
       }
     }
   }

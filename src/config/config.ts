@@ -74,6 +74,8 @@ export interface LimitsConfig {
   readonly connectBurstPerIp: number;
   readonly frameRate: number;
   readonly frameBurst: number;
+  /** GATEWAY_MAX_JSON_DEPTH: the one nesting limit of every JSON decoder (protocol/bounded-json.ts). */
+  readonly maxJsonDepth: number;
 }
 
 export interface EventsConfig {

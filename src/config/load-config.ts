@@ -118,6 +118,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
       frameRate: int('GATEWAY_FRAME_RATE')!,
       frameBurst: int('GATEWAY_FRAME_BURST')!,
+      maxJsonDepth: int('GATEWAY_MAX_JSON_DEPTH')!,
     },
     edge: {
       host: str('GATEWAY_HOST')!,

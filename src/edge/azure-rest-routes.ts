@@ -23,6 +23,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzureAnswer, AzureQuery } from '../threads/messages.js';
+import { BoundedJsonError, parseJsonBytes } from '../protocol/bounded-json.js';
 import { bearerToken, readBody } from './http-request.js';
 import { sendBody, statusLine } from './http-response.js';
 import { decodeComponent } from './request-encoding.js';
@@ -109,7 +110,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     const excluded = options.excluded ? c.query.getAll('excluded') : [];
     const bytes = await c.body;
     const dataType = dataTypeOf(c.contentType);
-    checkPayload(dataType, bytes);
+    checkPayload(dataType, bytes, config.limits.maxJsonDepth);
     publish(c.hub, { op: 'send', to: to(c), dataType, ...(excluded.length > 0 ? { excluded } : {}), ...(filter ? { filter } : {}) }, bytes);
     return ACCEPTED;
   };
@@ -135,9 +136,9 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
   const filtered = (op: 'joinFiltered' | 'leaveFiltered'): Operation => async (c) => {
     let value: unknown;
     try {
-      value = JSON.parse((await c.body).toString('utf8'));
-    } catch {
-      bad('The body must be JSON: {"groups":[…],"filter":"…"}');
+      value = parseJsonBytes(await c.body, { maxDepth: config.limits.maxJsonDepth, forbidKeys: true });
+    } catch (err) {
+      bad(`The body must be JSON: {"groups":[…],"filter":"…"} (it ${err instanceof BoundedJsonError ? err.detail : 'is not'})`);
     }
     const { groups, filter } = (value ?? {}) as { groups?: unknown; filter?: unknown };
     if (!Array.isArray(groups) || !groups.every(isGroupName)) bad('"groups" must be a list of group names');

@@ -70,7 +70,7 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
       return;
     }
     handleAsync(res, async () => {
-      const value = ((await readJsonBody(res, 16 * 1024)) ?? {}) as Record<string, unknown>;
+      const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
       const channel = typeof value.channel === 'string' ? value.channel : 'general';
       if (!hub.has(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
       const message = typeof value.message === 'string' ? value.message.slice(0, 1000) : 'Test event';

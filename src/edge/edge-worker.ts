@@ -18,6 +18,7 @@ import { KeyedBuckets } from '../util/token-bucket.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Keepalive } from './keepalive.js';
 import { registerOperatorRoutes } from './operator-routes.js';
+import { registerDeadLetterRoutes } from './dead-letter-routes.js';
 import { sessionEndings } from './session-endings.js';
 import { SessionExpiry } from './session-expiry.js';
 import { registerShareLocationRoutes } from './share-location-routes.js';
@@ -155,6 +156,7 @@ registerShareLocationRoutes(app, {
 });
 registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
 registerPageRoutes(app, loadPageAssets());
+registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
 registerOperatorRoutes(app, shared, mqttUrl, logger, stats); // last: it ends with the catch-all 404
 
 ingestPort.on('message', (message: IngestToEdge) => {

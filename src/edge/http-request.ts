@@ -5,6 +5,7 @@
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { BoundedJsonError, parseJsonBytes } from '../protocol/bounded-json.js';
 
 export interface RequestState {
   aborted: boolean;
@@ -39,15 +40,38 @@ export function readBody(res: HttpResponse, maxBytes: number): Promise<Buffer> {
   });
 }
 
-/** Collects the body and parses it as JSON; empty means `{}`. Throws GatewayError on size or syntax. */
-export async function readJsonBody(res: HttpResponse, maxBytes: number): Promise<unknown> {
-  const text = (await readBody(res, maxBytes)).toString('utf8').trim();
-  if (text === '') return {};
+export interface BodyLimits {
+  readonly maxBytes: number;
+  /** GATEWAY_MAX_JSON_DEPTH. */
+  readonly maxDepth: number;
+}
+
+/**
+ * Parses a REST body as JSON; empty (or only whitespace) means `{}`. Bounded (protocol/bounded-json.ts):
+ * UTF-8 and the nesting depth are checked before JSON.parse, and `__proto__`, `constructor` and
+ * `prototype` keys are refused at any level, since bodies are stored, merged and echoed. Throws
+ * GW_ERR_BODY_INVALID naming what is wrong.
+ */
+export function parseJsonBody(bytes: Buffer, maxDepth: number): unknown {
+  // A UTF-8 byte order mark is not JSON, but some clients send one (String.trim took it before).
+  let start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
+  let end = bytes.length;
+  while (start < end && isJsonSpace(bytes[start])) start++;
+  while (end > start && isJsonSpace(bytes[end - 1])) end--;
+  if (start === end) return {};
   try {
-    return JSON.parse(text);
-  } catch {
-    throw new GatewayError('GW_ERR_BODY_INVALID', 'Request body is not valid JSON');
+    return parseJsonBytes(bytes.subarray(start, end), { maxDepth, forbidKeys: true });
+  } catch (err) {
+    if (err instanceof BoundedJsonError) throw new GatewayError('GW_ERR_BODY_INVALID', `Request body ${err.detail}`);
+    throw err;
   }
+}
+
+const isJsonSpace = (b: number) => b === 0x20 || b === 0x0a || b === 0x0d || b === 0x09;
+
+/** Collects the body (must be called before the handler's first await) and parses it as parseJsonBody does. Throws GatewayError on size or content. */
+export async function readJsonBody(res: HttpResponse, limits: BodyLimits): Promise<unknown> {
+  return parseJsonBody(await readBody(res, limits.maxBytes), limits.maxDepth);
 }
 
 /** `Authorization: Bearer <token>` → the token, else undefined. */

@@ -54,7 +54,7 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
   app.post(INIT_PATH, (res, req) => {
     const authorization = req.getHeader('authorization');
     const base = deps.baseUrl(req.getHeader('host'));
-    const body = readJsonBody(res, MAX_BODY);
+    const body = readJsonBody(res, { maxBytes: MAX_BODY, maxDepth: config.limits.maxJsonDepth });
     body.catch(() => undefined); // observed below; avoid an unhandled rejection while the token is checked
     authenticated(res, authorization, async (principal) => {
       const value = (await body) as Record<string, unknown> | null;

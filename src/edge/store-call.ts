@@ -67,7 +67,7 @@ export function serveStoreCall(res: HttpResponse, req: HttpRequest, deps: StoreC
   const token = guard ? bearerToken(req.getHeader('authorization')) : undefined;
   const id = pathParameter(req, 0);
   handleAsync(res, async () => {
-    const body = withBody ? readJsonBody(res, config.events.maxBodyBytes) : Promise.resolve(undefined);
+    const body = withBody ? readJsonBody(res, { maxBytes: config.events.maxBodyBytes, maxDepth: config.limits.maxJsonDepth }) : Promise.resolve(undefined);
     body.catch(() => undefined); // awaited below; never an unhandled rejection if auth fails first
     if (guard) {
       let principal;

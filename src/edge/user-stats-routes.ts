@@ -57,7 +57,7 @@ export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps):
       return;
     }
     handleAsync(res, async () => {
-      const value = ((await readJsonBody(res, 16 * 1024)) ?? {}) as Record<string, unknown>;
+      const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
       const str = (key: string, fallback: string) => (typeof value[key] === 'string' ? (value[key] as string).slice(0, 1000) : fallback);
       const event = { type: 'notification', data: { title: str('title', 'BroadcastTest'), content: str('content', ''), level: str('level', 'info') } };
       deps.publish(`${config.auth.eventsTopic}/all`, JSON.stringify(event));

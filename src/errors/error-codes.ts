@@ -32,7 +32,7 @@ export const ERRORS = {
   GW_ERR_FORBIDDEN: { status: 403, close: CloseCode.POLICY_VIOLATION, description: 'The token is valid but its user and roles may not see this device, channel or group.' },
   GW_ERR_RATE_LIMITED: { status: 429, close: CloseCode.RATE_LIMITED, description: 'Too many upgrades from one IP (GATEWAY_CONNECT_RATE_PER_IP) or frames on one connection (GATEWAY_FRAME_RATE).' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, close: undefined, description: 'A request body over the endpoint\'s limit.' },
-  GW_ERR_BODY_INVALID: { status: 400, close: undefined, description: 'A request body that is not valid JSON or lacks a required field; the message names the field.' },
+  GW_ERR_BODY_INVALID: { status: 400, close: undefined, description: 'A request body that is not valid JSON or UTF-8, is nested deeper than GATEWAY_MAX_JSON_DEPTH, has a `__proto__`, `constructor` or `prototype` key, or lacks a required field; the message names the field or key.' },
   GW_ERR_FORBIDDEN_IN_PRODUCTION: { status: 403, close: undefined, description: 'A test-only route called with ENVIRONMENT=production.' },
   GW_ERR_QUERY_INVALID: { status: 400, close: undefined, description: 'A query parameter of a REST request is invalid (`skip`, `limit`); the message names it.' },
   GW_ERR_ID_INVALID: { status: 400, close: undefined, description: 'An entity id in the path is not a positive whole number.' },

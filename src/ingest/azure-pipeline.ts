@@ -27,6 +27,7 @@ export class AzurePipeline {
 
   constructor(
     private readonly hubs: readonly string[] | null,
+    private readonly maxJsonDepth: number,
     private readonly broadcast: (message: IngestToEdge) => void,
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
@@ -48,10 +49,10 @@ export class AzurePipeline {
     let command: AzureCommand;
     let payload: Buffer;
     try {
-      ({ command, payload } = decodeAzureMessage(bytes));
+      ({ command, payload } = decodeAzureMessage(bytes, this.maxJsonDepth));
       const filter = command.op === 'send' || command.op === 'joinFiltered' || command.op === 'leaveFiltered' ? command.filter : undefined;
       if (filter !== undefined && filter !== '') compileFilter(filter);
-      if (command.op === 'send') checkPayload(command.dataType, payload);
+      if (command.op === 'send') checkPayload(command.dataType, payload, this.maxJsonDepth);
     } catch (err) {
       return this.reject(err instanceof GatewayError ? err.message : String(err));
     }

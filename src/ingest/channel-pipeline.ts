@@ -8,29 +8,36 @@
  * not the last one taken from its node is a gap. For this node's own events the relay publishes
  * again from the gap (nothing is taken out of order); for another node's, the event is taken and
  * the gap counted (that node's relay repairs what its own subscription missed, not ours).
+ *
+ * Nothing that cannot be encoded is committed: a message is bounded before it is parsed (UTF-8,
+ * nesting depth: protocol/bounded-json.ts), and its envelopes are rendered before its row joins the
+ * batch to commit. A stamped message that is refused anyway is skipped in its origin's order (so
+ * the next one is not a gap); when it is this node's own outbox row, the relay dead-letters it
+ * rather than publishing it forever. History read back at start that cannot be rendered (written
+ * by an older version) is skipped with everything before it on its channel, so a replay never
+ * crosses it (recovered:false instead).
  */
 import type { Logger } from 'pino';
 import type { ChannelsConfig, ChannelSpec } from '../channels/channel-config.js';
 import { parseChannelEvent, type ChannelEvent, type Origin } from '../channels/channel-event.js';
 import { renderEvent } from '../channels/envelopes.js';
+import { MAX_EVENT_BYTES, readStamp, STAMP_BYTES, type Stamp } from '../channels/outbox-event.js';
 import { isGroupName } from '../azure/commands.js';
 import { renderMessage } from '../azure/frames.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
+import { BoundedJsonError, parseJsonBytes, parseJsonText } from '../protocol/bounded-json.js';
 import type { EventLog, HistoryRow } from '../store/event-log.js';
 import type { ChannelEventRecord, IngestToEdge } from '../threads/messages.js';
+import { OUTBOX_MAX_ATTEMPTS } from '../store/dead-letters.js';
 import type { OutboxRelay } from './outbox-relay.js';
 
-/** Largest event accepted from the bus. */
-export const MAX_EVENT_BYTES = 1024 * 1024;
 /** History trimming, relayed-outbox cleanup and the outbox_pending sample. */
 const TRIM_INTERVAL_MS = 1_000;
 
-interface StampedOrigin extends Origin {
-  readonly prev: number;
-}
+type StampedOrigin = Origin & Stamp;
 
 function originOf(value: unknown): StampedOrigin | null {
   if (value === undefined) return null;
@@ -41,6 +48,8 @@ function originOf(value: unknown): StampedOrigin | null {
   }
   return o as StampedOrigin;
 }
+
+const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 200);
 
 const userIdOf = (event: ChannelEvent) => (event.kind === 'notification' ? event.userId : null);
 
@@ -68,6 +77,7 @@ export class ChannelPipeline {
     private readonly epoch: string,
     private readonly nodeId: string,
     private readonly relay: OutboxRelay,
+    private readonly maxJsonDepth: number,
     private readonly broadcast: (message: IngestToEdge) => void,
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
@@ -88,10 +98,19 @@ export class ChannelPipeline {
     const history: ChannelEventRecord[] = [];
     for (const spec of this.channels.values()) {
       const head = this.heads.get(spec.name) ?? 0;
+      let kept: ChannelEventRecord[] = [];
       for (const row of this.store.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
-        const event = JSON.parse(row.event) as ChannelEvent;
-        history.push(this.record(spec, row.offset, row.at, event, []));
+        try {
+          const event = parseJsonText(row.event, { maxDepth: this.maxJsonDepth }) as ChannelEvent;
+          kept.push(this.record(spec, row.offset, row.at, event, []));
+        } catch (err) {
+          // The history must stay contiguous (replays slice it by offset): start after this row.
+          this.stats.inc('ingest_poison_messages_total');
+          this.log.warn({ channel: spec.name, offset: row.offset, bytes: row.event.length, err: errorText(err) }, 'history event cannot be rendered; the history starts after it');
+          kept = [];
+        }
       }
+      history.push(...kept);
     }
     return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.keys()].map((c) => [c, this.heads.get(c) ?? 0]), history };
   }
@@ -110,39 +129,57 @@ export class ChannelPipeline {
   handle(channel: string, payload: Buffer): void {
     this.stats.inc('events_received_total');
     const spec = this.channels.get(channel);
-    if (spec === undefined) return this.reject(`unknown channel ${JSON.stringify(channel.slice(0, 64))}`);
-    if (payload.byteLength > MAX_EVENT_BYTES) return this.reject(`event of ${payload.byteLength} bytes is over ${MAX_EVENT_BYTES}`);
+    if (spec === undefined) return this.refuse(payload, `unknown channel ${JSON.stringify(channel.slice(0, 64))}`);
+    if (payload.byteLength > MAX_EVENT_BYTES + STAMP_BYTES) return this.refuse(payload, `event of ${payload.byteLength} bytes is over ${MAX_EVENT_BYTES}`);
     let event: ChannelEvent;
     let origin: StampedOrigin | null;
     try {
       let value: unknown;
       try {
-        value = JSON.parse(payload.toString('utf8'));
-      } catch {
-        throw new GatewayError('GW_ERR_EVENT_INVALID', 'not valid JSON');
+        value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
+      } catch (err) {
+        throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
       }
       origin = originOf((value as { origin?: unknown } | null)?.origin);
       event = parseChannelEvent(value);
     } catch (err) {
-      return this.reject(err instanceof GatewayError ? err.message : String(err));
+      return this.refuse(payload, err instanceof GatewayError ? err.message : String(err));
     }
-    if (origin !== null && !this.take(origin)) return;
-    const azureGroups = spec.azureHub === null ? [] : azureGroupsOf(event);
-    if (this.onOwnAzureEvent !== null && azureGroups.length > 0 && origin?.node === this.nodeId) this.onOwnAzureEvent(spec.azureHub!, azureGroups, event.data);
+    if (origin !== null && !this.admit(origin)) return;
     const offset = (this.heads.get(channel) ?? 0) + 1;
+    const at = Date.now();
+    const azureGroups = spec.azureHub === null ? [] : azureGroupsOf(event);
+    // Rendered before anything is kept: an event that cannot be encoded is never committed.
+    let record: ChannelEventRecord;
+    let row: HistoryRow;
+    try {
+      record = this.record(spec, offset, at, event, azureGroups);
+      row = { channel, offset, at, event: JSON.stringify(event) };
+    } catch (err) {
+      this.stats.inc('ingest_poison_messages_total');
+      return this.refuse(payload, `event cannot be encoded (${errorText(err)})`);
+    }
+    if (origin !== null) this.accept(origin);
+    if (this.onOwnAzureEvent !== null && azureGroups.length > 0 && origin?.node === this.nodeId) this.onOwnAzureEvent(spec.azureHub!, azureGroups, event.data);
     this.heads.set(channel, offset);
     this.touchedHeads.set(channel, offset);
-    const at = Date.now();
-    this.pendingRows.push({ channel, offset, at, event: JSON.stringify(event) });
-    this.pendingEvents.push(this.record(spec, offset, at, event, azureGroups));
-    if (!this.flushScheduled) {
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
-    }
+    this.pendingRows.push(row);
+    this.pendingEvents.push(record);
+    this.scheduleFlush();
   }
 
-  /** The duplicate filter; true: take the event. */
-  private take(origin: StampedOrigin): boolean {
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /**
+   * The duplicate filter; true: the event comes next in its origin's order, take it (then accept).
+   * A gap in this node's own order asks the relay to publish again, and counts a miss against the
+   * row it lacks: a row that later rows keep overtaking is dead-lettered (OUTBOX_MAX_ATTEMPTS).
+   */
+  private admit(origin: StampedOrigin): boolean {
     const last = this.lastTaken.get(origin.node);
     const own = origin.node === this.nodeId;
     if (last !== undefined && origin.seq <= last) {
@@ -151,21 +188,54 @@ export class ChannelPipeline {
     }
     if (last !== undefined && origin.prev !== last) {
       this.stats.inc('events_gaps_total');
-      if (own) {
-        this.relay.rewind('gap on the way back from the bus');
-        return false;
-      }
+      if (own) return this.ownGap(origin.prev);
       this.log.warn({ node: origin.node, expectedAfter: last, got: origin.seq }, 'events from another node arrived with a gap');
     }
-    this.lastTaken.set(origin.node, origin.seq);
-    this.touchedOrigins.set(origin.node, origin.seq);
-    if (own) this.relay.confirm(origin.seq);
     return true;
   }
 
-  private reject(why: string): void {
+  /**
+   * One of this node's messages came after a gap (published after `prev`, but `prev` is not the
+   * last one taken): the relay publishes again from the row lacking, or, when later rows have
+   * overtaken that row OUTBOX_MAX_ATTEMPTS times, it is passed over (dead-lettered). True when the
+   * message is next in order after all.
+   */
+  private ownGap(prev: number): boolean {
+    const lacking = this.relay.gap(prev);
+    if (lacking === null) return false;
+    this.skip(this.nodeId, lacking, `overtaken ${OUTBOX_MAX_ATTEMPTS} times: later events came back from the bus and this one never did`);
+    if (prev === this.lastTaken.get(this.nodeId)) return true;
+    this.relay.rewind('gap on the way back from the bus');
+    return false;
+  }
+
+  private accept(origin: StampedOrigin): void {
+    this.lastTaken.set(origin.node, origin.seq);
+    this.touchedOrigins.set(origin.node, origin.seq);
+    if (origin.node === this.nodeId) this.relay.confirm(origin.seq);
+  }
+
+  /**
+   * Passes over `seq` of `node` without an event (it was refused): the origin's order goes on after
+   * it, committed with the next batch; this node's own row goes to the dead letters.
+   */
+  private skip(node: string, seq: number, why: string): void {
+    this.lastTaken.set(node, seq);
+    this.touchedOrigins.set(node, seq);
+    if (node === this.nodeId) this.relay.deadLetter(seq, why);
+    this.scheduleFlush();
+  }
+
+  /** A message refused: counted and logged; a stamped one that is next in its origin's order is skipped. */
+  private refuse(payload: Buffer, why: string): void {
     this.stats.inc('events_rejected_total');
-    this.log.warn({ why }, 'channel event rejected');
+    const stamp = readStamp(payload);
+    this.log.warn({ why, bytes: payload.byteLength, ...(stamp === null ? {} : { node: stamp.node, seq: stamp.seq }) }, 'channel event rejected');
+    if (stamp === null) return;
+    const last = this.lastTaken.get(stamp.node);
+    if (last !== undefined && stamp.seq <= last) return; // a copy of one already passed over
+    // Own rows are passed over (dead-lettered) only in order; another node's like its events, gap or not.
+    if (stamp.node !== this.nodeId || stamp.prev === last || this.ownGap(stamp.prev)) this.skip(stamp.node, stamp.seq, why);
   }
 
   /** Commits the turn's events, then hands them to the edges (history first: never an offset that was not kept). */

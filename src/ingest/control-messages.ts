@@ -1,7 +1,9 @@
 /**
  * The bus's control traffic, next to telemetry: share-link revocations and user/role events.
  * Every node subscribes, so a revocation or event published by any node (or any backend) reaches
- * every edge of every node. Bad payloads are counted and dropped like bad telemetry.
+ * every edge of every node. Bad payloads are counted and dropped like bad telemetry; every payload
+ * is bounded (UTF-8, nesting depth: protocol/bounded-json.ts) before it is parsed, so the JSON and
+ * msgpack encodings below cannot overflow the stack.
  *
  *   <GATEWAY_REVOCATIONS_TOPIC>          {"jti":"…","expires_at":"ISO"}
  *   <GATEWAY_EVENTS_TOPIC>/all           {"type":"notification","data":{…}}   every /ws/connect user
@@ -11,6 +13,7 @@
 import type { Logger } from 'pino';
 import { Packr } from 'msgpackr';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
+import { BoundedJsonError, parseJsonBytes } from '../protocol/bounded-json.js';
 import type { IngestToEdge } from '../threads/messages.js';
 
 const TARGET = /^(all|user\/[A-Za-z0-9_.:@-]{1,128}|role\/[A-Za-z0-9_.:@-]{1,128})$/;
@@ -22,13 +25,15 @@ export class ControlMessages {
   constructor(
     private readonly broadcast: (message: IngestToEdge) => void,
     private readonly onRejected: () => void,
+    private readonly maxJsonDepth: number,
     logger: Logger,
   ) {
     this.log = new RateLimitedLog(logger);
   }
 
   revocation(payload: Buffer): void {
-    const value = this.parse(payload);
+    const value = this.parse('revocation', payload);
+    if (value === null) return;
     const expiresAt = typeof value?.expires_at === 'string' ? Date.parse(value.expires_at) : Number.NaN;
     if (typeof value?.jti !== 'string' || value.jti.length > 128 || !Number.isFinite(expiresAt)) {
       this.reject('revocation', 'needs "jti" and "expires_at"');
@@ -42,7 +47,8 @@ export class ControlMessages {
       this.reject('event', `target must be all, user/<id> or role/<role> (got ${JSON.stringify(target.slice(0, 60))})`);
       return;
     }
-    const value = this.parse(payload);
+    const value = this.parse('event', payload);
+    if (value === null) return;
     if (value === undefined || typeof value.type !== 'string' || value.type === '') {
       this.reject('event', 'must be a JSON object with a "type"');
       return;
@@ -51,13 +57,19 @@ export class ControlMessages {
     this.broadcast({ t: 'event', target, json: JSON.stringify(event), msgpack: Uint8Array.from(packr.pack(event)) });
   }
 
-  private parse(payload: Buffer): Record<string, unknown> | undefined {
+  /** The payload's object; undefined: not an object or not JSON; null: refused for its encoding or depth (counted here). */
+  private parse(kind: string, payload: Buffer): Record<string, unknown> | undefined | null {
+    let value: unknown;
     try {
-      const value: unknown = JSON.parse(payload.toString('utf8'));
-      return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
-    } catch {
+      value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
+    } catch (err) {
+      if (err instanceof BoundedJsonError && err.reason !== 'syntax') {
+        this.reject(kind, `payload ${err.detail}`);
+        return null;
+      }
       return undefined;
     }
+    return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
   }
 
   private reject(kind: string, why: string): void {

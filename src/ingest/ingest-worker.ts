@@ -20,6 +20,7 @@ import { openDatabase, type NodeIdentity } from '../store/database.js';
 import { EventLog } from '../store/event-log.js';
 import { ChannelPipeline } from './channel-pipeline.js';
 import { OutboxRelay } from './outbox-relay.js';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
 
 export interface IngestWorkerData {
   readonly config: GatewayConfig;
@@ -35,16 +36,19 @@ installCrashGuard(logger);
 const stats = SharedStats.attach(statsBuffer).ingestWriter();
 
 const fanout = new EdgeFanout(edgePorts, config.telemetry.batchMaxBytes, () => stats.inc('batches_sent_total'));
-const pipeline = new TelemetryPipeline(config.telemetry, fanout, stats, logger.child({ component: 'pipeline' }));
+const maxJsonDepth = config.limits.maxJsonDepth;
+const pipeline = new TelemetryPipeline(config.telemetry, maxJsonDepth, fanout, stats, logger.child({ component: 'pipeline' }));
 
-const control = new ControlMessages((message) => fanout.broadcast(message), () => stats.inc('control_rejected_total'), logger.child({ component: 'control' }));
+const control = new ControlMessages((message) => fanout.broadcast(message), () => stats.inc('control_rejected_total'), maxJsonDepth, logger.child({ component: 'control' }));
 const revocationsTopic = config.share.revocationsTopic;
 const eventsPrefix = `${config.auth.eventsTopic}/`;
 
 const channelsPrefix = `${config.events.topic}/`;
 const azurePrefix = `${config.azure.topic}/`;
-const azure = new AzurePipeline(config.azure.hubs, (message) => fanout.broadcast(message), stats, logger.child({ component: 'azure' }));
+const azure = new AzurePipeline(config.azure.hubs, maxJsonDepth, (message) => fanout.broadcast(message), stats, logger.child({ component: 'azure' }));
 
+// Every decoder bounds its input, so nothing should throw; if something does, that message alone is lost.
+const poisonLog = new RateLimitedLog(logger.child({ component: 'mqtt' }));
 const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
     if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);
@@ -52,6 +56,11 @@ const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${events
     else if (topic === revocationsTopic) control.revocation(payload);
     else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
     else pipeline.handle(topic, payload);
+  },
+  poison: (topic, bytes, err) => {
+    stats.inc('ingest_poison_messages_total');
+    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+    poisonLog.warn({ topic: topic.slice(0, 200), bytes, error: error.slice(0, 200) }, 'bus message skipped: its handling threw');
   },
   stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
   reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
@@ -69,7 +78,7 @@ const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
   publish: (topic, payload) => source.publish(topic, payload, 1),
 }, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));
 const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
-const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay,
+const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay, maxJsonDepth,
   (message) => fanout.broadcast(message), stats, logger.child({ component: 'channels' }),
   outbound === null ? null : (hub, groups, data) => outbound.send(hub, groups, data));
 const tripMonitor = new TripMonitor(storeDb, () => azure.query(config.trips.hub, { kind: 'users' }) as string[], stats);

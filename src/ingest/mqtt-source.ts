@@ -19,6 +19,12 @@ export const enum SourceState {
 
 export interface SourceEvents {
   message(topic: string, payload: Buffer): void;
+  /**
+   * `message` threw for this one (a poison message): it is skipped and the stream goes on. An
+   * exception must not reach mqtt.js: thrown inside its packet handling, it stops the client from
+   * reading anything more from the connection.
+   */
+  poison(topic: string, bytes: number, err: unknown): void;
   stateChange(connected: boolean): void;
   reconnectScheduled(): void;
   /** The subscriptions of this connection were acknowledged (after every (re)connect). */
@@ -75,7 +81,13 @@ export class MqttSource {
       });
       this.events.stateChange(true);
     });
-    client.on('message', (topic, payload) => this.events.message(topic, payload));
+    client.on('message', (topic, payload) => {
+      try {
+        this.events.message(topic, payload);
+      } catch (err) {
+        this.events.poison(topic, payload.length, err);
+      }
+    });
     client.on('error', (err) => this.logger.warn({ err: err.message }, 'mqtt error'));
     client.on('close', () => this.onClose());
   }

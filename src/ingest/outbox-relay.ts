@@ -9,10 +9,18 @@
  * last one it took). If nothing comes back for GATEWAY_OUTBOX_RETRY_MS, after a reconnect, or when a
  * gap shows, the relay rewinds and publishes again from the first unconfirmed row; receivers drop the
  * copies they already have. A broker outage therefore delays events and loses none.
+ *
+ * A row is never retried forever. The channel pipeline dead-letters a row of this node that came
+ * back and was refused (deadLetter), and counts a miss (gap) each time later rows came back
+ * while the first unconfirmed row, published before them, did not: at OUTBOX_MAX_ATTEMPTS misses
+ * the row is dead-lettered too (store/dead-letters.ts). Only this evidence counts: timeouts and
+ * reconnects (an outage, a broker that delivers nothing) never do.
  */
 import type { Logger } from 'pino';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
+import { stampPrefix } from '../channels/outbox-event.js';
+import { OUTBOX_MAX_ATTEMPTS } from '../store/dead-letters.js';
 import type { EventLog } from '../store/event-log.js';
 
 /** Rows in flight (published, not yet back) at most. */
@@ -32,6 +40,10 @@ export class OutboxRelay {
   private lastProgressAt = Date.now();
   private lastRewindAt = 0;
   private readonly timer: NodeJS.Timeout;
+  /** The first unconfirmed row as last published, whether it is out since the last miss, and its misses. */
+  private headId = 0;
+  private headOut = false;
+  private headMisses = 0;
 
   constructor(
     private readonly log: EventLog,
@@ -44,6 +56,7 @@ export class OutboxRelay {
   ) {
     this.confirmedUpTo = log.origins().get(nodeId) ?? 0;
     this.sentUpTo = this.confirmedUpTo;
+    this.stats.set('outbox_dead_letters', log.deadLetters.count());
     this.timer = setInterval(() => this.tick(), TICK_MS);
   }
 
@@ -71,9 +84,17 @@ export class OutboxRelay {
     if (room <= 0) return;
     const rows = this.log.pending(this.sentUpTo, room);
     for (const row of rows) {
+      if (this.sentUpTo === this.confirmedUpTo) {
+        // The first unconfirmed row goes out (again).
+        if (row.id !== this.headId) {
+          this.headId = row.id;
+          this.headMisses = 0;
+        }
+        this.headOut = true;
+      }
       // Splice the origin in front of the stored event's fields: no parse/stringify round trip.
-      const stamp = `{"origin":{"node":"${this.nodeId}","seq":${row.id},"prev":${this.sentUpTo}},`;
-      this.bus.publish(`${this.topicPrefix}/${row.channel}`, stamp + row.payload.slice(1));
+      // (String(): a row written by hand may hold anything; the pipeline refuses it by its stamp.)
+      this.bus.publish(`${this.topicPrefix}/${row.channel}`, stampPrefix(this.nodeId, row.id, this.sentUpTo) + String(row.payload).slice(1));
       this.sentUpTo = row.id;
     }
     if (rows.length > 0) this.stats.inc('outbox_published_total', rows.length);
@@ -84,6 +105,34 @@ export class OutboxRelay {
     this.confirmedUpTo = seq;
     if (this.sentUpTo < seq) this.sentUpTo = seq;
     this.lastProgressAt = Date.now();
+  }
+
+  /**
+   * One of this node's rows came back after a gap: it was published after `prev`, and rows up to
+   * `prev` are not all back. Publishes again from the first unconfirmed row (at most once per
+   * MIN_REWIND_INTERVAL_MS: the other rows of a pass report the same gap). The first gap after a
+   * pass published that row is a miss for it (one per pass; its arrival resets them): at its
+   * OUTBOX_MAX_ATTEMPTS-th consecutive miss its id is returned instead, and the caller passes over
+   * it and calls deadLetter.
+   */
+  gap(prev: number): number | null {
+    if (this.headOut && this.headId > this.confirmedUpTo && prev >= this.headId) {
+      this.headOut = false;
+      if (++this.headMisses >= OUTBOX_MAX_ATTEMPTS) return this.headId;
+    }
+    this.rewind('gap on the way back from the bus');
+    return null;
+  }
+
+  /** Moves row `seq` to the dead letters (its successors go on); it counts as done from here. */
+  deadLetter(seq: number, reason: string): void {
+    const moved = this.log.deadLetters.move(seq, reason);
+    if (moved) {
+      this.stats.inc('outbox_dead_lettered_total');
+      this.stats.set('outbox_dead_letters', this.log.deadLetters.count());
+      this.logger.warn({ id: seq, reason }, 'outbox: row moved to the dead letters (GET /api/v1/outbox/dead-letters)');
+    }
+    if (seq > this.confirmedUpTo) this.confirm(seq);
   }
 
   /** Publish again from the first unconfirmed row (after a reconnect, a timeout or a gap). */

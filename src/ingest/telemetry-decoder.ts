@@ -1,24 +1,35 @@
 /**
  * Decodes and validates one MQTT telemetry payload, once. A payload is accepted when it is at most
- * GATEWAY_MAX_PAYLOAD_BYTES, is a JSON object, and carries a valid device id (from the configured
- * field, or from a topic level). Anything else is classified so it can be counted and logged.
+ * GATEWAY_MAX_PAYLOAD_BYTES, is UTF-8, nested at most GATEWAY_MAX_JSON_DEPTH deep (one scan of the
+ * bytes before JSON.parse: protocol/bounded-json.ts), is a JSON object, and carries a valid device
+ * id (from the configured field, or from a topic level). Anything else is classified so it can be
+ * counted and logged. An accepted payload's bytes are relayed as they are to JSON clients, so the
+ * UTF-8 check is what keeps a device from sending their WebSocket libraries invalid text.
  */
 import type { TelemetryConfig } from '../config/config.js';
+import { scanJsonBytes } from '../protocol/bounded-json.js';
 import { isValidDeviceId } from '../protocol/device-ids.js';
 
-export type Rejection = 'size' | 'json' | 'shape' | 'device_id';
+export type Rejection = 'size' | 'utf8' | 'depth' | 'json' | 'shape' | 'device_id';
 
 export type Decoded =
   | { readonly ok: true; readonly deviceId: string; readonly value: Record<string, unknown> }
   | { readonly ok: false; readonly reason: Rejection; readonly detail: string };
 
 export class TelemetryDecoder {
-  constructor(private readonly config: TelemetryConfig) {}
+  constructor(
+    private readonly config: TelemetryConfig,
+    private readonly maxJsonDepth: number,
+  ) {}
 
   decode(topic: string, payload: Buffer): Decoded {
     if (payload.length > this.config.maxPayloadBytes) {
       return { ok: false, reason: 'size', detail: `${payload.length} bytes > ${this.config.maxPayloadBytes}` };
     }
+    const scan = scanJsonBytes(payload, this.maxJsonDepth);
+    if (scan === 'utf8') return { ok: false, reason: 'utf8', detail: 'not valid UTF-8' };
+    if (scan === 'depth') return { ok: false, reason: 'depth', detail: `nested deeper than ${this.maxJsonDepth} levels` };
+    if (scan === 'unbalanced') return { ok: false, reason: 'json', detail: 'a closing bracket without its opening one' };
     let value: unknown;
     try {
       value = JSON.parse(payload.toString('utf8'));

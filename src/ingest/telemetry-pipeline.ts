@@ -17,6 +17,8 @@ import { EdgeFanout } from './edge-fanout.js';
 
 const REJECTION_METRIC: Readonly<Record<Rejection, IngestMetric>> = {
   size: 'telemetry_rejected_size_total',
+  utf8: 'telemetry_rejected_utf8_total',
+  depth: 'telemetry_rejected_depth_total',
   json: 'telemetry_rejected_json_total',
   shape: 'telemetry_rejected_shape_total',
   device_id: 'telemetry_rejected_device_id_total',
@@ -37,11 +39,12 @@ export class TelemetryPipeline {
 
   constructor(
     config: TelemetryConfig,
+    maxJsonDepth: number,
     private readonly fanout: EdgeFanout,
     private readonly stats: RowWriter<IngestMetric>,
     private readonly logger: Logger,
   ) {
-    this.decoder = new TelemetryDecoder(config);
+    this.decoder = new TelemetryDecoder(config, maxJsonDepth);
     this.devices = new DeviceTable((device) => this.fanout.broadcast({ t: 'device', index: device.index, id: device.id }));
     this.badPayloadLog = new RateLimitedLog(logger);
   }

@@ -26,7 +26,14 @@ export type TripTask =
   /** Negotiate: the equipment exists and is active (reference/000 validate_equipment). */
   | { readonly op: 'equipment-check'; readonly code: string };
 
-export type StoreTask = EntityTask | TripTask;
+/** The outbox's dead letters, oldest first, without their payloads (store/dead-letters.ts). */
+export interface DeadLetterTask {
+  readonly op: 'dead-letters';
+  readonly skip: number;
+  readonly limit: number;
+}
+
+export type StoreTask = EntityTask | TripTask | DeadLetterTask;
 
 export const isTripTask = (task: StoreTask): task is TripTask => task.op.startsWith('trip-') || task.op.startsWith('equipment-');
 
@@ -38,4 +45,6 @@ export type StoreReply =
 export interface StoreWorkerData {
   readonly dataDir: string;
   readonly collections: readonly import('../channels/channel-config.js').CollectionSpec[];
+  /** GATEWAY_MAX_JSON_DEPTH: every event written must pass it (channels/outbox-event.ts). */
+  readonly maxJsonDepth: number;
 }

@@ -4,51 +4,65 @@
  */
 import { workerData } from 'piscina';
 import { openDatabase } from '../store/database.js';
+import { DeadLetters } from '../store/dead-letters.js';
 import { EntityStore } from '../store/entity-store.js';
 import { parseEquipment, TripStore } from '../store/trip-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
 
-const { dataDir, collections } = workerData as StoreWorkerData;
+const { dataDir, collections, maxJsonDepth } = workerData as StoreWorkerData;
 const db = openDatabase(dataDir);
-const store = new EntityStore(db);
-const trips = new TripStore(db);
+const store = new EntityStore(db, maxJsonDepth);
+const trips = new TripStore(db, maxJsonDepth);
+const deadLetters = new DeadLetters(db);
 const byPath = new Map(collections.map((c) => [c.path, c]));
 
 const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
 
-/** Trips and equipment: their refusals are GatewayErrors, answered as such. */
+/** Trips and equipment. */
 function tripTask(task: TripTask): StoreReply {
-  try {
-    switch (task.op) {
-      case 'trip-step': {
-        const result = trips.step(task.step, task.body);
-        return ok(200, result.body, result.wroteEvent);
-      }
-      case 'trip-get':
-        return ok(200, trips.getTrip(task.id));
-      case 'trip-list':
-        return ok(200, trips.trips(task.skip, task.limit));
-      case 'equipment-list':
-        return ok(200, trips.equipment());
-      case 'equipment-get':
-        return ok(200, trips.equipment(task.code)[0]);
-      case 'equipment-put':
-        return ok(200, trips.saveEquipment([parseEquipment(task.body, task.code)])[0]);
-      case 'equipment-delete':
-        if (!trips.removeEquipment(task.code)) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(task.code.slice(0, 64))}`);
-        return ok(200, { deleted: true, code: task.code });
-      case 'equipment-check':
-        return ok(200, trips.usable(task.code));
+  switch (task.op) {
+    case 'trip-step': {
+      const result = trips.step(task.step, task.body);
+      return ok(200, result.body, result.wroteEvent);
     }
+    case 'trip-get':
+      return ok(200, trips.getTrip(task.id));
+    case 'trip-list':
+      return ok(200, trips.trips(task.skip, task.limit));
+    case 'equipment-list':
+      return ok(200, trips.equipment());
+    case 'equipment-get':
+      return ok(200, trips.equipment(task.code)[0]);
+    case 'equipment-put':
+      return ok(200, trips.saveEquipment([parseEquipment(task.body, task.code)])[0]);
+    case 'equipment-delete':
+      if (!trips.removeEquipment(task.code)) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(task.code.slice(0, 64))}`);
+      return ok(200, { deleted: true, code: task.code });
+    case 'equipment-check':
+      return ok(200, trips.usable(task.code));
+  }
+}
+
+/** Every refusal (a GatewayError, nothing written) is answered as such; anything else is the pool's 500. */
+export default function run(task: StoreTask): StoreReply {
+  try {
+    return serve(task);
   } catch (err) {
     if (err instanceof GatewayError) return { ok: false, code: err.code, message: err.message };
     throw err;
   }
 }
 
-export default function run(task: StoreTask): StoreReply {
+function serve(task: StoreTask): StoreReply {
   if (isTripTask(task)) return tripTask(task);
+  if (task.op === 'dead-letters') {
+    const items = deadLetters.page(task.skip, task.limit).map((d) => ({
+      id: d.id, channel: d.channel, reason: d.reason, bytes: d.bytes,
+      created_at: new Date(d.created_at).toISOString(), dead_lettered_at: new Date(d.dead_at).toISOString(),
+    }));
+    return ok(200, { total: deadLetters.count(), skip: task.skip, limit: task.limit, dead_letters: items });
+  }
   if (task.op === 'publish') {
     store.publish(task.channel, task.payload);
     return ok(202, { status: 'accepted', channel: task.channel }, true);

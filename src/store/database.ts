@@ -11,6 +11,7 @@
  *     sequences(collection, last_id)         per-collection id counter (ids are never reused)
  *     entities(collection, id, data, …)      one row per entity; data is the JSON of its fields
  *     outbox(id, channel, payload, created)  events written with their entity, not yet seen back
+ *     dead_letters(id, channel, payload, …)  outbox rows the relay gave up on, with reason and time
  *     equipment(code, kind, active, …)       trucks and excavators (reference/000)
  *     trips(id, state, data, …)              trips (IdMovimiento = id) and their state
  *     trip_events(id, trip_id, event, at)    every trip event written (events per hour)
@@ -41,6 +42,7 @@ CREATE TABLE IF NOT EXISTS entities (
   collection TEXT NOT NULL, id INTEGER NOT NULL, data TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL, reason TEXT NOT NULL, dead_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS equipment (code TEXT PRIMARY KEY, kind TEXT NOT NULL, active INTEGER NOT NULL, description TEXT, updated_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trips (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trip_events (id INTEGER PRIMARY KEY AUTOINCREMENT, trip_id INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);

@@ -7,6 +7,7 @@
 import type { Statement } from 'better-sqlite3';
 import type { CollectionSpec } from '../channels/channel-config.js';
 import { entityEventJson } from '../channels/channel-event.js';
+import { checkOutboxEvent } from '../channels/outbox-event.js';
 import type { Db } from './database.js';
 
 export type Entity = Record<string, unknown>;
@@ -25,6 +26,8 @@ export interface UpdateResult {
 }
 
 const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
+/** A stored field by name: own properties only (`constructor` is not a field of every entity). */
+const fieldOf = (entity: Entity, name: string) => (Object.hasOwn(entity, name) ? entity[name] : undefined);
 
 export class EntityStore {
   private readonly nextId: Statement<[string]>;
@@ -35,7 +38,8 @@ export class EntityStore {
   private readonly remove: Statement<[string, number]>;
   private readonly enqueue: Statement<[string, string, number]>;
 
-  constructor(private readonly db: Db) {
+  /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (checkOutboxEvent). */
+  constructor(private readonly db: Db, private readonly maxJsonDepth: number) {
     this.nextId = db.prepare(`INSERT INTO sequences (collection, last_id) VALUES (?, 1)
       ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1 RETURNING last_id`);
     this.insert = db.prepare('INSERT INTO entities (collection, id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
@@ -52,10 +56,13 @@ export class EntityStore {
 
   private event(c: CollectionSpec, action: 'created' | 'updated' | 'deleted', id: number, data: Entity, fieldsUpdated?: string[]): void {
     const verb = { created: 'create', updated: 'update', deleted: 'delete' }[action];
-    this.enqueue.run(c.channel, entityEventJson({
+    const json = entityEventJson({
       entityType: c.entityType, action, entityId: id, data, timestamp: new Date().toISOString(),
       metadata: { action: `${verb}_${c.entityType}`, ...(fieldsUpdated ? { fields_updated: fieldsUpdated } : {}) },
-    }), Date.now());
+    });
+    // Inside the write's transaction: a refusal here writes neither the entity nor the event.
+    checkOutboxEvent(json, this.maxJsonDepth, 'GW_ERR_BODY_INVALID', `The ${action} event of ${c.path} ${id}`);
+    this.enqueue.run(c.channel, json, Date.now());
   }
 
   list(c: CollectionSpec, skip: number, limit: number): Entity[] {
@@ -84,12 +91,13 @@ export class EntityStore {
       const row = this.select.get(c.path, id);
       if (!row) return null;
       const current = JSON.parse(row.data) as Entity;
-      const updatedFields = Object.keys(fields).filter((k) => !sameValue(current[k], fields[k]));
+      const updatedFields = Object.keys(fields).filter((k) => !sameValue(fieldOf(current, k), fields[k]));
       if (updatedFields.length === 0) return { entity: this.entity(c, row), updatedFields };
       const next = { ...current };
       for (const k of updatedFields) {
         if (fields[k] === null) delete next[k];
-        else next[k] = fields[k];
+        // defineProperty, not `next[k] =`: assigning a key named __proto__ would set the prototype.
+        else Object.defineProperty(next, k, { value: fields[k], enumerable: true, writable: true, configurable: true });
       }
       const now = new Date().toISOString();
       this.change.run(JSON.stringify(next), now, c.path, id);
@@ -113,6 +121,7 @@ export class EntityStore {
 
   /** An event from the publish API: into the outbox, so a broker outage delays it and loses nothing. */
   publish(channel: string, payloadJson: string): void {
+    checkOutboxEvent(payloadJson, this.maxJsonDepth, 'GW_ERR_EVENT_INVALID', 'The event');
     this.enqueue.run(channel, payloadJson, Date.now());
   }
 }

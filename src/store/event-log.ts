@@ -1,12 +1,13 @@
 /**
  * The ingest thread's side of the database (store/database.ts): in history.sqlite, channel heads
  * (last offset given), the bounded history and the duplicate filter's position per origin node; in
- * gateway.sqlite, the outbox rows still to relay. A batch of accepted events is committed in one
+ * gateway.sqlite, the outbox rows still to relay and the dead letters. A batch of accepted events is committed in one
  * transaction of the history file before the events go to the edges; the outbox rows that came back
  * are deleted later, in the background (the origin position already says they are done).
  */
 import type { Statement } from 'better-sqlite3';
 import type { Db } from './database.js';
+import { DeadLetters } from './dead-letters.js';
 
 export interface HistoryRow {
   readonly channel: string;
@@ -38,8 +39,11 @@ export class EventLog {
   private readonly recentRows: Statement<[string, number, number], HistoryRow>;
   private readonly trimRows: Statement<[string, number, number]>;
   private readonly commitTx: (batch: CommitBatch) => void;
+  /** In gateway.sqlite with the outbox: rows move there in one transaction. */
+  readonly deadLetters: DeadLetters;
 
   constructor(private readonly db: Db, store: Db) {
+    this.deadLetters = new DeadLetters(store);
     this.insertRow = db.prepare('INSERT OR REPLACE INTO history (channel, offset, at, event) VALUES (?, ?, ?, ?)');
     this.setHead = db.prepare('INSERT INTO channel_heads (channel, last_offset) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET last_offset = excluded.last_offset');
     this.setOrigin = db.prepare('INSERT INTO origins (node, last_seq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq');

@@ -8,6 +8,7 @@ import type { Statement } from 'better-sqlite3';
 import { MAX_MESSAGE_BYTES } from '../azure/commands.js';
 import { TRIPS_CHANNEL } from '../channels/channel-config.js';
 import { entityEventJson } from '../channels/channel-event.js';
+import { checkOutboxEvent } from '../channels/outbox-event.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import {
   checkTransition, eventPayload, STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, type TripState, type TripStep,
@@ -71,7 +72,7 @@ export class TripStore {
   private readonly upsertEquipment: Statement<[string, string, number, string | null, string]>;
   private readonly deleteEquipment: Statement<[string]>;
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly maxJsonDepth: number) {
     this.selectTrip = db.prepare('SELECT id, state, data, created_at, updated_at FROM trips WHERE id = ?');
     this.insertTrip = db.prepare('INSERT INTO trips (state, data, created_at, updated_at) VALUES (?, ?, ?, ?)');
     this.updateTrip = db.prepare('UPDATE trips SET state = ?, data = ?, updated_at = ? WHERE id = ?');
@@ -128,6 +129,7 @@ export class TripStore {
       if (Buffer.byteLength(event) > MAX_MESSAGE_BYTES) {
         throw new GatewayError('GW_ERR_MESSAGE_TOO_LARGE', `Message Too Large: the ${spec.event} event would be ${Buffer.byteLength(event)} bytes, over the 1 MB Azure Web PubSub limit; compress or paginate`);
       }
+      checkOutboxEvent(event, this.maxJsonDepth, 'GW_ERR_BODY_INVALID', `The ${spec.event} event`);
       this.enqueue.run(TRIPS_CHANNEL, event, Date.now());
       this.insertTripEvent.run(trip.id, spec.event, Date.now());
       return { body: step === 'crear' ? { id: trip.id } : tripJson(trip), wroteEvent: true };

@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../errors/gateway-error.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../protocol/bounded-json.js';
 import type { Db } from '../store/database.js';
 import { parseEquipment, TripStore } from '../store/trip-store.js';
 
@@ -26,5 +27,5 @@ export function seedEquipment(db: Db, path: string): number {
       return fail(`entry ${i}: ${(err as Error).message}`);
     }
   });
-  return new TripStore(db).saveEquipment(list).length;
+  return new TripStore(db, DEFAULT_MAX_JSON_DEPTH).saveEquipment(list).length; // equipment writes no event
 }

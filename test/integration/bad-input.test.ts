@@ -148,7 +148,7 @@ describe('bad MQTT payloads', () => {
     expect(watcher.count(isMessage())).toBe(1);
     await ok.check(7);
     const stats = await gw.stats();
-    expect(stats.ingest.rejected).toEqual({ json: 2, shape: 2, size: 1, device_id: 2 });
+    expect(stats.ingest.rejected).toEqual({ json: 1, utf8: 1, depth: 0, shape: 2, size: 1, device_id: 2 });
     expect(gw.logs.filter((l) => l.msg === 'telemetry payload rejected').length).toBeGreaterThan(0);
   });
 });

@@ -72,12 +72,12 @@ describe('frames and requests', () => {
     expect(() => parseAzureCommand({ op: 'grant', connectionId: 'c', permission: 'fly' })).toThrow(/permission/);
     // On the bus a send is its command line, then the payload's bytes as they came.
     const send = { op: 'send', to: { kind: 'group', name: 'g' }, dataType: 'binary' } as const;
-    const decoded = decodeAzureMessage(Buffer.from(encodeAzureMessage(send, Uint8Array.from([10, 0, 255]))));
+    const decoded = decodeAzureMessage(Buffer.from(encodeAzureMessage(send, Uint8Array.from([10, 0, 255]))), 64);
     expect(decoded.command).toMatchObject(send);
     expect([...decoded.payload]).toEqual([10, 0, 255]);
-    expect(() => decodeAzureMessage(Buffer.from(JSON.stringify(send)))).toThrow(/payload/);
-    expect(() => checkPayload('json', Buffer.from('{"a":'))).toThrow(/not valid JSON/);
-    expect(() => checkPayload('text', Buffer.from([0xff, 0xfe]))).toThrow(/UTF-8/);
+    expect(() => decodeAzureMessage(Buffer.from(JSON.stringify(send)), 64)).toThrow(/payload/);
+    expect(() => checkPayload('json', Buffer.from('{"a":'), 64)).toThrow(/not valid JSON/);
+    expect(() => checkPayload('text', Buffer.from([0xff, 0xfe]), 64)).toThrow(/UTF-8/);
   });
 });
 
@@ -89,7 +89,7 @@ describe('the trip store', () => {
       db.close();
       rmSync(dir, { recursive: true, force: true });
     });
-    const trips = new TripStore(db);
+    const trips = new TripStore(db, 64);
     trips.saveEquipment([{ code: 'CAM-1', kind: 'truck', active: true, description: null }]);
     return { db, trips };
   };

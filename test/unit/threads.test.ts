@@ -61,8 +61,8 @@ describe('backoff', () => {
 });
 
 describe('telemetry decoder', () => {
-  const decoder = new TelemetryDecoder({ ...loadConfig({}).telemetry, maxPayloadBytes: 100 });
-  const byTopic = new TelemetryDecoder({ ...loadConfig({ GATEWAY_DEVICE_ID_TOPIC_LEVEL: '1' }).telemetry });
+  const decoder = new TelemetryDecoder({ ...loadConfig({}).telemetry, maxPayloadBytes: 100 }, 4);
+  const byTopic = new TelemetryDecoder({ ...loadConfig({ GATEWAY_DEVICE_ID_TOPIC_LEVEL: '1' }).telemetry }, 64);
 
   it('accepts an object with a device id, string or integer', () => {
     expect(decoder.decode('gps/x', Buffer.from('{"DEVICE_ID":"A1","LAT":1}'))).toMatchObject({ ok: true, deviceId: 'A1' });
@@ -75,5 +75,17 @@ describe('telemetry decoder', () => {
     ['{"LAT":1}', 'device_id'], ['{"DEVICE_ID":"a b"}', 'device_id'], ['{"DEVICE_ID":1.5}', 'device_id'], ['{"DEVICE_ID":{}}', 'device_id'],
   ])('rejects %j as %s', (payload, reason) => {
     expect(decoder.decode('gps/x', Buffer.from(payload))).toMatchObject({ ok: false, reason });
+  });
+
+  it('regression: a latin-1 byte inside a string is refused as utf8, never accepted to be relayed', () => {
+    const latin1 = Buffer.concat([Buffer.from('{"DEVICE_ID":"U8-1","NAME":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]);
+    expect(decoder.decode('gps/x', latin1)).toMatchObject({ ok: false, reason: 'utf8' });
+    expect(decoder.decode('gps/x', Buffer.from('{"DEVICE_ID":"U8-1","NAME":"café"}'))).toMatchObject({ ok: true, deviceId: 'U8-1' });
+  });
+
+  it('regression: nesting deeper than the limit is refused as depth before parsing; at the limit it passes', () => {
+    expect(decoder.decode('gps/x', Buffer.from('{"DEVICE_ID":"A1","a":[{"b":[1]}]}'))).toMatchObject({ ok: true });
+    expect(decoder.decode('gps/x', Buffer.from('{"DEVICE_ID":"A1","a":[{"b":[[1]]}]}'))).toMatchObject({ ok: false, reason: 'depth' });
+    expect(decoder.decode('gps/x', Buffer.from('{"DEVICE_ID":"A1","a":"[[[[[[[[[["}'))).toMatchObject({ ok: true });
   });
 });
