@@ -2,12 +2,13 @@
  * Frames a json(.reliable).webpubsub.azure.v1 client sends (protocols/azure-webpubsub.md §4.1, §5),
  * checked. A frame that does not match the format is refused with GW_ERR_AZURE_REQUEST_INVALID
  * (the route declines the client: `disconnected`, then 1008). Its nesting is checked before it is
- * parsed (protocol/frame-depth.ts), and no message quotes the frame (bad frames are logged).
+ * parsed (protocol/bounded-json.ts), and no message quotes the frame (bad frames are logged).
  */
 import { GatewayError } from '../errors/gateway-error.js';
 import { isGroupName } from './commands.js';
 import type { DataType } from './frames.js';
-import { jsonTooDeep, MAX_FRAME_DEPTH } from '../protocol/frame-depth.js';
+import { scanJsonBytes } from '../protocol/bounded-json.js';
+import { MAX_FRAME_DEPTH } from '../protocol/codec.js';
 
 export type ClientRequest =
   | { readonly type: 'joinGroup' | 'leaveGroup'; readonly group: string; readonly ackId?: number }
@@ -52,7 +53,7 @@ function payloadOf(dataType: unknown, data: unknown): { dataType: DataType; data
 
 /** A client frame's bytes (UTF-8 JSON), checked. */
 export function parseClientRequest(frame: Uint8Array): ClientRequest {
-  if (jsonTooDeep(frame)) invalid(`the frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
+  if (scanJsonBytes(frame, MAX_FRAME_DEPTH) === 'depth') invalid(`the frame nests deeper than ${MAX_FRAME_DEPTH} levels`);
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(frame.buffer, frame.byteOffset, frame.byteLength).toString('utf8'));

@@ -19,7 +19,7 @@
  *   parseJsonText(text, limits)        the same on a string
  *   forbiddenKeyIn(value)              the first `__proto__` / `constructor` / `prototype` key, or null
  *   depthWithin(value, maxDepth)       a JS value's depth before pack/stringify (values not from a scan)
- *   msgpackDepthWithin(bytes, max)     'ok' | 'depth' | 'truncated' | 'invalid' on msgpack bytes, before unpack
+ *   msgpackDepthWithin(bytes, max)     'ok' | 'depth' | 'truncated' | 'invalid' | 'extension', before unpack
  */
 import { isUtf8 } from 'node:buffer';
 
@@ -206,7 +206,7 @@ export function depthWithin(value: unknown, maxDepth: number): boolean {
   return depthOf(value, maxDepth);
 }
 
-export type MsgpackScanResult = 'ok' | 'depth' | 'truncated' | 'invalid';
+export type MsgpackScanResult = 'ok' | 'depth' | 'truncated' | 'invalid' | 'extension';
 
 /** Items still to read per open container; shared scratch (one thread runs one scan at a time). */
 const remaining = new Float64Array(MAX_JSON_DEPTH + 2);
@@ -254,9 +254,12 @@ function scalarSize(bytes: Uint8Array, at: number, b: number): number {
 
 /**
  * The depth of the first msgpack value in `bytes`, without decoding it: one pass, no allocation.
- * `truncated`: the bytes end inside the value; `invalid`: the reserved type byte 0xc1. Extension
- * payloads are skipped as opaque bytes. A count larger than the bytes left ends as `truncated`
- * (every item takes at least one byte), so a forged count costs nothing.
+ * `truncated`: the bytes end inside the value; `invalid`: the reserved type byte 0xc1;
+ * `extension`: an extension type (0xc7-0xc9, 0xd4-0xd8), refused outright: msgpackr's built-in
+ * ones (Set 0x73, Error 0x65, RegExp 0x78, bundled strings 0x62) read the value that follows as
+ * their content, which would hide nesting from this scan, and no input needs one. A count larger
+ * than the bytes left ends as `truncated` (every item takes at least one byte), so a forged count
+ * costs nothing.
  */
 export function msgpackDepthWithin(bytes: Uint8Array, maxDepth: number): MsgpackScanResult {
   const limit = Math.min(maxDepth, MAX_JSON_DEPTH);
@@ -294,6 +297,8 @@ export function msgpackDepthWithin(bytes: Uint8Array, maxDepth: number): Msgpack
       if (at + 4 >= n) return 'truncated';
       items = u32(bytes, at + 1) * (b === 0xdf ? 2 : 1);
       at += 5;
+    } else if ((b >= 0xc7 && b <= 0xc9) || (b >= 0xd4 && b <= 0xd8)) {
+      return 'extension';
     } else {
       if (at + lengthFieldSize(b) >= n) return 'truncated';
       const size = scalarSize(bytes, at, b);

@@ -4,7 +4,16 @@
  * they are built once per message by the ingest thread (telemetry-envelope.ts).
  */
 import { Packr, Unpackr } from 'msgpackr';
-import { jsonTooDeep, MAX_FRAME_DEPTH, msgpackProblem } from './frame-depth.js';
+import { msgpackDepthWithin, scanJsonBytes } from './bounded-json.js';
+
+/**
+ * Deepest nesting of arrays and objects (maps) a client frame may have (bounded-json.ts counts
+ * containers: `{}` is 1). No client frame of any route needs more than a few levels; this leaves
+ * room for the JSON `data` an Azure Web PubSub client sends to a group. Checked on the bytes
+ * before decoding: msgpackr's unpack recurses once per level, and what is done with a value
+ * afterwards (JSON.stringify, pack) recurses too.
+ */
+export const MAX_FRAME_DEPTH = 64;
 
 export type WireFormat = 'json' | 'msgpack';
 export const WIRE_FORMATS: readonly WireFormat[] = ['json', 'msgpack'];
@@ -29,9 +38,9 @@ const textDecoder = new TextDecoder('utf-8', { fatal: true });
  * "eyJhbGciOi"... is not valid JSON`), and bad-frame errors are logged (edge/bad-frames.ts).
  */
 
-/** JSON text of a client frame: depth checked first (frame-depth.ts), then parsed. */
+/** JSON text of a client frame: depth checked first (bounded-json.ts), then parsed. */
 function decodeJsonFrame(bytes: Uint8Array): unknown {
-  if (jsonTooDeep(bytes)) throw new Error(`nested deeper than ${MAX_FRAME_DEPTH} levels`);
+  if (scanJsonBytes(bytes, MAX_FRAME_DEPTH) === 'depth') throw new Error(`nested deeper than ${MAX_FRAME_DEPTH} levels`);
   let text: string;
   try {
     text = textDecoder.decode(bytes);
@@ -67,9 +76,10 @@ export const msgpackCodec: Codec = {
     const bytes = new Uint8Array(frame);
     // A msgpack connection also accepts JSON text frames, so hand-typed actions work in tools.
     if (!isBinary) return decodeJsonFrame(bytes);
-    const problem = msgpackProblem(bytes);
-    if (problem === 'too-deep') throw new Error(`nested deeper than ${MAX_FRAME_DEPTH} levels`);
-    if (problem === 'extension') throw new Error('msgpack extension types are not accepted');
+    const scan = msgpackDepthWithin(bytes, MAX_FRAME_DEPTH);
+    if (scan === 'depth') throw new Error(`nested deeper than ${MAX_FRAME_DEPTH} levels`);
+    if (scan === 'extension') throw new Error('msgpack extension types are not accepted');
+    // 'truncated' and 'invalid' are left to unpack, which refuses them.
     try {
       return unpackr.unpack(bytes);
     } catch {

@@ -128,7 +128,9 @@ describe('msgpackDepthWithin (frames before unpack)', () => {
     expect(msgpackDepthWithin(pack(deep(65)), 64)).toBe('depth');
     expect(msgpackDepthWithin(pack({ a: Array.from({ length: 70_000 }, (_, i) => i), s: 'x'.repeat(70_000), m: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, [i]])) }), 3)).toBe('ok');
     expect(msgpackDepthWithin(pack({ a: Array.from({ length: 70_000 }, () => [[1]]) }), 3)).toBe('depth');
-    expect(msgpackDepthWithin(pack({ n: null, t: true, f: 1.5, i: -(2 ** 40), u: 2 ** 40, b: Buffer.alloc(300), d: new Date(0) }), 1)).toBe('ok');
+    expect(msgpackDepthWithin(pack({ n: null, t: true, f: 1.5, i: -(2 ** 40), u: 2 ** 40, b: Buffer.alloc(300) }), 1)).toBe('ok');
+    expect(msgpackDepthWithin(pack({ d: new Date(0) }), 8)).toBe('extension');
+    expect(msgpackDepthWithin(Uint8Array.from([0x91, 0xd4, 0x73, 0x00, 0x91, 0x01]), 8)).toBe('extension'); // msgpackr's Set reads the next value
     // 10,000 nested one-element arrays, hand-made (msgpackr itself cannot pack them).
     expect(msgpackDepthWithin(Buffer.concat([Buffer.alloc(10_000, 0x91), Buffer.from([0x01])]), 64)).toBe('depth');
   });

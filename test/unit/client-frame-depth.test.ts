@@ -1,31 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { pack } from 'msgpackr';
-import { jsonTooDeep, MAX_FRAME_DEPTH, msgpackProblem } from '../../src/protocol/frame-depth.js';
-import { jsonCodec, msgpackCodec } from '../../src/protocol/codec.js';
+import { msgpackDepthWithin } from '../../src/protocol/bounded-json.js';
+import { jsonCodec, MAX_FRAME_DEPTH, msgpackCodec } from '../../src/protocol/codec.js';
 import { parseClientRequest } from '../../src/azure/client-requests.js';
 
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
 const bytes = (text: string) => Buffer.from(text);
 const ab = (b: Uint8Array) => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
 
-describe('client frame depth, checked before decoding', () => {
-  it('counts JSON brackets outside strings only', () => {
-    expect(jsonTooDeep(bytes(JSON.stringify(nest(MAX_FRAME_DEPTH))))).toBe(false); // MAX_FRAME_DEPTH arrays
-    expect(jsonTooDeep(bytes(JSON.stringify(nest(MAX_FRAME_DEPTH + 1))))).toBe(true);
-    expect(jsonTooDeep(bytes(JSON.stringify({ s: '['.repeat(1000), t: 'a\\"[[[[' })))).toBe(false);
-    expect(jsonTooDeep(bytes('{"a":{"b":[{}]}}'), 3)).toBe(true);
-    expect(jsonTooDeep(bytes('{"a":{"b":[{}]}}'), 4)).toBe(false);
-  });
-
+describe('client frame depth, checked before decoding (bounded-json.ts)', () => {
   it('walks msgpack without building it: depth, extensions, and every kind of header', () => {
-    expect(msgpackProblem(pack(nest(MAX_FRAME_DEPTH)))).toBeNull();
-    expect(msgpackProblem(pack(nest(MAX_FRAME_DEPTH + 1)))).toBe('too-deep');
+    expect(msgpackDepthWithin(pack(nest(MAX_FRAME_DEPTH)), MAX_FRAME_DEPTH)).toBe('ok');
+    expect(msgpackDepthWithin(pack(nest(MAX_FRAME_DEPTH + 1)), MAX_FRAME_DEPTH)).toBe('depth');
     const wide = { s: 'x'.repeat(70_000), b: Buffer.alloc(300), n: [1, -1, 300, -300, 70_000, 2 ** 40, 1.5, null, true, false], m: { a: { b: 'c' } }, big: Array.from({ length: 70_000 }, () => 0) };
-    expect(msgpackProblem(pack(wide), 3)).toBeNull();
-    expect(msgpackProblem(pack({ a: { b: { c: 1 } } }), 2)).toBe('too-deep');
-    expect(msgpackProblem(pack(new Date()))).toBe('extension');
-    expect(msgpackProblem(Uint8Array.from([0x91, 0xd4, 0x73, 0x00, 0x91, 0x01]))).toBe('extension'); // msgpackr's Set: reads the next value
-    expect(msgpackProblem(Uint8Array.from([0xdd, 0xff, 0xff]))).toBeNull(); // truncated: unpack refuses it
+    expect(msgpackDepthWithin(pack(wide), 3)).toBe('ok');
+    expect(msgpackDepthWithin(pack({ a: { b: { c: 1 } } }), 2)).toBe('depth');
+    expect(msgpackDepthWithin(pack(new Date()), MAX_FRAME_DEPTH)).toBe('extension');
   });
 
   it('regression: a deeply nested msgpack or JSON client frame is refused as not decodable, never a RangeError', () => {
