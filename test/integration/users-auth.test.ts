@@ -118,9 +118,10 @@ describe('/ws/connect sessions', () => {
     expect(await res.json()).toMatchObject({ status: 'ok', sent: 2, metrics: { total_broadcasts: 1, total_send_errors: 0, last_broadcast_at: expect.any(String) } });
     for (const u of users) expect((await u.next(isType('notification'))).data).toEqual({ title: 'BroadcastTest', content: 'Mensaje de prueba', level: 'info' });
     const stats = await (await fetch(`${gw.http}/ws/stats`)).json();
+    // Every frame sent to a /ws/connect socket counts: two connection_established, two notifications.
     expect(stats).toMatchObject({
       status: 'ok',
-      stats: { total_connections: 2, connections_by_role: { LEVEL_1: 2, ops: 1 }, unique_users: 2, heartbeat_active: true, heartbeat_interval: 30, metrics: { total_messages_sent: 2, total_broadcasts: 1, total_send_errors: 0 } },
+      stats: { total_connections: 2, connections_by_role: { LEVEL_1: 2, ops: 1 }, unique_users: 2, heartbeat_active: true, heartbeat_interval: 30, metrics: { total_messages_sent: 4, total_broadcasts: 1, total_send_errors: 0 } },
       timestamp: expect.any(String),
     });
 
