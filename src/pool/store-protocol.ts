@@ -26,7 +26,13 @@ export type TripTask =
   /** Negotiate: the equipment exists and is active (reference/000 validate_equipment). */
   | { readonly op: 'equipment-check'; readonly code: string };
 
-export type StoreTask = EntityTask | TripTask;
+/**
+ * The watchdog's probe (answers at once), and a test hook (GATEWAY_TEST_HOOKS=bus): the thread
+ * ends in the middle of the task; with `replacementsFail`, the threads started after it fail too.
+ */
+export type HealthTask = { readonly op: 'ping' } | { readonly op: 'test-crash'; readonly replacementsFail: boolean };
+
+export type StoreTask = EntityTask | TripTask | HealthTask;
 
 export const isTripTask = (task: StoreTask): task is TripTask => task.op.startsWith('trip-') || task.op.startsWith('equipment-');
 
@@ -37,5 +43,6 @@ export type StoreReply =
 
 export interface StoreWorkerData {
   readonly dataDir: string;
+  readonly testHooks: readonly import('../config/config.js').TestHook[];
   readonly collections: readonly import('../channels/channel-config.js').CollectionSpec[];
 }
