@@ -29,7 +29,7 @@ async function hook(gw: GatewayProcess, message: Record<string, unknown>): Promi
 /** GET one operator route on a new connection, bounded: a wedged edge would never answer. */
 async function probe(http: string, route: string): Promise<{ status: number; body: any } | undefined> {
   try {
-    const res = await fetch(`${http}${route}`, { signal: AbortSignal.timeout(500), headers: { connection: 'close' } });
+    const res = await fetch(`${http}${route}`, { signal: AbortSignal.timeout(300), headers: { connection: 'close' } });
     return { status: res.status, body: await res.json() };
   } catch {
     return undefined; // this connection went to the wedged edge
@@ -41,12 +41,16 @@ async function expectHealthy(gw: GatewayProcess): Promise<void> {
   expect((await probe(gw.http, '/readyz'))?.status).toBe(200);
 }
 
-/** Waits until both routes answer 503 with a reason matching `reason`; returns how long it took. */
+/** Waits until both routes have answered 503 with a reason matching `reason`; returns how long it took. */
 async function until503(gw: GatewayProcess, reason: RegExp, since: number): Promise<number> {
+  const seen = new Set<string>();
   await eventually(async () => {
-    const [ready, health] = [await probe(gw.http, '/readyz'), await probe(gw.http, '/healthz')];
-    return ready?.status === 503 && health?.status === 503
-      && ready.body.reasons.some((r: string) => reason.test(r)) && health.body.reasons.some((r: string) => reason.test(r));
+    for (const route of ['/readyz', '/healthz']) {
+      if (seen.has(route)) continue;
+      const answer = await probe(gw.http, route); // each on its own connection: with several edges, tried until a live one answers
+      if (answer?.status === 503 && answer.body.reasons.some((r: string) => reason.test(r))) seen.add(route);
+    }
+    return seen.size === 2;
   }, 10_000, `/readyz and /healthz 503 with ${reason}`);
   return Date.now() - since;
 }
@@ -88,12 +92,13 @@ describe('watchdog: a thread that stops making progress', () => {
   });
 
   it('a busy-looping edge thread: the other edge reports it; the process, which cannot stop that thread, kills itself', async () => {
-    const gw = await startGateway({ env: { ...HOOKS, GATEWAY_THREADS: '2' } });
+    // A longer bound: between it and the exit, requests that land on the wedged edge time out.
+    const gw = await startGateway({ env: { ...HOOKS, GATEWAY_THREADS: '2', GATEWAY_WATCHDOG_MS: '3000' } });
     const exit = exitOf(gw);
     const since = Date.now();
     await hook(gw, { hook: 'wedge-edge', edge: 1 });
     const took = await until503(gw, /^edge-1 thread not making progress for \d+\.\d s$/, since);
-    expect(took).toBeLessThan(WATCHDOG_MS + 3000);
+    expect(took).toBeLessThan(3000 + 3000);
     expect(await exit).toEqual({ code: null, signal: 'SIGKILL' });
     expect(gw.logs.find((l) => l.msg === 'gateway cannot continue')?.reason).toMatch(/^edge-1 thread not making progress/);
     expect(gw.logs.some((l: LogLine) => /an edge thread is stuck/.test(l.msg ?? ''))).toBe(true);
