@@ -1,7 +1,8 @@
 /**
  * The composition root: builds every component in start order and closes them in reverse.
  *
- *   main thread   embedded broker (when MQTT_URL is unset), shared stats, thread supervision
+ *   main thread   embedded broker (when MQTT_URL is unset), shared stats, thread supervision,
+ *                 the pools, the watchdog (threads/watchdog.ts)
  *   ingest thread MQTT client → decode → encode once per wanted format → batches
  *   edge threads  uWS App each, same port; topics, snapshots, backpressure, HTTP routes
  */
@@ -20,13 +21,18 @@ import type { IngestWorkerData } from './ingest/ingest-worker.js';
 import { openDatabase, nodeIdentity } from './store/database.js';
 import { StoreService } from './pool/store-service.js';
 import { seedEquipment } from './trips/equipment-seed.js';
+import { Watchdog } from './threads/watchdog.js';
 
 export interface Gateway {
   readonly port: number;
   readonly mqttUrl: string;
   readonly brokerPort: number | undefined;
-  /** Graceful shutdown: readiness 503, no new upgrades, 1001 to every socket, threads drained. Idempotent. */
-  close(): Promise<void>;
+  /**
+   * Graceful shutdown: readiness 503, no new upgrades, 1001 to every socket, threads drained, within
+   * `deadlineMs` (default GATEWAY_SHUTDOWN_TIMEOUT_MS). Resolves false when an edge thread did not
+   * end (it cannot be stopped hard: threads/worker-handle.ts). Idempotent.
+   */
+  close(deadlineMs?: number): Promise<boolean>;
 }
 
 /**
@@ -42,6 +48,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   const stats = SharedStats.create(config.edge.threads);
   stats.setGlobal('started_at_ms', Date.now());
   stats.setGlobal('edge_threads', config.edge.threads);
+  if (config.health.ignoredTestHooks.length > 0) {
+    logger.warn({ hooks: config.health.ignoredTestHooks, environment: config.environment }, 'GATEWAY_TEST_HOOKS is ignored: test hooks work only with ENVIRONMENT=test');
+  }
+  if (config.health.testHooks.length > 0) logger.warn({ hooks: config.health.testHooks }, 'test hooks are on (GATEWAY_TEST_HOOKS): never in production');
 
   let broker: EmbeddedBroker | undefined;
   if (config.mqtt.url === undefined) {
@@ -49,104 +59,125 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   }
   const mqttUrl = config.mqtt.url ?? broker!.url;
 
-  // The database: created (or migrated) here, so a data directory that cannot hold it stops the start.
-  const storeDb = openDatabase(config.events.dataDir, 'store');
-  const historyDb = openDatabase(config.events.dataDir, 'history');
-  const identity = nodeIdentity(storeDb, historyDb);
-  try {
-    if (config.trips.equipmentFile !== undefined) {
-      const seeded = seedEquipment(storeDb, config.trips.equipmentFile);
-      logger.info({ file: config.trips.equipmentFile, equipment: seeded }, 'equipment registered from GATEWAY_EQUIPMENT_FILE');
+  // What has started, closed in reverse if a later step fails.
+  const started: { close(): Promise<unknown> }[] = [];
+  if (broker) started.push(broker);
+  const unwind = async () => {
+    for (const part of started.reverse()) {
+      await part.close().catch((err: unknown) => logger.error({ err }, 'could not close a part of the failed start'));
     }
-  } finally {
-    storeDb.close();
-  }
-  historyDb.close();
+  };
 
-  const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
-  const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
-  const ingestData: IngestWorkerData = { config, identity, mqttUrl, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
-  const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
-    channels.map((c) => c.port1), logger, onUnexpectedExit);
-
-  // Token checks: the pool lives here, a sibling of the edges (never inside one: see pool/token-service.ts).
-  const checkConfig = { jwt: config.auth.jwt, share: config.share.tokens };
-  await TokenCheckCore.create(checkConfig); // an unusable key stops the start here, with its message
-  const poolChannels = config.auth.tokenChecks !== 'inline' ? channels.map(() => new MessageChannel()) : undefined;
-  const tokenService = poolChannels ? new TokenService(checkConfig, config.auth.poolThreads, poolChannels.map((c) => c.port1)) : undefined;
-  await tokenService?.ready(config.auth.poolThreads);
-
-  // The store pool (SQLite writes and reads off the edges), one port per edge.
-  const storeChannels = channels.map(() => new MessageChannel());
-  const storeService = new StoreService({ dataDir: config.events.dataDir, collections: config.events.channels.collections, maxJsonDepth: config.limits.maxJsonDepth },
-    config.events.storeThreads, storeChannels.map((c) => c.port1), (err) => logger.error({ err }, 'store task failed'));
-
-  const port = await concretePort(config.edge.host, config.edge.port, config.edge.threads);
-  const edges = channels.map((channel, index) => {
-    const poolPort = poolChannels?.[index].port2;
-    const storePort = storeChannels[index].port2;
-    const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort, storePort };
-    const transfer = poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort];
-    return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit);
-  });
-
-  let listening: number;
   try {
+    // The database: created (or migrated) here, so a data directory that cannot hold it stops the start.
+    const storeDb = openDatabase(config.events.dataDir, 'store');
+    const historyDb = openDatabase(config.events.dataDir, 'history');
+    const identity = nodeIdentity(storeDb, historyDb);
+    try {
+      if (config.trips.equipmentFile !== undefined) {
+        const seeded = seedEquipment(storeDb, config.trips.equipmentFile);
+        logger.info({ file: config.trips.equipmentFile, equipment: seeded }, 'equipment registered from GATEWAY_EQUIPMENT_FILE');
+      }
+    } finally {
+      storeDb.close();
+    }
+    historyDb.close();
+
+    // Called for a thread that ends after it was ready; the watchdog calls onFatal itself.
+    const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
+    const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
+    const ingestData: IngestWorkerData = { config, identity, mqttUrl, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
+    const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
+      channels.map((c) => c.port1), logger, onUnexpectedExit);
+    started.push({ close: () => ingest.close(config.shutdownTimeoutMs) });
+
+    // Token checks: the pool lives here, a sibling of the edges (never inside one: see pool/token-service.ts).
+    const checkConfig = { jwt: config.auth.jwt, share: config.share.tokens };
+    await TokenCheckCore.create(checkConfig); // an unusable key stops the start here, with its message
+    const poolChannels = config.auth.tokenChecks !== 'inline' ? channels.map(() => new MessageChannel()) : undefined;
+    const tokenService = poolChannels
+      ? new TokenService(checkConfig, config.auth.poolThreads, poolChannels.map((c) => c.port1), logger.child({ component: 'token-pool' }))
+      : undefined;
+    if (tokenService) started.push(tokenService);
+
+    // The store pool (SQLite writes and reads off the edges), one port per edge.
+    const storeChannels = channels.map(() => new MessageChannel());
+    const storeService = new StoreService(
+      { dataDir: config.events.dataDir, collections: config.events.channels.collections, maxJsonDepth: config.limits.maxJsonDepth, testHooks: config.health.testHooks },
+      config.events.storeThreads, storeChannels.map((c) => c.port1), logger.child({ component: 'store-pool' }));
+    started.push(storeService);
+    // A pool thread that cannot start fails the start here, logged, instead of as an unhandled 'error' event later.
+    await Promise.all([tokenService?.ready(), storeService.ready()]);
+
+    const port = await concretePort(config.edge.host, config.edge.port, config.edge.threads);
+    const edges = channels.map((channel, index) => {
+      const poolPort = poolChannels?.[index].port2;
+      const storePort = storeChannels[index].port2;
+      const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort, storePort };
+      const transfer = poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort];
+      return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit, { unstoppable: true });
+    });
+    started.push({ close: () => Promise.all(edges.map((edge) => edge.close(config.shutdownTimeoutMs))) });
+
     await ingest.ready();
     const ready = await Promise.all(edges.map((edge) => edge.ready()));
-    listening = ready[0].port!;
+    const listening = ready[0].port!;
+
+    const watchdog = new Watchdog(stats, config.health, { token: tokenService?.pool, store: storeService.pool }, logger.child({ component: 'watchdog' }), onFatal);
+    watchdog.start();
+
+    logger.info({
+      port: listening,
+      host: config.edge.host,
+      threads: config.edge.threads,
+      mqttUrl: redactUrl(mqttUrl),
+      broker: broker ? `embedded aedes on port ${broker.port}` : 'external',
+      topics: config.mqtt.topics,
+      jwt: config.auth.jwt ? 'configured' : 'not configured (endpoints that need a token refuse all)',
+      tokenChecks: config.auth.tokenChecks,
+      authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
+      environment: config.environment,
+      dataDir: config.events.dataDir,
+      node: identity.nodeId,
+      epoch: identity.epoch,
+      channels: config.events.channels.channels.map((c) => c.name),
+      azureHubs: config.azure.hubs ?? '*',
+      azureOutbound: config.azure.outbound !== undefined,
+      watchdogMs: config.health.watchdogMs,
+    }, 'gateway listening');
+    if (config.azure.ephemeralKey) {
+      logger.warn('GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway');
+    }
+    if (config.share.ephemeralKey) {
+      logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
+    }
+
+    let closing: Promise<boolean> | undefined;
+    return {
+      port: listening,
+      mqttUrl,
+      brokerPort: broker?.port,
+      close(deadlineMs = config.shutdownTimeoutMs) {
+        closing ??= (async () => {
+          const begun = Date.now();
+          const left = () => Math.max(100, deadlineMs - (Date.now() - begun));
+          watchdog.stop();
+          stats.setGlobal('shutting_down', 1);
+          logger.info('gateway shutting down');
+          const edgesEnded = await Promise.all(edges.map((edge) => edge.close(left())));
+          await ingest.close(left());
+          await tokenService?.close();
+          await storeService.close();
+          await broker?.close();
+          const stuck = edges.filter((_, i) => !edgesEnded[i]).map((edge) => edge.name);
+          logger.info({ ms: Date.now() - begun, stuck }, 'gateway closed');
+          return stuck.length === 0;
+        })();
+        return closing;
+      },
+    };
   } catch (err) {
-    await Promise.all([...edges, ingest].map((w) => w.close(config.shutdownTimeoutMs)));
-    await tokenService?.close();
-    await storeService.close();
-    await broker?.close();
+    await unwind();
     throw err;
   }
-
-  logger.info({
-    port: listening,
-    host: config.edge.host,
-    threads: config.edge.threads,
-    mqttUrl: redactUrl(mqttUrl),
-    broker: broker ? `embedded aedes on port ${broker.port}` : 'external',
-    topics: config.mqtt.topics,
-    jwt: config.auth.jwt ? 'configured' : 'not configured (endpoints that need a token refuse all)',
-    tokenChecks: config.auth.tokenChecks,
-    authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
-    environment: config.environment,
-    dataDir: config.events.dataDir,
-    node: identity.nodeId,
-    epoch: identity.epoch,
-    channels: config.events.channels.channels.map((c) => c.name),
-    azureHubs: config.azure.hubs ?? '*',
-    azureOutbound: config.azure.outbound !== undefined,
-  }, 'gateway listening');
-  if (config.azure.ephemeralKey) {
-    logger.warn('GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway');
-  }
-  if (config.share.ephemeralKey) {
-    logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
-  }
-
-  let closing: Promise<void> | undefined;
-  return {
-    port: listening,
-    mqttUrl,
-    brokerPort: broker?.port,
-    close() {
-      closing ??= (async () => {
-        const started = Date.now();
-        const left = () => Math.max(100, config.shutdownTimeoutMs - (Date.now() - started));
-        stats.setGlobal('shutting_down', 1);
-        logger.info('gateway shutting down');
-        await Promise.all(edges.map((edge) => edge.close(left())));
-        await ingest.close(left());
-        await tokenService?.close();
-        await storeService.close();
-        await broker?.close();
-        logger.info({ ms: Date.now() - started }, 'gateway closed');
-      })();
-      return closing;
-    },
-  };
 }

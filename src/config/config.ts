@@ -107,6 +107,19 @@ export interface TripsConfig {
   readonly equipmentFile: string | undefined;
 }
 
+export type TestHook = 'bus' | 'fail-pool-start';
+
+export interface HealthConfig {
+  /** No progress for this long: unready and unhealthy; for twice this long: exit 70. */
+  readonly watchdogMs: number;
+  /** Prefix of the MQTT probe topic (`<prefix>/<node id>`). */
+  readonly watchdogTopic: string;
+  /** Test-only hooks; always empty unless ENVIRONMENT=test. */
+  readonly testHooks: readonly TestHook[];
+  /** Hooks named in GATEWAY_TEST_HOOKS but ignored because ENVIRONMENT is not `test` (logged at start). */
+  readonly ignoredTestHooks: readonly string[];
+}
+
 export interface GatewayConfig {
   readonly azure: AzureConfig;
   readonly trips: TripsConfig;
@@ -119,6 +132,7 @@ export interface GatewayConfig {
   readonly mqtt: MqttConfig;
   readonly broker: BrokerConfig;
   readonly telemetry: TelemetryConfig;
+  readonly health: HealthConfig;
   readonly shutdownTimeoutMs: number;
   readonly logLevel: LogLevel;
 }

@@ -9,7 +9,7 @@ import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, LogLevel, ShareConfig, TripsConfig } from './config.js';
+import type { AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { randomBytes } from 'node:crypto';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
@@ -151,6 +151,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       batchMaxBytes: int('GATEWAY_BATCH_MAX_BYTES')!,
       streamBatchMs: int('GATEWAY_STREAM_BATCH_MS')!,
     },
+    health: loadHealth(env, int, str),
     shutdownTimeoutMs: int('GATEWAY_SHUTDOWN_TIMEOUT_MS')!,
     logLevel: str('GATEWAY_LOG_LEVEL') as LogLevel,
   };
@@ -159,6 +160,25 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
 
 type IntReader = (name: string) => number | undefined;
 type StrReader = (name: string) => string | undefined;
+
+const TEST_HOOKS: readonly TestHook[] = ['bus', 'fail-pool-start'];
+
+function loadHealth(env: Env, int: IntReader, str: StrReader): HealthConfig {
+  const hooksVar = spec('GATEWAY_TEST_HOOKS');
+  const hooks = readList(env, hooksVar, true);
+  for (const hook of hooks) {
+    if (!TEST_HOOKS.includes(hook as TestHook)) invalid(hooksVar, `names an unknown hook (known: ${TEST_HOOKS.join(', ')})`, hook);
+  }
+  const topic = str('GATEWAY_WATCHDOG_TOPIC')!;
+  if (/[#+]/.test(topic) || topic.endsWith('/')) invalid(spec('GATEWAY_WATCHDOG_TOPIC'), 'must be a topic without wildcards or a trailing /', topic);
+  const honoured = str('ENVIRONMENT') === 'test';
+  return {
+    watchdogMs: int('GATEWAY_WATCHDOG_MS')!,
+    watchdogTopic: topic,
+    testHooks: honoured ? (hooks as TestHook[]) : [],
+    ignoredTestHooks: honoured ? [] : hooks,
+  };
+}
 
 function loadJwt(env: Env, int: IntReader, str: StrReader): JwtConfig | undefined {
   const secret = str('GATEWAY_JWT_SECRET');

@@ -34,7 +34,9 @@ import type { ChannelSocket } from './channel-socket.js';
 import { registerChannelStatsRoutes } from './channel-stats-routes.js';
 import { registerEntityRoutes } from './entity-routes.js';
 import { channelTopic, EventHub, userTopic } from './event-hub.js';
-import { PortClient } from '../threads/port-rpc.js';
+import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
+import { beatIntervalMs } from '../threads/progress.js';
+import { spinForever } from '../threads/test-hooks.js';
 import { AzureAccessTokens } from '../azure/access-tokens.js';
 import { AzureHub } from './azure-hub.js';
 import { registerAzureClientRoute } from './azure-client-route.js';
@@ -69,6 +71,13 @@ const logger = createLogger(config.logLevel, `edge-${index}`);
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
 const stats = shared.edgeWriter(index);
+// The watchdog's heartbeat (threads/progress.ts): written from this thread's own event loop.
+shared.setEdgeBeat(index, Date.now());
+const heartbeat = setInterval(() => shared.setEdgeBeat(index, Date.now()), beatIntervalMs(config.health.watchdogMs));
+heartbeat.unref();
+reportPortErrors(ingestPort, logger, 'ingest');
+reportPortErrors(storePort, logger, 'store pool');
+if (poolPort) reportPortErrors(poolPort, logger, 'token-check pool');
 const toIngest = (message: EdgeToIngest) => ingestPort.postMessage(message);
 
 const revocations = new RevocationList();
@@ -157,7 +166,7 @@ registerShareLocationRoutes(app, {
 registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
 registerPageRoutes(app, loadPageAssets());
 registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
-registerOperatorRoutes(app, shared, mqttUrl, logger, stats); // last: it ends with the catch-all 404
+registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool: poolPort !== undefined }); // last: it ends with the catch-all 404
 
 ingestPort.on('message', (message: IngestToEdge) => {
   switch (message.t) {
@@ -187,10 +196,20 @@ ingestPort.on('message', (message: IngestToEdge) => {
     case 'channel-events':
       events.onIngestMessage(message);
       break;
+    case 'test-hook':
+      if (config.health.testHooks.includes('bus') && message.edge === index) testHook(message.hook);
+      break;
     default:
       hub.onIngestMessage(message);
   }
 });
+
+function testHook(hook: 'wedge-edge' | 'crash-store-pool' | 'break-store-pool'): void {
+  logger.warn({ hook }, 'test hook');
+  if (hook === 'wedge-edge') spinForever();
+  store.call({ op: 'test-crash', replacementsFail: hook === 'break-store-pool' })
+    .then((reply) => logger.warn({ reply }, 'test hook: the store pool answered'), (err: unknown) => logger.error({ err }, 'test hook failed'));
+}
 
 /**
  * Several edge threads share the port through SO_REUSEPORT. A single one listens exclusively: with
@@ -202,6 +221,7 @@ const listen = app.listen as unknown as (host: string, port: number, options: nu
 /** Closes every socket, timer and port of this thread, so it ends by itself (worker-runtime.ts). */
 async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<void> {
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
+  clearInterval(heartbeat);
   keepalive.stop();
   hub.stop();
   connections.closeAll('server shutting down');

@@ -21,6 +21,9 @@ import { EventLog } from '../store/event-log.js';
 import { ChannelPipeline } from './channel-pipeline.js';
 import { OutboxRelay } from './outbox-relay.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
+import { ProgressProbe } from './progress-probe.js';
+import { parseBusHook, spinForever } from '../threads/test-hooks.js';
+import { reportPortErrors } from '../threads/port-rpc.js';
 
 export interface IngestWorkerData {
   readonly config: GatewayConfig;
@@ -33,7 +36,8 @@ export interface IngestWorkerData {
 const { config, identity, mqttUrl, stats: statsBuffer, edgePorts } = workerData as IngestWorkerData;
 const logger = createLogger(config.logLevel, 'ingest');
 installCrashGuard(logger);
-const stats = SharedStats.attach(statsBuffer).ingestWriter();
+const shared = SharedStats.attach(statsBuffer);
+const stats = shared.ingestWriter();
 
 const fanout = new EdgeFanout(edgePorts, config.telemetry.batchMaxBytes, () => stats.inc('batches_sent_total'));
 const maxJsonDepth = config.limits.maxJsonDepth;
@@ -49,9 +53,17 @@ const azure = new AzurePipeline(config.azure.hubs, maxJsonDepth, (message) => fa
 
 // Every decoder bounds its input, so nothing should throw; if something does, that message alone is lost.
 const poisonLog = new RateLimitedLog(logger.child({ component: 'mqtt' }));
-const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`], logger.child({ component: 'mqtt' }), {
+// The watchdog's probe comes back on this node's own topic; test hooks (off unless ENVIRONMENT=test) on `_test`.
+const watchdogPrefix = `${config.health.watchdogTopic}/`;
+const probeTopic = `${watchdogPrefix}${identity.nodeId}`;
+const hooksOn = config.health.testHooks.includes('bus');
+const hookTopic = `${watchdogPrefix}_test`;
+const watchdogTopics = hooksOn ? [probeTopic, hookTopic] : [probeTopic];
+
+const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`, ...watchdogTopics], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
-    if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);
+    if (topic.startsWith(watchdogPrefix)) onWatchdogTopic(topic, payload);
+    else if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);
     else if (topic.startsWith(azurePrefix)) azure.handle(topic.slice(azurePrefix.length), payload);
     else if (topic === revocationsTopic) control.revocation(payload);
     else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
@@ -83,11 +95,33 @@ const channels = new ChannelPipeline(config.events.channels, eventLog, identity.
   outbound === null ? null : (hub, groups, data) => outbound.send(hub, groups, data));
 const tripMonitor = new TripMonitor(storeDb, () => azure.query(config.trips.hub, { kind: 'users' }) as string[], stats);
 fanout.broadcast(channels.initMessage());
+const probe = new ProgressProbe(shared, source, probeTopic, config.health.watchdogMs);
+probe.start();
 source.start();
+
+/** Another node's probe (when GATEWAY_MQTT_TOPICS or a broker bridge overlaps) is ignored. */
+function onWatchdogTopic(topic: string, payload: Buffer): void {
+  if (topic === probeTopic) probe.seen();
+  else if (hooksOn && topic === hookTopic) testHook(payload);
+}
+
+function testHook(payload: Buffer): void {
+  const hook = parseBusHook(payload);
+  if (hook === null) {
+    logger.warn({ bytes: payload.length }, 'test hook message not understood');
+    return;
+  }
+  logger.warn(hook, 'test hook');
+  if (hook.hook === 'wedge-ingest') spinForever();
+  else if (hook.hook === 'exit-ingest') process.exit(3);
+  else if (hook.hook === 'stall-mqtt') source.stallForTest();
+  else fanout.broadcast({ t: 'test-hook', hook: hook.hook, edge: hook.edge });
+}
 
 const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
 
 for (const [edge, port] of edgePorts.entries()) {
+  reportPortErrors(port, logger, `edge-${edge}`);
   port.on('message', (message: EdgeToIngest) => {
     if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
     else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
@@ -106,6 +140,7 @@ const ticker = setInterval(() => pipeline.tick(), 1000);
 
 onCloseRequest(logger, async () => {
   clearInterval(ticker);
+  probe.stop();
   relay.stop();
   channels.stop();
   tripMonitor.stop();

@@ -116,6 +116,11 @@ export class MqttSource {
     });
   }
 
+  /** Test hook `stall-mqtt` (threads/test-hooks.ts): the client stays connected and delivers nothing more. */
+  stallForTest(): void {
+    this.client?.removeAllListeners('message');
+  }
+
   get connected(): boolean {
     return this.state === SourceState.Connected;
   }

@@ -103,6 +103,12 @@ export const EDGE_METRICS = [
   { key: 'trip_delivery_latency_ms_total', kind: 'counter', help: 'Sum over trip events of the ms from the REST write to the hand-off to the sockets (divide by trip_events_delivered_total for the mean).' },
 ] as const satisfies readonly MetricSpec[];
 
+/** The watchdog's view (threads/progress.ts), computed when scraped; `thread` is a label of the first. */
+export const HEALTH_METRICS = [
+  { key: 'thread_progress_age_seconds', kind: 'gauge', help: 'Seconds since each thread last showed progress, by `thread` (main, ingest, ingest-mqtt, edge-N, token-pool, store-pool); 0 when not judged. Over GATEWAY_WATCHDOG_MS it is stalled.' },
+  { key: 'threads_stalled', kind: 'gauge', help: 'Threads without progress for longer than GATEWAY_WATCHDOG_MS (/readyz and /healthz answer 503 meanwhile).' },
+] as const satisfies readonly MetricSpec[];
+
 type KeysOf<T extends readonly MetricSpec[]> = T[number]['key'];
 export type GlobalMetric = KeysOf<typeof GLOBAL_METRICS>;
 export type IngestMetric = KeysOf<typeof INGEST_METRICS>;

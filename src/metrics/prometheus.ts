@@ -3,8 +3,9 @@
  * collectors read the shared stats, so any edge answering gives the same, gateway-wide numbers.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { EDGE_METRICS, INGEST_METRICS, type MetricSpec } from './metric-table.js';
+import { EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS, type MetricSpec } from './metric-table.js';
 import type { SharedStats } from './shared-stats.js';
+import { findStalls, threadProgress } from '../threads/progress.js';
 
 function register(registry: Registry, spec: MetricSpec, read: () => number): void {
   const name = `gateway_${spec.key}`;
@@ -16,8 +17,25 @@ function register(registry: Registry, spec: MetricSpec, read: () => number): voi
   }
 }
 
-export function createPrometheusRegistry(stats: SharedStats): Registry {
+export interface HealthGauges {
+  readonly watchdogMs: number;
+  readonly tokenPool: boolean;
+}
+
+export function createPrometheusRegistry(stats: SharedStats, health: HealthGauges): Registry {
   const registry = new Registry();
+  new Gauge({
+    name: 'gateway_thread_progress_age_seconds', help: HEALTH_METRICS[0].help, labelNames: ['thread'], registers: [registry],
+    collect() {
+      for (const p of threadProgress(stats, Date.now(), health.tokenPool)) this.set({ thread: p.thread }, p.ageMs / 1000);
+    },
+  });
+  new Gauge({
+    name: 'gateway_threads_stalled', help: HEALTH_METRICS[1].help, registers: [registry],
+    collect() {
+      this.set(findStalls(stats, Date.now(), health.watchdogMs, health.tokenPool).length);
+    },
+  });
   for (const spec of INGEST_METRICS) register(registry, spec, () => stats.getIngest(spec.key));
   for (const spec of EDGE_METRICS) register(registry, spec, () => stats.sumEdges(spec.key));
   register(registry, { key: 'edge_threads', kind: 'gauge', help: 'Edge threads serving the port.' }, () => stats.getGlobal('edge_threads'));

@@ -1,7 +1,8 @@
 /**
  * Stats shared by all threads through one SharedArrayBuffer of float64 slots:
- * row 0 global, row 1 ingest, rows 2.. one per edge. Each row has a single writer, so plain
- * stores suffice; readers may see a value a moment old, never a torn one (aligned float64).
+ * row 0 global, row 1 ingest, rows 2-3 the watchdog's progress marks, rows 4.. one per edge.
+ * Each slot has a single writer, so plain stores suffice; readers may see a value a moment old,
+ * never a torn one (aligned float64).
  */
 import {
   EDGE_METRICS, GLOBAL_METRICS, INGEST_METRICS,
@@ -11,7 +12,32 @@ import {
 const ROW = 48;
 const GLOBAL_ROW = 0;
 const INGEST_ROW = 1;
-const FIRST_EDGE_ROW = 2;
+const HEALTH_ROW = 2;
+const HEALTH_ROWS = 2;
+const FIRST_EDGE_ROW = HEALTH_ROW + HEALTH_ROWS;
+
+/**
+ * The watchdog's marks (threads/progress.ts), all ms since the epoch, 0 for "none": each written
+ * by one thread, named by its prefix (main, ingest). Edge heartbeats follow, one slot per edge.
+ */
+const HEALTH_KEYS = [
+  /** main: its watchdog tick. */
+  'main_beat_ms',
+  /** ingest: its heartbeat timer. */
+  'ingest_beat_ms',
+  /** ingest: since when the MQTT probe has been sent on this connection (0 while not subscribed). */
+  'ingest_probe_since_ms',
+  /** ingest: when a probe last came back through the MQTT message handler. */
+  'ingest_probe_seen_ms',
+  /** main: since when the token-check pool has had work and finished none (0: idle or progressing). */
+  'main_token_pool_waiting_ms',
+  /** main: likewise for the store pool. */
+  'main_store_pool_waiting_ms',
+] as const;
+export type HealthMark = (typeof HEALTH_KEYS)[number];
+const HEALTH_SLOT = Object.fromEntries(HEALTH_KEYS.map((k, i) => [k, i])) as Record<HealthMark, number>;
+const EDGE_BEATS = 16;
+const MAX_EDGES = HEALTH_ROWS * ROW - EDGE_BEATS;
 
 function slots(specs: readonly MetricSpec[]): Record<string, number> {
   if (specs.length > ROW) throw new Error('metric table larger than a stats row');
@@ -33,6 +59,7 @@ export class SharedStats {
   }
 
   static create(edges: number): SharedStats {
+    if (edges > MAX_EDGES) throw new RangeError(`at most ${MAX_EDGES} edge threads`);
     return new SharedStats(new SharedArrayBuffer((FIRST_EDGE_ROW + edges) * ROW * 8));
   }
 
@@ -46,6 +73,22 @@ export class SharedStats {
   }
   setGlobal(key: GlobalMetric, value: number): void {
     this.f64[GLOBAL_ROW * ROW + GLOBAL_SLOT[key]] = value;
+  }
+
+  /** A watchdog mark; each has one writer (the thread its name starts with). */
+  setMark(key: HealthMark, value: number): void {
+    this.f64[HEALTH_ROW * ROW + HEALTH_SLOT[key]] = value;
+  }
+  mark(key: HealthMark): number {
+    return this.f64[HEALTH_ROW * ROW + HEALTH_SLOT[key]];
+  }
+
+  /** Edge `index`'s heartbeat; written by that edge only. */
+  setEdgeBeat(index: number, value: number): void {
+    this.f64[HEALTH_ROW * ROW + EDGE_BEATS + index] = value;
+  }
+  edgeBeat(index: number): number {
+    return this.f64[HEALTH_ROW * ROW + EDGE_BEATS + index];
   }
 
   getIngest(key: IngestMetric): number {

@@ -33,7 +33,13 @@ export interface DeadLetterTask {
   readonly limit: number;
 }
 
-export type StoreTask = EntityTask | TripTask | DeadLetterTask;
+/**
+ * The watchdog's probe (answers at once), and a test hook (GATEWAY_TEST_HOOKS=bus): the thread
+ * ends in the middle of the task; with `replacementsFail`, the threads started after it fail too.
+ */
+export type HealthTask = { readonly op: 'ping' } | { readonly op: 'test-crash'; readonly replacementsFail: boolean };
+
+export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask;
 
 export const isTripTask = (task: StoreTask): task is TripTask => task.op.startsWith('trip-') || task.op.startsWith('equipment-');
 
@@ -44,6 +50,7 @@ export type StoreReply =
 
 export interface StoreWorkerData {
   readonly dataDir: string;
+  readonly testHooks: readonly import('../config/config.js').TestHook[];
   readonly collections: readonly import('../channels/channel-config.js').CollectionSpec[];
   /** GATEWAY_MAX_JSON_DEPTH: every event written must pass it (channels/outbox-event.ts). */
   readonly maxJsonDepth: number;

@@ -4,25 +4,30 @@
  * helps reads.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Piscina } from 'piscina';
-import { fixedPool } from './fixed-pool.js';
+import type { Logger } from 'pino';
+import { FixedPool } from './fixed-pool.js';
 import { servePort } from '../threads/port-rpc.js';
 import type { StoreReply, StoreTask, StoreWorkerData } from './store-protocol.js';
 
 export class StoreService {
-  private readonly pool: Piscina<StoreTask, StoreReply>;
+  readonly pool: FixedPool<StoreTask, StoreReply>;
 
-  constructor(data: StoreWorkerData, threads: number, private readonly ports: readonly MessagePort[], onError: (err: unknown) => void) {
-    this.pool = fixedPool(new URL('./store-task.js', import.meta.url), data, threads);
+  constructor(data: StoreWorkerData, threads: number, private readonly ports: readonly MessagePort[], logger: Logger) {
+    this.pool = new FixedPool('store pool', new URL('./store-task.js', import.meta.url), data, threads, { op: 'ping' }, logger);
     for (const port of ports) {
       servePort<StoreTask, StoreReply>(port, (task) => this.pool.run(task), (err) => {
-        onError(err);
+        logger.error({ err }, 'store task failed');
         const full = err instanceof Error && /queue is full/i.test(err.message);
         return full
           ? { ok: false, code: 'GW_ERR_OVERLOADED', message: 'The store is busy; retry shortly' }
           : { ok: false, code: 'GW_ERR_INTERNAL', message: 'Internal error' };
-      });
+      }, logger);
     }
+  }
+
+  /** Resolves once every store thread has opened the database and answered. */
+  ready(): Promise<void> {
+    return this.pool.ready();
   }
 
   async close(): Promise<void> {

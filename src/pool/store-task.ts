@@ -2,15 +2,20 @@
  * Piscina task: one store operation on a pool thread. Each thread opens its own SQLite connection
  * once; the write, its outbox row and the serialised reply all happen here, off the edges.
  */
-import { workerData } from 'piscina';
 import { openDatabase } from '../store/database.js';
 import { DeadLetters } from '../store/dead-letters.js';
 import { EntityStore } from '../store/entity-store.js';
 import { parseEquipment, TripStore } from '../store/trip-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
+import { poolData } from './pool-data.js';
+import { existsSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 
-const { dataDir, collections, maxJsonDepth } = workerData as StoreWorkerData;
+const { dataDir, collections, maxJsonDepth, testHooks } = poolData<StoreWorkerData>();
+const brokenMark = join(dataDir, 'test-hook-store-pool-broken');
+if (testHooks.includes('fail-pool-start')) throw new Error('test hook fail-pool-start: this store pool thread fails as it starts');
+if (testHooks.includes('bus') && existsSync(brokenMark)) throw new Error('test hook crash-store-pool: this replacement store pool thread fails as it starts');
 const db = openDatabase(dataDir);
 const store = new EntityStore(db, maxJsonDepth);
 const trips = new TripStore(db, maxJsonDepth);
@@ -54,7 +59,15 @@ export default function run(task: StoreTask): StoreReply {
   }
 }
 
+const PONG: StoreReply = { ok: true, status: 200, body: '', wroteEvent: false };
+
 function serve(task: StoreTask): StoreReply {
+  if (task.op === 'ping') return PONG;
+  if (task.op === 'test-crash') {
+    if (!testHooks.includes('bus')) return { ok: false, code: 'GW_ERR_NOT_FOUND', message: 'No such store operation' };
+    if (task.replacementsFail) writeFileSync(brokenMark, '');
+    process.exit(1); // in a worker thread: ends this thread only, as a crash would
+  }
   if (isTripTask(task)) return tripTask(task);
   if (task.op === 'dead-letters') {
     const items = deadLetters.page(task.skip, task.limit).map((d) => ({

@@ -2,11 +2,11 @@
  * Piscina task: one token check on a pool thread (auth/token-checks.ts). The thread builds its
  * checker once from workerData and answers plain objects.
  */
-import { workerData } from 'piscina';
 import { TokenCheckCore, type PoolReply, type PoolTask, type TokenCheckConfig } from '../auth/token-checks.js';
 import { TokenError } from '../auth/token-error.js';
+import { poolData } from './pool-data.js';
 
-const core = TokenCheckCore.create(workerData as TokenCheckConfig);
+const core = TokenCheckCore.create(poolData<TokenCheckConfig>());
 
 export default async function check(task: PoolTask): Promise<PoolReply> {
   try {

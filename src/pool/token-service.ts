@@ -4,8 +4,8 @@
  * is set once (GATEWAY_POOL_THREADS), not multiplied by the edge count.
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { Piscina } from 'piscina';
-import { fixedPool } from './fixed-pool.js';
+import type { Logger } from 'pino';
+import { FixedPool } from './fixed-pool.js';
 import { servePort } from '../threads/port-rpc.js';
 import type { PoolReply, PoolTask, TokenCheckConfig } from '../auth/token-checks.js';
 
@@ -13,19 +13,19 @@ import type { PoolReply, PoolTask, TokenCheckConfig } from '../auth/token-checks
 export type PoolServiceReply = PoolReply | { readonly ok: false; readonly reason: 'internal' };
 
 export class TokenService {
-  private readonly pool: Piscina<PoolTask, PoolReply>;
+  readonly pool: FixedPool<PoolTask, PoolReply>;
 
-  constructor(config: TokenCheckConfig, threads: number, private readonly ports: readonly MessagePort[]) {
-    // A connect storm queues here, not in the edges' event loops; bounded.
-    this.pool = fixedPool(new URL('./token-check-task.js', import.meta.url), config, threads);
+  constructor(config: TokenCheckConfig, threads: number, private readonly ports: readonly MessagePort[], logger: Logger) {
+    // A connect storm queues here, not in the edges' event loops; bounded. The probe: a check of no token.
+    this.pool = new FixedPool('token-check pool', new URL('./token-check-task.js', import.meta.url), config, threads, { kind: 'jwt', token: undefined }, logger);
     for (const port of ports) {
-      servePort<PoolTask, PoolServiceReply>(port, (task) => this.pool.run(task), () => ({ ok: false, reason: 'internal' }));
+      servePort<PoolTask, PoolServiceReply>(port, (task) => this.pool.run(task), () => ({ ok: false, reason: 'internal' }), logger);
     }
   }
 
   /** Resolves once every pool thread has started and answered: a broken key fails the start, not a client. */
-  async ready(threads: number): Promise<void> {
-    await Promise.all(Array.from({ length: threads }, () => this.pool.run({ kind: 'jwt', token: undefined })));
+  ready(): Promise<void> {
+    return this.pool.ready();
   }
 
   async close(): Promise<void> {

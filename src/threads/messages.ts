@@ -36,6 +36,8 @@ export type IngestToEdge =
   | { readonly t: 'azure-handover-start'; readonly id: number; readonly hub: string }
   | { readonly t: 'azure-handover'; readonly id: number; readonly session: AzureSessionState | null }
   | { readonly t: 'azure-handover-ask'; readonly id: number; readonly hub: string; readonly connectionId: string; readonly reconnectionToken: string }
+  /** Test only (threads/test-hooks.ts): for edge `edge` to wedge itself or crash a store pool thread. */
+  | { readonly t: 'test-hook'; readonly hook: 'wedge-edge' | 'crash-store-pool' | 'break-store-pool'; readonly edge: number }
   /** Sent once before any channel event: the epoch, each channel's last offset and its history. */
   | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventRecord[] };
 

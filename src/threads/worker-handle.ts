@@ -1,14 +1,27 @@
 /**
  * The main thread's handle on a worker: waits for its `ready`, asks it to close, and stops it hard
- * only past the shutdown deadline. A worker that dies unexpectedly is reported through `onExit`.
+ * only past the shutdown deadline. A worker that dies unexpectedly after it was ready is reported
+ * through `onUnexpectedExit` (before, its ready() rejects and the start fails).
+ *
+ * A thread that holds uWS sockets (an edge) cannot be stopped hard: terminating it, or exiting the
+ * process while it runs, aborts the process (uv_loop_close with open handles). Such a handle is
+ * `unstoppable`: past the deadline close() leaves it running and reports it stuck, and the caller
+ * ends the process another way (main.ts).
  */
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { MainToWorker, WorkerToMain } from './messages.js';
+import { reportPortErrors } from './port-rpc.js';
+
+export interface WorkerHandleOptions {
+  /** Never terminate it (uWS): close() reports it stuck instead. */
+  readonly unstoppable?: boolean;
+}
 
 export class WorkerHandle {
   private readonly worker: Worker;
   private exited = false;
+  private wasReady = false;
   private readonly exitPromise: Promise<number>;
   private closeRequested = false;
   private readonly readyPromise: Promise<Extract<WorkerToMain, { t: 'ready' }>>;
@@ -20,21 +33,24 @@ export class WorkerHandle {
     transferList: TransferListItem[],
     private readonly logger: Logger,
     onUnexpectedExit: (name: string, code: number) => void,
+    private readonly options: WorkerHandleOptions = {},
   ) {
     this.worker = new Worker(file, { workerData, transferList });
     this.exitPromise = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
         this.exited = true;
-        if (!this.closeRequested) onUnexpectedExit(name, code);
+        if (!this.closeRequested && this.wasReady) onUnexpectedExit(name, code);
         resolve(code);
       });
     });
     this.worker.on('error', (err) => logger.error({ err, thread: name }, 'thread failed'));
+    reportPortErrors(this.worker, logger, name);
     // Listen from the start: a message posted before anyone listens is lost.
     this.readyPromise = new Promise((resolve, reject) => {
       const onMessage = (message: WorkerToMain) => {
         if (message.t === 'ready') {
           this.worker.off('message', onMessage);
+          this.wasReady = true;
           resolve(message);
         } else if (message.t === 'failed') {
           this.worker.off('message', onMessage);
@@ -52,9 +68,12 @@ export class WorkerHandle {
     return this.readyPromise;
   }
 
-  /** Asks the worker to close; past `deadlineMs` it is terminated. Safe to call twice. */
-  async close(deadlineMs: number): Promise<void> {
-    if (this.exited) return;
+  /**
+   * Asks the worker to close; past `deadlineMs` it is terminated, unless it is unstoppable. Resolves
+   * true once the thread has ended, false if it is still running (unstoppable, stuck). Safe to call twice.
+   */
+  async close(deadlineMs: number): Promise<boolean> {
+    if (this.exited) return true;
     if (!this.closeRequested) {
       this.closeRequested = true;
       this.worker.postMessage({ t: 'close' } satisfies MainToWorker);
@@ -65,9 +84,13 @@ export class WorkerHandle {
     });
     const outcome = await Promise.race([this.exitPromise, timeout]);
     clearTimeout(timer);
-    if (outcome === 'timeout' && !this.exited) {
-      this.logger.error({ thread: this.name, deadlineMs }, 'thread did not close in time; terminating');
-      await this.worker.terminate();
+    if (outcome !== 'timeout' || this.exited) return true;
+    if (this.options.unstoppable) {
+      this.logger.error({ thread: this.name, deadlineMs }, 'thread did not close in time, and it cannot be stopped while it holds sockets');
+      return false;
     }
+    this.logger.error({ thread: this.name, deadlineMs }, 'thread did not close in time; terminating');
+    await this.worker.terminate();
+    return true;
   }
 }

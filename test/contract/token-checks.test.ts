@@ -12,6 +12,7 @@ const { createTokenChecks } = (await import('../../dist/src/auth/token-checks.js
 const { TokenService } = (await import('../../dist/src/pool/token-service.js')) as typeof import('../../src/pool/token-service.js');
 const { RevocationList } = (await import('../../dist/src/auth/revocation-list.js')) as typeof import('../../src/auth/revocation-list.js');
 const { ShareTokens } = (await import('../../dist/src/auth/share-tokens.js')) as typeof import('../../src/auth/share-tokens.js');
+const { createLogger } = (await import('../../dist/src/log/logger.js')) as typeof import('../../src/log/logger.js');
 
 const localKey = generateKeys('local');
 const config: Checks.TokenCheckConfig = {
@@ -25,7 +26,7 @@ describe.each(['inline', 'pool', 'auto'] as const)('TokenChecks (%s)', (mode) =>
   let service: InstanceType<typeof TokenService> | undefined;
   beforeAll(async () => {
     const channel = mode !== 'inline' ? new MessageChannel() : undefined;
-    if (channel) service = new TokenService(config, 1, [channel.port1]);
+    if (channel) service = new TokenService(config, 1, [channel.port1], createLogger('warn', 'test'));
     checks = await createTokenChecks(config, mode, channel?.port2, revocations);
   });
   afterAll(async () => {
