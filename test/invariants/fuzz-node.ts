@@ -235,7 +235,7 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
       }
       await wait(azure, (f) => f?.type === 'message' && f.group === SENTINEL_GROUP && f.data?.mark === mark, `sentinel group message ${mark}`);
     });
-    const results = await Promise.allSettled([position, entity, notification, group].map((p, i) => within(10_000, p, ['the sentinel position', 'the sentinel entity event', 'the sentinel notification', 'the sentinel group message'][i])));
+    const results = await Promise.allSettled(([position, entity, notification, group] as Promise<unknown>[]).map((p, i) => within(10_000, p, ['the sentinel position', 'the sentinel entity event', 'the sentinel notification', 'the sentinel group message'][i])));
     for (const r of results) if (r.status === 'rejected') problems.push((r.reason as Error).message);
     for (const b of channels) problems.push(...offsetProblems(b));
     return problems;

@@ -105,7 +105,7 @@ export class RawWebSocket {
   /** What the server did wrong at the protocol level (masked frames, invalid UTF-8 text, …). */
   readonly protocolErrors: string[] = [];
   readonly closed: Promise<CloseInfo>;
-  private buffer = Buffer.alloc(0);
+  private buffer: Buffer = Buffer.alloc(0);
   private fragments: Buffer[] = [];
   private fragmentOpcode = 0;
   private closeFrame: { code: number; reason: string; at: number } | null = null;
@@ -140,6 +140,10 @@ export class RawWebSocket {
 
   send(opcode: number, payload: Buffer | string, o: { fin?: boolean; rsv?: number; masked?: boolean } = {}): void {
     if (this.ended || this.socket.destroyed) return;
+    if (opcode === OP.close) {
+      this.sentClose = true;
+      if (this.initiator === 'none') this.initiator = 'client';
+    }
     this.socket.write(encodeFrame(opcode, typeof payload === 'string' ? Buffer.from(payload) : payload, o));
   }
 
@@ -184,8 +188,6 @@ export class RawWebSocket {
   /** Starts the closing handshake and resolves when TCP is closed (destroyed after `timeoutMs`). */
   async close(code = 1000, timeoutMs = 3000): Promise<CloseInfo> {
     if (!this.sentClose && !this.ended) {
-      this.sentClose = true;
-      if (this.initiator === 'none') this.initiator = 'client';
       const payload = Buffer.alloc(2);
       payload.writeUInt16BE(code);
       this.send(OP.close, payload);
@@ -254,11 +256,8 @@ export class RawWebSocket {
         if (!isValidUtf8(reason)) this.protocolErrors.push('the server\'s close reason is not UTF-8');
         if (this.closeFrame === null) this.closeFrame = { code, reason: reason.toString('utf8'), at: Date.now() };
         if (this.initiator === 'none') this.initiator = 'server';
-        if (!this.sentClose) {
-          // A well-behaved peer answers the close and waits for the server to end TCP.
-          this.sentClose = true;
-          this.send(OP.close, payload.subarray(0, 2));
-        }
+        // A well-behaved peer answers the close and waits for the server to end TCP.
+        if (!this.sentClose) this.send(OP.close, payload.subarray(0, 2));
         this.wake();
         return;
       }

@@ -127,25 +127,46 @@ function report(surface: Surface, s: FuzzSettings, batch: number, nodeFrom: numb
 
 const shrinking = () => process.env.FUZZ_SHRINK !== '0';
 
+const CULPRIT_LIMIT_MS = 30_000;
+
 /**
- * The input that ends the process by itself: the ones in flight at its death, replayed one at a
- * time on a fresh node, until one kills it.
+ * Which input breaks the node by itself: the batch's inputs replayed one at a time on a fresh node,
+ * the process probed (`death`) or the whole invariant check run (`wedge`) after each, until one
+ * fails, within CULPRIT_LIMIT_MS. In `wedge` mode the order is the batch's, so the one named is the
+ * first after which the invariants fail (those before it ran too).
  */
-async function culprit(surface: Surface, suspects: readonly (readonly [number, FuzzInput])[]): Promise<string[]> {
+async function culprit(surface: Surface, suspects: readonly (readonly [number, FuzzInput])[], mode: 'death' | 'wedge'): Promise<string[]> {
   if (suspects.length === 0) return [];
   const node = await startFuzzNode(surface.env);
+  const deadline = Date.now() + CULPRIT_LIMIT_MS;
   try {
     for (const [i, input] of suspects) {
-      await bounded(input.run(node), INPUT_LIMIT_MS).catch(() => undefined);
-      await new Promise((r) => setTimeout(r, 300));
-      if (!node.alive() || !(await node.counters().then(() => true, () => false))) {
-        return [`replayed alone on a fresh node, #${i} ends the process: ${input.label}; stderr: ${node.stderr().trim().slice(-600)}`];
+      if (Date.now() > deadline) return [`(stopped looking for the culprit after ${CULPRIT_LIMIT_MS / 1000} s, at #${i})`];
+      const before = await node.counters();
+      const result = await bounded(input.run(node), INPUT_LIMIT_MS).catch((): InputResult => ({ problems: [] }));
+      let broken: string[];
+      if (mode === 'death') {
+        await new Promise((r) => setTimeout(r, 500));
+        broken = !node.alive() || !(await node.counters().then(() => true, () => false)) ? [`ends the process; stderr: ${node.stderr().trim().slice(-600)}`] : [];
+      } else {
+        const expected = noExpectations();
+        if (result.expect) addExpectations(expected, result.expect);
+        broken = await node.check(before, expected);
       }
+      if (broken.length > 0) return [`replayed one at a time on a fresh node, #${i} breaks it (${broken.slice(0, 4).join('; ')}): ${input.label}`];
     }
-    return ['replayed one at a time on a fresh node, none of the inputs in flight ended the process by itself'];
+    return ['replayed one at a time on a fresh node, no single input broke it (an interaction between inputs, or timing)'];
   } finally {
     await node.stop();
   }
+}
+
+/** First the inputs whose own answer looked like the death (a reset, a cut, silence), then those in flight, then the rest. */
+function deathSuspects(inputs: readonly FuzzInput[], own: readonly string[][], inFlight: readonly number[]): (readonly [number, FuzzInput])[] {
+  const looksLikeIt = (ps: readonly string[]) => ps.some((p) => /not answered|closed without an answer|1006|within \d+ (ms|s)|ECONN/.test(p));
+  const order = [...inputs.keys()].filter((i) => looksLikeIt(own[i] ?? []));
+  for (const i of [...inFlight, ...inputs.keys()]) if (!order.includes(i)) order.push(i);
+  return order.map((i) => [i, inputs[i]] as const);
 }
 
 /** Fuzzes one surface; resolves with the failure reports ([] when every invariant held). */
@@ -167,7 +188,9 @@ export async function runSurface(surface: Surface, s: FuzzSettings): Promise<{ f
       return {};
     });
     const spans: { start: number; end: number }[] = [];
-    if (problems.length === 0) {
+    const owns: string[][] = [];
+    const ran = problems.length === 0;
+    if (ran) {
       await runPool(inputs, surface.concurrency, async (input, i) => {
         spans[i] = { start: Date.now(), end: Number.POSITIVE_INFINITY };
         const own: string[] = [];
@@ -179,18 +202,22 @@ export async function runSurface(surface: Surface, s: FuzzSettings): Promise<{ f
           own.push((err as Error).message === `did not finish within ${INPUT_LIMIT_MS} ms` ? (err as Error).message : `the input's own code failed: ${(err as Error).stack ?? err}`);
         }
         spans[i].end = Date.now();
+        owns[i] = own;
         const died = node.diedAt();
         // What an input saw after the process died is the death, not its own finding.
         if (died === null || spans[i].end < died) for (const p of own) problems.push(`#${i}: ${p}`);
       });
-      problems.push(...await node.check(before, expected));
     }
+    const global = ran ? await node.check(before, expected) : [];
+    problems.push(...global);
     if (problems.length > 0) {
       const died = node.diedAt();
       if (died !== null && spans.length > 0) {
         const inFlight = spans.map((sp, i) => (sp !== undefined && sp.start <= died && sp.end >= died ? i : -1)).filter((i) => i >= 0);
         problems.push(`inputs in flight when the gateway went away: ${inFlight.map((i) => `#${i}`).join(' ') || 'none (after the batch)'}`);
-        if (shrinking()) problems.push(...await culprit(surface, inFlight.map((i) => [i, inputs[i]] as const)));
+        if (shrinking()) problems.push(...await culprit(surface, deathSuspects(inputs, owns, inFlight), 'death'));
+      } else if (global.length > 0 && shrinking()) {
+        problems.push(...await culprit(surface, inputs.map((input, i) => [i, input] as const), 'wedge'));
       }
       failures.push(report(surface, s, batch, nodeFrom, inputs, problems));
       await node.stop();

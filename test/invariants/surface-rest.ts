@@ -97,6 +97,12 @@ function auth(rng: Rng, node: FuzzNode): Record<string, string> {
 const json = { 'content-type': 'application/json' };
 
 function generateRequest(rng: Rng, node: FuzzNode): Request {
+  const r = drawRequest(rng, node);
+  // A request line holds no spaces or controls: what a client would percent-encode is encoded.
+  return { ...r, path: r.path.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c.toWellFormed())) };
+}
+
+function drawRequest(rng: Rng, node: FuzzNode): Request {
   const plain = (method: string, path: string, b: Buffer | null = null, headers: Record<string, string> = {}): Request => ({
     method, path, headers: { ...json, ...headers }, body: b, entityWrite: false, azure: false, azureToken: false,
   });

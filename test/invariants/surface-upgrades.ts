@@ -126,7 +126,8 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
   if (outcome.kind === 'http') {
     if (r.huge && outcome.answer.status === 431) return { problems: [] };
     const problems = outcome.answer.status === 101 ? [] : httpErrorProblems(outcome.answer);
-    if (outcome.answer.status < 400) problems.push(`answered ${outcome.answer.status} to an upgrade`);
+    // Off the WebSocket routes a server may ignore the Upgrade header (RFC 9110 §7.8) and answer the GET.
+    if (outcome.answer.status < 400 && r.route !== 'other') problems.push(`answered ${outcome.answer.status} to an upgrade`);
     const code = (() => {
       try {
         return JSON.parse(outcome.answer.body.toString('utf8'))?.error?.code;
