@@ -12,7 +12,7 @@ import { clip, deepDepth, deepJson, jsonValue, msgpackBytes, objectText, POLLUTI
 import { closeProblems, decodeMessages, errorCodeOf, socketProblems, UNCOUNTED_ERROR_FRAMES, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
 import { OP, rawUpgrade, type RawWebSocket } from './raw-ws.js';
-import type { FuzzNode } from './fuzz-node.js';
+import { SECRET_MARK, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 
 type Family = 'stream' | 'share' | 'channel' | 'connect' | 'azure' | 'simple';
@@ -113,7 +113,7 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
   const make = (label: string, opcode: number, payload: Buffer | string): Frame => ({ kind: 'app', label, send: (ws) => ws.send(opcode, payload) });
   const choice = rng.weighted<string>([
     [6, 'json'], [c.format === 'msgpack' ? 4 : 1, 'msgpack'], [2, 'deep'], [2, 'utf8'], [1, 'proto'], [1, 'junk'],
-    [1, 'big'], [1, 'huge'], [c.family === 'azure' || c.family === 'simple' ? 0.3 : 0, 'azure-huge'], [1, 'fragmented'],
+    [1, 'big'], [1, 'huge'], [1, 'secret'], [c.family === 'azure' || c.family === 'simple' ? 0.3 : 0, 'azure-huge'], [1, 'fragmented'],
   ]);
   switch (choice) {
     case 'json':
@@ -139,6 +139,12 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
     case 'junk': {
       const bytes = rng.bytes(rng.size(300));
       return make(`${rng.chance(0.5) ? 'binary' : 'text'} junk ${clip(bytes, 60)}`, rng.chance(0.5) ? OP.binary : OP.text, bytes);
+    }
+    case 'secret': {
+      // A token sent by mistake, as a frame or in a refresh: the log may say what was wrong, not what it was.
+      const secret = `${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2lnbmF0dXJl`;
+      const body = rng.chance(0.5) ? secret : JSON.stringify(c.family === 'stream' || c.family === 'share' ? { action: 'refresh_token', token: secret } : { type: 'refresh_token', token: secret });
+      return make(`text ${body}`, OP.text, body);
     }
     case 'big': {
       const n = rng.int(4097, 65_000);

@@ -11,7 +11,7 @@ import { BAD_UTF8, clip, deepDepth, deepJson, encodedPart, jsonValue, objectText
 import { httpErrorProblems, pollutingKeyPath } from './oracles.js';
 import type { Rng } from './prng.js';
 import { rawHttp } from './raw-ws.js';
-import { SENTINEL_HUB, type FuzzNode } from './fuzz-node.js';
+import { SECRET_MARK, SENTINEL_HUB, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 
 const COLLECTIONS: Readonly<Record<string, () => Record<string, unknown>>> = {
@@ -90,7 +90,7 @@ function auth(rng: Rng, node: FuzzNode): Record<string, string> {
     [8, () => ({ authorization: `Bearer ${node.adminToken}` })],
     [1, () => ({})],
     [1, () => ({ authorization: `Bearer ${node.viewerToken}` })],
-    [1, () => ({ authorization: rng.pick(['Bearer x', 'Basic YTpi', `Bearer ${node.adminToken}x`, 'Bearer']) })],
+    [1, () => ({ authorization: rng.pick(['Bearer x', 'Basic YTpi', `Bearer ${node.adminToken}x`, 'Bearer', `Bearer ${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2ln`]) })],
   ])();
 }
 

@@ -10,7 +10,7 @@ import { clip, encodedPart, malformedPercent, text } from './gen-values.js';
 import { closeProblems, decodeMessages, errorCodeOf, httpErrorProblems, socketProblems, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
 import { rawUpgrade } from './raw-ws.js';
-import type { FuzzNode } from './fuzz-node.js';
+import { SECRET_MARK, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 
 type Route = 'stream' | 'share' | 'channel-query' | 'channel-path' | 'connect' | 'azure-path' | 'azure-query' | 'other';
@@ -31,7 +31,7 @@ const DEVICES = ['SIM-1', 'FZ-1', '*', 'A,B', 'bad%20id', 'x'.repeat(129)];
 function tokenFor(rng: Rng, node: FuzzNode, kind: 'jwt' | 'share' | 'azure'): { value: string; valid: boolean } {
   const choice = rng.int(0, 4);
   if (choice === 0) return { value: encodedPart(rng, 'tok'), valid: false };
-  if (choice === 1) return { value: text(rng, 60).replace(/[^\x21-\x7e]/g, ''), valid: false };
+  if (choice === 1) return { value: rng.chance(0.5) ? `${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2ln` : text(rng, 60).replace(/[^\x21-\x7e]/g, ''), valid: false };
   return { value: kind === 'share' ? node.shareToken : kind === 'jwt' ? node.adminToken : '', valid: kind !== 'azure' };
 }
 
