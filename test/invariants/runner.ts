@@ -9,7 +9,8 @@
  *   FUZZ_BUDGET_MS   time for all four surfaces together (default 24000: 6 s each)
  *   FUZZ_BATCHES     `n` (batches 0..n-1) or `a-b`: exactly these batches, whatever the time
  *   FUZZ_MAX_FAILURES  failing batches reported before a surface stops (default 3)
- *   FUZZ_SHRINK      0: when the process dies, do not replay the inputs in flight one by one
+ *   FUZZ_SHRINK      how many failing batches get their culprit looked for (the batch replayed one
+ *                    input at a time on a fresh node): the first (default), `all`, or none (`0`)
  */
 import { randomInt } from 'node:crypto';
 import { Rng } from './prng.js';
@@ -125,7 +126,8 @@ function report(surface: Surface, s: FuzzSettings, batch: number, nodeFrom: numb
   return lines.join('\n');
 }
 
-const shrinking = () => process.env.FUZZ_SHRINK !== '0';
+/** Looking for the culprit costs a node and a replay: by default for a surface's first failure only. */
+const shrinks = (failuresSoFar: number) => process.env.FUZZ_SHRINK === 'all' || (process.env.FUZZ_SHRINK !== '0' && failuresSoFar === 0);
 
 const CULPRIT_LIMIT_MS = 30_000;
 
@@ -215,8 +217,8 @@ export async function runSurface(surface: Surface, s: FuzzSettings): Promise<{ f
       if (died !== null && spans.length > 0) {
         const inFlight = spans.map((sp, i) => (sp !== undefined && sp.start <= died && sp.end >= died ? i : -1)).filter((i) => i >= 0);
         problems.push(`inputs in flight when the gateway went away: ${inFlight.map((i) => `#${i}`).join(' ') || 'none (after the batch)'}`);
-        if (shrinking()) problems.push(...await culprit(surface, deathSuspects(inputs, owns, inFlight), 'death'));
-      } else if (global.length > 0 && shrinking()) {
+        if (shrinks(failures.length)) problems.push(...await culprit(surface, deathSuspects(inputs, owns, inFlight), 'death'));
+      } else if (global.length > 0 && shrinks(failures.length)) {
         problems.push(...await culprit(surface, inputs.map((input, i) => [i, input] as const), 'wedge'));
       }
       failures.push(report(surface, s, batch, nodeFrom, inputs, problems));

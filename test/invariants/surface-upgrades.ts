@@ -28,11 +28,12 @@ interface Request {
 const CHANNELS = ['sensors', 'readings', 'pets', 'general', 'tasks', 'users', 'nope', ''];
 const DEVICES = ['SIM-1', 'FZ-1', '*', 'A,B', 'bad%20id', 'x'.repeat(129)];
 
-function tokenFor(rng: Rng, node: FuzzNode, kind: 'jwt' | 'share' | 'azure'): { value: string; valid: boolean } {
+/** A token for the route: the node's valid one most of the time, else malformed, percent-encoded or a marked secret. */
+function tokenFor(rng: Rng, node: FuzzNode, kind: 'jwt' | 'share' | 'azure'): string {
   const choice = rng.int(0, 4);
-  if (choice === 0) return { value: encodedPart(rng, 'tok'), valid: false };
-  if (choice === 1) return { value: rng.chance(0.5) ? `${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2ln` : text(rng, 60).replace(/[^\x21-\x7e]/g, ''), valid: false };
-  return { value: kind === 'share' ? node.shareToken : kind === 'jwt' ? node.adminToken : '', valid: kind !== 'azure' };
+  if (choice === 0) return encodedPart(rng, 'tok');
+  if (choice === 1) return rng.chance(0.5) ? `${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2ln` : text(rng, 60).replace(/[^\x21-\x7e]/g, '');
+  return kind === 'share' ? node.shareToken : kind === 'jwt' ? node.adminToken : '';
 }
 
 function query(params: [string, string][]): string {
@@ -61,7 +62,7 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
     }
     case 'share': {
       const t = tokenFor(rng, node, 'share');
-      path = `/api/v1/public/share-location/stream${query([param('token', t.value), ...(rng.chance(0.3) ? [param('device_id', encodedPart(rng, 'SENTINEL-1'))] : []), ...extra])}`;
+      path = `/api/v1/public/share-location/stream${query([param('token', t), ...(rng.chance(0.3) ? [param('device_id', encodedPart(rng, 'SENTINEL-1'))] : []), ...extra])}`;
       break;
     }
     case 'channel-query':
@@ -79,7 +80,7 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
     }
     case 'connect': {
       const t = tokenFor(rng, node, 'jwt');
-      path = `/ws/connect${query([...(rng.chance(0.8) ? [param('token', t.value)] : []), ...extra])}`;
+      path = `/ws/connect${query([...(rng.chance(0.8) ? [param('token', t)] : []), ...extra])}`;
       break;
     }
     case 'azure-path':
@@ -92,7 +93,7 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
           return 'extraccion';
         }
       })();
-      const token = rng.chance(0.6) ? node.azureClientTokens[hubName] ?? node.azureClientTokens.extraccion : tokenFor(rng, node, 'azure').value;
+      const token = rng.chance(0.6) ? node.azureClientTokens[hubName] ?? node.azureClientTokens.extraccion : tokenFor(rng, node, 'azure');
       const params: [string, string][] = [['access_token', token]];
       if (rng.chance(0.2)) params.push(param('awps_connection_id', encodedPart(rng, 'c1')), param('awps_reconnection_token', encodedPart(rng, 't1')));
       if (rng.chance(0.2)) params.push(param('webpubsub_mode', 'sendToGroup'), param('group', encodedPart(rng, 'g')));
