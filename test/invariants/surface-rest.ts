@@ -189,7 +189,8 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
   if (outcome.kind === 'timeout') return { problems: ['no answer within 5 s'] };
   if (outcome.kind === 'reset') return { problems: r.path.length > 4000 ? [] : [`the connection closed without an answer (${outcome.error})`] };
   const answer = outcome.answer;
-  if (r.path.length > 4000 && answer.status === 431) return { problems: [] };
+  // A request head past uWS's buffer is refused by uWS itself (with 431, or 505 for a request line it cannot read).
+  if (r.path.length > 4000 && answer.status >= 400) return { problems: [] };
   const problems = httpErrorProblems(answer, { azure: r.azure, head: r.method === 'HEAD' });
   let parsed: unknown;
   if (answer.status < 300 && /json/.test(answer.headers['content-type'] ?? '') && answer.body.length > 0) {
