@@ -6,7 +6,8 @@
  *   - every thread makes progress: a sentinel position (MQTT → ingest → edge) reaches the stream
  *     clients in JSON and msgpack, a sentinel entity event (REST → store pool → outbox → bus →
  *     ingest → edge) reaches the channel clients with the next offset and no gap, a sentinel
- *     notification reaches the /ws/connect user, a sentinel Azure group message its member;
+ *     notification reaches the /ws/connect user, a sentinel Azure group message its member, and a
+ *     share-location viewer is let in (its link checked on the token pool);
  *   - the well-behaved clients were never disconnected and decoded every frame they got;
  *   - the counters add up: every telemetry message received is processed or rejected, every
  *     channel message is published, rejected or dropped as a copy, the connection gauges come back
@@ -151,6 +152,8 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
       // at once, so the inputs reach the code behind them (rate limits have their own tests).
       GATEWAY_CONNECT_RATE_PER_IP: '100000', GATEWAY_CONNECT_BURST_PER_IP: '100000', GATEWAY_FRAME_RATE: '100000', GATEWAY_FRAME_BURST: '100000',
       GATEWAY_MAX_BAD_FRAMES: '6',
+      // Share links are checked on the token pool (JWTs inline): the sentinel viewer shows that thread moves too.
+      GATEWAY_TOKEN_CHECKS: 'auto',
       ...extraEnv,
     }),
   });
@@ -241,7 +244,10 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
       }
       await wait(azure, (f) => f?.type === 'message' && f.group === SENTINEL_GROUP && f.data?.mark === mark, `sentinel group message ${mark}`);
     });
-    const results = await Promise.allSettled(([position, entity, notification, group] as Promise<unknown>[]).map((p, i) => within(10_000, p, ['the sentinel position', 'the sentinel entity event', 'the sentinel notification', 'the sentinel group message'][i])));
+    const viewer = Bystander.open('share-location viewer', `${ws}/api/v1/public/share-location/stream?token=${shareToken}`, 'json', isEvent('subscribed'), 6000)
+      .then((b) => b.ws.terminate(), (err: Error) => { problems.push(`the sentinel share-location viewer (token pool): ${err.message}`); });
+    const results = await Promise.allSettled(([position, entity, notification, group, viewer] as Promise<unknown>[]).map((p, i) => within(10_000, p,
+      ['the sentinel position', 'the sentinel entity event', 'the sentinel notification', 'the sentinel group message', 'the sentinel viewer'][i])));
     for (const r of results) if (r.status === 'rejected') problems.push((r.reason as Error).message);
     for (const b of channels) problems.push(...offsetProblems(b));
     return problems;
