@@ -38,7 +38,13 @@ describe('broker restarts during a burst of REST writes', () => {
       await json.waitFor((f) => isEvent(f) && f.offset >= outage * 120, 20_000);
       await mosquitto.stop(); // mid-burst: rows in flight, the rest piling up in the outbox
       const before = writes.acked.length;
-      if (outage === 2) cut.ws.terminate();
+      if (outage === 2) {
+        // Cut it once it has what the others have (the bus is down: nothing new is on the way).
+        await eventually(async () => offsetsOf(cut).at(-1) === offsetsOf(json).at(-1), 5000, 'the cut client caught up');
+        cut.ws.terminate();
+        // Once the gateway has seen the cut, nothing more is handed to that socket: deliveries stay countable.
+        await eventually(async () => (await metrics(gw)).gateway_channel_connections === 2, 10_000, 'the cut noticed');
+      }
       await eventually(async () => writes.acked.length >= Math.min(total, before + 40), 15_000, `writes during outage ${outage}`);
       await mosquitto.start();
     }
