@@ -125,18 +125,13 @@ export class TelemetryHub implements FrameVisitor {
     // Sockets waiting for a snapshot are subscribed already: this live frame reaches them.
     const waiting = slot.pending[format];
     if (waiting !== null) for (const ws of waiting.keys()) waiting.set(ws, slot.seq);
-    const subscribers = slot.subscribers[format];
-    if (subscribers > 0) {
-      this.app.publish(slot.topics[format], frame, format === 1);
-      this.stats.inc('deliveries_total', subscribers);
-    }
+    // Counted from the topic, not from slot.subscribers: a lagging socket is paused off the topic
+    // (its positions are conflated, counted in drops_total), and the count must say what was sent.
+    if (slot.subscribers[format] > 0) this.publishCounted(slot.topics[format], frame, format);
     const everyDevice = this.all.subscribers[format];
     if (everyDevice > 0) {
       const batchedSockets = this.batchSubscribers[format];
-      if (everyDevice > batchedSockets) {
-        this.app.publish(this.all.topics[format], frame, format === 1);
-        this.stats.inc('deliveries_total', everyDevice - batchedSockets);
-      }
+      if (everyDevice > batchedSockets) this.publishCounted(this.all.topics[format], frame, format);
       if (batchedSockets > 0) {
         const batch = this.batches[format];
         batch.add(frame);
@@ -150,8 +145,17 @@ export class TelemetryHub implements FrameVisitor {
     const frames = batch.frames;
     const message = batch.take();
     if (message === null) return;
+    const receivers = this.app.numSubscribers(this.batchTopics[format]);
     this.app.publish(this.batchTopics[format], message, format === 1);
-    this.stats.inc('deliveries_total', frames * this.batchSubscribers[format]);
+    this.stats.inc('deliveries_total', frames * receivers);
+  }
+
+  /** Publishes a live frame and counts it once per socket the topic reaches now (one native call). */
+  private publishCounted(topic: string, frame: Uint8Array, format: 0 | 1): void {
+    const receivers = this.app.numSubscribers(topic);
+    if (receivers === 0) return;
+    this.app.publish(topic, frame, format === 1);
+    this.stats.inc('deliveries_total', receivers);
   }
 
   private fillAll(format: 0 | 1, devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[]): void {

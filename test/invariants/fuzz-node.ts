@@ -61,10 +61,12 @@ export interface Expectations {
   storeErrors: number;
   /** Requests answered 404 GW_ERR_NOT_FOUND by the catch-all route. */
   notFound: number;
+  /** Requests and upgrades answered 400 GW_ERR_ENCODING_INVALID (refused before any route sees them). */
+  encodingRefusals: number;
 }
 
 export const noExpectations = (): Expectations => ({
-  telemetry: 0, channelMessages: 0, azureCommands: 0, controlRejected: 0, badFramesAtLeast: 0, framesSent: 0, subprotocolRefusals: 0, refusedAtOpen: 0, storeCalls: 0, storeErrors: 0, notFound: 0,
+  telemetry: 0, channelMessages: 0, azureCommands: 0, controlRejected: 0, badFramesAtLeast: 0, framesSent: 0, subprotocolRefusals: 0, refusedAtOpen: 0, storeCalls: 0, storeErrors: 0, notFound: 0, encodingRefusals: 0,
 });
 
 export function addExpectations(into: Expectations, more: Partial<Expectations>): void {
@@ -280,6 +282,7 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
     if (refusedAtOpen < e.refusedAtOpen) out.push(`invalid requests + auth failures counted: ${refusedAtOpen}, connections refused after the upgrade: ${e.refusedAtOpen}`);
     if (d('gateway_rest_requests_total') < e.storeCalls + 1) out.push(`REST requests counted: ${d('gateway_rest_requests_total')}, answered: at least ${e.storeCalls + 1}`);
     if (d('gateway_rest_errors_total') < e.storeErrors) out.push(`REST errors counted: ${d('gateway_rest_errors_total')}, answered with an error: ${e.storeErrors}`);
+    if (d('gateway_encoding_refusals_total') < e.encodingRefusals) out.push(`encoding refusals counted: ${d('gateway_encoding_refusals_total')}, answered 400 GW_ERR_ENCODING_INVALID: ${e.encodingRefusals}`);
     if (d('gateway_http_not_found_total') < e.notFound) out.push(`not-found requests counted: ${d('gateway_http_not_found_total')}, answered 404 GW_ERR_NOT_FOUND: ${e.notFound}`);
     for (const g of GAUGES) if (now[g] !== baseline[g]) out.push(`${g} is ${now[g]} with only the bystanders connected (${baseline[g]})`);
     return out;

@@ -11,7 +11,7 @@ import { CloseCode } from '../../src/errors/close-codes.js';
 import { clip, deepDepth, deepJson, jsonValue, msgpackBytes, objectText, POLLUTING_KEYS, text, BAD_UTF8 } from './gen-values.js';
 import { closeProblems, decodeMessages, errorCodeOf, socketProblems, UNCOUNTED_ERROR_FRAMES, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
-import { OP, rawUpgrade, type RawWebSocket } from './raw-ws.js';
+import { isValidUtf8, OP, rawUpgrade, type RawWebSocket } from './raw-ws.js';
 import { SECRET_MARK, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 
@@ -53,7 +53,12 @@ const isPong = (f: any) => f?.event === 'pong' || f?.type === 'pong';
 
 /** One frame to send: an application message (`kind: app`), or one that breaks the WebSocket protocol. */
 interface Frame {
-  readonly kind: 'app' | 'garbage';
+  /**
+   * `cut`: an application message uWS may refuse itself by closing TCP without a close frame (1006;
+   * README "Close codes": a text frame that is not UTF-8, a frame over the route's hard cap), so
+   * 1006 is a documented answer to it, as to garbage.
+   */
+  readonly kind: 'app' | 'garbage' | 'cut';
   readonly label: string;
   send(ws: RawWebSocket): void;
 }
@@ -111,6 +116,7 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
   const value = action(rng, c.family, node);
   const json = () => JSON.stringify(value) ?? 'null';
   const make = (label: string, opcode: number, payload: Buffer | string): Frame => ({ kind: 'app', label, send: (ws) => ws.send(opcode, payload) });
+  const cut = (label: string, opcode: number, payload: Buffer | string): Frame => ({ kind: 'cut', label, send: (ws) => ws.send(opcode, payload) });
   const choice = rng.weighted<string>([
     [6, 'json'], [c.format === 'msgpack' ? 4 : 1, 'msgpack'], [2, 'deep'], [2, 'utf8'], [1, 'proto'], [1, 'junk'],
     [1, 'big'], [1, 'huge'], [1, 'secret'], [c.family === 'azure' || c.family === 'simple' ? 0.3 : 0, 'azure-huge'], [1, 'fragmented'],
@@ -130,7 +136,7 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
       const body = json();
       const at = rng.int(0, body.length);
       const bytes = Buffer.concat([Buffer.from(body.slice(0, at)), rng.pick(BAD_UTF8), Buffer.from(body.slice(at))]);
-      return make(`text with invalid UTF-8 ${clip(bytes, 100)}`, OP.text, bytes);
+      return cut(`text with invalid UTF-8 ${clip(bytes, 100)}`, OP.text, bytes);
     }
     case 'proto': {
       const body = `{"${rng.pick(POLLUTING_KEYS)}":{"type":"ping","action":"ping"},"type":"ping","action":"ping"}`;
@@ -138,7 +144,8 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
     }
     case 'junk': {
       const bytes = rng.bytes(rng.size(300));
-      return make(`${rng.chance(0.5) ? 'binary' : 'text'} junk ${clip(bytes, 60)}`, rng.chance(0.5) ? OP.binary : OP.text, bytes);
+      const asText = rng.chance(0.5);
+      return (asText && !isValidUtf8(bytes) ? cut : make)(`${asText ? 'text' : 'binary'} junk ${clip(bytes, 60)}`, asText ? OP.text : OP.binary, bytes);
     }
     case 'secret': {
       // A token sent by mistake, as a frame or in a refresh: the log may say what was wrong, not what it was.
@@ -152,11 +159,11 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
     }
     case 'huge': {
       const n = rng.int(65_537, 200_000);
-      return make(`text of ${n} bytes (over uWS's 64 KiB)`, OP.text, `{"type":"ping","action":"ping","pad":"${'x'.repeat(n)}"}`);
+      return cut(`text of ${n} bytes (over 64 KiB: 1009, or cut by uWS past the route's limit + 64 KiB)`, OP.text, `{"type":"ping","action":"ping","pad":"${'x'.repeat(n)}"}`);
     }
     case 'azure-huge': {
       const n = rng.int(1_048_577, 1_200_000);
-      return make(`text of ${n} bytes (over Azure's 1 MB)`, OP.text, `{"type":"sendToGroup","group":"g1","dataType":"text","data":"${'x'.repeat(n)}"}`);
+      return cut(`text of ${n} bytes (over Azure's 1 MB: 1009, or cut by uWS past 1 MB + 64 KiB)`, OP.text, `{"type":"sendToGroup","group":"g1","dataType":"text","data":"${'x'.repeat(n)}"}`);
     }
     default: {
       const body = Buffer.from(json());
@@ -216,10 +223,10 @@ async function runConnection(node: FuzzNode, c: Connection, frames: readonly Fra
     if (ws.closing) break;
     f.send(ws);
     framesSent++;
-    if (f.kind === 'garbage') break; // the server may drop the connection: nothing after it would be read
+    if (f.kind !== 'app') break; // the server may drop the connection: nothing after it would be read
     await new Promise((r) => setImmediate(r));
   }
-  const garbage = frames.some((f) => f.kind === 'garbage');
+  const garbage = frames.some((f) => f.kind !== 'app');
   const problems: string[] = [];
   const ping = PING[c.family];
   if (!ws.closing && ping !== null && !garbage) {

@@ -219,10 +219,15 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
       return undefined;
     }
   })();
-  const storeRoute = !r.azure && STORE_ROUTE.test(r.path.split('?')[0]) && errorCode !== 'GW_ERR_NOT_FOUND';
+  // A request refused for its encoding never reaches a route: it counts in encoding_refusals_total only.
+  const refusedEncoding = errorCode === 'GW_ERR_ENCODING_INVALID' || (r.azure && answer.status === 400 && answer.body.includes('GW_ERR_ENCODING_INVALID'));
+  const storeRoute = !r.azure && STORE_ROUTE.test(r.path.split('?')[0]) && errorCode !== 'GW_ERR_NOT_FOUND' && !refusedEncoding;
   return {
     problems,
-    expect: { storeCalls: storeRoute ? 1 : 0, storeErrors: storeRoute && answer.status >= 400 ? 1 : 0, notFound: !r.azure && errorCode === 'GW_ERR_NOT_FOUND' ? 1 : 0 },
+    expect: {
+      storeCalls: storeRoute ? 1 : 0, storeErrors: storeRoute && answer.status >= 400 ? 1 : 0,
+      notFound: !r.azure && errorCode === 'GW_ERR_NOT_FOUND' ? 1 : 0, encodingRefusals: refusedEncoding ? 1 : 0,
+    },
   };
 }
 

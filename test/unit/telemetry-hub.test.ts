@@ -10,7 +10,7 @@ import { TelemetryHub } from '../../src/edge/telemetry-hub.js';
 function setup() {
   const published: string[] = [];
   const posted: any[] = [];
-  const app = { publish: (_topic: string, msg: Uint8Array) => { published.push(Buffer.from(msg).toString()); return true; } };
+  const app = { publish: (_topic: string, msg: Uint8Array) => { published.push(Buffer.from(msg).toString()); return true; }, numSubscribers: () => 1 };
   const port = { postMessage: (m: unknown) => posted.push(m) };
   const hub = new TelemetryHub(app as never, port as never, SharedStats.create(1).edgeWriter(0), 100);
   const socket = () => {
