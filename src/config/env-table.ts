@@ -23,6 +23,11 @@ const defaultThreads = String(Math.max(1, availableParallelism() - 1));
 export const ENV_TABLE: readonly EnvVar[] = [
   { name: 'PORT', kind: 'int', default: '8080', min: 0, max: 65535, description: 'HTTP and WebSocket port; 0 picks a free port (logged).' },
   { name: 'GATEWAY_HOST', kind: 'string', default: '0.0.0.0', description: 'Address the HTTP/WebSocket listener binds to.' },
+  { name: 'GATEWAY_TLS_CERT', kind: 'string', default: undefined, description: 'PEM certificate file (chain after the leaf, if any). With GATEWAY_TLS_KEY the port serves `https://` and `wss://` itself (uWS SSLApp); unset: plain `http://` and `ws://`.' },
+  { name: 'GATEWAY_TLS_KEY', kind: 'string', default: undefined, description: 'PEM private key file of GATEWAY_TLS_CERT.' },
+  { name: 'GATEWAY_TLS_PASSPHRASE', kind: 'string', default: undefined, description: 'Passphrase of an encrypted GATEWAY_TLS_KEY.' },
+  { name: 'GATEWAY_TLS_CA', kind: 'string', default: undefined, description: 'PEM file of CA certificates added to the served chain.' },
+  { name: 'GATEWAY_TRUSTED_PROXIES', kind: 'list', default: '', description: 'Comma-separated addresses and CIDRs (IPv4 and IPv6, e.g. `10.0.0.0/8,::1`) of reverse proxies in front of the gateway. Only a request whose TCP peer is one of them has its client address taken from `X-Forwarded-For` (the right-most entry that is not a trusted proxy) or `Forwarded: for=`, and its scheme and host (for the links the gateway builds) from `X-Forwarded-Proto`/`X-Forwarded-Host` or `Forwarded`. Empty: those headers are ignored.' },
   { name: 'GATEWAY_THREADS', kind: 'int', default: defaultThreads, min: 1, max: 64, description: 'Edge threads serving the port (SO_REUSEPORT); default is cores - 1, at least 1.' },
   { name: 'MQTT_URL', kind: 'url', default: undefined, description: 'External broker (mqtt://, mqtts://, ws://). Unset: start the embedded aedes broker.' },
   { name: 'GATEWAY_BROKER_PORT', kind: 'int', default: '1883', min: 0, max: 65535, description: 'Port of the embedded broker when MQTT_URL is unset; 0 picks a free port.' },
