@@ -37,7 +37,7 @@ export interface ProxyRange {
 export function parseProxyEntry(text: string): ProxyRange {
   const slash = text.indexOf('/');
   const address = slash < 0 ? text : text.slice(0, slash);
-  const version = isIP(address);
+  const version = address.includes('%') ? 0 : isIP(address);
   if (version === 0) throw new Error('must list IPv4 or IPv6 addresses or CIDRs such as 10.0.0.0/8 or fd00::/8 (no brackets, ports or zone ids)');
   const max = version === 4 ? 32 : 128;
   let prefix = max;
@@ -77,11 +77,11 @@ export function forwardedNode(raw: string): string | undefined {
     const end = text.indexOf(']');
     if (end < 0 || (end + 1 < text.length && text[end + 1] !== ':')) return undefined;
     text = text.slice(1, end);
-    return isIP(text) === 6 ? unmapV4(text) : undefined;
+    return isIP(text) === 6 && !text.includes('%') ? unmapV4(text) : undefined;
   }
   const colon = text.indexOf(':');
   if (colon >= 0 && text.indexOf(':', colon + 1) < 0) text = text.slice(0, colon); // 192.0.2.1:4711
-  return isIP(text) === 0 ? undefined : unmapV4(text);
+  return isIP(text) === 0 || text.includes('%') ? undefined : unmapV4(text);
 }
 
 interface Forwarding {
