@@ -186,6 +186,14 @@ describe('native TLS (GATEWAY_TLS_CERT, GATEWAY_TLS_KEY)', () => {
     expect(sockets.every((u) => u.startsWith(`wss://127.0.0.1:${gw.port}/`))).toBe(true);
   });
 
+  it('serves with an encrypted key and GATEWAY_TLS_PASSPHRASE', async () => {
+    const tls = testCertificate();
+    const encrypted = `${tls.key}.enc`;
+    execFileSync('openssl', ['pkey', '-in', tls.key, '-aes256', '-passout', 'pass:open sesame', '-out', encrypted], { stdio: 'ignore' });
+    const gw = await startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'open sesame' }, waitForMqtt: false });
+    expect((await request(`${gw.http}/api/v1/stream/stats`, {}, { ca: tls.pem })).status).toBe(200);
+  });
+
   it('regression: a bad GATEWAY_TLS_KEY path stops the start with a message naming the variable', async () => {
     const tls = testCertificate();
     await expect(startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: '/nonexistent/key.pem' } })).rejects.toThrow(/GATEWAY_TLS_KEY names a file that cannot be read \(ENOENT\)/);
