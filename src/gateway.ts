@@ -129,6 +129,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     logger.info({
       port: listening,
       host: config.edge.host,
+      serving: config.edge.tls === undefined ? 'http/ws' : 'https/wss',
+      trustedProxies: config.edge.trustedProxies,
       threads: config.edge.threads,
       mqttUrl: redactUrl(mqttUrl),
       broker: broker ? `embedded aedes on port ${broker.port}` : 'external',

@@ -36,6 +36,18 @@ export interface EdgeConfig {
   readonly idleTimeoutS: number;
   readonly maxBackpressure: number;
   readonly slowConsumerTimeoutMs: number;
+  /** GATEWAY_TLS_*: the port serves https/wss (uWS SSLApp); undefined: http/ws. */
+  readonly tls: TlsConfig | undefined;
+  /** GATEWAY_TRUSTED_PROXIES, validated entries (`10.0.0.0/8`, `::1`); edge/client-address.ts reads them. */
+  readonly trustedProxies: readonly string[];
+}
+
+/** Paths as uWS SSLApp takes them (it reads the files itself); load-config.ts has checked they load and match. */
+export interface TlsConfig {
+  readonly certFile: string;
+  readonly keyFile: string;
+  readonly passphrase: string | undefined;
+  readonly caFile: string | undefined;
 }
 
 export interface BrokerConfig {

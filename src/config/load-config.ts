@@ -4,18 +4,20 @@
  * can act on.
  */
 import { readFileSync } from 'node:fs';
+import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
 import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
+import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { randomBytes } from 'node:crypto';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
 import { TRIPS_CHANNEL } from '../channels/channel-config.js';
 import { DEFAULT_CHANNELS, parseChannelsConfig } from '../channels/channel-config.js';
 import { GatewayError } from '../errors/gateway-error.js';
+import { parseProxyEntry } from '../edge/client-address.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -129,6 +131,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       idleTimeoutS,
       maxBackpressure: int('GATEWAY_WS_MAX_BACKPRESSURE')!,
       slowConsumerTimeoutMs: int('GATEWAY_SLOW_CONSUMER_TIMEOUT_MS')!,
+      tls: loadTls(str),
+      trustedProxies: loadTrustedProxies(env),
     },
     mqtt: {
       url: str('MQTT_URL'),
@@ -160,6 +164,68 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
 
 type IntReader = (name: string) => number | undefined;
 type StrReader = (name: string) => string | undefined;
+
+function loadTrustedProxies(env: Env): string[] {
+  const v = spec('GATEWAY_TRUSTED_PROXIES');
+  const entries = readList(env, v, true);
+  for (const entry of entries) {
+    try {
+      parseProxyEntry(entry);
+    } catch (err) {
+      invalid(v, (err as Error).message, entry);
+    }
+  }
+  return entries;
+}
+
+/**
+ * GATEWAY_TLS_*: uWS reads the files itself and only says "App construction failed", so they are
+ * loaded here first and each failure names its variable.
+ */
+function loadTls(str: StrReader): TlsConfig | undefined {
+  const certFile = str('GATEWAY_TLS_CERT');
+  const keyFile = str('GATEWAY_TLS_KEY');
+  const passphrase = str('GATEWAY_TLS_PASSPHRASE');
+  const caFile = str('GATEWAY_TLS_CA');
+  if (certFile === undefined && keyFile === undefined) {
+    for (const name of ['GATEWAY_TLS_PASSPHRASE', 'GATEWAY_TLS_CA']) {
+      if (str(name) !== undefined) invalid(spec(name), 'needs GATEWAY_TLS_CERT and GATEWAY_TLS_KEY', name === 'GATEWAY_TLS_CA' ? caFile! : '[redacted]');
+    }
+    return undefined;
+  }
+  if (certFile === undefined) invalid(spec('GATEWAY_TLS_CERT'), 'must be set with GATEWAY_TLS_KEY', '');
+  if (keyFile === undefined) invalid(spec('GATEWAY_TLS_KEY'), 'must be set with GATEWAY_TLS_CERT', '');
+  const certVar = spec('GATEWAY_TLS_CERT');
+  const keyVar = spec('GATEWAY_TLS_KEY');
+  let cert: X509Certificate;
+  try {
+    cert = new X509Certificate(readFile(certVar, certFile));
+  } catch (err) {
+    if (err instanceof GatewayError) throw err;
+    invalid(certVar, `is not a PEM certificate (${(err as Error).message})`, certFile);
+  }
+  const keyPem = readFile(keyVar, keyFile);
+  let key;
+  try {
+    key = createPrivateKey({ key: keyPem, passphrase });
+  } catch (err) {
+    const why = /passphrase|decrypt|bad decrypt/i.test((err as Error).message) || (passphrase === undefined && keyPem.includes('ENCRYPTED'))
+      ? 'cannot be decrypted: GATEWAY_TLS_PASSPHRASE is missing or wrong'
+      : `is not a PEM private key (${(err as Error).message})`;
+    invalid(keyVar, why, keyFile);
+  }
+  if (!cert.checkPrivateKey(key)) invalid(keyVar, 'is not the private key of GATEWAY_TLS_CERT', keyFile);
+  if (caFile !== undefined) {
+    const caVar = spec('GATEWAY_TLS_CA');
+    try {
+      new X509Certificate(readFile(caVar, caFile));
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      invalid(caVar, `is not a PEM certificate (${(err as Error).message})`, caFile);
+    }
+  }
+  return { certFile, keyFile, passphrase, caFile };
+}
 
 const TEST_HOOKS: readonly TestHook[] = ['bus', 'fail-pool-start'];
 

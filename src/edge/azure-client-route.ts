@@ -16,6 +16,7 @@
  * Group messages and membership changes cross the bus (<GATEWAY_AZURE_TOPIC>/<hub>), so members
  * on other threads and nodes get them; `event` requests go to <GATEWAY_AZURE_TOPIC>/<hub>/events/<event>.
  */
+import type { ClientAddresses } from './client-address.js';
 import { randomBytes } from 'node:crypto';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { Logger } from 'pino';
@@ -49,6 +50,8 @@ export interface AzureClientRouteDeps {
   readonly directory: AzureDirectory;
   readonly tokens: AzureAccessTokens;
   readonly ipBuckets: KeyedBuckets;
+  /** The client address behind trusted proxies (client-address.ts). */
+  readonly clients: ClientAddresses;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
   readonly isClosing: () => boolean;
@@ -61,7 +64,7 @@ const newId = () => randomBytes(15).toString('base64url');
 export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRouteDeps): void {
   const { config, hub: azure, tokens, stats, logger } = deps;
   const badFrames = new BadFrames('/client/hubs/{hub}', config.edge.maxBadFramesPerMinute, stats, logger);
-  const gate = { limits: config.limits, ipBuckets: deps.ipBuckets, stats, isClosing: deps.isClosing };
+  const gate = { limits: config.limits, ipBuckets: deps.ipBuckets, clients: deps.clients, stats, isClosing: deps.isClosing };
   const topic = config.azure.topic;
 
   const socketData = (conn: AzureConnection, resume: boolean, refuse: string | null): AzureSocketData => ({
@@ -82,7 +85,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
   }
 
   function upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, hubName: string): void {
-    if (!admitUpgrade(res, gate)) return;
+    if (!admitUpgrade(res, req, gate)) return;
     if (!servesHub(config.azure.hubs, hubName)) {
       refused(res, new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`));
       return;

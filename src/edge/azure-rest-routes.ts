@@ -9,7 +9,7 @@
  * bus (<GATEWAY_AZURE_TOPIC>/<hub>) and applied by every edge of every node; existence checks and
  * group listings are answered from ingest's directory of this node's connections.
  */
-import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { AzureAccessTokens } from '../azure/access-tokens.js';
 import { checkPayload, encodeAzureMessage, isGroupName, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../azure/commands.js';
@@ -35,8 +35,8 @@ export interface AzureRestDeps {
   readonly logger: Logger;
   readonly publish: (topic: string, payload: string | Uint8Array) => void;
   readonly query: (hub: string, query: AzureQuery) => Promise<AzureAnswer>;
-  /** The public base URL (`http://host:port`) client URLs are made from. */
-  readonly baseUrl: (host: string) => string;
+  /** The base URL (`https://host:port`) of client URLs, read synchronously from the request (edge-worker.ts publicBase). */
+  readonly baseUrl: (res: HttpResponse, req: HttpRequest) => string;
 }
 
 interface Reply {
@@ -50,7 +50,8 @@ interface Call {
   readonly query: URLSearchParams;
   readonly body: Promise<Buffer>;
   readonly contentType: string;
-  readonly host: string;
+  /** The base of client URLs (read from the request before any await). */
+  readonly base: string;
 }
 
 type Operation = (call: Call) => Promise<Reply>;
@@ -187,7 +188,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     ['post', ':generateToken', async (c) => {
       const minutes = Number(c.query.get('minutesToExpire') ?? 60);
       if (!Number.isInteger(minutes) || minutes < 1) bad('minutesToExpire must be a whole number of minutes, at least 1');
-      const token = await tokens.signClient(deps.baseUrl(c.host), c.hub, {
+      const token = await tokens.signClient(c.base, c.hub, {
         userId: c.query.get('userId') ?? undefined, roles: c.query.getAll('role'), groups: c.query.getAll('group'), minutes,
       });
       return { status: 200, body: JSON.stringify({ token }) };
@@ -229,7 +230,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     const query = new URLSearchParams(req.getQuery() ?? '');
     const token = bearerToken(req.getHeader('authorization'));
     const contentType = req.getHeader('content-type');
-    const host = req.getHeader('host');
+    const base = deps.baseUrl(res, req);
     const route = match(method, segments);
     const body = method === 'post' && route !== null ? readBody(res, MAX_MESSAGE_BYTES) : NO_BODY;
     body.catch(() => undefined); // awaited by the operation; never unhandled when auth fails first
@@ -241,7 +242,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
       await tokens.verifyRest(token, path);
       if (!servesHub(config.azure.hubs, hubName)) throw new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`);
       if (route === null) throw new GatewayError('GW_ERR_NOT_FOUND', `No operation ${method.toUpperCase()} ${path}`);
-      return route.run({ hub: hubName, params: route.params, query, body, contentType, host });
+      return route.run({ hub: hubName, params: route.params, query, body, contentType, base });
     })().then((r) => {
       if (!aborted) reply(res, r);
     }, (err: unknown) => {

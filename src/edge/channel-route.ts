@@ -63,11 +63,11 @@ interface Admission {
  * which needs a JWT whatever GATEWAY_AUTH_REQUIRED says.
  */
 export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: ChannelRouteDeps, secure = false): void {
-  const { config, hub, sockets, expiry, checks, acl, ipBuckets, stats, logger } = deps;
+  const { config, hub, sockets, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
   const needsJwt = secure || config.auth.requiredOn.includes('channels');
   const path = secure ? SECURE_CHANNEL_PATH : CHANNEL_PATHS[envelope];
   const badFrames = new BadFrames(secure ? SECURE_CHANNEL_PATH : envelope === 0 ? '/api/v1/ws' : '/ws/{channel}', config.edge.maxBadFramesPerMinute, stats, logger);
-  const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => sockets.closing };
+  const gate: GateDeps = { limits: config.limits, ipBuckets, clients, stats, isClosing: () => sockets.closing };
 
   const send = (ws: ChannelSocket, value: object) => {
     const codec = CODECS[WIRE_FORMATS[ws.format]];

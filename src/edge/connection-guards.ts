@@ -18,13 +18,15 @@ import { take, type KeyedBuckets } from '../util/token-bucket.js';
 import { endSocket, type EndableSocket } from './close-socket.js';
 import { rejectUpgrade } from './http-response.js';
 import { errorCloseReason, uwsFrameCap, type BadFrameCounter, type BadFrames, type FrameAnswer } from './bad-frames.js';
-import { remoteIp } from './http-request.js';
+import type { ClientAddresses } from './client-address.js';
 
 const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
 
 export interface GateDeps {
   readonly limits: LimitsConfig;
   readonly ipBuckets: KeyedBuckets;
+  /** The client address behind trusted proxies (client-address.ts): what ipBuckets keys on. */
+  readonly clients: ClientAddresses;
   readonly stats: RowWriter<EdgeMetric>;
   readonly isClosing: () => boolean;
 }
@@ -38,14 +40,14 @@ export interface Admitted {
 }
 
 /** The checks before any route's own: not shutting down (503), under the per-IP rate (429). False: answered. */
-export function admitUpgrade(res: HttpResponse, deps: GateDeps): boolean {
+export function admitUpgrade(res: HttpResponse, req: HttpRequest, deps: GateDeps): boolean {
   const { stats } = deps;
   if (deps.isClosing()) {
     stats.inc('upgrades_rejected_total');
     rejectUpgrade(res, 'GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
     return false;
   }
-  if (!deps.ipBuckets.take(remoteIp(res))) {
+  if (!deps.ipBuckets.take(deps.clients.ip(res, req))) {
     stats.inc('upgrades_rejected_total');
     stats.inc('rate_limited_total');
     rejectUpgrade(res, 'GW_ERR_RATE_LIMITED', `Too many connection attempts from this address (at most ${deps.limits.connectRatePerIp} per second)`);
@@ -57,7 +59,7 @@ export function admitUpgrade(res: HttpResponse, deps: GateDeps): boolean {
 /** Runs the checks; on refusal it has answered the request and returns null. */
 export function gateUpgrade(res: HttpResponse, req: HttpRequest, deps: GateDeps): Admitted | null {
   const { stats } = deps;
-  if (!admitUpgrade(res, deps)) return null;
+  if (!admitUpgrade(res, req, deps)) return null;
   const protocolHeader = req.getHeader('sec-websocket-protocol');
   const negotiation = negotiate(protocolHeader, SUBPROTOCOLS, 'json');
   if (!negotiation.ok) {

@@ -15,6 +15,7 @@ import { SharedStats } from '../metrics/shared-stats.js';
 import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { KeyedBuckets } from '../util/token-bucket.js';
+import { ClientAddresses } from './client-address.js';
 import { ConnectionRegistry } from './connection-registry.js';
 import { Keepalive } from './keepalive.js';
 import { registerOperatorRoutes } from './operator-routes.js';
@@ -84,6 +85,7 @@ const revocations = new RevocationList();
 const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.share.tokens }, config.auth.tokenChecks, poolPort, revocations);
 const acl = new Acl(config.auth.acl);
 const ipBuckets = new KeyedBuckets(config.limits.connectRatePerIp, config.limits.connectBurstPerIp);
+const clients = new ClientAddresses(config.edge.trustedProxies, config.edge.tls !== undefined);
 const bucketSweep = setInterval(() => {
   ipBuckets.sweep();
   revocations.purge();
@@ -91,8 +93,18 @@ const bucketSweep = setInterval(() => {
 bucketSweep.unref();
 
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
+/** uWS SSLApp (https/wss) when GATEWAY_TLS_CERT and GATEWAY_TLS_KEY are set (load-config.ts has loaded them once), else App. */
+function createApp(): uWS.TemplatedApp {
+  const tls = config.edge.tls;
+  if (tls === undefined) return uWS.App();
+  try {
+    return uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, passphrase: tls.passphrase, ca_file_name: tls.caFile });
+  } catch (err) {
+    throw new Error(`edge ${index}: uWS could not load GATEWAY_TLS_CERT ${tls.certFile} / GATEWAY_TLS_KEY ${tls.keyFile}${tls.caFile === undefined ? '' : ` / GATEWAY_TLS_CA ${tls.caFile}`} (${(err as Error).message})`);
+  }
+}
 // Every route checks the request's percent-encoding and UTF-8 first (request-encoding.ts).
-const app = guardRequestEncoding(uWS.App(), (res, req, message, upgrade) => {
+const app = guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
   stats.inc('encoding_refusals_total');
   if (upgrade) stats.inc('upgrades_rejected_total');
   const url = req.getUrl();
@@ -108,7 +120,7 @@ const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
 const connections = new ConnectionRegistry<StreamSocket>();
 const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
 const expiry = new SessionExpiry(sessionEndings(stats));
-const streamDeps = { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'stream' }) };
+const streamDeps = { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'stream' }) };
 registerStreamRoute(app, 'open', streamDeps);
 registerStreamRoute(app, 'share', streamDeps);
 // Azure Web PubSub connections (their routes come below); a hub-bound channel's events reach them.
@@ -121,7 +133,7 @@ const azure = new AzureHub({
 const events = new EventHub(app, config.events.channels.channels, stats, (event) => azure.deliverChannelEvent(event));
 const channelSockets = new ConnectionRegistry<ChannelSocket>();
 const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
-const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, stats, logger: logger.child({ component: 'channels' }) };
+const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'channels' }) };
 registerChannelRoute(app, 0, channelDeps);
 registerChannelRoute(app, 0, channelDeps, true); // /api/v1/ws/secure
 registerChannelRoute(app, 1, channelDeps);
@@ -131,7 +143,7 @@ registerEntityRoutes(app, { config, store, checks, acl, stats, logger: logger.ch
 registerChannelStatsRoutes(app, { config, hub: events, shared, store, nudgeRelay, logger });
 
 const users = new UserHub(app, {
-  config, checks, expiry, ipBuckets, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing,
+  config, checks, expiry, ipBuckets, clients, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing,
   // /ws/connect users also get the channel events their roles may see, and their own notifications.
   channelTopics: (principal, format) => [
     ...events.channelNames.filter((c) => acl.allows(principal, 'channels', c)).map((c) => channelTopic(2, format, c)),
@@ -142,24 +154,31 @@ users.register();
 const publish = (topic: string, payload: string | Uint8Array) => toIngest({ t: 'publish', topic, payload, qos: 1 });
 
 // Azure Web PubSub, self-hosted: the client endpoint, the REST data plane, and trips' delivery.
-/** The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the host the request came to. */
+/**
+ * The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the scheme and host the request came
+ * to (forwarded by a trusted proxy, client-address.ts). Read synchronously in the handler.
+ */
 let boundPort = port; // the port it listens on, once it does (PORT=0 picks one)
-const publicBase = (host: string) => config.share.publicUrl ?? (/^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `http://${host}` : `http://localhost:${boundPort}`);
+const publicBase = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
+  if (config.share.publicUrl !== undefined) return config.share.publicUrl;
+  const { scheme, host } = clients.origin(res, req);
+  return /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `${scheme}://${host}` : `${scheme}://localhost:${boundPort}`;
+};
 const azureTokens = new AzureAccessTokens(config.azure.accessKey);
 const directory = new AzureDirectory(ingestPort);
 registerAzureClientRoute(app, {
-  config, hub: azure, directory, tokens: azureTokens, ipBuckets, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
+  config, hub: azure, directory, tokens: azureTokens, ipBuckets, clients, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
 });
 registerTripRoutes(app, {
   config, store, checks, acl, stats, logger: logger.child({ component: 'trips' }), nudgeRelay,
-  tokens: azureTokens, shared, baseUrl: (host) => publicBase(host),
+  tokens: azureTokens, shared, baseUrl: publicBase,
 });
 registerAzureRestRoutes(app, {
   config, tokens: azureTokens, stats, logger: logger.child({ component: 'azure-rest' }), publish,
-  query: (hubName, q) => directory.ask(hubName, q), baseUrl: (host) => publicBase(host),
+  query: (hubName, q) => directory.ask(hubName, q), baseUrl: publicBase,
 });
 registerShareLocationRoutes(app, {
-  config, checks, acl, logger: logger.child({ component: 'share' }), baseUrl: (host) => publicBase(host),
+  config, checks, acl, logger: logger.child({ component: 'share' }), baseUrl: publicBase,
   shares: new ShareTokens(config.share.tokens, revocations),
   publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
 });

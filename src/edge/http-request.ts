@@ -85,15 +85,3 @@ export function subprotocolToken(offered: readonly string[]): string | undefined
   const entry = offered.find((p) => p.startsWith('bearer.'));
   return entry?.slice('bearer.'.length);
 }
-
-/** The client's IP as text, IPv4-mapped IPv6 normalised (notes/uws.md). */
-export function remoteIp(res: HttpResponse): string {
-  const text = Buffer.from(res.getRemoteAddressAsText()).toString();
-  const mapped = /^(?:0000:){5}ffff:([0-9a-f]{4}):([0-9a-f]{4})$/i.exec(text);
-  if (mapped) {
-    const hi = parseInt(mapped[1], 16);
-    const lo = parseInt(mapped[2], 16);
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return text;
-}

@@ -1,3 +1,4 @@
+import type { ClientAddresses } from './client-address.js';
 import type { Logger } from 'pino';
 import type { Acl } from '../auth/acl.js';
 import type { TokenChecks } from '../auth/token-checks.js';
@@ -14,6 +15,8 @@ export interface SocketRouteDeps {
   readonly checks: TokenChecks;
   readonly acl: Acl;
   readonly ipBuckets: KeyedBuckets;
+  /** The client address behind trusted proxies (client-address.ts). */
+  readonly clients: ClientAddresses;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
 }

@@ -4,7 +4,7 @@
  *   DELETE /api/v1/public/share-location/<token>   Bearer JWT; revokes the link everywhere
  * The WebSocket half is the `share` variant of stream-route.ts.
  */
-import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { Acl } from '../auth/acl.js';
 import type { Principal } from '../auth/principal.js';
@@ -24,8 +24,8 @@ const MAX_BODY = 4096;
 
 export interface ShareRoutesDeps {
   readonly config: GatewayConfig;
-  /** The base of links handed out (GATEWAY_PUBLIC_URL, else the Host the request came to). */
-  readonly baseUrl: (host: string) => string;
+  /** The base of links handed out (GATEWAY_PUBLIC_URL, else the scheme and host the request came to), read synchronously (edge-worker.ts publicBase). */
+  readonly baseUrl: (res: HttpResponse, req: HttpRequest) => string;
   readonly checks: TokenChecks;
   readonly shares: ShareTokens;
   readonly acl: Acl;
@@ -53,7 +53,7 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
 
   app.post(INIT_PATH, (res, req) => {
     const authorization = req.getHeader('authorization');
-    const base = deps.baseUrl(req.getHeader('host'));
+    const base = deps.baseUrl(res, req);
     const body = readJsonBody(res, { maxBytes: MAX_BODY, maxDepth: config.limits.maxJsonDepth });
     body.catch(() => undefined); // observed below; avoid an unhandled rejection while the token is checked
     authenticated(res, authorization, async (principal) => {

@@ -59,11 +59,11 @@ function withBatch(admission: Admission, batch: string | undefined): Admission {
 }
 
 export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, deps: StreamRouteDeps): void {
-  const { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, stats, logger } = deps;
+  const { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
   const maxDevices = config.telemetry.maxDevicesPerConnection;
   const needsJwt = variant === 'open' && config.auth.requiredOn.includes('stream');
   const badFrames = new BadFrames(variant === 'share' ? SHARE_STREAM_PATH : STREAM_PATH, config.edge.maxBadFramesPerMinute, stats, logger);
-  const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: () => connections.closing };
+  const gate: GateDeps = { limits: config.limits, ipBuckets, clients, stats, isClosing: () => connections.closing };
   const codecOf = (ws: StreamSocket): Codec => CODECS[WIRE_FORMATS[ws.format]];
   const sendEvent = (ws: StreamSocket, value: object) => {
     const codec = codecOf(ws);

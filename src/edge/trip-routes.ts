@@ -35,8 +35,8 @@ const ALERTS = { connectedBelow: 0.8, latencyAboveMs: 500, errorsAbove: 0.05, lo
 export interface TripRouteDeps extends StoreCallDeps {
   readonly tokens: AzureAccessTokens;
   readonly shared: SharedStats;
-  /** The public base URL (`http://host:port`) client URLs are made from. */
-  readonly baseUrl: (host: string) => string;
+  /** The base URL (`https://host:port`) of client URLs, read synchronously from the request (edge-worker.ts publicBase). */
+  readonly baseUrl: (res: HttpResponse, req: HttpRequest) => string;
 }
 
 const ratio = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 10_000) / 10_000 : 0);
@@ -77,12 +77,11 @@ export function registerTripRoutes(app: TemplatedApp, deps: TripRouteDeps): void
 
   app.get('/ws/negotiate', (res, req) => {
     const userId = req.getQuery('user_id') ?? '';
-    const host = req.getHeader('host');
+    const base = deps.baseUrl(res, req);
     handleAsync(res, async () => {
       if (!EQUIPMENT_CODE.test(userId)) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', 'Invalid User ID: user_id must be an equipment code (1-64 letters, digits, _ . : -)');
       const reply = await deps.store.call({ op: 'equipment-check', code: userId });
       if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-      const base = deps.baseUrl(host);
       const token = await tokens.signClient(base, config.trips.hub, { userId, roles: NEGOTIATE_ROLES, minutes: TOKEN_MINUTES });
       return jsonReply(200, { url: `${base.replace(/^http/, 'ws')}/client/hubs/${config.trips.hub}?access_token=${token}` });
     }, (err) => deps.logger.error({ err }, 'negotiate failed'));

@@ -9,6 +9,7 @@
  * Client frames: {"type":"ping"} → {"type":"pong"}; {"type":"pong"} (heartbeat answer);
  * {"type":"refresh_token","token":"<fresh JWT for the same user>"} → {"type":"token_refreshed"}.
  */
+import type { ClientAddresses } from './client-address.js';
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { Logger } from 'pino';
 import type { TokenChecks } from '../auth/token-checks.js';
@@ -40,6 +41,8 @@ export interface UserHubDeps {
   readonly checks: TokenChecks;
   readonly expiry: SessionExpiry;
   readonly ipBuckets: KeyedBuckets;
+  /** The client address behind trusted proxies (client-address.ts). */
+  readonly clients: ClientAddresses;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
   readonly isClosing: () => boolean;
@@ -93,8 +96,8 @@ export class UserHub {
   }
 
   register(): void {
-    const { config, checks, expiry, ipBuckets, stats, logger } = this.deps;
-    const gate: GateDeps = { limits: config.limits, ipBuckets, stats, isClosing: this.deps.isClosing };
+    const { config, checks, expiry, ipBuckets, clients, stats, logger } = this.deps;
+    const gate: GateDeps = { limits: config.limits, ipBuckets, clients, stats, isClosing: this.deps.isClosing };
     const send = (ws: UserSocket, type: string, data: object) => {
       const codec = CODECS[WIRE_FORMATS[ws.format]];
       if (ws.send(codec.encode({ type, data, timestamp: new Date().toISOString() }), codec.binary) === 2) stats.inc('user_send_errors_total');

@@ -109,10 +109,11 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
   const listening = await waitForLog((l) => l.msg === 'gateway listening');
   if (options.waitForMqtt !== false) await waitForLog((l) => l.msg === 'mqtt subscribed');
   const port = listening.port as number;
-  const http = `http://127.0.0.1:${port}`;
+  const secure = listening.serving === 'https/wss';
+  const http = `${secure ? 'https' : 'http'}://127.0.0.1:${port}`;
   const mqttUrl = options.env?.MQTT_URL ?? (listening.mqttUrl as string);
   return {
-    port, mqttUrl, http, ws: `ws://127.0.0.1:${port}`, logs, child, waitForLog, stop,
+    port, mqttUrl, http, ws: `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`, logs, child, waitForLog, stop,
     async stats() {
       const res = await fetch(`${http}/api/v1/stream/stats`);
       return (await res.json()) as Record<string, any>;

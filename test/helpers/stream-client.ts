@@ -30,11 +30,15 @@ export interface ConnectOptions {
   readonly protocol?: string | string[];
   readonly path?: string;
   readonly headers?: Record<string, string>;
+  /** CA certificates (PEM) to trust, for a gateway serving wss:// with a test certificate. */
+  readonly ca?: string;
+  /** Local address to connect from (any 127.x.y.z on Linux), to look like another client. */
+  readonly localAddress?: string;
 }
 
 export function connectStream(base: string, query: string, options: ConnectOptions = {}): Promise<StreamClient> {
   const url = `${base}${options.path ?? '/api/v1/stream'}${query}`;
-  const ws = new WebSocket(url, options.protocol ?? [], { headers: options.headers });
+  const ws = new WebSocket(url, options.protocol ?? [], { headers: options.headers, ca: options.ca, localAddress: options.localAddress });
   const frames: Frame[] = [];
   const raw: Array<Buffer | string> = [];
   let cursor = 0;
