@@ -44,6 +44,8 @@ import { AZURE_REST_PREFIX, registerAzureRestRoutes, sendAzureError } from './az
 import { ERRORS } from '../errors/error-codes.js';
 import { sendError } from './http-response.js';
 import { guardRequestEncoding } from './request-encoding.js';
+import { guardBrowsers } from './browser-guard.js';
+import { OriginPolicy } from '../auth/origin-policy.js';
 import { AzureDirectory } from './azure-directory.js';
 import { loadPageAssets, registerPageRoutes } from './page-routes.js';
 import { registerTripRoutes } from './trip-routes.js';
@@ -91,8 +93,8 @@ const bucketSweep = setInterval(() => {
 bucketSweep.unref();
 
 (uWS as unknown as { _cfg(flag: string): void })._cfg('silent'); // no "uWebSockets: 20" header on responses
-// Every route checks the request's percent-encoding and UTF-8 first (request-encoding.ts).
-const app = guardRequestEncoding(uWS.App(), (res, req, message, upgrade) => {
+// Every route checks the request's Origin first (browser-guard.ts), then its percent-encoding and UTF-8 (request-encoding.ts).
+const app = guardBrowsers(guardRequestEncoding(uWS.App(), (res, req, message, upgrade) => {
   stats.inc('encoding_refusals_total');
   if (upgrade) stats.inc('upgrades_rejected_total');
   const url = req.getUrl();
@@ -102,6 +104,16 @@ const app = guardRequestEncoding(uWS.App(), (res, req, message, upgrade) => {
   } else {
     sendError(res, 'GW_ERR_ENCODING_INVALID', message);
   }
+}), {
+  policy: new OriginPolicy(config.browsers.allowedOrigins, config.share.publicUrl === undefined ? [] : [new URL(config.share.publicUrl).origin]),
+  credentials: config.browsers.corsCredentials,
+  refuse: (res, req, origin, upgrade) => {
+    stats.inc('origin_refusals_total');
+    if (upgrade) stats.inc('upgrades_rejected_total');
+    const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not use this gateway (GATEWAY_ALLOWED_ORIGINS)`;
+    if (req.getUrl().startsWith(AZURE_REST_PREFIX)) sendAzureError(res, 403, 'GW_ERR_ORIGIN_FORBIDDEN', message, req.getMethod() === 'head');
+    else sendError(res, 'GW_ERR_ORIGIN_FORBIDDEN', message);
+  },
 });
 const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
 const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
