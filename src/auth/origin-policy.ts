@@ -6,7 +6,9 @@
  *
  * Entries: `*` (any origin), an exact origin `scheme://host[:port]` (http or https, no path), or a
  * subdomain pattern `https://*.example.com[:port]` (any subdomain at any depth, not the bare
- * domain; without a scheme, `*.example.com` matches http and https). Browsers send `Origin`
+ * domain; without a scheme, `*.example.com` matches http and https), or `null`: the opaque origin
+ * of pages opened from disk (file://) and of sandboxed frames (any site can make one, so this is for
+ * development). Browsers send `Origin`
  * lower-case and without a default port, so entries are lower-cased and `:443`/`:80` dropped.
  */
 
@@ -35,6 +37,7 @@ function validHostPort(hostPort: string): boolean {
 export function parseOriginEntry(entry: string): { exact: string } | { pattern: OriginPattern } | { any: true } | { invalid: string } {
   const text = entry.trim().toLowerCase();
   if (text === '*') return { any: true };
+  if (text === 'null') return { exact: 'null' };
   const m = /^(?:(https?):\/\/)?(.*)$/.exec(text)!;
   const scheme = m[1] === undefined ? '' : `${m[1]}://`;
   const rest = m[2];

@@ -11,6 +11,7 @@ describe('GATEWAY_ALLOWED_ORIGINS entries', () => {
     expect(parseOriginEntry('https://*.example.com')).toEqual({ pattern: { scheme: 'https://', suffix: '.example.com' } });
     expect(parseOriginEntry('*.example.com')).toEqual({ pattern: { scheme: '', suffix: '.example.com' } });
     expect(parseOriginEntry('*')).toEqual({ any: true });
+    expect(parseOriginEntry('null')).toEqual({ exact: 'null' }); // pages opened from disk
   });
 
   it('refuses what is not an origin', () => {
@@ -26,6 +27,7 @@ describe('GATEWAY_ALLOWED_ORIGINS entries', () => {
     for (const no of ['https://example.com', 'http://a.example.com', 'https://a.example.com:8443', 'https://evilexample.com', 'https://a.example.com.evil.io', 'https://.example.com',
       'ftp://a.example.net', 'https://app.example.org:444', 'null', 'http://gw.local']) expect(policy.allows(no, own), no).toBe(false);
     expect(new OriginPolicy(['*']).allows('null', own)).toBe(true);
+    expect(new OriginPolicy(['null']).allows('null', own)).toBe(true);
   });
 });
 
