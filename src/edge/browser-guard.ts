@@ -17,7 +17,7 @@
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { OriginPolicy } from '../auth/origin-policy.js';
 import { markCors, writeHead } from './http-response.js';
-import { guardEveryRoute } from './request-encoding.js';
+import { guardEveryRoute } from './route-guard.js';
 import { requestOrigin } from './request-origin.js';
 import { AZURE_REST_PREFIX } from './azure-rest-routes.js';
 

@@ -13,7 +13,8 @@
  * U+FFFD is refused too; an encoded one (%EF%BF%BD) is a valid character.
  */
 import { isUtf8 } from 'node:buffer';
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { guardEveryRoute } from './route-guard.js';
 
 const PERCENT = 0x25;
 const REPLACEMENT = '\uFFFD';
@@ -68,34 +69,6 @@ export function encodingProblem(url: string, query: string | undefined): string 
 
 /** Answers a refused request: 400 GW_ERR_ENCODING_INVALID, in the error format of the route's family. */
 export type EncodingRefusal = (res: HttpResponse, req: HttpRequest, message: string, upgrade: boolean) => void;
-
-type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
-
-const HTTP_METHODS = ['get', 'post', 'options', 'del', 'patch', 'put', 'head', 'connect', 'trace', 'any'] as const;
-
-/** A check run before a route's handler: true lets the request through; false means it answered. */
-export type RouteCheck = (res: HttpResponse, req: HttpRequest, upgrade: boolean) => boolean;
-
-/**
- * Makes every route registered on `app` from now on run `passes` first, once per request or
- * upgrade (never per frame). Routes do nothing for it, so none can be registered around it. Every
- * WebSocket route must have an `upgrade` handler: the check runs there. Checks wrapped later run
- * first.
- */
-export function guardEveryRoute(app: TemplatedApp, passes: RouteCheck): TemplatedApp {
-  const target = app as unknown as Record<string, unknown>;
-  for (const method of HTTP_METHODS) {
-    const register = (target[method] as (pattern: string, handler: Handler) => TemplatedApp).bind(app);
-    target[method] = (pattern: string, handler: Handler) => register(pattern, (res, req) => (passes(res, req, false) ? handler(res, req) : undefined));
-  }
-  const registerWs = (target.ws as TemplatedApp['ws']).bind(app);
-  target.ws = <T>(pattern: string, behavior: WebSocketBehavior<T>) => {
-    const upgrade = behavior.upgrade;
-    if (upgrade === undefined) throw new Error(`WebSocket route ${pattern} has no upgrade handler (the request check runs there)`);
-    return registerWs(pattern, { ...behavior, upgrade: (res, req, context) => (passes(res, req, true) ? upgrade(res, req, context) : undefined) });
-  };
-  return app;
-}
 
 /** Makes every route registered on `app` from now on check the request's encoding first (guardEveryRoute). */
 export function guardRequestEncoding(app: TemplatedApp, refuse: EncodingRefusal): TemplatedApp {
