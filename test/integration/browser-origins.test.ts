@@ -87,6 +87,8 @@ describe('browser origins on WebSocket upgrades', () => {
   it('* lets every origin connect', async () => {
     const gw = await startGateway({ env: { GATEWAY_ALLOWED_ORIGINS: '*' } });
     expect((await tryUpgrade(`${gw.ws}/api/v1/stream?device_ids=A`, 'https://anyone.example')).status).toBe(101);
+    expect(gw.logs.find((l) => l.msg === 'gateway listening')).toMatchObject({ browserOrigins: ['own', '*'], corsCredentials: false });
+    await gw.waitForLog((l) => /GATEWAY_ALLOWED_ORIGINS has \*/.test(l.msg ?? ''));
   });
 
   it('an invalid GATEWAY_ALLOWED_ORIGINS entry stops the start with GW_ERR_CONFIG_INVALID', async () => {
