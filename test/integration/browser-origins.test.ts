@@ -91,6 +91,12 @@ describe('browser origins on WebSocket upgrades', () => {
     await gw.waitForLog((l) => /GATEWAY_ALLOWED_ORIGINS has \*/.test(l.msg ?? ''));
   });
 
+  it('the origin of GATEWAY_PUBLIC_URL counts as the gateway\'s own (pages behind a TLS proxy)', async () => {
+    const gw = await startGateway({ env: { GATEWAY_PUBLIC_URL: 'https://gps.example.com/base' } });
+    expect((await tryUpgrade(`${gw.ws}/api/v1/stream?device_ids=A`, 'https://gps.example.com')).status).toBe(101);
+    expect(await tryUpgrade(`${gw.ws}/api/v1/stream?device_ids=A`, 'http://gps.example.com')).toEqual(FORBIDDEN);
+  });
+
   it('an invalid GATEWAY_ALLOWED_ORIGINS entry stops the start with GW_ERR_CONFIG_INVALID', async () => {
     for (const entry of ['app.example.com', 'https://app.example.com/', 'https://*', 'ftp://x.example.com', 'https://a*.example.com']) {
       await expect(startGateway({ env: { GATEWAY_ALLOWED_ORIGINS: entry } }), entry).rejects.toThrow(/GATEWAY_ALLOWED_ORIGINS/);
