@@ -146,7 +146,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       azureHubs: config.azure.hubs ?? '*',
       azureOutbound: config.azure.outbound !== undefined,
       watchdogMs: config.health.watchdogMs,
+      browserOrigins: ['own', ...config.browsers.allowedOrigins], // pages that may connect and get CORS (browser-guard.ts)
+      corsCredentials: config.browsers.corsCredentials,
     }, 'gateway listening');
+    if (config.browsers.allowedOrigins.includes('*')) {
+      logger.warn('GATEWAY_ALLOWED_ORIGINS has *: a page on any site may open WebSockets and call the API from its visitors\' browsers');
+    }
     if (config.azure.ephemeralKey) {
       logger.warn('GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway');
     }

@@ -1,6 +1,7 @@
 /**
- * The two wire formats. JSON needs nothing; msgpack loads msgpackr on first use (in a browser,
- * through an import map, as the gateway's pages do), so JSON clients never need it.
+ * The two wire formats. JSON needs nothing; msgpack loads msgpackr on first use, so JSON clients
+ * never need it. In a browser, the copy the gateway serves under /assets/client/ imports the
+ * gateway's /assets/msgpackr/ instead (edge/page-routes.ts); a bundled copy resolves `msgpackr` itself.
  */
 export type Format = 'json' | 'msgpack';
 

@@ -132,7 +132,15 @@ export interface HealthConfig {
   readonly ignoredTestHooks: readonly string[];
 }
 
+export interface BrowsersConfig {
+  /** GATEWAY_ALLOWED_ORIGINS, validated and lower-cased (auth/origin-policy.ts); the request's own origin is always allowed too. */
+  readonly allowedOrigins: readonly string[];
+  /** GATEWAY_CORS_CREDENTIALS. */
+  readonly corsCredentials: boolean;
+}
+
 export interface GatewayConfig {
+  readonly browsers: BrowsersConfig;
   readonly azure: AzureConfig;
   readonly trips: TripsConfig;
   readonly events: EventsConfig;

@@ -9,8 +9,9 @@ import { hostname } from 'node:os';
 import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
+import { parseOriginEntry } from '../auth/origin-policy.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
+import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, BrowsersConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { randomBytes } from 'node:crypto';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
@@ -115,6 +116,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     events: loadEvents(int, str, trips),
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
+    browsers: loadBrowsers(env, str),
     limits: {
       connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
@@ -373,6 +375,16 @@ function loadEvents(int: IntReader, str: StrReader, trips: TripsConfig): EventsC
     outboxRetryMs: int('GATEWAY_OUTBOX_RETRY_MS')!,
     maxBufferBytes: int('GATEWAY_EVENT_MAX_BUFFER_BYTES')!,
   };
+}
+
+function loadBrowsers(env: Env, str: StrReader): BrowsersConfig {
+  const originsVar = spec('GATEWAY_ALLOWED_ORIGINS');
+  const allowedOrigins = readList(env, originsVar, true).map((entry) => {
+    const parsed = parseOriginEntry(entry);
+    if ('invalid' in parsed) invalid(originsVar, `has an entry that ${parsed.invalid}`, entry);
+    return entry.toLowerCase();
+  });
+  return { allowedOrigins, corsCredentials: str('GATEWAY_CORS_CREDENTIALS') === 'true' };
 }
 
 function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {

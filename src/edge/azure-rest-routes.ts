@@ -25,7 +25,7 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { AzureAnswer, AzureQuery } from '../threads/messages.js';
 import { BoundedJsonError, parseJsonBytes } from '../protocol/bounded-json.js';
 import { bearerToken, readBody } from './http-request.js';
-import { sendBody, statusLine } from './http-response.js';
+import { sendBody, writeHead } from './http-response.js';
 import { decodeComponent } from './request-encoding.js';
 
 export interface AzureRestDeps {
@@ -95,7 +95,7 @@ export const AZURE_REST_PREFIX = '/api/hubs/';
 /** The service's error: an ErrorDetail body `{"code","message"}` and `x-ms-error-code` (no body for HEAD). */
 export function sendAzureError(res: HttpResponse, status: number, code: string, message: string, head: boolean): void {
   res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('x-ms-error-code', code);
+    writeHead(res, status).writeHeader('x-ms-error-code', code).writeHeader('access-control-expose-headers', 'x-ms-error-code');
     if (head) res.end();
     else res.writeHeader('content-type', 'application/json').end(JSON.stringify({ code, message }));
   });
@@ -212,7 +212,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
 
   function reply(res: HttpResponse, r: Reply): void {
     if (r.body !== undefined) sendBody(res, r.status, 'application/json', r.body);
-    else res.cork(() => res.writeStatus(statusLine(r.status)).end());
+    else res.cork(() => writeHead(res, r.status).end());
   }
 
   function error(res: HttpResponse, status: number, code: string, message: string, head: boolean): void {

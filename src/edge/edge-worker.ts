@@ -45,6 +45,9 @@ import { AZURE_REST_PREFIX, registerAzureRestRoutes, sendAzureError } from './az
 import { ERRORS } from '../errors/error-codes.js';
 import { sendError } from './http-response.js';
 import { guardRequestEncoding } from './request-encoding.js';
+import { guardBrowsers } from './browser-guard.js';
+import { ownOrigin } from './request-origin.js';
+import { OriginPolicy } from '../auth/origin-policy.js';
 import { AzureDirectory } from './azure-directory.js';
 import { loadPageAssets, registerPageRoutes } from './page-routes.js';
 import { registerTripRoutes } from './trip-routes.js';
@@ -86,6 +89,8 @@ const checks = await createTokenChecks({ jwt: config.auth.jwt, share: config.sha
 const acl = new Acl(config.auth.acl);
 const ipBuckets = new KeyedBuckets(config.limits.connectRatePerIp, config.limits.connectBurstPerIp);
 const clients = new ClientAddresses(config.edge.trustedProxies, config.edge.tls !== undefined);
+/** The request's own origin, with native TLS and trusted proxies (same-origin checks, the pages' CSP). */
+const requestOrigin = ownOrigin(clients);
 const bucketSweep = setInterval(() => {
   ipBuckets.sweep();
   revocations.purge();
@@ -103,8 +108,8 @@ function createApp(): uWS.TemplatedApp {
     throw new Error(`edge ${index}: uWS could not load GATEWAY_TLS_CERT ${tls.certFile} / GATEWAY_TLS_KEY ${tls.keyFile}${tls.caFile === undefined ? '' : ` / GATEWAY_TLS_CA ${tls.caFile}`} (${(err as Error).message})`);
   }
 }
-// Every route checks the request's percent-encoding and UTF-8 first (request-encoding.ts).
-const app = guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
+// Every route checks the request's Origin first (browser-guard.ts), then its percent-encoding and UTF-8 (request-encoding.ts).
+const app = guardBrowsers(guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
   stats.inc('encoding_refusals_total');
   if (upgrade) stats.inc('upgrades_rejected_total');
   const url = req.getUrl();
@@ -114,6 +119,17 @@ const app = guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
   } else {
     sendError(res, 'GW_ERR_ENCODING_INVALID', message);
   }
+}), {
+  policy: new OriginPolicy(config.browsers.allowedOrigins, config.share.publicUrl === undefined ? [] : [new URL(config.share.publicUrl).origin]),
+  credentials: config.browsers.corsCredentials,
+  ownOrigin: requestOrigin,
+  refuse: (res, req, origin, upgrade) => {
+    stats.inc('origin_refusals_total');
+    if (upgrade) stats.inc('upgrades_rejected_total');
+    const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not use this gateway (GATEWAY_ALLOWED_ORIGINS)`;
+    if (req.getUrl().startsWith(AZURE_REST_PREFIX)) sendAzureError(res, 403, 'GW_ERR_ORIGIN_FORBIDDEN', message, req.getMethod() === 'head');
+    else sendError(res, 'GW_ERR_ORIGIN_FORBIDDEN', message);
+  },
 });
 const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
 const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
@@ -183,7 +199,7 @@ registerShareLocationRoutes(app, {
   publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
 });
 registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
-registerPageRoutes(app, loadPageAssets());
+registerPageRoutes(app, loadPageAssets(), requestOrigin);
 registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
 registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool: poolPort !== undefined }); // last: it ends with the catch-all 404
 

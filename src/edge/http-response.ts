@@ -7,7 +7,7 @@ import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 
 const STATUS_TEXT: Readonly<Record<number, string>> = {
-  200: 'OK', 201: 'Created', 202: 'Accepted', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
+  200: 'OK', 201: 'Created', 202: 'Accepted', 204: 'No Content', 400: 'Bad Request', 401: 'Unauthorized', 403: 'Forbidden', 404: 'Not Found', 409: 'Conflict',
   413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
@@ -15,9 +15,37 @@ export function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
 }
 
+/** What browser-guard.ts decided for the request, kept on its response until the answer is written. */
+interface CorsMark {
+  gwCorsOrigin?: string;
+  gwCorsCredentials?: boolean;
+}
+
+/** Makes this request's answer carry CORS headers for `origin` (undefined: none). Set on every request. */
+export function markCors(res: HttpResponse, origin: string | undefined, credentials: boolean): void {
+  const mark = res as unknown as CorsMark;
+  mark.gwCorsOrigin = origin;
+  mark.gwCorsCredentials = credentials;
+}
+
+/**
+ * The status line and the headers every answer carries (call inside `res.cork`): `nosniff`,
+ * `Vary: Origin`, and the CORS headers when browser-guard.ts allowed the request's origin. Every
+ * HTTP answer of the gateway starts here.
+ */
+export function writeHead(res: HttpResponse, status: number): HttpResponse {
+  res.writeStatus(statusLine(status)).writeHeader('x-content-type-options', 'nosniff').writeHeader('vary', 'Origin');
+  const mark = res as unknown as CorsMark;
+  if (mark.gwCorsOrigin !== undefined) {
+    res.writeHeader('access-control-allow-origin', mark.gwCorsOrigin);
+    if (mark.gwCorsCredentials === true) res.writeHeader('access-control-allow-credentials', 'true');
+  }
+  return res;
+}
+
 export function sendBody(res: HttpResponse, status: number, contentType: string, body: string): void {
   res.cork(() => {
-    res.writeStatus(statusLine(status)).writeHeader('content-type', contentType).end(body);
+    writeHead(res, status).writeHeader('content-type', contentType).end(body);
   });
 }
 

@@ -13,7 +13,8 @@
  * U+FFFD is refused too; an encoded one (%EF%BF%BD) is a valid character.
  */
 import { isUtf8 } from 'node:buffer';
-import type { HttpRequest, HttpResponse, TemplatedApp, WebSocketBehavior } from 'uWebSockets.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
+import { guardEveryRoute } from './route-guard.js';
 
 const PERCENT = 0x25;
 const REPLACEMENT = '\uFFFD';
@@ -69,32 +70,12 @@ export function encodingProblem(url: string, query: string | undefined): string 
 /** Answers a refused request: 400 GW_ERR_ENCODING_INVALID, in the error format of the route's family. */
 export type EncodingRefusal = (res: HttpResponse, req: HttpRequest, message: string, upgrade: boolean) => void;
 
-type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
-
-const HTTP_METHODS = ['get', 'post', 'options', 'del', 'patch', 'put', 'head', 'connect', 'trace', 'any'] as const;
-
-/**
- * Makes every route registered on `app` from now on check the request's encoding first, once per
- * request or upgrade (never per frame). Routes do nothing for it, so none can be registered
- * around it. Every WebSocket route must have an `upgrade` handler: the check runs there.
- */
+/** Makes every route registered on `app` from now on check the request's encoding first (guardEveryRoute). */
 export function guardRequestEncoding(app: TemplatedApp, refuse: EncodingRefusal): TemplatedApp {
-  const passes = (res: HttpResponse, req: HttpRequest, upgrade: boolean): boolean => {
+  return guardEveryRoute(app, (res, req, upgrade) => {
     const problem = encodingProblem(req.getUrl(), req.getQuery());
     if (problem === null) return true;
     refuse(res, req, problem, upgrade);
     return false;
-  };
-  const target = app as unknown as Record<string, unknown>;
-  for (const method of HTTP_METHODS) {
-    const register = app[method].bind(app) as (pattern: string, handler: Handler) => TemplatedApp;
-    target[method] = (pattern: string, handler: Handler) => register(pattern, (res, req) => (passes(res, req, false) ? handler(res, req) : undefined));
-  }
-  const registerWs = app.ws.bind(app);
-  target.ws = <T>(pattern: string, behavior: WebSocketBehavior<T>) => {
-    const upgrade = behavior.upgrade;
-    if (upgrade === undefined) throw new Error(`WebSocket route ${pattern} has no upgrade handler (the request check runs there)`);
-    return registerWs(pattern, { ...behavior, upgrade: (res, req, context) => (passes(res, req, true) ? upgrade(res, req, context) : undefined) });
-  };
-  return app;
+  });
 }

@@ -17,6 +17,7 @@ export const ERRORS = {
   GW_ERR_NOT_FOUND: { status: 404, close: undefined, description: 'No route for this method and path.' },
   GW_ERR_UNSUPPORTED_SUBPROTOCOL: { status: 400, close: undefined, description: 'Sec-WebSocket-Protocol offers no encoding this endpoint speaks; refused at the upgrade.' },
   GW_ERR_ENCODING_INVALID: { status: 400, close: undefined, description: 'Malformed percent-encoding (`%` not followed by two hex digits) or bytes that are not UTF-8 in the path or query; refused before the upgrade or request, on every route.' },
+  GW_ERR_ORIGIN_FORBIDDEN: { status: 403, close: undefined, description: 'A browser request from an origin that is neither the gateway\'s own nor in GATEWAY_ALLOWED_ORIGINS: a WebSocket upgrade, a CORS preflight, or a POST/PUT/PATCH/DELETE. Requests without `Origin` are not affected.' },
   GW_ERR_DEVICE_IDS_MISSING: { status: 400, close: CloseCode.INVALID_REQUEST, description: '`device_ids` is missing or empty.' },
   GW_ERR_DEVICE_IDS_TOO_MANY: { status: 400, close: CloseCode.INVALID_REQUEST, description: 'More device ids than GATEWAY_MAX_DEVICES_PER_CONNECTION.' },
   GW_ERR_BATCH_INVALID: { status: 400, close: CloseCode.INVALID_REQUEST, description: '`batch` is not 0 or 1, or `batch=1` without `device_ids=*` (only every-device streams are batched).' },

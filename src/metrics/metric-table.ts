@@ -59,7 +59,7 @@ export const INGEST_METRICS = [
 export const EDGE_METRICS = [
   { key: 'connections', kind: 'gauge', help: 'Open WebSocket connections.' },
   { key: 'connections_total', kind: 'counter', help: 'WebSocket connections accepted.' },
-  { key: 'upgrades_rejected_total', kind: 'counter', help: 'Upgrades refused (bad subprotocol, shutting down).' },
+  { key: 'upgrades_rejected_total', kind: 'counter', help: 'Upgrades refused (bad subprotocol, origin, shutting down).' },
   { key: 'subscriptions', kind: 'gauge', help: 'Active (connection, device) subscriptions.' },
   { key: 'deliveries_total', kind: 'counter', help: 'Frames handed to uWS for subscribers (frames x subscribers).' },
   { key: 'snapshots_sent_total', kind: 'counter', help: 'Last-position snapshots sent on subscribe or after a conflation.' },
@@ -70,6 +70,7 @@ export const EDGE_METRICS = [
   { key: 'bad_frame_closes_total', kind: 'counter', help: 'Sockets closed for a bad frame: too many in a minute (4501), too big (1009), a malformed Azure frame (1008), or cut by uWS (invalid UTF-8, over its hard cap).' },
   { key: 'invalid_utf8_closes_total', kind: 'counter', help: 'Sockets uWS cut without a close frame (the client sees 1006) for a text frame that is not UTF-8; the gateway never sees the frame, so it cannot answer 1007.' },
   { key: 'frame_cap_closes_total', kind: 'counter', help: 'Sockets uWS cut without a close frame (the client sees 1006) for a frame over its hard cap (the route\'s limit + 64 KiB).' },
+  { key: 'origin_refusals_total', kind: 'counter', help: 'Browser requests and upgrades refused with 403 GW_ERR_ORIGIN_FORBIDDEN (an `Origin` not in GATEWAY_ALLOWED_ORIGINS).' },
   { key: 'encoding_refusals_total', kind: 'counter', help: 'Requests and upgrades refused with 400 GW_ERR_ENCODING_INVALID (malformed percent-encoding or invalid UTF-8 in the path or query).' },
   { key: 'invalid_requests_total', kind: 'counter', help: 'Connections closed with 4500 for invalid device_ids.' },
   { key: 'rate_limited_total', kind: 'counter', help: 'Upgrades refused (429) and connections closed (4029) by the rate limits.' },

@@ -10,7 +10,11 @@ import { REPO_ROOT } from './gateway-process.js';
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 export const ARTIFACTS = `${REPO_ROOT}test-artifacts/`;
 
-export async function openPage(url: string): Promise<{ browser: Browser; page: Page }> {
+/** Console errors that report a Content-Security-Policy violation ("Refused to … because it violates …"). */
+export const cspViolations = (consoleErrors: readonly string[]) => consoleErrors.filter((m) => /Content Security Policy/i.test(m));
+
+/** Opens `url` in a fresh headless Chromium; `consoleErrors` collects the page's console errors from the start. */
+export async function openPage(url: string): Promise<{ browser: Browser; page: Page; consoleErrors: string[] }> {
   const browser = await chromium.launch({
     executablePath: CHROMIUM,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
@@ -19,8 +23,10 @@ export async function openPage(url: string): Promise<{ browser: Browser; page: P
   });
   onTestFinished(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
   await page.goto(url);
-  return { browser, page };
+  return { browser, page, consoleErrors };
 }
 
 export async function screenshot(page: Page, name: string): Promise<string> {

@@ -7,7 +7,8 @@ import { connectPublisher } from '../helpers/publisher.js';
 
 describe('examples/stream_client.html', () => {
   it('connects, shows live positions per device and the raw frames', async () => {
-    const gw = await startGateway();
+    // Opened from disk, the page's Origin is `null`: allowed as examples/README.md says.
+    const gw = await startGateway({ env: { GATEWAY_ALLOWED_ORIGINS: 'null' } });
     const pub = await connectPublisher(gw.mqttUrl);
     await pub.position('WEB-1', { LAT: -33.1, LON: -70.2, SPEED: 11 });
     const url = `file://${REPO_ROOT}examples/stream_client.html?url=${encodeURIComponent(`${gw.ws}/api/v1/stream`)}&device_ids=WEB-1,WEB-2`;

@@ -8,7 +8,7 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { authEnv } from '../helpers/auth-env.js';
-import { openPage, screenshot } from '../helpers/browser.js';
+import { cspViolations, openPage, screenshot } from '../helpers/browser.js';
 import { REPO_ROOT, startGateway } from '../helpers/gateway-process.js';
 import { connectPublisher } from '../helpers/publisher.js';
 import { keyPairs, mintJwt, type KeyPairs } from '../helpers/tokens.js';
@@ -24,7 +24,7 @@ describe('pages served by the gateway, in Chromium', () => {
     // `npm run simulate` without its rebuild (npm test built dist/ already).
     const sim = spawn(process.execPath, [`${REPO_ROOT}dist/scripts/simulate.js`, '--devices', '40', '--rate', '4', '--duration', '120', '--url', gw.mqttUrl], { stdio: 'ignore' });
     onTestFinished(() => { sim.kill(); });
-    const { page } = await openPage(`${gw.http}/`);
+    const { page, consoleErrors } = await openPage(`${gw.http}/`);
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(String(err)));
 
@@ -74,6 +74,7 @@ describe('pages served by the gateway, in Chromium', () => {
     const zoomedOut = await frames();
     await expect.poll(frames, POLL).toBeGreaterThan(zoomedOut + 3); // still drawing, not stuck in a grid loop
     expect(existsSync(await screenshot(page, 'dashboard-phone'))).toBe(true);
+    expect(cspViolations(consoleErrors)).toEqual([]);
   }, 60_000);
 
   it('/share-location shows the shared device with the link\'s expiry, then says when it expired or was revoked', async () => {
@@ -87,7 +88,7 @@ describe('pages served by the gateway, in Chromium', () => {
 
     const short = await init(3);
     expect(short.viewer_url).toBe(`${gw.http}/share-location?token=${short.token}`); // on the Host the request came to
-    const { page } = await openPage(short.viewer_url);
+    const { page, consoleErrors } = await openPage(short.viewer_url);
     await expect.poll(() => page.locator('#device').innerText(), POLL).toBe('VAN-7');
     await expect.poll(() => page.locator('#position').innerText(), POLL).toBe('-33.44890, -70.66930');
     expect(await page.locator('#speed').innerText()).toBe('42 km/h');
@@ -108,11 +109,12 @@ describe('pages served by the gateway, in Chromium', () => {
 
     await page.goto(`${gw.http}/share-location?token=v4.local.not-a-link`);
     await expect.poll(() => page.locator('#banner').innerText(), POLL).toMatch(/^This link cannot be used: /);
+    expect(cspViolations(consoleErrors)).toEqual([]);
   }, 60_000);
 
   it('/console shows an entity_event created over REST on the channel it watches', async () => {
     const gw = await startGateway();
-    const { page } = await openPage(`${gw.http}/console`);
+    const { page, consoleErrors } = await openPage(`${gw.http}/console`);
     await page.getByLabel('general', { exact: true }).uncheck();
     await page.getByLabel('sensors', { exact: true }).check();
     await page.getByRole('button', { name: 'Connect' }).click();
@@ -130,5 +132,29 @@ describe('pages served by the gateway, in Chromium', () => {
     expect(await frame.isHidden()).toBe(true);
     await page.getByLabel('entity_event', { exact: true }).check();
     expect(existsSync(await screenshot(page, 'event-console'))).toBe(true);
+    expect(await page.locator('#status').evaluate((e) => getComputedStyle(e).marginTop)).toBe('12px'); // its style moved to style.css
+    expect(cspViolations(consoleErrors)).toEqual([]);
   }, 60_000);
+
+  it('regression: every page sends a Content-Security-Policy without inline script, nosniff and frame-ancestors, and its HTML has no inline script or style', async () => {
+    const gw = await startGateway();
+    for (const path of ['/', '/share-location', '/console']) {
+      const res = await fetch(`${gw.http}${path}`);
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp, path).toContain("script-src 'self';");
+      expect(csp, path).not.toMatch(/unsafe-inline|unsafe-eval|sha256-|nonce-/);
+      expect(csp, path).toContain("style-src 'self';");
+      expect(csp, path).toContain(`connect-src 'self' ws://127.0.0.1:${gw.port};`); // the page's own ws: URL, no other
+      expect(csp, path).toContain("frame-ancestors 'self'");
+      expect(res.headers.get('x-frame-options'), path).toBe('SAMEORIGIN');
+      expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
+      const html = await res.text();
+      for (const tag of html.match(/<script\b[^>]*>[\s\S]*?<\/script>/gi) ?? []) expect(tag, path).toMatch(/^<script type="module" src="[^"]+"><\/script>$/); // no inline script, no inline import map
+      expect(html, path).not.toMatch(/<style\b|\sstyle=|\son[a-z]+=/i);
+    }
+    // Assets and API answers are nosniff too.
+    for (const path of ['/assets/client/index.js', '/assets/pages/style.css', '/api/v1/stream/stats', '/no/such/route']) {
+      expect((await fetch(`${gw.http}${path}`)).headers.get('x-content-type-options'), path).toBe('nosniff');
+    }
+  });
 });
