@@ -3,16 +3,16 @@
  * real WebSocket subscribers. Anonymous and device clients may publish telemetry and nothing on a
  * control topic; refusals are counted and logged without payloads; the backend login still works.
  */
+import { execFile } from 'node:child_process';
 import { networkInterfaces } from 'node:os';
 import { connectAsync } from 'mqtt';
 import { describe, expect, it } from 'vitest';
-import { eventually, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { REPO_ROOT, eventually, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { BACKEND_BUS_ENV, BACKEND_LOGIN, DEVICE_LOGIN, connectBackend, connectPublisher } from '../helpers/publisher.js';
 import { CONTROL_FILTERS, CONTROL_PUBLISHES, publishAttempt, subscribeAttempt } from '../helpers/bus-probes.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
 import { connectStream, isMessage, type Frame } from '../helpers/stream-client.js';
 import { mintJwt } from '../helpers/tokens.js';
-import { hashPassword } from '../../src/broker/broker-users.js';
 
 async function metric(gw: GatewayProcess, name: string): Promise<number> {
   const text = await (await fetch(`${gw.http}/metrics`)).text();
@@ -104,13 +104,14 @@ describe('embedded broker: binding and logins', () => {
   });
 
   it('regression: with GATEWAY_BROKER_USERS set, anonymous clients, wrong passwords and a device taking the gateway\'s client id are refused and counted; an scrypt login works', async () => {
-    const hash = await hashPassword('truck-7-password', 1024);
-    const gw = await startGateway({
-      env: {
-        GATEWAY_MQTT_CLIENT_ID: 'gateway-node-a',
-        GATEWAY_BROKER_USERS: JSON.stringify({ 'truck-7': { role: 'device', password_hash: hash }, erp: { role: 'backend', secret: 'erp-secret-1' } }),
-      },
+    // The entry as `npm run broker-user` prints it.
+    const entry = await new Promise<string>((resolve, reject) => {
+      const child = execFile(process.execPath, [`${REPO_ROOT}dist/scripts/broker-user.js`, '--user', 'truck-7', '--role', 'device'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      child.stdin!.end('truck-7-password\n');
     });
+    const users = { ...JSON.parse(entry), erp: { role: 'backend', secret: 'erp-secret-1' } };
+    expect(users['truck-7'].password_hash).toMatch(/^scrypt:16384:8:1:/);
+    const gw = await startGateway({ env: { GATEWAY_MQTT_CLIENT_ID: 'gateway-node-a', GATEWAY_BROKER_USERS: JSON.stringify(users) } });
     const line = await gw.waitForLog((l) => l.msg === 'embedded MQTT broker listening');
     expect(line).toMatchObject({ anonymous: 'refused', users: { device: 1, backend: 1 } });
     const refusedWith = (options: Record<string, unknown>) =>
