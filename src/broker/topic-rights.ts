@@ -4,7 +4,7 @@
  *
  *   gateway, backend  everything (they run the control topics)
  *   device, anonymous publish only on the telemetry filters (GATEWAY_MQTT_TOPICS) and never on a
- *                     control topic; subscribe to anything a control topic cannot match
+ *                     control topic; subscribe to any filter a control topic cannot match (no `$…`)
  *
  * The control topics are the prefixes of GATEWAY_CHANNELS_TOPIC, GATEWAY_EVENTS_TOPIC,
  * GATEWAY_AZURE_TOPIC, GATEWAY_REVOCATIONS_TOPIC and GATEWAY_WATCHDOG_TOPIC, each with all its
@@ -102,6 +102,8 @@ export class TopicRights {
 
   maySubscribe(role: BrokerRole, filter: string): boolean {
     if (role === 'gateway' || role === 'backend') return true;
+    // `$SYS/…` (broker internals) and `$share/<group>/…` (a shared subscription on brokers that have them).
+    if (filter.charCodeAt(0) === DOLLAR) return false;
     for (const control of this.controlFilters) if (filtersOverlap(filter, control)) return false;
     return true;
   }

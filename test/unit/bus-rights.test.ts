@@ -44,6 +44,9 @@ describe('TopicRights from the default config', () => {
     expect(wide.mayPublish('device', 'anything')).toBe(true);
     expect(wide.mayPublish('device', 'gateway/events/all')).toBe(false);
     expect(wide.maySubscribe('device', '#')).toBe(false);
+    expect(wide.maySubscribe('device', '$share/g/gateway/events/#')).toBe(false);
+    expect(wide.maySubscribe('device', '$SYS/#')).toBe(false);
+    expect(wide.maySubscribe('backend', '$SYS/#')).toBe(true);
   });
 });
 
