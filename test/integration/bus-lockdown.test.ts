@@ -103,6 +103,15 @@ describe('embedded broker: binding and logins', () => {
     }
   });
 
+  it('regression: bound to 0.0.0.0 without logins, the broker refuses anonymous clients instead of being an open broker, and warns', async () => {
+    const gw = await startGateway({ env: { GATEWAY_BROKER_HOST: '0.0.0.0' } });
+    expect(await gw.waitForLog((l) => l.msg === 'embedded MQTT broker listening')).toMatchObject({ host: '0.0.0.0', reachableFrom: 'the network', anonymous: 'refused' });
+    await gw.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('no device can connect'));
+    const code = await connectAsync(gw.mqttUrl, { reconnectPeriod: 0 }).then(async (c) => { await c.endAsync(true); return 0; }, (e: { code?: number }) => e.code);
+    expect(code).toBe(5);
+    expect((await gw.stats()).mqtt.connected).toBe(true);
+  });
+
   it('regression: with GATEWAY_BROKER_USERS set, anonymous clients, wrong passwords and a device taking the gateway\'s client id are refused and counted; an scrypt login works', async () => {
     // The entry as `npm run broker-user` prints it.
     const entry = await new Promise<string>((resolve, reject) => {
