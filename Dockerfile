@@ -1,9 +1,14 @@
 # syntax=docker/dockerfile:1
 #
 # Gateway image. Build:  docker build -t uws-gateway .
-#                Run:    docker run --rm -p 8080:8080 -p 1883:1883 uws-gateway
-# With no MQTT_URL the gateway starts its embedded broker on 1883; set MQTT_URL to use an external
-# one (mosquitto/compose.yaml does).
+#                Run:    docker run --rm -p 8080:8080 uws-gateway
+# With no MQTT_URL the gateway starts its embedded broker on 1883, bound to the container's loopback
+# (GATEWAY_BROKER_HOST is deliberately not set here): devices outside cannot reach it. To open it,
+# give it logins and bind it together, e.g.
+#   docker run -p 8080:8080 -p 1883:1883 -e GATEWAY_BROKER_HOST=0.0.0.0 \
+#     -e GATEWAY_BROKER_USERS=@/run/secrets/broker-users.json -v "$PWD/secrets:/run/secrets:ro" uws-gateway
+# (bound to 0.0.0.0 without logins it refuses anonymous clients). Or set MQTT_URL to use an
+# external broker (mosquitto/compose.yaml does).
 #
 # Base image choice, both stages on Node 20 + Debian 12 (bookworm, glibc 2.36):
 # - uWebSockets.js (npm package uwebsockets@3.0.6) ships prebuilt glibc binaries only. Its Node 20
@@ -50,7 +55,7 @@ VOLUME /app/data
 USER node
 
 # 8080: HTTP and WebSocket (PORT). 1883: embedded MQTT broker (GATEWAY_BROKER_PORT), used when
-# MQTT_URL is unset.
+# MQTT_URL is unset; reachable only with GATEWAY_BROKER_HOST=0.0.0.0 and GATEWAY_BROKER_USERS (above).
 EXPOSE 8080 1883
 
 # The slim image has no curl or wget; Node 20's built-in fetch does the probe.

@@ -55,7 +55,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
 
   let broker: EmbeddedBroker | undefined;
   if (config.mqtt.url === undefined) {
-    broker = await startEmbeddedBroker(config.broker, logger.child({ component: 'broker' }));
+    broker = await startEmbeddedBroker(config, stats, logger.child({ component: 'broker' }));
   }
   const mqttUrl = config.mqtt.url ?? broker!.url;
 
@@ -86,7 +86,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     // Called for a thread that ends after it was ready; the watchdog calls onFatal itself.
     const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
     const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
-    const ingestData: IngestWorkerData = { config, identity, mqttUrl, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
+    const ingestData: IngestWorkerData = { config, identity, mqttUrl, mqttLogin: broker?.login, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
     const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
       channels.map((c) => c.port1), logger, onUnexpectedExit);
     started.push({ close: () => ingest.close(config.shutdownTimeoutMs) });

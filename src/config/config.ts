@@ -3,6 +3,7 @@ import type { AclConfig } from '../auth/acl.js';
 import type { JwtConfig } from '../auth/jwt-verifier.js';
 import type { ShareTokenConfig } from '../auth/share-tokens.js';
 import type { ChannelsConfig } from '../channels/channel-config.js';
+import type { BrokerUser } from '../broker/broker-users.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
@@ -14,6 +15,13 @@ export interface MqttConfig {
   readonly clientId: string;
   readonly reconnectMinMs: number;
   readonly reconnectMaxMs: number;
+  /** Login on an external broker (GATEWAY_MQTT_USERNAME / _PASSWORD); the URL's own is used otherwise. */
+  readonly username: string | undefined;
+  readonly password: string | undefined;
+  /** PEM contents of GATEWAY_MQTT_CA, _CERT and _KEY. */
+  readonly ca: string | undefined;
+  readonly cert: string | undefined;
+  readonly key: string | undefined;
 }
 
 export interface TelemetryConfig {
@@ -53,6 +61,10 @@ export interface TlsConfig {
 export interface BrokerConfig {
   readonly host: string;
   readonly port: number;
+  /** GATEWAY_BROKER_USERS. */
+  readonly users: readonly BrokerUser[];
+  /** What clients without a login may do (GATEWAY_BROKER_ANONYMOUS, `auto` resolved). */
+  readonly anonymous: 'telemetry' | 'none';
 }
 
 export type Environment = 'development' | 'test' | 'staging' | 'production';

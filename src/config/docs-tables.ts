@@ -6,7 +6,7 @@
 import { ENV_TABLE } from './env-table.js';
 import { CloseCode, shouldReconnect } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
-import { EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS } from '../metrics/metric-table.js';
+import { BROKER_METRICS, EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS } from '../metrics/metric-table.js';
 
 const CLOSE_DOCS: Readonly<Record<keyof typeof CloseCode, string>> = {
   NORMAL: 'Normal closure.',
@@ -43,7 +43,7 @@ export function errorTable(): string {
 }
 
 export function metricTable(): string {
-  const rows = [...INGEST_METRICS, ...EDGE_METRICS, ...HEALTH_METRICS].map((m) => `| \`gateway_${m.key}\` | ${m.kind} | ${cell(m.help)} |`);
+  const rows = [...INGEST_METRICS, ...EDGE_METRICS, ...BROKER_METRICS, ...HEALTH_METRICS].map((m) => `| \`gateway_${m.key}\` | ${m.kind} | ${cell(m.help)} |`);
   return ['| metric | type | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

@@ -11,7 +11,7 @@ import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { parseOriginEntry } from '../auth/origin-policy.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, BrowsersConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
+import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, BrokerConfig, BrowsersConfig, MqttConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { randomBytes } from 'node:crypto';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
@@ -19,6 +19,7 @@ import { TRIPS_CHANNEL } from '../channels/channel-config.js';
 import { DEFAULT_CHANNELS, parseChannelsConfig } from '../channels/channel-config.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { parseProxyEntry } from '../edge/client-address.js';
+import { parseBrokerUsers, type BrokerUser } from '../broker/broker-users.js';
 
 type Env = Readonly<Record<string, string | undefined>>;
 
@@ -143,11 +144,9 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       clientId: str('GATEWAY_MQTT_CLIENT_ID') ?? `gateway-${hostname()}-${process.pid}`,
       reconnectMinMs,
       reconnectMaxMs,
+      ...loadMqttLogin(str),
     },
-    broker: {
-      host: str('GATEWAY_BROKER_HOST')!,
-      port: int('GATEWAY_BROKER_PORT')!,
-    },
+    broker: loadBroker(int, str),
     telemetry: {
       deviceIdField: str('GATEWAY_DEVICE_ID_FIELD')!,
       deviceIdTopicLevel: int('GATEWAY_DEVICE_ID_TOPIC_LEVEL'),
@@ -227,6 +226,40 @@ function loadTls(str: StrReader): TlsConfig | undefined {
     }
   }
   return { certFile, keyFile, passphrase, caFile };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: only this machine can reach the broker. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
+}
+
+function loadBroker(int: IntReader, str: StrReader): BrokerConfig {
+  const host = str('GATEWAY_BROKER_HOST')!;
+  const usersVar = spec('GATEWAY_BROKER_USERS');
+  const text = str('GATEWAY_BROKER_USERS');
+  let users: BrokerUser[] = [];
+  if (text !== undefined) {
+    try {
+      users = parseBrokerUsers(text.startsWith('@') ? readFile(usersVar, text.slice(1)) : text);
+    } catch (err) {
+      if (err instanceof GatewayError) throw err;
+      invalid(usersVar, (err as Error).message, text.startsWith('@') ? text : '[redacted]');
+    }
+  }
+  const setting = str('GATEWAY_BROKER_ANONYMOUS')!;
+  const anonymous = setting === 'auto' ? (users.length === 0 && isLoopback(host) ? 'telemetry' : 'none') : (setting as 'telemetry' | 'none');
+  return { host, port: int('GATEWAY_BROKER_PORT')!, users, anonymous };
+}
+
+function loadMqttLogin(str: StrReader): Pick<MqttConfig, 'username' | 'password' | 'ca' | 'cert' | 'key'> {
+  const pem = (name: string) => {
+    const path = str(name);
+    return path === undefined ? undefined : readFile(spec(name), path);
+  };
+  const cert = pem('GATEWAY_MQTT_CERT');
+  const key = pem('GATEWAY_MQTT_KEY');
+  if ((cert === undefined) !== (key === undefined)) invalid(spec(cert === undefined ? 'GATEWAY_MQTT_CERT' : 'GATEWAY_MQTT_KEY'), 'must be set together with ' + (cert === undefined ? 'GATEWAY_MQTT_KEY' : 'GATEWAY_MQTT_CERT'), '');
+  return { username: str('GATEWAY_MQTT_USERNAME'), password: str('GATEWAY_MQTT_PASSWORD'), ca: pem('GATEWAY_MQTT_CA'), cert, key };
 }
 
 const TEST_HOOKS: readonly TestHook[] = ['bus', 'fail-pool-start'];

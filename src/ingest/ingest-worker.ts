@@ -29,11 +29,13 @@ export interface IngestWorkerData {
   readonly config: GatewayConfig;
   readonly identity: NodeIdentity;
   readonly mqttUrl: string;
+  /** The embedded broker's login for this gateway; undefined with an external broker (config.mqtt has its login). */
+  readonly mqttLogin: { readonly username: string; readonly password: string } | undefined;
   readonly stats: SharedArrayBuffer;
   readonly edgePorts: MessagePort[];
 }
 
-const { config, identity, mqttUrl, stats: statsBuffer, edgePorts } = workerData as IngestWorkerData;
+const { config, identity, mqttUrl, mqttLogin, stats: statsBuffer, edgePorts } = workerData as IngestWorkerData;
 const logger = createLogger(config.logLevel, 'ingest');
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
@@ -60,7 +62,7 @@ const hooksOn = config.health.testHooks.includes('bus');
 const hookTopic = `${watchdogPrefix}_test`;
 const watchdogTopics = hooksOn ? [probeTopic, hookTopic] : [probeTopic];
 
-const source = new MqttSource(mqttUrl, config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`, ...watchdogTopics], logger.child({ component: 'mqtt' }), {
+const source = new MqttSource(mqttUrl, mqttLogin ? { ...config.mqtt, ...mqttLogin, ca: undefined, cert: undefined, key: undefined } : config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`, ...watchdogTopics], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
     if (topic.startsWith(watchdogPrefix)) onWatchdogTopic(topic, payload);
     else if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);

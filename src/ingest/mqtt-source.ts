@@ -10,6 +10,14 @@ import type { MqttConfig } from '../config/config.js';
 import { redactUrl } from '../log/logger.js';
 import { Backoff } from '../util/backoff.js';
 
+function safeUrl(url: string): URL | undefined {
+  try {
+    return new URL(url);
+  } catch {
+    return undefined;
+  }
+}
+
 export const enum SourceState {
   Connecting,
   Connected,
@@ -50,7 +58,11 @@ export class MqttSource {
   }
 
   start(): void {
-    this.logger.info({ url: redactUrl(this.url), topics: this.config.topics }, 'mqtt connecting');
+    this.logger.info({
+      url: redactUrl(this.url), topics: this.config.topics,
+      username: this.config.username ?? (decodeURIComponent(safeUrl(this.url)?.username ?? '') || undefined),
+      tls: /^(mqtts|ssl|wss):/.test(this.url) ? { ca: this.config.ca !== undefined ? 'GATEWAY_MQTT_CA' : 'system CAs', clientCertificate: this.config.cert !== undefined } : false,
+    }, 'mqtt connecting');
     const client = connect(this.url, {
       clientId: this.config.clientId,
       clean: true,
@@ -58,6 +70,12 @@ export class MqttSource {
       resubscribe: false,
       connectTimeout: 10_000,
       keepalive: 30,
+      // A login in the URL (mqtt://user:pass@host) is used unless these are set.
+      ...(this.config.username !== undefined ? { username: this.config.username } : {}),
+      ...(this.config.password !== undefined ? { password: this.config.password } : {}),
+      ...(this.config.ca !== undefined ? { ca: this.config.ca } : {}),
+      ...(this.config.cert !== undefined ? { cert: this.config.cert, key: this.config.key } : {}),
+      rejectUnauthorized: true,
     });
     this.client = client;
     client.on('connect', () => {

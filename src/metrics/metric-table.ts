@@ -12,10 +12,18 @@ export interface MetricSpec {
   readonly help: string;
 }
 
+/** The embedded broker's refusals; it runs on the main thread, the global row's writer. */
+export const BROKER_METRICS = [
+  { key: 'broker_connects_refused_total', kind: 'counter', help: 'MQTT connections the embedded broker refused: bad username or password, anonymous when not allowed (GATEWAY_BROKER_ANONYMOUS), or the gateway\'s client id taken by another client.' },
+  { key: 'broker_publishes_refused_total', kind: 'counter', help: 'Publishes the embedded broker refused (and disconnected the client): a device or anonymous client publishing on a control topic or outside GATEWAY_MQTT_TOPICS. Logged without payloads.' },
+  { key: 'broker_subscribes_refused_total', kind: 'counter', help: 'Subscriptions the embedded broker refused (SUBACK 0x80): a device or anonymous client whose filter could match a control topic.' },
+] as const satisfies readonly MetricSpec[];
+
 export const GLOBAL_METRICS = [
   { key: 'shutting_down', kind: 'gauge', help: '1 while the gateway is shutting down.' },
   { key: 'started_at_ms', kind: 'gauge', help: 'Start time, ms since the epoch.' },
   { key: 'edge_threads', kind: 'gauge', help: 'Edge threads serving the port.' },
+  ...BROKER_METRICS,
 ] as const satisfies readonly MetricSpec[];
 
 export const INGEST_METRICS = [

@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
+import { BACKEND_BUS_ENV } from './publisher.js';
 import { AUDIENCE, ISSUER, SECRET, type KeyPairs } from './tokens.js';
 
 export const ACL = { roles: { admin: { devices: ['*'] }, LEVEL_1: { devices: ['SIM-*'] } } };
@@ -19,6 +20,7 @@ export function authEnv(keys: KeyPairs, extra: Record<string, string> = {}): Rec
     GATEWAY_JWT_AUDIENCE: AUDIENCE,
     GATEWAY_JWT_CLOCK_TOLERANCE_S: '0',
     GATEWAY_ACL: JSON.stringify(ACL),
+    ...BACKEND_BUS_ENV,
     ...extra,
   };
 }

@@ -1,6 +1,7 @@
 /** REST and auth helpers for the entity-channel tests (real gateway, real SQLite). */
 import type { GatewayProcess } from './gateway-process.js';
 import { AUDIENCE, ISSUER, SECRET, mintJwt } from './tokens.js';
+import { BACKEND_BUS_ENV } from './publisher.js';
 import { connectStream, type ConnectOptions, type Frame, type StreamClient } from './stream-client.js';
 
 export const CHANNEL_ACL = {
@@ -11,13 +12,14 @@ export const CHANNEL_ACL = {
   },
 };
 
-/** A gateway environment with an HS256 secret and the ACL above. */
+/** A gateway environment with an HS256 secret and the ACL above, and the bus's test backend login (publisher.ts). */
 export function channelEnv(extra: Record<string, string> = {}): Record<string, string> {
   return {
     GATEWAY_JWT_SECRET: SECRET,
     GATEWAY_JWT_ISSUER: ISSUER,
     GATEWAY_JWT_AUDIENCE: AUDIENCE,
     GATEWAY_ACL: JSON.stringify(CHANNEL_ACL),
+    ...BACKEND_BUS_ENV,
     ...extra,
   };
 }

@@ -1,38 +1,93 @@
 /**
  * A real Mosquitto (Debian's package, installed by .ci/run) on a free port, configured from
- * mosquitto/mosquitto.conf with only the listener port changed. It can be stopped and started
- * again on the same port to test broker restarts.
+ * mosquitto/mosquitto.conf with only the listener port changed, or from mosquitto/secure.conf and
+ * mosquitto/acl with a password file made by `mosquitto_passwd -b` (and, if asked, a TLS listener
+ * with a CA and certificates made by `openssl`). It can be stopped and started again on the same
+ * port to test broker restarts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onTestFinished } from 'vitest';
 import { REPO_ROOT } from './gateway-process.js';
 import { freePort, waitForPort } from '../../src/util/ports.js';
-import { localMosquittoConf } from '../../scripts/local-mosquitto.js';
+import { localMosquittoConf, secureMosquittoConf } from '../../scripts/local-mosquitto.js';
 
 export interface Mosquitto {
   readonly url: string;
   readonly port: number;
+  /** With `tls`: the mqtts:// URL and the PEM files made for it. */
+  readonly tls?: TlsFiles & { readonly url: string };
   stop(): Promise<void>;
   start(): Promise<void>;
 }
 
-export async function startMosquitto(): Promise<Mosquitto> {
+export interface TlsFiles {
+  readonly ca: string;
+  /** A client certificate and key signed by `ca` (CN gateway). */
+  readonly clientCert: string;
+  readonly clientKey: string;
+}
+
+export interface MosquittoOptions {
+  /** Use mosquitto/secure.conf and mosquitto/acl, with these logins (username → password). */
+  readonly users?: Readonly<Record<string, string>>;
+  /** Add a TLS listener (secure config only); `requireCertificate` asks clients for a certificate. */
+  readonly tls?: { readonly requireCertificate: boolean };
+}
+
+const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+
+/** A throwaway CA, a server certificate for 127.0.0.1/localhost and a client certificate, by openssl. */
+export function makeTlsFiles(dir: string): TlsFiles & { readonly serverCert: string; readonly serverKey: string } {
+  const f = (name: string) => join(dir, name);
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+  run('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=gateway-test-ca']);
+  for (const [name, cn, ext] of [['server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['client', 'gateway', 'extendedKeyUsage=clientAuth']] as const) {
+    writeFileSync(f(`${name}.ext`), `${ext}\n`);
+    run('openssl', ['req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`]);
+    run('openssl', ['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`)]);
+  }
+  return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mosquitto> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'gw-mosquitto-'));
   const confPath = join(dir, 'mosquitto.conf');
-  writeFileSync(confPath, localMosquittoConf(REPO_ROOT, port));
+  let tls: Mosquitto['tls'];
+  if (options.users) {
+    const passwordFile = join(dir, 'passwd');
+    writeFileSync(passwordFile, '');
+    for (const [user, password] of Object.entries(options.users)) run('mosquitto_passwd', ['-b', passwordFile, user, password]);
+    let tlsConf;
+    if (options.tls) {
+      const files = makeTlsFiles(dir);
+      const tlsPort = await freePort();
+      tlsConf = { port: tlsPort, cafile: files.ca, certfile: files.serverCert, keyfile: files.serverKey, requireCertificate: options.tls.requireCertificate };
+      tls = { ...files, url: `mqtts://127.0.0.1:${tlsPort}` };
+    }
+    // Mosquitto started as root drops to the `mosquitto` user, which must read these (test-only secrets).
+    chmodSync(dir, 0o755);
+    for (const name of readdirSync(dir)) chmodSync(join(dir, name), 0o644);
+    writeFileSync(confPath, secureMosquittoConf(REPO_ROOT, port, { passwordFile, aclFile: join(REPO_ROOT, 'mosquitto', 'acl'), tls: tlsConf }));
+  } else {
+    writeFileSync(confPath, localMosquittoConf(REPO_ROOT, port));
+  }
   let child: ChildProcess | undefined;
 
   // Mosquitto block-buffers its log when stdout is a pipe, so readiness is "the port accepts".
   const start = async () => {
-    const proc = spawn('mosquitto', ['-c', confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn('mosquitto', ['-c', confPath], { stdio: ['ignore', 'pipe', 'pipe'] });
     child = proc;
     let failure: Error | undefined;
+    let stderr = '';
+    const keep = (chunk: string) => { stderr = (stderr + chunk).slice(-4000); };
+    proc.stdout!.setEncoding('utf8').on('data', keep);
+    proc.stderr!.setEncoding('utf8').on('data', keep);
     proc.once('error', (err) => { failure = new Error(`cannot run mosquitto (is it installed? .ci/run installs it): ${err.message}`); });
-    proc.once('exit', (code) => { failure ??= new Error(`mosquitto exited with ${code}`); });
+    proc.once('exit', (code) => { failure ??= new Error(`mosquitto exited with ${code}: ${stderr.slice(-1000)}`); });
     await waitForPort(port, 10_000, () => failure);
   };
   const stop = async () => {
@@ -49,5 +104,5 @@ export async function startMosquitto(): Promise<Mosquitto> {
     await stop();
     rmSync(dir, { recursive: true, force: true });
   });
-  return { url: `mqtt://127.0.0.1:${port}`, port, stop, start };
+  return { url: `mqtt://127.0.0.1:${port}`, port, tls, stop, start };
 }

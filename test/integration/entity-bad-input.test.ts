@@ -3,7 +3,7 @@
  * GW_ERR_* naming what is wrong), is counted, writes nothing, and the gateway keeps serving.
  */
 import { describe, expect, it } from 'vitest';
-import { connectPublisher } from '../helpers/publisher.js';
+import { connectBackend } from '../helpers/publisher.js';
 import { eventually, startGateway } from '../helpers/gateway-process.js';
 import { mintJwt } from '../helpers/tokens.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
@@ -122,7 +122,7 @@ describe('channel socket bad input', () => {
   it('counts and drops malformed events on the MQTT channel topics, and keeps delivering good ones', async () => {
     const gw = await startGateway({ env: channelEnv() });
     const client = await connectChannel(gw, '/ws/reservations');
-    const publisher = await connectPublisher(gw.mqttUrl);
+    const publisher = await connectBackend(gw.mqttUrl);
     await publisher.raw('gateway/channels/reservations', 'not json');
     await publisher.raw('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', action: 'x', data: {} }));
     await publisher.raw('gateway/channels/reservations', JSON.stringify({ type: 'notification', notification_type: 'x', origin: { node: 'zz', seq: 1 } }));

@@ -3,7 +3,7 @@
  * real bus (embedded aedes; Mosquitto in entity-nothing-lost.test.ts) and real WebSocket clients.
  */
 import { describe, expect, it } from 'vitest';
-import { connectPublisher } from '../helpers/publisher.js';
+import { connectBackend } from '../helpers/publisher.js';
 import { startGateway } from '../helpers/gateway-process.js';
 import { mintJwt } from '../helpers/tokens.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
@@ -111,7 +111,7 @@ describe('reference/004: /ws/{channel} realtime_update and notification', () => 
     expect(await reservations.next(isEvent)).toMatchObject({ ...update, offset: 1 });
 
     // ...or over MQTT, on the channel's topic.
-    const publisher = await connectPublisher(gw.mqttUrl);
+    const publisher = await connectBackend(gw.mqttUrl);
     await publisher.raw('gateway/channels/reservations', JSON.stringify({ ...update, action: 'cancelled' }));
     expect(await reservations.next(isEvent)).toMatchObject({ action: 'cancelled', offset: 2 });
 

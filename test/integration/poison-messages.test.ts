@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { eventually, startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
-import { connectPublisher } from '../helpers/publisher.js';
+import { connectBackend, connectPublisher } from '../helpers/publisher.js';
 import { connectStream, isMessage } from '../helpers/stream-client.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
 import { mintJwt } from '../helpers/tokens.js';
@@ -87,7 +87,7 @@ describe('channel events and notifications on the bus', () => {
     const msgpackChannel = await connectChannel(gw, '/ws/general', { protocol: 'msgpack' });
     const user = await connectStream(gw.ws, `?token=${await mintJwt('u1', { roles: ['admin'] })}`, { path: '/ws/connect', protocol: 'msgpack' });
     await user.next((f) => f.type === 'connection_established');
-    const pub = await connectPublisher(gw.mqttUrl);
+    const pub = await connectBackend(gw.mqttUrl);
 
     const deepData = deepObject(6_000);
     await pub.raw('gateway/channels/general', `{"type":"entity_event","entity_type":"thing","event_type":"created","entity_id":1,"data":${deepData}}`);

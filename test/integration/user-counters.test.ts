@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { startGateway } from '../helpers/gateway-process.js';
 import { adminToken, channelEnv, rest } from '../helpers/channels.js';
-import { connectPublisher } from '../helpers/publisher.js';
+import { connectBackend } from '../helpers/publisher.js';
 import { connectStream, type Frame, type StreamClient } from '../helpers/stream-client.js';
 import { mintJwt } from '../helpers/tokens.js';
 
@@ -33,7 +33,7 @@ describe('/ws/stats total_messages_sent', () => {
     await rest(gw, 'POST', '/api/v1/channels/users/events', { type: 'notification', notification_type: 'for-8', user_id: '8', data: {} }, admin);
     await rest(gw, 'POST', '/api/v1/channels/sensors/events', { type: 'notification', notification_type: 'all-sensors', data: {} }, admin);
     // A bus event to everyone, and a pong.
-    const pub = await connectPublisher(gw.mqttUrl);
+    const pub = await connectBackend(gw.mqttUrl);
     await pub.raw('gateway/events/all', JSON.stringify({ type: 'system_event', data: { id: 1 } }));
     viewer.send({ type: 'ping' });
 

@@ -7,7 +7,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { authEnv } from '../helpers/auth-env.js';
-import { connectPublisher } from '../helpers/publisher.js';
+import { connectBackend, connectPublisher } from '../helpers/publisher.js';
 import { connectStream, type Frame, type StreamClient } from '../helpers/stream-client.js';
 import { hs256WithPublicKey, keyPairs, mintJwt, unsecuredJwt, type KeyPairs } from '../helpers/tokens.js';
 
@@ -38,7 +38,7 @@ describe.each(['pool', 'inline', 'auto'] as const)('/ws/connect with token check
     expect(carol.protocol).toBe('msgpack');
     await carol.next(isType('connection_established'));
 
-    const pub = await connectPublisher(gw.mqttUrl);
+    const pub = await connectBackend(gw.mqttUrl);
     await pub.raw('gateway/events/user/alice', JSON.stringify({ type: 'task_event', data: { id: 1 } }));
     expect(await alice.next(isType('task_event'))).toMatchObject({ type: 'task_event', data: { id: 1 }, timestamp: expect.any(String) });
     await pub.raw('gateway/events/role/LEVEL_1', JSON.stringify({ type: 'efectivo_event', data: { id: 2 } }));

@@ -7,10 +7,10 @@
 import { spawn } from 'node:child_process';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { MAIN, startGateway, tempDataDir, eventually, type GatewayProcess, type LogLine } from '../helpers/gateway-process.js';
-import { connectPublisher } from '../helpers/publisher.js';
+import { BACKEND_BUS_ENV, connectBackend } from '../helpers/publisher.js';
 
 const WATCHDOG_MS = 1500;
-const HOOKS = { ENVIRONMENT: 'test', GATEWAY_TEST_HOOKS: 'bus', GATEWAY_WATCHDOG_MS: String(WATCHDOG_MS), GATEWAY_SHUTDOWN_TIMEOUT_MS: '3000' };
+const HOOKS = { ...BACKEND_BUS_ENV, ENVIRONMENT: 'test', GATEWAY_TEST_HOOKS: 'bus', GATEWAY_WATCHDOG_MS: String(WATCHDOG_MS), GATEWAY_SHUTDOWN_TIMEOUT_MS: '3000' };
 
 interface Exit {
   readonly code: number | null;
@@ -22,7 +22,7 @@ function exitOf(gw: GatewayProcess): Promise<Exit> {
 }
 
 async function hook(gw: GatewayProcess, message: Record<string, unknown>): Promise<void> {
-  const pub = await connectPublisher(gw.mqttUrl);
+  const pub = await connectBackend(gw.mqttUrl);
   await pub.raw('gateway/watchdog/_test', JSON.stringify(message));
 }
 

@@ -8,11 +8,12 @@ import { describe, expect, it, onTestFinished } from 'vitest';
 import { startEmbeddedBroker } from '../../src/broker/embedded-broker.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { MqttSource } from '../../src/ingest/mqtt-source.js';
+import { SharedStats } from '../../src/metrics/shared-stats.js';
 
 describe('MqttSource', () => {
   it('regression: a message whose handling throws (RangeError in pack) is skipped and later messages keep flowing', async () => {
     const logger = pino({ level: 'silent' });
-    const broker = await startEmbeddedBroker({ host: '127.0.0.1', port: 0 }, logger);
+    const broker = await startEmbeddedBroker(loadConfig({ GATEWAY_BROKER_PORT: '0' }), SharedStats.create(1), logger);
     onTestFinished(() => broker.close());
     const received: string[] = [];
     const poison: Array<{ topic: string; bytes: number; err: unknown }> = [];
@@ -20,7 +21,7 @@ describe('MqttSource', () => {
     const ready = new Promise<void>((resolve) => { subscribed = resolve; });
     let gotGood!: () => void;
     const good = new Promise<void>((resolve) => { gotGood = resolve; });
-    const source = new MqttSource(broker.url, { ...loadConfig({}).mqtt, clientId: 'poison-test' }, [], logger, {
+    const source = new MqttSource(broker.url, { ...loadConfig({}).mqtt, clientId: 'poison-test', ...broker.login }, [], logger, {
       message(topic, payload) {
         if (payload.toString() === 'poison') throw new RangeError('Maximum call stack size exceeded');
         received.push(payload.toString());

@@ -71,6 +71,10 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/\/healthz/);
   });
 
+  it('leaves the embedded broker on the container\'s loopback: the image sets no GATEWAY_BROKER_HOST', () => {
+    expect(dockerfile).not.toMatch(/^ENV\s+GATEWAY_BROKER_HOST/m);
+  });
+
   it('copies every folder the build compiles', () => {
     const tsconfig = JSON.parse(readFileSync(new URL('../../tsconfig.json', import.meta.url), 'utf8')) as { include: string[] };
     for (const glob of tsconfig.include) {
