@@ -120,7 +120,15 @@ export interface HealthConfig {
   readonly ignoredTestHooks: readonly string[];
 }
 
+export interface ClusterConfig {
+  /** GATEWAY_CLUSTER_KEY: the HMAC key of the control messages on the bus (ingest/control-auth.ts). */
+  readonly key: string;
+  /** The key is a random one of this start (GATEWAY_CLUSTER_KEY unset). */
+  readonly ephemeralKey: boolean;
+}
+
 export interface GatewayConfig {
+  readonly cluster: ClusterConfig;
   readonly azure: AzureConfig;
   readonly trips: TripsConfig;
   readonly events: EventsConfig;

@@ -32,6 +32,7 @@ export const ENV_TABLE: readonly EnvVar[] = [
   { name: 'GATEWAY_MQTT_CLIENT_ID', kind: 'string', default: undefined, description: 'MQTT client id; default `gateway-<host>-<pid>`.' },
   { name: 'GATEWAY_MQTT_RECONNECT_MIN_MS', kind: 'int', default: '250', min: 10, max: 600000, description: 'First reconnect delay to the broker (exponential backoff with full jitter).' },
   { name: 'GATEWAY_MQTT_RECONNECT_MAX_MS', kind: 'int', default: '15000', min: 10, max: 3600000, description: 'Cap of the reconnect delay.' },
+  { name: 'GATEWAY_CLUSTER_KEY', kind: 'string', default: undefined, description: 'Key (at least 32 bytes, e.g. `openssl rand -hex 32`) of the HMAC tag every control message on the bus carries: channel events, user/role events, Azure commands, revocations (see "Authenticated control messages"). Every node and every backend that publishes on those topics needs the same one. Unset: a random key per start (one node only; other nodes\' and backends\' messages are dropped).' },
   { name: 'GATEWAY_DEVICE_ID_FIELD', kind: 'string', default: 'DEVICE_ID', description: 'Payload field holding the device id.' },
   { name: 'GATEWAY_DEVICE_ID_TOPIC_LEVEL', kind: 'int', default: undefined, min: 0, max: 32, description: 'Take the device id from this topic level instead (0-based; `gps/{id}` is 1).' },
   { name: 'GATEWAY_MAX_PAYLOAD_BYTES', kind: 'int', default: '65536', min: 64, max: 16777216, description: 'Largest MQTT telemetry payload accepted; larger ones are counted and dropped.' },

@@ -9,7 +9,7 @@ import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { AuthConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
+import type { AuthConfig, ClusterConfig, AuthRequiredOn, AzureConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { randomBytes } from 'node:crypto';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
@@ -113,6 +113,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     events: loadEvents(int, str, trips),
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
+    cluster: loadCluster(str),
     limits: {
       connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
@@ -307,6 +308,12 @@ function loadEvents(int: IntReader, str: StrReader, trips: TripsConfig): EventsC
     outboxRetryMs: int('GATEWAY_OUTBOX_RETRY_MS')!,
     maxBufferBytes: int('GATEWAY_EVENT_MAX_BUFFER_BYTES')!,
   };
+}
+
+function loadCluster(str: StrReader): ClusterConfig {
+  const key = str('GATEWAY_CLUSTER_KEY');
+  if (key !== undefined && Buffer.byteLength(key) < 32) invalid(spec('GATEWAY_CLUSTER_KEY'), 'must be at least 32 bytes (e.g. openssl rand -hex 32)', '[redacted]');
+  return { key: key ?? randomBytes(32).toString('hex'), ephemeralKey: key === undefined };
 }
 
 function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {
