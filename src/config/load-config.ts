@@ -313,7 +313,9 @@ function loadEvents(int: IntReader, str: StrReader, trips: TripsConfig): EventsC
 function loadCluster(str: StrReader): ClusterConfig {
   const key = str('GATEWAY_CLUSTER_KEY');
   if (key !== undefined && Buffer.byteLength(key) < 32) invalid(spec('GATEWAY_CLUSTER_KEY'), 'must be at least 32 bytes (e.g. openssl rand -hex 32)', '[redacted]');
-  return { key: key ?? randomBytes(32).toString('hex'), ephemeralKey: key === undefined };
+  const acceptedKey = str('GATEWAY_CLUSTER_KEY_ACCEPTED');
+  if (acceptedKey !== undefined && Buffer.byteLength(acceptedKey) < 32) invalid(spec('GATEWAY_CLUSTER_KEY_ACCEPTED'), 'must be at least 32 bytes', '[redacted]');
+  return { key: key ?? randomBytes(32).toString('hex'), acceptedKey, ephemeralKey: key === undefined };
 }
 
 function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {

@@ -44,15 +44,18 @@ export type Refusal = 'unsigned' | 'malformed tag' | 'outside the clock window' 
 
 export class ControlAuth {
   private readonly key: KeyObject;
+  /** A second key whose tags are accepted too, never used to tag (rotating the key). */
+  private readonly accepted: KeyObject | null;
   /** Why the last `open` returned null. */
   refusal: Refusal = 'unsigned';
 
-  constructor(clusterKey: string, private readonly maxBytes: number, private readonly now: () => number = Date.now) {
+  constructor(clusterKey: string, private readonly maxBytes: number, private readonly now: () => number = Date.now, acceptedKey?: string) {
     this.key = createSecretKey(Buffer.from(clusterKey, 'utf8'));
+    this.accepted = acceptedKey === undefined ? null : createSecretKey(Buffer.from(acceptedKey, 'utf8'));
   }
 
-  private mac(topic: string, ts: string, body: string | Uint8Array): Buffer {
-    const h = createHmac('sha256', this.key).update(DOMAIN).update(topic, 'utf8').update(NUL).update(ts, 'latin1').update(NUL);
+  private mac(topic: string, ts: string, body: string | Uint8Array, key = this.key): Buffer {
+    const h = createHmac('sha256', key).update(DOMAIN).update(topic, 'utf8').update(NUL).update(ts, 'latin1').update(NUL);
     if (typeof body === 'string') h.update(body, 'utf8');
     else h.update(body);
     return h.digest();
@@ -89,7 +92,9 @@ export class ControlAuth {
     const ts = payload.toString('latin1', tsStart, tsEnd);
     if (Math.abs(Number(ts) - this.now() / 1000) > CLOCK_WINDOW_S) return this.refuse('outside the clock window');
     const body = payload.subarray(macEnd + 1);
-    if (!timingSafeEqual(given, this.mac(topic, ts, body))) return this.refuse('wrong tag');
+    if (!timingSafeEqual(given, this.mac(topic, ts, body)) && (this.accepted === null || !timingSafeEqual(given, this.mac(topic, ts, body, this.accepted)))) {
+      return this.refuse('wrong tag');
+    }
     return body;
   }
 

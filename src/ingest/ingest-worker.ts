@@ -67,7 +67,7 @@ const watchdogTopics = hooksOn ? [probeTopic, hookTopic] : [probeTopic];
 // Control messages carry an HMAC tag (control-auth.ts), checked before their handler sees a byte;
 // telemetry falls through the prefix checks to the pipeline untouched. The bound: the largest a
 // handler takes (an Azure command and its payload) plus the tag.
-const auth = new ControlAuth(config.cluster.key, MAX_MESSAGE_BYTES + 64 * 1024 + TAG_MAX_BYTES);
+const auth = new ControlAuth(config.cluster.key, MAX_MESSAGE_BYTES + 64 * 1024 + TAG_MAX_BYTES, Date.now, config.cluster.acceptedKey);
 const authLog = new RateLimitedLog(logger.child({ component: 'control-auth' }));
 /** The body of an authenticated control message, or null (counted and logged without the payload). */
 function authenticated(topic: string, payload: Buffer): Buffer | null {

@@ -33,6 +33,15 @@ describe('control message tags (GWMAC1)', () => {
     expect(auth.refusal).toBe('wrong tag');
   });
 
+  it('accepts tags of GATEWAY_CLUSTER_KEY_ACCEPTED too (rotation), and tags with the main key only', () => {
+    const other = 'another-cluster-key-0123456789abcdef0123456789';
+    const rotating = new ControlAuth(TEST_CLUSTER_KEY, 1 << 20, Date.now, other);
+    expect(rotating.open(TOPIC, signControl(TOPIC, BODY, other))?.toString()).toBe(BODY);
+    expect(rotating.open(TOPIC, signControl(TOPIC, BODY))?.toString()).toBe(BODY);
+    expect(auth.open(TOPIC, Buffer.from(rotating.sign(TOPIC, BODY)))?.toString()).toBe(BODY);
+    expect(rotating.open(TOPIC, signControl(TOPIC, BODY, 'a-third-cluster-key-0123456789abcdef0123456789'))).toBeNull();
+  });
+
   it('regression: a signed message moved to another topic is not opened', () => {
     expect(auth.open('gateway/channels/other', signControl(TOPIC, BODY))).toBeNull();
     expect(auth.open('gateway/events/all', signControl('gateway/events/user/alice', '{"type":"x"}'))).toBeNull();
