@@ -6,11 +6,14 @@
  * delivered. Then two nodes on one real Mosquitto: the same key delivers each other's events,
  * different keys do not.
  */
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { serviceClient, startAzureGateway, startClient, collect } from '../helpers/azure.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
 import { TEST_CLUSTER_KEY, signControl } from '../helpers/control-key.js';
-import { eventually, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { eventually, REPO_ROOT, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { connectPublisher } from '../helpers/publisher.js';
 import { connectStream, type Frame } from '../helpers/stream-client.js';
@@ -100,6 +103,38 @@ describe('control messages on an allow-all broker', () => {
     const pub = await connectPublisher(gw.mqttUrl);
     await pub.control('gateway/channels/sensors', entity(2)); // the tests' key is not this start's
     await waitUnauthenticated(gw, 1);
+  });
+});
+
+describe('backend signing recipes', () => {
+  const run = promisify(execFile);
+  const env = { PATH: process.env.PATH ?? '', GATEWAY_CLUSTER_KEY: TEST_CLUSTER_KEY };
+
+  it('npm run sign (argument and stdin) and the README\'s Python recipe tag messages the gateway delivers', async () => {
+    const gw = await startGateway({ env: channelEnv() });
+    const channel = await connectChannel(gw, '/api/v1/ws?channel=sensors');
+    const pub = await connectPublisher(gw.mqttUrl);
+    const topic = 'gateway/channels/sensors';
+    const script = `${REPO_ROOT}dist/scripts/sign-control.js`;
+    const fromArg = await run(process.execPath, [script, topic, entity(1)], { env, encoding: 'buffer' });
+    await pub.raw(topic, fromArg.stdout);
+    const child = execFile(process.execPath, [script, topic], { env, encoding: 'buffer' });
+    child.stdin!.end(entity(2));
+    const fromStdin = await new Promise<Buffer>((resolve, reject) => {
+      const chunks: Buffer[] = [];
+      child.stdout!.on('data', (c: Buffer) => chunks.push(c));
+      child.once('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`sign exited ${code}`))));
+    });
+    await pub.raw(topic, fromStdin);
+    const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
+    const recipe = /```python\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Authenticated control messages')))![1];
+    const driver = `${recipe}\nimport sys\nsys.stdout.buffer.write(sign(${JSON.stringify(TEST_CLUSTER_KEY)}.encode(), ${JSON.stringify(topic)}, ${JSON.stringify(entity(3))}.encode()))\n`;
+    await pub.raw(topic, (await run('python3', ['-c', driver], { encoding: 'buffer' })).stdout);
+    for (const id of [1, 2, 3]) expect(await channel.next(isEvent)).toMatchObject({ entity_id: id, offset: id });
+    expect(await unauthenticated(gw)).toBe(0);
+    const refused = await run(process.execPath, [script, topic, '{}'], { env: { PATH: env.PATH } }).catch((e: { code: number; stderr: string }) => e);
+    expect((refused as { code: number }).code).toBe(2);
+    expect((refused as { stderr: string }).stderr).toMatch(/GATEWAY_CLUSTER_KEY must be set/);
   });
 });
 
