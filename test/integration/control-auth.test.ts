@@ -150,7 +150,7 @@ describe('two nodes on one Mosquitto', () => {
     const { a, b, onA, onB } = await twoNodes(TEST_CLUSTER_KEY, TEST_CLUSTER_KEY);
     expect((await rest(a, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(1)), await adminToken())).status).toBe(202);
     expect((await rest(b, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(2)), await adminToken())).status).toBe(202);
-    const ids = async (c: typeof onA) => [(await c.next(isEvent)).entity_id, (await c.next(isEvent)).entity_id].sort();
+    const ids = async (c: typeof onA) => [(await c.next(isEvent) as Frame & { entity_id: number }).entity_id, (await c.next(isEvent) as Frame & { entity_id: number }).entity_id].sort();
     expect(await ids(onA)).toEqual([1, 2]);
     expect(await ids(onB)).toEqual([1, 2]);
     expect(await unauthenticated(a)).toBe(0);
