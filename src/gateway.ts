@@ -155,6 +155,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     if (config.azure.ephemeralKey) {
       logger.warn('GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway');
     }
+    if (config.cluster.ephemeralKey) {
+      logger.warn('GATEWAY_CLUSTER_KEY is not set: control messages on the bus are tagged with a random key of this start, so this node drops those of other nodes and backends; set the same key on every node and backend');
+    }
     if (config.share.ephemeralKey) {
       logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
     }

@@ -22,6 +22,7 @@
 import { Agent, request } from 'node:http';
 import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import { SignJWT } from 'jose';
+import { ControlAuth } from '../../src/ingest/control-auth.js';
 import { deviceIds } from '../load/assignment.js';
 import { startGateway } from '../load/gateway-process.js';
 import { loopbackMqtt, type MessageSender } from '../load/load-run.js';
@@ -76,6 +77,9 @@ export interface AzureResult {
 const ACCESS_KEY = 'bench-azure-access-key-with-at-least-32-bytes';
 const HUB = 'bench';
 const TOPIC = 'gateway/azure';
+/** Bus commands are control messages: the publisher tags each one as a backend does (README, "Authenticated control messages"). */
+const CLUSTER_KEY = 'bench-cluster-key-with-at-least-32-bytes-0123';
+const auth = new ControlAuth(CLUSTER_KEY, Number.POSITIVE_INFINITY);
 
 /** A step kept up: nothing lost, no session ended, and ≥ 90 % of the offered deliveries per second. */
 export function keptUp(run: RunNumbers, clients: number): boolean {
@@ -105,7 +109,7 @@ async function busSender(mqttUrl: string, group: string, ids: readonly string[])
   const heads = ids.map(payloadHead);
   const topic = `${TOPIC}/${HUB}`;
   return {
-    send: (device, ts) => void client.publish(topic, line + telemetryPayload(heads[device], ts), { qos: 0 }),
+    send: (device, ts) => void client.publish(topic, auth.sign(topic, line + telemetryPayload(heads[device], ts)), { qos: 0 }),
     flush: async () => undefined,
     errors: () => (lost === undefined ? [] : [lost]),
     close: () => void client.end(true),
@@ -182,7 +186,7 @@ export async function azure(repoRoot: string, mqttUrl: string, sizes: AzureSizes
 
   const gateway = await startGateway({
     repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000,
-    env: { GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY, GATEWAY_AZURE_HUBS: HUB, GATEWAY_AZURE_TOPIC: TOPIC },
+    env: { GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY, GATEWAY_AZURE_HUBS: HUB, GATEWAY_AZURE_TOPIC: TOPIC, GATEWAY_CLUSTER_KEY: CLUSTER_KEY },
   }).catch((err: Error) => { throw new Error(`gateway (azure): ${err.message.split("\n").slice(0, 1).concat(err.message.split("\n").slice(-2)).join(" / ")}`); });
   try {
     const service = new WebPubSubServiceClient(`Endpoint=http://127.0.0.1:${gateway.port};AccessKey=${ACCESS_KEY};Version=1.0;`, HUB, { allowInsecureConnection: true, retryOptions: { maxRetries: 2, retryDelayInMs: 100 } });

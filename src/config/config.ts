@@ -151,8 +151,18 @@ export interface BrowsersConfig {
   readonly corsCredentials: boolean;
 }
 
+export interface ClusterConfig {
+  /** GATEWAY_CLUSTER_KEY: the HMAC key of the control messages on the bus (ingest/control-auth.ts). */
+  readonly key: string;
+  /** GATEWAY_CLUSTER_KEY_ACCEPTED: tags made with it pass too (key rotation); never used to tag. */
+  readonly acceptedKey: string | undefined;
+  /** The key is a random one of this start (GATEWAY_CLUSTER_KEY unset). */
+  readonly ephemeralKey: boolean;
+}
+
 export interface GatewayConfig {
   readonly browsers: BrowsersConfig;
+  readonly cluster: ClusterConfig;
   readonly azure: AzureConfig;
   readonly trips: TripsConfig;
   readonly events: EventsConfig;

@@ -11,7 +11,7 @@ import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { parseOriginEntry } from '../auth/origin-policy.js';
 import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, BrokerConfig, BrowsersConfig, MqttConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
+import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, BrokerConfig, BrowsersConfig, ClusterConfig, MqttConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { randomBytes } from 'node:crypto';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
@@ -118,6 +118,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
     browsers: loadBrowsers(env, str),
+    cluster: loadCluster(str),
     limits: {
       connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
@@ -418,6 +419,14 @@ function loadBrowsers(env: Env, str: StrReader): BrowsersConfig {
     return entry.toLowerCase();
   });
   return { allowedOrigins, corsCredentials: str('GATEWAY_CORS_CREDENTIALS') === 'true' };
+}
+
+function loadCluster(str: StrReader): ClusterConfig {
+  const key = str('GATEWAY_CLUSTER_KEY');
+  if (key !== undefined && Buffer.byteLength(key) < 32) invalid(spec('GATEWAY_CLUSTER_KEY'), 'must be at least 32 bytes (e.g. openssl rand -hex 32)', '[redacted]');
+  const acceptedKey = str('GATEWAY_CLUSTER_KEY_ACCEPTED');
+  if (acceptedKey !== undefined && Buffer.byteLength(acceptedKey) < 32) invalid(spec('GATEWAY_CLUSTER_KEY_ACCEPTED'), 'must be at least 32 bytes', '[redacted]');
+  return { key: key ?? randomBytes(32).toString('hex'), acceptedKey, ephemeralKey: key === undefined };
 }
 
 function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {

@@ -24,6 +24,8 @@ import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { ProgressProbe } from './progress-probe.js';
 import { parseBusHook, spinForever } from '../threads/test-hooks.js';
 import { reportPortErrors } from '../threads/port-rpc.js';
+import { ControlAuth, TAG_MAX_BYTES } from './control-auth.js';
+import { MAX_MESSAGE_BYTES } from '../azure/commands.js';
 
 export interface IngestWorkerData {
   readonly config: GatewayConfig;
@@ -55,21 +57,53 @@ const azure = new AzurePipeline(config.azure.hubs, maxJsonDepth, (message) => fa
 
 // Every decoder bounds its input, so nothing should throw; if something does, that message alone is lost.
 const poisonLog = new RateLimitedLog(logger.child({ component: 'mqtt' }));
-// The watchdog's probe comes back on this node's own topic; test hooks (off unless ENVIRONMENT=test) on `_test`.
+// The watchdog's probe comes back on this node's own topic (untagged: a forged probe only shows what a
+// real one would, that the broker delivers to this client); test hooks (off unless ENVIRONMENT=test,
+// tagged like control messages) on `_test`.
 const watchdogPrefix = `${config.health.watchdogTopic}/`;
 const probeTopic = `${watchdogPrefix}${identity.nodeId}`;
 const hooksOn = config.health.testHooks.includes('bus');
 const hookTopic = `${watchdogPrefix}_test`;
 const watchdogTopics = hooksOn ? [probeTopic, hookTopic] : [probeTopic];
 
+// Control messages carry an HMAC tag (control-auth.ts), checked before their handler sees a byte;
+// telemetry falls through the prefix checks to the pipeline untouched. The bound: the largest a
+// handler takes (an Azure command and its payload) plus the tag.
+const auth = new ControlAuth(config.cluster.key, MAX_MESSAGE_BYTES + 64 * 1024 + TAG_MAX_BYTES, Date.now, config.cluster.acceptedKey);
+const authLog = new RateLimitedLog(logger.child({ component: 'control-auth' }));
+/** The body of an authenticated control message, or null (counted and logged without the payload). */
+function authenticated(topic: string, payload: Buffer): Buffer | null {
+  const body = auth.open(topic, payload);
+  if (body === null) {
+    stats.inc('control_unauthenticated_total');
+    authLog.warn({ topic: topic.slice(0, 200), bytes: payload.byteLength, why: auth.refusal }, 'control message dropped: not authenticated (GATEWAY_CLUSTER_KEY)');
+  }
+  return body;
+}
+/** What ingest checks is what it tags: the topics it subscribes as control topics (not the Azure client events for backends). */
+function isControlTopic(topic: string): boolean {
+  if (topic === revocationsTopic || topic.startsWith(eventsPrefix) || topic === hookTopic) return true;
+  if (topic.startsWith(channelsPrefix)) return topic.indexOf('/', channelsPrefix.length) < 0;
+  if (topic.startsWith(azurePrefix)) return topic.indexOf('/', azurePrefix.length) < 0;
+  return false;
+}
+function publishControl(topic: string, payload: string | Uint8Array, qos: 0 | 1): void {
+  source.publish(topic, isControlTopic(topic) ? auth.sign(topic, payload) : payload, qos);
+}
+
 const source = new MqttSource(mqttUrl, mqttLogin ? { ...config.mqtt, ...mqttLogin, ca: undefined, cert: undefined, key: undefined } : config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`, ...watchdogTopics], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
+    let body: Buffer | null;
     if (topic.startsWith(watchdogPrefix)) onWatchdogTopic(topic, payload);
-    else if (topic.startsWith(channelsPrefix)) channels.handle(topic.slice(channelsPrefix.length), payload);
-    else if (topic.startsWith(azurePrefix)) azure.handle(topic.slice(azurePrefix.length), payload);
-    else if (topic === revocationsTopic) control.revocation(payload);
-    else if (topic.startsWith(eventsPrefix)) control.event(topic.slice(eventsPrefix.length), payload);
-    else pipeline.handle(topic, payload);
+    else if (topic.startsWith(channelsPrefix)) {
+      if ((body = authenticated(topic, payload)) !== null) channels.handle(topic.slice(channelsPrefix.length), body);
+    } else if (topic.startsWith(azurePrefix)) {
+      if ((body = authenticated(topic, payload)) !== null) azure.handle(topic.slice(azurePrefix.length), body);
+    } else if (topic === revocationsTopic) {
+      if ((body = authenticated(topic, payload)) !== null) control.revocation(body);
+    } else if (topic.startsWith(eventsPrefix)) {
+      if ((body = authenticated(topic, payload)) !== null) control.event(topic.slice(eventsPrefix.length), body);
+    } else pipeline.handle(topic, payload);
   },
   poison: (topic, bytes, err) => {
     stats.inc('ingest_poison_messages_total');
@@ -89,7 +123,7 @@ const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
   get connected() {
     return source.subscribed;
   },
-  publish: (topic, payload) => source.publish(topic, payload, 1),
+  publish: (topic, payload) => publishControl(topic, payload, 1),
 }, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));
 const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
 const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay, maxJsonDepth,
@@ -104,7 +138,10 @@ source.start();
 /** Another node's probe (when GATEWAY_MQTT_TOPICS or a broker bridge overlaps) is ignored. */
 function onWatchdogTopic(topic: string, payload: Buffer): void {
   if (topic === probeTopic) probe.seen();
-  else if (hooksOn && topic === hookTopic) testHook(payload);
+  else if (hooksOn && topic === hookTopic) {
+    const body = authenticated(topic, payload);
+    if (body !== null) testHook(body);
+  }
 }
 
 function testHook(payload: Buffer): void {
@@ -126,7 +163,7 @@ for (const [edge, port] of edgePorts.entries()) {
   reportPortErrors(port, logger, `edge-${edge}`);
   port.on('message', (message: EdgeToIngest) => {
     if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
-    else if (message.t === 'publish') source.publish(message.topic, message.payload, message.qos);
+    else if (message.t === 'publish') publishControl(message.topic, message.payload, message.qos);
     else if (message.t === 'outbox') relay.nudge();
     else if (message.t === 'azure-presence') {
       azure.presence(message.hub, message.change);

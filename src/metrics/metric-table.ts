@@ -41,6 +41,7 @@ export const INGEST_METRICS = [
   { key: 'devices_monitored', kind: 'gauge', help: 'Devices with at least one subscriber.' },
   { key: 'frames_encoded_total', kind: 'counter', help: 'Envelopes encoded (once per message and wire format with subscribers).' },
   { key: 'batches_sent_total', kind: 'counter', help: 'Frame batches handed to the edge threads.' },
+  { key: 'control_unauthenticated_total', kind: 'counter', help: 'Control messages on the bus (channel events, user/role events, Azure commands, revocations, test hooks) dropped before anything read them: no tag, a tag that does not match the key, topic and bytes, a time outside ±5 min, or over the size bound.' },
   { key: 'control_rejected_total', kind: 'counter', help: 'Revocation or event messages on the bus that were malformed.' },
   { key: 'ingest_rate_per_second', kind: 'gauge', help: 'Telemetry messages processed in the last second.' },
   { key: 'events_received_total', kind: 'counter', help: 'Messages received on the channel topics (GATEWAY_CHANNELS_TOPIC).' },

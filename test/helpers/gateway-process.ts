@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { onTestFinished } from 'vitest';
+import { TEST_CLUSTER_KEY } from './control-key.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const MAIN = `${REPO_ROOT}dist/src/main.js`;
@@ -53,6 +54,7 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
     GATEWAY_BROKER_HOST: '127.0.0.1',
     GATEWAY_THREADS: '1',
     GATEWAY_LOG_LEVEL: 'info',
+    GATEWAY_CLUSTER_KEY: TEST_CLUSTER_KEY,
     ...options.env,
   };
   const child = spawn(process.execPath, [MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });

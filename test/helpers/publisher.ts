@@ -2,11 +2,14 @@
 import { connectAsync, type IClientOptions, type MqttClient } from 'mqtt';
 import type { Socket } from 'node:net';
 import { onTestFinished } from 'vitest';
+import { signControl } from './control-key.js';
 
 export interface Publisher {
   readonly client: MqttClient;
   position(deviceId: string, fields?: Record<string, unknown>): Promise<void>;
   raw(topic: string, payload: string | Buffer): Promise<void>;
+  /** A control message (channel, user/role event, Azure command, revocation) tagged as a backend tags it, with the tests' cluster key by default. */
+  control(topic: string, payload: string | Buffer, key?: string): Promise<void>;
 }
 
 export interface BusLogin {
@@ -45,6 +48,7 @@ export async function connectPublisher(url: string, login?: BusLogin, options: I
     position: (deviceId, fields = {}) =>
       client.publishAsync(`gps/${deviceId}`, JSON.stringify({ DEVICE_ID: deviceId, LAT: -33.45, LON: -70.66, SPEED: 10, ...fields })).then(() => undefined),
     raw: (topic, payload) => client.publishAsync(topic, payload).then(() => undefined),
+    control: (topic, payload, key) => client.publishAsync(topic, signControl(topic, payload, key)).then(() => undefined),
   };
 }
 

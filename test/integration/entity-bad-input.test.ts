@@ -123,11 +123,11 @@ describe('channel socket bad input', () => {
     const gw = await startGateway({ env: channelEnv() });
     const client = await connectChannel(gw, '/ws/reservations');
     const publisher = await connectBackend(gw.mqttUrl);
-    await publisher.raw('gateway/channels/reservations', 'not json');
-    await publisher.raw('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', action: 'x', data: {} }));
-    await publisher.raw('gateway/channels/reservations', JSON.stringify({ type: 'notification', notification_type: 'x', origin: { node: 'zz', seq: 1 } }));
-    await publisher.raw('gateway/channels/no-such-channel', JSON.stringify({ type: 'notification', notification_type: 'x' }));
-    await publisher.raw('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', entity_type: 'reservations', action: 'created', data: { reservation_id: 9 } }));
+    await publisher.control('gateway/channels/reservations', 'not json');
+    await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', action: 'x', data: {} }));
+    await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'notification', notification_type: 'x', origin: { node: 'zz', seq: 1 } }));
+    await publisher.control('gateway/channels/no-such-channel', JSON.stringify({ type: 'notification', notification_type: 'x' }));
+    await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', entity_type: 'reservations', action: 'created', data: { reservation_id: 9 } }));
     expect(await client.next(isEvent)).toMatchObject({ action: 'created', offset: 1, data: { reservation_id: 9 } });
     const metrics = await (await fetch(`${gw.http}/metrics`)).text();
     expect(metrics).toMatch(/gateway_events_rejected_total 4\b/);

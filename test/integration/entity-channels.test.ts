@@ -112,7 +112,7 @@ describe('reference/004: /ws/{channel} realtime_update and notification', () => 
 
     // ...or over MQTT, on the channel's topic.
     const publisher = await connectBackend(gw.mqttUrl);
-    await publisher.raw('gateway/channels/reservations', JSON.stringify({ ...update, action: 'cancelled' }));
+    await publisher.control('gateway/channels/reservations', JSON.stringify({ ...update, action: 'cancelled' }));
     expect(await reservations.next(isEvent)).toMatchObject({ action: 'cancelled', offset: 2 });
 
     const notification = { type: 'notification', notification_type: 'pet_created', user_id: '123', data: { pet_name: 'Luna', pet_id: 1 } };

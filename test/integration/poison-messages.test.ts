@@ -90,13 +90,13 @@ describe('channel events and notifications on the bus', () => {
     const pub = await connectBackend(gw.mqttUrl);
 
     const deepData = deepObject(6_000);
-    await pub.raw('gateway/channels/general', `{"type":"entity_event","entity_type":"thing","event_type":"created","entity_id":1,"data":${deepData}}`);
-    await pub.raw('gateway/channels/general', `{"type":"notification","notification_type":"deep","data":${deepData}}`);
-    await pub.raw('gateway/events/all', `{"type":"notification","data":${deepData}}`);
-    await pub.raw('gateway/events/user/u1', `{"type":"notification","data":${deepArray(6_000)}}`);
+    await pub.control('gateway/channels/general', `{"type":"entity_event","entity_type":"thing","event_type":"created","entity_id":1,"data":${deepData}}`);
+    await pub.control('gateway/channels/general', `{"type":"notification","notification_type":"deep","data":${deepData}}`);
+    await pub.control('gateway/events/all', `{"type":"notification","data":${deepData}}`);
+    await pub.control('gateway/events/user/u1', `{"type":"notification","data":${deepArray(6_000)}}`);
 
-    await pub.raw('gateway/channels/general', JSON.stringify({ type: 'notification', notification_type: 'normal', data: { n: 1 } }));
-    await pub.raw('gateway/events/user/u1', JSON.stringify({ type: 'task_event', data: { n: 2 } }));
+    await pub.control('gateway/channels/general', JSON.stringify({ type: 'notification', notification_type: 'normal', data: { n: 1 } }));
+    await pub.control('gateway/events/user/u1', JSON.stringify({ type: 'task_event', data: { n: 2 } }));
     expect(await channel.next(isEvent)).toMatchObject({ notification_type: 'normal', offset: 1 });
     expect(await msgpackChannel.next(isEvent)).toMatchObject({ notification_type: 'normal', offset: 1 });
     expect((await user.next((f) => f.type === 'task_event')).data).toEqual({ n: 2 });

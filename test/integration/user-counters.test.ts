@@ -34,7 +34,7 @@ describe('/ws/stats total_messages_sent', () => {
     await rest(gw, 'POST', '/api/v1/channels/sensors/events', { type: 'notification', notification_type: 'all-sensors', data: {} }, admin);
     // A bus event to everyone, and a pong.
     const pub = await connectBackend(gw.mqttUrl);
-    await pub.raw('gateway/events/all', JSON.stringify({ type: 'system_event', data: { id: 1 } }));
+    await pub.control('gateway/events/all', JSON.stringify({ type: 'system_event', data: { id: 1 } }));
     viewer.send({ type: 'ping' });
 
     await received(viewer, (f) => f.type === 'sensor_event' && f.action === 'deleted');

@@ -39,12 +39,12 @@ describe.each(['pool', 'inline', 'auto'] as const)('/ws/connect with token check
     await carol.next(isType('connection_established'));
 
     const pub = await connectBackend(gw.mqttUrl);
-    await pub.raw('gateway/events/user/alice', JSON.stringify({ type: 'task_event', data: { id: 1 } }));
+    await pub.control('gateway/events/user/alice', JSON.stringify({ type: 'task_event', data: { id: 1 } }));
     expect(await alice.next(isType('task_event'))).toMatchObject({ type: 'task_event', data: { id: 1 }, timestamp: expect.any(String) });
-    await pub.raw('gateway/events/role/LEVEL_1', JSON.stringify({ type: 'efectivo_event', data: { id: 2 } }));
+    await pub.control('gateway/events/role/LEVEL_1', JSON.stringify({ type: 'efectivo_event', data: { id: 2 } }));
     await alice.next(isType('efectivo_event'));
     expect((await carol.next(isType('efectivo_event'))).data).toEqual({ id: 2 });
-    await pub.raw('gateway/events/all', JSON.stringify({ type: 'system_event', data: { id: 3 } }));
+    await pub.control('gateway/events/all', JSON.stringify({ type: 'system_event', data: { id: 3 } }));
     await Promise.all([alice, bob, carol].map((c) => c.next(isType('system_event'))));
     expect(bob.count(isType('task_event')) + bob.count(isType('efectivo_event'))).toBe(0);
     expect(carol.count(isType('task_event'))).toBe(0);

@@ -23,7 +23,7 @@ function exitOf(gw: GatewayProcess): Promise<Exit> {
 
 async function hook(gw: GatewayProcess, message: Record<string, unknown>): Promise<void> {
   const pub = await connectBackend(gw.mqttUrl);
-  await pub.raw('gateway/watchdog/_test', JSON.stringify(message));
+  await pub.control('gateway/watchdog/_test', JSON.stringify(message));
 }
 
 /** GET one operator route on a new connection, bounded: a wedged edge would never answer. */

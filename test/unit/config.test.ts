@@ -53,11 +53,23 @@ describe('loadConfig', () => {
     [{ GATEWAY_MQTT_TOPICS: ' , ' }, /GATEWAY_MQTT_TOPICS must name at least one item/],
     [{ GATEWAY_MQTT_TOPICS: 'gps/#/x' }, /GATEWAY_MQTT_TOPICS has a filter whose # is not the last level/],
     [{ GATEWAY_MQTT_RECONNECT_MIN_MS: '5000', GATEWAY_MQTT_RECONNECT_MAX_MS: '1000' }, /GATEWAY_MQTT_RECONNECT_MAX_MS must not be below GATEWAY_MQTT_RECONNECT_MIN_MS/],
+    [{ GATEWAY_CLUSTER_KEY_ACCEPTED: 'short-key' }, /GATEWAY_CLUSTER_KEY_ACCEPTED must be at least 32 bytes/],
+    [{ GATEWAY_CLUSTER_KEY: 'short-key' }, /GATEWAY_CLUSTER_KEY must be at least 32 bytes .*\(got "\[redacted\]"\)/],
   ])('refuses %j with a message naming the variable', (env, message) => {
     const err = error(env as Record<string, string>);
     expect(err).toBeInstanceOf(GatewayError);
     expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
     expect(err.message).toMatch(message);
+  });
+
+  it('takes GATEWAY_CLUSTER_KEY as set, or a random one marked ephemeral', () => {
+    const key = 'k'.repeat(32);
+    expect(loadConfig({ GATEWAY_CLUSTER_KEY: key }).cluster).toEqual({ key, acceptedKey: undefined, ephemeralKey: false });
+    expect(loadConfig({ GATEWAY_CLUSTER_KEY: key, GATEWAY_CLUSTER_KEY_ACCEPTED: 'o'.repeat(32) }).cluster.acceptedKey).toBe('o'.repeat(32));
+    const random = loadConfig({}).cluster;
+    expect(random.ephemeralKey).toBe(true);
+    expect(random.key).toMatch(/^[0-9a-f]{64}$/);
+    expect(loadConfig({}).cluster.key).not.toBe(random.key);
   });
 
   it('has unique variable names, each described', () => {
