@@ -49,7 +49,7 @@ describe('embedded broker: control topics are closed to anonymous and device cli
     expect(created.status).toBe(201);
     expect(await sensors.next(isEvent)).toMatchObject({ entity_type: 'sensor', event_type: 'created', entity_id: 1, offset: 1 });
     const backend = await connectBackend(gw.mqttUrl);
-    await backend.raw('gateway/events/all', JSON.stringify({ type: 'system_event', data: { n: 1 } }));
+    await backend.control('gateway/events/all', JSON.stringify({ type: 'system_event', data: { n: 1 } }));
     expect((await user.next(isType('system_event'))).data).toEqual({ n: 1 });
     expect(sensors.count(isEvent)).toBe(1);
     expect(user.count((f) => JSON.stringify(f).includes('FORGED-PAYLOAD'))).toBe(0);
@@ -140,7 +140,7 @@ describe('embedded broker: binding and logins', () => {
     await client.next(isMessage('T-7'));
     const erp = await connectPublisher(gw.mqttUrl, { username: 'erp', password: 'erp-secret-1' });
     const channel = await connectChannel(gw, '/api/v1/ws?channel=general');
-    await erp.raw('gateway/channels/general', JSON.stringify({ type: 'notification', notification_type: 'from-erp', data: {} }));
+    await erp.control('gateway/channels/general', JSON.stringify({ type: 'notification', notification_type: 'from-erp', data: {} }));
     expect(await channel.next(isEvent)).toMatchObject({ notification_type: 'from-erp', offset: 1 });
     await eventually(async () => (await gw.stats()).broker.publishes_refused_total === 0, 1000, 'no refusals');
     expect(gw.logs.some((l) => JSON.stringify(l).includes('truck-7-password') || JSON.stringify(l).includes('erp-secret-1'))).toBe(false);

@@ -54,7 +54,7 @@ describe('Mosquitto with mosquitto/secure.conf and mosquitto/acl', () => {
     expect(created.status).toBe(201);
     expect(await sensors.next(isEvent)).toMatchObject({ entity_type: 'sensor', event_type: 'created', entity_id: 1, offset: 1 });
     const backend = await connectPublisher(mosquitto.url, BACKEND);
-    await backend.raw('gateway/events/all', JSON.stringify({ type: 'system_event', data: { n: 1 } }));
+    await backend.control('gateway/events/all', JSON.stringify({ type: 'system_event', data: { n: 1 } }));
     expect((await user.next((f: Frame) => f.type === 'system_event')).data).toEqual({ n: 1 });
     expect(user.count((f) => JSON.stringify(f).includes('FORGED-PAYLOAD'))).toBe(0);
     expect(await metric(gw, 'events_received_total')).toBe(1); // the REST write's event only

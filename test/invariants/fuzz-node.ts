@@ -21,6 +21,8 @@ import { onTestFinished } from 'vitest';
 import { ACCESS_KEY, EQUIPMENT } from '../helpers/azure.js';
 import { channelEnv } from '../helpers/channels.js';
 import { startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
+import { signControl } from '../helpers/control-key.js';
+import { BACKEND_LOGIN } from '../helpers/publisher.js';
 import { mintJwt } from '../helpers/tokens.js';
 import { Bystander } from './bystander.js';
 
@@ -47,6 +49,8 @@ export interface Expectations {
   azureCommands: number;
   /** Event and revocation messages that are certainly malformed. */
   controlRejected: number;
+  /** Control messages without a valid tag (GATEWAY_CLUSTER_KEY): dropped before any handler. */
+  unauthenticated: number;
   /** Error frames for bad frames the fuzz clients received (each one counted). */
   badFramesAtLeast: number;
   /** Client frames the fuzz clients sent (bad_frames_total cannot pass it). */
@@ -66,7 +70,7 @@ export interface Expectations {
 }
 
 export const noExpectations = (): Expectations => ({
-  telemetry: 0, channelMessages: 0, azureCommands: 0, controlRejected: 0, badFramesAtLeast: 0, framesSent: 0, subprotocolRefusals: 0, refusedAtOpen: 0, storeCalls: 0, storeErrors: 0, notFound: 0, encodingRefusals: 0,
+  telemetry: 0, channelMessages: 0, azureCommands: 0, controlRejected: 0, unauthenticated: 0, badFramesAtLeast: 0, framesSent: 0, subprotocolRefusals: 0, refusedAtOpen: 0, storeCalls: 0, storeErrors: 0, notFound: 0, encodingRefusals: 0,
 });
 
 export function addExpectations(into: Expectations, more: Partial<Expectations>): void {
@@ -180,7 +184,7 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
   for (const hub of ['extraccion', SENTINEL_HUB, 'nohub']) azureClientTokens[hub] = await azureClientToken(hub, { userId: 'fz', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'] });
   const adminToken = await mintJwt('admin-1', { roles: ['admin'] });
   const viewerToken = await mintJwt('viewer-1', { roles: ['viewer'] });
-  const bus = await connectAsync(gw.mqttUrl, { reconnectPeriod: 0 });
+  const bus = await connectAsync(gw.mqttUrl, { reconnectPeriod: 0, ...BACKEND_LOGIN });
   onTestFinished(async () => { await bus.endAsync(true); });
 
   const shareReply = await fetch(`${gw.http}/api/v1/public/share-location/init`, {
@@ -234,7 +238,7 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
       }
       await Promise.all([...channels, user].map((b) => wait(b, (f) => isChannelEvent(f) && f.data?.tipo === mark, `sentinel entity event ${mark}`)));
     });
-    const notification = bus.publishAsync(`gateway/events/user/${SENTINEL_USER}`, JSON.stringify({ type: 'notification', data: { mark } }), { qos: 1 })
+    const notification = bus.publishAsync(`gateway/events/user/${SENTINEL_USER}`, signControl(`gateway/events/user/${SENTINEL_USER}`, JSON.stringify({ type: 'notification', data: { mark } })), { qos: 1 })
       .then(() => wait(user, (f) => f?.type === 'notification' && f.data?.mark === mark, `sentinel notification ${mark}`));
     const path = `/api/hubs/${SENTINEL_HUB}/groups/${SENTINEL_GROUP}/:send`;
     const group = within(6000, azureRestToken(path).then((token) => fetch(`${gw.http}${path}`, {
@@ -274,6 +278,7 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
       out.push(`channel messages: ${channelIn} received but ${accounted} published, rejected or dropped as copies (+${d('gateway_events_gaps_total')} gaps; ${outcomes.join(', ')})`);
     }
     if (d('gateway_azure_commands_total') < e.azureCommands + 1) out.push(`Azure commands received: ${d('gateway_azure_commands_total')}, published: at least ${e.azureCommands + 1}`);
+    if (d('gateway_control_unauthenticated_total') !== e.unauthenticated) out.push(`control messages dropped unauthenticated: ${d('gateway_control_unauthenticated_total')}, published without a valid tag: ${e.unauthenticated}`);
     if (d('gateway_control_rejected_total') < e.controlRejected) out.push(`control messages rejected: ${d('gateway_control_rejected_total')}, malformed ones published: ${e.controlRejected}`);
     const bad = d('gateway_bad_frames_total');
     if (bad < e.badFramesAtLeast || bad > e.framesSent) out.push(`bad frames counted: ${bad}; error frames received for bad frames: ${e.badFramesAtLeast}, frames sent: ${e.framesSent}`);

@@ -5,11 +5,20 @@
  * otherwise valid messages, invalid UTF-8 in strings, binary junk, payloads around and over the
  * limits. Nothing answers a publish, so the invariant check after the batch is the oracle: every
  * message counted (processed or rejected), the sentinels through, the bystanders still connected.
+ * The publisher has a backend login (the broker lets it publish on the control topics); most control
+ * messages carry the cluster key's tag, the rest none, and those must be dropped unauthenticated.
  */
 import { clip, badUtf8Object, deepDepth, deepJson, jsonValue, objectText, text } from './gen-values.js';
 import type { Rng } from './prng.js';
 import { SENTINEL_CHANNEL, SENTINEL_DEVICE, SENTINEL_HUB, SENTINEL_USER, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
+import { signControl } from '../helpers/control-key.js';
+
+/**
+ * What ingest accepts on a control topic before it checks the tag (src/ingest/ingest-worker.ts: the
+ * largest Azure command and payload + 64 KiB + the tag line); larger ones are dropped unauthenticated.
+ */
+const CONTROL_MAX_BYTES = 1024 * 1024 + 64 * 1024;
 
 interface Publish {
   readonly topic: string;
@@ -138,11 +147,15 @@ export const bus: Surface = {
     return Array.from({ length: 40 }, () => {
       const p = generatePublish(rng);
       if (p.topic === `gateway/azure/${SENTINEL_HUB}` || p.topic === `gateway/channels/${SENTINEL_CHANNEL}`) throw new Error(`the fuzzer must leave ${p.topic} to the sentinels`);
+      const control = !p.topic.startsWith('gps');
+      const signed = control && rng.chance(0.85);
+      // Unsigned, or too large to be read before its tag: dropped before any handler, counted as such.
+      const dropped = control && (!signed || p.payload.length > CONTROL_MAX_BYTES);
       return {
-        label: `${p.topic} qos${p.qos}: ${clip(p.payload, 160)}`,
+        label: `${p.topic} qos${p.qos}${control ? (signed ? ' tagged' : ' untagged') : ''}: ${clip(p.payload, 160)}`,
         run: async (node: FuzzNode): Promise<InputResult> => {
-          await node.bus.publishAsync(p.topic, p.payload, { qos: p.qos });
-          return { problems: [], expect: p.expect };
+          await node.bus.publishAsync(p.topic, signed ? signControl(p.topic, p.payload) : p.payload, { qos: p.qos });
+          return { problems: [], expect: dropped ? { unauthenticated: 1 } : p.expect };
         },
       } satisfies FuzzInput;
     });
