@@ -33,6 +33,7 @@ describe('broker restarts during a burst of REST writes', () => {
     const epoch = json.frames[0].epoch as string;
 
     const total = 600;
+    let inFlightAtCut = 0;
     const writes = startWriters(() => gw.http, token, { writers: 6, total });
     for (let outage = 1; outage <= 3; outage++) {
       await json.waitFor((f) => isEvent(f) && f.offset >= outage * 120, 20_000);
@@ -41,9 +42,13 @@ describe('broker restarts during a burst of REST writes', () => {
       if (outage === 2) {
         // Cut it once it has what the others have (the bus is down: nothing new is on the way).
         await eventually(async () => offsetsOf(cut).at(-1) === offsetsOf(json).at(-1), 5000, 'the cut client caught up');
+        const caughtUp = offsetsOf(json).at(-1) ?? 0;
         cut.ws.terminate();
         // Once the gateway has seen the cut, nothing more is handed to that socket: deliveries stay countable.
         await eventually(async () => (await metrics(gw)).gateway_channel_connections === 2, 10_000, 'the cut noticed');
+        // Events already inside the gateway when the broker stopped may still have reached the cut
+        // socket before the gateway noticed (handed to uWS, counted, never read by the client).
+        inFlightAtCut = (offsetsOf(json).at(-1) ?? 0) - caughtUp;
       }
       await eventually(async () => writes.acked.length >= Math.min(total, before + 40), 15_000, `writes during outage ${outage}`);
       await mosquitto.start();
@@ -73,7 +78,8 @@ describe('broker restarts during a burst of REST writes', () => {
     expect(m.gateway_mqtt_reconnects_total).toBeGreaterThanOrEqual(3);
     // Every event frame handed to a socket (channel routes and /ws/connect), replays included, is one the clients above received.
     const received = [json, msgpack, user, back].reduce((n, b) => n + b.frames.filter(isEvent).length, seenByCut.length);
-    expect.soft(m.gateway_channel_deliveries_total, 'channel_deliveries_total').toBe(received);
+    expect.soft(m.gateway_channel_deliveries_total, 'channel_deliveries_total').toBeGreaterThanOrEqual(received);
+    expect.soft(m.gateway_channel_deliveries_total, 'channel_deliveries_total').toBeLessThanOrEqual(received + inFlightAtCut);
     // total_messages_sent (reference/002) counts every frame delivered to /ws/connect sockets: the
     // events, and connection_established and any heartbeat or reply.
     expect.soft(m.gateway_user_messages_sent_total, 'user_messages_sent_total').toBe(user.frames.length);
