@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { unpack } from 'msgpackr';
 import { onTestFinished } from 'vitest';
+import { encodeFrame } from './raw-ws.js';
 
 export interface RawClose {
   readonly code: number;
@@ -40,18 +41,6 @@ const OP_TEXT = 1;
 const OP_BINARY = 2;
 const OP_CLOSE = 8;
 const OP_PING = 9;
-
-/** A masked client frame. */
-function clientFrame(opcode: number, payload: Buffer): Buffer {
-  const mask = randomBytes(4);
-  const len = payload.length;
-  const head = len < 126 ? Buffer.from([0x80 | opcode, 0x80 | len])
-    : len < 65536 ? Buffer.from([0x80 | opcode, 0x80 | 126, len >> 8, len & 0xff])
-      : Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | 127]), (() => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(len)); return b; })()]);
-  const body = Buffer.from(payload);
-  for (let i = 0; i < body.length; i++) body[i] ^= mask[i & 3];
-  return Buffer.concat([head, mask, body]);
-}
 
 /** Connects to `ws://127.0.0.1:<port><pathAndQuery>` and resolves once the server answered 101. */
 export function connectRaw(port: number, pathAndQuery: string, options: RawOptions = {}): Promise<RawClient> {
@@ -96,11 +85,11 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
       buf = buf.subarray(off + len);
       if (opcode === OP_TEXT) frames.push(JSON.parse(payload.toString('utf8')));
       else if (opcode === OP_BINARY) frames.push(unpack(Buffer.from(payload)));
-      else if (opcode === OP_PING) socket.write(clientFrame(0x0a, Buffer.from(payload)));
+      else if (opcode === OP_PING) socket.write(encodeFrame(0x0a, Buffer.from(payload)));
       else if (opcode === OP_CLOSE && closeFrame === null) {
         closeFrame = { code: len >= 2 ? payload.readUInt16BE(0) : 1005, reason: payload.subarray(2).toString('utf8'), at: Date.now() };
         // Answer with the same code, then wait for the server to close TCP.
-        socket.write(clientFrame(OP_CLOSE, Buffer.from(payload.subarray(0, Math.min(2, len)))));
+        socket.write(encodeFrame(OP_CLOSE, Buffer.from(payload.subarray(0, Math.min(2, len)))));
       }
       for (const w of waiters.splice(0)) w();
     }
@@ -124,7 +113,7 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
     },
     send(value) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);
-      socket.write(clientFrame(OP_TEXT, Buffer.from(text)));
+      socket.write(encodeFrame(OP_TEXT, Buffer.from(text)));
     },
     pause() { socket.pause(); },
     resume() { socket.resume(); },

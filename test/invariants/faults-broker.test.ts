@@ -15,7 +15,7 @@ import { mintJwt } from '../helpers/tokens.js';
 import { Bystander } from './bystander.js';
 import { duplicates, isEvent, metrics, offsetsOf, range, startWriters } from './fault-helpers.js';
 import { Rng } from './prng.js';
-import { encodeFrame, OP } from './raw-ws.js';
+import { encodeFrame, OP } from '../helpers/raw-ws.js';
 
 const established = (f: any) => f?.type === 'connection_established';
 

@@ -8,7 +8,7 @@
 import { unpack } from 'msgpackr';
 import { CloseCode } from '../../src/errors/close-codes.js';
 import { ERRORS } from '../../src/errors/error-codes.js';
-import { isValidUtf8, OP, type CloseInfo, type HttpAnswer, type Message, type RawWebSocket } from './raw-ws.js';
+import { isValidUtf8, OP, type CloseInfo, type HttpAnswer, type Message, type RawWebSocket } from '../helpers/raw-ws.js';
 
 /** Close codes a client may see: the table, without 1011 (an unexpected server error is a finding). */
 export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set(Object.values(CloseCode).filter((c) => c !== CloseCode.SERVER_ERROR));

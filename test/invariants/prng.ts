@@ -4,17 +4,7 @@
  * Each batch gets its own generator derived from (seed, surface, batch index): a batch's inputs do
  * not depend on how many batches ran before it, nor on timing.
  */
-
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { mulberry32 } from '../../scripts/gps-path.js';
 
 /** FNV-1a over the text: the surface name and batch index folded into a seed. */
 function fold(seed: number, text: string): number {

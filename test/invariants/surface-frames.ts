@@ -11,7 +11,7 @@ import { CloseCode } from '../../src/errors/close-codes.js';
 import { clip, deepDepth, deepJson, jsonValue, msgpackBytes, objectText, POLLUTING_KEYS, text, BAD_UTF8 } from './gen-values.js';
 import { closeProblems, decodeMessages, errorCodeOf, socketProblems, UNCOUNTED_ERROR_FRAMES, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
-import { isValidUtf8, OP, rawUpgrade, type RawWebSocket } from './raw-ws.js';
+import { isValidUtf8, OP, rawUpgrade, type RawWebSocket } from '../helpers/raw-ws.js';
 import { SECRET_MARK, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 

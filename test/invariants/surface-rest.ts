@@ -10,7 +10,7 @@
 import { BAD_UTF8, clip, deepDepth, deepJson, encodedPart, jsonValue, objectText, POLLUTING_KEYS, text } from './gen-values.js';
 import { httpErrorProblems, pollutingKeyPath } from './oracles.js';
 import type { Rng } from './prng.js';
-import { rawHttp } from './raw-ws.js';
+import { rawHttp } from '../helpers/raw-ws.js';
 import { SECRET_MARK, SENTINEL_HUB, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 

@@ -9,7 +9,7 @@ import { CloseCode } from '../../src/errors/close-codes.js';
 import { clip, encodedPart, malformedPercent, text } from './gen-values.js';
 import { closeProblems, decodeMessages, errorCodeOf, httpErrorProblems, socketProblems, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
-import { rawUpgrade } from './raw-ws.js';
+import { rawUpgrade } from '../helpers/raw-ws.js';
 import { SECRET_MARK, type FuzzNode } from './fuzz-node.js';
 import type { FuzzInput, InputResult, Surface } from './runner.js';
 
