@@ -14,7 +14,7 @@ import { randomBytes } from 'node:crypto';
 import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/config.js';
-import { isLoopback } from '../config/load-config.js';
+import { isLoopback } from '../config/load-transport.js';
 import type { SharedStats } from '../metrics/shared-stats.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { BrokerLogins, GATEWAY_USERNAME, secretsEqual } from './broker-users.js';

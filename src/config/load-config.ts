@@ -3,85 +3,20 @@
  * config. Every error names the variable, so a bad deployment stops with a message an operator
  * can act on.
  */
-import { readFileSync } from 'node:fs';
-import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { parseOriginEntry } from '../auth/origin-policy.js';
-import { ENV_TABLE, type EnvVar } from './env-table.js';
-import type { TlsConfig, AuthConfig, AuthRequiredOn, AzureConfig, BrokerConfig, BrowsersConfig, ClusterConfig, MqttConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
-import { randomBytes } from 'node:crypto';
+import type { AuthConfig, AuthRequiredOn, AzureConfig, BrowsersConfig, ClusterConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
 import { HUB_NAME } from '../azure/commands.js';
 import { parseConnectionString } from '../azure/connection-string.js';
 import { TRIPS_CHANNEL } from '../channels/channel-config.js';
 import { DEFAULT_CHANNELS, parseChannelsConfig } from '../channels/channel-config.js';
 import { GatewayError } from '../errors/gateway-error.js';
-import { parseProxyEntry } from '../edge/client-address.js';
-import { parseBrokerUsers, type BrokerUser } from '../broker/broker-users.js';
-
-type Env = Readonly<Record<string, string | undefined>>;
-
-function raw(env: Env, v: EnvVar): string | undefined {
-  const value = env[v.name];
-  return value === undefined || value.trim() === '' ? v.default : value.trim();
-}
-
-function invalid(v: EnvVar, why: string, got: string): never {
-  throw new GatewayError('GW_ERR_CONFIG_INVALID', `${v.name} ${why} (got ${JSON.stringify(got)})`);
-}
-
-function readInt(env: Env, v: EnvVar): number | undefined {
-  const text = raw(env, v);
-  if (text === undefined) return undefined;
-  if (!/^-?\d+$/.test(text)) invalid(v, 'must be a whole number', text);
-  const n = Number(text);
-  if ((v.min !== undefined && n < v.min) || (v.max !== undefined && n > v.max)) {
-    invalid(v, `must be between ${v.min} and ${v.max}`, text);
-  }
-  return n;
-}
-
-function readString(env: Env, v: EnvVar): string | undefined {
-  const text = raw(env, v);
-  if (text === undefined) return undefined;
-  if (v.kind === 'enum' && !v.values!.includes(text)) invalid(v, `must be one of ${v.values!.join(', ')}`, text);
-  if (v.kind === 'url') {
-    let url: URL;
-    try {
-      url = new URL(text);
-    } catch {
-      invalid(v, 'must be a URL such as mqtt://broker:1883', text);
-    }
-    if (!['mqtt:', 'mqtts:', 'tcp:', 'ssl:', 'ws:', 'wss:'].includes(url.protocol)) {
-      invalid(v, 'must use mqtt://, mqtts://, tcp://, ssl://, ws:// or wss://', text);
-    }
-  }
-  return text;
-}
-
-function readList(env: Env, v: EnvVar, allowEmpty = false): string[] {
-  const text = raw(env, v) ?? '';
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
-  if (items.length === 0 && !allowEmpty) invalid(v, 'must name at least one item', text);
-  return items;
-}
-
-function readFile(v: EnvVar, path: string): string {
-  try {
-    return readFileSync(path, 'utf8');
-  } catch (err) {
-    invalid(v, `names a file that cannot be read (${(err as NodeJS.ErrnoException).code ?? 'error'})`, path);
-  }
-}
-
-const byName = new Map(ENV_TABLE.map((v) => [v.name, v]));
-function spec(name: string): EnvVar {
-  const v = byName.get(name);
-  if (!v) throw new Error(`config: ${name} is not in ENV_TABLE`);
-  return v;
-}
+import { invalid, readFile, readInt, readList, readString, spec, type Env, type IntReader, type StrReader } from './env-readers.js';
+import { loadBroker, loadMqttLogin, loadTls, loadTrustedProxies } from './load-transport.js';
 
 function deepFreeze<T extends object>(o: T): T {
   for (const value of Object.values(o)) {
@@ -164,104 +99,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   return deepFreeze(config);
 }
 
-type IntReader = (name: string) => number | undefined;
-type StrReader = (name: string) => string | undefined;
-
-function loadTrustedProxies(env: Env): string[] {
-  const v = spec('GATEWAY_TRUSTED_PROXIES');
-  const entries = readList(env, v, true);
-  for (const entry of entries) {
-    try {
-      parseProxyEntry(entry);
-    } catch (err) {
-      invalid(v, (err as Error).message, entry);
-    }
-  }
-  return entries;
-}
-
-/**
- * GATEWAY_TLS_*: uWS reads the files itself and only says "App construction failed", so they are
- * loaded here first and each failure names its variable.
- */
-function loadTls(str: StrReader): TlsConfig | undefined {
-  const certFile = str('GATEWAY_TLS_CERT');
-  const keyFile = str('GATEWAY_TLS_KEY');
-  const passphrase = str('GATEWAY_TLS_PASSPHRASE');
-  const caFile = str('GATEWAY_TLS_CA');
-  if (certFile === undefined && keyFile === undefined) {
-    for (const name of ['GATEWAY_TLS_PASSPHRASE', 'GATEWAY_TLS_CA']) {
-      if (str(name) !== undefined) invalid(spec(name), 'needs GATEWAY_TLS_CERT and GATEWAY_TLS_KEY', name === 'GATEWAY_TLS_CA' ? caFile! : '[redacted]');
-    }
-    return undefined;
-  }
-  if (certFile === undefined) invalid(spec('GATEWAY_TLS_CERT'), 'must be set with GATEWAY_TLS_KEY', '');
-  if (keyFile === undefined) invalid(spec('GATEWAY_TLS_KEY'), 'must be set with GATEWAY_TLS_CERT', '');
-  const certVar = spec('GATEWAY_TLS_CERT');
-  const keyVar = spec('GATEWAY_TLS_KEY');
-  let cert: X509Certificate;
-  try {
-    cert = new X509Certificate(readFile(certVar, certFile));
-  } catch (err) {
-    if (err instanceof GatewayError) throw err;
-    invalid(certVar, `is not a PEM certificate (${(err as Error).message})`, certFile);
-  }
-  const keyPem = readFile(keyVar, keyFile);
-  let key;
-  try {
-    key = createPrivateKey({ key: keyPem, passphrase });
-  } catch (err) {
-    const why = /passphrase|decrypt|bad decrypt/i.test((err as Error).message) || (passphrase === undefined && keyPem.includes('ENCRYPTED'))
-      ? 'cannot be decrypted: GATEWAY_TLS_PASSPHRASE is missing or wrong'
-      : `is not a PEM private key (${(err as Error).message})`;
-    invalid(keyVar, why, keyFile);
-  }
-  if (!cert.checkPrivateKey(key)) invalid(keyVar, 'is not the private key of GATEWAY_TLS_CERT', keyFile);
-  if (caFile !== undefined) {
-    const caVar = spec('GATEWAY_TLS_CA');
-    try {
-      new X509Certificate(readFile(caVar, caFile));
-    } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      invalid(caVar, `is not a PEM certificate (${(err as Error).message})`, caFile);
-    }
-  }
-  return { certFile, keyFile, passphrase, caFile };
-}
-
-/** 127.0.0.0/8, ::1 and localhost: only this machine can reach the broker. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host);
-}
-
-function loadBroker(int: IntReader, str: StrReader): BrokerConfig {
-  const host = str('GATEWAY_BROKER_HOST')!;
-  const usersVar = spec('GATEWAY_BROKER_USERS');
-  const text = str('GATEWAY_BROKER_USERS');
-  let users: BrokerUser[] = [];
-  if (text !== undefined) {
-    try {
-      users = parseBrokerUsers(text.startsWith('@') ? readFile(usersVar, text.slice(1)) : text);
-    } catch (err) {
-      if (err instanceof GatewayError) throw err;
-      invalid(usersVar, (err as Error).message, text.startsWith('@') ? text : '[redacted]');
-    }
-  }
-  const setting = str('GATEWAY_BROKER_ANONYMOUS')!;
-  const anonymous = setting === 'auto' ? (users.length === 0 && isLoopback(host) ? 'telemetry' : 'none') : (setting as 'telemetry' | 'none');
-  return { host, port: int('GATEWAY_BROKER_PORT')!, users, anonymous };
-}
-
-function loadMqttLogin(str: StrReader): Pick<MqttConfig, 'username' | 'password' | 'ca' | 'cert' | 'key'> {
-  const pem = (name: string) => {
-    const path = str(name);
-    return path === undefined ? undefined : readFile(spec(name), path);
-  };
-  const cert = pem('GATEWAY_MQTT_CERT');
-  const key = pem('GATEWAY_MQTT_KEY');
-  if ((cert === undefined) !== (key === undefined)) invalid(spec(cert === undefined ? 'GATEWAY_MQTT_CERT' : 'GATEWAY_MQTT_KEY'), 'must be set together with ' + (cert === undefined ? 'GATEWAY_MQTT_KEY' : 'GATEWAY_MQTT_CERT'), '');
-  return { username: str('GATEWAY_MQTT_USERNAME'), password: str('GATEWAY_MQTT_PASSWORD'), ca: pem('GATEWAY_MQTT_CA'), cert, key };
-}
 
 const TEST_HOOKS: readonly TestHook[] = ['bus', 'fail-pool-start'];
 
