@@ -10,8 +10,8 @@ import WebSocket from 'ws';
 import { serviceClient, startAzureGateway } from '../helpers/azure.js';
 import { adminToken } from '../helpers/channels.js';
 import type { GatewayProcess } from '../helpers/gateway-process.js';
-import { connectPublisher } from '../helpers/publisher.js';
-import { connectStream, isMessage } from '../helpers/stream-client.js';
+import { connectStream } from '../helpers/stream-client.js';
+import { streamBystander } from '../helpers/stream-bystander.js';
 
 const FRAME_LIMIT = 1024;
 const SLACK = 64 * 1024;
@@ -83,24 +83,13 @@ async function openEveryRoute(gw: GatewayProcess): Promise<Opened[]> {
   ]);
 }
 
-async function bystander(gw: GatewayProcess) {
-  const client = await connectStream(gw.ws, '?device_ids=OK1');
-  await client.next((f) => f.event === 'subscribed');
-  const pub = await connectPublisher(gw.mqttUrl);
-  return async (n: number) => {
-    expect(gw.child.exitCode).toBeNull();
-    await pub.position('OK1', { N: n });
-    expect((await client.next(isMessage('OK1'))).data.data.N).toBe(n);
-  };
-}
-
 const gateway = (env: Record<string, string> = {}) => startAzureGateway({ GATEWAY_MAX_FRAME_BYTES: String(FRAME_LIMIT), ...env });
 const limitOf = (o: Opened) => (o.route.startsWith('/client') ? AZURE_LIMIT : FRAME_LIMIT);
 
 describe('frames over the limits', () => {
   it('regression: a frame over the limit gets the error frame and close 1009 on every route (Azure client frames over 1 MB were cut with 1006)', async () => {
     const gw = await gateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const routes = await openEveryRoute(gw);
     for (const o of routes) {
       // Over the limit but well past what uWS used to let through (64 KiB): still the documented answer.
@@ -117,7 +106,7 @@ describe('frames over the limits', () => {
 
   it('past uWS\'s hard cap (the limit + 64 KiB) uWS cuts the connection: 1006, counted the same on every route', async () => {
     const gw = await gateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const routes = await openEveryRoute(gw);
     for (const o of routes) {
       o.ws.send(Buffer.alloc(limitOf(o) + SLACK + 1, 1), { binary: true });
@@ -132,7 +121,7 @@ describe('frames over the limits', () => {
 describe('text frames that are not UTF-8', () => {
   it('regression: a text frame with invalid UTF-8 is cut by uWS (1006, no close frame) and counted the same on every route', async () => {
     const gw = await gateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const routes = await openEveryRoute(gw);
     for (const o of routes) {
       o.ws.send(Buffer.from([0x7b, 0xc3, 0x28, 0x7d]), { binary: false }); // `{` 0xC3 0x28 `}`: a lead byte without its continuation
@@ -151,7 +140,7 @@ describe('text frames that are not UTF-8', () => {
 describe('the bad-frame sequence', () => {
   it('regression: /ws/connect sends the GW_ERR_TOO_MANY_BAD_FRAMES error event before closing 4501, like every route', async () => {
     const gw = await gateway({ GATEWAY_MAX_BAD_FRAMES: '2' });
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const routes = (await openEveryRoute(gw)).filter((o) => !o.route.startsWith('/client')); // Azure declines at the first (1008)
     for (const o of routes) {
       for (let i = 0; i < 3; i++) o.ws.send('not json');
@@ -163,7 +152,7 @@ describe('the bad-frame sequence', () => {
 
   it('regression: bad-frame warnings describe the frame (kind, length, code) and never log its content', async () => {
     const gw = await gateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const secret = 'eyJhbGciOiJIUzI1NiJ9.FAKE-SECRET-9f3a';
     const notJson = `Bearer ${secret}`;
     const unknown = (o: Opened) => JSON.stringify(o.route.includes('stream') ? { action: secret } : { type: secret });
@@ -192,7 +181,7 @@ describe('the bad-frame sequence', () => {
 describe('nesting', () => {
   it('regression: a deeply nested frame is refused as a bad frame on every route, never a RangeError (1 MB of [ on the Azure route)', async () => {
     const gw = await gateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const routes = await openEveryRoute(gw);
     for (const o of routes) {
       const azure = o.route.startsWith('/client');

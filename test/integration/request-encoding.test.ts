@@ -10,8 +10,8 @@ import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { adminToken, channelEnv, connectChannel } from '../helpers/channels.js';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
-import { connectPublisher } from '../helpers/publisher.js';
-import { connectStream, isMessage } from '../helpers/stream-client.js';
+import { connectStream } from '../helpers/stream-client.js';
+import { streamBystander } from '../helpers/stream-bystander.js';
 
 const MALFORMED = ['%ZZ', 'pets%', '%C0%AF', '%E2%82'];
 
@@ -56,21 +56,10 @@ function rawRequest(port: number, requestLine: Buffer, upgrade: boolean): Promis
   });
 }
 
-async function bystander(gw: GatewayProcess) {
-  const client = await connectStream(gw.ws, '?device_ids=OK1');
-  await client.next((f) => f.event === 'subscribed');
-  const pub = await connectPublisher(gw.mqttUrl);
-  return async (n: number) => {
-    expect(gw.child.exitCode).toBeNull();
-    await pub.position('OK1', { N: n });
-    expect((await client.next(isMessage('OK1'))).data.data.N).toBe(n);
-  };
-}
-
 describe('percent-encoding and UTF-8 in paths and queries', () => {
   it('regression: upgrades to /ws/%ZZ, /ws/pets%, /ws/%C0%AF, /ws/%E2%82 are refused with 400 and do not abort the process', async () => {
     const gw = await startGateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     for (const path of MALFORMED) {
       const refusal = await upgradeRefusal(`${gw.ws}/ws/${path}`);
       expect(refusal, path).toMatchObject({ status: 400, body: ENCODING_ERROR });
@@ -86,7 +75,7 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
 
   it('regression: device_ids=%ZZ is refused (it opened as device "3"), and so is every malformed stream query value', async () => {
     const gw = await startGateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const queries = [
       '/api/v1/stream?device_ids=%ZZ', '/api/v1/stream?device_ids=A,B%', '/api/v1/stream?device_ids=%C0%AF', '/api/v1/stream?device_ids=%E2%82',
       '/api/v1/stream?device_ids=*&batch=%ZZ', '/api/v1/stream?device_ids=A&token=%E2%82',
@@ -102,7 +91,7 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
 
   it('regression: channel=sensors% is refused (it opened as general), and so are since, epoch and user_id', async () => {
     const gw = await startGateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const queries = [
       '/api/v1/ws?channel=sensors%', '/api/v1/ws?channel=%ZZ', '/api/v1/ws?channel=sensors&since=%E2%82&epoch=e',
       '/api/v1/ws?channel=sensors&since=1&epoch=%C0%AF', '/api/v1/ws?channel=sensors&user_id=u%', '/ws/pets?user_id=%ZZ',
@@ -115,7 +104,7 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
 
   it('regression: /ws/connect and the Azure client routes refuse malformed paths and queries with 400', async () => {
     const gw = await startGateway({ env: channelEnv() });
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const urls = [
       '/ws/connect?token=%ZZ', '/ws/connect?token=abc%E2%82',
       '/client/hubs/%ZZ?access_token=x', '/client/hubs/extraccion%', '/client?hub=%E2%82', '/client/hubs/extraccion?access_token=%C0%AF',
@@ -127,7 +116,7 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
 
   it('regression: DELETE /api/v1/public/share-location/%ZZ answers 400 (it answered 500), as every HTTP route does', async () => {
     const gw = await startGateway({ env: channelEnv() });
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const requests: Array<[string, string]> = [
       ['DELETE', '/api/v1/public/share-location/%ZZ'], ['DELETE', '/api/v1/public/share-location/v4.local.%E2%82'],
       ['GET', '/api/v1/ws/stats/%ZZ'], ['GET', '/api/v1/ws/stats/sensors%'],
@@ -157,7 +146,7 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
 
   it('regression: raw bytes that are not UTF-8 in the request line are refused with 400', async () => {
     const gw = await startGateway();
-    const check = await bystander(gw);
+    const check = await streamBystander(gw);
     const line = (path: Buffer) => Buffer.concat([Buffer.from('GET '), path, Buffer.from(' HTTP/1.1')]);
     const upgrade = await rawRequest(gw.port, line(Buffer.from([0x2f, 0x77, 0x73, 0x2f, 0xc3, 0x28])), true); // /ws/\xC3(
     expect(upgrade).toMatch(/^HTTP\/1\.1 400/);
