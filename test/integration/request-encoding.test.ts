@@ -9,7 +9,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { adminToken, channelEnv, connectChannel } from '../helpers/channels.js';
-import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
+import { startGateway } from '../helpers/gateway-process.js';
 import { connectStream } from '../helpers/stream-client.js';
 import { streamBystander } from '../helpers/stream-bystander.js';
 
