@@ -108,27 +108,31 @@ function createApp(): uWS.TemplatedApp {
     throw new Error(`edge ${index}: uWS could not load GATEWAY_TLS_CERT ${tls.certFile} / GATEWAY_TLS_KEY ${tls.keyFile}${tls.caFile === undefined ? '' : ` / GATEWAY_TLS_CA ${tls.caFile}`} (${(err as Error).message})`);
   }
 }
+/**
+ * A request or upgrade the route guards refuse before any route sees it: counted, and answered in
+ * the format of the route family it was for (the Azure data plane has its own error body).
+ */
+function refuseBeforeRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, upgrade: boolean, metric: 'encoding_refusals_total' | 'origin_refusals_total',
+  code: 'GW_ERR_ENCODING_INVALID' | 'GW_ERR_ORIGIN_FORBIDDEN', message: string): void {
+  stats.inc(metric);
+  if (upgrade) stats.inc('upgrades_rejected_total');
+  if (req.getUrl().startsWith(AZURE_REST_PREFIX)) {
+    stats.inc('azure_rest_errors_total');
+    sendAzureError(res, ERRORS[code].status, code, message, req.getMethod() === 'head');
+  } else {
+    sendError(res, code, message);
+  }
+}
 // Every route checks the request's Origin first (browser-guard.ts), then its percent-encoding and UTF-8 (request-encoding.ts).
 const app = guardBrowsers(guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
-  stats.inc('encoding_refusals_total');
-  if (upgrade) stats.inc('upgrades_rejected_total');
-  const url = req.getUrl();
-  if (url.startsWith(AZURE_REST_PREFIX)) {
-    stats.inc('azure_rest_errors_total');
-    sendAzureError(res, ERRORS.GW_ERR_ENCODING_INVALID.status, 'GW_ERR_ENCODING_INVALID', message, req.getMethod() === 'head');
-  } else {
-    sendError(res, 'GW_ERR_ENCODING_INVALID', message);
-  }
+  refuseBeforeRoute(res, req, upgrade, 'encoding_refusals_total', 'GW_ERR_ENCODING_INVALID', message);
 }), {
   policy: new OriginPolicy(config.browsers.allowedOrigins, config.share.publicUrl === undefined ? [] : [new URL(config.share.publicUrl).origin]),
   credentials: config.browsers.corsCredentials,
   ownOrigin: requestOrigin,
   refuse: (res, req, origin, upgrade) => {
-    stats.inc('origin_refusals_total');
-    if (upgrade) stats.inc('upgrades_rejected_total');
     const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not use this gateway (GATEWAY_ALLOWED_ORIGINS)`;
-    if (req.getUrl().startsWith(AZURE_REST_PREFIX)) sendAzureError(res, 403, 'GW_ERR_ORIGIN_FORBIDDEN', message, req.getMethod() === 'head');
-    else sendError(res, 'GW_ERR_ORIGIN_FORBIDDEN', message);
+    refuseBeforeRoute(res, req, upgrade, 'origin_refusals_total', 'GW_ERR_ORIGIN_FORBIDDEN', message);
   },
 });
 const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
