@@ -304,6 +304,12 @@ function parseHead(head: string): { status: number; headers: Record<string, stri
   return { status, headers };
 }
 
+/** The response head once `received` holds all of it (status, headers, where the body starts), else null. */
+function responseHead(received: Buffer): { status: number; headers: Record<string, string>; bodyAt: number } | null {
+  const end = received.indexOf('\r\n\r\n');
+  return end < 0 ? null : { ...parseHead(received.subarray(0, end).toString('latin1')), bodyAt: end + 4 };
+}
+
 /** Sends an upgrade request for `path`; resolves with the HTTP answer, the open socket, or what went wrong. */
 export function rawUpgrade(port: number, request: RawRequest): Promise<UpgradeOutcome> {
   const timeoutMs = request.timeoutMs ?? 5000;
@@ -325,11 +331,8 @@ export function rawUpgrade(port: number, request: RawRequest): Promise<UpgradeOu
     const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
     const onData = (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      if (head === null) {
-        const end = received.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        head = { ...parseHead(received.subarray(0, end).toString('latin1')), bodyAt: end + 4 };
-      }
+      head ??= responseHead(received);
+      if (head === null) return;
       const rest = received.subarray(head.bodyAt);
       const answer = (body: Buffer): HttpAnswer => ({ status: head!.status, headers: head!.headers, body });
       if (head.status === 101) {
@@ -377,11 +380,8 @@ export function rawHttp(port: number, method: string, path: string, body: Buffer
     const timer = setTimeout(() => done({ kind: 'timeout' }), timeoutMs);
     socket.on('data', (chunk: Buffer) => {
       received = Buffer.concat([received, chunk]);
-      if (head === null) {
-        const end = received.indexOf('\r\n\r\n');
-        if (end < 0) return;
-        head = { ...parseHead(received.subarray(0, end).toString('latin1')), bodyAt: end + 4 };
-      }
+      head ??= responseHead(received);
+      if (head === null) return;
       const rest = received.subarray(head.bodyAt);
       const length = Number(head.headers['content-length'] ?? (method === 'HEAD' || head.status === 204 ? 0 : Number.NaN));
       if (Number.isFinite(length) && (rest.length >= length || method === 'HEAD')) done({ kind: 'http', answer: { status: head.status, headers: head.headers, body: rest.subarray(0, length) } });

@@ -32,6 +32,17 @@ async function expectPromptClose(client: RawClient, code: number): Promise<void>
   expect(closed.tcpAfterCloseMs).toBeLessThan(CLOSE_BOUND_MS);
 }
 
+/** A stream, a /ws/connect and a channel client with `token`, each past its first frame. */
+async function openAuthenticated(gw: GatewayProcess, token: string): Promise<{ stream: RawClient; user: RawClient; channel: RawClient }> {
+  const stream = await connectRaw(gw.port, `/api/v1/stream?device_ids=D1&token=${q(token)}`);
+  const user = await connectRaw(gw.port, `/ws/connect?token=${q(token)}`);
+  const channel = await connectRaw(gw.port, `/api/v1/ws?channel=sensors&token=${q(token)}`);
+  await stream.next((f) => f.event === 'subscribed');
+  await user.next((f) => f.type === 'connection_established');
+  await channel.next((f) => f.type === 'connection_established');
+  return { stream, user, channel };
+}
+
 async function shareLink(gw: GatewayProcess, deviceId: string, ttlSeconds?: number): Promise<string> {
   const res = await fetch(`${gw.http}/api/v1/public/share-location/init`, {
     method: 'POST',
@@ -46,12 +57,7 @@ describe('server-initiated closes close TCP', () => {
   it('regression: token expiry (4001) left TCP open 12-15 s after the closing handshake, on the stream, /ws/connect and channels', async () => {
     const gw = await startGateway({ env: env() });
     const token = await mintJwt('u1', { roles: ['admin'] }, { expiresInS: 2 });
-    const stream = await connectRaw(gw.port, `/api/v1/stream?device_ids=D1&token=${q(token)}`);
-    const user = await connectRaw(gw.port, `/ws/connect?token=${q(token)}`);
-    const channel = await connectRaw(gw.port, `/api/v1/ws?channel=sensors&token=${q(token)}`);
-    await stream.next((f) => f.event === 'subscribed');
-    await user.next((f) => f.type === 'connection_established');
-    await channel.next((f) => f.type === 'connection_established');
+    const { stream, user, channel } = await openAuthenticated(gw, token);
     expect((await stream.next((f) => f.event === 'error', 5000)).data.code).toBe('GW_ERR_TOKEN_EXPIRED');
     await user.next((f) => f.type === 'token_expired', 5000);
     await channel.next((f) => f.type === 'token_expired', 5000);
@@ -77,12 +83,7 @@ describe('server-initiated closes close TCP', () => {
     // Pool checks: the refresh's answer comes from another thread, outside uWS's callbacks.
     const gw = await startGateway({ env: env({ GATEWAY_MAX_BAD_FRAMES: '2', GATEWAY_TOKEN_CHECKS: 'pool' }) });
     const token = await mintJwt('u2', { roles: ['admin'] });
-    const stream = await connectRaw(gw.port, `/api/v1/stream?device_ids=D1&token=${q(token)}`);
-    const user = await connectRaw(gw.port, `/ws/connect?token=${q(token)}`);
-    const channel = await connectRaw(gw.port, `/api/v1/ws?channel=sensors&token=${q(token)}`);
-    await stream.next((f) => f.event === 'subscribed');
-    await user.next((f) => f.type === 'connection_established');
-    await channel.next((f) => f.type === 'connection_established');
+    const { stream, user, channel } = await openAuthenticated(gw, token);
     // Refused refresh_token frames are bad frames too; their answer comes after the async token check.
     const refreshing = await connectRaw(gw.port, `/ws/connect?token=${q(token)}`);
     await refreshing.next((f) => f.type === 'connection_established');
