@@ -20,7 +20,7 @@ import type { EdgeWorkerData } from './edge/edge-worker.js';
 import type { IngestWorkerData } from './ingest/ingest-worker.js';
 import { openDatabase, nodeIdentity } from './store/database.js';
 import { StoreService } from './pool/store-service.js';
-import { seedEquipment } from './trips/equipment-seed.js';
+import { seedEquipment } from './features/trips/equipment-seed.js';
 import { Watchdog } from './threads/watchdog.js';
 
 export interface Gateway {

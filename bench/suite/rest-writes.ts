@@ -9,10 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import { DEFAULT_CHANNELS, parseChannelsConfig } from '../../src/channels/channel-config.js';
+import { DEFAULT_CHANNELS, parseChannelsConfig } from '../../src/features/channels/channel-config.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 import { openDatabase } from '../../src/store/database.js';
-import { EntityStore } from '../../src/store/entity-store.js';
+import { EntityStore } from '../../src/features/channels/store/entity-store.js';
 import { LatencyHistogram, type LatencySummary } from '../load/histogram.js';
 import { startGateway } from '../load/gateway-process.js';
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { decrypt, encrypt, verify } from 'paseto-ts/v4';
-import { isValidDeviceId } from '../protocol/device-ids.js';
+import { isValidDeviceId } from '../features/telemetry/device-ids.js';
 import { TokenError } from './token-error.js';
 
 export interface ShareTokenConfig {

@@ -2,7 +2,7 @@
 import type { AclConfig } from '../auth/acl.js';
 import type { JwtConfig } from '../auth/jwt-verifier.js';
 import type { ShareTokenConfig } from '../auth/share-tokens.js';
-import type { ChannelsConfig } from '../channels/channel-config.js';
+import type { ChannelsConfig } from '../features/channels/channel-config.js';
 import type { BrokerUser } from '../broker/broker-users.js';
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';

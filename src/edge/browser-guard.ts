@@ -19,7 +19,7 @@ import type { OriginPolicy } from '../auth/origin-policy.js';
 import { markCors, writeHead } from './http-response.js';
 import { guardEveryRoute } from './route-guard.js';
 import type { OwnOrigin } from './request-origin.js';
-import { AZURE_REST_PREFIX } from './azure-rest-routes.js';
+import { AZURE_REST_PREFIX } from '../features/azure/edge/azure-rest-routes.js';
 
 export const CORS_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
 export const CORS_HEADERS = 'Authorization, Content-Type';

@@ -3,7 +3,7 @@
  * threads with their class. A reply carries the HTTP answer ready to send (the pool serialises it).
  */
 import type { ErrorCode } from '../errors/error-codes.js';
-import type { TripStep } from '../trips/trip-steps.js';
+import type { TripStep } from '../features/trips/trip-steps.js';
 
 export type EntityTask =
   | { readonly op: 'list'; readonly collection: string; readonly skip: number; readonly limit: number }
@@ -51,7 +51,7 @@ export type StoreReply =
 export interface StoreWorkerData {
   readonly dataDir: string;
   readonly testHooks: readonly import('../config/config.js').TestHook[];
-  readonly collections: readonly import('../channels/channel-config.js').CollectionSpec[];
+  readonly collections: readonly import('../features/channels/channel-config.js').CollectionSpec[];
   /** GATEWAY_MAX_JSON_DEPTH: every event written must pass it (channels/outbox-event.ts). */
   readonly maxJsonDepth: number;
 }

@@ -3,9 +3,9 @@
  * once; the write, its outbox row and the serialised reply all happen here, off the edges.
  */
 import { openDatabase } from '../store/database.js';
-import { DeadLetters } from '../store/dead-letters.js';
-import { EntityStore } from '../store/entity-store.js';
-import { parseEquipment, TripStore } from '../store/trip-store.js';
+import { DeadLetters } from '../features/channels/store/dead-letters.js';
+import { EntityStore } from '../features/channels/store/entity-store.js';
+import { parseEquipment, TripStore } from '../features/trips/store/trip-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
 import { poolData } from './pool-data.js';

@@ -7,11 +7,11 @@
  * position in that format (or `bytes: null` if it has none) and from then on encodes the format
  * for the device. Frames for a device after the fill therefore always carry the format.
  */
-import type { EventFrames } from '../channels/envelopes.js';
-import type { AzureCommand } from '../azure/commands.js';
-import type { RenderedMessage } from '../azure/frames.js';
-import type { AzurePermission } from '../azure/permissions.js';
-import type { AzureSessionState } from '../edge/azure-connection.js';
+import type { EventFrames } from '../features/channels/envelopes.js';
+import type { AzureCommand } from '../features/azure/commands.js';
+import type { RenderedMessage } from '../features/azure/frames.js';
+import type { AzurePermission } from '../features/azure/permissions.js';
+import type { AzureSessionState } from '../features/azure/edge/azure-connection.js';
 
 export type IngestToEdge =
   | { readonly t: 'device'; readonly index: number; readonly id: string }

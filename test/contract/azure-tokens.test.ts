@@ -8,8 +8,8 @@ import type { AddressInfo } from 'node:net';
 import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import { decodeJwt, SignJWT } from 'jose';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { AzureAccessTokens } from '../../src/azure/access-tokens.js';
-import { formatConnectionString, parseConnectionString } from '../../src/azure/connection-string.js';
+import { AzureAccessTokens } from '../../src/features/azure/access-tokens.js';
+import { formatConnectionString, parseConnectionString } from '../../src/features/azure/connection-string.js';
 
 const KEY = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefg=';
 

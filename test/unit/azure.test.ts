@@ -12,17 +12,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
-import { parseClientRequest } from '../../src/azure/client-requests.js';
-import { checkPayload, decodeAzureMessage, encodeAzureMessage, parseAzureCommand } from '../../src/azure/commands.js';
-import { renderMessage, sequenceInto } from '../../src/azure/frames.js';
-import { compileFilter } from '../../src/azure/odata-filter.js';
-import { AzureOutbound } from '../../src/ingest/azure-outbound.js';
-import { AzureHub } from '../../src/edge/azure-hub.js';
-import type { AzureSessionState } from '../../src/edge/azure-connection.js';
+import { parseClientRequest } from '../../src/features/azure/client-requests.js';
+import { checkPayload, decodeAzureMessage, encodeAzureMessage, parseAzureCommand } from '../../src/features/azure/commands.js';
+import { renderMessage, sequenceInto } from '../../src/features/azure/frames.js';
+import { compileFilter } from '../../src/features/azure/odata-filter.js';
+import { AzureOutbound } from '../../src/features/azure/ingest/azure-outbound.js';
+import { AzureHub } from '../../src/features/azure/edge/azure-hub.js';
+import type { AzureSessionState } from '../../src/features/azure/edge/azure-connection.js';
 import type { AzurePresence } from '../../src/threads/messages.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase } from '../../src/store/database.js';
-import { TripStore } from '../../src/store/trip-store.js';
+import { TripStore } from '../../src/features/trips/store/trip-store.js';
 
 const subject = (id: string, userId: string | null, groups: string[]) => ({ id, userId, groups: new Set(groups) });
 

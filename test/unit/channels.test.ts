@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CHANNELS, parseChannelsConfig } from '../../src/channels/channel-config.js';
-import { parseChannelEvent } from '../../src/channels/channel-event.js';
-import { renderEvent } from '../../src/channels/envelopes.js';
-import { parseEntityId, validateEntityBody } from '../../src/channels/entity-fields.js';
+import { DEFAULT_CHANNELS, parseChannelsConfig } from '../../src/features/channels/channel-config.js';
+import { parseChannelEvent } from '../../src/features/channels/channel-event.js';
+import { renderEvent } from '../../src/features/channels/envelopes.js';
+import { parseEntityId, validateEntityBody } from '../../src/features/channels/entity-fields.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { parseClientFrame } from '../../src/protocol/client-frames.js';
-import { parseSince } from '../../src/edge/channel-route.js';
+import { parseSince } from '../../src/features/channels/edge/channel-route.js';
 
 const defaults = { historySize: 1000, historyTtlS: 3600 };
 const config = parseChannelsConfig(DEFAULT_CHANNELS, defaults, 'extraccion');

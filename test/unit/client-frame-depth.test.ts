@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { pack } from 'msgpackr';
 import { msgpackDepthWithin } from '../../src/protocol/bounded-json.js';
 import { jsonCodec, MAX_FRAME_DEPTH, msgpackCodec } from '../../src/protocol/codec.js';
-import { parseClientRequest } from '../../src/azure/client-requests.js';
+import { parseClientRequest } from '../../src/features/azure/client-requests.js';
 
 const nest = (depth: number): unknown => (depth === 0 ? 1 : [nest(depth - 1)]);
 const bytes = (text: string) => Buffer.from(text);

@@ -8,12 +8,12 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { loadConfig } from '../../src/config/load-config.js';
-import { ChannelPipeline } from '../../src/ingest/channel-pipeline.js';
-import { OutboxRelay } from '../../src/ingest/outbox-relay.js';
+import { ChannelPipeline } from '../../src/features/channels/ingest/channel-pipeline.js';
+import { OutboxRelay } from '../../src/features/channels/ingest/outbox-relay.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase } from '../../src/store/database.js';
-import { OUTBOX_MAX_ATTEMPTS } from '../../src/store/dead-letters.js';
-import { EventLog } from '../../src/store/event-log.js';
+import { OUTBOX_MAX_ATTEMPTS } from '../../src/features/channels/store/dead-letters.js';
+import { EventLog } from '../../src/features/channels/store/event-log.js';
 import type { ChannelEventRecord, IngestToEdge } from '../../src/threads/messages.js';
 
 const NODE = 'abc123';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { unpack } from 'msgpackr';
 import { negotiate } from '../../src/protocol/subprotocol.js';
-import { parseDeviceIdsQuery, validateDeviceIds } from '../../src/protocol/device-ids.js';
-import { parseStreamAction } from '../../src/protocol/stream-actions.js';
-import { jsonEnvelopeLength, packMsgpackEnvelope, writeJsonEnvelope } from '../../src/protocol/telemetry-envelope.js';
+import { parseDeviceIdsQuery, validateDeviceIds } from '../../src/features/telemetry/device-ids.js';
+import { parseStreamAction } from '../../src/features/telemetry/stream-actions.js';
+import { jsonEnvelopeLength, packMsgpackEnvelope, writeJsonEnvelope } from '../../src/features/telemetry/telemetry-envelope.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 
 const FORMATS = { json: 'json', msgpack: 'msgpack' } as const;
@@ -75,7 +75,7 @@ describe('telemetry envelope', () => {
 
 describe('FrameBatch (device_ids=*&batch=1)', () => {
   it('is the frames\' own bytes wrapped as {"event":"batch","data":[…]} in json and msgpack', async () => {
-    const { FrameBatch } = await import('../../src/edge/all-devices-batch.js');
+    const { FrameBatch } = await import('../../src/features/telemetry/edge/all-devices-batch.js');
     const { pack, unpack } = await import('msgpackr');
     const frames = [{ event: 'message', data: { n: 1 } }, { event: 'message', data: { n: 2, s: 'ñ' } }];
     const json = new FrameBatch(0);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FrameBatchWriter, readFrameBatch } from '../../src/threads/frame-batch.js';
 import { Backoff } from '../../src/util/backoff.js';
-import { TelemetryDecoder } from '../../src/ingest/telemetry-decoder.js';
+import { TelemetryDecoder } from '../../src/features/telemetry/ingest/telemetry-decoder.js';
 import { loadConfig } from '../../src/config/load-config.js';
 
 function write(writer: FrameBatchWriter, index: number, seq: number, json: string, msgpack: number[] | null) {

@@ -1,0 +1,386 @@
+/**
+ * The Azure Web PubSub connections of one edge thread: per hub, who is connected and in which
+ * groups (azure/membership.ts), delivery of the commands ingest hands over, and the reliable
+ * protocol's sessions (protocols/azure-webpubsub.md §5):
+ *
+ *   - every data message to a reliable connection gets the next sequenceId and is kept until the
+ *     client's sequenceAck covers it; over 1000 messages or 16 MB unacknowledged the connection is
+ *     ended (counted as lost);
+ *   - when a reliable socket drops, the session stays for GATEWAY_AZURE_SESSION_TTL_S, still
+ *     collecting its messages; a socket that comes back with the connection id and reconnection
+ *     token takes it over and gets the unacknowledged messages again, in order, with their ids;
+ *   - a deliberate end (REST close, session overflow) sends `disconnected` and closes with 1008, the
+ *     one code on which the official client does not try to resume.
+ *
+ * With several edge threads the kernel (SO_REUSEPORT) may hand a resuming socket to a thread that
+ * does not hold its session. That thread asks ingest, which knows each connection's thread: the
+ * owner hands the session over (handOver: its state, the old socket closed) and ingest passes it
+ * on (adopt). Ingest tells the asking thread when it forwarded the question (expectHandover);
+ * from then on the thread holds this hub's commands and trip events aside, and replays them onto
+ * the session when it arrives, so what the owner no longer saw is not lost and nothing it saw is
+ * delivered twice.
+ *
+ * Data messages come rendered once (ingest). Sequence ids come from one counter per edge thread, so
+ * they rise for every connection (the official client needs rising ids, not consecutive ones) and
+ * a group's reliable frame is the same bytes for each of its members here: it is spliced once and
+ * goes out through a uWS topic per (hub, group, client kind), like telemetry, which uWS writes in
+ * one batch per socket per loop turn. Only the bookkeeping (the unacknowledged queue) is per member.
+ * Sends that pick members one by one (excluded, filter, a user, a connection) are sent one by one.
+ */
+import type { Logger } from 'pino';
+import { applyMembershipCommand, forEachRecipient, type Selection } from '../apply-command.js';
+import type { AzureCommand } from '../commands.js';
+import { connectedFrame, disconnectedFrame, sequenceInto, type RenderedMessage } from '../frames.js';
+import { Membership } from '../membership.js';
+import { CloseCode } from '../../../errors/close-codes.js';
+import type { EdgeMetric } from '../../../metrics/metric-table.js';
+import type { RowWriter } from '../../../metrics/shared-stats.js';
+import type { AzurePresence, ChannelEventRecord } from '../../../threads/messages.js';
+import type { TemplatedApp } from 'uWebSockets.js';
+import { endSocket } from '../../../edge/close-socket.js';
+import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
+
+/** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
+export const MAX_UNACKED_MESSAGES = 1000;
+export const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
+const SWEEP_MS = 1_000;
+
+export interface AzureHubDeps {
+  /** Publishes to the sockets' topics. */
+  readonly app: Pick<TemplatedApp, 'publish'>;
+  readonly sessionTtlMs: number;
+  /** A socket with more than this buffered is closed with 4000 (a reliable one resumes). */
+  readonly maxBufferBytes: number;
+  readonly presence: (hub: string, change: AzurePresence) => void;
+  readonly stats: RowWriter<EdgeMetric>;
+  readonly logger: Logger;
+}
+
+/** What a thread waiting for a handed-over session holds aside for it, in arrival order. */
+type Held =
+  | { readonly command: AzureCommand; readonly message: RenderedMessage | null }
+  | { readonly event: ChannelEventRecord };
+
+export class AzureHub {
+  private readonly hubs = new Map<string, Membership<AzureConnection>>();
+  private readonly detached = new Set<AzureConnection>();
+  /** Handovers asked for (by request id): the hub's traffic since ingest forwarded the question. */
+  private readonly awaiting = new Map<number, { readonly hub: string; readonly held: Held[] }>();
+  /** The last sequence id given on this thread (every reliable delivery takes the next). */
+  private seq = 0;
+  private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
+  private readonly sweeper: NodeJS.Timeout;
+
+  constructor(private readonly deps: AzureHubDeps) {
+    this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+    this.sweeper.unref();
+  }
+
+  private members(hub: string): Membership<AzureConnection> {
+    let m = this.hubs.get(hub);
+    if (m === undefined) this.hubs.set(hub, (m = new Membership((conn, group, joined) => this.groupChanged(conn, group, joined))));
+    return m;
+  }
+
+  /** The topic a client kind hears a hub's group (or with group null, the whole hub) on. */
+  private static topic(kind: ClientKind, hub: string, group: string | null): string {
+    return group === null ? `az${kind}:${hub}` : `az${kind}:${hub}:${group}`;
+  }
+
+  private groupChanged(conn: AzureConnection, group: string, joined: boolean): void {
+    const ws = conn.ws;
+    if (ws === null) return;
+    if (joined) ws.subscribe(AzureHub.topic(conn.kind, conn.hub, group));
+    else ws.unsubscribe(AzureHub.topic(conn.kind, conn.hub, group));
+  }
+
+  /** A socket takes its connection's place: it hears the hub and each of its groups. */
+  private subscribeAll(conn: AzureConnection, ws: AzureSocket): void {
+    ws.subscribe(AzureHub.topic(conn.kind, conn.hub, null));
+    for (const group of conn.groups) ws.subscribe(AzureHub.topic(conn.kind, conn.hub, group));
+  }
+
+  /** A session this edge holds, for a client resuming it; null when unknown, ended or the token is wrong. */
+  session(hub: string, connectionId: string, reconnectionToken: string): AzureConnection | null {
+    const conn = this.hubs.get(hub)?.connections.get(connectionId);
+    if (conn === undefined || conn.ended || conn.kind !== RELIABLE || conn.reconnectionToken !== reconnectionToken) return null;
+    return conn;
+  }
+
+  /** A new connection's socket is open: it is in its token's groups (conn.groups) and hears `connected`. */
+  open(conn: AzureConnection, ws: AzureSocket): void {
+    conn.ws = ws;
+    this.members(conn.hub).add(conn);
+    this.deps.presence(conn.hub, { op: 'open', id: conn.id, userId: conn.userId, roles: [...conn.roles], groups: [...conn.groups] });
+    this.deps.stats.inc('azure_connections');
+    this.deps.stats.inc('azure_connections_total');
+    if (conn.kind !== SIMPLE) ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
+    this.subscribeAll(conn, ws);
+  }
+
+  /** A resuming socket takes the session over: `connected` again, then every unacknowledged message. */
+  resume(conn: AzureConnection, ws: AzureSocket): void {
+    const old = conn.ws;
+    if (old !== null) {
+      // The old socket has not noticed its drop yet: it gives way, and the new one takes its place in the count.
+      old.getUserData().replaced = true;
+      endSocket(old, CloseCode.NORMAL, 'resumed elsewhere');
+    } else {
+      this.detached.delete(conn);
+      this.deps.stats.inc('azure_sessions_detached', -1);
+      this.deps.stats.inc('azure_connections');
+    }
+    conn.ws = ws;
+    conn.detachedAt = 0;
+    this.deps.stats.inc('azure_recoveries_total');
+    ws.cork(() => {
+      ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
+      for (const entry of conn.unacked) ws.send(sequenceInto(this.scratch, entry.seq, entry.pubsub), false);
+    });
+    this.subscribeAll(conn, ws); // after the replay: what is published from now on follows it
+  }
+
+  /** uWS closed a socket (either side). A reliable session waits for its client; any other ends. */
+  socketClosed(ws: AzureSocket): void {
+    const data = ws.getUserData();
+    const conn = data.conn;
+    if (data.replaced || conn.ws !== ws) return;
+    conn.ws = null;
+    this.deps.stats.inc('azure_connections', -1);
+    if (conn.kind === RELIABLE && !conn.ended) {
+      conn.detachedAt = Date.now();
+      this.detached.add(conn);
+      this.deps.stats.inc('azure_sessions_detached');
+      return;
+    }
+    this.endSession(conn);
+  }
+
+  /** Ends a connection for good: `disconnected`, then 1008 (the client does not try to resume). */
+  close(conn: AzureConnection, reason: string, code: number = CloseCode.POLICY_VIOLATION): void {
+    if (conn.ended) return;
+    conn.ended = true;
+    const ws = conn.ws;
+    if (ws !== null) {
+      if (conn.kind !== SIMPLE) ws.send(disconnectedFrame(reason), false);
+      endSocket(ws, code, reason);
+      return; // socketClosed ends the session
+    }
+    this.endSession(conn);
+  }
+
+  private endSession(conn: AzureConnection): void {
+    conn.ended = true;
+    if (this.detached.delete(conn)) this.deps.stats.inc('azure_sessions_detached', -1);
+    if (conn.unacked.length > 0) this.deps.stats.inc('azure_messages_lost_total', conn.unacked.length);
+    conn.unacked.length = 0;
+    const members = this.hubs.get(conn.hub);
+    if (members?.connections.get(conn.id) !== conn) return;
+    members.remove(conn);
+    this.deps.presence(conn.hub, { op: 'close', id: conn.id });
+  }
+
+  /** A command ingest took from the bus. */
+  apply(hub: string, command: AzureCommand, message: RenderedMessage | null): void {
+    if (this.awaiting.size !== 0) this.hold(hub, { command, message });
+    const members = this.hubs.get(hub);
+    if (members !== undefined) this.applyTo(members, command, message, hub);
+  }
+
+  /**
+   * `topicHub`: the hub these members are, whose sockets hear its topics; null for a session being
+   * adopted (alone in a membership of its own, no socket yet: no topic may be published for it).
+   */
+  private applyTo(members: Membership<AzureConnection>, command: AzureCommand, message: RenderedMessage | null, topicHub: string | null): void {
+    switch (command.op) {
+      case 'send': {
+        const skip = command.noEcho ? command.from?.connectionId : undefined;
+        this.send(members, { to: command.to, excluded: command.excluded, filter: command.filter, skip }, message!, topicHub);
+        return;
+      }
+      case 'close':
+        forEachRecipient(members, { to: command.who, excluded: command.excluded }, (c) => this.close(c, command.reason ?? 'Closed by the service'));
+        return;
+      default:
+        applyMembershipCommand(members, command);
+    }
+  }
+
+  /** A channel event bound to a hub (the trips channel): a group message to each of its groups. */
+  deliverChannelEvent(event: ChannelEventRecord): void {
+    const azure = event.azure!;
+    if (this.awaiting.size !== 0) this.hold(azure.hub, { event });
+    const members = this.hubs.get(azure.hub);
+    if (members !== undefined) this.deliverEventTo(members, event, azure.hub);
+    this.deps.stats.inc('trip_events_delivered_total');
+    this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));
+  }
+
+  private deliverEventTo(members: Membership<AzureConnection>, event: ChannelEventRecord, topicHub: string | null): void {
+    for (const { group, message } of event.azure!.groups) this.send(members, { to: { kind: 'group', name: group } }, message, topicHub);
+  }
+
+  /**
+   * A data message to the members a selection names: to a whole group or hub through its topics
+   * (publish), to anything picked member by member (a user, a connection, a filter, exclusions)
+   * one socket at a time (deliver).
+   */
+  private send(members: Membership<AzureConnection>, selection: Selection, message: RenderedMessage, topicHub: string | null): void {
+    const { to } = selection;
+    const whole = (to.kind === 'all' || to.kind === 'group') && (selection.excluded?.length ?? 0) === 0 && (selection.filter ?? '') === '';
+    if (topicHub !== null && whole) this.publish(members, topicHub, to.kind === 'group' ? to.name : null, message, selection.skip);
+    else forEachRecipient(members, selection, (c) => this.deliver(c, message));
+  }
+
+  private hold(hub: string, held: Held): void {
+    for (const waiting of this.awaiting.values()) {
+      if (waiting.hub === hub) waiting.held.push(held);
+    }
+  }
+
+  /**
+   * Owner side: another thread's client resumes this session. Its state leaves with the answer;
+   * the old socket, if it has not noticed its drop, is closed; the session is gone from here.
+   * Null when the session is unknown, ended, or the token is wrong.
+   */
+  handOver(hub: string, connectionId: string, reconnectionToken: string): AzureSessionState | null {
+    const conn = this.session(hub, connectionId, reconnectionToken);
+    if (conn === null) return null;
+    const ws = conn.ws;
+    if (ws !== null) {
+      ws.getUserData().replaced = true;
+      endSocket(ws, CloseCode.NORMAL, 'resumed elsewhere');
+      this.deps.stats.inc('azure_connections', -1);
+    } else if (this.detached.delete(conn)) {
+      this.deps.stats.inc('azure_sessions_detached', -1);
+    }
+    conn.ws = null;
+    conn.ended = true; // inert here from now on; the session lives on in the other thread
+    this.hubs.get(hub)?.remove(conn);
+    return conn.state();
+  }
+
+  /** Asking side: ingest forwarded request `id`; hold this hub's traffic until the answer. */
+  expectHandover(id: number, hub: string): void {
+    this.awaiting.set(id, { hub, held: [] });
+  }
+
+  /**
+   * Asking side: the answer to request `id`. The session takes the traffic held since the question
+   * was forwarded, then waits detached for its client's socket (resume). Null when there is none.
+   */
+  adopt(id: number, state: AzureSessionState | null): AzureConnection | null {
+    const waiting = this.awaiting.get(id);
+    this.awaiting.delete(id);
+    if (state === null) return null;
+    const conn = AzureConnection.fromState(state);
+    this.seq = Math.max(this.seq, conn.lastSeq); // its ids keep rising here
+    const alone = new Membership<AzureConnection>();
+    alone.add(conn);
+    for (const held of waiting?.held ?? []) {
+      if ('event' in held) this.deliverEventTo(alone, held.event, null);
+      else this.applyTo(alone, held.command, held.message, null);
+    }
+    this.deps.stats.inc('azure_sessions_handed_over_total');
+    if (conn.ended) {
+      // Closed by the service, or over its bound, while crossing: it ends here.
+      this.deps.presence(conn.hub, { op: 'close', id: conn.id });
+      return null;
+    }
+    this.members(conn.hub).add(conn);
+    conn.detachedAt = Date.now();
+    this.detached.add(conn);
+    this.deps.stats.inc('azure_sessions_detached');
+    return conn;
+  }
+
+  /** A connection joined or left a group by its own request (already checked). */
+  joinOrLeave(conn: AzureConnection, group: string, join: boolean): void {
+    const members = this.members(conn.hub);
+    if (join) members.join(conn, group);
+    else members.leave(conn, group);
+    this.deps.presence(conn.hub, { op: join ? 'join' : 'leave', id: conn.id, group });
+  }
+
+  /**
+   * A message to every member of a group (or of the hub, `group` null) but `skip`: each reliable
+   * member records it under one new sequence id, then one publish per client kind sends it to the
+   * members' sockets (the sender's own socket left out by publishing from it).
+   */
+  private publish(members: Membership<AzureConnection>, hub: string, group: string | null, message: RenderedMessage, skip: string | undefined): void {
+    const seq = ++this.seq;
+    let delivered = 0;
+    let reliable = false, json = false, simple = false;
+    let sender: AzureSocket | null = null;
+    for (const conn of group === null ? members.connections.values() : members.group(group)) {
+      if (conn.id === skip) {
+        sender = conn.ws;
+        continue;
+      }
+      if (conn.ended) continue;
+      delivered++;
+      const ws = conn.ws;
+      if (conn.kind === RELIABLE) {
+        if (!this.record(conn, seq, message)) continue;
+        reliable ||= ws !== null;
+      } else if (conn.kind === SIMPLE) {
+        simple ||= ws !== null;
+      } else {
+        json ||= ws !== null;
+      }
+      if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) this.slowConsumer(ws);
+    }
+    this.deps.stats.inc('azure_messages_delivered_total', delivered);
+    const from = sender ?? this.deps.app;
+    if (reliable) from.publish(AzureHub.topic(RELIABLE, hub, group), sequenceInto(this.scratch, seq, message.pubsub), false);
+    if (json) from.publish(AzureHub.topic(JSON_PUBSUB, hub, group), message.pubsub, false);
+    if (simple) from.publish(AzureHub.topic(SIMPLE, hub, group), message.raw, message.rawBinary);
+  }
+
+  /** A reliable connection keeps the message until acknowledged; false when that ended it (over its bound). */
+  private record(conn: AzureConnection, seq: number, message: RenderedMessage): boolean {
+    conn.lastSeq = seq;
+    conn.unacked.push({ seq, pubsub: message.pubsub });
+    conn.unackedBytes += message.pubsub.length;
+    if (conn.unacked.length <= MAX_UNACKED_MESSAGES && conn.unackedBytes <= MAX_UNACKED_BYTES) return true;
+    this.close(conn, `More than ${MAX_UNACKED_MESSAGES} messages or ${MAX_UNACKED_BYTES} bytes not acknowledged`);
+    return false;
+  }
+
+  /** Too far behind: a reliable client resumes and gets what it missed; others reconnect. */
+  private slowConsumer(ws: AzureSocket): void {
+    endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer');
+  }
+
+  /** A message to one connection (a user's, a named one, or one a filter chose). */
+  private deliver(conn: AzureConnection, message: RenderedMessage): void {
+    if (conn.ended) return;
+    this.deps.stats.inc('azure_messages_delivered_total');
+    const ws = conn.ws;
+    if (conn.kind === RELIABLE) {
+      const seq = ++this.seq;
+      if (!this.record(conn, seq, message)) return;
+      if (ws !== null) ws.send(sequenceInto(this.scratch, seq, message.pubsub), false);
+    } else if (ws !== null) {
+      if (conn.kind === SIMPLE) ws.send(message.raw, message.rawBinary);
+      else ws.send(message.pubsub, false);
+    }
+    if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) this.slowConsumer(ws);
+  }
+
+  private sweep(): void {
+    const expired = Date.now() - this.deps.sessionTtlMs;
+    for (const conn of this.detached) {
+      if (conn.detachedAt < expired) this.endSession(conn);
+    }
+  }
+
+  closeAll(reason: string): void {
+    clearInterval(this.sweeper);
+    for (const members of this.hubs.values()) {
+      for (const conn of [...members.connections.values()]) {
+        if (conn.ws !== null) endSocket(conn.ws, CloseCode.GOING_AWAY, reason);
+      }
+    }
+  }
+}

@@ -1,0 +1,180 @@
+/**
+ * Channel events on one edge thread: the history ring of each channel, the uWS topics, and the
+ * recovery decision for a client that comes back with `since`.
+ *
+ * Every event reaches every edge (a turn's events in one message), already rendered in
+ * each envelope and format. It is appended to its channel's ring and published once per
+ * (envelope, format) that has subscribers:
+ *
+ *   ch.<envelope>.<format>:<channel>          everyone on the channel
+ *   ch.<envelope>.<format>:<channel>@<user>   a notification for one user (channel endpoints)
+ *   ch.2.<format>:@<user>                      the same, for that user's /ws/connect sockets
+ *
+ * Recovery runs in the same synchronous turn as the subscription, so no live event can fall between
+ * the replay and the subscription, and none can come twice.
+ */
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { ChannelSpec } from '../channel-config.js';
+import { type EnvelopeIndex, type EventFrames } from '../envelopes.js';
+import { GatewayError } from '../../../errors/gateway-error.js';
+import type { RowWriter } from '../../../metrics/shared-stats.js';
+import type { EdgeMetric } from '../../../metrics/metric-table.js';
+import type { ChannelEventRecord, IngestToEdge } from '../../../threads/messages.js';
+
+interface Entry {
+  readonly offset: number;
+  readonly at: number;
+  readonly userId: string | null;
+  readonly frames: EventFrames;
+}
+
+/** A client's last position: the offset of the last event it saw and the epoch it came from. */
+export interface Since {
+  readonly offset: number;
+  readonly epoch: string;
+}
+
+export type Recovery =
+  | { readonly kind: 'fresh' }
+  | { readonly kind: 'replay'; readonly entries: readonly Entry[] }
+  | { readonly kind: 'unrecovered'; readonly reason: 'epoch_changed' | 'history_exceeded' };
+
+export const channelTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string) => `ch.${envelope}.${format}:${channel}`;
+export const userTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string, userId: string) =>
+  envelope === 2 ? `ch.2.${format}:@${userId}` : `ch.${envelope}.${format}:${channel}@${userId}`;
+
+/** (envelope, format) of each slot of EventFrames, in frameIndex order. */
+const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, 0 | 1])[] = ([0, 1, 2] as const).flatMap((e) => ([0, 1] as const).map((f) => [e, f] as const));
+
+export class EventHub {
+  private epochValue: string | null = null;
+  private readonly rings = new Map<string, Entry[]>();
+  private readonly heads = new Map<string, number>();
+  private readonly specs: Map<string, ChannelSpec>;
+  /** Each channel's topic per EventFrames slot. */
+  private readonly topics = new Map<string, readonly string[]>();
+  /** Open channel sockets per channel on this edge (for the stats routes). */
+  readonly connections = new Map<string, number>();
+
+  /** `onAzureEvent` takes the live events of a channel bound to an Azure hub (the trips channel). */
+  constructor(
+    private readonly app: TemplatedApp,
+    specs: readonly ChannelSpec[],
+    private readonly stats: RowWriter<EdgeMetric>,
+    private readonly onAzureEvent: (event: ChannelEventRecord) => void,
+  ) {
+    this.specs = new Map(specs.map((s) => [s.name, s]));
+    for (const s of specs) {
+      this.rings.set(s.name, []);
+      this.topics.set(s.name, FRAME_SLOTS.map(([e, f]) => channelTopic(e, f, s.name)));
+      this.connections.set(s.name, 0);
+    }
+  }
+
+  /** False until ingest's init arrived (the epoch and the history); channel upgrades wait for it. */
+  get ready(): boolean {
+    return this.epochValue !== null;
+  }
+
+  get epoch(): string {
+    return this.epochValue ?? '';
+  }
+
+  get channelNames(): string[] {
+    return [...this.specs.keys()];
+  }
+
+  has(channel: string): boolean {
+    return this.specs.has(channel);
+  }
+
+  head(channel: string): number {
+    return this.heads.get(channel) ?? 0;
+  }
+
+  /** The oldest offset still in the history (head + 1 when it is empty). */
+  oldest(channel: string): number {
+    this.expire(channel, Date.now());
+    const ring = this.rings.get(channel)!;
+    return ring.length > 0 ? ring[0].offset : this.head(channel) + 1;
+  }
+
+  historyLength(channel: string): number {
+    return this.rings.get(channel)?.length ?? 0;
+  }
+
+  onIngestMessage(message: IngestToEdge & { t: 'channels-init' | 'channel-events' }): void {
+    if (message.t === 'channels-init') {
+      for (const [channel, offset] of message.heads) this.heads.set(channel, offset);
+      for (const event of message.history) this.append(event);
+      this.epochValue = message.epoch;
+      return;
+    }
+    for (const event of message.events) {
+      this.append(event);
+      this.publish(event);
+      if (event.azure !== undefined) this.onAzureEvent(event);
+    }
+  }
+
+  private append(event: ChannelEventRecord): void {
+    const ring = this.rings.get(event.channel);
+    if (!ring) return;
+    ring.push({ offset: event.offset, at: event.at, userId: event.userId, frames: event.frames });
+    if (event.offset > this.head(event.channel)) this.heads.set(event.channel, event.offset);
+    const spec = this.specs.get(event.channel)!;
+    if (ring.length > spec.historySize) ring.splice(0, ring.length - spec.historySize);
+    this.expire(event.channel, event.at);
+  }
+
+  private expire(channel: string, now: number): void {
+    const ring = this.rings.get(channel);
+    if (!ring || ring.length === 0) return;
+    const notBefore = now - this.specs.get(channel)!.historyTtlS * 1000;
+    let drop = 0;
+    while (drop < ring.length && ring[drop].at < notBefore) drop++;
+    if (drop > 0) ring.splice(0, drop);
+  }
+
+  private publish(event: ChannelEventRecord): void {
+    // Channel-wide topics are named once per channel; only a user's notification builds its own.
+    const topics = event.userId === null ? this.topics.get(event.channel)! : FRAME_SLOTS.map(([e, f]) => userTopic(e, f, event.channel, event.userId!));
+    let deliveries = 0;
+    let toUsers = 0;
+    for (let i = 0; i < topics.length; i++) {
+      const subscribers = this.app.numSubscribers(topics[i]);
+      if (subscribers === 0) continue;
+      this.app.publish(topics[i], event.frames[i], FRAME_SLOTS[i][1] === 1);
+      deliveries += subscribers;
+      if (FRAME_SLOTS[i][0] === 2) toUsers += subscribers;
+    }
+    if (deliveries > 0) this.stats.inc('channel_deliveries_total', deliveries);
+    if (toUsers > 0) this.stats.inc('user_messages_sent_total', toUsers); // /ws/connect's total_messages_sent
+  }
+
+  /**
+   * What a client coming back with `since` gets: every event after it (replay), or an explicit
+   * `unrecovered` when its epoch is not ours or the gap is no longer in the history. Never part of
+   * a gap. Throws GW_ERR_SINCE_INVALID for a position this server never gave.
+   */
+  recover(channel: string, since: Since | null): Recovery {
+    if (since === null) return { kind: 'fresh' };
+    if (since.epoch !== this.epoch) return { kind: 'unrecovered', reason: 'epoch_changed' };
+    const head = this.head(channel);
+    if (since.offset > head) {
+      throw new GatewayError('GW_ERR_SINCE_INVALID', `since ${since.offset} is ahead of channel ${channel}'s last offset ${head}`);
+    }
+    const oldest = this.oldest(channel);
+    if (since.offset + 1 < oldest) return { kind: 'unrecovered', reason: 'history_exceeded' };
+    const ring = this.rings.get(channel)!;
+    return { kind: 'replay', entries: ring.slice(since.offset + 1 - oldest) };
+  }
+
+  opened(channel: string): void {
+    this.connections.set(channel, (this.connections.get(channel) ?? 0) + 1);
+  }
+
+  closed(channel: string): void {
+    this.connections.set(channel, (this.connections.get(channel) ?? 1) - 1);
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Routes for operators and orchestrators: stream stats (reference/001), Prometheus metrics,
+ * liveness and readiness. Unknown routes get a JSON 404.
+ *
+ * /healthz (liveness) answers 503 while a thread makes no progress (threads/progress.ts): a
+ * gateway that delivers nothing is not alive, whatever its event loops say. /readyz (readiness)
+ * answers 503 for that too, and while the broker is away or the gateway shuts down. Both name
+ * their reasons. A wedged edge cannot answer at all; the other edges report it.
+ */
+import type { TemplatedApp } from 'uWebSockets.js';
+import type { Logger } from 'pino';
+import { createPrometheusRegistry } from '../../../metrics/prometheus.js';
+import type { RowWriter, SharedStats } from '../../../metrics/shared-stats.js';
+import type { EdgeMetric } from '../../../metrics/metric-table.js';
+import { streamStats } from '../../../metrics/stream-stats.js';
+import { handleAsync, sendError, sendJson } from '../../../edge/http-response.js';
+import { findStalls } from '../../../threads/progress.js';
+
+export interface OperatorRouteDeps {
+  readonly stats: SharedStats;
+  readonly mqttUrl: string;
+  readonly logger: Logger;
+  readonly edgeStats: RowWriter<EdgeMetric>;
+  /** GATEWAY_WATCHDOG_MS. */
+  readonly watchdogMs: number;
+  /** The token-check pool runs (GATEWAY_TOKEN_CHECKS is not `inline`). */
+  readonly tokenPool: boolean;
+}
+
+export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDeps): void {
+  const { stats, mqttUrl, logger, edgeStats, watchdogMs, tokenPool } = deps;
+  const registry = createPrometheusRegistry(stats, { watchdogMs, tokenPool });
+  const stalls = () => findStalls(stats, Date.now(), watchdogMs, tokenPool).map((s) => s.reason);
+
+  app.get('/api/v1/stream/stats', (res) => sendJson(res, 200, streamStats(stats, mqttUrl)));
+
+  app.get('/metrics', (res) => {
+    handleAsync(res, async () => ({ status: 200, contentType: registry.contentType, body: await registry.metrics() }),
+      (err) => logger.error({ err }, 'metrics collection failed'));
+  });
+
+  app.get('/healthz', (res) => {
+    const reasons = stalls();
+    sendJson(res, reasons.length === 0 ? 200 : 503, reasons.length === 0 ? { status: 'ok' } : { status: 'unhealthy', reasons });
+  });
+
+  app.get('/readyz', (res) => {
+    const reasons: string[] = [];
+    if (stats.getGlobal('shutting_down') === 1) reasons.push('shutting down');
+    if (stats.getIngest('mqtt_connected') !== 1) reasons.push('mqtt not connected');
+    reasons.push(...stalls());
+    sendJson(res, reasons.length === 0 ? 200 : 503, reasons.length === 0 ? { status: 'ready' } : { status: 'not_ready', reasons });
+  });
+
+  app.any('/*', (res, req) => {
+    edgeStats.inc('http_not_found_total');
+    sendError(res, 'GW_ERR_NOT_FOUND', `No route for ${req.getMethod().toUpperCase()} ${req.getUrl()}`);
+  });
+}

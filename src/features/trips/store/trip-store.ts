@@ -1,0 +1,177 @@
+/**
+ * Equipment and trips (reference/000), on the store pool. A trip step, its event in the outbox
+ * (channel `viajes`, so it gets an offset, history and recovery, and reaches the Azure groups) and
+ * its row in trip_events are one transaction: a refused step (illegal transition, unknown truck,
+ * event over 1 MB) writes nothing and emits nothing.
+ */
+import type { Statement } from 'better-sqlite3';
+import { MAX_MESSAGE_BYTES } from '../../azure/commands.js';
+import { TRIPS_CHANNEL } from '../../channels/channel-config.js';
+import { entityEventJson } from '../../channels/channel-event.js';
+import { checkOutboxEvent } from '../../channels/outbox-event.js';
+import { GatewayError } from '../../../errors/gateway-error.js';
+import {
+  checkTransition, eventPayload, STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, type TripState, type TripStep,
+} from '../trip-steps.js';
+import type { Db } from '../../../store/database.js';
+
+export const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
+export type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
+
+export interface Equipment {
+  readonly code: string;
+  readonly kind: EquipmentKind;
+  readonly active: boolean;
+  readonly description: string | null;
+  readonly updated_at: string;
+}
+
+export const EQUIPMENT_CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
+
+interface TripRow {
+  id: number;
+  state: string;
+  data: string;
+  created_at: string;
+  updated_at: string;
+}
+
+interface EquipmentRow {
+  code: string;
+  kind: string;
+  active: number;
+  description: string | null;
+  updated_at: string;
+}
+
+/** Validates an equipment record (the REST body or a seed file entry). */
+export function parseEquipment(value: unknown, code?: string): Omit<Equipment, 'updated_at'> {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new GatewayError('GW_ERR_BODY_INVALID', 'Equipment must be an object {"code","kind","active"}');
+  const e = value as Record<string, unknown>;
+  const c = code ?? e.code;
+  if (typeof c !== 'string' || !EQUIPMENT_CODE.test(c)) throw new GatewayError('GW_ERR_BODY_INVALID', '"code" must be 1-64 letters, digits, _ . : -');
+  if (!EQUIPMENT_KINDS.includes(e.kind as EquipmentKind)) throw new GatewayError('GW_ERR_BODY_INVALID', '"kind" must be truck or excavator');
+  if (e.active !== undefined && typeof e.active !== 'boolean') throw new GatewayError('GW_ERR_BODY_INVALID', '"active" must be true or false');
+  if (e.description !== undefined && e.description !== null && (typeof e.description !== 'string' || e.description.length > 500)) {
+    throw new GatewayError('GW_ERR_BODY_INVALID', '"description" must be a string of at most 500 characters');
+  }
+  return { code: c, kind: e.kind as EquipmentKind, active: e.active !== false, description: (e.description as string | undefined) ?? null };
+}
+
+const equipmentOf = (row: EquipmentRow): Equipment => ({ code: row.code, kind: row.kind as EquipmentKind, active: row.active === 1, description: row.description, updated_at: row.updated_at });
+
+export class TripStore {
+  private readonly selectTrip: Statement<[number], TripRow>;
+  private readonly insertTrip: Statement<[string, string, string, string]>;
+  private readonly updateTrip: Statement<[string, string, string, number]>;
+  private readonly listTrips: Statement<[number, number], TripRow>;
+  private readonly insertTripEvent: Statement<[number, string, number]>;
+  private readonly enqueue: Statement<[string, string, number]>;
+  private readonly selectEquipment: Statement<[string], EquipmentRow>;
+  private readonly allEquipment: Statement<[], EquipmentRow>;
+  private readonly upsertEquipment: Statement<[string, string, number, string | null, string]>;
+  private readonly deleteEquipment: Statement<[string]>;
+
+  constructor(private readonly db: Db, private readonly maxJsonDepth: number) {
+    this.selectTrip = db.prepare('SELECT id, state, data, created_at, updated_at FROM trips WHERE id = ?');
+    this.insertTrip = db.prepare('INSERT INTO trips (state, data, created_at, updated_at) VALUES (?, ?, ?, ?)');
+    this.updateTrip = db.prepare('UPDATE trips SET state = ?, data = ?, updated_at = ? WHERE id = ?');
+    this.listTrips = db.prepare('SELECT id, state, data, created_at, updated_at FROM trips ORDER BY id DESC LIMIT ? OFFSET ?');
+    this.insertTripEvent = db.prepare('INSERT INTO trip_events (trip_id, event, at) VALUES (?, ?, ?)');
+    this.enqueue = db.prepare('INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)');
+    this.selectEquipment = db.prepare('SELECT code, kind, active, description, updated_at FROM equipment WHERE code = ?');
+    this.allEquipment = db.prepare('SELECT code, kind, active, description, updated_at FROM equipment ORDER BY code');
+    this.upsertEquipment = db.prepare(`INSERT INTO equipment (code, kind, active, description, updated_at) VALUES (?, ?, ?, ?, ?)
+      ON CONFLICT (code) DO UPDATE SET kind = excluded.kind, active = excluded.active, description = excluded.description, updated_at = excluded.updated_at`);
+    this.deleteEquipment = db.prepare('DELETE FROM equipment WHERE code = ?');
+  }
+
+  private trip(row: TripRow): Trip {
+    return { id: row.id, state: row.state as TripState, fields: JSON.parse(row.data) as TripFields, createdAt: row.created_at, updatedAt: row.updated_at };
+  }
+
+  /**
+   * One step of a trip's lifecycle. Returns the reply body (`{"id"}` for crear, the trip otherwise)
+   * and whether an event was written. Throws GatewayError (nothing written) when refused.
+   */
+  step(step: TripStep, body: unknown): { body: Record<string, unknown>; wroteEvent: boolean } {
+    const spec = STEPS[step];
+    const fields = tripFieldsOf(body, step);
+    return this.db.transaction(() => {
+      const now = new Date().toISOString();
+      let trip: Trip;
+      let changed: TripFields = fields;
+      if (step === 'crear') {
+        this.usable(fields.Equipo as string, 'truck');
+        const data = { ...fields, HoraInicio: fields.HoraInicio ?? now };
+        const { lastInsertRowid } = this.insertTrip.run(spec.to!, JSON.stringify(data), now, now);
+        trip = { id: Number(lastInsertRowid), state: spec.to!, fields: data, createdAt: now, updatedAt: now };
+      } else {
+        const row = this.selectTrip.get(tripIdOf(body as Record<string, unknown>));
+        if (row === undefined) throw new GatewayError('GW_ERR_TRIP_NOT_FOUND', `No trip ${tripIdOf(body as Record<string, unknown>)}`);
+        const current = this.trip(row);
+        checkTransition(current, step);
+        if (step === 'actualizar') {
+          changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => JSON.stringify(current.fields[k] ?? null) !== JSON.stringify(v)));
+          if (Object.keys(changed).length === 0) return { body: tripJson(current), wroteEvent: false };
+        }
+        const stamp = spec.stamps !== null && fields[spec.stamps] === undefined ? { [spec.stamps]: now } : {};
+        const data = { ...current.fields, ...changed, ...stamp };
+        const state = spec.to ?? current.state;
+        this.updateTrip.run(state, JSON.stringify(data), now, current.id);
+        trip = { ...current, state, fields: data, updatedAt: now };
+      }
+      const payload = eventPayload(step, trip, changed, now);
+      const event = entityEventJson({
+        entityType: 'viaje', action: spec.event, entityId: trip.id, data: payload, timestamp: now,
+        metadata: { groups: [...spec.groups], estado: trip.state },
+      });
+      if (Buffer.byteLength(event) > MAX_MESSAGE_BYTES) {
+        throw new GatewayError('GW_ERR_MESSAGE_TOO_LARGE', `Message Too Large: the ${spec.event} event would be ${Buffer.byteLength(event)} bytes, over the 1 MB Azure Web PubSub limit; compress or paginate`);
+      }
+      checkOutboxEvent(event, this.maxJsonDepth, 'GW_ERR_BODY_INVALID', `The ${spec.event} event`);
+      this.enqueue.run(TRIPS_CHANNEL, event, Date.now());
+      this.insertTripEvent.run(trip.id, spec.event, Date.now());
+      return { body: step === 'crear' ? { id: trip.id } : tripJson(trip), wroteEvent: true };
+    })();
+  }
+
+  getTrip(id: number): Record<string, unknown> {
+    const row = this.selectTrip.get(id);
+    if (row === undefined) throw new GatewayError('GW_ERR_TRIP_NOT_FOUND', `No trip ${id}`);
+    return tripJson(this.trip(row));
+  }
+
+  trips(skip: number, limit: number): Record<string, unknown>[] {
+    return this.listTrips.all(limit, skip).map((row) => tripJson(this.trip(row)));
+  }
+
+  /** The equipment, if it exists, is active and (when given) of this kind; throws otherwise (reference/000 validate_equipment). */
+  usable(code: string, kind?: EquipmentKind): Equipment {
+    const row = this.selectEquipment.get(code);
+    if (row === undefined) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `Invalid User ID: no equipment ${JSON.stringify(code.slice(0, 64))}`);
+    const e = equipmentOf(row);
+    if (!e.active) throw new GatewayError('GW_ERR_EQUIPMENT_INACTIVE', `Equipment ${code} is not active`);
+    if (kind !== undefined && e.kind !== kind) throw new GatewayError('GW_ERR_BODY_INVALID', `Equipment ${code} is a ${e.kind}, not a ${kind}`);
+    return e;
+  }
+
+  equipment(code?: string): Equipment[] {
+    if (code === undefined) return this.allEquipment.all().map(equipmentOf);
+    const row = this.selectEquipment.get(code);
+    if (row === undefined) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(code.slice(0, 64))}`);
+    return [equipmentOf(row)];
+  }
+
+  saveEquipment(list: readonly Omit<Equipment, 'updated_at'>[]): Equipment[] {
+    const now = new Date().toISOString();
+    return this.db.transaction(() => list.map((e) => {
+      this.upsertEquipment.run(e.code, e.kind, e.active ? 1 : 0, e.description, now);
+      return { ...e, updated_at: now };
+    }))();
+  }
+
+  removeEquipment(code: string): boolean {
+    return this.deleteEquipment.run(code).changes > 0;
+  }
+}
