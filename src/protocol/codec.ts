@@ -18,8 +18,11 @@ export const MAX_FRAME_DEPTH = 64;
 export type WireFormat = 'json' | 'msgpack';
 export const WIRE_FORMATS: readonly WireFormat[] = ['json', 'msgpack'];
 
+/** A wire format as the index used in typed cross-thread frames and per-format arrays: 0 json, 1 msgpack. */
+export type FormatIndex = 0 | 1;
+
 /** Index used in typed cross-thread frames and per-format arrays. */
-export const FORMAT_INDEX: Readonly<Record<WireFormat, 0 | 1>> = { json: 0, msgpack: 1 };
+export const FORMAT_INDEX: Readonly<Record<WireFormat, FormatIndex>> = { json: 0, msgpack: 1 };
 
 export interface Codec {
   readonly format: WireFormat;
