@@ -1,10 +1,12 @@
-/** `npm run docs`: regenerates the README's reference tables from the code. */
+/** `npm run docs`: regenerates the reference tables under docs/reference/ from the code. */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { renderDocTables } from '../src/config/docs-tables.js';
+import { DOC_TABLE_PAGES, renderDocTables } from '../src/config/docs-tables.js';
 
-const readme = fileURLToPath(new URL('../../README.md', import.meta.url));
-const before = readFileSync(readme, 'utf8');
-const after = renderDocTables(before);
-writeFileSync(readme, after);
-process.stdout.write(before === after ? 'README tables already up to date\n' : 'README tables regenerated\n');
+for (const [page, names] of Object.entries(DOC_TABLE_PAGES)) {
+  const path = fileURLToPath(new URL(`../../${page}`, import.meta.url));
+  const before = readFileSync(path, 'utf8');
+  const after = renderDocTables(before, names);
+  writeFileSync(path, after);
+  process.stdout.write(`${page}: ${before === after ? 'tables already up to date' : 'tables regenerated'}\n`);
+}

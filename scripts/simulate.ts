@@ -125,7 +125,7 @@ function makeDevices(o: SimOptions): Device[] {
   });
 }
 
-/** Turns off Nagle on every (re)connected TCP stream: batching costs tens of ms (notes/latency.md). */
+/** Turns off Nagle on every (re)connected TCP stream: batching costs tens of ms (docs/notes/latency.md). */
 function disableNagle(client: MqttClient): void {
   const stream = client.stream as Partial<Socket> | undefined;
   if (stream && typeof stream.setNoDelay === 'function') stream.setNoDelay(true);

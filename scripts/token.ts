@@ -1,6 +1,6 @@
 /**
  * `npm run token -- --sub 123 --role LEVEL_1`: mints an HS256 JWT the gateway accepts, for trying
- * /ws/connect or share-location by hand (reference/002's token_factory, for people). Reads the
+ * /ws/connect or share-location by hand (docs/compat/user-hub.md's token_factory, for people). Reads the
  * secret, issuer and audience from the same variables as the gateway.
  */
 import { parseArgs } from 'node:util';

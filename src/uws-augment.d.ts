@@ -1,4 +1,4 @@
-/** What the shipped typings of uwebsockets@3.0.6 miss (notes/uws.md, "Typings gaps"). */
+/** What the shipped typings of uwebsockets@3.0.6 miss (docs/notes/uws.md, "Typings gaps"). */
 import 'uWebSockets.js';
 
 declare module 'uWebSockets.js' {

@@ -1,6 +1,6 @@
 /**
  * Baseline `ws-reference`: the design of the FastAPI system the gateway replaces
- * (reference/001), written on Node's `http` server and the `ws` library.
+ * (docs/compat/gps-stream.md), written on Node's `http` server and the `ws` library.
  *
  * What it models, piece by piece as in the reference: one MQTT consumer for every connection; a
  * broker mapping device_id → the set of subscriber queues; one queue per (connection, device),

@@ -1,6 +1,6 @@
 /**
  * A standalone aedes broker for benchmark runs on machines without Mosquitto. Nagle is off on
- * every client socket (notes/latency.md). Logs `{"msg":"broker listening","port":N}`.
+ * every client socket (docs/notes/latency.md). Logs `{"msg":"broker listening","port":N}`.
  */
 import { createServer, type AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';

@@ -5,7 +5,7 @@
 import type { Socket } from 'node:net';
 import { connect, type MqttClient } from 'mqtt';
 
-/** Shared clock of publisher, gateway and load client (notes/latency.md). */
+/** Shared clock of publisher, gateway and load client (docs/notes/latency.md). */
 export const nowTs = (): number => performance.timeOrigin + performance.now();
 
 export async function connectPublisher(url: string, timeoutMs = 10_000): Promise<MqttClient> {
@@ -25,7 +25,7 @@ export async function connectPublisher(url: string, timeoutMs = 10_000): Promise
     client.end(true);
     throw err;
   }
-  // Nagle on this socket alone adds ~20 ms at p50 (notes/latency.md).
+  // Nagle on this socket alone adds ~20 ms at p50 (docs/notes/latency.md).
   const stream = client.stream as Partial<Socket>;
   if (typeof stream.setNoDelay !== 'function') throw new Error('publisher stream is not a TCP socket; cannot disable Nagle');
   stream.setNoDelay(true);

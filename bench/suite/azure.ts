@@ -77,7 +77,7 @@ export interface AzureResult {
 const ACCESS_KEY = 'bench-azure-access-key-with-at-least-32-bytes';
 const HUB = 'bench';
 const TOPIC = 'gateway/azure';
-/** Bus commands are control messages: the publisher tags each one as a backend does (README, "Authenticated control messages"). */
+/** Bus commands are control messages: the publisher tags each one as a backend does (docs/guide/security.md, "Authenticated control messages"). */
 const CLUSTER_KEY = 'bench-cluster-key-with-at-least-32-bytes-0123';
 const auth = new ControlAuth(CLUSTER_KEY, Number.POSITIVE_INFINITY);
 

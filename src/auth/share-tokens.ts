@@ -1,5 +1,5 @@
 /**
- * Share-location links (reference/001, "Endpoint Público"): a PASETO v4 token that names one
+ * Share-location links (docs/compat/gps-stream.md): a PASETO v4 token that names one
  * device and an expiry. The gateway mints `v4.local` tokens (encrypted with its k4.local key, what
  * the reference's viewers carry); `v4.public` tokens signed by another service are accepted when
  * its k4.public key is configured. A token names a `jti` so a link can be revoked.

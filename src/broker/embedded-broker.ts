@@ -110,7 +110,7 @@ export async function startEmbeddedBroker(config: GatewayConfig, stats: SharedSt
     },
   });
   const server: Server = createServer((socket) => {
-    // Nagle on broker sockets costs tens of ms per message (notes/latency.md).
+    // Nagle on broker sockets costs tens of ms per message (docs/notes/latency.md).
     socket.setNoDelay(true);
     aedes.handle(socket);
   });

@@ -1,6 +1,6 @@
 /**
- * Entity events of one channel: `/api/v1/ws?channel=` (reference/003's `entity_event` frames) or
- * `/ws/{channel}` (reference/004's `realtime_update` and `notification` frames). The client keeps
+ * Entity events of one channel: `/api/v1/ws?channel=` (docs/compat/sensor-events.md's `entity_event` frames) or
+ * `/ws/{channel}` (docs/compat/pet-care.md's `realtime_update` and `notification` frames). The client keeps
  * the last `offset` and `epoch` it saw and reconnects with `since`/`epoch`, so the gateway replays
  * exactly what was missed. When it cannot (the gap left the history, or another node or data
  * directory answered), `connected` says `recovered: false` with the reason: reload your state

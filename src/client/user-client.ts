@@ -1,5 +1,5 @@
 /**
- * A signed-in user's events: `/ws/connect?token=` (reference/002): the events of the user, of its
+ * A signed-in user's events: `/ws/connect?token=` (docs/compat/user-hub.md): the events of the user, of its
  * roles and of everyone, and the channels its roles may see. Answers the server's heartbeat and
  * refreshes the token before it expires (the server ends an unrefreshed session with 4001, after
  * which the client reconnects with a fresh token from the provider).

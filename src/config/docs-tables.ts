@@ -1,7 +1,7 @@
 /**
- * The README's reference tables, generated from the code (env table, error catalogue, close
- * codes, metric table) so they cannot drift: `npm run docs` rewrites them and a test fails when
- * the README differs.
+ * The reference tables under docs/reference/, generated from the code (env table, error catalogue,
+ * close codes, metric table) so they cannot drift: `npm run docs` rewrites them and
+ * test/unit/docs-in-step.test.ts fails when a page differs.
  */
 import { ENV_TABLE } from './env-table.js';
 import { CloseCode, shouldReconnect } from '../errors/close-codes.js';
@@ -54,12 +54,22 @@ export const DOC_TABLES: Readonly<Record<string, () => string>> = {
   metrics: metricTable,
 };
 
-/** Replaces each `<!-- table:NAME -->…<!-- /table:NAME -->` section of `markdown`. */
-export function renderDocTables(markdown: string): string {
+/** Which page (path from the repository root) holds which tables. */
+export const DOC_TABLE_PAGES: Readonly<Record<string, readonly string[]>> = {
+  'docs/reference/configuration.md': ['config'],
+  'docs/reference/errors.md': ['errors'],
+  'docs/reference/close-codes.md': ['close-codes'],
+  'docs/reference/metrics.md': ['metrics'],
+};
+
+/** Replaces each `<!-- table:NAME -->…<!-- /table:NAME -->` section of `markdown`, for each of `names`. */
+export function renderDocTables(markdown: string, names: readonly string[]): string {
   let out = markdown;
-  for (const [name, render] of Object.entries(DOC_TABLES)) {
+  for (const name of names) {
+    const render = DOC_TABLES[name];
+    if (!render) throw new Error(`no generated table named ${name}`);
     const pattern = new RegExp(`(<!-- table:${name} -->)[\\s\\S]*?(<!-- /table:${name} -->)`);
-    if (!pattern.test(out)) throw new Error(`README has no <!-- table:${name} --> section`);
+    if (!pattern.test(out)) throw new Error(`the page has no <!-- table:${name} --> section`);
     out = out.replace(pattern, (_all, start: string, end: string) => `${start}\n${render()}\n${end}`);
   }
   return out;

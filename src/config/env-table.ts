@@ -1,5 +1,5 @@
 /**
- * Every environment variable the gateway reads, in one table. The README's configuration table is
+ * Every environment variable the gateway reads, in one table. The configuration table of docs/reference/configuration.md is
  * checked against this list by test/unit/docs-in-step.test.ts, so a new variable must be
  * documented there too.
  */

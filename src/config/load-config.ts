@@ -36,7 +36,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   }
   const idleTimeoutS = int('GATEWAY_IDLE_TIMEOUT_S')!;
   if (idleTimeoutS !== 0 && idleTimeoutS < 9) {
-    // uWS aborts the whole process on 1..8 (notes/uws.md): refuse it here instead.
+    // uWS aborts the whole process on 1..8 (docs/notes/uws.md): refuse it here instead.
     invalid(spec('GATEWAY_IDLE_TIMEOUT_S'), 'must be 0 (off) or between 9 and 960', String(idleTimeoutS));
   }
   for (const topic of readList(env, spec('GATEWAY_MQTT_TOPICS'))) {

@@ -1,5 +1,5 @@
 /**
- * Bad client frames: one sequence on every WebSocket route (README "Errors" and "Close codes").
+ * Bad client frames: one sequence on every WebSocket route (docs/reference/errors.md, docs/reference/close-codes.md).
  *
  *   refused   the route's error frame with the code; the connection stays, until more than
  *             GATEWAY_MAX_BAD_FRAMES in a minute: then the GW_ERR_TOO_MANY_BAD_FRAMES error and 4501

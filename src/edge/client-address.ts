@@ -49,7 +49,7 @@ export function parseProxyEntry(text: string): ProxyRange {
   return { address, prefix, family: version === 4 ? 'ipv4' : 'ipv6' };
 }
 
-/** The TCP peer's IP as text, IPv4-mapped IPv6 normalised (notes/uws.md). */
+/** The TCP peer's IP as text, IPv4-mapped IPv6 normalised (docs/notes/uws.md). */
 export function peerIp(res: HttpResponse): string {
   return unmapV4(Buffer.from(res.getRemoteAddressAsText()).toString());
 }

@@ -78,7 +78,7 @@ interface FrameBucket {
 
 /**
  * The behaviour options every client WebSocket route shares. uWS's backpressure limit is off: past
- * it uWS drops every send silently, close frames included (notes/uws.md), so the routes' own scans
+ * it uWS drops every send silently, close frames included (docs/notes/uws.md), so the routes' own scans
  * (slow-consumers.ts, channel-backpressure.ts) enforce the limits and close with 4000 instead.
  * uWS's frame cap sits FRAME_SLACK above GATEWAY_MAX_FRAME_BYTES, so frames over the limit reach
  * screenFrame and get the documented error and 1009 (bad-frames.ts).

@@ -1,6 +1,6 @@
 /**
  * Writing HTTP responses on uWS the safe way: always corked, never after the request was
- * aborted, and async handlers register onAborted before their first await (notes/uws.md).
+ * aborted, and async handlers register onAborted before their first await (docs/notes/uws.md).
  */
 import type { HttpResponse } from 'uWebSockets.js';
 import { ERRORS, type ErrorCode } from '../errors/error-codes.js';

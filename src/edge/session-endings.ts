@@ -1,6 +1,6 @@
 /**
  * The frames that end an authenticated session, per endpoint family:
- *   share viewer, link expired   {"event":"expired","data":{"message":"Token expired"}}  then 1000 (reference/001)
+ *   share viewer, link expired   {"event":"expired","data":{"message":"Token expired"}}  then 1000 (docs/compat/gps-stream.md)
  *   share viewer, link revoked   {"event":"revoked","data":{"message":"Link revoked"}}   then 1008
  *   stream with a JWT, expired   {"event":"error","data":{"code":"GW_ERR_TOKEN_EXPIRED",…}} then 4001
  *   /ws/connect and channels, expired {"type":"token_expired","data":{…},"timestamp":…}      then 4001

@@ -1,6 +1,6 @@
 /**
  * Ends authenticated sessions on time: a JWT session when its token expires (unless refreshed),
- * a share-location viewer when its link expires (reference/001: `{"event":"expired"}` then 1000)
+ * a share-location viewer when its link expires (docs/compat/gps-stream.md: `{"event":"expired"}` then 1000)
  * or is revoked. One sweep for all sockets of the edge.
  */
 import type { WebSocket } from 'uWebSockets.js';

@@ -1,7 +1,7 @@
 /**
  * WebSocket close codes, one table. RFC 6455 codes below 4000; the application range follows
- * DESIGN.md: 4000-4499 means "reconnect (after a backoff)", 4500-4999 means "do not reconnect,
- * the request itself is wrong". The README's close-code table is checked against this one.
+ * docs/architecture.md, "Delivery semantics and close-code ranges": 4000-4499 means "reconnect (after a backoff)", 4500-4999 means "do not reconnect,
+ * the request itself is wrong". The table of docs/reference/close-codes.md is checked against this one.
  */
 export const CloseCode = {
   /** Normal closure (also: share link expired, client asked to close). */

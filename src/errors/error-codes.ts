@@ -1,7 +1,7 @@
 /**
  * The error catalogue: every error the gateway reports to a client or an operator has a stable
  * `GW_ERR_*` code, an HTTP status (for REST and refused upgrades) and, where it ends a WebSocket,
- * a close code. The README's error table is checked against this one.
+ * a close code. The table of docs/reference/errors.md is checked against this one.
  */
 import { CloseCode, type CloseCodeValue } from './close-codes.js';
 

@@ -16,7 +16,7 @@
  *
  * The topic is in the MAC, so a message cannot be moved to another topic (another user, channel or
  * hub); `ts` must be within ±CLOCK_WINDOW_S of the receiver's clock, so a captured message can be
- * replayed only for those minutes, and only as it was: same topic, same bytes (see the README).
+ * replayed only for those minutes, and only as it was: same topic, same bytes (docs/guide/security.md, "What a replay can do").
  *
  * Why a prefix in the payload and not MQTT 5 user properties: the gateway, aedes and most bridges
  * speak MQTT 3.1.1, where there are no properties, and a Mosquitto bridge or a 3.1.1 hop drops

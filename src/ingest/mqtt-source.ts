@@ -79,7 +79,7 @@ export class MqttSource {
     });
     this.client = client;
     client.on('connect', () => {
-      // Nagle on this socket costs tens of ms per message (notes/latency.md).
+      // Nagle on this socket costs tens of ms per message (docs/notes/latency.md).
       const stream = client.stream as unknown as Partial<Socket>;
       stream.setNoDelay?.(true);
       this.state = SourceState.Connected;

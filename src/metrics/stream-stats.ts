@@ -1,5 +1,5 @@
 /**
- * The body of GET /api/v1/stream/stats: the reference's three fields first (reference/001,
+ * The body of GET /api/v1/stream/stats: the reference's three fields first (docs/compat/gps-stream.md,
  * "Endpoint de Estadísticas"), then what an operator needs. Summed over all edge threads.
  */
 import type { SharedStats } from './shared-stats.js';

@@ -15,7 +15,7 @@ export type EntityTask =
   | { readonly op: 'publish'; readonly channel: string; readonly payload: string };
 
 export type TripTask =
-  /** A step of a trip's lifecycle (reference/000); the body is checked on the pool. */
+  /** A step of a trip's lifecycle (docs/compat/trips.md); the body is checked on the pool. */
   | { readonly op: 'trip-step'; readonly step: TripStep; readonly body: unknown }
   | { readonly op: 'trip-get'; readonly id: number }
   | { readonly op: 'trip-list'; readonly skip: number; readonly limit: number }
@@ -23,7 +23,7 @@ export type TripTask =
   | { readonly op: 'equipment-get'; readonly code: string }
   | { readonly op: 'equipment-put'; readonly code: string; readonly body: unknown }
   | { readonly op: 'equipment-delete'; readonly code: string }
-  /** Negotiate: the equipment exists and is active (reference/000 validate_equipment). */
+  /** Negotiate: the equipment exists and is active (docs/compat/trips.md validate_equipment). */
   | { readonly op: 'equipment-check'; readonly code: string };
 
 /** The outbox's dead letters, oldest first, without their payloads (store/dead-letters.ts). */

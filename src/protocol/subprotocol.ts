@@ -2,7 +2,7 @@
  * Sec-WebSocket-Protocol negotiation (RFC 6455 §4.2.2): the client offers a comma-separated list;
  * the server picks one it speaks and echoes exactly that token. No header means the endpoint's
  * default. uWS sends whatever string it is given, so the caller must pass only the chosen token
- * (or '' when nothing was offered): see notes/uws.md.
+ * (or '' when nothing was offered): see docs/notes/uws.md.
  */
 export type Negotiation<T extends string> =
   | { readonly ok: true; readonly chosen: T; readonly echo: string }

@@ -12,7 +12,7 @@
  *     entities(collection, id, data, …)      one row per entity; data is the JSON of its fields
  *     outbox(id, channel, payload, created)  events written with their entity, not yet seen back
  *     dead_letters(id, channel, payload, …)  outbox rows the relay gave up on, with reason and time
- *     equipment(code, kind, active, …)       trucks and excavators (reference/000)
+ *     equipment(code, kind, active, …)       trucks and excavators (docs/compat/trips.md)
  *     trips(id, state, data, …)              trips (IdMovimiento = id) and their state
  *     trip_events(id, trip_id, event, at)    every trip event written (events per hour)
  *   history.sqlite   written by the ingest thread

@@ -1,6 +1,6 @@
 /**
  * The cluster key the test gateways get (gateway-process.ts sets GATEWAY_CLUSTER_KEY to it unless a
- * test names another), and the README's signing recipe written out on its own, as a backend would,
+ * test names another), and the signing recipe of docs/guide/security.md written out on its own, as a backend would,
  * so the tests check the documented wire format and not just the gateway against itself.
  */
 import { createHmac } from 'node:crypto';

@@ -6,7 +6,7 @@ import WebSocket from 'ws';
 import { unpack } from 'msgpackr';
 import { onTestFinished } from 'vitest';
 
-/** A decoded frame: reference/001 and /004 frames have `event`, reference/002 frames have `type`. */
+/** A decoded frame: docs/compat/gps-stream.md frames have `event`, docs/compat/user-hub.md and docs/compat/pet-care.md frames have `type`. */
 export interface Frame {
   readonly event?: string;
   readonly type?: string;

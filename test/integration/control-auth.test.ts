@@ -3,7 +3,7 @@
  * backend login, which the embedded broker lets publish on every control topic (as an allow-all or
  * misconfigured broker would, or a leaked backend password): forged control messages on every
  * control topic are dropped and counted and nothing reaches a WebSocket client; a backend that tags
- * its messages with the cluster key (as the README's recipe does: test/helpers/control-key.ts) is
+ * its messages with the cluster key (as the recipe in docs/guide/security.md does: test/helpers/control-key.ts) is
  * delivered. Then two nodes on one real Mosquitto: the same key delivers each other's events,
  * different keys do not.
  */
@@ -111,7 +111,7 @@ describe('backend signing recipes', () => {
   const run = promisify(execFile);
   const env = { PATH: process.env.PATH ?? '', GATEWAY_CLUSTER_KEY: TEST_CLUSTER_KEY };
 
-  it('npm run sign (argument and stdin) and the README\'s Python recipe tag messages the gateway delivers', async () => {
+  it('npm run sign (argument and stdin) and the Python recipe of docs/guide/security.md tag messages the gateway delivers', async () => {
     const gw = await startGateway({ env: channelEnv() });
     const channel = await connectChannel(gw, '/api/v1/ws?channel=sensors');
     const pub = await connectBackend(gw.mqttUrl);
@@ -127,8 +127,8 @@ describe('backend signing recipes', () => {
       child.once('exit', (code) => (code === 0 ? resolve(Buffer.concat(chunks)) : reject(new Error(`sign exited ${code}`))));
     });
     await pub.raw(topic, fromStdin);
-    const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
-    const recipe = /```python\n([\s\S]*?)```/.exec(readme.slice(readme.indexOf('## Authenticated control messages')))![1];
+    const guide = readFileSync(`${REPO_ROOT}docs/guide/security.md`, 'utf8');
+    const recipe = /```python\n([\s\S]*?)```/.exec(guide.slice(guide.indexOf('## Authenticated control messages')))![1];
     const driver = `${recipe}\nimport sys\nsys.stdout.buffer.write(sign(${JSON.stringify(TEST_CLUSTER_KEY)}.encode(), ${JSON.stringify(topic)}, ${JSON.stringify(entity(3))}.encode()))\n`;
     await pub.raw(topic, (await run('python3', ['-c', driver], { encoding: 'buffer' })).stdout);
     for (const id of [1, 2, 3]) expect(await channel.next(isEvent)).toMatchObject({ entity_id: id, offset: id });

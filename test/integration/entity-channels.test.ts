@@ -78,7 +78,7 @@ describe('reference/003: sensors and readings over /api/v1/ws', () => {
     expect(created.status).toBe(201);
     expect(await client.next(isEvent)).toMatchObject({ event_type: 'created', entity_id: 1, data: { tipo: 'humedad' } });
 
-    const general = await connectChannel(gw, '/api/v1/ws'); // reference/003: the channel defaults to general
+    const general = await connectChannel(gw, '/api/v1/ws'); // docs/compat/sensor-events.md: the channel defaults to general
     expect(general.established).toMatchObject({ channel: 'general' });
     expect((await rest(gw, 'POST', '/api/v1/ws/test-event', { message: 'hola' })).body).toMatchObject({ status: 'ok', channel: 'general' });
     expect(await general.next(isEvent)).toMatchObject({ type: 'entity_event', entity_type: 'test', event_type: 'test', data: { message: 'hola' } });

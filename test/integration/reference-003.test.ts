@@ -1,5 +1,5 @@
 /**
- * reference/003 compatibility on a real gateway with real `ws` clients: its own test
+ * docs/compat/sensor-events.md compatibility on a real gateway with real `ws` clients: its own test
  * (`test_websocket_no_auth.py`) counts "5 events (connection + stats + 3 CRUD)" on
  * /api/v1/ws?channel=sensors, and its authenticated variant is /api/v1/ws/secure.
  */
@@ -43,7 +43,7 @@ describe('reference/003: /api/v1/ws', () => {
     expect(back.frames[0]).toMatchObject({ recovered: true, replayed: 2 });
     expect(back.frames[1]).toEqual(statsFrame({ connections: 2, offset: 3, oldest_offset: 1, history: 3 }));
 
-    // reference/004's /ws/{channel} is unchanged: no stats frame.
+    // docs/compat/pet-care.md's /ws/{channel} is unchanged: no stats frame.
     const pets = await connectChannel(gw, '/ws/pets');
     await rest(gw, 'POST', '/api/v1/channels/pets/events', { type: 'realtime_update', entity_type: 'pets', action: 'created', data: { pet_id: 1, name: 'Luna' } }, await adminToken());
     await pets.next(isEvent);

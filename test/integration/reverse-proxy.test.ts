@@ -1,5 +1,5 @@
 /**
- * The README's nginx and Caddy blocks, run for real (Debian's nginx-light and caddy; .ci/run
+ * The nginx and Caddy blocks of docs/guide/security.md, run for real (Debian's nginx-light and caddy; .ci/run
  * installs them) in front of a real gateway, with only their ports, addresses and certificate paths
  * replaced: TLS at the proxy, WebSocket upgrades through it, the links built from what it forwards,
  * and the per-IP limit keyed on the address the proxy saw (a client's own X-Forwarded-For does not
@@ -19,10 +19,12 @@ import { connectStream, isMessage } from '../helpers/stream-client.js';
 const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
 const CADDY = process.env.CADDY_PATH ?? '/usr/bin/caddy';
 
-function readmeBlock(lang: string): string {
-  const readme = readFileSync(`${REPO_ROOT}README.md`, 'utf8');
-  const block = new RegExp(`\`\`\`${lang}\n([\\s\\S]*?)\`\`\``).exec(readme);
-  if (!block) throw new Error(`README.md has no \`\`\`${lang} block`);
+const GUIDE = 'docs/guide/security.md';
+
+function guideBlock(lang: string): string {
+  const guide = readFileSync(`${REPO_ROOT}${GUIDE}`, 'utf8');
+  const block = new RegExp(`\`\`\`${lang}\n([\\s\\S]*?)\`\`\``).exec(guide);
+  if (!block) throw new Error(`${GUIDE} has no \`\`\`${lang} block`);
   return block[1];
 }
 
@@ -120,10 +122,10 @@ async function checkThroughProxy({ ca, gw, port }: Setup): Promise<void> {
   expect(await upgrade('127.0.0.6')).toBe('open');
 }
 
-describe('behind a reverse proxy (the README blocks)', () => {
+describe('behind a reverse proxy (the blocks of docs/guide/security.md)', () => {
   it('nginx: wss and https through it, links say wss://<nginx host>, the per-IP limit keys on the address nginx saw', async () => {
     const s = await setup();
-    const block = readmeBlock('nginx')
+    const block = guideBlock('nginx')
       .replace('server 127.0.0.1:8080;', `server 127.0.0.1:${s.gw.port};`)
       .replace('listen 443 ssl;', `listen 127.0.0.1:${s.port} ssl;`)
       .replace('/etc/ssl/gps.example.com/fullchain.pem', s.cert)
@@ -135,7 +137,7 @@ describe('behind a reverse proxy (the README blocks)', () => {
 
   it('Caddy: the same through its reverse_proxy', async () => {
     const s = await setup();
-    const site = readmeBlock('caddyfile')
+    const site = guideBlock('caddyfile')
       .replace('gps.example.com {', `https://127.0.0.1:${s.port} {\n\ttls ${s.cert} ${s.key}`)
       .replace('reverse_proxy 127.0.0.1:8080', `reverse_proxy 127.0.0.1:${s.gw.port}`);
     expect(site).toContain(`reverse_proxy 127.0.0.1:${s.gw.port}`);

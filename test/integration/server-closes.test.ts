@@ -1,7 +1,7 @@
 /**
  * Every close the server starts completes the closing handshake and closes TCP at once (RFC 6455
  * §7.1.1: the server closes TCP first). Measured with a client that answers the close frame and then
- * waits for the server's FIN, as Python's `websockets` (reference/001's client) does: token expiry
+ * waits for the server's FIN, as Python's `websockets` (docs/compat/gps-stream.md's client) does: token expiry
  * (4001, and `expired`/1000 for share links), a revoked link (1008), a slow consumer (4000), too many
  * bad frames (4501), a frame too big (1009), a refusal after the token check (1008), and shutdown
  * (1001). The bound asserted (CLOSE_BOUND_MS) is behaviour, not performance: before the fix these

@@ -1,5 +1,5 @@
 /**
- * Share-location links (reference/001, "Endpoint Público") end to end: minting over REST with a JWT
+ * Share-location links (docs/compat/gps-stream.md) end to end: minting over REST with a JWT
  * and the ACL, the viewer stream of one device, expiry (`expired` + 1000), revocation over the bus
  * (`revoked` + 1008), and each bad link refused with 1008. Plus the rate limits.
  */

@@ -1,6 +1,6 @@
 /**
  * /api/v1/stream end to end: real gateway process, real brokers (embedded aedes and Mosquitto),
- * real MQTT publishers, real WebSocket clients. Envelopes are compared with reference/001.
+ * real MQTT publishers, real WebSocket clients. Envelopes are compared with docs/compat/gps-stream.md.
  */
 import { describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';

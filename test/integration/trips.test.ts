@@ -1,5 +1,5 @@
 /**
- * Trip coordination (reference/000) on the gateway alone, driven by the official Azure SDKs:
+ * Trip coordination (docs/compat/trips.md) on the gateway alone, driven by the official Azure SDKs:
  * equipment from GATEWAY_EQUIPMENT_FILE, /ws/negotiate, the trip lifecycle over REST (real
  * SQLite), and @azure/web-pubsub-client connections of an excavator and a truck receiving the events.
  */

@@ -1,5 +1,5 @@
 /**
- * GET /ws/stats `metrics.total_messages_sent` (reference/002) counts every frame sent to
+ * GET /ws/stats `metrics.total_messages_sent` (docs/compat/user-hub.md) counts every frame sent to
  * /ws/connect sockets: bus events, the channel events their roles may see, their notifications,
  * heartbeats and the replies (connection_established, pong). Compared with what real clients got.
  */

@@ -1,5 +1,5 @@
 /**
- * /ws/connect (reference/002) and JWT checks on a real gateway: tokens from the query, the
+ * /ws/connect (docs/compat/user-hub.md) and JWT checks on a real gateway: tokens from the query, the
  * Authorization header and the subprotocol; events by user, role and to all over the real bus;
  * heartbeat; refresh and expiry; /ws/stats and the test broadcast; every bad token refused with
  * 1008 and nothing leaked. Runs with token checks in the Piscina pool and inline.

@@ -80,7 +80,7 @@ describe('broker restarts during a burst of REST writes', () => {
     const received = [json, msgpack, user, back].reduce((n, b) => n + b.frames.filter(isEvent).length, seenByCut.length);
     expect.soft(m.gateway_channel_deliveries_total, 'channel_deliveries_total').toBeGreaterThanOrEqual(received);
     expect.soft(m.gateway_channel_deliveries_total, 'channel_deliveries_total').toBeLessThanOrEqual(received + inFlightAtCut);
-    // total_messages_sent (reference/002) counts every frame delivered to /ws/connect sockets: the
+    // total_messages_sent (docs/compat/user-hub.md) counts every frame delivered to /ws/connect sockets: the
     // events, and connection_established and any heartbeat or reply.
     expect.soft(m.gateway_user_messages_sent_total, 'user_messages_sent_total').toBe(user.frames.length);
     await eventually(async () => (await metrics(gw)).gateway_outbox_pending === 0, 15_000, 'an empty outbox');

@@ -35,7 +35,7 @@ export const SENTINEL_GROUP = 'sentinel';
 export const SENTINEL_CHANNEL = 'sensors';
 /**
  * Put in tokens and frames the fuzzer sends: what a client sends must never reach the log (tokens
- * never do, README "Authentication"; a bad frame's warning describes it without its content).
+ * never do, docs/guide/authentication.md; a bad frame's warning describes it without its content).
  */
 export const SECRET_MARK = 'FZSECRET';
 
@@ -167,7 +167,7 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
   gw.child.once('exit', () => { died = Date.now(); });
   let stderr = '';
   gw.child.stderr!.on('data', (chunk: string) => {
-    // uWS's cork warning (README, "uWebSockets.js") says nothing about a failure: leave it out.
+    // uWS's cork warning (docs/guide/deployment.md, "uWebSockets.js: where it comes from") says nothing about a failure: leave it out.
     stderr = (stderr + chunk.split('\n').filter((l) => !l.includes('writes must be made from within a corked callback')).join('\n')).slice(-4000);
   });
   const key = new TextEncoder().encode(ACCESS_KEY);

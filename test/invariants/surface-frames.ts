@@ -55,7 +55,7 @@ const isPong = (f: any) => f?.event === 'pong' || f?.type === 'pong';
 interface Frame {
   /**
    * `cut`: an application message uWS may refuse itself by closing TCP without a close frame (1006;
-   * README "Close codes": a text frame that is not UTF-8, a frame over the route's hard cap), so
+   * docs/reference/close-codes.md, "1006 from uWS": a text frame that is not UTF-8, a frame over the route's hard cap), so
    * 1006 is a documented answer to it, as to garbage.
    */
   readonly kind: 'app' | 'garbage' | 'cut';

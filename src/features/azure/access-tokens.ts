@@ -1,5 +1,5 @@
 /**
- * The two kinds of token an Azure Web PubSub access key signs (protocols/azure-webpubsub.md §1.3,
+ * The two kinds of token an Azure Web PubSub access key signs (docs/compat/azure-webpubsub.md §1.3,
  * §2.5, §3), checked and made here with jose. Both are HS256 with the access key's UTF-8 bytes.
  *
  *   REST     signed by the service SDK per request: `aud` = the request URL. Compared on the path

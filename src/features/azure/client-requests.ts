@@ -1,5 +1,5 @@
 /**
- * Frames a json(.reliable).webpubsub.azure.v1 client sends (protocols/azure-webpubsub.md §4.1, §5),
+ * Frames a json(.reliable).webpubsub.azure.v1 client sends (docs/compat/azure-webpubsub.md §4.1, §5),
  * checked. A frame that does not match the format is refused with GW_ERR_AZURE_REQUEST_INVALID
  * (the route declines the client: `disconnected`, then 1008). Its nesting is checked before it is
  * parsed (protocol/bounded-json.ts), and no message quotes the frame (bad frames are logged).

@@ -1,6 +1,6 @@
 /**
  * Azure Web PubSub connection strings (`Endpoint=…;AccessKey=…;Port=…;Version=1.0;`), parsed the way
- * the JS SDK parses them (protocols/azure-webpubsub.md §1.1): pieces split on `;`, the key before the
+ * the JS SDK parses them (docs/compat/azure-webpubsub.md §1.1): pieces split on `;`, the key before the
  * first `=` (case-insensitive), unknown keys ignored, `https://` added to an endpoint without a
  * scheme, `Port` overriding the endpoint's port (an empty `Port=` removing it).
  */
@@ -36,7 +36,7 @@ export function parseConnectionString(text: string): ConnectionString {
   return { endpoint: url.toString(), accessKey };
 }
 
-/** The connection string a client of this gateway uses (what `negotiate` and the README print). */
+/** The connection string a client of this gateway uses (what `negotiate` and docs/guide/azure.md print). */
 export function formatConnectionString(endpoint: string, accessKey: string): string {
   const url = new URL(endpoint);
   return `Endpoint=${url.protocol}//${url.hostname};Port=${url.port || (url.protocol === 'https:' ? '443' : '80')};AccessKey=${accessKey};Version=1.0;`;

@@ -1,5 +1,5 @@
 /**
- * What the gateway sends to Azure Web PubSub clients (protocols/azure-webpubsub.md §4.2, §4.4, §6.1).
+ * What the gateway sends to Azure Web PubSub clients (docs/compat/azure-webpubsub.md §4.2, §4.4, §6.1).
  * A data message is rendered once, by ingest, in the two forms receivers take:
  *
  *   pubsub  `{"type":"message","from":"group","group":…,"dataType":…,"data":…,"fromUserId"?}` (UTF-8)

@@ -1,5 +1,5 @@
 /**
- * The OData filter of Azure Web PubSub's send and group operations (protocols/azure-webpubsub.md
+ * The OData filter of Azure Web PubSub's send and group operations (docs/compat/azure-webpubsub.md
  * §2.4), compiled once into a predicate over a connection: identifiers `userId`, `connectionId`
  * (strings) and `groups` (a collection); `eq ne gt ge lt le`, `and or not`, parentheses, `in`;
  * literals 'text' ('' escapes a quote), integers, true, false, null; functions tolower, toupper,

@@ -1,5 +1,5 @@
 /**
- * Azure Web PubSub roles (protocols/azure-webpubsub.md §3.1): `webpubsub.joinLeaveGroup` and
+ * Azure Web PubSub roles (docs/compat/azure-webpubsub.md §3.1): `webpubsub.joinLeaveGroup` and
  * `webpubsub.sendToGroup` grant a permission on every group, `webpubsub.<permission>.<group>` on
  * one. REST grantPermission/revokePermission map to the same role strings.
  */

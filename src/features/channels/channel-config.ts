@@ -5,10 +5,10 @@
  * clients subscribe to, with its own history bounds.
  *
  * The built-in default serves all three references:
- *   reference/003  sensores → sensors, lecturas → readings (+ test-sensors), channel general
- *   reference/004  pets, reservations, payments, invoices, medical_history, services, employees,
+ *   docs/compat/sensor-events.md  sensores → sensors, lecturas → readings (+ test-sensors), channel general
+ *   docs/compat/pet-care.md  pets, reservations, payments, invoices, medical_history, services, employees,
  *                  activity_logs, and users for per-user notifications
- *   reference/002  tareas → tasks (task_event), efectivos → efectivos (efectivo_event)
+ *   docs/compat/user-hub.md  tareas → tasks (task_event), efectivos → efectivos (efectivo_event)
  */
 export type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
 
@@ -26,13 +26,13 @@ export interface CollectionSpec {
   readonly path: string;
   /** Channel its events go to. */
   readonly channel: string;
-  /** `entity_type` of its events (reference/003 uses the singular, reference/004 the channel name). */
+  /** `entity_type` of its events (docs/compat/sensor-events.md uses the singular, docs/compat/pet-care.md the channel name). */
   readonly entityType: string;
-  /** Name of the id in the entity's JSON (`id`; reference/004's payloads say `pet_id`). */
+  /** Name of the id in the entity's JSON (`id`; docs/compat/pet-care.md's payloads say `pet_id`). */
   readonly idField: string;
   /** The fields a body may carry; null: any fields (a free-form object). */
   readonly fields: Readonly<Record<string, FieldSpec>> | null;
-  /** Unauthenticated twin served outside production (reference/003's `test-sensors`). */
+  /** Unauthenticated twin served outside production (docs/compat/sensor-events.md's `test-sensors`). */
   readonly testPath: string | null;
 }
 
@@ -42,12 +42,12 @@ export interface ChannelSpec {
   readonly historyTtlS: number;
   /**
    * Its events also go to this Azure Web PubSub hub, to the groups each event's `metadata.groups`
-   * names (the trips channel: reference/000). null: channel subscribers only.
+   * names (the trips channel: docs/compat/trips.md). null: channel subscribers only.
    */
   readonly azureHub: string | null;
 }
 
-/** The channel of trip events (reference/000); always present, bound to GATEWAY_TRIPS_HUB. */
+/** The channel of trip events (docs/compat/trips.md); always present, bound to GATEWAY_TRIPS_HUB. */
 export const TRIPS_CHANNEL = 'viajes';
 
 export interface ChannelsConfig {

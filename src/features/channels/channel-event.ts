@@ -4,9 +4,9 @@
  * into a ChannelEvent once, and each endpoint family renders its own envelope from it
  * (channels/envelopes.ts):
  *
- *   {"type":"entity_event","entity_type","event_type","entity_id","data","metadata"?,"timestamp"?}   reference/003
- *   {"type":"realtime_update","entity_type","action","data","timestamp"?}                          reference/004
- *   {"type":"notification","notification_type","user_id"?,"data"?,"timestamp"?}                    reference/004
+ *   {"type":"entity_event","entity_type","event_type","entity_id","data","metadata"?,"timestamp"?}   docs/compat/sensor-events.md
+ *   {"type":"realtime_update","entity_type","action","data","timestamp"?}                          docs/compat/pet-care.md
+ *   {"type":"notification","notification_type","user_id"?,"data"?,"timestamp"?}                    docs/compat/pet-care.md
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
@@ -89,7 +89,7 @@ export function parseChannelEvent(value: unknown): ChannelEvent {
   }
 }
 
-/** The reference/003 envelope of a CRUD write, as the store writes it to the outbox. */
+/** The docs/compat/sensor-events.md envelope of a CRUD write, as the store writes it to the outbox. */
 export function entityEventJson(change: Omit<EntityChange, 'kind'>): string {
   return JSON.stringify({
     type: 'entity_event', entity_type: change.entityType, event_type: change.action, entity_id: change.entityId,

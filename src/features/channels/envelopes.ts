@@ -3,11 +3,11 @@
  * (fields are added, never renamed). Rendered once per event by the ingest thread, in every
  * envelope and wire format, so every subscriber of a (channel, envelope, format) gets the same bytes.
  *
- *   0  entity_event     /api/v1/ws?channel=…   (reference/003)
- *   1  realtime_update  /ws/{channel}          (reference/004)
- *   2  <entity>_event   /ws/connect            (reference/002: task_event, efectivo_event, …)
+ *   0  entity_event     /api/v1/ws?channel=…   (docs/compat/sensor-events.md)
+ *   1  realtime_update  /ws/{channel}          (docs/compat/pet-care.md)
+ *   2  <entity>_event   /ws/connect            (docs/compat/user-hub.md: task_event, efectivo_event, …)
  *
- * A notification has one shape on every endpoint (reference/004).
+ * A notification has one shape on every endpoint (docs/compat/pet-care.md).
  */
 import { CODECS } from '../../protocol/codec.js';
 import type { ChannelEvent } from './channel-event.js';

@@ -17,7 +17,7 @@ export function isValidDeviceId(id: string): boolean {
  */
 export const ALL_DEVICES = '*';
 
-/** The reference's own message for a missing device_ids (reference/001, "Mensaje de Error"). */
+/** The reference's own message for a missing device_ids (docs/compat/gps-stream.md, "Envelopes"). */
 export const MISSING_DEVICE_IDS_MESSAGE = 'Debe especificar al menos un device_id en los query params';
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The telemetry envelope of reference/001 ("Mensaje de Datos"):
+ * The telemetry envelope of docs/compat/gps-stream.md, "Envelopes":
  *   {"event":"message","data":{"timestamp":"<ISO-8601>","data":{...device payload...}}}
  * built once per message and wire format. The JSON form splices the device's own payload bytes
  * (already validated as a JSON object) into the envelope, so there is no parse-stringify round trip.
@@ -36,7 +36,7 @@ export function packMsgpackEnvelope(timestamp: string, payload: object): Uint8Ar
   return packr.pack({ event: 'message', data: { timestamp, data: payload } });
 }
 
-/** Control events every stream client can get (reference/001 plus the documented additions). */
+/** Control events every stream client can get (docs/compat/gps-stream.md plus the documented additions). */
 export const KEEPALIVE_EVENT = { event: 'ping', data: { type: 'keep-alive' } } as const;
 
 export function errorEvent(message: string, code: string): object {

@@ -1,5 +1,5 @@
 /**
- * The trip lifecycle of reference/000 (trucks and excavators): the fields a trip has, the steps
+ * The trip lifecycle of docs/compat/trips.md (trucks and excavators): the fields a trip has, the steps
  * that move it, which state each step may start from, and the event each step emits, with the
  * reference's payload (the `data` of the Azure `message` frame).
  *

@@ -1,5 +1,5 @@
 /**
- * Azure Web PubSub's client endpoint, self-hosted (protocols/azure-webpubsub.md §3-§6):
+ * Azure Web PubSub's client endpoint, self-hosted (docs/compat/azure-webpubsub.md §3-§6):
  *
  *   /client/hubs/{hub}  or  /client?hub={hub}     token: access_token=… or Authorization: Bearer …
  *

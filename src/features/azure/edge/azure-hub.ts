@@ -1,7 +1,7 @@
 /**
  * The Azure Web PubSub connections of one edge thread: per hub, who is connected and in which
  * groups (azure/membership.ts), delivery of the commands ingest hands over, and the reliable
- * protocol's sessions (protocols/azure-webpubsub.md §5):
+ * protocol's sessions (docs/compat/azure-webpubsub.md §5):
  *
  *   - every data message to a reliable connection gets the next sequenceId and is kept until the
  *     client's sequenceAck covers it; over 1000 messages or 16 MB unacknowledged the connection is

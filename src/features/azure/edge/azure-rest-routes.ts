@@ -1,6 +1,6 @@
 /**
  * Azure Web PubSub's REST data plane, self-hosted: what `@azure/web-pubsub`'s
- * WebPubSubServiceClient calls (protocols/azure-webpubsub.md §2), under /api/hubs/{hub}/…, with
+ * WebPubSubServiceClient calls (docs/compat/azure-webpubsub.md §2), under /api/hubs/{hub}/…, with
  * the status codes it expects (202 sends, 200 adds and grants, 204 removes, revokes and closes,
  * 200/404 existence checks) and an ErrorDetail body `{"code","message"}` on errors.
  *

@@ -1,6 +1,6 @@
 /**
  * Trip events to a real Azure Web PubSub service (AZURE_WEBPUBSUB_CONNECTION_STRING), with the
- * official `@azure/web-pubsub` client, as reference/000's backend does: each event to its groups
+ * official `@azure/web-pubsub` client, as docs/compat/trips.md's backend does: each event to its groups
  * with sendToAll of the group. One queue, sent in order; a failed send is retried with exponential
  * backoff (full jitter) before the next is tried, so the service sees the events in order. A payload
  * over 1 MB is refused with the reference's "Message Too Large", never sent.

@@ -1,5 +1,5 @@
 /**
- * Slow channel consumers (DESIGN.md: events are never silently dropped). A channel socket cannot
+ * Slow channel consumers (docs/architecture.md, "Delivery semantics": events are never silently dropped). A channel socket cannot
  * be conflated like telemetry: it is closed with 4000 ("slow consumer, reconnect") when its unsent
  * bytes pass GATEWAY_EVENT_MAX_BUFFER_BYTES, or when it stays over GATEWAY_WS_MAX_BACKPRESSURE for
  * GATEWAY_SLOW_CONSUMER_TIMEOUT_MS. It then reconnects with `since` and gets what it missed from

@@ -1,8 +1,8 @@
 /**
  * The channel endpoints: one behaviour, two envelopes.
- *   /api/v1/ws?channel=sensors     entity_event frames (reference/003); the channel defaults to `general`
- *   /api/v1/ws/secure?channel=…    the same, always with a JWT whose roles may see the channel (reference/003)
- *   /ws/{channel}                  realtime_update and notification frames (reference/004)
+ *   /api/v1/ws?channel=sensors     entity_event frames (docs/compat/sensor-events.md); the channel defaults to `general`
+ *   /api/v1/ws/secure?channel=…    the same, always with a JWT whose roles may see the channel (docs/compat/sensor-events.md)
+ *   /ws/{channel}                  realtime_update and notification frames (docs/compat/pet-care.md)
  *
  * Query: `since=<offset>&epoch=<epoch>` resumes after the last event the client saw (EventHub.recover);
  * `user_id=<id>` (only when channels need no token; otherwise the token's user) also delivers that
@@ -10,7 +10,7 @@
  * must then grant the channel.
  *
  * Server frames: connection_established {channel, epoch, offset, recovered?, replayed?, reason?},
- * on /api/v1/ws then `stats` (reference/003's test counts "connection + stats + 3 CRUD"), the
+ * on /api/v1/ws then `stats` (docs/compat/sensor-events.md's test counts "connection + stats + 3 CRUD"), the
  * events, pong, token_refreshed, error. Client frames: ping, pong, refresh_token (schema below).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
@@ -31,7 +31,7 @@ import { refreshSession } from '../../../edge/session-refresh.js';
 import { requestToken, upgradeAfter, upgradeNow } from '../../../edge/upgrade-after-check.js';
 
 export const CHANNEL_PATHS: Readonly<Record<1 | 0, string>> = { 0: '/api/v1/ws', 1: '/ws/:channel' };
-/** reference/003's authenticated variant of /api/v1/ws. */
+/** docs/compat/sensor-events.md's authenticated variant of /api/v1/ws. */
 export const SECURE_CHANNEL_PATH = '/api/v1/ws/secure';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
@@ -102,7 +102,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
   }
 
   /**
-   * reference/003's stats frame, right after connection_established on /api/v1/ws: the fields of
+   * docs/compat/sensor-events.md's stats frame, right after connection_established on /api/v1/ws: the fields of
    * GET /api/v1/ws/stats/{channel}, under `data` (no top-level `offset`: it is not an event).
    */
   function sendStats(ws: ChannelSocket): void {

@@ -1,5 +1,5 @@
 /**
- * reference/003's operational routes for the channels:
+ * docs/compat/sensor-events.md's operational routes for the channels:
  *   GET  /api/v1/ws/stats             every channel: connections, offset, history
  *   GET  /api/v1/ws/stats/{channel}   one channel
  *   POST /api/v1/ws/test-event        a test event through the outbox and the bus (not in production)

@@ -1,5 +1,5 @@
 /**
- * The REST side of the entity channels (reference/003, and the same code for every collection in
+ * The REST side of the entity channels (docs/compat/sensor-events.md, and the same code for every collection in
  * GATEWAY_CHANNELS):
  *
  *   GET/POST /api/v1/<path>/          list (skip, limit) and create
@@ -56,7 +56,7 @@ export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): 
 
   for (const c of config.events.channels.collections) {
     collectionRoutes(c, c.path, restNeedsJwt);
-    // reference/003's unauthenticated twins, for tests and demos: never in production.
+    // docs/compat/sensor-events.md's unauthenticated twins, for tests and demos: never in production.
     if (c.testPath !== null && config.environment !== 'production') collectionRoutes(c, c.testPath, false);
   }
 

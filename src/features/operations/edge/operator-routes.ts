@@ -1,5 +1,5 @@
 /**
- * Routes for operators and orchestrators: stream stats (reference/001), Prometheus metrics,
+ * Routes for operators and orchestrators: stream stats (docs/compat/gps-stream.md), Prometheus metrics,
  * liveness and readiness. Unknown routes get a JSON 404.
  *
  * /healthz (liveness) answers 503 while a thread makes no progress (threads/progress.ts): a

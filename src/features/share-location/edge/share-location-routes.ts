@@ -1,5 +1,5 @@
 /**
- * Share-location links (reference/001, "Endpoint Público"), the HTTP half:
+ * Share-location links (docs/compat/gps-stream.md), the HTTP half:
  *   POST   /api/v1/public/share-location/init      Bearer JWT; {"device_id", "ttl_seconds"?} → a link
  *   DELETE /api/v1/public/share-location/<token>   Bearer JWT; revokes the link everywhere
  * The WebSocket half is the `share` variant of stream-route.ts.

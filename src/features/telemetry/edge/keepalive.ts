@@ -1,5 +1,5 @@
 /**
- * The reference/001 keep-alive (`{"event":"ping"}` every GATEWAY_KEEPALIVE_MS) for the telemetry
+ * The docs/compat/gps-stream.md keep-alive (`{"event":"ping"}` every GATEWAY_KEEPALIVE_MS) for the telemetry
  * stream: one publish per wire format per interval to a topic every stream socket joins, so it costs
  * nothing per socket in JS. One per edge: a second publisher would send every socket two pings.
  */

@@ -1,5 +1,5 @@
 /**
- * Slow telemetry consumers (DESIGN.md: conflate, deliver the latest on drain).
+ * Slow telemetry consumers (docs/architecture.md, "Delivery semantics": conflate, deliver the latest on drain).
  *
  * A socket whose uWS buffer passes GATEWAY_WS_MAX_BACKPRESSURE (the soft limit) is "lagging":
  * it is unsubscribed from its device topics, so the positions it would miss are conflated and its
@@ -9,7 +9,7 @@
  * 4000 (slow consumer, reconnect).
  *
  * uWS's own maxBackpressure is left unlimited on purpose: past it uWS drops every send silently,
- * close frames included (notes/uws.md), which would turn the documented 4000 into a bare 1006.
+ * close frames included (docs/notes/uws.md), which would turn the documented 4000 into a bare 1006.
  * Memory stays bounded because a lagging socket gets nothing but its close frame; the overshoot is
  * what arrives between two scans (one native call per socket every SCAN_INTERVAL_MS).
  */

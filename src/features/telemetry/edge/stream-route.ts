@@ -1,9 +1,9 @@
 /**
- * The telemetry stream endpoints (reference/001), one behaviour in two variants:
+ * The telemetry stream endpoints (docs/compat/gps-stream.md), one behaviour in two variants:
  *   open  /api/v1/stream?device_ids=A,B  (a JWT and ACL checks when GATEWAY_AUTH_REQUIRED has `stream`)
  *   share /api/v1/public/share-location/stream?token=v4.local…[&device_id=X]  (one device, named by the link)
  * The client picks json (default) or msgpack with Sec-WebSocket-Protocol; frames in both
- * directions are described in protocol/stream-actions.ts and the README.
+ * directions are described in features/telemetry/stream-actions.ts and docs/guide/telemetry.md.
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import type { Principal } from '../../../auth/principal.js';
@@ -189,7 +189,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       const admission = ws.admission!;
       ws.admission = null;
       if (admission.error !== null) {
-        // Reference/001: an `error` event, then the connection ends (1008 for tokens, 4500 for requests).
+        // docs/compat/gps-stream.md: an `error` event, then the connection ends (1008 for tokens, 4500 for requests).
         const err = admission.error;
         refuseAtOpen(ws, err, stats, (e) => sendEvent(ws, errorEvent(e.message, e.code)));
         return;

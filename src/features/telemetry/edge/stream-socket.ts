@@ -34,5 +34,5 @@ export interface StreamSocketData {
  * connection against 2.6 KB (bench/suite, memory scenario).
  */
 
-/** uWS makes userData the socket's own properties (`ws.getUserData() === ws`, notes/uws.md). */
+/** uWS makes userData the socket's own properties (`ws.getUserData() === ws`, docs/notes/uws.md). */
 export type StreamSocket = WebSocket<StreamSocketData> & StreamSocketData;

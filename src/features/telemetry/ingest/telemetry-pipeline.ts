@@ -57,7 +57,7 @@ export class TelemetryPipeline {
       this.badPayloadLog.warn({ topic, reason: decoded.reason, detail: decoded.detail, bytes: payload.length }, 'telemetry payload rejected');
       return;
     }
-    // Timestamp taken when the message is accepted, before any queueing (notes/latency.md).
+    // Timestamp taken when the message is accepted, before any queueing (docs/notes/latency.md).
     const timestamp = new Date().toISOString();
     const device = this.devices.get(decoded.deviceId);
     this.devices.recordPosition(device, decoded.value, timestamp);

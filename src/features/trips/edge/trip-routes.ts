@@ -1,5 +1,5 @@
 /**
- * Trip coordination (reference/000) over REST, served from the store pool:
+ * Trip coordination (docs/compat/trips.md) over REST, served from the store pool:
  *
  *   POST  /viaje/crear             {equipo, patente, id_jornada, …} → {"id": IdMovimiento}   ViajeCreado
  *   PATCH /viaje/actualizar        {id_movimiento, …changed fields}                          ViajeActualizado
@@ -25,7 +25,7 @@ import type { TripStep } from '../trip-steps.js';
 import { handleAsync, jsonReply, sendJson } from '../../../edge/http-response.js';
 import { pageQuery, serveStoreCall, type Guard, type StoreCallDeps } from '../../../edge/store-call.js';
 
-/** The roles reference/000's negotiate gives every piece of equipment. */
+/** The roles docs/compat/trips.md's negotiate gives every piece of equipment. */
 export const NEGOTIATE_ROLES = ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'];
 const TOKEN_MINUTES = 60;
 

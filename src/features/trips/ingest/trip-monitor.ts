@@ -1,5 +1,5 @@
 /**
- * The monitoring table of reference/000, sampled on the ingest thread every 5 s into the shared
+ * The monitoring table of docs/compat/trips.md, sampled on the ingest thread every 5 s into the shared
  * stats (so /metrics and /api/v1/trips/stats read it without a query): the active fleet from the
  * equipment registry, how many of it are connected to the trips hub (ingest's Azure directory),
  * and the trip events of the last hour.

@@ -1,5 +1,5 @@
 /**
- * Equipment and trips (reference/000), on the store pool. A trip step, its event in the outbox
+ * Equipment and trips (docs/compat/trips.md), on the store pool. A trip step, its event in the outbox
  * (channel `viajes`, so it gets an offset, history and recovery, and reaches the Azure groups) and
  * its row in trip_events are one transaction: a refused step (illegal transition, unknown truck,
  * event over 1 MB) writes nothing and emits nothing.
@@ -146,7 +146,7 @@ export class TripStore {
     return this.listTrips.all(limit, skip).map((row) => tripJson(this.trip(row)));
   }
 
-  /** The equipment, if it exists, is active and (when given) of this kind; throws otherwise (reference/000 validate_equipment). */
+  /** The equipment, if it exists, is active and (when given) of this kind; throws otherwise (docs/compat/trips.md validate_equipment). */
   usable(code: string, kind?: EquipmentKind): Equipment {
     const row = this.selectEquipment.get(code);
     if (row === undefined) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `Invalid User ID: no equipment ${JSON.stringify(code.slice(0, 64))}`);

@@ -1,5 +1,5 @@
 /**
- * /ws/connect (reference/002): JWT-authenticated users receive the events of their user, their
+ * /ws/connect (docs/compat/user-hub.md): JWT-authenticated users receive the events of their user, their
  * roles and everyone, in the reference's `{"type": …, "data": …, "timestamp": …}` frames
  * (`task_event`, `efectivo_event`, `system_event`, `dashboard_event`, `notification`). Events
  * arrive from the bus (control-messages.ts) already encoded once per format and are published to

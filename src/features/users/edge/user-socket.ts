@@ -2,7 +2,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import type { SessionAuth } from '../../../edge/session-expiry.js';
 import type { GatewayError } from '../../../errors/gateway-error.js';
 
-/** Per-connection state of a /ws/connect socket (users and roles, reference/002). */
+/** Per-connection state of a /ws/connect socket (users and roles, docs/compat/user-hub.md). */
 export interface UserSocketData {
   readonly format: 0 | 1;
   closed: boolean;

@@ -1,5 +1,5 @@
 /**
- * reference/002's HTTP routes: GET /ws/stats (with its `metrics` object) and the non-production
+ * docs/compat/user-hub.md's HTTP routes: GET /ws/stats (with its `metrics` object) and the non-production
  * POST /ws/_test/broadcast, which sends a `notification` to every /ws/connect user through the bus.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
@@ -52,7 +52,7 @@ export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps):
 
   app.post('/ws/_test/broadcast', (res) => {
     if (config.environment === 'production') {
-      // Reference/002: answers {"status":"forbidden"} in production.
+      // docs/compat/user-hub.md: answers {"status":"forbidden"} in production.
       sendJson(res, 403, { status: 'forbidden' });
       return;
     }
