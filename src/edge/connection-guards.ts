@@ -6,7 +6,7 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { EdgeConfig, LimitsConfig } from '../config/config.js';
-import { CloseCode } from '../errors/close-codes.js';
+import { CLOSE } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
@@ -17,7 +17,7 @@ import { negotiate } from '../protocol/subprotocol.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
 import { endSocket, type EndableSocket } from './close-socket.js';
 import { rejectUpgrade } from './http-response.js';
-import { errorCloseReason, uwsFrameCap, type BadFrameCounter, type BadFrames, type FrameAnswer } from './bad-frames.js';
+import { uwsFrameCap, type BadFrameCounter, type BadFrames, type FrameAnswer } from './bad-frames.js';
 import type { ClientAddresses } from './client-address.js';
 
 const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
@@ -104,7 +104,7 @@ type ClosingSocket = FrameBucket & EndableSocket;
 export function screenFrame(ws: FrameBucket, bytes: number, binary: boolean, limits: LimitsConfig, maxFrameBytes: number,
   stats: RowWriter<EdgeMetric>, badFrames: BadFrames, answer: FrameAnswer): boolean {
   if (!takeFrame(ws, limits, stats)) {
-    answer(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`), CloseCode.RATE_LIMITED);
+    answer(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`), CLOSE.RATE_LIMITED);
     return false;
   }
   if (bytes > maxFrameBytes) {
@@ -128,7 +128,7 @@ export function takeFrame(ws: FrameBucket, limits: LimitsConfig, stats: RowWrite
 export function answerWith(ws: EndableSocket, send: (err: GatewayError) => void): FrameAnswer {
   return (err, close) => {
     send(err);
-    if (close !== undefined) endSocket(ws, close, errorCloseReason(err));
+    if (close !== undefined) endSocket(ws, close, close.reason ?? err.message.slice(0, 100));
   };
 }
 
@@ -139,7 +139,7 @@ export function answerWith(ws: EndableSocket, send: (err: GatewayError) => void)
 export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWriter<EdgeMetric>, report: (err: GatewayError) => void): void {
   stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
   report(err);
-  endSocket(ws, ERRORS[err.code as ErrorCode]?.close ?? CloseCode.INVALID_REQUEST, err.message);
+  endSocket(ws, ERRORS[err.code as ErrorCode]?.close ?? CLOSE.INVALID_REQUEST, err.message);
 }
 
 /**

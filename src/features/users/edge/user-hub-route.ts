@@ -15,7 +15,7 @@ import type { Logger } from 'pino';
 import type { TokenChecks } from '../../../auth/token-checks.js';
 import { tokenFailure } from '../../../auth/token-error-codes.js';
 import type { GatewayConfig } from '../../../config/config.js';
-import { CloseCode } from '../../../errors/close-codes.js';
+import { CLOSE } from '../../../errors/close-codes.js';
 import { ERRORS } from '../../../errors/error-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
@@ -90,9 +90,9 @@ export class UserHub {
     return { total: this.sockets.size, byRole, uniqueUsers: users.size };
   }
 
-  closeAll(reason: string): void {
+  closeAll(reason: string = CLOSE.GOING_AWAY.reason): void {
     clearInterval(this.heartbeat);
-    for (const ws of [...this.sockets]) if (!ws.closed) endSocket(ws, CloseCode.GOING_AWAY, reason); // not corked: see close-socket.ts
+    for (const ws of [...this.sockets]) if (!ws.closed) endSocket(ws, CLOSE.GOING_AWAY, reason); // not corked: see close-socket.ts
   }
 
   register(): void {
@@ -141,7 +141,7 @@ export class UserHub {
           const err = ws.requestError ?? new GatewayError('GW_ERR_TOKEN_MISSING', 'A token is required');
           stats.inc('auth_failures_total');
           send(ws, 'error', { code: err.code, message: err.message });
-          endSocket(ws, ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message);
+          endSocket(ws, ERRORS[err.code as keyof typeof ERRORS].close ?? CLOSE.POLICY_VIOLATION, err.message);
           return;
         }
         this.sockets.add(ws);
