@@ -10,7 +10,7 @@ import { CLOSE } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
+import { CODECS, FORMAT_INDEX, type FormatIndex, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
 import { decodeClientFrame, TYPE_FRAMES, type ClientFrame } from '../protocol/client-frames.js';
 import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
 import { negotiate } from '../protocol/subprotocol.js';
@@ -32,7 +32,7 @@ export interface GateDeps {
 }
 
 export interface Admitted {
-  readonly format: 0 | 1;
+  readonly format: FormatIndex;
   /** The subprotocol token to echo ('' when none was offered). */
   readonly echo: string;
   /** The raw Sec-WebSocket-Protocol header (it may carry a `bearer.<jwt>` entry). */
@@ -147,7 +147,7 @@ export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWri
  * format and checked against TYPE_FRAMES. null when refused: the bad-frame sequence ran
  * (`answer` sent the error frame, and the close when it ends the connection).
  */
-export function takeTypeFrame(ws: ClosingSocket & BadFrameCounter & { readonly format: 0 | 1 }, message: ArrayBuffer, isBinary: boolean,
+export function takeTypeFrame(ws: ClosingSocket & BadFrameCounter & { readonly format: FormatIndex }, message: ArrayBuffer, isBinary: boolean,
   config: { limits: LimitsConfig; edge: EdgeConfig }, stats: RowWriter<EdgeMetric>, badFrames: BadFrames, send: (err: GatewayError) => void): ClientFrame | null {
   const bytes = message.byteLength;
   const answer = answerWith(ws, send);

@@ -20,7 +20,7 @@ import { ERRORS } from '../../../errors/error-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import { CODECS, WIRE_FORMATS } from '../../../protocol/codec.js';
+import { CODECS, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import type { KeyedBuckets } from '../../../util/token-bucket.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { BadFrames } from '../../../edge/bad-frames.js';
@@ -34,7 +34,7 @@ import type { UserSocket, UserSocketData } from './user-socket.js';
 export const CONNECT_PATH = '/ws/connect';
 const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
 
-export const eventTopic = (format: 0 | 1, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
+export const eventTopic = (format: FormatIndex, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
 
 export interface UserHubDeps {
   readonly config: GatewayConfig;
@@ -47,7 +47,7 @@ export interface UserHubDeps {
   readonly logger: Logger;
   readonly isClosing: () => boolean;
   /** The channel topics a user's socket joins besides its user/role/all events. */
-  readonly channelTopics: (principal: Principal, format: 0 | 1) => string[];
+  readonly channelTopics: (principal: Principal, format: FormatIndex) => string[];
 }
 
 /** The users and roles connected to this edge, for /ws/stats and shutdown. */
