@@ -28,12 +28,12 @@ const CLOSE_DOCS: Readonly<Record<CloseName, string>> = {
 
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
-export function configTable(): string {
+function configTable(): string {
   const rows = ENV_TABLE.map((v) => `| \`${v.name}\` | ${v.default === undefined ? '(unset)' : v.name === 'GATEWAY_THREADS' ? 'cores − 1' : `\`${v.default}\``} | ${cell(v.description)} |`);
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
-export function closeCodeTable(): string {
+function closeCodeTable(): string {
   const rows = (Object.keys(CLOSE) as CloseName[]).map((name) => {
     const close = CLOSE[name];
     const reason = close.reason === null ? 'the error\'s message' : close.reason === '' ? '(none)' : `\`${close.reason}\``;
@@ -42,7 +42,7 @@ export function closeCodeTable(): string {
   return ['| code | name | reason | reconnect? | meaning |', '|---|---|---|---|---|', ...rows].join('\n');
 }
 
-export function errorTable(): string {
+function errorTable(): string {
   const rows = (Object.keys(ERRORS) as Array<keyof typeof ERRORS>).map((code) => {
     const spec = ERRORS[code];
     return `| \`${code}\` | ${spec.status} | ${spec.close?.code ?? '—'} | ${cell(spec.description)} |`;
@@ -50,12 +50,12 @@ export function errorTable(): string {
   return ['| code | HTTP | close | meaning |', '|---|---|---|---|', ...rows].join('\n');
 }
 
-export function metricTable(): string {
+function metricTable(): string {
   const rows = [...INGEST_METRICS, ...EDGE_METRICS, ...BROKER_METRICS, ...HEALTH_METRICS].map((m) => `| \`gateway_${m.key}\` | ${m.kind} | ${cell(m.help)} |`);
   return ['| metric | type | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
-export const DOC_TABLES: Readonly<Record<string, () => string>> = {
+const DOC_TABLES: Readonly<Record<string, () => string>> = {
   config: configTable,
   'close-codes': closeCodeTable,
   errors: errorTable,

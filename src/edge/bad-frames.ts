@@ -27,7 +27,7 @@ import type { RowWriter } from '../metrics/shared-stats.js';
  * and gets the documented error and 1009; past it uWS cuts the connection (1006) before JS sees a
  * byte. It bounds what one socket can make uWS buffer for a frame in flight (limit + 64 KiB).
  */
-export const FRAME_SLACK = 64 * 1024;
+const FRAME_SLACK = 64 * 1024;
 
 /** uWS's hard cap for a route whose documented frame limit is `limit` bytes. */
 export const uwsFrameCap = (limit: number): number => limit + FRAME_SLACK;

@@ -31,7 +31,7 @@ export interface GateDeps {
   readonly isClosing: () => boolean;
 }
 
-export interface Admitted {
+interface Admitted {
   readonly format: FormatIndex;
   /** The subprotocol token to echo ('' when none was offered). */
   readonly echo: string;

@@ -6,7 +6,7 @@ import type { WebSocket } from 'uWebSockets.js';
 import { CLOSE } from '../errors/close-codes.js';
 import { endSocket } from './close-socket.js';
 
-export type ClosableSocket = WebSocket<unknown> & { closed: boolean };
+type ClosableSocket = WebSocket<unknown> & { closed: boolean };
 
 export class ConnectionRegistry<S extends ClosableSocket = ClosableSocket> {
   private readonly open = new Set<S>();

@@ -5,7 +5,7 @@
  */
 import { CLOSE, type Close } from './close-codes.js';
 
-export interface ErrorSpec {
+interface ErrorSpec {
   readonly status: number;
   /** Close code when the error ends a WebSocket; undefined when the connection stays open. */
   readonly close: Close | undefined;

@@ -41,8 +41,8 @@ import { endSocket } from '../../../edge/close-socket.js';
 import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
 
 /** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
-export const MAX_UNACKED_MESSAGES = 1000;
-export const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
+const MAX_UNACKED_MESSAGES = 1000;
+const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
 const SWEEP_MS = 1_000;
 
 export interface AzureHubDeps {

@@ -28,7 +28,7 @@ import type { TelemetryHub } from './telemetry-hub.js';
 export const STREAM_PATH = '/api/v1/stream';
 export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';
 
-export type StreamVariant = 'open' | 'share';
+type StreamVariant = 'open' | 'share';
 
 export interface StreamRouteDeps extends SocketRouteDeps {
   readonly hub: TelemetryHub;

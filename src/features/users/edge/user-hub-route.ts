@@ -34,7 +34,7 @@ import type { UserSocket, UserSocketData } from './user-socket.js';
 export const CONNECT_PATH = '/ws/connect';
 const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
 
-export const eventTopic = (format: FormatIndex, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
+const eventTopic = (format: FormatIndex, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
 
 export interface UserHubDeps {
   readonly config: GatewayConfig;
