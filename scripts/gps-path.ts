@@ -9,7 +9,7 @@
  * - the vehicle steers back once it is past 70 % of `radiusKm`, so it stays near the centre.
  */
 
-export interface GpsFix {
+interface GpsFix {
   readonly lat: number;
   readonly lon: number;
   /** km/h */
@@ -18,7 +18,7 @@ export interface GpsFix {
   readonly headingDeg: number;
 }
 
-export interface GpsPathOptions {
+interface GpsPathOptions {
   readonly centerLat: number;
   readonly centerLon: number;
   /** Roaming radius around the centre, km. */
@@ -31,19 +31,19 @@ export interface GpsPathOptions {
 
 const EARTH_RADIUS_KM = 6371.0088;
 /** m/s² — a brisk but ordinary car. */
-export const MAX_ACCEL = 2.5;
-export const MAX_BRAKE = 3.5;
+const MAX_ACCEL = 2.5;
+const MAX_BRAKE = 3.5;
 /** m/s² of lateral acceleration allowed in a turn; bounds the turn rate at speed. */
-export const MAX_LATERAL = 3;
+const MAX_LATERAL = 3;
 /** deg/s — the steering limit at walking pace. */
-export const MAX_TURN_RATE = 30;
+const MAX_TURN_RATE = 30;
 /** Larger steps are split so a late timer does not produce a kinked path. */
 const MAX_SUBSTEP_S = 1;
 
 const toRad = (deg: number): number => (deg * Math.PI) / 180;
 const toDeg = (rad: number): number => (rad * 180) / Math.PI;
 /** Maps any angle to [0, 360). */
-export const normalizeDeg = (deg: number): number => ((deg % 360) + 360) % 360;
+const normalizeDeg = (deg: number): number => ((deg % 360) + 360) % 360;
 /** Maps any angle difference to (-180, 180]. */
 const signedDeg = (deg: number): number => 180 - normalizeDeg(180 - deg);
 
@@ -68,7 +68,7 @@ export function distanceKm(lat1: number, lon1: number, lat2: number, lon2: numbe
 }
 
 /** Initial great-circle bearing from point 1 to point 2, degrees in [0, 360). */
-export function bearingDeg(lat1: number, lon1: number, lat2: number, lon2: number): number {
+function bearingDeg(lat1: number, lon1: number, lat2: number, lon2: number): number {
   const p1 = toRad(lat1);
   const p2 = toRad(lat2);
   const dl = toRad(lon2 - lon1);
@@ -78,7 +78,7 @@ export function bearingDeg(lat1: number, lon1: number, lat2: number, lon2: numbe
 }
 
 /** Point reached from (lat, lon) after `km` along `bearing` degrees. */
-export function destination(lat: number, lon: number, bearing: number, km: number): { lat: number; lon: number } {
+function destination(lat: number, lon: number, bearing: number, km: number): { lat: number; lon: number } {
   const d = km / EARTH_RADIUS_KM;
   const p1 = toRad(lat);
   const b = toRad(bearing);

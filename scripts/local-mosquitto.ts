@@ -15,7 +15,7 @@ export function localMosquittoConf(repoRoot: string, port: number, options: { lo
   return conf;
 }
 
-export interface SecureMosquittoFiles {
+interface SecureMosquittoFiles {
   readonly passwordFile: string;
   readonly aclFile: string;
   /** A TLS listener on loopback, with files made by the caller. */

@@ -10,7 +10,7 @@ import { connect, type MqttClient } from 'mqtt';
 export const HOST = process.env.HOST ?? '127.0.0.1';
 export const PORT = Number(process.env.PORT ?? 0);
 
-export interface Feed {
+interface Feed {
   readonly mqtt: MqttClient;
   /** Call once the server listens, with its port. */
   listening(port: number): void;

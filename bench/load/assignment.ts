@@ -4,7 +4,7 @@
  * With C·k ≥ D every device has ⌊C·k/D⌋ or ⌈C·k/D⌉ watchers.
  */
 
-export const DEVICE_PREFIX = 'BENCH';
+const DEVICE_PREFIX = 'BENCH';
 
 /** `BENCH-0001`-style ids, 1-based, zero-padded to at least four digits. */
 export function deviceIds(devices: number): string[] {

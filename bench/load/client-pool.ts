@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { LatencyHistogram } from './histogram.js';
 import type { Dialect, Encoding, FromWorker, ToWorker, WorkerConfig, WorkerCounters } from './worker-messages.js';
 
-export interface ClientPoolOptions {
+interface ClientPoolOptions {
   readonly host: string;
   readonly port: number;
   /**
@@ -30,7 +30,7 @@ export interface ClientPoolOptions {
   readonly rangeMs: number;
 }
 
-export interface PoolResult {
+interface PoolResult {
   readonly counters: WorkerCounters;
   readonly histogram: LatencyHistogram;
   readonly closeErrors: string[];

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, type ServerProcess } from './server-process.js';
 
-export interface GatewayProcessOptions {
+interface GatewayProcessOptions {
   /** Repository root; the gateway is `<root>/dist/src/main.js`. */
   readonly repoRoot: string;
   /** GATEWAY_THREADS; the gateway's default when undefined. */

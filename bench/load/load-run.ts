@@ -33,7 +33,7 @@ export interface MessageSender {
 }
 
 /** The default sender: device telemetry on `gps/<id>`, one MQTT publisher with Nagle off. */
-export async function mqttTelemetrySender(mqttUrl: string, ids: readonly string[]): Promise<MessageSender> {
+async function mqttTelemetrySender(mqttUrl: string, ids: readonly string[]): Promise<MessageSender> {
   const client = await connectPublisher(loopbackMqtt(mqttUrl));
   let lost: string | undefined;
   client.on('close', () => (lost ??= 'publisher connection closed during the run'));
@@ -49,7 +49,7 @@ export async function mqttTelemetrySender(mqttUrl: string, ids: readonly string[
   };
 }
 
-export interface LoadSpec {
+interface LoadSpec {
   readonly host: string;
   readonly port: number;
   readonly path: string;

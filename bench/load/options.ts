@@ -70,7 +70,7 @@ export interface BenchOptions {
 export class UsageError extends Error {}
 
 /** One client thread per spare core beyond those the gateway needs, at most two. */
-export function defaultClientThreads(): number {
+function defaultClientThreads(): number {
   return availableParallelism() >= 4 ? 2 : 1;
 }
 

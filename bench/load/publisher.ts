@@ -32,20 +32,7 @@ export async function connectPublisher(url: string, timeoutMs = 10_000): Promise
   return client;
 }
 
-export interface PaceOptions {
-  readonly client: MqttClient;
-  readonly deviceIds: readonly string[];
-  /** Messages per second, all devices together. */
-  readonly rate: number;
-  /** Publisher lag is tracked from here on (the measured window); earlier hiccups are warm-up. */
-  readonly lagFromTs: number;
-  /** Publishing stops before the first message whose TS would exceed this. */
-  readonly endTs: number;
-  /** Called with the device index and TS of every message published. */
-  readonly onPublish: (device: number, ts: number) => void;
-}
-
-export interface PaceResult {
+interface PaceResult {
   readonly published: number;
   readonly firstTs: number;
   readonly lastTs: number;
@@ -66,7 +53,7 @@ export function payloadHead(id: string, i: number): string {
 /** The telemetry payload of device `i` with its TS (the `gps/<id>` message of every run). */
 export const telemetryPayload = (head: string, ts: number): string => `${head}${ts}}`;
 
-export interface PacedSendOptions {
+interface PacedSendOptions {
   /** Messages per second, all devices together. */
   readonly rate: number;
   /** Devices (message k goes to device k mod devices). */
@@ -112,21 +99,5 @@ export function pace(o: PacedSendOptions): Promise<PaceResult> {
       setTimeout(tick, Math.max(0, nextAt - performance.now()));
     };
     tick();
-  });
-}
-
-export function publishPaced(o: PaceOptions): Promise<PaceResult> {
-  // Payload text around TS is fixed per device, so the bytes on the wire vary only in TS.
-  const heads = o.deviceIds.map(payloadHead);
-  const topics = o.deviceIds.map((id) => `gps/${id}`);
-  return pace({
-    rate: o.rate,
-    devices: o.deviceIds.length,
-    lagFromTs: o.lagFromTs,
-    endTs: o.endTs,
-    send: (device, ts) => {
-      o.client.publish(topics[device], telemetryPayload(heads[device], ts), { qos: 0 });
-      o.onPublish(device, ts);
-    },
   });
 }

@@ -28,7 +28,7 @@ const HEADER_END = Buffer.from('\r\n\r\n', 'latin1');
  */
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 
-export interface RawWsOptions {
+interface RawWsOptions {
   readonly host: string;
   readonly port: number;
   /** Request target including the query string, e.g. `/api/v1/stream?device_ids=A,B`. */

@@ -83,7 +83,7 @@ function pair(label: string, value: string): string {
 }
 
 /** Conditions under which the numbers describe the test set-up more than the gateway. */
-export function warnings(r: BenchResult): string[] {
+function warnings(r: BenchResult): string[] {
   const out: string[] = [];
   const busiest = Math.max(0, ...r.cpu.clientWorkerElu);
   if (busiest > CLIENT_SATURATED_ELU) {

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-export interface ServerProcessOptions {
+interface ServerProcessOptions {
   /** Shown in errors. */
   readonly name: string;
   /** Script run with this Node binary. */

@@ -30,7 +30,7 @@ import { connectPublisher, nowTs, payloadHead, telemetryPayload } from '../load/
 import { getTwice, measure, settle, type RunNumbers, type RunSizes } from './scenarios.js';
 import { startTarget, TARGET_SPECS, type RunningTarget } from './targets.js';
 
-export interface AzureSizes extends RunSizes {
+interface AzureSizes extends RunSizes {
   readonly clients: number;
   /**
    * Group messages per second, one step each, rising: an Azure route that did not keep up at a rate
@@ -46,7 +46,7 @@ export const AZURE_FULL: AzureSizes = { clients: 1000, rates: [10, 50, 100, 200,
 export const AZURE_QUICK: AzureSizes = { clients: 300, rates: [100, 1000], warmupS: 1, durationS: 2, clientThreads: 1, ackEvery: 100, ackIntervalMs: 1000 };
 export const AZURE_SMOKE: AzureSizes = { clients: 20, rates: [50], warmupS: 0.5, durationS: 1, clientThreads: 1, ackEvery: 100, ackIntervalMs: 1000 };
 
-export type AzureRoute = 'azure-bus' | 'azure-rest' | 'gateway-stream' | 'uws-bare';
+type AzureRoute = 'azure-bus' | 'azure-rest' | 'gateway-stream' | 'uws-bare';
 
 export const AZURE_ROUTE_LABELS: Readonly<Record<AzureRoute, string>> = {
   'azure-bus': 'Azure, publish on bus',

@@ -114,7 +114,7 @@ const AZURE_HEADER = [padEnd('route', 24), pad('rate', 6), pad('p50', 7), pad('p
   pad('deliv/s', 10), pad('lost', 7), pad('drop', 6), pad('srv%', 6), pad('µs/d', 6), pad('RSS MB', 6), pad('cli%', 6), pad('bytes', 6), pad('÷ uWS', 6), pad('µs/d×', 6)].join(' ');
 
 /** 7. Azure Web PubSub: each row with its ratio to bare uWS's broadcast at the same rate. */
-export function formatAzure(a: AzureResult | undefined, errors: readonly string[]): string[] {
+function formatAzure(a: AzureResult | undefined, errors: readonly string[]): string[] {
   const lines: string[] = [];
   if (a) {
     lines.push(`7. Azure Web PubSub: ${n(a.clients)} reliable clients (json.reliable.webpubsub.azure.v1) in one group, a ${a.payloadBytes}-byte JSON payload;`);

@@ -16,7 +16,7 @@ import { EntityStore } from '../../src/features/channels/store/entity-store.js';
 import { LatencyHistogram, type LatencySummary } from '../load/histogram.js';
 import { startGateway } from '../load/gateway-process.js';
 
-export interface RestSizes {
+interface RestSizes {
   readonly durationS: number;
   readonly concurrency: number;
   readonly subscribers: number;

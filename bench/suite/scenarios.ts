@@ -91,7 +91,7 @@ export interface RunNumbers {
   readonly errors: string[];
 }
 
-export interface LoadShape {
+interface LoadShape {
   readonly connections: number;
   readonly perConn: number;
   readonly devices: number;

@@ -12,7 +12,7 @@ import { startGateway } from '../load/gateway-process.js';
 import { BUCKET_MS, RANGE_MS, runLoad } from '../load/load-run.js';
 import type { LatencySummary } from '../load/histogram.js';
 
-export interface StormSizes {
+interface StormSizes {
   readonly streamConnections: number;
   readonly stormConnections: number;
   readonly rate: number;

@@ -1,10 +1,10 @@
 /** A small dependency-free SVG line chart for the suite's results. */
-export interface Series {
+interface Series {
   readonly name: string;
   readonly points: ReadonlyArray<readonly [number, number]>;
 }
 
-export interface ChartSpec {
+interface ChartSpec {
   readonly title: string;
   readonly xLabel: string;
   readonly yLabel: string;

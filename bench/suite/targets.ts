@@ -11,7 +11,7 @@ import type { Encoding } from '../load/worker-messages.js';
 export type TargetName = 'gateway' | 'uws-bare' | 'ws-reference' | 'socketio-rooms';
 export const TARGETS: readonly TargetName[] = ['gateway', 'uws-bare', 'ws-reference', 'socketio-rooms'];
 
-export interface TargetSpec {
+interface TargetSpec {
   readonly name: TargetName;
   readonly label: string;
   readonly path: string;

@@ -12,7 +12,7 @@
  * lower-case and without a default port, so entries are lower-cased and `:443`/`:80` dropped.
  */
 
-export interface OriginPattern {
+interface OriginPattern {
   /** `https://` etc.; '' matches http and https. */
   readonly scheme: string;
   /** `.example.com` or `.example.com:8443`. */

@@ -52,7 +52,7 @@ function applyRevocations(grant: ShareGrant, revocations: RevocationList): Share
   return grant;
 }
 
-export class InlineTokenChecks implements TokenChecks {
+class InlineTokenChecks implements TokenChecks {
   constructor(private readonly core: TokenCheckCore, private readonly revocations: RevocationList) {}
 
   jwt(token: string | undefined): Promise<Principal> {
@@ -81,7 +81,7 @@ export interface PoolTask {
  * Checks on the main thread's pool (pool/token-service.ts), reached over a MessagePort: the edge
  * thread only posts the token and awaits the answer.
  */
-export class PoolTokenChecks implements TokenChecks {
+class PoolTokenChecks implements TokenChecks {
   private readonly client: PortClient<PoolTask, PoolServiceReply>;
 
   constructor(port: MessagePort, private readonly revocations: RevocationList) {
@@ -115,7 +115,7 @@ export class PoolTokenChecks implements TokenChecks {
  * storms are the concern and user connects are not. Not the default: on the 2-core machine the
  * storm benchmark measured, inline won for every kind of token.
  */
-export class SplitTokenChecks implements TokenChecks {
+class SplitTokenChecks implements TokenChecks {
   constructor(private readonly inline: InlineTokenChecks, private readonly pool: PoolTokenChecks) {}
 
   jwt(token: string | undefined): Promise<Principal> {
@@ -131,7 +131,7 @@ export class SplitTokenChecks implements TokenChecks {
   }
 }
 
-export type TokenCheckMode = 'auto' | 'pool' | 'inline';
+type TokenCheckMode = 'auto' | 'pool' | 'inline';
 
 /** `pool` and `auto` need the port to the main thread's TokenService; `inline` needs none. */
 export async function createTokenChecks(config: TokenCheckConfig, mode: TokenCheckMode, poolPort: MessagePort | undefined, revocations: RevocationList): Promise<TokenChecks> {

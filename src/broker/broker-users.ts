@@ -5,7 +5,7 @@
  */
 import { createHash, createHmac, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 
-export type UserRole = 'device' | 'backend';
+type UserRole = 'device' | 'backend';
 
 export interface BrokerUser {
   readonly username: string;

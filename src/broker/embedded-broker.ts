@@ -20,7 +20,7 @@ import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { BrokerLogins, GATEWAY_USERNAME, secretsEqual } from './broker-users.js';
 import { TopicRights, type BrokerRole } from './topic-rights.js';
 
-export interface BrokerLogin {
+interface BrokerLogin {
   readonly username: string;
   readonly password: string;
 }

@@ -110,6 +110,6 @@ export class TopicRights {
 }
 
 /** The topic prefixes reserved to the gateway and backends. */
-export function controlPrefixes(config: GatewayConfig): string[] {
+function controlPrefixes(config: GatewayConfig): string[] {
   return [config.events.topic, config.auth.eventsTopic, config.azure.topic, config.share.revocationsTopic, config.health.watchdogTopic];
 }

@@ -2,11 +2,11 @@
  * The part every endpoint family shares: one WebSocket at a time to the gateway, reconnected with
  * capped exponential backoff and full jitter; a fresh token from the caller's provider at each
  * connect and shortly before the current one expires; no reconnect on the codes that say "do not"
- * (errors/close-codes.ts: 1008, 1009, 4500-4999, and a normal close the server chose); connection
+ * (the reconnect flag of errors/close-codes.ts: 1000, 1008, 1009, 4500-4999); connection
  * state as events. Endpoint families (stream-client.ts, channel-client.ts, user-client.ts) say
  * which URL to open, what to do with a frame, and how to send a refreshed token.
  */
-import { shouldReconnect } from '../errors/close-codes.js';
+import { CLOSE, shouldReconnect } from '../errors/close-codes.js';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import { decoderFor, type Decoder, type Format } from './codec.js';
 import { Emitter } from './emitter.js';
@@ -128,9 +128,9 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
     if (ws !== null) {
       ws.onclose = null;
       ws.onmessage = null;
-      ws.close(1000, 'client stopped');
+      ws.close(CLOSE.CLIENT_STOPPED.code, CLOSE.CLIENT_STOPPED.reason);
     }
-    this.setState({ state: 'closed', code: 1000, reason: 'client stopped' });
+    this.setState({ state: 'closed', code: CLOSE.CLIENT_STOPPED.code, reason: CLOSE.CLIENT_STOPPED.reason });
     this.firstOpen?.reject(new Error('stopped'));
     this.firstOpen = null;
   }
@@ -223,7 +223,7 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
   private closed(code: number, reason: string): void {
     this.clearTimers();
     const backoff = this.options.reconnect;
-    const final = this.stopped || this.finalReason !== null || backoff === false || (code !== 0 && code !== 1006 && !shouldReconnect(code)) || code === 1000;
+    const final = this.stopped || this.finalReason !== null || backoff === false || !shouldReconnect(code);
     const attempt = this.attempt + 1;
     if (final || attempt > (backoff?.maxAttempts ?? Infinity)) {
       this.setState({ state: 'closed', code, reason: this.finalReason ?? reason });

@@ -4,8 +4,9 @@
  * documented there too.
  */
 import { availableParallelism } from 'node:os';
+import { DEFAULT_MAX_JSON_DEPTH, MAX_JSON_DEPTH, MIN_JSON_DEPTH } from '../protocol/bounded-json.js';
 
-export type EnvKind = 'int' | 'string' | 'list' | 'enum' | 'url';
+type EnvKind = 'int' | 'string' | 'list' | 'enum' | 'url';
 
 export interface EnvVar {
   readonly name: string;
@@ -50,7 +51,7 @@ export const ENV_TABLE: readonly EnvVar[] = [
   { name: 'GATEWAY_DEVICE_ID_TOPIC_LEVEL', kind: 'int', default: undefined, min: 0, max: 32, description: 'Take the device id from this topic level instead (0-based; `gps/{id}` is 1).' },
   { name: 'GATEWAY_MAX_PAYLOAD_BYTES', kind: 'int', default: '65536', min: 64, max: 16777216, description: 'Largest MQTT telemetry payload accepted; larger ones are counted and dropped.' },
   { name: 'GATEWAY_MAX_DEVICES_PER_CONNECTION', kind: 'int', default: '1000', min: 1, max: 100000, description: 'Most devices one connection may watch.' },
-  { name: 'GATEWAY_MAX_JSON_DEPTH', kind: 'int', default: '64', min: 8, max: 512, description: 'Deepest nesting of objects and arrays accepted in any JSON input (MQTT payloads, bus messages, REST bodies), checked before parsing; deeper ones are refused.' },
+  { name: 'GATEWAY_MAX_JSON_DEPTH', kind: 'int', default: String(DEFAULT_MAX_JSON_DEPTH), min: MIN_JSON_DEPTH, max: MAX_JSON_DEPTH, description: 'Deepest nesting of objects and arrays accepted in any JSON input (MQTT payloads, bus messages, REST bodies), checked before parsing; deeper ones are refused.' },
   { name: 'GATEWAY_MAX_FRAME_BYTES', kind: 'int', default: '4096', min: 64, max: 1048576, description: 'Largest client frame; larger ones close with 1009.' },
   { name: 'GATEWAY_MAX_BAD_FRAMES', kind: 'int', default: '20', min: 1, max: 100000, description: 'Bad client frames tolerated per minute before closing with 4501.' },
   { name: 'GATEWAY_STREAM_BATCH_MS', kind: 'int', default: '100', min: 10, max: 5000, description: 'How long `device_ids=*&batch=1` streams collect positions before sending them as one `batch` message.' },

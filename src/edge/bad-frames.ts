@@ -15,7 +15,7 @@
  * client-frames.ts, stream-actions.ts), so a token sent by mistake never lands in the log.
  */
 import type { Logger } from 'pino';
-import { CloseCode } from '../errors/close-codes.js';
+import { CLOSE, type Close } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
@@ -27,7 +27,7 @@ import type { RowWriter } from '../metrics/shared-stats.js';
  * and gets the documented error and 1009; past it uWS cuts the connection (1006) before JS sees a
  * byte. It bounds what one socket can make uWS buffer for a frame in flight (limit + 64 KiB).
  */
-export const FRAME_SLACK = 64 * 1024;
+const FRAME_SLACK = 64 * 1024;
 
 /** uWS's hard cap for a route whose documented frame limit is `limit` bytes. */
 export const uwsFrameCap = (limit: number): number => limit + FRAME_SLACK;
@@ -36,22 +36,11 @@ export const uwsFrameCap = (limit: number): number => limit + FRAME_SLACK;
 const UWS_INVALID_UTF8 = 'Received invalid UTF-8';
 const UWS_TOO_BIG = 'Received too big message';
 
-/** Short close reasons (the error event says the rest). */
-const CLOSE_REASONS: Readonly<Partial<Record<string, string>>> = {
-  GW_ERR_FRAME_TOO_BIG: 'frame too big',
-  GW_ERR_MESSAGE_TOO_LARGE: 'message too large',
-  GW_ERR_TOO_MANY_BAD_FRAMES: 'too many bad frames',
-  GW_ERR_RATE_LIMITED: 'rate limited',
-};
-
-/** The reason a close carries for `err`. */
-export const errorCloseReason = (err: GatewayError): string => CLOSE_REASONS[err.code] ?? err.message.slice(0, 100);
-
 /**
- * How a route answers a bad frame: its error frame for `err`, then, when `close` is given, the close
- * with that code. Only called while the socket is open.
+ * How a route answers a bad frame: its error frame for `err`, then, when `close` is given, that
+ * close (errors/close-codes.ts). Only called while the socket is open.
  */
-export type FrameAnswer = (err: GatewayError, close?: number) => void;
+export type FrameAnswer = (err: GatewayError, close?: Close) => void;
 
 export interface BadFrameCounter {
   badFrames: number;
@@ -74,7 +63,7 @@ export class BadFrames {
     answer(err);
     if (!this.overLimit(ws)) return;
     this.stats.inc('bad_frame_closes_total');
-    answer(new GatewayError('GW_ERR_TOO_MANY_BAD_FRAMES', `More than ${this.maxPerMinute} bad frames in a minute`), CloseCode.TOO_MANY_BAD_FRAMES);
+    answer(new GatewayError('GW_ERR_TOO_MANY_BAD_FRAMES', `More than ${this.maxPerMinute} bad frames in a minute`), CLOSE.TOO_MANY_BAD_FRAMES);
   }
 
   /** A frame that ends the connection: its error frame, then the error's close code. */
@@ -82,7 +71,7 @@ export class BadFrames {
     this.stats.inc('bad_frames_total');
     this.stats.inc('bad_frame_closes_total');
     this.warn(err, binary, bytes);
-    answer(err, ERRORS[err.code].close ?? CloseCode.POLICY_VIOLATION);
+    answer(err, ERRORS[err.code].close ?? CLOSE.POLICY_VIOLATION);
   }
 
   /** A frame over the route's documented limit: the error (GW_ERR_FRAME_TOO_BIG or the route's own), then 1009. */

@@ -21,12 +21,12 @@ import { guardEveryRoute } from './route-guard.js';
 import type { OwnOrigin } from './request-origin.js';
 import { AZURE_REST_PREFIX } from '../features/azure/edge/azure-rest-routes.js';
 
-export const CORS_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
-export const CORS_HEADERS = 'Authorization, Content-Type';
+const CORS_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE';
+const CORS_HEADERS = 'Authorization, Content-Type';
 /** What @azure/web-pubsub's pipeline adds in a browser, offered on the Azure data plane only. */
-export const AZURE_CORS_HEADERS = `${CORS_HEADERS}, x-ms-client-request-id, x-ms-useragent, x-ms-date`;
+const AZURE_CORS_HEADERS = `${CORS_HEADERS}, x-ms-client-request-id, x-ms-useragent, x-ms-date`;
 /** How long a browser may cache a preflight answer (seconds). */
-export const CORS_MAX_AGE_S = 600;
+const CORS_MAX_AGE_S = 600;
 
 export interface BrowserGuardDeps {
   readonly policy: OriginPolicy;

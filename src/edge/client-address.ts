@@ -18,13 +18,13 @@
 import { BlockList, isIP } from 'node:net';
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 
-export interface RequestOrigin {
+interface RequestOrigin {
   readonly scheme: 'http' | 'https';
   /** The Host (or forwarded host) as sent; the caller validates it before using it in a URL. */
   readonly host: string;
 }
 
-export interface ProxyRange {
+interface ProxyRange {
   readonly address: string;
   readonly prefix: number;
   readonly family: 'ipv4' | 'ipv6';
@@ -50,7 +50,7 @@ export function parseProxyEntry(text: string): ProxyRange {
 }
 
 /** The TCP peer's IP as text, IPv4-mapped IPv6 normalised (docs/notes/uws.md). */
-export function peerIp(res: HttpResponse): string {
+function peerIp(res: HttpResponse): string {
   return unmapV4(Buffer.from(res.getRemoteAddressAsText()).toString());
 }
 

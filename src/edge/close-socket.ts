@@ -18,6 +18,8 @@
  * the buffer drains, or cuts the socket after that same ping timeout if the client reads nothing.
  */
 
+import type { Close } from '../errors/close-codes.js';
+
 /** What endSocket needs of a socket (uWS WebSocket). */
 export interface EndableSocket {
   end(code?: number, reason?: string): void;
@@ -41,9 +43,10 @@ export function closeReason(reason: string): string {
 }
 
 /**
- * Sends the close frame with `code` and `reason`, and closes TCP as soon as it has left (see above:
+ * Sends the close frame of `close` (errors/close-codes.ts) with its reason, or with `reason` where
+ * the close carries the refusal's own message, and closes TCP as soon as it has left (see above:
  * call it outside any `ws.cork` of this socket). The route's close handler runs before it returns.
  */
-export function endSocket(ws: EndableSocket, code: number, reason: string): void {
-  ws.end(code, closeReason(reason));
+export function endSocket(ws: EndableSocket, close: Close, reason: string = close.reason ?? ''): void {
+  ws.end(close.code, closeReason(reason));
 }

@@ -6,18 +6,18 @@
  */
 import type { HttpRequest, HttpResponse } from 'uWebSockets.js';
 import type { EdgeConfig, LimitsConfig } from '../config/config.js';
-import { CloseCode } from '../errors/close-codes.js';
+import { CLOSE } from '../errors/close-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
-import { CODECS, FORMAT_INDEX, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
+import { CODECS, FORMAT_INDEX, type FormatIndex, WIRE_FORMATS, type WireFormat } from '../protocol/codec.js';
 import { decodeClientFrame, TYPE_FRAMES, type ClientFrame } from '../protocol/client-frames.js';
 import { ERRORS, type ErrorCode } from '../errors/error-codes.js';
 import { negotiate } from '../protocol/subprotocol.js';
 import { take, type KeyedBuckets } from '../util/token-bucket.js';
 import { endSocket, type EndableSocket } from './close-socket.js';
 import { rejectUpgrade } from './http-response.js';
-import { errorCloseReason, uwsFrameCap, type BadFrameCounter, type BadFrames, type FrameAnswer } from './bad-frames.js';
+import { uwsFrameCap, type BadFrameCounter, type BadFrames, type FrameAnswer } from './bad-frames.js';
 import type { ClientAddresses } from './client-address.js';
 
 const SUBPROTOCOLS: Readonly<Record<string, WireFormat>> = { json: 'json', msgpack: 'msgpack' };
@@ -31,8 +31,8 @@ export interface GateDeps {
   readonly isClosing: () => boolean;
 }
 
-export interface Admitted {
-  readonly format: 0 | 1;
+interface Admitted {
+  readonly format: FormatIndex;
   /** The subprotocol token to echo ('' when none was offered). */
   readonly echo: string;
   /** The raw Sec-WebSocket-Protocol header (it may carry a `bearer.<jwt>` entry). */
@@ -104,7 +104,7 @@ type ClosingSocket = FrameBucket & EndableSocket;
 export function screenFrame(ws: FrameBucket, bytes: number, binary: boolean, limits: LimitsConfig, maxFrameBytes: number,
   stats: RowWriter<EdgeMetric>, badFrames: BadFrames, answer: FrameAnswer): boolean {
   if (!takeFrame(ws, limits, stats)) {
-    answer(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`), CloseCode.RATE_LIMITED);
+    answer(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`), CLOSE.RATE_LIMITED);
     return false;
   }
   if (bytes > maxFrameBytes) {
@@ -128,7 +128,7 @@ export function takeFrame(ws: FrameBucket, limits: LimitsConfig, stats: RowWrite
 export function answerWith(ws: EndableSocket, send: (err: GatewayError) => void): FrameAnswer {
   return (err, close) => {
     send(err);
-    if (close !== undefined) endSocket(ws, close, errorCloseReason(err));
+    if (close !== undefined) endSocket(ws, close, close.reason ?? err.message.slice(0, 100));
   };
 }
 
@@ -139,7 +139,7 @@ export function answerWith(ws: EndableSocket, send: (err: GatewayError) => void)
 export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWriter<EdgeMetric>, report: (err: GatewayError) => void): void {
   stats.inc(err.code.startsWith('GW_ERR_TOKEN') || err.code === 'GW_ERR_FORBIDDEN' ? 'auth_failures_total' : 'invalid_requests_total');
   report(err);
-  endSocket(ws, ERRORS[err.code as ErrorCode]?.close ?? CloseCode.INVALID_REQUEST, err.message);
+  endSocket(ws, ERRORS[err.code as ErrorCode]?.close ?? CLOSE.INVALID_REQUEST, err.message);
 }
 
 /**
@@ -147,7 +147,7 @@ export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWri
  * format and checked against TYPE_FRAMES. null when refused: the bad-frame sequence ran
  * (`answer` sent the error frame, and the close when it ends the connection).
  */
-export function takeTypeFrame(ws: ClosingSocket & BadFrameCounter & { readonly format: 0 | 1 }, message: ArrayBuffer, isBinary: boolean,
+export function takeTypeFrame(ws: ClosingSocket & BadFrameCounter & { readonly format: FormatIndex }, message: ArrayBuffer, isBinary: boolean,
   config: { limits: LimitsConfig; edge: EdgeConfig }, stats: RowWriter<EdgeMetric>, badFrames: BadFrames, send: (err: GatewayError) => void): ClientFrame | null {
   const bytes = message.byteLength;
   const answer = answerWith(ws, send);

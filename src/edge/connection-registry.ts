@@ -3,10 +3,10 @@
  * backpressure scans walk them. The telemetry keep-alive is a separate publisher (keepalive.ts).
  */
 import type { WebSocket } from 'uWebSockets.js';
-import { CloseCode } from '../errors/close-codes.js';
+import { CLOSE } from '../errors/close-codes.js';
 import { endSocket } from './close-socket.js';
 
-export type ClosableSocket = WebSocket<unknown> & { closed: boolean };
+type ClosableSocket = WebSocket<unknown> & { closed: boolean };
 
 export class ConnectionRegistry<S extends ClosableSocket = ClosableSocket> {
   private readonly open = new Set<S>();
@@ -31,11 +31,11 @@ export class ConnectionRegistry<S extends ClosableSocket = ClosableSocket> {
     return this.open.values();
   }
 
-  /** Ends every socket with 1001. */
-  closeAll(reason: string): void {
+  /** Ends every socket with 1001 (CLOSE.GOING_AWAY). */
+  closeAll(reason: string = CLOSE.GOING_AWAY.reason): void {
     this.closing = true;
     for (const ws of [...this.open]) {
-      if (!ws.closed) endSocket(ws, CloseCode.GOING_AWAY, reason); // not corked: see close-socket.ts
+      if (!ws.closed) endSocket(ws, CLOSE.GOING_AWAY, reason); // not corked: see close-socket.ts
     }
   }
 }

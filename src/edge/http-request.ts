@@ -7,7 +7,7 @@ import type { HttpResponse } from 'uWebSockets.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { BoundedJsonError, parseJsonBytes } from '../protocol/bounded-json.js';
 
-export interface RequestState {
+interface RequestState {
   aborted: boolean;
 }
 
@@ -40,7 +40,7 @@ export function readBody(res: HttpResponse, maxBytes: number): Promise<Buffer> {
   });
 }
 
-export interface BodyLimits {
+interface BodyLimits {
   readonly maxBytes: number;
   /** GATEWAY_MAX_JSON_DEPTH. */
   readonly maxDepth: number;
@@ -52,7 +52,7 @@ export interface BodyLimits {
  * `prototype` keys are refused at any level, since bodies are stored, merged and echoed. Throws
  * GW_ERR_BODY_INVALID naming what is wrong.
  */
-export function parseJsonBody(bytes: Buffer, maxDepth: number): unknown {
+function parseJsonBody(bytes: Buffer, maxDepth: number): unknown {
   // A UTF-8 byte order mark is not JSON, but some clients send one (String.trim took it before).
   let start = bytes.length >= 3 && bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? 3 : 0;
   let end = bytes.length;

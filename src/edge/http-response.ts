@@ -11,7 +11,7 @@ const STATUS_TEXT: Readonly<Record<number, string>> = {
   413: 'Payload Too Large', 429: 'Too Many Requests', 500: 'Internal Server Error', 503: 'Service Unavailable',
 };
 
-export function statusLine(status: number): string {
+function statusLine(status: number): string {
   return `${status} ${STATUS_TEXT[status] ?? ''}`.trim();
 }
 
@@ -62,7 +62,7 @@ export function sendError(res: HttpResponse, code: ErrorCode, message: string): 
 export const rejectUpgrade = sendError;
 
 /** An HTTP answer built by an async handler. */
-export interface HttpReply {
+interface HttpReply {
   readonly status: number;
   readonly contentType: string;
   readonly body: string;

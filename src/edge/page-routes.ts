@@ -75,7 +75,7 @@ const PAGES: Readonly<Record<string, string>> = {
  * The headers of a page: its CSP (connect-src names the page's own ws: or wss: URL, from its origin `own`),
  * and framing only by the gateway's own pages (frame-ancestors, and X-Frame-Options for old browsers).
  */
-export function pageSecurityHeaders(own: string): ReadonlyArray<readonly [string, string]> {
+function pageSecurityHeaders(own: string): ReadonlyArray<readonly [string, string]> {
   const ws = own === '' ? '' : ` ${own.replace(/^http/, 'ws')}`;
   return [
     ['content-security-policy', `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${ws}; base-uri 'none'; form-action 'self'; frame-ancestors 'self'`],

@@ -68,7 +68,7 @@ export function encodingProblem(url: string, query: string | undefined): string 
 }
 
 /** Answers a refused request: 400 GW_ERR_ENCODING_INVALID, in the error format of the route's family. */
-export type EncodingRefusal = (res: HttpResponse, req: HttpRequest, message: string, upgrade: boolean) => void;
+type EncodingRefusal = (res: HttpResponse, req: HttpRequest, message: string, upgrade: boolean) => void;
 
 /** Makes every route registered on `app` from now on check the request's encoding first (guardEveryRoute). */
 export function guardRequestEncoding(app: TemplatedApp, refuse: EncodingRefusal): TemplatedApp {

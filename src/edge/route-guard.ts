@@ -11,7 +11,7 @@ type Handler = (res: HttpResponse, req: HttpRequest) => void | Promise<void>;
 const HTTP_METHODS = ['get', 'post', 'options', 'del', 'patch', 'put', 'head', 'connect', 'trace', 'any'] as const;
 
 /** A check run before a route's handler: true lets the request through; false means it answered. */
-export type RouteCheck = (res: HttpResponse, req: HttpRequest, upgrade: boolean) => boolean;
+type RouteCheck = (res: HttpResponse, req: HttpRequest, upgrade: boolean) => boolean;
 
 /**
  * Makes every route registered on `app` from now on run `passes` first, once per request or

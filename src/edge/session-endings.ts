@@ -6,7 +6,7 @@
  *   /ws/connect and channels, expired {"type":"token_expired","data":{…},"timestamp":…}      then 4001
  */
 import type { WebSocket } from 'uWebSockets.js';
-import { CloseCode } from '../errors/close-codes.js';
+import { CLOSE } from '../errors/close-codes.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import { CODECS, WIRE_FORMATS } from '../protocol/codec.js';
@@ -26,20 +26,20 @@ export function sessionEndings(stats: RowWriter<EdgeMetric>): ExpiryHandlers {
       stats.inc('token_expiry_closes_total');
       if (ws.auth?.shareJti) {
         send(ws, { event: 'expired', data: { message: 'Token expired' } });
-        endSocket(ws, CloseCode.NORMAL, 'token expired');
+        endSocket(ws, CLOSE.SHARE_LINK_EXPIRED);
       } else if (ws.auth?.route === 'connect' || ws.auth?.route === 'channel') {
         send(ws, { type: 'token_expired', data: { message: 'Token expired; reconnect with a fresh token' }, timestamp: new Date().toISOString() });
         if (ws.auth.route === 'connect') stats.inc('user_messages_sent_total');
-        endSocket(ws, CloseCode.TOKEN_EXPIRED, 'token expired');
+        endSocket(ws, CLOSE.TOKEN_EXPIRED);
       } else {
         send(ws, { event: 'error', data: { message: 'Token expired; reconnect with a fresh token', code: 'GW_ERR_TOKEN_EXPIRED' } });
-        endSocket(ws, CloseCode.TOKEN_EXPIRED, 'token expired');
+        endSocket(ws, CLOSE.TOKEN_EXPIRED);
       }
     },
     revoked(ws) {
       stats.inc('share_revocations_total');
       send(ws, { event: 'revoked', data: { message: 'Link revoked' } });
-      endSocket(ws, CloseCode.POLICY_VIOLATION, 'link revoked');
+      endSocket(ws, CLOSE.SHARE_LINK_REVOKED);
     },
   };
 }

@@ -5,6 +5,7 @@
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { Principal } from '../auth/principal.js';
+import type { FormatIndex } from '../protocol/codec.js';
 
 /** What an authenticated connection carries (one field on the socket: null when unauthenticated). */
 export interface SessionAuth {
@@ -21,7 +22,7 @@ export interface SessionAuth {
 export interface ExpiringSocket {
   closed: boolean;
   /** Wire format (0 json, 1 msgpack), for the ending frame. */
-  readonly format: 0 | 1;
+  readonly format: FormatIndex;
   auth: SessionAuth | null;
 }
 

@@ -10,7 +10,7 @@ import { tokenFailure } from '../auth/token-error-codes.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import type { ExpiringSocket, SessionExpiry } from './session-expiry.js';
 
-export interface RefreshAnswer {
+interface RefreshAnswer {
   /** The refresh was refused; the connection stays (the route counts it as a bad frame). */
   refused(err: GatewayError): void;
   /** The session now ends at `expiresAt` (ms since the epoch). */

@@ -26,7 +26,7 @@
  */
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 
-export const TAG_MAGIC = 'GWMAC1';
+const TAG_MAGIC = 'GWMAC1';
 /** How far a tag's time may be from the receiver's clock, either way. */
 export const CLOCK_WINDOW_S = 300;
 /** Longest header: magic, space, 12 digits, space, 64 hex digits, newline. */
@@ -40,7 +40,7 @@ const NEWLINE = 0x0a;
 const ZERO = 0x30;
 const NINE = 0x39;
 
-export type Refusal = 'unsigned' | 'malformed tag' | 'outside the clock window' | 'wrong tag' | 'too large';
+type Refusal = 'unsigned' | 'malformed tag' | 'outside the clock window' | 'wrong tag' | 'too large';
 
 export class ControlAuth {
   private readonly key: KeyObject;

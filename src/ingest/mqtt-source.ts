@@ -18,14 +18,14 @@ function safeUrl(url: string): URL | undefined {
   }
 }
 
-export const enum SourceState {
+const enum SourceState {
   Connecting,
   Connected,
   Waiting,
   Closed,
 }
 
-export interface SourceEvents {
+interface SourceEvents {
   message(topic: string, payload: Buffer): void;
   /**
    * `message` threw for this one (a poison message): it is skipped and the stream goes on. An

@@ -11,7 +11,7 @@ import { beatIntervalMs } from '../threads/progress.js';
 
 const EMPTY = new Uint8Array(0);
 
-export interface ProbeSource {
+interface ProbeSource {
   readonly subscribed: boolean;
   publish(topic: string, payload: Uint8Array, qos: 0 | 1): void;
 }

@@ -3,8 +3,7 @@
  * stats (single writer, so no locks); /stats and /metrics on any edge sum the rows. The index of a
  * metric in its role's list is its slot in that row.
  */
-export type MetricKind = 'counter' | 'gauge';
-export type MetricRole = 'global' | 'ingest' | 'edge';
+type MetricKind = 'counter' | 'gauge';
 
 export interface MetricSpec {
   readonly key: string;

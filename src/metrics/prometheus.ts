@@ -17,7 +17,7 @@ function register(registry: Registry, spec: MetricSpec, read: () => number): voi
   }
 }
 
-export interface HealthGauges {
+interface HealthGauges {
   readonly watchdogMs: number;
   readonly tokenPool: boolean;
 }

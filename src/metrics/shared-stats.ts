@@ -34,7 +34,7 @@ const HEALTH_KEYS = [
   /** main: likewise for the store pool. */
   'main_store_pool_waiting_ms',
 ] as const;
-export type HealthMark = (typeof HEALTH_KEYS)[number];
+type HealthMark = (typeof HEALTH_KEYS)[number];
 const HEALTH_SLOT = Object.fromEntries(HEALTH_KEYS.map((k, i) => [k, i])) as Record<HealthMark, number>;
 const EDGE_BEATS = 16;
 const MAX_EDGES = HEALTH_ROWS * ROW - EDGE_BEATS;

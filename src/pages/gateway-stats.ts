@@ -1,5 +1,5 @@
 /** The gateway's own numbers for a page: GET /api/v1/stream/stats once a second, as rates. */
-export interface GatewayRates {
+interface GatewayRates {
   readonly connections: number;
   readonly deliveriesPerSecond: number;
   readonly ingestPerSecond: number;

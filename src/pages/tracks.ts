@@ -23,7 +23,7 @@ export interface Track {
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
 
 /** Latitude and longitude of a payload: LAT/LON (the references), or lat/lon, latitude/longitude. */
-export function coordinates(data: Record<string, unknown>): [number, number] | null {
+function coordinates(data: Record<string, unknown>): [number, number] | null {
   const lat = num(data.LAT ?? data.lat ?? data.latitude);
   const lon = num(data.LON ?? data.lon ?? data.lng ?? data.longitude);
   if (lat === null || lon === null || Math.abs(lat) > 90 || Math.abs(lon) > 180) return null;

@@ -31,10 +31,10 @@ export const MAX_JSON_DEPTH = 512;
 /** Keys refused in bodies that are stored or merged: assigning them to an object changes its prototype. */
 export const FORBIDDEN_KEYS: readonly string[] = ['__proto__', 'constructor', 'prototype'];
 
-export type ScanResult = 'ok' | 'depth' | 'utf8' | 'unbalanced';
-export type JsonRefusal = 'depth' | 'utf8' | 'syntax' | 'forbidden_key';
+type ScanResult = 'ok' | 'depth' | 'utf8' | 'unbalanced';
+type JsonRefusal = 'depth' | 'utf8' | 'syntax' | 'forbidden_key';
 
-export interface JsonLimits {
+interface JsonLimits {
   readonly maxDepth: number;
   /** Refuse FORBIDDEN_KEYS at any level (bodies that are stored, merged or echoed). */
   readonly forbidKeys?: boolean;
@@ -206,7 +206,7 @@ export function depthWithin(value: unknown, maxDepth: number): boolean {
   return depthOf(value, maxDepth);
 }
 
-export type MsgpackScanResult = 'ok' | 'depth' | 'truncated' | 'invalid' | 'extension';
+type MsgpackScanResult = 'ok' | 'depth' | 'truncated' | 'invalid' | 'extension';
 
 /** Items still to read per open container; shared scratch (one thread runs one scan at a time). */
 const remaining = new Float64Array(MAX_JSON_DEPTH + 2);

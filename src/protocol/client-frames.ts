@@ -8,10 +8,10 @@
 import { GatewayError } from '../errors/gateway-error.js';
 import type { Codec } from './codec.js';
 
-export type FieldKind = 'string' | 'number';
+type FieldKind = 'string' | 'number';
 
 /** type → required field → kind. */
-export type FrameSchema = Readonly<Record<string, Readonly<Record<string, FieldKind>>>>;
+type FrameSchema = Readonly<Record<string, Readonly<Record<string, FieldKind>>>>;
 
 /** Longest string field accepted in a frame (a token is the longest thing a client sends). */
 const MAX_STRING = 16 * 1024;

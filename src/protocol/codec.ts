@@ -21,8 +21,8 @@ export const WIRE_FORMATS: readonly WireFormat[] = ['json', 'msgpack'];
 /** A wire format as the index used in typed cross-thread frames and per-format arrays: 0 json, 1 msgpack. */
 export type FormatIndex = 0 | 1;
 
-/** Index used in typed cross-thread frames and per-format arrays. */
-export const FORMAT_INDEX: Readonly<Record<WireFormat, FormatIndex>> = { json: 0, msgpack: 1 };
+/** Each wire format's index (WIRE_FORMATS[FORMAT_INDEX.msgpack] === 'msgpack'). */
+export const FORMAT_INDEX = { json: 0, msgpack: 1 } as const satisfies Readonly<Record<WireFormat, FormatIndex>>;
 
 export interface Codec {
   readonly format: WireFormat;

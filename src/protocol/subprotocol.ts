@@ -4,7 +4,7 @@
  * default. uWS sends whatever string it is given, so the caller must pass only the chosen token
  * (or '' when nothing was offered): see docs/notes/uws.md.
  */
-export type Negotiation<T extends string> =
+type Negotiation<T extends string> =
   | { readonly ok: true; readonly chosen: T; readonly echo: string }
   | { readonly ok: false; readonly offered: readonly string[] };
 

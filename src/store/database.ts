@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS origins (node TEXT PRIMARY KEY, last_seq INTEGER NOT 
   },
 } as const;
 
-export type DbFile = keyof typeof FILES;
+type DbFile = keyof typeof FILES;
 
 export interface NodeIdentity {
   /** Names this node's events on the bus, so every node can drop duplicates. */

@@ -2,7 +2,7 @@
  * Token buckets for rate limits: `rate` tokens a second up to `burst`. State is two numbers so it
  * can live in a socket's userData; `KeyedBuckets` keeps one per key (client IP) and forgets idle ones.
  */
-export interface BucketState {
+interface BucketState {
   tokens: number;
   at: number;
 }

@@ -6,12 +6,12 @@
  * the server sent decodes in the connection's format.
  */
 import { unpack } from 'msgpackr';
-import { CloseCode } from '../../src/errors/close-codes.js';
+import { CLOSE } from '../../src/errors/close-codes.js';
 import { ERRORS } from '../../src/errors/error-codes.js';
 import { isValidUtf8, OP, type CloseInfo, type HttpAnswer, type Message, type RawWebSocket } from '../helpers/raw-ws.js';
 
 /** Close codes a client may see: the table, without 1011 (an unexpected server error is a finding). */
-export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set(Object.values(CloseCode).filter((c) => c !== CloseCode.SERVER_ERROR));
+export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set(Object.values(CLOSE).map((c) => c.code).filter((c) => c !== CLOSE.SERVER_ERROR.code));
 /** After the server's close frame, TCP must end within this (RFC 6455 §7.1.1: the server closes TCP first). */
 export const LINGER_LIMIT_MS = 2000;
 /** Error codes whose error frame means a bad frame was counted in bad_frames_total. */
@@ -95,11 +95,11 @@ export function closeProblems(info: CloseInfo, frames: readonly any[], o: { garb
     if (info.lingerMs !== null && info.lingerMs > LINGER_LIMIT_MS) problems.push(`TCP stayed open ${info.lingerMs} ms after the closing handshake`);
     const codes = frames.map(errorCodeOf).filter((c): c is string => c !== undefined);
     const last = codes.at(-1);
-    if (info.code === CloseCode.TOO_MANY_BAD_FRAMES && last !== 'GW_ERR_TOO_MANY_BAD_FRAMES') problems.push(`closed with 4501 without a GW_ERR_TOO_MANY_BAD_FRAMES error first (last error: ${last ?? 'none'})`);
+    if (info.code === CLOSE.TOO_MANY_BAD_FRAMES.code && last !== 'GW_ERR_TOO_MANY_BAD_FRAMES') problems.push(`closed with 4501 without a GW_ERR_TOO_MANY_BAD_FRAMES error first (last error: ${last ?? 'none'})`);
     // A refusal (the error is all the connection got): the close code is the error's.
     const only = frames.length === 1 ? errorCodeOf(frames[0]) : undefined;
-    if (only !== undefined && isKnownCode(only) && ERRORS[only].close !== undefined && ERRORS[only].close !== info.code && info.code !== CloseCode.GOING_AWAY) {
-      problems.push(`closed with ${info.code} after a ${only} error, whose close code is ${ERRORS[only].close}`);
+    if (only !== undefined && isKnownCode(only) && ERRORS[only].close !== undefined && ERRORS[only].close.code !== info.code && info.code !== CLOSE.GOING_AWAY.code) {
+      problems.push(`closed with ${info.code} after a ${only} error, whose close code is ${ERRORS[only].close.code}`);
     }
   }
   for (const f of frames) {

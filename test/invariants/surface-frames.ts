@@ -7,7 +7,7 @@
  * answers a ping, or was closed with a close frame and a documented code.
  */
 import { pack } from 'msgpackr';
-import { CloseCode } from '../../src/errors/close-codes.js';
+import { CLOSE } from '../../src/errors/close-codes.js';
 import { clip, deepDepth, deepJson, jsonValue, msgpackBytes, objectText, POLLUTING_KEYS, text, BAD_UTF8 } from './gen-values.js';
 import { closeProblems, decodeMessages, errorCodeOf, socketProblems, UNCOUNTED_ERROR_FRAMES, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
@@ -238,7 +238,7 @@ async function runConnection(node: FuzzNode, c: Connection, frames: readonly Fra
   }
   if (!ws.closing) await ws.waitClosing(garbage ? 1000 : 50);
   const closedByServer = ws.closing;
-  const info = closedByServer ? await ws.finish() : await ws.close(CloseCode.NORMAL);
+  const info = closedByServer ? await ws.finish() : await ws.close(CLOSE.NORMAL.code);
   const decoded = decodeMessages(ws.messages, c.format);
   problems.push(...decoded.problems, ...socketProblems(ws));
   if (!closedByServer && info.code === 1006 && !garbage) problems.push('the server did not answer the client\'s close frame');

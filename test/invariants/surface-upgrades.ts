@@ -5,7 +5,7 @@
  * and a documented close, or a working connection; never an abort, a reset or silence. A request
  * whose path or read parameters hold malformed percent-encoding must not be taken as something else.
  */
-import { CloseCode } from '../../src/errors/close-codes.js';
+import { CLOSE } from '../../src/errors/close-codes.js';
 import { clip, encodedPart, malformedPercent, text } from './gen-values.js';
 import { closeProblems, decodeMessages, errorCodeOf, httpErrorProblems, socketProblems, type Format } from './oracles.js';
 import type { Rng } from './prng.js';
@@ -154,7 +154,7 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
   const malformed = r.read.filter(malformedPercent);
   if (accepted && malformed.length > 0) problems.push(`accepted ${clip(malformed.join(' '), 60)} (malformed percent-encoding) as ${clip(JSON.stringify(first), 120)}`);
   const closedByServer = ws.closing;
-  const info = closedByServer ? await ws.finish() : await ws.close(CloseCode.NORMAL);
+  const info = closedByServer ? await ws.finish() : await ws.close(CLOSE.NORMAL.code);
   const { frames, problems: decodeProblems } = decodeMessages(ws.messages, format);
   problems.push(...decodeProblems, ...socketProblems(ws));
   if (!closedByServer && info.code === 1006) problems.push('the server did not answer the client\'s close frame');

@@ -7,6 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { closeReason, endSocket } from '../../src/edge/close-socket.js';
+import { CLOSE } from '../../src/errors/close-codes.js';
 import { REPO_ROOT } from '../helpers/gateway-process.js';
 
 function sources(dir: string): string[] {
@@ -17,8 +18,10 @@ function sources(dir: string): string[] {
 describe('endSocket', () => {
   it('passes the code and a reason of at most 123 bytes, cut on a character boundary', () => {
     const calls: Array<[number | undefined, string | undefined]> = [];
-    endSocket({ end: (code, reason) => { calls.push([code, reason]); } }, 4001, 'token expired');
-    expect(calls).toEqual([[4001, 'token expired']]);
+    const ws = { end: (code?: number, reason?: string) => { calls.push([code, reason]); } };
+    endSocket(ws, CLOSE.TOKEN_EXPIRED);
+    endSocket(ws, CLOSE.POLICY_VIOLATION, 'Token expired');
+    expect(calls).toEqual([[4001, 'token expired'], [1008, 'Token expired']]);
     for (const reason of ['é'.repeat(200), 'a' + '€'.repeat(100), '😀'.repeat(80), 'x'.repeat(500)]) {
       const cut = closeReason(reason);
       const bytes = Buffer.from(cut, 'utf8');
@@ -35,7 +38,7 @@ describe('endSocket', () => {
     for (const file of sources(join(REPO_ROOT, 'src'))) {
       if (file.endsWith('close-socket.ts')) continue;
       const text = readFileSync(file, 'utf8');
-      if (/\.end\(\s*(CloseCode\.|code\s*[,)]|ERRORS\[)/.test(text)) offenders.push(`${file}: calls end() with a close code`);
+      if (/\.end\(\s*(CLOSE\.|CloseCode\.|code\s*[,)]|ERRORS\[)/.test(text)) offenders.push(`${file}: calls end() with a close code`);
       if (/\.cork\(\s*\(\)\s*=>\s*[^;]*(endSocket|\.expired\(|\.revoked\()/.test(text)) offenders.push(`${file}: ends a socket inside a cork`);
     }
     expect(offenders).toEqual([]);

@@ -11,7 +11,7 @@
 import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose';
 import { GatewayError } from '../../errors/gateway-error.js';
 
-export interface ClientGrant {
+interface ClientGrant {
   readonly userId: string | null;
   readonly roles: readonly string[];
   readonly groups: readonly string[];
@@ -19,7 +19,7 @@ export interface ClientGrant {
   readonly expiresAt: number;
 }
 
-export interface ClientTokenRequest {
+interface ClientTokenRequest {
   readonly userId?: string;
   readonly roles?: readonly string[];
   readonly groups?: readonly string[];

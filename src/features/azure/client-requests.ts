@@ -20,7 +20,7 @@ export type ClientRequest =
   | { readonly type: 'cancelInvocation' };
 
 /** Event names become MQTT topic levels (`<prefix>/<hub>/events/<event>`). */
-export const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
+const EVENT_NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
 
 function invalid(why: string): never {

@@ -38,7 +38,7 @@ export type AzureCommand =
 
 /** Hub names as the service takes them ([SPEC-routes]). */
 export const HUB_NAME = /^[A-Za-z][A-Za-z0-9_`,.[\]]{0,127}$/;
-export const MAX_GROUP_LENGTH = 1024;
+const MAX_GROUP_LENGTH = 1024;
 /** Azure's client message limit, and the largest REST body the data plane takes. */
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 

@@ -4,7 +4,7 @@
  * first `=` (case-insensitive), unknown keys ignored, `https://` added to an endpoint without a
  * scheme, `Port` overriding the endpoint's port (an empty `Port=` removing it).
  */
-export interface ConnectionString {
+interface ConnectionString {
   /** WHATWG-serialised, ending with `/` (`http://localhost:8080/`). */
   readonly endpoint: string;
   /** Signs and checks HS256 tokens as its UTF-8 bytes (never base64-decoded). */

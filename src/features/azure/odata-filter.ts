@@ -8,7 +8,7 @@
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
-export interface FilterSubject {
+interface FilterSubject {
   readonly id: string;
   readonly userId: string | null;
   readonly groups: ReadonlySet<string>;

@@ -3,7 +3,7 @@
  * `webpubsub.sendToGroup` grant a permission on every group, `webpubsub.<permission>.<group>` on
  * one. REST grantPermission/revokePermission map to the same role strings.
  */
-export const PERMISSIONS = ['joinLeaveGroup', 'sendToGroup'] as const;
+const PERMISSIONS = ['joinLeaveGroup', 'sendToGroup'] as const;
 export type AzurePermission = (typeof PERMISSIONS)[number];
 
 export const isPermission = (value: string): value is AzurePermission => (PERMISSIONS as readonly string[]).includes(value);

@@ -10,7 +10,7 @@
  *                  activity_logs, and users for per-user notifications
  *   docs/compat/user-hub.md  tareas → tasks (task_event), efectivos → efectivos (efectivo_event)
  */
-export type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
+type FieldType = 'string' | 'integer' | 'number' | 'boolean' | 'object' | 'array';
 
 export interface FieldSpec {
   readonly type: FieldType;

@@ -10,7 +10,7 @@
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
-export interface EntityChange {
+interface EntityChange {
   readonly kind: 'entity';
   readonly entityType: string;
   /** created | updated | deleted, or whatever the publisher names. */
@@ -21,7 +21,7 @@ export interface EntityChange {
   readonly timestamp: string;
 }
 
-export interface UserNotification {
+interface UserNotification {
   readonly kind: 'notification';
   readonly notificationType: string;
   /** null: every subscriber of the channel. */

@@ -3,25 +3,29 @@
  * (fields are added, never renamed). Rendered once per event by the ingest thread, in every
  * envelope and wire format, so every subscriber of a (channel, envelope, format) gets the same bytes.
  *
- *   0  entity_event     /api/v1/ws?channel=…   (docs/compat/sensor-events.md)
- *   1  realtime_update  /ws/{channel}          (docs/compat/pet-care.md)
- *   2  <entity>_event   /ws/connect            (docs/compat/user-hub.md: task_event, efectivo_event, …)
+ *   ENTITY_EVENT     0  entity_event     /api/v1/ws?channel=…   (docs/compat/sensor-events.md)
+ *   REALTIME_UPDATE  1  realtime_update  /ws/{channel}          (docs/compat/pet-care.md)
+ *   CONNECT          2  <entity>_event   /ws/connect            (docs/compat/user-hub.md: task_event, efectivo_event, …)
  *
  * A notification has one shape on every endpoint (docs/compat/pet-care.md).
  */
-import { CODECS } from '../../protocol/codec.js';
+import { CODECS, type FormatIndex, WIRE_FORMATS } from '../../protocol/codec.js';
 import type { ChannelEvent } from './channel-event.js';
 
-export const ENVELOPES = ['entity_event', 'realtime_update', 'connect'] as const;
-export type EnvelopeIndex = 0 | 1 | 2;
+/** The envelope kinds: the `<envelope>` of the `ch.<envelope>.<format>` topics, and the order of EventFrames. */
+export const ENVELOPE = { ENTITY_EVENT: 0, REALTIME_UPDATE: 1, CONNECT: 2 } as const;
+export type EnvelopeIndex = (typeof ENVELOPE)[keyof typeof ENVELOPE];
+/** The envelopes of the channel endpoints (/api/v1/ws and /ws/{channel}). */
+export type ChannelEnvelope = typeof ENVELOPE.ENTITY_EVENT | typeof ENVELOPE.REALTIME_UPDATE;
 
-/** frames[envelope * 2 + format]: JSON text or msgpack bytes. */
+/** frames[frameIndex(envelope, format)]: JSON text or msgpack bytes. */
 export type EventFrames = readonly (string | Uint8Array)[];
 
-export function frameIndex(envelope: EnvelopeIndex, format: 0 | 1): number {
-  return envelope * 2 + format;
+export function frameIndex(envelope: EnvelopeIndex, format: FormatIndex): number {
+  return envelope * WIRE_FORMATS.length + format;
 }
 
+/** The event in each envelope, in ENVELOPE order. */
 function shapes(event: ChannelEvent, channel: string, offset: number, epoch: string): readonly object[] {
   if (event.kind === 'notification') {
     const n = {

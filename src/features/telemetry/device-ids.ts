@@ -4,7 +4,7 @@
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
-export const MAX_DEVICE_ID_LENGTH = 128;
+const MAX_DEVICE_ID_LENGTH = 128;
 const DEVICE_ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 export function isValidDeviceId(id: string): boolean {
@@ -18,7 +18,7 @@ export function isValidDeviceId(id: string): boolean {
 export const ALL_DEVICES = '*';
 
 /** The reference's own message for a missing device_ids (docs/compat/gps-stream.md, "Envelopes"). */
-export const MISSING_DEVICE_IDS_MESSAGE = 'Debe especificar al menos un device_id en los query params';
+const MISSING_DEVICE_IDS_MESSAGE = 'Debe especificar al menos un device_id en los query params';
 
 /**
  * Validates a list of requested ids and returns them de-duplicated in request order.

@@ -16,7 +16,7 @@ export type StreamAction =
   | { readonly action: 'ping' }
   | { readonly action: 'refresh_token'; readonly token: string };
 
-export const STREAM_ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'refresh_token'] as const;
+const STREAM_ACTIONS = ['subscribe', 'unsubscribe', 'ping', 'refresh_token'] as const;
 
 export function parseStreamAction(value: unknown, maxDevices: number): StreamAction {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) {

@@ -11,10 +11,10 @@
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
-export const TRIP_STATES = ['creado', 'carga_finalizada', 'en_descarga', 'finalizado', 'cancelado'] as const;
+const TRIP_STATES = ['creado', 'carga_finalizada', 'en_descarga', 'finalizado', 'cancelado'] as const;
 export type TripState = (typeof TRIP_STATES)[number];
 
-export const TRIP_STEPS = ['crear', 'actualizar', 'finalizar-carga', 'en-descarga', 'finalizar', 'cancelar'] as const;
+const TRIP_STEPS = ['crear', 'actualizar', 'finalizar-carga', 'en-descarga', 'finalizar', 'cancelar'] as const;
 export type TripStep = (typeof TRIP_STEPS)[number];
 
 interface StepSpec {
@@ -29,8 +29,8 @@ interface StepSpec {
   readonly stamps: string | null;
 }
 
-export const EXCAVATORS = 'excavadoras';
-export const TRUCKS = 'camiones';
+const EXCAVATORS = 'excavadoras';
+const TRUCKS = 'camiones';
 
 export const STEPS: Readonly<Record<TripStep, StepSpec>> = {
   crear: { from: [], to: 'creado', event: 'ViajeCreado', groups: [EXCAVATORS], stamps: 'HoraInicio' },

@@ -26,7 +26,7 @@ import { encodeAzureMessage, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } f
 import { ackFrame, PONG_FRAME, type AckError, type DataType } from '../frames.js';
 import { allows } from '../permissions.js';
 import type { GatewayConfig } from '../../../config/config.js';
-import { CloseCode } from '../../../errors/close-codes.js';
+import { CLOSE } from '../../../errors/close-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
@@ -218,7 +218,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     open: (ws: AzureSocket) => {
       const data = ws.getUserData();
       if (data.refuse !== null) {
-        endSocket(ws, CloseCode.POLICY_VIOLATION, data.refuse);
+        endSocket(ws, CLOSE.POLICY_VIOLATION, data.refuse);
         return;
       }
       if (data.resume) azure.resume(data.conn, ws);
@@ -229,7 +229,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
       const conn = data.conn;
       if (conn.ws !== ws) return;
       if (!takeFrame(data, config.limits, stats)) {
-        endSocket(ws, CloseCode.RATE_LIMITED, 'rate limited');
+        endSocket(ws, CLOSE.RATE_LIMITED);
         return;
       }
       const bytes = message.byteLength;

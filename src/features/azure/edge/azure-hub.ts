@@ -32,7 +32,7 @@ import { applyMembershipCommand, forEachRecipient, type Selection } from '../app
 import type { AzureCommand } from '../commands.js';
 import { connectedFrame, disconnectedFrame, sequenceInto, type RenderedMessage } from '../frames.js';
 import { Membership } from '../membership.js';
-import { CloseCode } from '../../../errors/close-codes.js';
+import { CLOSE, type Close } from '../../../errors/close-codes.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { AzurePresence, ChannelEventRecord } from '../../../threads/messages.js';
@@ -41,8 +41,8 @@ import { endSocket } from '../../../edge/close-socket.js';
 import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
 
 /** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
-export const MAX_UNACKED_MESSAGES = 1000;
-export const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
+const MAX_UNACKED_MESSAGES = 1000;
+const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
 const SWEEP_MS = 1_000;
 
 export interface AzureHubDeps {
@@ -124,7 +124,7 @@ export class AzureHub {
     if (old !== null) {
       // The old socket has not noticed its drop yet: it gives way, and the new one takes its place in the count.
       old.getUserData().replaced = true;
-      endSocket(old, CloseCode.NORMAL, 'resumed elsewhere');
+      endSocket(old, CLOSE.AZURE_RESUMED_ELSEWHERE);
     } else {
       this.detached.delete(conn);
       this.deps.stats.inc('azure_sessions_detached', -1);
@@ -157,13 +157,13 @@ export class AzureHub {
   }
 
   /** Ends a connection for good: `disconnected`, then 1008 (the client does not try to resume). */
-  close(conn: AzureConnection, reason: string, code: number = CloseCode.POLICY_VIOLATION): void {
+  close(conn: AzureConnection, reason: string, close: Close = CLOSE.POLICY_VIOLATION): void {
     if (conn.ended) return;
     conn.ended = true;
     const ws = conn.ws;
     if (ws !== null) {
       if (conn.kind !== SIMPLE) ws.send(disconnectedFrame(reason), false);
-      endSocket(ws, code, reason);
+      endSocket(ws, close, reason);
       return; // socketClosed ends the session
     }
     this.endSession(conn);
@@ -249,7 +249,7 @@ export class AzureHub {
     const ws = conn.ws;
     if (ws !== null) {
       ws.getUserData().replaced = true;
-      endSocket(ws, CloseCode.NORMAL, 'resumed elsewhere');
+      endSocket(ws, CLOSE.AZURE_RESUMED_ELSEWHERE);
       this.deps.stats.inc('azure_connections', -1);
     } else if (this.detached.delete(conn)) {
       this.deps.stats.inc('azure_sessions_detached', -1);
@@ -349,7 +349,7 @@ export class AzureHub {
 
   /** Too far behind: a reliable client resumes and gets what it missed; others reconnect. */
   private slowConsumer(ws: AzureSocket): void {
-    endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer');
+    endSocket(ws, CLOSE.AZURE_SLOW_CONSUMER);
   }
 
   /** A message to one connection (a user's, a named one, or one a filter chose). */
@@ -375,11 +375,11 @@ export class AzureHub {
     }
   }
 
-  closeAll(reason: string): void {
+  closeAll(reason: string = CLOSE.GOING_AWAY.reason): void {
     clearInterval(this.sweeper);
     for (const members of this.hubs.values()) {
       for (const conn of [...members.connections.values()]) {
-        if (conn.ws !== null) endSocket(conn.ws, CloseCode.GOING_AWAY, reason);
+        if (conn.ws !== null) endSocket(conn.ws, CLOSE.GOING_AWAY, reason);
       }
     }
   }

@@ -7,7 +7,7 @@
  */
 import type { Logger } from 'pino';
 import type { EdgeConfig } from '../../../config/config.js';
-import { CloseCode } from '../../../errors/close-codes.js';
+import { CLOSE } from '../../../errors/close-codes.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
@@ -43,7 +43,7 @@ export class ChannelBackpressure {
       if (buffered > this.maxBufferBytes || now - ws.lagSince > this.edge.slowConsumerTimeoutMs) {
         this.stats.inc('slow_consumer_closes_total');
         this.logger.warn({ channel: ws.channel, buffered, laggingMs: now - ws.lagSince }, 'closing slow channel consumer');
-        endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
+        endSocket(ws, CLOSE.SLOW_CONSUMER);
       }
     }
   }

@@ -15,9 +15,9 @@
  */
 import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } from 'uWebSockets.js';
 import { tokenFailure } from '../../../auth/token-error-codes.js';
-import { frameIndex, type EnvelopeIndex } from '../envelopes.js';
+import { ENVELOPE, frameIndex, type ChannelEnvelope } from '../envelopes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
-import { CODECS, WIRE_FORMATS } from '../../../protocol/codec.js';
+import { CODECS, FORMAT_INDEX, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
 import { BadFrames } from '../../../edge/bad-frames.js';
 import { answerWith, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from '../../../edge/connection-guards.js';
@@ -30,7 +30,7 @@ import type { SocketRouteDeps } from '../../../edge/route-deps.js';
 import { refreshSession } from '../../../edge/session-refresh.js';
 import { requestToken, upgradeAfter, upgradeNow } from '../../../edge/upgrade-after-check.js';
 
-export const CHANNEL_PATHS: Readonly<Record<1 | 0, string>> = { 0: '/api/v1/ws', 1: '/ws/:channel' };
+export const CHANNEL_PATHS: Readonly<Record<ChannelEnvelope, string>> = { [ENVELOPE.ENTITY_EVENT]: '/api/v1/ws', [ENVELOPE.REALTIME_UPDATE]: '/ws/:channel' };
 /** docs/compat/sensor-events.md's authenticated variant of /api/v1/ws. */
 export const SECURE_CHANNEL_PATH = '/api/v1/ws/secure';
 
@@ -59,14 +59,14 @@ interface Admission {
 }
 
 /**
- * Registers the endpoint of `envelope`; `secure` (envelope 0 only) registers /api/v1/ws/secure,
+ * Registers the endpoint of `envelope`; `secure` (ENVELOPE.ENTITY_EVENT only) registers /api/v1/ws/secure,
  * which needs a JWT whatever GATEWAY_AUTH_REQUIRED says.
  */
-export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: ChannelRouteDeps, secure = false): void {
+export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelope, deps: ChannelRouteDeps, secure = false): void {
   const { config, hub, sockets, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
   const needsJwt = secure || config.auth.requiredOn.includes('channels');
   const path = secure ? SECURE_CHANNEL_PATH : CHANNEL_PATHS[envelope];
-  const badFrames = new BadFrames(secure ? SECURE_CHANNEL_PATH : envelope === 0 ? '/api/v1/ws' : '/ws/{channel}', config.edge.maxBadFramesPerMinute, stats, logger);
+  const badFrames = new BadFrames(secure ? SECURE_CHANNEL_PATH : envelope === ENVELOPE.ENTITY_EVENT ? '/api/v1/ws' : '/ws/{channel}', config.edge.maxBadFramesPerMinute, stats, logger);
   const gate: GateDeps = { limits: config.limits, ipBuckets, clients, stats, isClosing: () => sockets.closing };
 
   const send = (ws: ChannelSocket, value: object) => {
@@ -85,7 +85,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
     return { channel, since, userId: query.userId ?? null };
   }
 
-  function socketData(format: 0 | 1, admission: Admission): ChannelSocketData {
+  function socketData(format: FormatIndex, admission: Admission): ChannelSocketData {
     return {
       format, envelope, channel: admission.channel, userId: admission.userId, auth: admission.auth, closed: false, lagSince: 0,
       frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0,
@@ -131,10 +131,10 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
       stats.inc('channel_replays_total');
       send(ws, { type: 'connection_established', ...position, recovered: true, replayed: replay.length });
     }
-    if (envelope === 0) sendStats(ws);
+    if (envelope === ENVELOPE.ENTITY_EVENT) sendStats(ws);
     if (replay.length > 0) {
-      const index = frameIndex(ws.envelope as EnvelopeIndex, ws.format);
-      for (const entry of replay) ws.send(entry.frames[index], ws.format === 1);
+      const index = frameIndex(ws.envelope, ws.format);
+      for (const entry of replay) ws.send(entry.frames[index], ws.format === FORMAT_INDEX.msgpack);
       stats.inc('channel_deliveries_total', replay.length);
     }
     ws.subscribe(channelTopic(ws.envelope, ws.format, ws.channel));
@@ -152,7 +152,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: 0 | 1, deps: C
         return;
       }
       const { format, echo, protocolHeader } = admitted;
-      const channel = envelope === 0 ? (req.getQuery('channel') ?? 'general') : pathParameter(req, 0);
+      const channel = envelope === ENVELOPE.ENTITY_EVENT ? (req.getQuery('channel') ?? 'general') : pathParameter(req, 0);
       const query = { since: req.getQuery('since'), epoch: req.getQuery('epoch'), userId: needsJwt ? undefined : req.getQuery('user_id') };
       let base: Omit<Admission, 'auth' | 'error'>;
       try {

@@ -3,10 +3,11 @@ import type { EnvelopeIndex } from '../envelopes.js';
 import type { GatewayError } from '../../../errors/gateway-error.js';
 import type { Since } from './event-hub.js';
 import type { SessionAuth } from '../../../edge/session-expiry.js';
+import type { FormatIndex } from '../../../protocol/codec.js';
 
 /** Per-connection state of a channel socket (/api/v1/ws, /ws/{channel}); kept small, see stream-socket.ts. */
 export interface ChannelSocketData {
-  readonly format: 0 | 1;
+  readonly format: FormatIndex;
   readonly envelope: EnvelopeIndex;
   readonly channel: string;
   /** Whose notifications this socket also receives; null: only channel-wide events. */

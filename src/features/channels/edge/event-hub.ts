@@ -8,18 +8,19 @@
  *
  *   ch.<envelope>.<format>:<channel>          everyone on the channel
  *   ch.<envelope>.<format>:<channel>@<user>   a notification for one user (channel endpoints)
- *   ch.2.<format>:@<user>                      the same, for that user's /ws/connect sockets
+ *   ch.2.<format>:@<user>                      the same, for that user's /ws/connect sockets (ENVELOPE.CONNECT)
  *
  * Recovery runs in the same synchronous turn as the subscription, so no live event can fall between
  * the replay and the subscription, and none can come twice.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { ChannelSpec } from '../channel-config.js';
-import { type EnvelopeIndex, type EventFrames } from '../envelopes.js';
+import { ENVELOPE, type EnvelopeIndex, type EventFrames } from '../envelopes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { ChannelEventRecord, IngestToEdge } from '../../../threads/messages.js';
+import { FORMAT_INDEX, type FormatIndex } from '../../../protocol/codec.js';
 
 interface Entry {
   readonly offset: number;
@@ -39,12 +40,12 @@ export type Recovery =
   | { readonly kind: 'replay'; readonly entries: readonly Entry[] }
   | { readonly kind: 'unrecovered'; readonly reason: 'epoch_changed' | 'history_exceeded' };
 
-export const channelTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string) => `ch.${envelope}.${format}:${channel}`;
-export const userTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string, userId: string) =>
-  envelope === 2 ? `ch.2.${format}:@${userId}` : `ch.${envelope}.${format}:${channel}@${userId}`;
+export const channelTopic = (envelope: EnvelopeIndex, format: FormatIndex, channel: string) => `ch.${envelope}.${format}:${channel}`;
+export const userTopic = (envelope: EnvelopeIndex, format: FormatIndex, channel: string, userId: string) =>
+  envelope === ENVELOPE.CONNECT ? `ch.${envelope}.${format}:@${userId}` : `ch.${envelope}.${format}:${channel}@${userId}`;
 
 /** (envelope, format) of each slot of EventFrames, in frameIndex order. */
-const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, 0 | 1])[] = ([0, 1, 2] as const).flatMap((e) => ([0, 1] as const).map((f) => [e, f] as const));
+const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, FormatIndex])[] = Object.values(ENVELOPE).flatMap((e) => Object.values(FORMAT_INDEX).map((f) => [e, f] as const));
 
 export class EventHub {
   private epochValue: string | null = null;

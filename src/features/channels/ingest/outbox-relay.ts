@@ -29,7 +29,7 @@ const TICK_MS = 100;
 /** A gap asks for a rewind; more than one per this interval would only republish the same rows. */
 const MIN_REWIND_INTERVAL_MS = 250;
 
-export interface RelayBus {
+interface RelayBus {
   readonly connected: boolean;
   publish(topic: string, payload: string): void;
 }

@@ -17,13 +17,13 @@ export interface HistoryRow {
   readonly event: string;
 }
 
-export interface OutboxRow {
+interface OutboxRow {
   readonly id: number;
   readonly channel: string;
   readonly payload: string;
 }
 
-export interface CommitBatch {
+interface CommitBatch {
   readonly rows: readonly HistoryRow[];
   readonly heads: ReadonlyMap<string, number>;
   readonly origins: ReadonlyMap<string, number>;

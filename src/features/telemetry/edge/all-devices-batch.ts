@@ -8,6 +8,7 @@
  *   json     {"event":"batch","data":[<frame>,<frame>,…]}
  *   msgpack  the same object: a 2-entry map whose `data` is an array of the frames as sent one by one
  */
+import { FORMAT_INDEX, type FormatIndex } from '../../../protocol/codec.js';
 const MSGPACK_HEAD = Buffer.from([0x82, 0xa5, ...Buffer.from('event'), 0xa5, ...Buffer.from('batch'), 0xa4, ...Buffer.from('data'), 0xdd]);
 const JSON_HEAD = Buffer.from('{"event":"batch","data":[');
 const JSON_TAIL = Buffer.from(']}');
@@ -19,12 +20,12 @@ export class FrameBatch {
   private length = 0;
   private count = 0;
 
-  constructor(private readonly format: 0 | 1) {
+  constructor(private readonly format: FormatIndex) {
     this.reset();
   }
 
   private reset(): void {
-    this.length = (this.format === 0 ? JSON_HEAD : MSGPACK_HEAD).copy(this.buffer, 0) + (this.format === 1 ? 4 : 0);
+    this.length = (this.format === FORMAT_INDEX.json ? JSON_HEAD : MSGPACK_HEAD).copy(this.buffer, 0) + (this.format === FORMAT_INDEX.msgpack ? 4 : 0);
     this.count = 0;
   }
 
@@ -43,7 +44,7 @@ export class FrameBatch {
       this.buffer.copy(grown, 0, 0, this.length);
       this.buffer = grown;
     }
-    if (this.format === 0 && this.count > 0) this.buffer[this.length++] = 0x2c; // ','
+    if (this.format === FORMAT_INDEX.json && this.count > 0) this.buffer[this.length++] = 0x2c; // ','
     this.buffer.set(frame, this.length);
     this.length += frame.length;
     this.count++;
@@ -53,7 +54,7 @@ export class FrameBatch {
   take(): Uint8Array | null {
     if (this.count === 0) return null;
     let end = this.length;
-    if (this.format === 0) end += JSON_TAIL.copy(this.buffer, end);
+    if (this.format === FORMAT_INDEX.json) end += JSON_TAIL.copy(this.buffer, end);
     else this.buffer.writeUInt32BE(this.count, MSGPACK_HEAD.length);
     const message = this.buffer.subarray(0, end);
     this.reset();
@@ -61,7 +62,7 @@ export class FrameBatch {
   }
 
   /** A one-off batch of the given frames (the snapshot a batched socket starts with). */
-  static of(format: 0 | 1, frames: Iterable<Uint8Array>): Uint8Array | null {
+  static of(format: FormatIndex, frames: Iterable<Uint8Array>): Uint8Array | null {
     const batch = new FrameBatch(format);
     for (const frame of frames) batch.add(frame);
     const message = batch.take();

@@ -6,7 +6,7 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import { CODECS, WIRE_FORMATS } from '../../../protocol/codec.js';
+import { CODECS, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import { KEEPALIVE_EVENT } from '../telemetry-envelope.js';
 
 const KEEPALIVE_TOPICS = ['sys.json:keepalive', 'sys.msgpack:keepalive'] as const;
@@ -19,7 +19,7 @@ export class Keepalive {
     this.timer = setInterval(() => this.beat(), keepaliveMs);
   }
 
-  topic(format: 0 | 1): string {
+  topic(format: FormatIndex): string {
     return KEEPALIVE_TOPICS[format];
   }
 

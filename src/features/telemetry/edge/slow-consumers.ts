@@ -15,7 +15,7 @@
  */
 import type { Logger } from 'pino';
 import type { EdgeConfig } from '../../../config/config.js';
-import { CloseCode } from '../../../errors/close-codes.js';
+import { CLOSE } from '../../../errors/close-codes.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
@@ -81,7 +81,7 @@ export class SlowConsumers {
         this.lagging.delete(ws);
         this.stats.inc('slow_consumer_closes_total');
         this.logger.warn({ laggingMs: now - ws.lagSince, buffered }, 'closing slow consumer');
-        endSocket(ws, CloseCode.SLOW_CONSUMER, 'slow consumer, reconnect');
+        endSocket(ws, CLOSE.SLOW_CONSUMER);
       }
     }
   }

@@ -9,7 +9,7 @@ import type { HttpRequest, HttpResponse, TemplatedApp, us_socket_context_t } fro
 import type { Principal } from '../../../auth/principal.js';
 import { tokenFailure } from '../../../auth/token-error-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
-import { CODECS, WIRE_FORMATS, type Codec } from '../../../protocol/codec.js';
+import { type Codec, CODECS, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import { ALL_DEVICES, parseDeviceIdsQuery } from '../device-ids.js';
 import { parseStreamAction, type StreamAction } from '../stream-actions.js';
 import { errorEvent } from '../telemetry-envelope.js';
@@ -28,7 +28,7 @@ import type { TelemetryHub } from './telemetry-hub.js';
 export const STREAM_PATH = '/api/v1/stream';
 export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';
 
-export type StreamVariant = 'open' | 'share';
+type StreamVariant = 'open' | 'share';
 
 export interface StreamRouteDeps extends SocketRouteDeps {
   readonly hub: TelemetryHub;
@@ -93,7 +93,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
     }
   }
 
-  function socketData(format: 0 | 1, admission: Admission): StreamSocketData {
+  function socketData(format: FormatIndex, admission: Admission): StreamSocketData {
     return {
       format, devices: [], lagSince: 0, pausedAt: null, badFrames: 0, badWindowStart: 0, closed: false,
       auth: admission.auth, frameTokens: config.limits.frameBurst, frameAt: Date.now(),

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { GatewayError } from '../../../errors/gateway-error.js';
 import type { SessionAuth } from '../../../edge/session-expiry.js';
+import type { FormatIndex } from '../../../protocol/codec.js';
 
 /**
  * Per-connection state of a /api/v1/stream socket (uWS userData: these become the ws object's
@@ -8,7 +9,7 @@ import type { SessionAuth } from '../../../edge/session-expiry.js';
  */
 export interface StreamSocketData {
   /** Wire format: 0 json, 1 msgpack. */
-  readonly format: 0 | 1;
+  readonly format: FormatIndex;
   /** Devices this socket watches, in subscription order. */
   devices: string[];
   /** When the socket started lagging (telemetry conflated until it drains); 0 when it is not. */

@@ -13,6 +13,7 @@ import { readFrameBatch, type FrameVisitor } from '../../../threads/frame-batch.
 import type { StreamSocket } from './stream-socket.js';
 import { ALL_DEVICES } from '../device-ids.js';
 import { FrameBatch, MAX_BATCH_BYTES } from './all-devices-batch.js';
+import { FORMAT_INDEX, type FormatIndex } from '../../../protocol/codec.js';
 
 const FORMAT_NAMES = ['json', 'msgpack'] as const;
 
@@ -41,7 +42,7 @@ class DeviceSlot {
     this.topics = [`gps.${FORMAT_NAMES[0]}:${id}`, `gps.${FORMAT_NAMES[1]}:${id}`];
   }
 
-  store(format: 0 | 1, bytes: Uint8Array): void {
+  store(format: FormatIndex, bytes: Uint8Array): void {
     let buf = this.cache[format];
     if (buf === null || buf.length < bytes.length) {
       buf = Buffer.allocUnsafeSlow(Math.max(256, bytes.length * 2));
@@ -51,7 +52,7 @@ class DeviceSlot {
     this.cacheLength[format] = bytes.length;
   }
 
-  cached(format: 0 | 1): Uint8Array | null {
+  cached(format: FormatIndex): Uint8Array | null {
     const length = this.cacheLength[format];
     return length < 0 ? null : this.cache[format]!.subarray(0, length);
   }
@@ -115,7 +116,7 @@ export class TelemetryHub implements FrameVisitor {
     this.deliver(slot, 1, bytes, start + jsonLength, msgpackLength);
   }
 
-  private deliver(slot: DeviceSlot, format: 0 | 1, bytes: Uint8Array, start: number, length: number): void {
+  private deliver(slot: DeviceSlot, format: FormatIndex, bytes: Uint8Array, start: number, length: number): void {
     if (length === 0) {
       slot.cacheLength[format] = -1;
       return;
@@ -140,25 +141,25 @@ export class TelemetryHub implements FrameVisitor {
     }
   }
 
-  private flushBatch(format: 0 | 1): void {
+  private flushBatch(format: FormatIndex): void {
     const batch = this.batches[format];
     const frames = batch.frames;
     const message = batch.take();
     if (message === null) return;
     const receivers = this.app.numSubscribers(this.batchTopics[format]);
-    this.app.publish(this.batchTopics[format], message, format === 1);
+    this.app.publish(this.batchTopics[format], message, format === FORMAT_INDEX.msgpack);
     this.stats.inc('deliveries_total', frames * receivers);
   }
 
   /** Publishes a live frame and counts it once per socket the topic reaches now (one native call). */
-  private publishCounted(topic: string, frame: Uint8Array, format: 0 | 1): void {
+  private publishCounted(topic: string, frame: Uint8Array, format: FormatIndex): void {
     const receivers = this.app.numSubscribers(topic);
     if (receivers === 0) return;
-    this.app.publish(topic, frame, format === 1);
+    this.app.publish(topic, frame, format === FORMAT_INDEX.msgpack);
     this.stats.inc('deliveries_total', receivers);
   }
 
-  private fillAll(format: 0 | 1, devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[]): void {
+  private fillAll(format: FormatIndex, devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[]): void {
     for (const { id, seq, bytes } of devices) {
       const slot = this.slot(id);
       if (seq >= slot.seq) {
@@ -200,7 +201,7 @@ export class TelemetryHub implements FrameVisitor {
     return snapshots.length;
   }
 
-  private fill(id: string, format: 0 | 1, seq: number, bytes: Uint8Array | null): void {
+  private fill(id: string, format: FormatIndex, seq: number, bytes: Uint8Array | null): void {
     const slot = this.slot(id);
     if (bytes !== null && seq >= slot.seq) {
       slot.seq = seq;
@@ -218,7 +219,7 @@ export class TelemetryHub implements FrameVisitor {
   }
 
   private sendSnapshot(ws: StreamSocket, bytes: Uint8Array): void {
-    ws.send(bytes, ws.format === 1);
+    ws.send(bytes, ws.format === FORMAT_INDEX.msgpack);
     this.stats.inc('snapshots_sent_total');
   }
 

@@ -3,6 +3,8 @@
  * position, and how many edges want it in each wire format. Only devices some edge wants are
  * encoded at all.
  */
+import type { FormatIndex } from '../../../protocol/codec.js';
+
 export interface DeviceState {
   readonly id: string;
   readonly index: number;
@@ -42,7 +44,7 @@ export class DeviceTable {
   }
 
   /** Applies an edge's interest change; returns false when it would go negative (a bug upstream). */
-  changeInterest(device: DeviceState, format: 0 | 1, delta: 1 | -1): boolean {
+  changeInterest(device: DeviceState, format: FormatIndex, delta: 1 | -1): boolean {
     const before = device.wanted[0] + device.wanted[1];
     const next = device.wanted[format] + delta;
     if (next < 0) return false;
@@ -54,7 +56,7 @@ export class DeviceTable {
   }
 
   /** An edge's first subscriber to every device arrived, or its last one left. */
-  changeAllInterest(format: 0 | 1, delta: 1 | -1): boolean {
+  changeAllInterest(format: FormatIndex, delta: 1 | -1): boolean {
     const next = this.wantedAll[format] + delta;
     if (next < 0) return false;
     this.wantedAll[format] = next;

@@ -12,7 +12,7 @@ import { isValidDeviceId } from '../device-ids.js';
 
 export type Rejection = 'size' | 'utf8' | 'depth' | 'json' | 'shape' | 'device_id';
 
-export type Decoded =
+type Decoded =
   | { readonly ok: true; readonly deviceId: string; readonly value: Record<string, unknown> }
   | { readonly ok: false; readonly reason: Rejection; readonly detail: string };
 

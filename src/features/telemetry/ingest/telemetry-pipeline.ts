@@ -10,7 +10,7 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import { jsonEnvelopeLength, packMsgpackEnvelope, writeJsonEnvelope } from '../telemetry-envelope.js';
 import { ALL_DEVICES, isValidDeviceId } from '../device-ids.js';
-import { CODECS } from '../../../protocol/codec.js';
+import { CODECS, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import { TelemetryDecoder, type Rejection } from './telemetry-decoder.js';
 import { DeviceTable, type DeviceState } from './device-table.js';
 import { EdgeFanout } from '../../../ingest/edge-fanout.js';
@@ -25,9 +25,9 @@ const REJECTION_METRIC: Readonly<Record<Rejection, IngestMetric>> = {
 };
 
 /** A device's last position as a stream frame in one format (a snapshot; not the hot path). */
-function snapshotFrame(device: DeviceState, format: 0 | 1): Uint8Array {
+function snapshotFrame(device: DeviceState, format: FormatIndex): Uint8Array {
   const envelope = { event: 'message', data: { timestamp: device.timestamp, data: device.last } };
-  const encoded = CODECS[format === 0 ? 'json' : 'msgpack'].encode(envelope);
+  const encoded = CODECS[WIRE_FORMATS[format]].encode(envelope);
   return typeof encoded === 'string' ? Buffer.from(encoded) : Uint8Array.from(encoded);
 }
 
@@ -87,7 +87,7 @@ export class TelemetryPipeline {
    * An edge's first subscriber to (device, format) arrived or its last one left. On +1 the edge
    * gets the last position in that format (the snapshot), ordered after every frame sent so far.
    */
-  interest(from: MessagePort, id: string, format: 0 | 1, delta: 1 | -1): void {
+  interest(from: MessagePort, id: string, format: FormatIndex, delta: 1 | -1): void {
     if (id === ALL_DEVICES) return this.allInterest(from, format, delta);
     if (!isValidDeviceId(id)) return; // edges validate first; never trust a cross-thread string blindly
     const device = this.devices.get(id);
@@ -105,7 +105,7 @@ export class TelemetryPipeline {
    * The same for `*` (every device): from now on every device is encoded in that format, and the
    * edge gets the last position of every device that has one, in one message.
    */
-  private allInterest(from: MessagePort, format: 0 | 1, delta: 1 | -1): void {
+  private allInterest(from: MessagePort, format: FormatIndex, delta: 1 | -1): void {
     if (!this.devices.changeAllInterest(format, delta)) {
       this.logger.error({ format }, 'all-devices interest count went negative; ignoring');
       return;

@@ -26,7 +26,7 @@ import { handleAsync, jsonReply, sendJson } from '../../../edge/http-response.js
 import { pageQuery, serveStoreCall, type Guard, type StoreCallDeps } from '../../../edge/store-call.js';
 
 /** The roles docs/compat/trips.md's negotiate gives every piece of equipment. */
-export const NEGOTIATE_ROLES = ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'];
+const NEGOTIATE_ROLES = ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'];
 const TOKEN_MINUTES = 60;
 
 /** The reference's alert thresholds. */

@@ -15,10 +15,10 @@ import {
 } from '../trip-steps.js';
 import type { Db } from '../../../store/database.js';
 
-export const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
-export type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
+const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
+type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
 
-export interface Equipment {
+interface Equipment {
   readonly code: string;
   readonly kind: EquipmentKind;
   readonly active: boolean;

@@ -15,12 +15,12 @@ import type { Logger } from 'pino';
 import type { TokenChecks } from '../../../auth/token-checks.js';
 import { tokenFailure } from '../../../auth/token-error-codes.js';
 import type { GatewayConfig } from '../../../config/config.js';
-import { CloseCode } from '../../../errors/close-codes.js';
+import { CLOSE } from '../../../errors/close-codes.js';
 import { ERRORS } from '../../../errors/error-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import { CODECS, WIRE_FORMATS } from '../../../protocol/codec.js';
+import { CODECS, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import type { KeyedBuckets } from '../../../util/token-bucket.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { BadFrames } from '../../../edge/bad-frames.js';
@@ -34,7 +34,7 @@ import type { UserSocket, UserSocketData } from './user-socket.js';
 export const CONNECT_PATH = '/ws/connect';
 const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
 
-export const eventTopic = (format: 0 | 1, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
+const eventTopic = (format: FormatIndex, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
 
 export interface UserHubDeps {
   readonly config: GatewayConfig;
@@ -47,7 +47,7 @@ export interface UserHubDeps {
   readonly logger: Logger;
   readonly isClosing: () => boolean;
   /** The channel topics a user's socket joins besides its user/role/all events. */
-  readonly channelTopics: (principal: Principal, format: 0 | 1) => string[];
+  readonly channelTopics: (principal: Principal, format: FormatIndex) => string[];
 }
 
 /** The users and roles connected to this edge, for /ws/stats and shutdown. */
@@ -90,9 +90,9 @@ export class UserHub {
     return { total: this.sockets.size, byRole, uniqueUsers: users.size };
   }
 
-  closeAll(reason: string): void {
+  closeAll(reason: string = CLOSE.GOING_AWAY.reason): void {
     clearInterval(this.heartbeat);
-    for (const ws of [...this.sockets]) if (!ws.closed) endSocket(ws, CloseCode.GOING_AWAY, reason); // not corked: see close-socket.ts
+    for (const ws of [...this.sockets]) if (!ws.closed) endSocket(ws, CLOSE.GOING_AWAY, reason); // not corked: see close-socket.ts
   }
 
   register(): void {
@@ -141,7 +141,7 @@ export class UserHub {
           const err = ws.requestError ?? new GatewayError('GW_ERR_TOKEN_MISSING', 'A token is required');
           stats.inc('auth_failures_total');
           send(ws, 'error', { code: err.code, message: err.message });
-          endSocket(ws, ERRORS[err.code as keyof typeof ERRORS].close ?? CloseCode.POLICY_VIOLATION, err.message);
+          endSocket(ws, ERRORS[err.code as keyof typeof ERRORS].close ?? CLOSE.POLICY_VIOLATION, err.message);
           return;
         }
         this.sockets.add(ws);
