@@ -1,6 +1,6 @@
 /**
  * errors/close-codes.ts: one table of closes. Rows that share a code share the reconnect flag, the
- * flag follows the application ranges of DESIGN.md, and the client's rule (shouldReconnect) is the
+ * flag follows the application ranges of docs/architecture.md, and the client's rule (shouldReconnect) is the
  * table's flag, with codes outside the table reconnecting unless they are in 4500-4999.
  */
 import { describe, expect, it } from 'vitest';
