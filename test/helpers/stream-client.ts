@@ -12,6 +12,8 @@ export interface Frame {
   readonly type?: string;
   readonly data: any;
   readonly timestamp?: string;
+  /** Every other field of the frame (epoch, action, notification_type, ...): narrow before use. */
+  readonly [field: string]: unknown;
 }
 
 export interface StreamClient {

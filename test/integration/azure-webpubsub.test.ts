@@ -157,7 +157,7 @@ describe('Azure Web PubSub client protocols', () => {
     const proxy = await startProxy(gw.port);
     const svc = serviceClient(gw, 'chat');
     const CLIENTS = 6;
-    const inboxes = [];
+    const inboxes: ReturnType<typeof collect>[] = [];
     for (let i = 0; i < CLIENTS; i++) {
       const client = await startClient(async () => (await svc.getClientAccessToken({ userId: `t${i}`, roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`));
       await client.joinGroup('stream');
