@@ -238,7 +238,10 @@ ingestPort.on('message', (message: IngestToEdge) => {
     case 'test-hook':
       if (config.health.testHooks.includes('bus') && message.edge === index) testHook(message.hook);
       break;
-    default:
+    case 'device':
+    case 'frames':
+    case 'fill':
+    case 'fill-all':
       hub.onIngestMessage(message);
   }
 });
