@@ -114,6 +114,9 @@ export default tseslint.config(
       // A `default:` must not hide a member of a union that nobody handles (issue 15: exhaustive dispatch).
       '@typescript-eslint/switch-exhaustiveness-check': ['error', { considerDefaultExhaustiveForUnions: false, requireDefaultForNonUnion: false }],
       '@typescript-eslint/no-floating-promises': 'error',
+      // A `let` read by closures made before its one assignment (main.ts's gateway, read by the signal
+      // handlers during the start) must stay a `let`: as a const those closures would throw in its TDZ.
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // Off: async methods that implement a Promise-returning interface (TokenChecks, flush(), the
       // test helpers' `eventually(async () => …)` predicates) are async for their callers, not for an await.
       '@typescript-eslint/require-await': 'off',

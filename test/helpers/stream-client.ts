@@ -84,7 +84,7 @@ export function connectStream(base: string, query: string, options: ConnectOptio
     ws.once('open', () => resolve(client));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c; });
+      res.on('data', (c: Buffer) => { body += c.toString(); });
       res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode} ${body}`), { status: res.statusCode, body })));
     });
     ws.once('error', reject);

@@ -17,10 +17,11 @@ function rawClient(url: string, protocol?: string): Promise<{ ws: WebSocket; fra
     const frames: any[] = [];
     ws.on('message', (data, isBinary) => {
       if (isBinary) return frames.push(data);
+      const text = (data as Buffer).toString(); // ws's default binaryType ('nodebuffer'): a text frame is one Buffer
       try {
-        frames.push(JSON.parse(String(data)));
+        frames.push(JSON.parse(text));
       } catch {
-        frames.push(String(data));
+        frames.push(text);
       }
     });
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })));
