@@ -120,6 +120,11 @@ export default tseslint.config(
       // Off: async methods that implement a Promise-returning interface (TokenChecks, flush(), the
       // test helpers' `eventually(async () => …)` predicates) are async for their callers, not for an await.
       '@typescript-eslint/require-await': 'off',
+      // Off for now: it finds 42 harmless leftovers (`x as string` after a typeof check), and its fix
+      // touches lines that the other issue-15 changes rewrite (format and envelope names); once they are
+      // merged, turn it on and run `npx eslint . --fix`, checking the result: on this tree it also dropped a
+      // needed assertion (channel-pipeline.ts originOf, `unknown` → Partial<StampedOrigin>).
+      '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // `_`-prefixed names are the code's way to say "deliberately unused" (a destructured-away field, a stand-in's parameter).
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
     },
