@@ -98,7 +98,7 @@ function warnings(r: BenchResult): string[] {
 
 export function formatReport(r: BenchResult): string {
   const l = r.latencyMs;
-  const o = r.options;
+  const o = r.options as Readonly<Record<string, string | number | boolean>>; // the run's options as given: numbers, names and flags
   const lines = [
     '',
     `latency benchmark  ${r.date}  rev ${r.gitRev}  node ${r.environment.node}  ${r.environment.cpus} cores  load ${r.environment.loadAvgBefore.toFixed(2)}`,

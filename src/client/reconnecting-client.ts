@@ -245,7 +245,7 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
     const ws = this.ws;
     const wait = () => {
       // setTimeout fires at once past 2^31-1 ms (24.8 days): a long-lived token waits in steps.
-      this.refreshTimer = setTimeout(refresh, Math.min(MAX_TIMER_MS, Math.max(1_000, dueAt - Date.now())));
+      this.refreshTimer = setTimeout(() => void refresh(), Math.min(MAX_TIMER_MS, Math.max(1_000, dueAt - Date.now())));
     };
     const refresh = async () => {
       this.refreshTimer = null;

@@ -238,7 +238,10 @@ ingestPort.on('message', (message: IngestToEdge) => {
     case 'test-hook':
       if (config.health.testHooks.includes('bus') && message.edge === index) testHook(message.hook);
       break;
-    default:
+    case 'device':
+    case 'frames':
+    case 'fill':
+    case 'fill-all':
       hub.onIngestMessage(message);
   }
 });
@@ -256,6 +259,7 @@ function testHook(hook: 'wedge-edge' | 'crash-store-pool' | 'break-store-pool'):
  * would silently split the connections between them.
  */
 const listenOptions = config.edge.threads === 1 ? uWS.LIBUS_LISTEN_EXCLUSIVE_PORT : 0;
+// eslint-disable-next-line @typescript-eslint/unbound-method -- called as listen.call(app, …) below: the typings lack the options overload
 const listen = app.listen as unknown as (host: string, port: number, options: number, cb: (token: uWS.us_listen_socket | false) => void) => void;
 /** Closes every socket, timer and port of this thread, so it ends by itself (worker-runtime.ts). */
 async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<void> {

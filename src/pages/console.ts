@@ -72,8 +72,12 @@ form.addEventListener('submit', (e) => {
   e.preventDefault();
   if (clients.length > 0) return disconnect();
   const data = new FormData(form);
-  const token = String(data.get('token') ?? '');
-  const userId = String(data.get('userId') ?? '');
+  const field = (name: string) => {
+    const value = data.get(name);
+    return typeof value === 'string' ? value : ''; // text inputs only: a File is never one of them
+  };
+  const token = field('token');
+  const userId = field('userId');
   for (const channel of data.getAll('channel').map(String)) {
     const client = new ChannelClient({
       url: location.origin, channel,

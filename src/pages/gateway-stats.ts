@@ -24,7 +24,7 @@ export function pollGatewayStats(onRates: (rates: GatewayRates) => void, everyMs
     } catch {
       // the gateway is restarting: the state line says so; try again next tick
     }
-    setTimeout(tick, everyMs);
+    setTimeout(() => void tick(), everyMs);
   };
   void tick();
 }

@@ -84,7 +84,7 @@ export const msgpackCodec: Codec = {
     if (scan === 'extension') throw new Error('msgpack extension types are not accepted');
     // 'truncated' and 'invalid' are left to unpack, which refuses them.
     try {
-      return unpackr.unpack(bytes);
+      return unpackr.unpack(bytes) as unknown;
     } catch {
       throw new Error('not valid msgpack');
     }

@@ -58,7 +58,7 @@ export class WorkerHandle {
         }
       };
       this.worker.on('message', onMessage);
-      this.exitPromise.then((code) => reject(new Error(`${name} thread exited with code ${code} before it was ready`)));
+      void this.exitPromise.then((code) => reject(new Error(`${name} thread exited with code ${code} before it was ready`)));
     });
     this.readyPromise.catch(() => undefined); // observed by ready(); avoid an unhandled rejection meanwhile
   }

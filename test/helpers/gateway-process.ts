@@ -95,7 +95,7 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
         reject(new Error(`gateway did not log the awaited line within ${timeoutMs} ms; exit=${exited}; stderr=${stderr.slice(-2000)}; last logs=${JSON.stringify(logs.slice(-5))}`));
       }, timeoutMs);
       waiters.add(w);
-      exit.then(() => {
+      void exit.then(() => {
         if (waiters.has(w)) { waiters.delete(w); clearTimeout(timer); reject(new Error(`gateway exited (${exited}) before the awaited line; stderr=${stderr.slice(-2000)}; logs=${JSON.stringify(logs.slice(-5))}`)); }
       });
     });

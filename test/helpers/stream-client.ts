@@ -12,6 +12,8 @@ export interface Frame {
   readonly type?: string;
   readonly data: any;
   readonly timestamp?: string;
+  /** Every other field of the frame (epoch, action, notification_type, ...): narrow before use. */
+  readonly [field: string]: unknown;
 }
 
 export interface StreamClient {
@@ -82,7 +84,7 @@ export function connectStream(base: string, query: string, options: ConnectOptio
     ws.once('open', () => resolve(client));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c; });
+      res.on('data', (c: Buffer) => { body += c.toString(); });
       res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode} ${body}`), { status: res.statusCode, body })));
     });
     ws.once('error', reject);

@@ -17,10 +17,11 @@ function rawClient(url: string, protocol?: string): Promise<{ ws: WebSocket; fra
     const frames: any[] = [];
     ws.on('message', (data, isBinary) => {
       if (isBinary) return frames.push(data);
+      const text = (data as Buffer).toString(); // ws's default binaryType ('nodebuffer'): a text frame is one Buffer
       try {
-        frames.push(JSON.parse(String(data)));
+        frames.push(JSON.parse(text));
       } catch {
-        frames.push(String(data));
+        frames.push(text);
       }
     });
     const closed = new Promise<{ code: number; reason: string }>((r) => ws.on('close', (code, reason) => r({ code, reason: String(reason) })));
@@ -157,7 +158,7 @@ describe('Azure Web PubSub client protocols', () => {
     const proxy = await startProxy(gw.port);
     const svc = serviceClient(gw, 'chat');
     const CLIENTS = 6;
-    const inboxes = [];
+    const inboxes: ReturnType<typeof collect>[] = [];
     for (let i = 0; i < CLIENTS; i++) {
       const client = await startClient(async () => (await svc.getClientAccessToken({ userId: `t${i}`, roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`));
       await client.joinGroup('stream');

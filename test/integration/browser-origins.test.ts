@@ -33,7 +33,7 @@ function tryUpgrade(url: string, origin: string | undefined): Promise<{ status: 
     });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c; });
+      res.on('data', (c: Buffer) => { body += c.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body === '' ? undefined : JSON.parse(body) }));
     });
     ws.once('error', reject);

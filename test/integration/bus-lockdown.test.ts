@@ -115,6 +115,7 @@ describe('embedded broker: binding and logins', () => {
   it('regression: with GATEWAY_BROKER_USERS set, anonymous clients, wrong passwords and a device taking the gateway\'s client id are refused and counted; an scrypt login works', async () => {
     // The entry as `npm run broker-user` prints it.
     const entry = await new Promise<string>((resolve, reject) => {
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- execFile's error is an Error; its type (an Omit<> of ExecException) only hides that
       const child = execFile(process.execPath, [`${REPO_ROOT}dist/scripts/broker-user.js`, '--user', 'truck-7', '--role', 'device'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
       child.stdin!.end('truck-7-password\n');
     });

@@ -25,7 +25,7 @@ function upgradeRefusal(url: string, protocols: string[] = []): Promise<{ status
     });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c; });
+      res.on('data', (c: Buffer) => { body += c.toString(); });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body), headers: res.headers }));
     });
     ws.once('error', (err) => reject(err));

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { authEnv } from '../helpers/auth-env.js';
 import { connectBackend, connectPublisher } from '../helpers/publisher.js';
-import { connectStream, type Frame, type StreamClient } from '../helpers/stream-client.js';
+import { connectStream, type Frame } from '../helpers/stream-client.js';
 import { hs256WithPublicKey, keyPairs, mintJwt, unsecuredJwt, type KeyPairs } from '../helpers/tokens.js';
 
 let keys: KeyPairs;

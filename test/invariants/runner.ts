@@ -201,7 +201,7 @@ export async function runSurface(surface: Surface, s: FuzzSettings): Promise<{ f
           own.push(...result.problems);
           if (result.expect) addExpectations(expected, result.expect);
         } catch (err) {
-          own.push((err as Error).message === `did not finish within ${INPUT_LIMIT_MS} ms` ? (err as Error).message : `the input's own code failed: ${(err as Error).stack ?? err}`);
+          own.push((err as Error).message === `did not finish within ${INPUT_LIMIT_MS} ms` ? (err as Error).message : `the input's own code failed: ${(err as Error).stack ?? String(err)}`);
         }
         spans[i].end = Date.now();
         owns[i] = own;

@@ -88,7 +88,8 @@ function action(rng: Rng, family: Family, node: FuzzNode): unknown {
         [2, () => ({ type: rng.chance(0.5) ? text(rng) : junk(), token: junk() })],
         [1, junk],
       ])();
-    default:
+    case 'azure':
+    case 'simple':
       return rng.weighted<() => unknown>([
         [2, () => ({ type: rng.pick(['joinGroup', 'leaveGroup']), group: rng.pick(GROUPS), ...(rng.chance(0.5) ? { ackId: rng.pick([1, 2, -1, 1.5, 'a']) } : {}) })],
         [3, () => ({

@@ -104,7 +104,7 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
       if (rng.chance(0.5)) protocols.splice(0, protocols.length, rng.pick(['json.webpubsub.azure.v1', 'json.reliable.webpubsub.azure.v1']));
       break;
     }
-    default:
+    case 'other':
       path = rng.pick(['/', '/ws', '/ws/', '/ws/a/b', '//ws/general', '/api/v1/ws/secure', '/api/v1/stream/', '/client/hubs/', `/${encodedPart(rng, 'x')}`, '/api/v1/ws/../ws', '/%2e%2e/ws/general', `/ws/${'c'.repeat(3000)}`])
         + query(extra);
   }

@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { TelemetryHub } from '../../src/features/telemetry/edge/telemetry-hub.js';
+import type { StreamSocket } from '../../src/features/telemetry/edge/stream-socket.js';
 
 function setup() {
   const published: string[] = [];
@@ -16,7 +17,7 @@ function setup() {
   const socket = () => {
     const sent: string[] = [];
     const ws = { format: 0, devices: [] as string[], closed: false, pausedAt: null, sent, subscribe() { return true; }, unsubscribe() { return true; }, cork(f: () => void) { f(); }, send(b: Uint8Array) { sent.push(Buffer.from(b).toString()); return 1; } };
-    return ws as typeof ws & never;
+    return ws as unknown as StreamSocket & { sent: string[] };
   };
   const frame = (text: string) => Buffer.from(text);
   return { hub, posted, published, socket, frame };

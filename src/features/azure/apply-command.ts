@@ -40,7 +40,9 @@ export function applyMembershipCommand<M extends Member>(members: Membership<M>,
       else m.roles.delete(role);
       return;
     }
-    default:
+    case 'send':
+    case 'close':
+      return;
   }
 }
 

@@ -156,7 +156,11 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
         return;
       case 'cancelInvocation':
         return;
-      default:
+      case 'joinGroup':
+      case 'leaveGroup':
+      case 'sendToGroup':
+      case 'event':
+        break; // acknowledged requests: the duplicate check below, then the second switch
     }
     if (r.ackId !== undefined && !conn.firstTime(r.ackId)) {
       ack(ws, r.ackId, 'Duplicate', `Message with ack-id: ${r.ackId} has been processed`);

@@ -201,7 +201,13 @@ export class AzureHub {
       case 'close':
         forEachRecipient(members, { to: command.who, excluded: command.excluded }, (c) => this.close(c, command.reason ?? 'Closed by the service'));
         return;
-      default:
+      case 'join':
+      case 'leave':
+      case 'leaveAll':
+      case 'joinFiltered':
+      case 'leaveFiltered':
+      case 'grant':
+      case 'revoke':
         applyMembershipCommand(members, command);
     }
   }

@@ -17,7 +17,7 @@ import { isValidDeviceId } from '../../telemetry/device-ids.js';
 import { handleAsync, jsonReply } from '../../../edge/http-response.js';
 import { bearerToken, readJsonBody } from '../../../edge/http-request.js';
 import { pathParameter } from '../../../edge/request-encoding.js';
-import { SHARE_STREAM_PATH } from '../../telemetry/edge/stream-route.js';
+import { SHARE_STREAM_PATH } from '../../telemetry/stream-paths.js';
 
 const INIT_PATH = '/api/v1/public/share-location/init';
 const MAX_BODY = 4096;

@@ -24,9 +24,8 @@ import { requestToken, upgradeAfter, upgradeNow } from '../../../edge/upgrade-af
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { TelemetryHub } from './telemetry-hub.js';
+import { SHARE_STREAM_PATH, STREAM_PATH } from '../stream-paths.js';
 
-export const STREAM_PATH = '/api/v1/stream';
-export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';
 
 type StreamVariant = 'open' | 'share';
 

@@ -15,6 +15,9 @@ import { ALL_DEVICES } from '../device-ids.js';
 import { FrameBatch, MAX_BATCH_BYTES } from './all-devices-batch.js';
 import { FORMAT_INDEX, type FormatIndex } from '../../../protocol/codec.js';
 
+/** The messages from ingest that this hub handles (edge-worker.ts hands it exactly these). */
+export type TelemetryMessage = Extract<IngestToEdge, { readonly t: 'device' | 'frames' | 'fill' | 'fill-all' }>;
+
 const FORMAT_NAMES = ['json', 'msgpack'] as const;
 
 class DeviceSlot {
@@ -89,7 +92,7 @@ export class TelemetryHub implements FrameVisitor {
     return slot === this.all && this.batched.has(ws) ? this.batchTopics[ws.format] : slot.topics[ws.format];
   }
 
-  onIngestMessage(message: IngestToEdge): void {
+  onIngestMessage(message: TelemetryMessage): void {
     switch (message.t) {
       case 'device':
         this.byIndex[message.index] = this.slot(message.id);
