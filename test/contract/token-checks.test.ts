@@ -8,11 +8,13 @@ import { generateKeys } from 'paseto-ts/v4';
 import type * as Checks from '../../src/auth/token-checks.js';
 import { AUDIENCE, ISSUER, mintJwt, SECRET, unsecuredJwt } from '../helpers/tokens.js';
 
-const { createTokenChecks } = (await import('../../dist/src/auth/token-checks.js')) as typeof Checks;
-const { TokenService } = (await import('../../dist/src/pool/token-service.js')) as typeof import('../../src/pool/token-service.js');
-const { RevocationList } = (await import('../../dist/src/auth/revocation-list.js')) as typeof import('../../src/auth/revocation-list.js');
-const { ShareTokens } = (await import('../../dist/src/auth/share-tokens.js')) as typeof import('../../src/auth/share-tokens.js');
-const { createLogger } = (await import('../../dist/src/log/logger.js')) as typeof import('../../src/log/logger.js');
+/** A built module: the Piscina pool loads its task file from dist/, so these tests use the built modules throughout. */
+const built = (path: string): Promise<unknown> => import(new URL(`../../dist/src/${path}`, import.meta.url).href);
+const { createTokenChecks } = (await built('auth/token-checks.js')) as typeof Checks;
+const { TokenService } = (await built('pool/token-service.js')) as typeof import('../../src/pool/token-service.js');
+const { RevocationList } = (await built('auth/revocation-list.js')) as typeof import('../../src/auth/revocation-list.js');
+const { ShareTokens } = (await built('auth/share-tokens.js')) as typeof import('../../src/auth/share-tokens.js');
+const { createLogger } = (await built('log/logger.js')) as typeof import('../../src/log/logger.js');
 
 const localKey = generateKeys('local');
 const config: Checks.TokenCheckConfig = {

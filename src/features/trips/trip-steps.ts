@@ -11,10 +11,10 @@
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
-const TRIP_STATES = ['creado', 'carga_finalizada', 'en_descarga', 'finalizado', 'cancelado'] as const;
+export const TRIP_STATES = ['creado', 'carga_finalizada', 'en_descarga', 'finalizado', 'cancelado'] as const;
 export type TripState = (typeof TRIP_STATES)[number];
 
-const TRIP_STEPS = ['crear', 'actualizar', 'finalizar-carga', 'en-descarga', 'finalizar', 'cancelar'] as const;
+export const TRIP_STEPS = ['crear', 'actualizar', 'finalizar-carga', 'en-descarga', 'finalizar', 'cancelar'] as const;
 export type TripStep = (typeof TRIP_STEPS)[number];
 
 interface StepSpec {
