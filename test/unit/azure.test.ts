@@ -17,7 +17,7 @@ import { checkPayload, decodeAzureMessage, encodeAzureMessage, parseAzureCommand
 import { renderMessage, sequenceInto } from '../../src/features/azure/frames.js';
 import { compileFilter } from '../../src/features/azure/odata-filter.js';
 import { AzureOutbound } from '../../src/features/azure/ingest/azure-outbound.js';
-import { AzureHub } from '../../src/features/azure/edge/azure-hub.js';
+import { AzureHub } from '../../src/features/azure/edge/azure-sessions.js';
 import type { AzureSessionState } from '../../src/features/azure/edge/azure-connection.js';
 import type { AzurePresence } from '../../src/threads/messages.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';

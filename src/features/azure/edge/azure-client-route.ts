@@ -33,7 +33,7 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import { parseOffered } from '../../../protocol/subprotocol.js';
 import type { KeyedBuckets } from '../../../util/token-bucket.js';
 import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket, type AzureSocketData, type ClientKind, type SimpleMode } from './azure-connection.js';
-import type { AzureHub } from './azure-hub.js';
+import type { AzureHub } from './azure-sessions.js';
 import type { AzureDirectory } from './azure-directory.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { BadFrames, uwsFrameCap, type FrameAnswer } from '../../../edge/bad-frames.js';

@@ -22,7 +22,7 @@ import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
 import { BadFrames } from '../../../edge/bad-frames.js';
 import { answerWith, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from '../../../edge/connection-guards.js';
 import type { ConnectionRegistry } from '../../../edge/connection-registry.js';
-import { channelTopic, userTopic, type EventHub, type Recovery, type Since } from './event-hub.js';
+import { channelTopic, userTopic, type EventHub, type Recovery, type Since } from './channel-history.js';
 import { rejectUpgrade } from '../../../edge/http-response.js';
 import { pathParameter } from '../../../edge/request-encoding.js';
 import type { SessionAuth } from '../../../edge/session-expiry.js';

@@ -14,7 +14,7 @@ import { GatewayError } from '../../../errors/gateway-error.js';
 import type { SharedStats } from '../../../metrics/shared-stats.js';
 import type { StoreReply, StoreTask } from '../../../pool/store-protocol.js';
 import type { PortClient } from '../../../threads/port-rpc.js';
-import type { EventHub } from './event-hub.js';
+import type { EventHub } from './channel-history.js';
 import { readJsonBody } from '../../../edge/http-request.js';
 import { handleAsync, jsonReply, sendError, sendJson } from '../../../edge/http-response.js';
 import { pathParameter } from '../../../edge/request-encoding.js';

@@ -21,7 +21,7 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { ConnectionRegistry } from '../../../edge/connection-registry.js';
 import type { StreamSocket } from './stream-socket.js';
-import type { TelemetryHub } from './telemetry-hub.js';
+import type { TelemetryHub } from './device-topics.js';
 
 const SCAN_INTERVAL_MS = 100;
 

@@ -23,7 +23,7 @@ import { refreshSession } from '../../../edge/session-refresh.js';
 import { requestToken, upgradeAfter, upgradeNow } from '../../../edge/upgrade-after-check.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
-import type { TelemetryHub } from './telemetry-hub.js';
+import type { TelemetryHub } from './device-topics.js';
 
 export const STREAM_PATH = '/api/v1/stream';
 export const SHARE_STREAM_PATH = '/api/v1/public/share-location/stream';

@@ -9,7 +9,7 @@ import type { RowWriter, SharedStats } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import { handleAsync, jsonReply, sendJson } from '../../../edge/http-response.js';
 import { readJsonBody } from '../../../edge/http-request.js';
-import type { UserHub } from './user-hub-route.js';
+import type { UserHub } from './user-events-route.js';
 
 export interface UserStatsDeps {
   readonly config: GatewayConfig;

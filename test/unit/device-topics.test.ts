@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
-import { TelemetryHub } from '../../src/features/telemetry/edge/telemetry-hub.js';
+import { TelemetryHub } from '../../src/features/telemetry/edge/device-topics.js';
 
 function setup() {
   const published: string[] = [];
