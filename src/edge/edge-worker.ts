@@ -26,20 +26,20 @@ import { registerShareLocationRoutes } from '../features/share-location/edge/sha
 import { SlowConsumers } from '../features/telemetry/edge/slow-consumers.js';
 import { registerStreamRoute } from '../features/telemetry/edge/stream-route.js';
 import type { StreamSocket } from '../features/telemetry/edge/stream-socket.js';
-import { TelemetryHub } from '../features/telemetry/edge/device-topics.js';
-import { UserHub } from '../features/users/edge/user-events-route.js';
+import { DeviceTopics } from '../features/telemetry/edge/device-topics.js';
+import { UserEvents } from '../features/users/edge/user-events-route.js';
 import { registerUserStatsRoutes } from '../features/users/edge/user-stats-routes.js';
 import { ChannelBackpressure } from '../features/channels/edge/channel-backpressure.js';
 import { registerChannelRoute } from '../features/channels/edge/channel-route.js';
 import type { ChannelSocket } from '../features/channels/edge/channel-socket.js';
 import { registerChannelStatsRoutes } from '../features/channels/edge/channel-stats-routes.js';
 import { registerEntityRoutes } from '../features/channels/edge/entity-routes.js';
-import { channelTopic, EventHub, userTopic } from '../features/channels/edge/channel-history.js';
+import { channelTopic, ChannelHistory, userTopic } from '../features/channels/edge/channel-history.js';
 import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
 import { beatIntervalMs } from '../threads/progress.js';
 import { spinForever } from '../threads/test-hooks.js';
 import { AzureAccessTokens } from '../features/azure/access-tokens.js';
-import { AzureHub } from '../features/azure/edge/azure-sessions.js';
+import { AzureSessions } from '../features/azure/edge/azure-sessions.js';
 import { registerAzureClientRoute } from '../features/azure/edge/azure-client-route.js';
 import { AZURE_REST_PREFIX, registerAzureRestRoutes, sendAzureError } from '../features/azure/edge/azure-rest-routes.js';
 import { ERRORS } from '../errors/error-codes.js';
@@ -135,34 +135,34 @@ const app = guardBrowsers(guardRequestEncoding(createApp(), (res, req, message, 
     refuseBeforeRoute(res, req, upgrade, 'origin_refusals_total', 'GW_ERR_ORIGIN_FORBIDDEN', message);
   },
 });
-const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
+const devices = new DeviceTopics(app, ingestPort, stats, config.telemetry.streamBatchMs);
 const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
 const connections = new ConnectionRegistry<StreamSocket>();
-const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
+const slow = new SlowConsumers(config.edge, connections, devices, stats, logger.child({ component: 'slow-consumers' }));
 const expiry = new SessionExpiry(sessionEndings(stats));
-const streamDeps = { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'stream' }) };
+const streamDeps = { config, devices, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'stream' }) };
 registerStreamRoute(app, 'open', streamDeps);
 registerStreamRoute(app, 'share', streamDeps);
 // Azure Web PubSub connections (their routes come below); a hub-bound channel's events reach them.
-const azure = new AzureHub({
+const azure = new AzureSessions({
   app,
   sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
   presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
 });
 // Channels: registered before /ws/connect's neighbours so that the static /ws/* routes keep priority.
-const events = new EventHub(app, config.events.channels.channels, stats, (event) => azure.deliverChannelEvent(event));
+const events = new ChannelHistory(app, config.events.channels.channels, stats, (event) => azure.deliverChannelEvent(event));
 const channelSockets = new ConnectionRegistry<ChannelSocket>();
 const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
-const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'channels' }) };
+const channelDeps = { config, history: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'channels' }) };
 registerChannelRoute(app, 0, channelDeps);
 registerChannelRoute(app, 0, channelDeps, true); // /api/v1/ws/secure
 registerChannelRoute(app, 1, channelDeps);
 const store = new PortClient<StoreTask, StoreReply>(storePort);
 const nudgeRelay = () => toIngest({ t: 'outbox' });
 registerEntityRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'rest' }), nudgeRelay, hasChannel: (c) => events.has(c) });
-registerChannelStatsRoutes(app, { config, hub: events, shared, store, nudgeRelay, logger });
+registerChannelStatsRoutes(app, { config, history: events, shared, store, nudgeRelay, logger });
 
-const users = new UserHub(app, {
+const users = new UserEvents(app, {
   config, checks, expiry, ipBuckets, clients, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing,
   // /ws/connect users also get the channel events their roles may see, and their own notifications.
   channelTopics: (principal, format) => [
@@ -187,7 +187,7 @@ const publicBase = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
 const azureTokens = new AzureAccessTokens(config.azure.accessKey);
 const directory = new AzureDirectory(ingestPort);
 registerAzureClientRoute(app, {
-  config, hub: azure, directory, tokens: azureTokens, ipBuckets, clients, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
+  config, sessions: azure, directory, tokens: azureTokens, ipBuckets, clients, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
 });
 registerTripRoutes(app, {
   config, store, checks, acl, stats, logger: logger.child({ component: 'trips' }), nudgeRelay,
@@ -202,7 +202,7 @@ registerShareLocationRoutes(app, {
   shares: new ShareTokens(config.share.tokens, revocations),
   publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
 });
-registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
+registerUserStatsRoutes(app, { config, users, shared, stats, publish, logger });
 registerPageRoutes(app, loadPageAssets(), requestOrigin);
 registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
 registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool: poolPort !== undefined }); // last: it ends with the catch-all 404
@@ -239,7 +239,7 @@ ingestPort.on('message', (message: IngestToEdge) => {
       if (config.health.testHooks.includes('bus') && message.edge === index) testHook(message.hook);
       break;
     default:
-      hub.onIngestMessage(message);
+      devices.onIngestMessage(message);
   }
 });
 
@@ -262,7 +262,7 @@ async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<voi
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   clearInterval(heartbeat);
   keepalive.stop();
-  hub.stop();
+  devices.stop();
   connections.closeAll('server shutting down');
   users.closeAll('server shutting down');
   channelSockets.closeAll('server shutting down');

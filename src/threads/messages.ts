@@ -30,7 +30,7 @@ export type IngestToEdge =
   /** The answer to one edge's azure-query. */
   | { readonly t: 'azure-answer'; readonly id: number; readonly value: AzureAnswer }
   /**
-   * Session handover (edge/azure-hub.ts): to the asking edge, `start` when its question went to the
+   * Session handover (edge/azure-sessions.ts): to the asking edge, `start` when its question went to the
    * owner (hold the hub's traffic from here) and then the answer; to the owner, the question.
    */
   | { readonly t: 'azure-handover-start'; readonly id: number; readonly hub: string }

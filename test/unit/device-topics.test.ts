@@ -1,18 +1,18 @@
 /**
- * The edge's snapshot handshake with ingest (edge/telemetry-hub.ts), with ingest's messages fed in
+ * The edge's snapshot handshake with ingest (edge/device-topics.ts), with ingest's messages fed in
  * the orders its port can deliver them. The app, the ingest port and the sockets are stand-ins that
  * record what they are given: the interleavings below cannot be forced through real threads.
  */
 import { describe, expect, it } from 'vitest';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
-import { TelemetryHub } from '../../src/features/telemetry/edge/device-topics.js';
+import { DeviceTopics } from '../../src/features/telemetry/edge/device-topics.js';
 
 function setup() {
   const published: string[] = [];
   const posted: any[] = [];
   const app = { publish: (_topic: string, msg: Uint8Array) => { published.push(Buffer.from(msg).toString()); return true; }, numSubscribers: () => 1 };
   const port = { postMessage: (m: unknown) => posted.push(m) };
-  const hub = new TelemetryHub(app as never, port as never, SharedStats.create(1).edgeWriter(0), 100);
+  const hub = new DeviceTopics(app as never, port as never, SharedStats.create(1).edgeWriter(0), 100);
   const socket = () => {
     const sent: string[] = [];
     const ws = { format: 0, devices: [] as string[], closed: false, pausedAt: null, sent, subscribe() { return true; }, unsubscribe() { return true; }, cork(f: () => void) { f(); }, send(b: Uint8Array) { sent.push(Buffer.from(b).toString()); return 1; } };
@@ -22,7 +22,7 @@ function setup() {
   return { hub, posted, published, socket, frame };
 }
 
-describe('TelemetryHub snapshots', () => {
+describe('DeviceTopics snapshots', () => {
   it('a socket that comes while a left socket\'s fill is still on its way waits for the newer fill', () => {
     const { hub, posted, socket, frame } = setup();
     hub.onIngestMessage({ t: 'device', index: 0, id: 'D' });

@@ -25,7 +25,7 @@ export class AzureDirectory {
     return this.request((id) => ({ t: 'azure-query', id, hub, query }));
   }
 
-  /** The session, adopted by this thread's AzureHub when the answer came; null when no thread had it. */
+  /** The session, adopted by this thread's AzureSessions when the answer came; null when no thread had it. */
   handover(hub: string, connectionId: string, reconnectionToken: string): Promise<AzureConnection | null> {
     return this.request((id) => ({ t: 'azure-handover-ask', id, hub, connectionId, reconnectionToken }));
   }

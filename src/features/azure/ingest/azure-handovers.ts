@@ -1,7 +1,7 @@
 /**
  * Which edge thread holds each Azure connection, and the handover of a reliable session between
  * them: with several edge threads the kernel may hand a resuming client to a thread that does not
- * hold its session (edge/azure-hub.ts). That thread asks here; the question goes to the owner and
+ * hold its session (edge/azure-sessions.ts). That thread asks here; the question goes to the owner and
  * the answer (the session's state, or null) back to the asker, which becomes the owner.
  *
  * Everything goes through the same ordered ports as the Azure commands: the asker is told `start`

@@ -46,7 +46,7 @@ export const userTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: strin
 /** (envelope, format) of each slot of EventFrames, in frameIndex order. */
 const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, 0 | 1])[] = ([0, 1, 2] as const).flatMap((e) => ([0, 1] as const).map((f) => [e, f] as const));
 
-export class EventHub {
+export class ChannelHistory {
   private epochValue: string | null = null;
   private readonly rings = new Map<string, Entry[]>();
   private readonly heads = new Map<string, number>();

@@ -20,7 +20,7 @@ class DeviceSlot {
   readonly topics: readonly [string, string];
   readonly subscribers: [number, number] = [0, 0];
   seq = 0;
-  /** The hub's frame count when this device last had a frame (what a paused `*` socket missed). */
+  /** The frame count when this device last had a frame (what a paused `*` socket missed). */
   stamp = 0;
   /** Latest frame per format; length -1 when the latest message was not encoded in that format. */
   readonly cache: [Buffer | null, Buffer | null] = [null, null];
@@ -57,7 +57,7 @@ class DeviceSlot {
   }
 }
 
-export class TelemetryHub implements FrameVisitor {
+export class DeviceTopics implements FrameVisitor {
   private readonly slots = new Map<string, DeviceSlot>();
   private readonly byIndex: DeviceSlot[] = [];
   /**

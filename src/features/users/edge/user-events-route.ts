@@ -36,7 +36,7 @@ const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
 
 export const eventTopic = (format: 0 | 1, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
 
-export interface UserHubDeps {
+export interface UserEventsDeps {
   readonly config: GatewayConfig;
   readonly checks: TokenChecks;
   readonly expiry: SessionExpiry;
@@ -51,11 +51,11 @@ export interface UserHubDeps {
 }
 
 /** The users and roles connected to this edge, for /ws/stats and shutdown. */
-export class UserHub {
+export class UserEvents {
   readonly sockets = new Set<UserSocket>();
   private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(private readonly app: TemplatedApp, private readonly deps: UserHubDeps) {
+  constructor(private readonly app: TemplatedApp, private readonly deps: UserEventsDeps) {
     this.heartbeat = setInterval(() => this.beat(), deps.config.auth.heartbeatMs);
   }
 
