@@ -34,7 +34,8 @@ import { registerChannelRoute } from '../features/channels/edge/channel-route.js
 import type { ChannelSocket } from '../features/channels/edge/channel-socket.js';
 import { registerChannelStatsRoutes } from '../features/channels/edge/channel-stats-routes.js';
 import { registerEntityRoutes } from '../features/channels/edge/entity-routes.js';
-import { channelTopic, ChannelHistory, userTopic } from '../features/channels/edge/channel-history.js';
+import { ChannelHistory } from '../features/channels/edge/channel-history.js';
+import { channelTopic, userTopic } from '../features/channels/channel-topics.js';
 import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
 import { beatIntervalMs } from '../threads/progress.js';
 import { spinForever } from '../threads/test-hooks.js';

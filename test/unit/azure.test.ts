@@ -19,7 +19,7 @@ import { compileFilter } from '../../src/features/azure/odata-filter.js';
 import { AzureOutbound } from '../../src/features/azure/ingest/azure-outbound.js';
 import { AzureSessions } from '../../src/features/azure/edge/azure-sessions.js';
 import type { AzureSessionState } from '../../src/features/azure/edge/azure-connection.js';
-import type { AzurePresence } from '../../src/threads/messages.js';
+import type { AzurePresence } from '../../src/features/azure/messages.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase } from '../../src/store/database.js';
 import { TripStore } from '../../src/features/trips/store/trip-store.js';

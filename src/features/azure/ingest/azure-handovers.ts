@@ -9,7 +9,7 @@
  * exactly those the asker receives between `start` and the answer.
  */
 import type { AzureSessionState } from '../edge/azure-connection.js';
-import type { IngestToEdge } from '../../../threads/messages.js';
+import type { AzureToEdge } from '../messages.js';
 
 export class AzureHandovers {
   private readonly owners = new Map<string, number>();
@@ -17,7 +17,7 @@ export class AzureHandovers {
   private nextRef = 1;
 
   /** `send` posts to one edge, in order with the Azure commands broadcast to it. */
-  constructor(private readonly send: (edge: number, message: IngestToEdge) => void) {}
+  constructor(private readonly send: (edge: number, message: AzureToEdge) => void) {}
 
   opened(connectionId: string, edge: number): void {
     this.owners.set(connectionId, edge);

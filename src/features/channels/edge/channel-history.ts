@@ -16,10 +16,12 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { ChannelSpec } from '../channel-config.js';
 import { type EnvelopeIndex, type EventFrames } from '../envelopes.js';
+import { channelTopic, userTopic } from '../channel-topics.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import type { ChannelEventRecord, IngestToEdge } from '../../../threads/messages.js';
+import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
+import { unreachable } from '../../../threads/dispatch.js';
 
 interface Entry {
   readonly offset: number;
@@ -38,10 +40,6 @@ export type Recovery =
   | { readonly kind: 'fresh' }
   | { readonly kind: 'replay'; readonly entries: readonly Entry[] }
   | { readonly kind: 'unrecovered'; readonly reason: 'epoch_changed' | 'history_exceeded' };
-
-export const channelTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string) => `ch.${envelope}.${format}:${channel}`;
-export const userTopic = (envelope: EnvelopeIndex, format: 0 | 1, channel: string, userId: string) =>
-  envelope === 2 ? `ch.2.${format}:@${userId}` : `ch.${envelope}.${format}:${channel}@${userId}`;
 
 /** (envelope, format) of each slot of EventFrames, in frameIndex order. */
 const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, 0 | 1])[] = ([0, 1, 2] as const).flatMap((e) => ([0, 1] as const).map((f) => [e, f] as const));
@@ -103,17 +101,22 @@ export class ChannelHistory {
     return this.rings.get(channel)?.length ?? 0;
   }
 
-  onIngestMessage(message: IngestToEdge & { t: 'channels-init' | 'channel-events' }): void {
-    if (message.t === 'channels-init') {
-      for (const [channel, offset] of message.heads) this.heads.set(channel, offset);
-      for (const event of message.history) this.append(event);
-      this.epochValue = message.epoch;
-      return;
-    }
-    for (const event of message.events) {
-      this.append(event);
-      this.publish(event);
-      if (event.azure !== undefined) this.onAzureEvent(event);
+  onIngestMessage(message: ChannelsToEdge): void {
+    switch (message.t) {
+      case 'channels-init':
+        for (const [channel, offset] of message.heads) this.heads.set(channel, offset);
+        for (const event of message.history) this.append(event);
+        this.epochValue = message.epoch;
+        break;
+      case 'channel-events':
+        for (const event of message.events) {
+          this.append(event);
+          this.publish(event);
+          if (event.azure !== undefined) this.onAzureEvent(event);
+        }
+        break;
+      default:
+        unreachable(message);
     }
   }
 

@@ -8,8 +8,9 @@ import type { MessagePort } from 'node:worker_threads';
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import type { EdgeToIngest, IngestToEdge } from '../../../threads/messages.js';
+import type { TelemetryToEdge, TelemetryToIngest } from '../messages.js';
 import { readFrameBatch, type FrameVisitor } from '../../../threads/frame-batch.js';
+import { unreachable } from '../../../threads/dispatch.js';
 import type { StreamSocket } from './stream-socket.js';
 import { ALL_DEVICES } from '../device-ids.js';
 import { FrameBatch, MAX_BATCH_BYTES } from './all-devices-batch.js';
@@ -88,7 +89,7 @@ export class DeviceTopics implements FrameVisitor {
     return slot === this.all && this.batched.has(ws) ? this.batchTopics[ws.format] : slot.topics[ws.format];
   }
 
-  onIngestMessage(message: IngestToEdge): void {
+  onIngestMessage(message: TelemetryToEdge): void {
     switch (message.t) {
       case 'device':
         this.byIndex[message.index] = this.slot(message.id);
@@ -102,6 +103,8 @@ export class DeviceTopics implements FrameVisitor {
       case 'fill-all':
         this.fillAll(message.format, message.devices);
         break;
+      default:
+        unreachable(message);
     }
   }
 
@@ -231,7 +234,7 @@ export class DeviceTopics implements FrameVisitor {
     return slot;
   }
 
-  private post(message: EdgeToIngest): void {
+  private post(message: TelemetryToIngest): void {
     this.ingest.postMessage(message);
   }
 
