@@ -2,56 +2,46 @@
  * Entry of an edge thread: one uWS App on the shared port (SO_REUSEPORT), serving WebSocket and
  * HTTP routes. It receives every telemetry frame and control message from ingest and publishes
  * them to its own topics; token checks run inline or on its Piscina pool.
+ *
+ * The root: it reads workerData, builds what every feature shares (the guarded App, token checks,
+ * ACL, stats, the ports: edge-feature.ts's EdgeContext) and hands it to each feature's edge part,
+ * in the explicit list below (route order).
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import uWS from 'uWebSockets.js';
 import { Acl } from '../auth/acl.js';
+import { OriginPolicy } from '../auth/origin-policy.js';
 import { RevocationList } from '../auth/revocation-list.js';
-import { ShareTokens } from '../auth/share-tokens.js';
 import { createTokenChecks } from '../auth/token-checks.js';
 import type { GatewayConfig } from '../config/config.js';
+import { ERRORS } from '../errors/error-codes.js';
+import { azureEdge } from '../features/azure/edge/azure-edge.js';
+import { AZURE_REST_PREFIX, sendAzureError } from '../features/azure/edge/azure-rest-routes.js';
+import { channelsEdge } from '../features/channels/edge/channels-edge.js';
+import { operations } from '../features/operations/edge/operations-edge.js';
+import { shareLocation } from '../features/share-location/edge/share-location-edge.js';
+import { telemetry } from '../features/telemetry/edge/telemetry-edge.js';
+import { trips } from '../features/trips/edge/trips-edge.js';
+import { users } from '../features/users/edge/users-edge.js';
 import { createLogger } from '../log/logger.js';
 import { SharedStats } from '../metrics/shared-stats.js';
-import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
-import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
-import { KeyedBuckets } from '../util/token-bucket.js';
-import { ClientAddresses } from './client-address.js';
-import { ConnectionRegistry } from './connection-registry.js';
-import { Keepalive } from '../features/telemetry/edge/keepalive.js';
-import { registerOperatorRoutes } from '../features/operations/edge/operator-routes.js';
-import { registerDeadLetterRoutes } from '../features/channels/edge/dead-letter-routes.js';
-import { sessionEndings } from './session-endings.js';
-import { SessionExpiry } from './session-expiry.js';
-import { registerShareLocationRoutes } from '../features/share-location/edge/share-location-routes.js';
-import { SlowConsumers } from '../features/telemetry/edge/slow-consumers.js';
-import { registerStreamRoute } from '../features/telemetry/edge/stream-route.js';
-import type { StreamSocket } from '../features/telemetry/edge/stream-socket.js';
-import { TelemetryHub } from '../features/telemetry/edge/telemetry-hub.js';
-import { UserHub } from '../features/users/edge/user-hub-route.js';
-import { registerUserStatsRoutes } from '../features/users/edge/user-stats-routes.js';
-import { ChannelBackpressure } from '../features/channels/edge/channel-backpressure.js';
-import { registerChannelRoute } from '../features/channels/edge/channel-route.js';
-import type { ChannelSocket } from '../features/channels/edge/channel-socket.js';
-import { registerChannelStatsRoutes } from '../features/channels/edge/channel-stats-routes.js';
-import { registerEntityRoutes } from '../features/channels/edge/entity-routes.js';
-import { channelTopic, EventHub, userTopic } from '../features/channels/edge/event-hub.js';
+import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
+import type { EdgeToIngest, FeatureToEdge, IngestToEdge } from '../threads/messages.js';
 import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
 import { beatIntervalMs } from '../threads/progress.js';
 import { spinForever } from '../threads/test-hooks.js';
-import { AzureAccessTokens } from '../features/azure/access-tokens.js';
-import { AzureHub } from '../features/azure/edge/azure-hub.js';
-import { registerAzureClientRoute } from '../features/azure/edge/azure-client-route.js';
-import { AZURE_REST_PREFIX, registerAzureRestRoutes, sendAzureError } from '../features/azure/edge/azure-rest-routes.js';
-import { ERRORS } from '../errors/error-codes.js';
-import { sendError } from './http-response.js';
-import { guardRequestEncoding } from './request-encoding.js';
+import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
+import { KeyedBuckets } from '../util/token-bucket.js';
 import { guardBrowsers } from './browser-guard.js';
+import { ClientAddresses } from './client-address.js';
+import { startEdge, type EdgeContext } from './edge-feature.js';
+import { sendError } from './http-response.js';
+import { pages } from './page-routes.js';
+import { guardRequestEncoding } from './request-encoding.js';
 import { ownOrigin } from './request-origin.js';
-import { OriginPolicy } from '../auth/origin-policy.js';
-import { AzureDirectory } from '../features/azure/edge/azure-directory.js';
-import { loadPageAssets, registerPageRoutes } from './page-routes.js';
-import { registerTripRoutes } from '../features/trips/edge/trip-routes.js';
-import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
+import { sessionEndings } from './session-endings.js';
+import { SessionExpiry } from './session-expiry.js';
+import { CLOSE } from '../errors/close-codes.js';
 
 export interface EdgeWorkerData {
   readonly config: GatewayConfig;
@@ -135,114 +125,52 @@ const app = guardBrowsers(guardRequestEncoding(createApp(), (res, req, message, 
     refuseBeforeRoute(res, req, upgrade, 'origin_refusals_total', 'GW_ERR_ORIGIN_FORBIDDEN', message);
   },
 });
-const hub = new TelemetryHub(app, ingestPort, stats, config.telemetry.streamBatchMs);
-const keepalive = new Keepalive(app, config.telemetry.keepaliveMs, stats);
-const connections = new ConnectionRegistry<StreamSocket>();
-const slow = new SlowConsumers(config.edge, connections, hub, stats, logger.child({ component: 'slow-consumers' }));
-const expiry = new SessionExpiry(sessionEndings(stats));
-const streamDeps = { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'stream' }) };
-registerStreamRoute(app, 'open', streamDeps);
-registerStreamRoute(app, 'share', streamDeps);
-// Azure Web PubSub connections (their routes come below); a hub-bound channel's events reach them.
-const azure = new AzureHub({
-  app,
-  sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
-  presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
-});
-// Channels: registered before /ws/connect's neighbours so that the static /ws/* routes keep priority.
-const events = new EventHub(app, config.events.channels.channels, stats, (event) => azure.deliverChannelEvent(event));
-const channelSockets = new ConnectionRegistry<ChannelSocket>();
-const channelBackpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, channelSockets, stats, logger.child({ component: 'channels' }));
-const channelDeps = { config, hub: events, sockets: channelSockets, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'channels' }) };
-registerChannelRoute(app, 0, channelDeps);
-registerChannelRoute(app, 0, channelDeps, true); // /api/v1/ws/secure
-registerChannelRoute(app, 1, channelDeps);
 const store = new PortClient<StoreTask, StoreReply>(storePort);
-const nudgeRelay = () => toIngest({ t: 'outbox' });
-registerEntityRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'rest' }), nudgeRelay, hasChannel: (c) => events.has(c) });
-registerChannelStatsRoutes(app, { config, hub: events, shared, store, nudgeRelay, logger });
-
-const users = new UserHub(app, {
-  config, checks, expiry, ipBuckets, clients, stats, logger: logger.child({ component: 'users' }), isClosing: () => connections.closing,
-  // /ws/connect users also get the channel events their roles may see, and their own notifications.
-  channelTopics: (principal, format) => [
-    ...events.channelNames.filter((c) => acl.allows(principal, 'channels', c)).map((c) => channelTopic(2, format, c)),
-    userTopic(2, format, '', principal.userId),
-  ],
-});
-users.register();
-const publish = (topic: string, payload: string | Uint8Array) => toIngest({ t: 'publish', topic, payload, qos: 1 });
-
-// Azure Web PubSub, self-hosted: the client endpoint, the REST data plane, and trips' delivery.
-/**
- * The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the scheme and host the request came
- * to (forwarded by a trusted proxy, client-address.ts). Read synchronously in the handler.
- */
 let boundPort = port; // the port it listens on, once it does (PORT=0 picks one)
-const publicBase = (res: uWS.HttpResponse, req: uWS.HttpRequest) => {
-  if (config.share.publicUrl !== undefined) return config.share.publicUrl;
-  const { scheme, host } = clients.origin(res, req);
-  return /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `${scheme}://${host}` : `${scheme}://localhost:${boundPort}`;
+let closing = false;
+const context: EdgeContext = {
+  config, index, mqttUrl, app, stats, shared, logger, checks, tokenPool: poolPort !== undefined, revocations, acl, ipBuckets, clients, requestOrigin,
+  expiry: new SessionExpiry(sessionEndings(stats)),
+  store, ingestPort, toIngest,
+  publish: (topic, payload) => toIngest({ t: 'publish', topic, payload, qos: 1 }),
+  nudgeRelay: () => toIngest({ t: 'outbox' }),
+  publicBase: (res, req) => {
+    if (config.share.publicUrl !== undefined) return config.share.publicUrl;
+    const { scheme, host } = clients.origin(res, req);
+    return /^[A-Za-z0-9.:[\]-]{1,255}$/.test(host) ? `${scheme}://${host}` : `${scheme}://localhost:${boundPort}`;
+  },
+  isClosing: () => closing,
 };
-const azureTokens = new AzureAccessTokens(config.azure.accessKey);
-const directory = new AzureDirectory(ingestPort);
-registerAzureClientRoute(app, {
-  config, hub: azure, directory, tokens: azureTokens, ipBuckets, clients, stats, logger: logger.child({ component: 'azure' }), isClosing: () => connections.closing, publish,
-});
-registerTripRoutes(app, {
-  config, store, checks, acl, stats, logger: logger.child({ component: 'trips' }), nudgeRelay,
-  tokens: azureTokens, shared, baseUrl: publicBase,
-});
-registerAzureRestRoutes(app, {
-  config, tokens: azureTokens, stats, logger: logger.child({ component: 'azure-rest' }), publish,
-  query: (hubName, q) => directory.ask(hubName, q), baseUrl: publicBase,
-});
-registerShareLocationRoutes(app, {
-  config, checks, acl, logger: logger.child({ component: 'share' }), baseUrl: publicBase,
-  shares: new ShareTokens(config.share.tokens, revocations),
-  publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
-});
-registerUserStatsRoutes(app, { config, hub: users, shared, stats, publish, logger });
-registerPageRoutes(app, loadPageAssets(), requestOrigin);
-registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
-registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool: poolPort !== undefined }); // last: it ends with the catch-all 404
 
+/*
+ * The features, in the order their routes are registered (a feature registers its own in its own
+ * order). uWS tries a static path segment before a `:param` and a `:param` before `*`, and between
+ * two patterns of the same kind it keeps registration order. Hence:
+ *   - channels before users and trips: the channel routes (/ws/:channel, the entity routes'
+ *     /api/v1/<collection>/:id) come before the static /ws/connect, /ws/stats, /ws/negotiate and
+ *     trips' /api/v1/equipment/:code, as they always have;
+ *   - operations last: it ends with the catch-all `any /*` (404), after every other route.
+ * Azure's connections are made before the list: channels hand them the live events of channels
+ * bound to an Azure hub (the trips channel).
+ */
+const azure = azureEdge(context);
+const edge = startEdge(context, [
+  telemetry,
+  shareLocation,
+  channelsEdge({ toAzure: (event) => azure.sessions.deliverChannelEvent(event) }),
+  users,
+  azure,
+  trips,
+  pages,
+  operations,
+]);
+
+const { handlers } = edge;
 ingestPort.on('message', (message: IngestToEdge) => {
-  switch (message.t) {
-    case 'revoked':
-      revocations.revoke(message.jti, message.expiresAt);
-      expiry.revoke(message.jti);
-      break;
-    case 'event':
-      users.deliver(message.target, message.json, message.msgpack);
-      break;
-    case 'azure':
-      azure.apply(message.hub, message.command, message.message);
-      break;
-    case 'azure-answer':
-      directory.answered(message.id, message.value);
-      break;
-    case 'azure-handover-start':
-      azure.expectHandover(message.id, message.hub);
-      break;
-    case 'azure-handover':
-      directory.answered(message.id, azure.adopt(message.id, message.session)); // adopted now, in order with the commands
-      break;
-    case 'azure-handover-ask':
-      toIngest({ t: 'azure-handover-state', id: message.id, session: azure.handOver(message.hub, message.connectionId, message.reconnectionToken) });
-      break;
-    case 'channels-init':
-    case 'channel-events':
-      events.onIngestMessage(message);
-      break;
-    case 'test-hook':
-      if (config.health.testHooks.includes('bus') && message.edge === index) testHook(message.hook);
-      break;
-    case 'device':
-    case 'frames':
-    case 'fill':
-    case 'fill-all':
-      hub.onIngestMessage(message);
+  if (message.t === 'test-hook') {
+    if (config.health.testHooks.includes('bus') && message.edge === index) testHook(message.hook);
+  } else {
+    (handlers[message.t] as (message: FeatureToEdge) => void)(message);
   }
 });
 
@@ -265,15 +193,9 @@ const listen = app.listen as unknown as (host: string, port: number, options: nu
 async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<void> {
   if (listenSocket !== null) uWS.us_listen_socket_close(listenSocket);
   clearInterval(heartbeat);
-  keepalive.stop();
-  hub.stop();
-  connections.closeAll('server shutting down');
-  users.closeAll('server shutting down');
-  channelSockets.closeAll('server shutting down');
-  azure.closeAll('server shutting down');
-  channelBackpressure.stop();
-  slow.stop();
-  expiry.stop();
+  closing = true;
+  edge.close(CLOSE.GOING_AWAY.reason);
+  context.expiry.stop();
   if (listenSocket !== null) await new Promise((resolve) => setTimeout(resolve, CLOSE_FLUSH_MS));
   app.close();
   ingestPort.close();

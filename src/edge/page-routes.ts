@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import { writeHead } from './http-response.js';
 import type { OwnOrigin } from './request-origin.js';
+import type { EdgeFeature } from './edge-feature.js';
 
 interface StaticFile {
   readonly body: Buffer;
@@ -101,3 +102,12 @@ export function registerPageRoutes(app: TemplatedApp, files: Map<string, StaticF
     if (!path.endsWith('.html')) app.get(path, (res) => serve(res, file, 'no-cache'));
   }
 }
+
+/** The pages as an edge feature (edge-worker.ts lists it). */
+export const pages: EdgeFeature = {
+  name: 'pages',
+  register({ app, requestOrigin }) {
+    registerPageRoutes(app, loadPageAssets(), requestOrigin);
+    return { handlers: {} };
+  },
+};

@@ -8,7 +8,7 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import type { SessionExpiry } from './session-expiry.js';
 
-/** What every subscribing WebSocket route of an edge needs (each route adds its hub and registry). */
+/** What every subscribing WebSocket route of an edge needs (each route adds its topics and registry). */
 export interface SocketRouteDeps {
   readonly config: GatewayConfig;
   readonly expiry: SessionExpiry;

@@ -1,31 +1,34 @@
 /**
  * Entry of the ingest thread: owns the MQTT connection, decodes each payload once, encodes it once
  * per wanted wire format and hands batches of frames to every edge thread.
+ *
+ * The root: it reads workerData, builds what every feature shares (the fan-out to the edges, the
+ * store's database, the bus: ingest-feature.ts's IngestContext), hands it to each feature's ingest
+ * part in the explicit list below, and routes the bus's topics and the edges' messages to them.
  */
 import { workerData, type MessagePort } from 'node:worker_threads';
 import type { GatewayConfig } from '../config/config.js';
-import { createLogger } from '../log/logger.js';
-import { SharedStats } from '../metrics/shared-stats.js';
-import type { EdgeToIngest, IngestToEdge } from '../threads/messages.js';
-import { AzurePipeline } from '../features/azure/ingest/azure-pipeline.js';
-import { AzureOutbound } from '../features/azure/ingest/azure-outbound.js';
-import { AzureHandovers } from '../features/azure/ingest/azure-handovers.js';
-import { TripMonitor } from '../features/trips/ingest/trip-monitor.js';
-import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
-import { EdgeFanout } from './edge-fanout.js';
-import { ControlMessages } from './control-messages.js';
-import { MqttSource } from './mqtt-source.js';
-import { TelemetryPipeline } from '../features/telemetry/ingest/telemetry-pipeline.js';
-import { openDatabase, type NodeIdentity } from '../store/database.js';
-import { EventLog } from '../features/channels/store/event-log.js';
-import { ChannelPipeline } from '../features/channels/ingest/channel-pipeline.js';
-import { OutboxRelay } from '../features/channels/ingest/outbox-relay.js';
-import { RateLimitedLog } from '../log/rate-limited-log.js';
-import { ProgressProbe } from './progress-probe.js';
-import { parseBusHook, spinForever } from '../threads/test-hooks.js';
-import { reportPortErrors } from '../threads/port-rpc.js';
-import { ControlAuth, TAG_MAX_BYTES } from './control-auth.js';
+import { azureIngest } from '../features/azure/ingest/azure-ingest.js';
 import { MAX_MESSAGE_BYTES } from '../features/azure/commands.js';
+import { channelsIngest } from '../features/channels/ingest/channels-ingest.js';
+import { shareLocation } from '../features/share-location/ingest/share-location-ingest.js';
+import { telemetry } from '../features/telemetry/ingest/telemetry-ingest.js';
+import { tripsIngest } from '../features/trips/ingest/trips-ingest.js';
+import { users } from '../features/users/ingest/users-ingest.js';
+import { createLogger } from '../log/logger.js';
+import { RateLimitedLog } from '../log/rate-limited-log.js';
+import { SharedStats } from '../metrics/shared-stats.js';
+import { openDatabase, type NodeIdentity } from '../store/database.js';
+import type { EdgeToIngest, FeatureToIngest } from '../threads/messages.js';
+import { reportPortErrors } from '../threads/port-rpc.js';
+import { parseBusHook, spinForever } from '../threads/test-hooks.js';
+import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
+import { ControlAuth, TAG_MAX_BYTES } from './control-auth.js';
+import { ControlMessages } from './control-messages.js';
+import { EdgeFanout } from './edge-fanout.js';
+import { startIngest, type ControlTopic, type FromEdge, type IngestContext } from './ingest-feature.js';
+import { MqttSource } from './mqtt-source.js';
+import { ProgressProbe } from './progress-probe.js';
 
 export interface IngestWorkerData {
   readonly config: GatewayConfig;
@@ -45,15 +48,28 @@ const stats = shared.ingestWriter();
 
 const fanout = new EdgeFanout(edgePorts, config.telemetry.batchMaxBytes, () => stats.inc('batches_sent_total'));
 const maxJsonDepth = config.limits.maxJsonDepth;
-const pipeline = new TelemetryPipeline(config.telemetry, maxJsonDepth, fanout, stats, logger.child({ component: 'pipeline' }));
+const controlMessages = new ControlMessages((message) => fanout.broadcast(message), () => stats.inc('control_rejected_total'), maxJsonDepth, logger.child({ component: 'control' }));
+const storeDb = openDatabase(config.events.dataDir, 'store');
+const context: IngestContext = {
+  config, identity, stats, logger, fanout, edgePorts, storeDb, controlMessages,
+  bus: { subscribed: () => source.subscribed, publish: (topic, payload, qos) => publishControl(topic, payload, qos) },
+};
 
-const control = new ControlMessages((message) => fanout.broadcast(message), () => stats.inc('control_rejected_total'), maxJsonDepth, logger.child({ component: 'control' }));
-const revocationsTopic = config.share.revocationsTopic;
-const eventsPrefix = `${config.auth.eventsTopic}/`;
-
-const channelsPrefix = `${config.events.topic}/`;
-const azurePrefix = `${config.azure.topic}/`;
-const azure = new AzurePipeline(config.azure.hubs, maxJsonDepth, (message) => fanout.broadcast(message), stats, logger.child({ component: 'azure' }));
+/*
+ * The features. Their control topics are matched in list order (they overlap only if misconfigured:
+ * channels, then Azure, then revocations, then events, as always); telemetry takes the rest.
+ * Azure is made before the list: channels send this node's events of hub-bound channels to its
+ * outbound service, and trips' monitor counts the users connected to the trips hub.
+ */
+const azure = azureIngest(context);
+const ingest = startIngest(context, [
+  telemetry,
+  channelsIngest({ toAzure: azure.outbound }),
+  azure,
+  shareLocation,
+  users,
+  tripsIngest({ connectedUsers: (hub) => azure.connectedUsers(hub) }),
+]);
 
 // Every decoder bounds its input, so nothing should throw; if something does, that message alone is lost.
 const poisonLog = new RateLimitedLog(logger.child({ component: 'mqtt' }));
@@ -80,30 +96,41 @@ function authenticated(topic: string, payload: Buffer): Buffer | null {
   }
   return body;
 }
+const control = ingest.control;
+const controlPrefixes = control.map((c) => `${c.topic}/`);
+/** The control topic an incoming message is for (prefix match, as subscribed), or -1: telemetry. */
+function controlIndex(topic: string): number {
+  for (let i = 0; i < control.length; i++) {
+    if (control[i].subtopics === 'none' ? topic === control[i].topic : topic.startsWith(controlPrefixes[i])) return i;
+  }
+  return -1;
+}
 /** What ingest checks is what it tags: the topics it subscribes as control topics (not the Azure client events for backends). */
 function isControlTopic(topic: string): boolean {
-  if (topic === revocationsTopic || topic.startsWith(eventsPrefix) || topic === hookTopic) return true;
-  if (topic.startsWith(channelsPrefix)) return topic.indexOf('/', channelsPrefix.length) < 0;
-  if (topic.startsWith(azurePrefix)) return topic.indexOf('/', azurePrefix.length) < 0;
-  return false;
+  if (topic === hookTopic) return true;
+  return control.some((c, i) => {
+    if (c.subtopics === 'none') return topic === c.topic;
+    if (!topic.startsWith(controlPrefixes[i])) return false;
+    return c.subtopics === 'any' || topic.indexOf('/', controlPrefixes[i].length) < 0;
+  });
 }
 function publishControl(topic: string, payload: string | Uint8Array, qos: 0 | 1): void {
   source.publish(topic, isControlTopic(topic) ? auth.sign(topic, payload) : payload, qos);
 }
+const filterOf = (c: ControlTopic) => (c.subtopics === 'none' ? c.topic : `${c.topic}/${c.subtopics === 'one' ? '+' : '#'}`);
 
-const source = new MqttSource(mqttUrl, mqttLogin ? { ...config.mqtt, ...mqttLogin, ca: undefined, cert: undefined, key: undefined } : config.mqtt, [revocationsTopic, `${eventsPrefix}#`, `${channelsPrefix}+`, `${azurePrefix}+`, ...watchdogTopics], logger.child({ component: 'mqtt' }), {
+const source = new MqttSource(mqttUrl, mqttLogin ? { ...config.mqtt, ...mqttLogin, ca: undefined, cert: undefined, key: undefined } : config.mqtt, [...control.map(filterOf), ...watchdogTopics], logger.child({ component: 'mqtt' }), {
   message: (topic, payload) => {
-    let body: Buffer | null;
-    if (topic.startsWith(watchdogPrefix)) onWatchdogTopic(topic, payload);
-    else if (topic.startsWith(channelsPrefix)) {
-      if ((body = authenticated(topic, payload)) !== null) channels.handle(topic.slice(channelsPrefix.length), body);
-    } else if (topic.startsWith(azurePrefix)) {
-      if ((body = authenticated(topic, payload)) !== null) azure.handle(topic.slice(azurePrefix.length), body);
-    } else if (topic === revocationsTopic) {
-      if ((body = authenticated(topic, payload)) !== null) control.revocation(body);
-    } else if (topic.startsWith(eventsPrefix)) {
-      if ((body = authenticated(topic, payload)) !== null) control.event(topic.slice(eventsPrefix.length), body);
-    } else pipeline.handle(topic, payload);
+    if (topic.startsWith(watchdogPrefix)) {
+      onWatchdogTopic(topic, payload);
+      return;
+    }
+    const c = controlIndex(topic);
+    if (c < 0) ingest.dataTopics(topic, payload);
+    else {
+      const body = authenticated(topic, payload);
+      if (body !== null) control[c].handle(control[c].subtopics === 'none' ? '' : topic.slice(controlPrefixes[c].length), body);
+    }
   },
   poison: (topic, bytes, err) => {
     stats.inc('ingest_poison_messages_total');
@@ -112,25 +139,9 @@ const source = new MqttSource(mqttUrl, mqttLogin ? { ...config.mqtt, ...mqttLogi
   },
   stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
   reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
-  subscribed: () => relay.rewind('(re)subscribed to the broker'),
+  subscribed: () => ingest.subscribed(),
 });
 
-// Channel events: the outbox relay publishes what the store wrote; the pipeline takes what comes back.
-const storeDb = openDatabase(config.events.dataDir, 'store');
-const historyDb = openDatabase(config.events.dataDir, 'history');
-const eventLog = new EventLog(historyDb, storeDb);
-const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
-  get connected() {
-    return source.subscribed;
-  },
-  publish: (topic, payload) => publishControl(topic, payload, 1),
-}, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));
-const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
-const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay, maxJsonDepth,
-  (message) => fanout.broadcast(message), stats, logger.child({ component: 'channels' }),
-  outbound === null ? null : (hub, groups, data) => outbound.send(hub, groups, data));
-const tripMonitor = new TripMonitor(storeDb, () => azure.query(config.trips.hub, { kind: 'users' }) as string[], stats);
-fanout.broadcast(channels.initMessage());
 const probe = new ProgressProbe(shared, source, probeTopic, config.health.watchdogMs);
 probe.start();
 source.start();
@@ -157,35 +168,21 @@ function testHook(payload: Buffer): void {
   else fanout.broadcast({ t: 'test-hook', hook: hook.hook, edge: hook.edge });
 }
 
-const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
-
+const { handlers } = ingest;
 for (const [edge, port] of edgePorts.entries()) {
   reportPortErrors(port, logger, `edge-${edge}`);
+  const from: FromEdge = { index: edge, port };
   port.on('message', (message: EdgeToIngest) => {
-    if (message.t === 'interest') pipeline.interest(port, message.id, message.format, message.delta);
-    else if (message.t === 'publish') publishControl(message.topic, message.payload, message.qos);
-    else if (message.t === 'outbox') relay.nudge();
-    else if (message.t === 'azure-presence') {
-      azure.presence(message.hub, message.change);
-      if (message.change.op === 'open') handovers.opened(message.change.id, edge);
-      else if (message.change.op === 'close') handovers.closed(message.change.id, edge);
-    } else if (message.t === 'azure-query') port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies IngestToEdge);
-    else if (message.t === 'azure-handover-ask') handovers.ask(edge, message.id, message.hub, message.connectionId, message.reconnectionToken);
-    else if (message.t === 'azure-handover-state') handovers.answered(message.id, message.session);
+    if (message.t === 'publish') publishControl(message.topic, message.payload, message.qos);
+    else (handlers[message.t] as (message: FeatureToIngest, from: FromEdge) => void)(message, from);
   });
 }
 
-const ticker = setInterval(() => pipeline.tick(), 1000);
-
 onCloseRequest(logger, async () => {
-  clearInterval(ticker);
   probe.stop();
-  relay.stop();
-  channels.stop();
-  tripMonitor.stop();
-  outbound?.stop();
+  ingest.stop();
   await source.close();
-  historyDb.close();
+  ingest.close();
   storeDb.close();
   stats.set('mqtt_connected', 0);
   fanout.flush();

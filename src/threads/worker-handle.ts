@@ -11,6 +11,7 @@
 import { Worker, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { MainToWorker, WorkerToMain } from './messages.js';
+import { unreachable } from './dispatch.js';
 import { reportPortErrors } from './port-rpc.js';
 
 export interface WorkerHandleOptions {
@@ -48,13 +49,20 @@ export class WorkerHandle {
     // Listen from the start: a message posted before anyone listens is lost.
     this.readyPromise = new Promise((resolve, reject) => {
       const onMessage = (message: WorkerToMain) => {
-        if (message.t === 'ready') {
-          this.worker.off('message', onMessage);
-          this.wasReady = true;
-          resolve(message);
-        } else if (message.t === 'failed') {
-          this.worker.off('message', onMessage);
-          reject(new Error(message.message));
+        switch (message.t) {
+          case 'ready':
+            this.worker.off('message', onMessage);
+            this.wasReady = true;
+            resolve(message);
+            break;
+          case 'failed':
+            this.worker.off('message', onMessage);
+            reject(new Error(message.message));
+            break;
+          case 'closed':
+            break; // the answer to close(), which waits for the exit
+          default:
+            unreachable(message);
         }
       };
       this.worker.on('message', onMessage);

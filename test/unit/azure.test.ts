@@ -17,9 +17,9 @@ import { checkPayload, decodeAzureMessage, encodeAzureMessage, parseAzureCommand
 import { renderMessage, sequenceInto } from '../../src/features/azure/frames.js';
 import { compileFilter } from '../../src/features/azure/odata-filter.js';
 import { AzureOutbound } from '../../src/features/azure/ingest/azure-outbound.js';
-import { AzureHub } from '../../src/features/azure/edge/azure-hub.js';
+import { AzureSessions } from '../../src/features/azure/edge/azure-sessions.js';
 import type { AzureSessionState } from '../../src/features/azure/edge/azure-connection.js';
-import type { AzurePresence } from '../../src/threads/messages.js';
+import type { AzurePresence } from '../../src/features/azure/messages.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase } from '../../src/store/database.js';
 import { TripStore } from '../../src/features/trips/store/trip-store.js';
@@ -146,9 +146,9 @@ describe('outbound to a real Azure Web PubSub service', () => {
 });
 
 describe('reliable session handover between edge threads', () => {
-  // Two edge threads' AzureHubs in one process, driven in the order ingest's ports guarantee.
+  // Two edge threads' AzureSessions in one process, driven in the order ingest's ports guarantee.
   const edge = (stats: SharedStats, index: number, presence: { hub: string; change: AzurePresence }[] = []) => {
-    const hub = new AzureHub({ app: { publish: () => false }, sessionTtlMs: 60_000, maxBufferBytes: 1 << 20, presence: (h, change) => presence.push({ hub: h, change }), stats: stats.edgeWriter(index), logger: pino({ level: 'silent' }) });
+    const hub = new AzureSessions({ app: { publish: () => false }, sessionTtlMs: 60_000, maxBufferBytes: 1 << 20, presence: (h, change) => presence.push({ hub: h, change }), stats: stats.edgeWriter(index), logger: pino({ level: 'silent' }) });
     onTestFinished(() => hub.closeAll('test over'));
     return hub;
   };

@@ -14,7 +14,8 @@ import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase } from '../../src/store/database.js';
 import { OUTBOX_MAX_ATTEMPTS } from '../../src/features/channels/store/dead-letters.js';
 import { EventLog } from '../../src/features/channels/store/event-log.js';
-import type { ChannelEventRecord, IngestToEdge } from '../../src/threads/messages.js';
+import type { ChannelEventRecord } from '../../src/features/channels/messages.js';
+import type { IngestToEdge } from '../../src/threads/messages.js';
 
 const NODE = 'abc123';
 const TOPIC = 'gateway/channels';

@@ -33,7 +33,7 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import { parseOffered } from '../../../protocol/subprotocol.js';
 import type { KeyedBuckets } from '../../../util/token-bucket.js';
 import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket, type AzureSocketData, type ClientKind, type SimpleMode } from './azure-connection.js';
-import type { AzureHub } from './azure-hub.js';
+import type { AzureSessions } from './azure-sessions.js';
 import type { AzureDirectory } from './azure-directory.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { BadFrames, uwsFrameCap, type FrameAnswer } from '../../../edge/bad-frames.js';
@@ -45,7 +45,7 @@ import { upgradeAfter, upgradeNow } from '../../../edge/upgrade-after-check.js';
 
 export interface AzureClientRouteDeps {
   readonly config: GatewayConfig;
-  readonly hub: AzureHub;
+  readonly sessions: AzureSessions;
   /** Asks ingest for a session another edge thread holds (a resume that landed here). */
   readonly directory: AzureDirectory;
   readonly tokens: AzureAccessTokens;
@@ -62,7 +62,7 @@ export interface AzureClientRouteDeps {
 const newId = () => randomBytes(15).toString('base64url');
 
 export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRouteDeps): void {
-  const { config, hub: azure, tokens, stats, logger } = deps;
+  const { config, sessions: azure, tokens, stats, logger } = deps;
   const badFrames = new BadFrames('/client/hubs/{hub}', config.edge.maxBadFramesPerMinute, stats, logger);
   const gate = { limits: config.limits, ipBuckets: deps.ipBuckets, clients: deps.clients, stats, isClosing: deps.isClosing };
   const topic = config.azure.topic;

@@ -2,7 +2,7 @@
  * One Azure Web PubSub client connection on an edge thread. Its state outlives its socket for a
  * reliable client (json.reliable.webpubsub.azure.v1): when the socket drops, the groups, roles,
  * processed ack ids and the messages not yet sequence-acked stay here for the client to resume
- * (azure-hub.ts), and the next socket takes its place.
+ * (azure-sessions.ts), and the next socket takes its place.
  */
 import type { WebSocket } from 'uWebSockets.js';
 import type { Member } from '../membership.js';
@@ -39,7 +39,7 @@ export type SimpleMode = { readonly group: string } | null;
 const MAX_REMEMBERED_ACK_IDS = 1024;
 
 /**
- * A reliable session as it crosses from one edge thread to another (azure-hub.ts, handOver/adopt):
+ * A reliable session as it crosses from one edge thread to another (azure-sessions.ts, handOver/adopt):
  * everything the client's resume needs, with each unacknowledged frame in an exact-size copy.
  */
 export interface AzureSessionState {

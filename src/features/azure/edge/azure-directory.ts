@@ -4,7 +4,7 @@
  * it), and the handover of a reliable session another edge thread holds (a client resuming here).
  */
 import type { MessagePort } from 'node:worker_threads';
-import type { AzureAnswer, AzureQuery, EdgeToIngest } from '../../../threads/messages.js';
+import type { AzureAnswer, AzureQuery, AzureToIngest } from '../messages.js';
 import type { AzureConnection } from './azure-connection.js';
 
 export class AzureDirectory {
@@ -13,7 +13,7 @@ export class AzureDirectory {
 
   constructor(private readonly ingestPort: MessagePort) {}
 
-  private request<A>(post: (id: number) => EdgeToIngest): Promise<A> {
+  private request<A>(post: (id: number) => AzureToIngest): Promise<A> {
     const id = this.nextId++;
     return new Promise<A>((resolve) => {
       this.pending.set(id, resolve as (answer: never) => void);
@@ -25,7 +25,7 @@ export class AzureDirectory {
     return this.request((id) => ({ t: 'azure-query', id, hub, query }));
   }
 
-  /** The session, adopted by this thread's AzureHub when the answer came; null when no thread had it. */
+  /** The session, adopted by this thread's AzureSessions when the answer came; null when no thread had it. */
   handover(hub: string, connectionId: string, reconnectionToken: string): Promise<AzureConnection | null> {
     return this.request((id) => ({ t: 'azure-handover-ask', id, hub, connectionId, reconnectionToken }));
   }

@@ -22,7 +22,7 @@ import { ERRORS } from '../../../errors/error-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
-import type { AzureAnswer, AzureQuery } from '../../../threads/messages.js';
+import type { AzureAnswer, AzureQuery } from '../messages.js';
 import { BoundedJsonError, parseJsonBytes } from '../../../protocol/bounded-json.js';
 import { bearerToken, readBody } from '../../../edge/http-request.js';
 import { sendBody, writeHead } from '../../../edge/http-response.js';

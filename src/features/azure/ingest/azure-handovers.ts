@@ -1,7 +1,7 @@
 /**
  * Which edge thread holds each Azure connection, and the handover of a reliable session between
  * them: with several edge threads the kernel may hand a resuming client to a thread that does not
- * hold its session (edge/azure-hub.ts). That thread asks here; the question goes to the owner and
+ * hold its session (edge/azure-sessions.ts). That thread asks here; the question goes to the owner and
  * the answer (the session's state, or null) back to the asker, which becomes the owner.
  *
  * Everything goes through the same ordered ports as the Azure commands: the asker is told `start`
@@ -9,7 +9,7 @@
  * exactly those the asker receives between `start` and the answer.
  */
 import type { AzureSessionState } from '../edge/azure-connection.js';
-import type { IngestToEdge } from '../../../threads/messages.js';
+import type { AzureToEdge } from '../messages.js';
 
 export class AzureHandovers {
   private readonly owners = new Map<string, number>();
@@ -17,7 +17,7 @@ export class AzureHandovers {
   private nextRef = 1;
 
   /** `send` posts to one edge, in order with the Azure commands broadcast to it. */
-  constructor(private readonly send: (edge: number, message: IngestToEdge) => void) {}
+  constructor(private readonly send: (edge: number, message: AzureToEdge) => void) {}
 
   opened(connectionId: string, edge: number): void {
     this.owners.set(connectionId, edge);

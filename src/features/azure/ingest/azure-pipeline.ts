@@ -19,7 +19,7 @@ import { GatewayError } from '../../../errors/gateway-error.js';
 import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
-import type { AzureAnswer, AzurePresence, AzureQuery, IngestToEdge } from '../../../threads/messages.js';
+import type { AzureAnswer, AzurePresence, AzureQuery, AzureToEdge } from '../messages.js';
 
 export class AzurePipeline {
   private readonly directory = new Map<string, Membership<Member>>();
@@ -28,7 +28,7 @@ export class AzurePipeline {
   constructor(
     private readonly hubs: readonly string[] | null,
     private readonly maxJsonDepth: number,
-    private readonly broadcast: (message: IngestToEdge) => void,
+    private readonly broadcast: (message: AzureToEdge) => void,
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
   ) {

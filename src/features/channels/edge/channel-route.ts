@@ -4,7 +4,7 @@
  *   /api/v1/ws/secure?channel=…    the same, always with a JWT whose roles may see the channel (docs/compat/sensor-events.md)
  *   /ws/{channel}                  realtime_update and notification frames (docs/compat/pet-care.md)
  *
- * Query: `since=<offset>&epoch=<epoch>` resumes after the last event the client saw (EventHub.recover);
+ * Query: `since=<offset>&epoch=<epoch>` resumes after the last event the client saw (ChannelHistory.recover);
  * `user_id=<id>` (only when channels need no token; otherwise the token's user) also delivers that
  * user's notifications. A JWT is required when GATEWAY_AUTH_REQUIRED lists `channels`, and the ACL
  * must then grant the channel.
@@ -22,7 +22,8 @@ import type { ChannelSocket, ChannelSocketData } from './channel-socket.js';
 import { BadFrames } from '../../../edge/bad-frames.js';
 import { answerWith, gateUpgrade, refuseAtOpen, socketOptions, takeTypeFrame, type GateDeps } from '../../../edge/connection-guards.js';
 import type { ConnectionRegistry } from '../../../edge/connection-registry.js';
-import { channelTopic, userTopic, type EventHub, type Recovery, type Since } from './event-hub.js';
+import type { ChannelHistory, Recovery, Since } from './channel-history.js';
+import { channelTopic, userTopic } from '../channel-topics.js';
 import { rejectUpgrade } from '../../../edge/http-response.js';
 import { pathParameter } from '../../../edge/request-encoding.js';
 import type { SessionAuth } from '../../../edge/session-expiry.js';
@@ -38,7 +39,7 @@ const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
 
 export interface ChannelRouteDeps extends SocketRouteDeps {
-  readonly hub: EventHub;
+  readonly history: ChannelHistory;
   readonly sockets: ConnectionRegistry<ChannelSocket>;
 }
 
@@ -63,7 +64,7 @@ interface Admission {
  * which needs a JWT whatever GATEWAY_AUTH_REQUIRED says.
  */
 export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelope, deps: ChannelRouteDeps, secure = false): void {
-  const { config, hub, sockets, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
+  const { config, history, sockets, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
   const needsJwt = secure || config.auth.requiredOn.includes('channels');
   const path = secure ? SECURE_CHANNEL_PATH : CHANNEL_PATHS[envelope];
   const badFrames = new BadFrames(secure ? SECURE_CHANNEL_PATH : envelope === ENVELOPE.ENTITY_EVENT ? '/api/v1/ws' : '/ws/{channel}', config.edge.maxBadFramesPerMinute, stats, logger);
@@ -77,8 +78,8 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
 
   /** Checks that need no token: channel name, since, user_id. */
   function requested(channel: string, query: { since?: string; epoch?: string; userId?: string }): Omit<Admission, 'auth' | 'error'> {
-    if (!hub.has(channel)) {
-      throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
+    if (!history.has(channel)) {
+      throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${history.channelNames.join(', ')}`);
     }
     const since = parseSince(query.since, query.epoch);
     if (query.userId !== undefined && !USER_ID.test(query.userId)) throw new GatewayError('GW_ERR_FRAME_INVALID', 'user_id must be 1-128 letters, digits or _ . : @ -');
@@ -110,16 +111,16 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
     send(ws, {
       type: 'stats',
       data: {
-        channel, connections: hub.connections.get(channel) ?? 0, epoch: hub.epoch,
-        offset: hub.head(channel), oldest_offset: hub.oldest(channel), history: hub.historyLength(channel),
+        channel, connections: history.connections.get(channel) ?? 0, epoch: history.epoch,
+        offset: history.head(channel), oldest_offset: history.oldest(channel), history: history.historyLength(channel),
       },
     });
   }
 
   /** Sends connection_established, stats (/api/v1/ws), the replay if any, and subscribes: one synchronous turn. */
   function start(ws: ChannelSocket, since: Since | null): void {
-    const recovery = hub.recover(ws.channel, since);
-    const position = { channel: ws.channel, epoch: hub.epoch, offset: hub.head(ws.channel) };
+    const recovery = history.recover(ws.channel, since);
+    const position = { channel: ws.channel, epoch: history.epoch, offset: history.head(ws.channel) };
     let replay: Extract<Recovery, { kind: 'replay' }>['entries'] = [];
     if (recovery.kind === 'fresh') {
       send(ws, { type: 'connection_established', ...position });
@@ -147,7 +148,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
     upgrade(res: HttpResponse, req: HttpRequest, context: us_socket_context_t) {
       const admitted = gateUpgrade(res, req, gate);
       if (admitted === null) return;
-      if (!hub.ready) {
+      if (!history.ready) {
         rejectUpgrade(res, 'GW_ERR_NOT_READY', 'Channels are starting; retry shortly');
         return;
       }
@@ -188,7 +189,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
       let error = admission.error;
       if (error === null) {
         sockets.add(ws);
-        hub.opened(ws.channel);
+        history.opened(ws.channel);
         stats.inc('channel_connections');
         stats.inc('connections_total');
         try {
@@ -217,7 +218,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
       badFrames.closed(code, message);
       if (!sockets.delete(ws)) return; // refused at open: never counted
       expiry.untrack(ws);
-      hub.closed(ws.channel);
+      history.closed(ws.channel);
       stats.inc('channel_connections', -1);
     },
   });

@@ -1,7 +1,7 @@
 import type { WebSocket } from 'uWebSockets.js';
 import type { EnvelopeIndex } from '../envelopes.js';
 import type { GatewayError } from '../../../errors/gateway-error.js';
-import type { Since } from './event-hub.js';
+import type { Since } from './channel-history.js';
 import type { SessionAuth } from '../../../edge/session-expiry.js';
 import type { FormatIndex } from '../../../protocol/codec.js';
 

@@ -14,14 +14,14 @@ import { GatewayError } from '../../../errors/gateway-error.js';
 import type { SharedStats } from '../../../metrics/shared-stats.js';
 import type { StoreReply, StoreTask } from '../../../pool/store-protocol.js';
 import type { PortClient } from '../../../threads/port-rpc.js';
-import type { EventHub } from './event-hub.js';
+import type { ChannelHistory } from './channel-history.js';
 import { readJsonBody } from '../../../edge/http-request.js';
 import { handleAsync, jsonReply, sendError, sendJson } from '../../../edge/http-response.js';
 import { pathParameter } from '../../../edge/request-encoding.js';
 
 export interface ChannelStatsDeps {
   readonly config: GatewayConfig;
-  readonly hub: EventHub;
+  readonly history: ChannelHistory;
   readonly shared: SharedStats;
   readonly store: PortClient<StoreTask, StoreReply>;
   readonly nudgeRelay: () => void;
@@ -29,22 +29,22 @@ export interface ChannelStatsDeps {
 }
 
 export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStatsDeps): void {
-  const { config, hub, shared, store, logger } = deps;
+  const { config, history, shared, store, logger } = deps;
   const channelStats = (name: string) => ({
     channel: name,
-    connections: hub.connections.get(name) ?? 0,
-    epoch: hub.epoch,
-    offset: hub.head(name),
-    oldest_offset: hub.oldest(name),
-    history: hub.historyLength(name),
+    connections: history.connections.get(name) ?? 0,
+    epoch: history.epoch,
+    offset: history.head(name),
+    oldest_offset: history.oldest(name),
+    history: history.historyLength(name),
   });
 
   app.get('/api/v1/ws/stats', (res) => {
     sendJson(res, 200, {
       status: 'ok',
       total_connections: shared.sumEdges('channel_connections'),
-      epoch: hub.epoch,
-      channels: Object.fromEntries(hub.channelNames.map((name) => [name, channelStats(name)])),
+      epoch: history.epoch,
+      channels: Object.fromEntries(history.channelNames.map((name) => [name, channelStats(name)])),
       events_delivered: shared.sumEdges('channel_deliveries_total'),
       replays: shared.sumEdges('channel_replays_total'),
       unrecovered: shared.sumEdges('channel_unrecovered_total'),
@@ -57,8 +57,8 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
 
   app.get('/api/v1/ws/stats/:channel', (res, req) => {
     const name = pathParameter(req, 0);
-    if (!hub.has(name)) {
-      sendError(res, 'GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(name.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
+    if (!history.has(name)) {
+      sendError(res, 'GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(name.slice(0, 64))}; channels: ${history.channelNames.join(', ')}`);
       return;
     }
     sendJson(res, 200, { status: 'ok', ...channelStats(name), timestamp: new Date().toISOString() });
@@ -72,7 +72,7 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
     handleAsync(res, async () => {
       const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
       const channel = typeof value.channel === 'string' ? value.channel : 'general';
-      if (!hub.has(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${hub.channelNames.join(', ')}`);
+      if (!history.has(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${history.channelNames.join(', ')}`);
       const message = typeof value.message === 'string' ? value.message.slice(0, 1000) : 'Test event';
       const payload = entityEventJson({
         entityType: 'test', action: 'test', entityId: null, data: { message }, timestamp: new Date().toISOString(), metadata: { action: 'test_event' },

@@ -30,7 +30,7 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import { BoundedJsonError, parseJsonBytes, parseJsonText } from '../../../protocol/bounded-json.js';
 import type { EventLog, HistoryRow } from '../store/event-log.js';
-import type { ChannelEventRecord, IngestToEdge } from '../../../threads/messages.js';
+import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
 import { OUTBOX_MAX_ATTEMPTS } from '../store/dead-letters.js';
 import type { OutboxRelay } from './outbox-relay.js';
 
@@ -78,7 +78,7 @@ export class ChannelPipeline {
     private readonly nodeId: string,
     private readonly relay: OutboxRelay,
     private readonly maxJsonDepth: number,
-    private readonly broadcast: (message: IngestToEdge) => void,
+    private readonly broadcast: (message: ChannelsToEdge) => void,
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
     /** This node's own events of a hub-bound channel (for the outbound Azure service, when configured). */
@@ -93,7 +93,7 @@ export class ChannelPipeline {
   }
 
   /** What the edges start from: the epoch, every channel's head and its history, rendered. */
-  initMessage(): IngestToEdge {
+  initMessage(): ChannelsToEdge {
     const now = Date.now();
     const history: ChannelEventRecord[] = [];
     for (const spec of this.channels.values()) {

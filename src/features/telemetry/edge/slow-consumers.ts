@@ -21,7 +21,7 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { ConnectionRegistry } from '../../../edge/connection-registry.js';
 import type { StreamSocket } from './stream-socket.js';
-import type { TelemetryHub } from './telemetry-hub.js';
+import type { DeviceTopics } from './device-topics.js';
 
 const SCAN_INTERVAL_MS = 100;
 
@@ -34,7 +34,7 @@ export class SlowConsumers {
   constructor(
     private readonly config: EdgeConfig,
     private readonly connections: ConnectionRegistry<StreamSocket>,
-    private readonly hub: TelemetryHub,
+    private readonly devices: DeviceTopics,
     private readonly stats: RowWriter<EdgeMetric>,
     private readonly logger: Logger,
   ) {
@@ -59,13 +59,13 @@ export class SlowConsumers {
     ws.lagSince = Date.now();
     this.lagging.add(ws);
     this.stats.inc('conflations_total');
-    this.hub.pause(ws);
+    this.devices.pause(ws);
   }
 
   private recover(ws: StreamSocket): void {
     ws.lagSince = 0;
     this.lagging.delete(ws);
-    this.stats.inc('drops_total', this.hub.resume(ws));
+    this.stats.inc('drops_total', this.devices.resume(ws));
   }
 
   private scan(): void {

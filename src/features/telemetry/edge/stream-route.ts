@@ -23,14 +23,14 @@ import { refreshSession } from '../../../edge/session-refresh.js';
 import { requestToken, upgradeAfter, upgradeNow } from '../../../edge/upgrade-after-check.js';
 import type { SlowConsumers } from './slow-consumers.js';
 import type { StreamSocket, StreamSocketData } from './stream-socket.js';
-import type { TelemetryHub } from './telemetry-hub.js';
+import type { DeviceTopics } from './device-topics.js';
 import { SHARE_STREAM_PATH, STREAM_PATH } from '../stream-paths.js';
 
 
 type StreamVariant = 'open' | 'share';
 
 export interface StreamRouteDeps extends SocketRouteDeps {
-  readonly hub: TelemetryHub;
+  readonly devices: DeviceTopics;
   readonly slow: SlowConsumers;
   readonly connections: ConnectionRegistry<StreamSocket>;
   readonly keepalive: Keepalive;
@@ -58,7 +58,7 @@ function withBatch(admission: Admission, batch: string | undefined): Admission {
 }
 
 export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, deps: StreamRouteDeps): void {
-  const { config, hub, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
+  const { config, devices, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
   const maxDevices = config.telemetry.maxDevicesPerConnection;
   const needsJwt = variant === 'open' && config.auth.requiredOn.includes('stream');
   const badFrames = new BadFrames(variant === 'share' ? SHARE_STREAM_PATH : STREAM_PATH, config.edge.maxBadFramesPerMinute, stats, logger);
@@ -142,7 +142,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
           return;
         }
         sendEvent(ws, { event: 'subscribed', data: { device_ids: action.deviceIds } });
-        hub.subscribe(ws, fresh);
+        devices.subscribe(ws, fresh);
         return;
       }
       case 'unsubscribe':
@@ -150,7 +150,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
           badFrame(ws, new GatewayError('GW_ERR_FORBIDDEN', 'A share link streams only its own device'), binary, bytes);
           return;
         }
-        hub.unsubscribe(ws, action.deviceIds);
+        devices.unsubscribe(ws, action.deviceIds);
         sendEvent(ws, { event: 'unsubscribed', data: { device_ids: action.deviceIds } });
     }
   }
@@ -196,7 +196,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       const requested = admission.requested!;
       expiry.track(ws);
       sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(admission.batch ? { batch_ms: config.telemetry.streamBatchMs } : {}), ...(ws.auth ? { expires_at: new Date(ws.auth.expiresAt).toISOString() } : {}) } });
-      hub.subscribe(ws, requested, admission.batch);
+      devices.subscribe(ws, requested, admission.batch);
     },
 
     message(socket, message, isBinary) {
@@ -225,7 +225,7 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       slow.closed(ws);
       expiry.untrack(ws);
       stats.inc('connections', -1);
-      hub.release(ws);
+      devices.release(ws);
     },
   });
 }

@@ -9,11 +9,11 @@ import type { RowWriter, SharedStats } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import { handleAsync, jsonReply, sendJson } from '../../../edge/http-response.js';
 import { readJsonBody } from '../../../edge/http-request.js';
-import type { UserHub } from './user-hub-route.js';
+import type { UserEvents } from './user-events-route.js';
 
 export interface UserStatsDeps {
   readonly config: GatewayConfig;
-  readonly hub: UserHub;
+  readonly users: UserEvents;
   readonly shared: SharedStats;
   readonly stats: RowWriter<EdgeMetric>;
   /** Publishes to the bus; the edges deliver what comes back. */
@@ -22,7 +22,7 @@ export interface UserStatsDeps {
 }
 
 export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps): void {
-  const { config, hub, shared, stats, logger } = deps;
+  const { config, users, shared, stats, logger } = deps;
   const metrics = () => {
     const last = shared.maxEdges('user_last_broadcast_at_ms');
     return {
@@ -35,7 +35,7 @@ export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps):
 
   app.get('/ws/stats', (res) => {
     // Roles and unique users are counted on the edge thread that answers (exact with one edge thread).
-    const local = hub.stats();
+    const local = users.stats();
     sendJson(res, 200, {
       status: 'ok',
       stats: {

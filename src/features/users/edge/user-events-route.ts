@@ -20,7 +20,7 @@ import { ERRORS } from '../../../errors/error-codes.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import { CODECS, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
+import { CODECS, FORMAT_INDEX, type FormatIndex, WIRE_FORMATS } from '../../../protocol/codec.js';
 import type { KeyedBuckets } from '../../../util/token-bucket.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { BadFrames } from '../../../edge/bad-frames.js';
@@ -36,7 +36,7 @@ const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
 
 const eventTopic = (format: FormatIndex, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
 
-export interface UserHubDeps {
+export interface UserEventsDeps {
   readonly config: GatewayConfig;
   readonly checks: TokenChecks;
   readonly expiry: SessionExpiry;
@@ -51,11 +51,11 @@ export interface UserHubDeps {
 }
 
 /** The users and roles connected to this edge, for /ws/stats and shutdown. */
-export class UserHub {
+export class UserEvents {
   readonly sockets = new Set<UserSocket>();
   private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(private readonly app: TemplatedApp, private readonly deps: UserHubDeps) {
+  constructor(private readonly app: TemplatedApp, private readonly deps: UserEventsDeps) {
     this.heartbeat = setInterval(() => this.beat(), deps.config.auth.heartbeatMs);
   }
 
@@ -71,10 +71,10 @@ export class UserHub {
 
   /** An event from the bus: one publish per format, the bytes encoded once by ingest. */
   deliver(target: string, json: string, msgpack: Uint8Array): void {
-    const subscribers = this.app.numSubscribers(eventTopic(0, target)) + this.app.numSubscribers(eventTopic(1, target));
+    const subscribers = this.app.numSubscribers(eventTopic(FORMAT_INDEX.json, target)) + this.app.numSubscribers(eventTopic(FORMAT_INDEX.msgpack, target));
     if (subscribers === 0) return;
-    this.app.publish(eventTopic(0, target), json, false);
-    this.app.publish(eventTopic(1, target), msgpack, true);
+    this.app.publish(eventTopic(FORMAT_INDEX.json, target), json, false);
+    this.app.publish(eventTopic(FORMAT_INDEX.msgpack, target), msgpack, true);
     this.deps.stats.inc('user_messages_sent_total', subscribers);
   }
 

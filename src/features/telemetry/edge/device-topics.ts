@@ -8,15 +8,13 @@ import type { MessagePort } from 'node:worker_threads';
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import type { EdgeToIngest, IngestToEdge } from '../../../threads/messages.js';
+import type { TelemetryToEdge, TelemetryToIngest } from '../messages.js';
 import { readFrameBatch, type FrameVisitor } from '../../../threads/frame-batch.js';
+import { unreachable } from '../../../threads/dispatch.js';
 import type { StreamSocket } from './stream-socket.js';
 import { ALL_DEVICES } from '../device-ids.js';
 import { FrameBatch, MAX_BATCH_BYTES } from './all-devices-batch.js';
 import { FORMAT_INDEX, type FormatIndex } from '../../../protocol/codec.js';
-
-/** The messages from ingest that this hub handles (edge-worker.ts hands it exactly these). */
-export type TelemetryMessage = Extract<IngestToEdge, { readonly t: 'device' | 'frames' | 'fill' | 'fill-all' }>;
 
 const FORMAT_NAMES = ['json', 'msgpack'] as const;
 
@@ -24,7 +22,7 @@ class DeviceSlot {
   readonly topics: readonly [string, string];
   readonly subscribers: [number, number] = [0, 0];
   seq = 0;
-  /** The hub's frame count when this device last had a frame (what a paused `*` socket missed). */
+  /** The frame count when this device last had a frame (what a paused `*` socket missed). */
   stamp = 0;
   /** Latest frame per format; length -1 when the latest message was not encoded in that format. */
   readonly cache: [Buffer | null, Buffer | null] = [null, null];
@@ -61,7 +59,7 @@ class DeviceSlot {
   }
 }
 
-export class TelemetryHub implements FrameVisitor {
+export class DeviceTopics implements FrameVisitor {
   private readonly slots = new Map<string, DeviceSlot>();
   private readonly byIndex: DeviceSlot[] = [];
   /**
@@ -92,7 +90,7 @@ export class TelemetryHub implements FrameVisitor {
     return slot === this.all && this.batched.has(ws) ? this.batchTopics[ws.format] : slot.topics[ws.format];
   }
 
-  onIngestMessage(message: TelemetryMessage): void {
+  onIngestMessage(message: TelemetryToEdge): void {
     switch (message.t) {
       case 'device':
         this.byIndex[message.index] = this.slot(message.id);
@@ -106,6 +104,8 @@ export class TelemetryHub implements FrameVisitor {
       case 'fill-all':
         this.fillAll(message.format, message.devices);
         break;
+      default:
+        unreachable(message);
     }
   }
 
@@ -235,7 +235,7 @@ export class TelemetryHub implements FrameVisitor {
     return slot;
   }
 
-  private post(message: EdgeToIngest): void {
+  private post(message: TelemetryToIngest): void {
     this.ingest.postMessage(message);
   }
 

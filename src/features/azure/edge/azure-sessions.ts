@@ -35,7 +35,8 @@ import { Membership } from '../membership.js';
 import { CLOSE, type Close } from '../../../errors/close-codes.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
-import type { AzurePresence, ChannelEventRecord } from '../../../threads/messages.js';
+import type { AzurePresence } from '../messages.js';
+import type { ChannelEventRecord } from '../../channels/messages.js';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
@@ -45,7 +46,7 @@ const MAX_UNACKED_MESSAGES = 1000;
 const MAX_UNACKED_BYTES = 16 * 1024 * 1024;
 const SWEEP_MS = 1_000;
 
-export interface AzureHubDeps {
+export interface AzureSessionsDeps {
   /** Publishes to the sockets' topics. */
   readonly app: Pick<TemplatedApp, 'publish'>;
   readonly sessionTtlMs: number;
@@ -61,7 +62,7 @@ type Held =
   | { readonly command: AzureCommand; readonly message: RenderedMessage | null }
   | { readonly event: ChannelEventRecord };
 
-export class AzureHub {
+export class AzureSessions {
   private readonly hubs = new Map<string, Membership<AzureConnection>>();
   private readonly detached = new Set<AzureConnection>();
   /** Handovers asked for (by request id): the hub's traffic since ingest forwarded the question. */
@@ -71,7 +72,7 @@ export class AzureHub {
   private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly deps: AzureHubDeps) {
+  constructor(private readonly deps: AzureSessionsDeps) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
   }
@@ -90,14 +91,14 @@ export class AzureHub {
   private groupChanged(conn: AzureConnection, group: string, joined: boolean): void {
     const ws = conn.ws;
     if (ws === null) return;
-    if (joined) ws.subscribe(AzureHub.topic(conn.kind, conn.hub, group));
-    else ws.unsubscribe(AzureHub.topic(conn.kind, conn.hub, group));
+    if (joined) ws.subscribe(AzureSessions.topic(conn.kind, conn.hub, group));
+    else ws.unsubscribe(AzureSessions.topic(conn.kind, conn.hub, group));
   }
 
   /** A socket takes its connection's place: it hears the hub and each of its groups. */
   private subscribeAll(conn: AzureConnection, ws: AzureSocket): void {
-    ws.subscribe(AzureHub.topic(conn.kind, conn.hub, null));
-    for (const group of conn.groups) ws.subscribe(AzureHub.topic(conn.kind, conn.hub, group));
+    ws.subscribe(AzureSessions.topic(conn.kind, conn.hub, null));
+    for (const group of conn.groups) ws.subscribe(AzureSessions.topic(conn.kind, conn.hub, group));
   }
 
   /** A session this edge holds, for a client resuming it; null when unknown, ended or the token is wrong. */
@@ -338,9 +339,9 @@ export class AzureHub {
     }
     this.deps.stats.inc('azure_messages_delivered_total', delivered);
     const from = sender ?? this.deps.app;
-    if (reliable) from.publish(AzureHub.topic(RELIABLE, hub, group), sequenceInto(this.scratch, seq, message.pubsub), false);
-    if (json) from.publish(AzureHub.topic(JSON_PUBSUB, hub, group), message.pubsub, false);
-    if (simple) from.publish(AzureHub.topic(SIMPLE, hub, group), message.raw, message.rawBinary);
+    if (reliable) from.publish(AzureSessions.topic(RELIABLE, hub, group), sequenceInto(this.scratch, seq, message.pubsub), false);
+    if (json) from.publish(AzureSessions.topic(JSON_PUBSUB, hub, group), message.pubsub, false);
+    if (simple) from.publish(AzureSessions.topic(SIMPLE, hub, group), message.raw, message.rawBinary);
   }
 
   /** A reliable connection keeps the message until acknowledged; false when that ended it (over its bound). */

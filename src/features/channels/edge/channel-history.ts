@@ -16,10 +16,12 @@
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { ChannelSpec } from '../channel-config.js';
 import { ENVELOPE, type EnvelopeIndex, type EventFrames } from '../envelopes.js';
+import { channelTopic, userTopic } from '../channel-topics.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
-import type { ChannelEventRecord, IngestToEdge } from '../../../threads/messages.js';
+import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
+import { unreachable } from '../../../threads/dispatch.js';
 import { FORMAT_INDEX, type FormatIndex } from '../../../protocol/codec.js';
 
 interface Entry {
@@ -40,14 +42,10 @@ export type Recovery =
   | { readonly kind: 'replay'; readonly entries: readonly Entry[] }
   | { readonly kind: 'unrecovered'; readonly reason: 'epoch_changed' | 'history_exceeded' };
 
-export const channelTopic = (envelope: EnvelopeIndex, format: FormatIndex, channel: string) => `ch.${envelope}.${format}:${channel}`;
-export const userTopic = (envelope: EnvelopeIndex, format: FormatIndex, channel: string, userId: string) =>
-  envelope === ENVELOPE.CONNECT ? `ch.${envelope}.${format}:@${userId}` : `ch.${envelope}.${format}:${channel}@${userId}`;
-
 /** (envelope, format) of each slot of EventFrames, in frameIndex order. */
 const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, FormatIndex])[] = Object.values(ENVELOPE).flatMap((e) => Object.values(FORMAT_INDEX).map((f) => [e, f] as const));
 
-export class EventHub {
+export class ChannelHistory {
   private epochValue: string | null = null;
   private readonly rings = new Map<string, Entry[]>();
   private readonly heads = new Map<string, number>();
@@ -104,17 +102,22 @@ export class EventHub {
     return this.rings.get(channel)?.length ?? 0;
   }
 
-  onIngestMessage(message: IngestToEdge & { t: 'channels-init' | 'channel-events' }): void {
-    if (message.t === 'channels-init') {
-      for (const [channel, offset] of message.heads) this.heads.set(channel, offset);
-      for (const event of message.history) this.append(event);
-      this.epochValue = message.epoch;
-      return;
-    }
-    for (const event of message.events) {
-      this.append(event);
-      this.publish(event);
-      if (event.azure !== undefined) this.onAzureEvent(event);
+  onIngestMessage(message: ChannelsToEdge): void {
+    switch (message.t) {
+      case 'channels-init':
+        for (const [channel, offset] of message.heads) this.heads.set(channel, offset);
+        for (const event of message.history) this.append(event);
+        this.epochValue = message.epoch;
+        break;
+      case 'channel-events':
+        for (const event of message.events) {
+          this.append(event);
+          this.publish(event);
+          if (event.azure !== undefined) this.onAzureEvent(event);
+        }
+        break;
+      default:
+        unreachable(message);
     }
   }
 

@@ -1,0 +1,52 @@
+/**
+ * Azure Web PubSub, self-hosted, on an edge thread: the client endpoint (/client/hubs/{hub}), the
+ * REST data plane (/api/hubs/…), this thread's connections and their sessions (azure-sessions.ts),
+ * and the commands, answers and handovers that come from ingest.
+ */
+import type { EdgeContext, EdgeFeature } from '../../../edge/edge-feature.js';
+import { AzureAccessTokens } from '../access-tokens.js';
+import type { AzureToEdge } from '../messages.js';
+import { registerAzureClientRoute } from './azure-client-route.js';
+import { AzureDirectory } from './azure-directory.js';
+import { registerAzureRestRoutes } from './azure-rest-routes.js';
+import { AzureSessions } from './azure-sessions.js';
+
+export interface AzureEdge extends EdgeFeature<AzureToEdge> {
+  /** This thread's Azure connections: made before the list, since channels hand them the events of hub-bound channels. */
+  readonly sessions: AzureSessions;
+}
+
+export function azureEdge(context: EdgeContext): AzureEdge {
+  const { config, stats, logger, toIngest } = context;
+  const sessions = new AzureSessions({
+    app: context.app,
+    sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
+    presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
+  });
+  const directory = new AzureDirectory(context.ingestPort);
+  return {
+    name: 'azure',
+    sessions,
+    register({ app, ipBuckets, clients, isClosing, publish, publicBase }) {
+      const tokens = new AzureAccessTokens(config.azure.accessKey);
+      registerAzureClientRoute(app, {
+        config, sessions, directory, tokens, ipBuckets, clients, stats, logger: logger.child({ component: 'azure' }), isClosing, publish,
+      });
+      registerAzureRestRoutes(app, {
+        config, tokens, stats, logger: logger.child({ component: 'azure-rest' }), publish,
+        query: (hubName, q) => directory.ask(hubName, q), baseUrl: publicBase,
+      });
+      return {
+        handlers: {
+          azure: (message) => sessions.apply(message.hub, message.command, message.message),
+          'azure-answer': (message) => directory.answered(message.id, message.value),
+          'azure-handover-start': (message) => sessions.expectHandover(message.id, message.hub),
+          // adopted now, in order with the commands
+          'azure-handover': (message) => directory.answered(message.id, sessions.adopt(message.id, message.session)),
+          'azure-handover-ask': (message) => toIngest({ t: 'azure-handover-state', id: message.id, session: sessions.handOver(message.hub, message.connectionId, message.reconnectionToken) }),
+        },
+        close: (reason) => sessions.closeAll(reason),
+      };
+    },
+  };
+}

@@ -1,0 +1,46 @@
+/**
+ * Azure Web PubSub on the ingest thread: the commands from the bus (<GATEWAY_AZURE_TOPIC>/<hub>),
+ * the node-wide directory of connections the edges report, session handovers between edges, and
+ * the outbound Azure service (when configured).
+ */
+import type { IngestContext, IngestFeature } from '../../../ingest/ingest-feature.js';
+import type { AzureToEdge, AzureToIngest } from '../messages.js';
+import { AzureHandovers } from './azure-handovers.js';
+import { AzureOutbound } from './azure-outbound.js';
+import { AzurePipeline } from './azure-pipeline.js';
+
+export interface AzureIngest extends IngestFeature<AzureToIngest> {
+  /** The users connected to a hub on this node (trips' monitor). */
+  connectedUsers(hub: string): string[];
+  /** Sends this node's events of a hub-bound channel to the outbound Azure service; null: none configured. */
+  readonly outbound: ((hub: string, groups: readonly string[], data: unknown) => void) | null;
+}
+
+/** Made before the list: channels and trips use it. */
+export function azureIngest(context: IngestContext): AzureIngest {
+  const { config, fanout, edgePorts, stats, logger } = context;
+  const azure = new AzurePipeline(config.azure.hubs, config.limits.maxJsonDepth, (message) => fanout.broadcast(message), stats, logger.child({ component: 'azure' }));
+  const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
+  const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
+  return {
+    name: 'azure',
+    connectedUsers: (hub) => azure.query(hub, { kind: 'users' }) as string[],
+    outbound: outbound === null ? null : (hub, groups, data) => outbound.send(hub, groups, data),
+    register() {
+      return {
+        control: [{ topic: config.azure.topic, subtopics: 'one', handle: (hub, body) => azure.handle(hub, body) }],
+        handlers: {
+          'azure-presence': (message, from) => {
+            azure.presence(message.hub, message.change);
+            if (message.change.op === 'open') handovers.opened(message.change.id, from.index);
+            else if (message.change.op === 'close') handovers.closed(message.change.id, from.index);
+          },
+          'azure-query': (message, from) => from.port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies AzureToEdge),
+          'azure-handover-ask': (message, from) => handovers.ask(from.index, message.id, message.hub, message.connectionId, message.reconnectionToken),
+          'azure-handover-state': (message) => handovers.answered(message.id, message.session),
+        },
+        stop: () => outbound?.stop(),
+      };
+    },
+  };
+}

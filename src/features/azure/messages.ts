@@ -1,0 +1,40 @@
+/** Azure Web PubSub's thread messages (threads/messages.ts composes every feature's). */
+import type { AzureCommand } from './commands.js';
+import type { RenderedMessage } from './frames.js';
+import type { AzurePermission } from './permissions.js';
+import type { AzureSessionState } from './edge/azure-connection.js';
+
+export type AzureToEdge =
+  /** An Azure Web PubSub command from the bus, checked; a send comes rendered once. */
+  | { readonly t: 'azure'; readonly hub: string; readonly command: AzureCommand; readonly message: RenderedMessage | null }
+  /** The answer to one edge's azure-query. */
+  | { readonly t: 'azure-answer'; readonly id: number; readonly value: AzureAnswer }
+  /**
+   * Session handover (edge/azure-sessions.ts): to the asking edge, `start` when its question went to the
+   * owner (hold the hub's traffic from here) and then the answer; to the owner, the question.
+   */
+  | { readonly t: 'azure-handover-start'; readonly id: number; readonly hub: string }
+  | { readonly t: 'azure-handover'; readonly id: number; readonly session: AzureSessionState | null }
+  | { readonly t: 'azure-handover-ask'; readonly id: number; readonly hub: string; readonly connectionId: string; readonly reconnectionToken: string };
+
+export type AzureToIngest =
+  | { readonly t: 'azure-presence'; readonly hub: string; readonly change: AzurePresence }
+  | { readonly t: 'azure-query'; readonly id: number; readonly hub: string; readonly query: AzureQuery }
+  /** A client resumes here a session this edge does not hold; ingest asks the owner. */
+  | { readonly t: 'azure-handover-ask'; readonly id: number; readonly hub: string; readonly connectionId: string; readonly reconnectionToken: string }
+  /** The owner's answer to ingest's azure-handover-ask `id`. */
+  | { readonly t: 'azure-handover-state'; readonly id: number; readonly session: AzureSessionState | null };
+
+/** What an edge asks ingest's node-wide directory of Azure connections (the REST existence checks). */
+export type AzureQuery =
+  | { readonly kind: 'connection' | 'group' | 'user' | 'groupMembers'; readonly name: string }
+  | { readonly kind: 'users' }
+  | { readonly kind: 'permission'; readonly connectionId: string; readonly permission: AzurePermission; readonly targetName?: string };
+
+export type AzureAnswer = boolean | readonly string[] | readonly { readonly connectionId: string; readonly userId: string | null }[];
+
+/** An edge's Azure connections as they change (ingest keeps the node-wide directory from these). */
+export type AzurePresence =
+  | { readonly op: 'open'; readonly id: string; readonly userId: string | null; readonly roles: readonly string[]; readonly groups: readonly string[] }
+  | { readonly op: 'close'; readonly id: string }
+  | { readonly op: 'join' | 'leave'; readonly id: string; readonly group: string };
