@@ -88,7 +88,7 @@ describe("import rule: a feature imports only another feature's root files", () 
     ['src/features/trips/store/x.ts', '../../channels/store/event-log.js'],
     ['src/features/channels/ingest/x.ts', '../../azure/ingest/azure-pipeline.js'],
     ['src/features/trips/x.ts', '../users/edge/user-socket.js'],
-    ['src/features/telemetry/edge/x.ts', '../../../features/channels/edge/event-hub.js'],
+    ['src/features/telemetry/edge/x.ts', '../../../features/channels/edge/channel-history.js'],
   ])('%s may not import %s', async (filePath, specifier) => {
     expect(await reported(filePath, importOf(specifier))).toEqual(['no-restricted-imports']);
     expect(await reported(filePath, `export { m } from '${specifier}';\n`)).toEqual(['no-restricted-imports']);
@@ -100,7 +100,7 @@ describe("import rule: a feature imports only another feature's root files", () 
     ['src/features/trips/store/x.ts', '../../channels/channel-event.js'],
     ['src/features/channels/ingest/x.ts', '../store/event-log.js'],
     ['src/features/channels/ingest/x.ts', '../../../edge/http-response.js'],
-    ['src/features/azure/edge/x.ts', './azure-hub.js'],
+    ['src/features/azure/edge/x.ts', './azure-sessions.js'],
     ['src/pool/x.ts', '../features/channels/store/entity-store.js'],
     ['src/edge/x.ts', '../features/telemetry/edge/stream-route.js'],
   ])('%s may import %s', async (filePath, specifier) => {
