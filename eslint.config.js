@@ -54,14 +54,19 @@ function importRule(restrict) {
     patterns.push({ regex, message: BROWSER_MESSAGE });
     dynamic.push({ regex, message: BROWSER_MESSAGE });
   } else {
-    for (const [on, entry] of [[restrict.uws, UWS], [restrict.mqtt, MQTT]]) {
+    for (const [on, entry] of [
+      [restrict.uws, UWS],
+      [restrict.mqtt, MQTT],
+    ]) {
       if (!on) continue;
       paths.push(entry);
       dynamic.push({ regex: `^${escape(entry.name)}(/.*)?$`, message: entry.message });
     }
   }
   if (restrict.feature !== undefined) {
-    const others = FEATURES.filter((f) => f !== restrict.feature).map(escape).join('|');
+    const others = FEATURES.filter((f) => f !== restrict.feature)
+      .map(escape)
+      .join('|');
     const regex = `(^|/)(${others})/(${FEATURE_INTERNALS.join('|')})(/|$)`;
     const message = `A feature imports another feature's root files only (its protocol and messages), never its ${FEATURE_INTERNALS.join('/, ')}/ code: move what both need to that feature's root or to shared infrastructure.`;
     patterns.push({ regex, message });
@@ -126,7 +131,10 @@ export default tseslint.config(
       // needed assertion (channel-pipeline.ts originOf, `unknown` → Partial<StampedOrigin>).
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
       // `_`-prefixed names are the code's way to say "deliberately unused" (a destructured-away field, a stand-in's parameter).
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrorsIgnorePattern: '^_', destructuredArrayIgnorePattern: '^_' },
+      ],
     },
   },
   {

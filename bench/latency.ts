@@ -61,7 +61,10 @@ async function run(o: BenchOptions, res: Resources): Promise<BenchResult> {
 
   const statsBefore = await fetchStats(host, port);
   const run = await runLoad({
-    host, port, path, mqttUrl,
+    host,
+    port,
+    path,
+    mqttUrl,
     dialect: o.dialect,
     encoding: o.encoding,
     connections: o.connections,

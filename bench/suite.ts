@@ -40,7 +40,10 @@ baselines: azure runs bare uWS's broadcast at the same load whatever --only says
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
   if (value === undefined) return [...allowed];
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const item of items) {
     if (!allowed.includes(item as T)) throw new Error(`--${option}: unknown "${item}" (choose from ${allowed.join(', ')})`);
   }
@@ -82,30 +85,62 @@ async function runTarget(name: TargetName, scenarios: Scenario[], sizes: Sizes, 
 function charts(r: SuiteResult, stamp: string, dir: string): string[] {
   const written: string[] = [];
   const names = Object.keys(r.targets) as TargetName[];
-  const latency = names.flatMap((name) =>
-    Object.entries(r.targets[name]!.fanout).map(([encoding, runs]) => ({
-      name: `${TARGET_SPECS[name].label}${TARGET_SPECS[name].encodings.length > 1 ? ` (${encoding})` : ''}`,
-      points: (runs ?? []).map((run) => [run.connections, run.latencyMs.p99] as const),
-    }))).filter((s) => s.points.length > 0);
+  const latency = names
+    .flatMap((name) =>
+      Object.entries(r.targets[name]!.fanout).map(([encoding, runs]) => ({
+        name: `${TARGET_SPECS[name].label}${TARGET_SPECS[name].encodings.length > 1 ? ` (${encoding})` : ''}`,
+        points: (runs ?? []).map((run) => [run.connections, run.latencyMs.p99] as const),
+      })),
+    )
+    .filter((s) => s.points.length > 0);
   if (latency.length) {
     const file = join(dir, `suite-${stamp}-latency.svg`);
-    writeFileSync(file, lineChart({ title: 'Fan-out p99 latency against connections', xLabel: 'connections (log scale)', yLabel: 'p99 latency (ms)', series: latency, logX: true, threshold: { y: 10, label: 'target 10 ms' } }));
+    writeFileSync(
+      file,
+      lineChart({
+        title: 'Fan-out p99 latency against connections',
+        xLabel: 'connections (log scale)',
+        yLabel: 'p99 latency (ms)',
+        series: latency,
+        logX: true,
+        threshold: { y: 10, label: 'target 10 ms' },
+      }),
+    );
     written.push(file);
   }
-  const sweeps = names.filter((name) => r.targets[name]!.sweep).map((name) => ({
-    name: TARGET_SPECS[name].label,
-    points: r.targets[name]!.sweep!.steps.map((s) => [s.rate, s.deliveriesPerS] as const),
-  }));
+  const sweeps = names
+    .filter((name) => r.targets[name]!.sweep)
+    .map((name) => ({
+      name: TARGET_SPECS[name].label,
+      points: r.targets[name]!.sweep!.steps.map((s) => [s.rate, s.deliveriesPerS] as const),
+    }));
   if (sweeps.length) {
     const file = join(dir, `suite-${stamp}-sweep.svg`);
-    writeFileSync(file, lineChart({ title: `Throughput sweep (each step until p99 > ${SWEEP_P99_LIMIT_MS} ms)`, xLabel: 'publish rate (msg/s, log scale)', yLabel: 'deliveries per second', series: sweeps, logX: true }));
+    writeFileSync(
+      file,
+      lineChart({
+        title: `Throughput sweep (each step until p99 > ${SWEEP_P99_LIMIT_MS} ms)`,
+        xLabel: 'publish rate (msg/s, log scale)',
+        yLabel: 'deliveries per second',
+        series: sweeps,
+        logX: true,
+      }),
+    );
     written.push(file);
   }
   return written;
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { quick: { type: 'boolean' }, smoke: { type: 'boolean' }, only: { type: 'string' }, scenarios: { type: 'string' }, help: { type: 'boolean', short: 'h' } } });
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean' },
+      smoke: { type: 'boolean' },
+      only: { type: 'string' },
+      scenarios: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
   if (values.help) {
     console.log(HELP);
     return;
@@ -161,7 +196,15 @@ async function main(): Promise<void> {
     date,
     gitRev: gitRevision(REPO_ROOT),
     quick,
-    machine: { cpus: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', memGb: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform}-${process.arch}`, loadAvgBefore, loadAvgAfter: loadavg()[0] },
+    machine: {
+      cpus: availableParallelism(),
+      cpu: cpus()[0]?.model ?? 'unknown',
+      memGb: Math.round(totalmem() / 2 ** 30),
+      node: process.version,
+      platform: `${process.platform}-${process.arch}`,
+      loadAvgBefore,
+      loadAvgAfter: loadavg()[0],
+    },
     broker: broker.kind,
     targets: results,
     checks: evaluate(results),

@@ -24,8 +24,16 @@ async function measure(name: string, check: () => unknown): Promise<void> {
 const es = await generateKeyPair('ES256', { extractable: true });
 const rs = await generateKeyPair('RS256', { extractable: true });
 const base = { clockToleranceS: 5, rolesClaim: 'roles', maxTokenBytes: 8192 };
-const verifier = await JwtVerifier.create({ ...base, secret: SECRET, publicKeys: [{ alg: 'ES256', pem: await exportSPKI(es.publicKey) }, { alg: 'RS256', pem: await exportSPKI(rs.publicKey) }] });
-const mint = (alg: string, key: Parameters<SignJWT['sign']>[0]) => new SignJWT({ roles: ['bench'] }).setProtectedHeader({ alg }).setSubject('u').setExpirationTime('1h').sign(key);
+const verifier = await JwtVerifier.create({
+  ...base,
+  secret: SECRET,
+  publicKeys: [
+    { alg: 'ES256', pem: await exportSPKI(es.publicKey) },
+    { alg: 'RS256', pem: await exportSPKI(rs.publicKey) },
+  ],
+});
+const mint = (alg: string, key: Parameters<SignJWT['sign']>[0]) =>
+  new SignJWT({ roles: ['bench'] }).setProtectedHeader({ alg }).setSubject('u').setExpirationTime('1h').sign(key);
 const hs = await mint('HS256', new TextEncoder().encode(SECRET));
 const esToken = await mint('ES256', es.privateKey);
 const rsToken = await mint('RS256', rs.privateKey);

@@ -103,12 +103,7 @@ export class GpsPath {
     this.opts = { maxSpeedKmh: 90, ...options };
     this.rng = mulberry32(options.seed);
     // Uniform over a disc of 80 % of the radius: r = R·√u.
-    const start = destination(
-      options.centerLat,
-      options.centerLon,
-      this.rng() * 360,
-      0.8 * options.radiusKm * Math.sqrt(this.rng()),
-    );
+    const start = destination(options.centerLat, options.centerLon, this.rng() * 360, 0.8 * options.radiusKm * Math.sqrt(this.rng()));
     this.lat = start.lat;
     this.lon = start.lon;
     this.heading = this.rng() * 360;

@@ -26,7 +26,7 @@ const fail = (message: string): never => {
   process.exit(2);
 };
 const key = process.env.GATEWAY_CLUSTER_KEY;
-if (!key || Buffer.byteLength(key) < 32) fail('GATEWAY_CLUSTER_KEY must be set (at least 32 bytes), the same as the gateway\'s');
+if (!key || Buffer.byteLength(key) < 32) fail("GATEWAY_CLUSTER_KEY must be set (at least 32 bytes), the same as the gateway's");
 const [topic, payload] = positionals;
 if (!topic || /[#+\0]/.test(topic)) fail('a topic (no wildcards) is required');
 

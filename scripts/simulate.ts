@@ -225,7 +225,7 @@ async function run(o: SimOptions): Promise<void> {
     const now = nowMs();
     // Message k is due at t0 + k/totalRate: all with k/totalRate ≤ elapsed, but only those strictly
     // before the end, so --duration 6 at 40 msg/s sends 240. Cap a single catch-up burst.
-    const dueBy = now >= endAt ? Math.ceil((o.duration * totalRate) - 1e-9) : Math.floor(((now - t0) / 1000) * totalRate) + 1;
+    const dueBy = now >= endAt ? Math.ceil(o.duration * totalRate - 1e-9) : Math.floor(((now - t0) / 1000) * totalRate) + 1;
     const target = Math.min(dueBy, due + Math.max(1000, totalRate));
     while (due < target) publishOne(due++);
     if (now >= endAt) {

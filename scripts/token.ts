@@ -16,8 +16,11 @@ Secret, issuer and audience come from GATEWAY_JWT_SECRET, GATEWAY_JWT_ISSUER, GA
 
 const { values } = parseArgs({
   options: {
-    sub: { type: 'string' }, role: { type: 'string', multiple: true }, device: { type: 'string', multiple: true },
-    ttl: { type: 'string', default: '3600' }, help: { type: 'boolean', short: 'h' },
+    sub: { type: 'string' },
+    role: { type: 'string', multiple: true },
+    device: { type: 'string', multiple: true },
+    ttl: { type: 'string', default: '3600' },
+    help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {

@@ -49,7 +49,10 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   stats.setGlobal('started_at_ms', Date.now());
   stats.setGlobal('edge_threads', config.edge.threads);
   if (config.health.ignoredTestHooks.length > 0) {
-    logger.warn({ hooks: config.health.ignoredTestHooks, environment: config.environment }, 'GATEWAY_TEST_HOOKS is ignored: test hooks work only with ENVIRONMENT=test');
+    logger.warn(
+      { hooks: config.health.ignoredTestHooks, environment: config.environment },
+      'GATEWAY_TEST_HOOKS is ignored: test hooks work only with ENVIRONMENT=test',
+    );
   }
   if (config.health.testHooks.length > 0) logger.warn({ hooks: config.health.testHooks }, 'test hooks are on (GATEWAY_TEST_HOOKS): never in production');
 
@@ -87,8 +90,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
     const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
     const ingestData: IngestWorkerData = { config, identity, mqttUrl, mqttLogin: broker?.login, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
-    const ingest = new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData,
-      channels.map((c) => c.port1), logger, onUnexpectedExit);
+    const ingest = new WorkerHandle(
+      'ingest',
+      new URL('./ingest/ingest-worker.js', import.meta.url),
+      ingestData,
+      channels.map((c) => c.port1),
+      logger,
+      onUnexpectedExit,
+    );
     started.push({ close: () => ingest.close(config.shutdownTimeoutMs) });
 
     // Token checks: the pool lives here, a sibling of the edges (never inside one: see pool/token-service.ts).
@@ -96,15 +105,28 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     await TokenCheckCore.create(checkConfig); // an unusable key stops the start here, with its message
     const poolChannels = config.auth.tokenChecks !== 'inline' ? channels.map(() => new MessageChannel()) : undefined;
     const tokenService = poolChannels
-      ? new TokenService(checkConfig, config.auth.poolThreads, poolChannels.map((c) => c.port1), logger.child({ component: 'token-pool' }))
+      ? new TokenService(
+          checkConfig,
+          config.auth.poolThreads,
+          poolChannels.map((c) => c.port1),
+          logger.child({ component: 'token-pool' }),
+        )
       : undefined;
     if (tokenService) started.push(tokenService);
 
     // The store pool (SQLite writes and reads off the edges), one port per edge.
     const storeChannels = channels.map(() => new MessageChannel());
     const storeService = new StoreService(
-      { dataDir: config.events.dataDir, collections: config.events.channels.collections, maxJsonDepth: config.limits.maxJsonDepth, testHooks: config.health.testHooks },
-      config.events.storeThreads, storeChannels.map((c) => c.port1), logger.child({ component: 'store-pool' }));
+      {
+        dataDir: config.events.dataDir,
+        collections: config.events.channels.collections,
+        maxJsonDepth: config.limits.maxJsonDepth,
+        testHooks: config.health.testHooks,
+      },
+      config.events.storeThreads,
+      storeChannels.map((c) => c.port1),
+      logger.child({ component: 'store-pool' }),
+    );
     started.push(storeService);
     // A pool thread that cannot start fails the start here, logged, instead of as an unhandled 'error' event later.
     await Promise.all([tokenService?.ready(), storeService.ready()]);
@@ -115,7 +137,9 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       const storePort = storeChannels[index].port2;
       const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort, storePort };
       const transfer = poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort];
-      return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit, { unstoppable: true });
+      return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit, {
+        unstoppable: true,
+      });
     });
     started.push({ close: () => Promise.all(edges.map((edge) => edge.close(config.shutdownTimeoutMs))) });
 
@@ -123,40 +147,53 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     const ready = await Promise.all(edges.map((edge) => edge.ready()));
     const listening = ready[0].port!;
 
-    const watchdog = new Watchdog(stats, config.health, { token: tokenService?.pool, store: storeService.pool }, logger.child({ component: 'watchdog' }), onFatal);
+    const watchdog = new Watchdog(
+      stats,
+      config.health,
+      { token: tokenService?.pool, store: storeService.pool },
+      logger.child({ component: 'watchdog' }),
+      onFatal,
+    );
     watchdog.start();
 
-    logger.info({
-      port: listening,
-      host: config.edge.host,
-      serving: config.edge.tls === undefined ? 'http/ws' : 'https/wss',
-      trustedProxies: config.edge.trustedProxies,
-      threads: config.edge.threads,
-      mqttUrl: redactUrl(mqttUrl),
-      broker: broker ? `embedded aedes on port ${broker.port}` : 'external',
-      topics: config.mqtt.topics,
-      jwt: config.auth.jwt ? 'configured' : 'not configured (endpoints that need a token refuse all)',
-      tokenChecks: config.auth.tokenChecks,
-      authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
-      environment: config.environment,
-      dataDir: config.events.dataDir,
-      node: identity.nodeId,
-      epoch: identity.epoch,
-      channels: config.events.channels.channels.map((c) => c.name),
-      azureHubs: config.azure.hubs ?? '*',
-      azureOutbound: config.azure.outbound !== undefined,
-      watchdogMs: config.health.watchdogMs,
-      browserOrigins: ['own', ...config.browsers.allowedOrigins], // pages that may connect and get CORS (browser-guard.ts)
-      corsCredentials: config.browsers.corsCredentials,
-    }, 'gateway listening');
+    logger.info(
+      {
+        port: listening,
+        host: config.edge.host,
+        serving: config.edge.tls === undefined ? 'http/ws' : 'https/wss',
+        trustedProxies: config.edge.trustedProxies,
+        threads: config.edge.threads,
+        mqttUrl: redactUrl(mqttUrl),
+        broker: broker ? `embedded aedes on port ${broker.port}` : 'external',
+        topics: config.mqtt.topics,
+        jwt: config.auth.jwt ? 'configured' : 'not configured (endpoints that need a token refuse all)',
+        tokenChecks: config.auth.tokenChecks,
+        authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
+        environment: config.environment,
+        dataDir: config.events.dataDir,
+        node: identity.nodeId,
+        epoch: identity.epoch,
+        channels: config.events.channels.channels.map((c) => c.name),
+        azureHubs: config.azure.hubs ?? '*',
+        azureOutbound: config.azure.outbound !== undefined,
+        watchdogMs: config.health.watchdogMs,
+        browserOrigins: ['own', ...config.browsers.allowedOrigins], // pages that may connect and get CORS (browser-guard.ts)
+        corsCredentials: config.browsers.corsCredentials,
+      },
+      'gateway listening',
+    );
     if (config.browsers.allowedOrigins.includes('*')) {
-      logger.warn('GATEWAY_ALLOWED_ORIGINS has *: a page on any site may open WebSockets and call the API from its visitors\' browsers');
+      logger.warn("GATEWAY_ALLOWED_ORIGINS has *: a page on any site may open WebSockets and call the API from its visitors' browsers");
     }
     if (config.azure.ephemeralKey) {
-      logger.warn('GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway');
+      logger.warn(
+        'GATEWAY_AZURE_ACCESS_KEY is not set: Azure Web PubSub tokens use a random key that dies with a restart, and the REST SDK cannot be pointed at this gateway',
+      );
     }
     if (config.cluster.ephemeralKey) {
-      logger.warn('GATEWAY_CLUSTER_KEY is not set: control messages on the bus are tagged with a random key of this start, so this node drops those of other nodes and backends; set the same key on every node and backend');
+      logger.warn(
+        'GATEWAY_CLUSTER_KEY is not set: control messages on the bus are tagged with a random key of this start, so this node drops those of other nodes and backends; set the same key on every node and backend',
+      );
     }
     if (config.share.ephemeralKey) {
       logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');

@@ -49,10 +49,13 @@ async function main(): Promise<void> {
     if (gateway) closeAndExit(gateway);
   };
   const closeAndExit = (g: Gateway) => {
-    g.close().then((ended) => (ended ? process.exit(0) : killSelf(logger, 'shutdown')), (err: unknown) => {
-      logger.error({ err }, 'shutdown failed');
-      process.exit(1);
-    });
+    g.close().then(
+      (ended) => (ended ? process.exit(0) : killSelf(logger, 'shutdown')),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
   };
   // Before the start: a signal during it must not kill the process with half its threads up.
   process.on('SIGTERM', () => stop('SIGTERM'));
@@ -61,13 +64,16 @@ async function main(): Promise<void> {
   const giveUp = (g: Gateway, reason: string) => {
     // The stalled thread is not waited for long: the watchdog already gave it twice its bound.
     const deadline = Math.min(config.shutdownTimeoutMs, config.health.watchdogMs);
-    g.close(deadline).then((ended) => {
-      if (!ended) killSelf(logger, reason);
-      else process.exit(EXIT_FATAL);
-    }, (err: unknown) => {
-      logger.error({ err }, 'shutdown after a fatal error failed');
-      process.exit(EXIT_FATAL);
-    });
+    g.close(deadline).then(
+      (ended) => {
+        if (!ended) killSelf(logger, reason);
+        else process.exit(EXIT_FATAL);
+      },
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown after a fatal error failed');
+        process.exit(EXIT_FATAL);
+      },
+    );
   };
   const onFatal = (reason: string) => {
     if (stopping || fatal !== undefined) return;

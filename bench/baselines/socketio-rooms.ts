@@ -25,7 +25,14 @@ const MISSING = 'Debe especificar al menos un device_id en los query params';
 /** Device ids of a handshake query (`?device_ids=A,B`), deduplicated. */
 function deviceIds(query: unknown): string[] {
   const raw = Array.isArray(query) ? query.join(',') : typeof query === 'string' ? query : '';
-  return [...new Set(raw.split(',').map((id) => id.trim()).filter((id) => id !== ''))];
+  return [
+    ...new Set(
+      raw
+        .split(',')
+        .map((id) => id.trim())
+        .filter((id) => id !== ''),
+    ),
+  ];
 }
 
 // Requests Socket.IO does not handle (everything but /socket.io/) get a 404.

@@ -18,7 +18,6 @@
 import { HOST, PORT, startFeed } from './feed.js';
 import uWS from 'uWebSockets.js';
 
-
 interface UserData {
   readonly ids: string[];
 }
@@ -63,7 +62,6 @@ const feed = startFeed('uws-bare', (payload) => {
   app.publish(topic, `{"event":"message","data":{"timestamp":"${new Date().toISOString()}","data":${text}}}`);
 });
 const mqtt = feed.mqtt;
-
 
 let listenSocket: uWS.us_listen_socket | undefined;
 app.listen(HOST, PORT, (token) => {

@@ -79,7 +79,14 @@ const wss = new WebSocketServer({ server, path: '/api/v1/stream', perMessageDefl
 
 wss.on('connection', (ws, req) => {
   const raw = new URL(req.url ?? '/', 'http://x').searchParams.get('device_ids') ?? '';
-  const ids = [...new Set(raw.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+  const ids = [
+    ...new Set(
+      raw
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+  ];
   if (ids.length === 0) {
     ws.send(MISSING);
     ws.close(1008, 'device_ids required');

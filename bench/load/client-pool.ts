@@ -36,7 +36,17 @@ interface PoolResult {
   readonly closeErrors: string[];
 }
 
-const emptyCounters = (): WorkerCounters => ({ frames: 0, measured: 0, early: 0, late: 0, control: 0, unexpectedCloses: 0, lastMeasuredAt: 0, measuredBytes: 0, acks: 0 });
+const emptyCounters = (): WorkerCounters => ({
+  frames: 0,
+  measured: 0,
+  early: 0,
+  late: 0,
+  control: 0,
+  unexpectedCloses: 0,
+  lastMeasuredAt: 0,
+  measuredBytes: 0,
+  acks: 0,
+});
 
 function addCounters(into: WorkerCounters, c: WorkerCounters): void {
   into.frames += c.frames;

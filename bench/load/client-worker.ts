@@ -224,7 +224,8 @@ function connectAzure(path: string): Promise<RawWsClient> {
       onOpen: (c) => (session.client = c),
       onMessage: onFrame,
       onClose: (info) => {
-        if (connected) onClose(disconnected === undefined || info.byUs ? info : { ...info, error: new Error(`code ${info.code ?? 'none'} after ${disconnected}`) });
+        if (connected)
+          onClose(disconnected === undefined || info.byUs ? info : { ...info, error: new Error(`code ${info.code ?? 'none'} after ${disconnected}`) });
         else fail(info.error ?? new Error(`closed before "connected" (code ${info.code ?? 'none'})`));
       },
     }).catch((err: unknown) => fail(err instanceof Error ? err : new Error(String(err))));
@@ -232,11 +233,12 @@ function connectAzure(path: string): Promise<RawWsClient> {
 }
 
 /** The official client's timer: every connection with something unacknowledged acks it. */
-const ackTimer = dialect === 'azure'
-  ? setInterval(() => {
-    for (const session of azureSessions) if (session.received > session.acked) sendAck(session);
-  }, ackIntervalMs)
-  : undefined;
+const ackTimer =
+  dialect === 'azure'
+    ? setInterval(() => {
+        for (const session of azureSessions) if (session.received > session.acked) sendAck(session);
+      }, ackIntervalMs)
+    : undefined;
 
 async function openAll(): Promise<void> {
   let next = 0;
@@ -255,14 +257,14 @@ async function openAll(): Promise<void> {
             : dialect === 'azure'
               ? await connectAzure(config.path)
               : await RawWsClient.connect({
-                host: config.host,
-                port: config.port,
-                path: `${config.path}${config.path.includes("?") ? "&" : "?"}device_ids=${query}`,
-                protocol,
-                handshakeTimeoutMs: config.handshakeTimeoutMs,
-                onMessage,
-                onClose,
-              });
+                  host: config.host,
+                  port: config.port,
+                  path: `${config.path}${config.path.includes('?') ? '&' : '?'}device_ids=${query}`,
+                  protocol,
+                  handshakeTimeoutMs: config.handshakeTimeoutMs,
+                  onMessage,
+                  onClose,
+                });
         clients.push(client);
         protocols.add(client.protocol ?? '(none)');
       } catch (err) {

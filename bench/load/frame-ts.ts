@@ -18,8 +18,7 @@ const COLON = 0x3a;
 
 const isWhitespace = (c: number): boolean => c === SPACE || c === TAB || c === LF || c === CR;
 /** Bytes that may appear in a JSON number: 0-9 + - . e E */
-const isNumberByte = (c: number): boolean =>
-  (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
+const isNumberByte = (c: number): boolean => (c >= 0x30 && c <= 0x39) || c === 0x2d || c === 0x2b || c === 0x2e || c === 0x65 || c === 0x45;
 
 /** Value of the first `"TS": <number>` member in a JSON frame, or NaN if there is none. */
 export function extractJsonTs(frame: Uint8Array): number {

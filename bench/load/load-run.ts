@@ -156,12 +156,15 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
     let eluAtStart = pool.eventLoopUtilization();
     let mainEluAtStart = perfHooks.eventLoopUtilization();
     let serverCpuAtStart = s.serverCpuTimeMs?.();
-    const startTimer = setTimeout(() => {
-      cpuAtStart = process.cpuUsage();
-      eluAtStart = pool.eventLoopUtilization();
-      mainEluAtStart = perfHooks.eventLoopUtilization();
-      serverCpuAtStart = s.serverCpuTimeMs?.();
-    }, Math.max(0, start - nowTs()));
+    const startTimer = setTimeout(
+      () => {
+        cpuAtStart = process.cpuUsage();
+        eluAtStart = pool.eventLoopUtilization();
+        mainEluAtStart = perfHooks.eventLoopUtilization();
+        serverCpuAtStart = s.serverCpuTimeMs?.();
+      },
+      Math.max(0, start - nowTs()),
+    );
 
     let phase = s.warmupS > 0 ? 'warm-up' : 'measure';
     let last = { at: performance.now(), frames: 0 };
@@ -172,7 +175,8 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
       last = { at: now, frames: p.frames };
       const t = nowTs();
       if (phase === 'warm-up' && t >= start) phase = 'measure';
-      const clock = phase === 'warm-up' ? `${((t - t0) / 1000).toFixed(0)}/${s.warmupS}s` : phase === 'measure' ? `${((t - start) / 1000).toFixed(0)}/${s.durationS}s` : '';
+      const clock =
+        phase === 'warm-up' ? `${((t - t0) / 1000).toFixed(0)}/${s.warmupS}s` : phase === 'measure' ? `${((t - start) / 1000).toFixed(0)}/${s.durationS}s` : '';
       say(
         `[${phase.padEnd(7)} ${clock.padStart(6)}] published ${fmt(published)} (${fmt(measuredPublished)} measured), ` +
           `received ${fmt(p.measured)} of ${fmt(expected)} expected, ${fmt(perS)} frames/s` +

@@ -46,7 +46,7 @@ const MAX_BURST = 2000;
 /** The telemetry payload of device `i` up to its TS: fixed per device, so only TS varies on the wire. */
 export function payloadHead(id: string, i: number): string {
   const lat = (-33.45 + ((i % 100) - 50) * 0.0005).toFixed(6);
-  const lon = (-70.66 + (Math.floor(i / 100) % 100 - 50) * 0.0005).toFixed(6);
+  const lon = (-70.66 + ((Math.floor(i / 100) % 100) - 50) * 0.0005).toFixed(6);
   return `{"DEVICE_ID":${JSON.stringify(id)},"LAT":${lat},"LON":${lon},"SPEED":42.5,"HEADING":180.0,"TS":`;
 }
 

@@ -79,7 +79,9 @@ export class RawWsClient {
   static connect(opts: RawWsOptions): Promise<RawWsClient> {
     return new Promise((resolve, reject) => {
       const key = randomBytes(16).toString('base64');
-      const expectedAccept = createHash('sha1').update(key + GUID).digest('base64');
+      const expectedAccept = createHash('sha1')
+        .update(key + GUID)
+        .digest('base64');
       // Reads go to the handshake parser first, then to the client's frame parser.
       let sink: (chunk: Buffer) => void = (chunk) => onHead(chunk);
       const socket = netConnect({
@@ -119,7 +121,10 @@ export class RawWsClient {
         const lines = head.toString('latin1', 0, end).split('\r\n');
         const status = lines[0] ?? '';
         if (!/^HTTP\/1\.1 101\b/.test(status)) {
-          const body = head.toString('utf8', end + 4, Math.min(head.length, end + 4 + 200)).replace(/\s+/g, ' ').trim();
+          const body = head
+            .toString('utf8', end + 4, Math.min(head.length, end + 4 + 200))
+            .replace(/\s+/g, ' ')
+            .trim();
           fail(new Error(`upgrade refused: ${status}${body ? ` — ${body}` : ''}`));
           return;
         }

@@ -108,7 +108,10 @@ export function formatReport(r: BenchResult): string {
     '  latency (ms)       p50      p90      p99    p99.9      max     mean',
     `                ${[l.p50, l.p90, l.p99, l.p999, l.max, l.mean].map((n) => ms(n).padStart(8)).join(' ')}`,
     '',
-    pair('published (measured / total)', `${int(r.publish.measured)} / ${int(r.publish.total)}  (${int(r.publish.ratePerS)} msg/s, max lag ${ms(r.publish.maxLagMs)} ms)`),
+    pair(
+      'published (measured / total)',
+      `${int(r.publish.measured)} / ${int(r.publish.total)}  (${int(r.publish.ratePerS)} msg/s, max lag ${ms(r.publish.maxLagMs)} ms)`,
+    ),
     pair('deliveries expected', int(r.deliveries.expected)),
     pair('deliveries received', `${int(r.deliveries.received)}  (${int(r.deliveries.perS)}/s)`),
     pair('lost', `${int(r.deliveries.lost)}  (${r.deliveries.lossPct.toFixed(3)} %)${r.window.drainComplete ? '' : '  drain timed out'}`),

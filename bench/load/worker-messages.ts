@@ -64,9 +64,7 @@ export interface WorkerCounters {
 }
 
 /** main → worker */
-export type ToWorker =
-  | { readonly type: 'window'; readonly start: number; readonly end: number }
-  | { readonly type: 'finish' };
+export type ToWorker = { readonly type: 'window'; readonly start: number; readonly end: number } | { readonly type: 'finish' };
 
 /** worker → main */
 export type FromWorker =

@@ -42,7 +42,15 @@ interface AzureSizes extends RunSizes {
   readonly ackIntervalMs: number;
 }
 
-export const AZURE_FULL: AzureSizes = { clients: 1000, rates: [10, 50, 100, 200, 400], warmupS: 2, durationS: 5, clientThreads: 2, ackEvery: 100, ackIntervalMs: 1000 };
+export const AZURE_FULL: AzureSizes = {
+  clients: 1000,
+  rates: [10, 50, 100, 200, 400],
+  warmupS: 2,
+  durationS: 5,
+  clientThreads: 2,
+  ackEvery: 100,
+  ackIntervalMs: 1000,
+};
 export const AZURE_QUICK: AzureSizes = { clients: 300, rates: [100, 1000], warmupS: 1, durationS: 2, clientThreads: 1, ackEvery: 100, ackIntervalMs: 1000 };
 export const AZURE_SMOKE: AzureSizes = { clients: 20, rates: [50], warmupS: 0.5, durationS: 1, clientThreads: 1, ackEvery: 100, ackIntervalMs: 1000 };
 
@@ -125,8 +133,12 @@ async function busSender(mqttUrl: string, group: string, ids: readonly string[])
 async function restSender(port: number, group: string, apiVersion: string, ids: readonly string[]): Promise<MessageSender> {
   const path = `/api/hubs/${HUB}/groups/${encodeURIComponent(group)}/:send?api-version=${apiVersion}`;
   const now = Math.floor(Date.now() / 1000);
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setAudience(`http://127.0.0.1:${port}${path}`)
-    .setIssuedAt(now).setExpirationTime(now + 3600).sign(new TextEncoder().encode(ACCESS_KEY));
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+    .setAudience(`http://127.0.0.1:${port}${path}`)
+    .setIssuedAt(now)
+    .setExpirationTime(now + 3600)
+    .sign(new TextEncoder().encode(ACCESS_KEY));
   const agent = new Agent({ keepAlive: true, maxSockets: 16, noDelay: true } as ConstructorParameters<typeof Agent>[0]);
   const heads = ids.map(payloadHead);
   const errors: string[] = [];
@@ -143,15 +155,22 @@ async function restSender(port: number, group: string, apiVersion: string, ids: 
     send(device, ts) {
       const body = telemetryPayload(heads[device], ts);
       inFlight++;
-      const req = request({
-        agent, host: '127.0.0.1', port, method: 'POST', path,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      }, (res) => {
-        if (res.statusCode !== 202) fail(`REST send answered ${res.statusCode}`);
-        res.resume();
-        res.on('end', done);
-        res.on('error', done);
-      });
+      const req = request(
+        {
+          agent,
+          host: '127.0.0.1',
+          port,
+          method: 'POST',
+          path,
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        },
+        (res) => {
+          if (res.statusCode !== 202) fail(`REST send answered ${res.statusCode}`);
+          res.resume();
+          res.on('end', done);
+          res.on('error', done);
+        },
+      );
       req.on('error', (err) => {
         fail(`REST send failed: ${err.message}`);
         done();
@@ -185,12 +204,27 @@ export async function azure(repoRoot: string, mqttUrl: string, sizes: AzureSizes
   const ranRates: number[] = [];
 
   const gateway = await startGateway({
-    repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000,
+    repoRoot,
+    mqttUrl,
+    logLevel: 'info',
+    startTimeoutMs: 20_000,
     env: { GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY, GATEWAY_AZURE_HUBS: HUB, GATEWAY_AZURE_TOPIC: TOPIC, GATEWAY_CLUSTER_KEY: CLUSTER_KEY },
-  }).catch((err: Error) => { throw new Error(`gateway (azure): ${err.message.split("\n").slice(0, 1).concat(err.message.split("\n").slice(-2)).join(" / ")}`); });
+  }).catch((err: Error) => {
+    throw new Error(`gateway (azure): ${err.message.split('\n').slice(0, 1).concat(err.message.split('\n').slice(-2)).join(' / ')}`);
+  });
   try {
-    const service = new WebPubSubServiceClient(`Endpoint=http://127.0.0.1:${gateway.port};AccessKey=${ACCESS_KEY};Version=1.0;`, HUB, { allowInsecureConnection: true, retryOptions: { maxRetries: 2, retryDelayInMs: 100 } });
-    const target: RunningTarget = { spec: TARGET_SPECS.gateway, server: gateway, mqttUrl, stop: async () => { await gateway.stop(); } };
+    const service = new WebPubSubServiceClient(`Endpoint=http://127.0.0.1:${gateway.port};AccessKey=${ACCESS_KEY};Version=1.0;`, HUB, {
+      allowInsecureConnection: true,
+      retryOptions: { maxRetries: 2, retryDelayInMs: 100 },
+    });
+    const target: RunningTarget = {
+      spec: TARGET_SPECS.gateway,
+      server: gateway,
+      mqttUrl,
+      stop: async () => {
+        await gateway.stop();
+      },
+    };
     const lostMessages = () => gatewayCounter(gateway.port, 'gateway_azure_messages_lost_total');
     let step = 0;
     const stopped = new Set<AzureRoute>();
@@ -203,21 +237,35 @@ export async function azure(repoRoot: string, mqttUrl: string, sizes: AzureSizes
         const { url } = await service.getClientAccessToken({ groups: [group] });
         const path = url.slice(url.indexOf('/client/'));
         say(`azure: ${sizes.clients} reliable clients in group ${group}, ${rate} msg/s via ${route === 'azure-bus' ? `the bus (${TOPIC}/${HUB})` : 'REST'}`);
-        const azureTarget: RunningTarget = { ...target, spec: { ...TARGET_SPECS.gateway, label: AZURE_ROUTE_LABELS[route], path, dialect: 'azure', encodings: ['json'] } };
+        const azureTarget: RunningTarget = {
+          ...target,
+          spec: { ...TARGET_SPECS.gateway, label: AZURE_ROUTE_LABELS[route], path, dialect: 'azure', encodings: ['json'] },
+        };
         try {
-          const run = await measure(azureTarget, {
-            ...shape, rate, ackEvery: sizes.ackEvery, ackIntervalMs: sizes.ackIntervalMs, serverCounters: lostMessages,
-            sender: async () => {
-              if (route === 'azure-bus') return busSender(mqttUrl, group, ids);
-              // The official SDK first, once: the route answers it as the real service does (throws otherwise).
-              await service.group(group).sendToAll({ bench: 'sdk check' });
-              return restSender(gateway.port, group, service.apiVersion, ids);
+          const run = await measure(
+            azureTarget,
+            {
+              ...shape,
+              rate,
+              ackEvery: sizes.ackEvery,
+              ackIntervalMs: sizes.ackIntervalMs,
+              serverCounters: lostMessages,
+              sender: async () => {
+                if (route === 'azure-bus') return busSender(mqttUrl, group, ids);
+                // The official SDK first, once: the route answers it as the real service does (throws otherwise).
+                await service.group(group).sendToAll({ bench: 'sdk check' });
+                return restSender(gateway.port, group, service.apiVersion, ids);
+              },
             },
-          }, sizes, say);
+            sizes,
+            say,
+          );
           rows.push({ route, run });
           if (!keptUp(run, sizes.clients)) {
             stopped.add(route);
-            say(`azure: ${route} did not keep up at ${rate} msg/s (${Math.round(run.deliveriesPerS)} of ${sizes.clients * rate} deliveries/s, ${run.lost} lost); no higher rate for it`);
+            say(
+              `azure: ${route} did not keep up at ${rate} msg/s (${Math.round(run.deliveriesPerS)} of ${sizes.clients * rate} deliveries/s, ${run.lost} lost); no higher rate for it`,
+            );
           }
         } catch (err) {
           stopped.add(route);
@@ -256,13 +304,20 @@ export async function azure(repoRoot: string, mqttUrl: string, sizes: AzureSizes
   }
   // Identical reasons (every worker keeps a few) once each, with their count.
   const seen = new Map<string, number>();
-  for (const row of rows) for (const e of row.run.errors) {
-    const key = `${row.route} at ${row.run.rate} msg/s: ${e}`;
-    seen.set(key, (seen.get(key) ?? 0) + 1);
-  }
+  for (const row of rows)
+    for (const e of row.run.errors) {
+      const key = `${row.route} at ${row.run.rate} msg/s: ${e}`;
+      seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
   for (const [e, count] of seen) errors.push(count > 1 ? `${e} (×${count})` : e);
   return {
-    clients: sizes.clients, rates: ranRates, payloadBytes: Buffer.byteLength(telemetryPayload(payloadHead(ids[0], 0), nowTs())),
-    ackEvery: sizes.ackEvery, ackIntervalMs: sizes.ackIntervalMs, hub: HUB, rows, errors,
+    clients: sizes.clients,
+    rates: ranRates,
+    payloadBytes: Buffer.byteLength(telemetryPayload(payloadHead(ids[0], 0), nowTs())),
+    ackEvery: sizes.ackEvery,
+    ackIntervalMs: sizes.ackIntervalMs,
+    hub: HUB,
+    rows,
+    errors,
   };
 }

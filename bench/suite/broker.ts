@@ -21,10 +21,20 @@ export async function startBroker(repoRoot: string): Promise<Broker> {
   const hasMosquitto = spawnSync('mosquitto', ['-h'], { stdio: 'ignore' }).error === undefined;
   if (!hasMosquitto) {
     const aedes = await startServer({
-      name: 'aedes broker', script: join(repoRoot, 'dist', 'bench', 'load', 'aedes-broker.js'), cwd: repoRoot,
-      env: { ...process.env, PORT: '0' }, readyMsg: 'broker listening', startTimeoutMs: 10_000,
+      name: 'aedes broker',
+      script: join(repoRoot, 'dist', 'bench', 'load', 'aedes-broker.js'),
+      cwd: repoRoot,
+      env: { ...process.env, PORT: '0' },
+      readyMsg: 'broker listening',
+      startTimeoutMs: 10_000,
     });
-    return { kind: 'aedes', url: `mqtt://127.0.0.1:${aedes.port}`, stop: async () => { await aedes.stop(); } };
+    return {
+      kind: 'aedes',
+      url: `mqtt://127.0.0.1:${aedes.port}`,
+      stop: async () => {
+        await aedes.stop();
+      },
+    };
   }
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'bench-mosquitto-'));
@@ -39,7 +49,10 @@ export async function startBroker(repoRoot: string): Promise<Broker> {
     async stop() {
       process.off('exit', killOnExit);
       if (child.exitCode === null) {
-        await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGTERM'); });
+        await new Promise<void>((resolve) => {
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+        });
       }
       rmSync(dir, { recursive: true, force: true });
     },

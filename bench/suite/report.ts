@@ -26,19 +26,51 @@ export interface SuiteResult {
   readonly durationS: number;
 }
 
-const n = (v: number | null | undefined, digits = 0) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }));
+const n = (v: number | null | undefined, digits = 0) =>
+  v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
 const pad = (s: string, w: number) => (s.length >= w ? s : ' '.repeat(w - s.length) + s);
 const padEnd = (s: string, w: number) => (s.length >= w ? s : s + ' '.repeat(w - s.length));
 
 function runRow(label: string, r: RunNumbers, ratio: string): string {
   const l = r.latencyMs;
-  return [padEnd(label, 24), pad(n(r.connections), 7), pad(r.encoding, 8), pad(n(l.p50, 2), 7), pad(n(l.p90, 2), 7), pad(n(l.p99, 2), 7),
-    pad(n(l.p999, 2), 7), pad(n(l.max, 1), 7), pad(n(r.deliveriesPerS), 10), pad(n(r.lost), 7), pad(n(r.serverConflations), 6),
-    pad(n(r.serverCpuPct), 6), pad(n(r.serverUsPerDelivery, 1), 6), pad(n(r.serverRssMb), 6), pad(n(r.clientCpuPct), 6), pad(ratio, 7)].join(' ');
+  return [
+    padEnd(label, 24),
+    pad(n(r.connections), 7),
+    pad(r.encoding, 8),
+    pad(n(l.p50, 2), 7),
+    pad(n(l.p90, 2), 7),
+    pad(n(l.p99, 2), 7),
+    pad(n(l.p999, 2), 7),
+    pad(n(l.max, 1), 7),
+    pad(n(r.deliveriesPerS), 10),
+    pad(n(r.lost), 7),
+    pad(n(r.serverConflations), 6),
+    pad(n(r.serverCpuPct), 6),
+    pad(n(r.serverUsPerDelivery, 1), 6),
+    pad(n(r.serverRssMb), 6),
+    pad(n(r.clientCpuPct), 6),
+    pad(ratio, 7),
+  ].join(' ');
 }
 
-const HEADER = [padEnd('target', 24), pad('conns', 7), pad('format', 8), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('p99.9', 7),
-  pad('max', 7), pad('deliv/s', 10), pad('lost', 7), pad('confl', 6), pad('srv%', 6), pad('µs/d', 6), pad('RSS MB', 6), pad('cli%', 6), pad('gw ×', 7)].join(' ');
+const HEADER = [
+  padEnd('target', 24),
+  pad('conns', 7),
+  pad('format', 8),
+  pad('p50', 7),
+  pad('p90', 7),
+  pad('p99', 7),
+  pad('p99.9', 7),
+  pad('max', 7),
+  pad('deliv/s', 10),
+  pad('lost', 7),
+  pad('confl', 6),
+  pad('srv%', 6),
+  pad('µs/d', 6),
+  pad('RSS MB', 6),
+  pad('cli%', 6),
+  pad('gw ×', 7),
+].join(' ');
 
 export function formatSuite(r: SuiteResult): string {
   const lines: string[] = [];
@@ -59,32 +91,49 @@ export function formatSuite(r: SuiteResult): string {
       }
     }
   }
-  if (ran((t) => t.sweep !== undefined)) lines.push('', '2. Throughput sweep: the publish rate doubles until deliveries stop growing ("held" = highest rate with p99 < 10 ms, nothing lost)', HEADER.replace('  conns', '   rate'));
+  if (ran((t) => t.sweep !== undefined))
+    lines.push(
+      '',
+      '2. Throughput sweep: the publish rate doubles until deliveries stop growing ("held" = highest rate with p99 < 10 ms, nothing lost)',
+      HEADER.replace('  conns', '   rate'),
+    );
   for (const name of names) {
     const sweep = r.targets[name]!.sweep;
     if (!sweep) continue;
     for (const step of sweep.steps) lines.push(runRow(TARGET_SPECS[name].label, { ...step, connections: step.rate }, ''));
     const ratio = gw?.sweep && name !== 'gateway' ? `; gateway ${(gw.sweep.maxDeliveriesPerS / sweep.maxDeliveriesPerS).toFixed(2)}×` : '';
     const top = sweep.steps.reduce((a, b) => (b.deliveriesPerS > a.deliveriesPerS ? b : a));
-    lines.push(`  → ${TARGET_SPECS[name].label}: held ${sweep.heldRate === null ? 'no rate' : `${n(sweep.heldRate)} msg/s`} under 10 ms; saturated at ${n(sweep.maxDeliveriesPerS)} deliveries/s${ratio} (server ${n(top.serverUsPerDelivery, 1)} µs CPU per delivery there, load client ${n(top.clientCpuPct)} % of a core)`);
+    lines.push(
+      `  → ${TARGET_SPECS[name].label}: held ${sweep.heldRate === null ? 'no rate' : `${n(sweep.heldRate)} msg/s`} under 10 ms; saturated at ${n(sweep.maxDeliveriesPerS)} deliveries/s${ratio} (server ${n(top.serverUsPerDelivery, 1)} µs CPU per delivery there, load client ${n(top.clientCpuPct)} % of a core)`,
+    );
   }
   if (ran((t) => t.broadcast !== undefined)) lines.push('', '3. Broadcast: one channel, every connection subscribed', HEADER);
   for (const name of names) {
     const b = r.targets[name]!.broadcast;
-    if (b) lines.push(runRow(TARGET_SPECS[name].label, b, gw?.broadcast && name !== 'gateway' ? (gw.broadcast.deliveriesPerS / b.deliveriesPerS).toFixed(2) : ''));
+    if (b)
+      lines.push(runRow(TARGET_SPECS[name].label, b, gw?.broadcast && name !== 'gateway' ? (gw.broadcast.deliveriesPerS / b.deliveriesPerS).toFixed(2) : ''));
   }
   if (ran((t) => t.memory !== undefined)) lines.push('', '4. Memory: RSS per idle connection (each watching 5 devices)');
   for (const name of names) {
     const m = r.targets[name]!.memory;
     if (!m) continue;
-    const ratio = gw?.memory?.kbPerConnection && m.kbPerConnection && name !== 'gateway' ? `  (this ÷ gateway: ${(m.kbPerConnection / gw.memory.kbPerConnection).toFixed(2)}×)` : '';
-    lines.push(`  ${padEnd(TARGET_SPECS[name].label, 24)} ${pad(n(m.kbPerConnection, 2), 8)} KB/connection at ${n(m.connections)}  (RSS ${n(m.rssBeforeMb, 1)} → ${n(m.rssAfterMb, 1)} MB)${ratio}`);
+    const ratio =
+      gw?.memory?.kbPerConnection && m.kbPerConnection && name !== 'gateway'
+        ? `  (this ÷ gateway: ${(m.kbPerConnection / gw.memory.kbPerConnection).toFixed(2)}×)`
+        : '';
+    lines.push(
+      `  ${padEnd(TARGET_SPECS[name].label, 24)} ${pad(n(m.kbPerConnection, 2), 8)} KB/connection at ${n(m.connections)}  (RSS ${n(m.rssBeforeMb, 1)} → ${n(m.rssAfterMb, 1)} MB)${ratio}`,
+    );
   }
   if (r.storm || r.stormErrors?.length) {
     lines.push('', '5. Connection storm: authenticated connects to /ws/connect during a fan-out (gateway only; token checks inline vs pool)');
-    lines.push(`  ${padEnd('token checks', 14)} ${padEnd('alg', 6)} ${pad('connects', 9)} ${pad('connects/s', 11)} ${pad('stream p50', 11)} ${pad('p99', 8)} ${pad('p99.9', 8)} ${pad('lost', 6)}`);
+    lines.push(
+      `  ${padEnd('token checks', 14)} ${padEnd('alg', 6)} ${pad('connects', 9)} ${pad('connects/s', 11)} ${pad('stream p50', 11)} ${pad('p99', 8)} ${pad('p99.9', 8)} ${pad('lost', 6)}`,
+    );
     for (const s of r.storm ?? []) {
-      lines.push(`  ${padEnd(s.mode, 14)} ${padEnd(s.alg, 6)} ${pad(n(s.connects), 9)} ${pad(n(s.connectsPerS), 11)} ${pad(n(s.streamLatencyMs.p50, 2), 11)} ${pad(n(s.streamLatencyMs.p99, 2), 8)} ${pad(n(s.streamLatencyMs.p999, 2), 8)} ${pad(n(s.streamLost), 6)}${s.errors.length ? `  (${s.errors[0]})` : ''}`);
+      lines.push(
+        `  ${padEnd(s.mode, 14)} ${padEnd(s.alg, 6)} ${pad(n(s.connects), 9)} ${pad(n(s.connectsPerS), 11)} ${pad(n(s.streamLatencyMs.p50, 2), 11)} ${pad(n(s.streamLatencyMs.p99, 2), 8)} ${pad(n(s.streamLatencyMs.p999, 2), 8)} ${pad(n(s.streamLost), 6)}${s.errors.length ? `  (${s.errors[0]})` : ''}`,
+      );
     }
     for (const e of r.stormErrors ?? []) lines.push(`  error: ${e}`);
   }
@@ -92,10 +141,14 @@ export function formatSuite(r: SuiteResult): string {
     lines.push('', '6. REST writes: concurrent POST /api/v1/test-sensors/ while WebSocket clients watch the channel (gateway only)');
     for (const w of r.rest ?? []) {
       const lat = (l: RestRun['httpMs']) => `p50 ${n(l.p50, 2)}  p90 ${n(l.p90, 2)}  p99 ${n(l.p99, 2)}  p99.9 ${n(l.p999, 2)}  max ${n(l.max, 1)} ms`;
-      lines.push(`  ${n(w.writes)} writes by ${w.concurrency} writers: ${n(w.writesPerS)} writes/s (${n(w.failedWrites)} failed); ${w.subscribers} subscribers, ${n(w.lost)} events lost`);
+      lines.push(
+        `  ${n(w.writes)} writes by ${w.concurrency} writers: ${n(w.writesPerS)} writes/s (${n(w.failedWrites)} failed); ${w.subscribers} subscribers, ${n(w.lost)} events lost`,
+      );
       lines.push(`  HTTP round trip of a write      ${lat(w.httpMs)}`);
       lines.push(`  write → subscriber (every one)  ${lat(w.toSubscriberMs)}`);
-      lines.push(`  baselines, same run: SQLite alone ${n(w.sqliteAloneWritesPerS)} writes/s (gateway ${(w.writesPerS / w.sqliteAloneWritesPerS).toFixed(2)}×); GET /healthz ${n(w.healthzPerS)} req/s (gateway writes ${(w.writesPerS / w.healthzPerS).toFixed(2)}×)`);
+      lines.push(
+        `  baselines, same run: SQLite alone ${n(w.sqliteAloneWritesPerS)} writes/s (gateway ${(w.writesPerS / w.sqliteAloneWritesPerS).toFixed(2)}×); GET /healthz ${n(w.healthzPerS)} req/s (gateway writes ${(w.writesPerS / w.healthzPerS).toFixed(2)}×)`,
+      );
       for (const e of w.errors) lines.push(`  error: ${e}`);
     }
     for (const e of r.restErrors ?? []) lines.push(`  error: ${e}`);
@@ -110,28 +163,69 @@ export function formatSuite(r: SuiteResult): string {
   return lines.join('\n');
 }
 
-const AZURE_HEADER = [padEnd('route', 24), pad('rate', 6), pad('p50', 7), pad('p90', 7), pad('p99', 7), pad('p99.9', 7), pad('max', 7),
-  pad('deliv/s', 10), pad('lost', 7), pad('drop', 6), pad('srv%', 6), pad('µs/d', 6), pad('RSS MB', 6), pad('cli%', 6), pad('bytes', 6), pad('÷ uWS', 6), pad('µs/d×', 6)].join(' ');
+const AZURE_HEADER = [
+  padEnd('route', 24),
+  pad('rate', 6),
+  pad('p50', 7),
+  pad('p90', 7),
+  pad('p99', 7),
+  pad('p99.9', 7),
+  pad('max', 7),
+  pad('deliv/s', 10),
+  pad('lost', 7),
+  pad('drop', 6),
+  pad('srv%', 6),
+  pad('µs/d', 6),
+  pad('RSS MB', 6),
+  pad('cli%', 6),
+  pad('bytes', 6),
+  pad('÷ uWS', 6),
+  pad('µs/d×', 6),
+].join(' ');
 
 /** 7. Azure Web PubSub: each row with its ratio to bare uWS's broadcast at the same rate. */
 function formatAzure(a: AzureResult | undefined, errors: readonly string[]): string[] {
   const lines: string[] = [];
   if (a) {
     lines.push(`7. Azure Web PubSub: ${n(a.clients)} reliable clients (json.reliable.webpubsub.azure.v1) in one group, a ${a.payloadBytes}-byte JSON payload;`);
-    lines.push(`   sequenceAck every ${a.ackEvery} messages or ${n(a.ackIntervalMs)} ms. Baselines at the same load: the gateway's telemetry broadcast, bare uWS's broadcast.`);
+    lines.push(
+      `   sequenceAck every ${a.ackEvery} messages or ${n(a.ackIntervalMs)} ms. Baselines at the same load: the gateway's telemetry broadcast, bare uWS's broadcast.`,
+    );
     lines.push('   drop = what the server counted as dropped (Azure: unacknowledged messages of ended sessions; telemetry: conflations); bytes = frame size;');
-    lines.push('   ÷ uWS = deliveries/s ÷ bare uWS\'s at the same rate; µs/d× = server CPU per delivery ÷ bare uWS\'s;');
-    lines.push('   "kept up" = nothing lost, no session ended, ≥ 90 % of the offered deliveries/s (a route is not run past the first rate it did not keep up with)', AZURE_HEADER);
+    lines.push("   ÷ uWS = deliveries/s ÷ bare uWS's at the same rate; µs/d× = server CPU per delivery ÷ bare uWS's;");
+    lines.push(
+      '   "kept up" = nothing lost, no session ended, ≥ 90 % of the offered deliveries/s (a route is not run past the first rate it did not keep up with)',
+      AZURE_HEADER,
+    );
     const uws = (rate: number) => a.rows.find((row) => row.route === 'uws-bare' && row.run.rate === rate)?.run;
     const row = (x: AzureRow): string => {
       const r = x.run;
       const l = r.latencyMs;
       const base = uws(r.rate);
       const ratio = base && x.route !== 'uws-bare' && base.deliveriesPerS > 0 ? (r.deliveriesPerS / base.deliveriesPerS).toFixed(2) : '';
-      const cost = base && x.route !== 'uws-bare' && base.serverUsPerDelivery && r.serverUsPerDelivery !== null ? (r.serverUsPerDelivery / base.serverUsPerDelivery).toFixed(2) : '';
-      return [padEnd(AZURE_ROUTE_LABELS[x.route], 24), pad(n(r.rate), 6), pad(n(l.p50, 2), 7), pad(n(l.p90, 2), 7), pad(n(l.p99, 2), 7), pad(n(l.p999, 2), 7),
-        pad(n(l.max, 1), 7), pad(n(r.deliveriesPerS), 10), pad(n(r.lost), 7), pad(n(r.serverConflations), 6), pad(n(r.serverCpuPct), 6),
-        pad(n(r.serverUsPerDelivery, 1), 6), pad(n(r.serverRssMb), 6), pad(n(r.clientCpuPct), 6), pad(n(r.frameBytes), 6), pad(ratio, 6), pad(cost, 6)].join(' ');
+      const cost =
+        base && x.route !== 'uws-bare' && base.serverUsPerDelivery && r.serverUsPerDelivery !== null
+          ? (r.serverUsPerDelivery / base.serverUsPerDelivery).toFixed(2)
+          : '';
+      return [
+        padEnd(AZURE_ROUTE_LABELS[x.route], 24),
+        pad(n(r.rate), 6),
+        pad(n(l.p50, 2), 7),
+        pad(n(l.p90, 2), 7),
+        pad(n(l.p99, 2), 7),
+        pad(n(l.p999, 2), 7),
+        pad(n(l.max, 1), 7),
+        pad(n(r.deliveriesPerS), 10),
+        pad(n(r.lost), 7),
+        pad(n(r.serverConflations), 6),
+        pad(n(r.serverCpuPct), 6),
+        pad(n(r.serverUsPerDelivery, 1), 6),
+        pad(n(r.serverRssMb), 6),
+        pad(n(r.clientCpuPct), 6),
+        pad(n(r.frameBytes), 6),
+        pad(ratio, 6),
+        pad(cost, 6),
+      ].join(' ');
     };
     for (const rate of a.rates) for (const x of a.rows.filter((y) => y.run.rate === rate)) lines.push(row(x));
     const stream = (rate: number) => a.rows.find((row) => row.route === 'gateway-stream' && row.run.rate === rate)?.run;
@@ -143,19 +237,26 @@ function formatAzure(a: AzureResult | undefined, errors: readonly string[]): str
       const vs = (r: RunNumbers) => {
         const b = uws(r.rate);
         const t = stream(r.rate);
-        return `p50 ${n(r.latencyMs.p50, 2)} / p99 ${n(r.latencyMs.p99, 2)} ms (bare uWS ${n(b?.latencyMs.p99, 2)}, gateway telemetry ${n(t?.latencyMs.p99, 2)}), ` +
-          `${n(r.serverUsPerDelivery, 1)} µs server CPU per delivery (bare uWS ${n(b?.serverUsPerDelivery, 1)}, telemetry ${n(t?.serverUsPerDelivery, 1)})`;
+        return (
+          `p50 ${n(r.latencyMs.p50, 2)} / p99 ${n(r.latencyMs.p99, 2)} ms (bare uWS ${n(b?.latencyMs.p99, 2)}, gateway telemetry ${n(t?.latencyMs.p99, 2)}), ` +
+          `${n(r.serverUsPerDelivery, 1)} µs server CPU per delivery (bare uWS ${n(b?.serverUsPerDelivery, 1)}, telemetry ${n(t?.serverUsPerDelivery, 1)})`
+        );
       };
-      lines.push(`  → ${AZURE_ROUTE_LABELS[route]}: ${kept ? `kept up to ${n(kept.rate)} msg/s = ${n(kept.deliveriesPerS)} deliveries/s: ${vs(kept)}` : `kept up at no rate (from ${n(steps[0].rate)} msg/s)`}`);
+      lines.push(
+        `  → ${AZURE_ROUTE_LABELS[route]}: ${kept ? `kept up to ${n(kept.rate)} msg/s = ${n(kept.deliveriesPerS)} deliveries/s: ${vs(kept)}` : `kept up at no rate (from ${n(steps[0].rate)} msg/s)`}`,
+      );
       const ratio = (r: RunNumbers) => {
         const b = uws(r.rate);
         return `${b ? (r.deliveriesPerS / b.deliveriesPerS).toFixed(2) : '—'}× bare uWS (${n(b?.deliveriesPerS)}/s there)`;
       };
       const failed = steps.find((r) => !keptUp(r, a.clients));
-      if (top !== kept && top !== failed) lines.push(`    most deliveries/s of any step: ${n(top.deliveriesPerS)} at ${n(top.rate)} msg/s = ${ratio(top)}, ${n(top.lost)} lost`);
+      if (top !== kept && top !== failed)
+        lines.push(`    most deliveries/s of any step: ${n(top.deliveriesPerS)} at ${n(top.rate)} msg/s = ${ratio(top)}, ${n(top.lost)} lost`);
       if (failed) {
-        lines.push(`    did not keep up at ${n(failed.rate)} msg/s: ${n(failed.deliveriesPerS)} deliveries/s = ${ratio(failed)}, p99 ${n(failed.latencyMs.p99, 2)} ms, ` +
-          `${n(failed.lost)} lost, ${n(failed.closedByServer)} connections closed by the server`);
+        lines.push(
+          `    did not keep up at ${n(failed.rate)} msg/s: ${n(failed.deliveriesPerS)} deliveries/s = ${ratio(failed)}, p99 ${n(failed.latencyMs.p99, 2)} ms, ` +
+            `${n(failed.lost)} lost, ${n(failed.closedByServer)} connections closed by the server`,
+        );
       }
     }
   } else {

@@ -47,12 +47,14 @@ const histogram = () => new LatencyHistogram({ bucketMs: 0.05, rangeMs: 5000 });
 async function loop(concurrency: number, durationS: number, worker: () => Promise<void>): Promise<number> {
   const end = performance.now() + durationS * 1000;
   let calls = 0;
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (performance.now() < end) {
-      await worker();
-      calls++;
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < end) {
+        await worker();
+        calls++;
+      }
+    }),
+  );
   return calls;
 }
 
@@ -61,7 +63,9 @@ function sqliteAlone(durationS: number): number {
   try {
     const db = openDatabase(dir);
     const store = new EntityStore(db, DEFAULT_MAX_JSON_DEPTH);
-    const sensores = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections.find((c) => c.path === 'sensores')!;
+    const sensores = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections.find(
+      (c) => c.path === 'sensores',
+    )!;
     const end = performance.now() + durationS * 1000;
     let writes = 0;
     while (performance.now() < end) {
@@ -100,7 +104,10 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, say:
         received++;
         if (frame.offset > lastOffset) lastOffset = frame.offset;
       });
-      await new Promise((resolve, reject) => { ws.once('open', resolve); ws.once('error', reject); });
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve);
+        ws.once('error', reject);
+      });
       sockets.push(ws);
     }
 
@@ -111,7 +118,11 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, say:
     const started = performance.now();
     await loop(sizes.concurrency, sizes.durationS, async () => {
       const sent = performance.now();
-      const res = await fetch(`${base}/api/v1/test-sensors/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tipo: 'bench', descripcion: String(sent) }) });
+      const res = await fetch(`${base}/api/v1/test-sensors/`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ tipo: 'bench', descripcion: String(sent) }),
+      });
       await res.arrayBuffer();
       http.record(performance.now() - sent);
       if (res.status === 201) ok++;
@@ -128,9 +139,17 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, say:
       await (await fetch(`${base}/healthz`)).arrayBuffer();
     });
     return {
-      concurrency: sizes.concurrency, subscribers: sizes.subscribers, writes: ok, writesPerS: ok / elapsedS, failedWrites: failed,
-      httpMs: http.summary(), toSubscriberMs: toSubscriber.summary(), lost: Math.max(0, expected - received),
-      sqliteAloneWritesPerS: sqliteWritesPerS, healthzPerS: healthzCalls / Math.max(1, sizes.durationS / 2), errors,
+      concurrency: sizes.concurrency,
+      subscribers: sizes.subscribers,
+      writes: ok,
+      writesPerS: ok / elapsedS,
+      failedWrites: failed,
+      httpMs: http.summary(),
+      toSubscriberMs: toSubscriber.summary(),
+      lost: Math.max(0, expected - received),
+      sqliteAloneWritesPerS: sqliteWritesPerS,
+      healthzPerS: healthzCalls / Math.max(1, sizes.durationS / 2),
+      errors,
     };
   } finally {
     for (const ws of sockets) ws.terminate();

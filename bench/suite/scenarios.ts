@@ -182,7 +182,7 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Ru
     lost: Math.max(0, run.expected - received),
     serverConflations: countersBefore === null || countersAfter === null ? null : countersAfter - countersBefore,
     serverCpuPct: run.cpu.serverPct,
-    serverUsPerDelivery: run.cpu.serverPct === null || received === 0 ? null : (run.cpu.serverPct / 100) * 1e6 / (received / run.deliverySpanS),
+    serverUsPerDelivery: run.cpu.serverPct === null || received === 0 ? null : ((run.cpu.serverPct / 100) * 1e6) / (received / run.deliverySpanS),
     serverRssMb: rss === undefined ? null : rss / 1048576,
     clientCpuPct: run.cpu.clientProcessPct,
     clientWorkerElu: run.cpu.clientWorkerElu,
@@ -198,7 +198,12 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Ru
  * 1. Fan-out latency: connections each watching 5 of 1,000 devices at a fixed publish rate.
  * Sizes outside, encodings inside, so no small run follows a 10,000-connection teardown.
  */
-export async function fanout(target: RunningTarget, sizes: Sizes, encodings: readonly Encoding[], say: (l: string) => void): Promise<Partial<Record<Encoding, RunNumbers[]>>> {
+export async function fanout(
+  target: RunningTarget,
+  sizes: Sizes,
+  encodings: readonly Encoding[],
+  say: (l: string) => void,
+): Promise<Partial<Record<Encoding, RunNumbers[]>>> {
   const out: Partial<Record<Encoding, RunNumbers[]>> = {};
   for (const connections of sizes.fanoutConnections) {
     for (const encoding of encodings) {
@@ -277,7 +282,12 @@ export async function memory(target: RunningTarget, sizes: Sizes, say: (l: strin
     await new Promise((r) => setTimeout(r, 1000));
     const after = target.server.rssBytes();
     const kb = before === undefined || after === undefined ? null : (after - before) / 1024 / connections;
-    return { connections, rssBeforeMb: before === undefined ? null : before / 1048576, rssAfterMb: after === undefined ? null : after / 1048576, kbPerConnection: kb };
+    return {
+      connections,
+      rssBeforeMb: before === undefined ? null : before / 1048576,
+      rssAfterMb: after === undefined ? null : after / 1048576,
+      kbPerConnection: kb,
+    };
   } finally {
     await pool.terminate();
   }

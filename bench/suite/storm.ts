@@ -43,7 +43,11 @@ export async function storm(repoRoot: string, mqttUrl: string, sizes: StormSizes
     const es = await generateKeyPair('ES256', { extractable: true });
     writeFileSync(join(dir, 'es256.pem'), await exportSPKI(es.publicKey));
     const tokens = {
-      HS256: await new SignJWT({ roles: ['bench'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('bench').setExpirationTime('1h').sign(new TextEncoder().encode(SECRET)),
+      HS256: await new SignJWT({ roles: ['bench'] })
+        .setProtectedHeader({ alg: 'HS256' })
+        .setSubject('bench')
+        .setExpirationTime('1h')
+        .sign(new TextEncoder().encode(SECRET)),
       ES256: await new SignJWT({ roles: ['bench'] }).setProtectedHeader({ alg: 'ES256' }).setSubject('bench').setExpirationTime('1h').sign(es.privateKey),
     };
     const runs: StormRun[] = [];
@@ -51,30 +55,62 @@ export async function storm(repoRoot: string, mqttUrl: string, sizes: StormSizes
       for (const mode of ['inline', 'pool'] as const) {
         say(`storm: ${sizes.stormConnections} connects with ${alg} tokens checked ${mode}, during a ${sizes.streamConnections}-connection fan-out`);
         const gateway = await startGateway({
-          repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000,
-          env: { GATEWAY_JWT_SECRET: SECRET, GATEWAY_JWT_PUBLIC_KEYS: `ES256:${join(dir, 'es256.pem')}`, GATEWAY_TOKEN_CHECKS: mode, GATEWAY_CONNECT_RATE_PER_IP: '1000000', GATEWAY_CONNECT_BURST_PER_IP: '1000000' },
-        }).catch((err: Error) => { throw new Error(`gateway (storm ${mode}): ${err.message}`); });
+          repoRoot,
+          mqttUrl,
+          logLevel: 'info',
+          startTimeoutMs: 20_000,
+          env: {
+            GATEWAY_JWT_SECRET: SECRET,
+            GATEWAY_JWT_PUBLIC_KEYS: `ES256:${join(dir, 'es256.pem')}`,
+            GATEWAY_TOKEN_CHECKS: mode,
+            GATEWAY_CONNECT_RATE_PER_IP: '1000000',
+            GATEWAY_CONNECT_BURST_PER_IP: '1000000',
+          },
+        }).catch((err: Error) => {
+          throw new Error(`gateway (storm ${mode}): ${err.message}`);
+        });
         try {
           let connects = 0;
           let connectMs = 0;
           const errors: string[] = [];
           const load = await runLoad({
-            host: '127.0.0.1', port: gateway.port, path: '/api/v1/stream', mqttUrl, encoding: 'json',
-            connections: sizes.streamConnections, perConn: 5, devices: 1000, rate: sizes.rate,
-            warmupS: sizes.warmupS, durationS: sizes.durationS, drainTimeoutS: 5, clientThreads: 1, openConcurrency: 200,
+            host: '127.0.0.1',
+            port: gateway.port,
+            path: '/api/v1/stream',
+            mqttUrl,
+            encoding: 'json',
+            connections: sizes.streamConnections,
+            perConn: 5,
+            devices: 1000,
+            rate: sizes.rate,
+            warmupS: sizes.warmupS,
+            durationS: sizes.durationS,
+            drainTimeoutS: 5,
+            clientThreads: 1,
+            openConcurrency: 200,
             connected: () => {
               // The storm starts with the measured window and overlaps it.
               setTimeout(() => {
                 const started = performance.now();
                 ClientPool.start({
-                  host: '127.0.0.1', port: gateway.port, path: `/ws/connect?token=${tokens[alg]}`, encoding: 'json',
-                  connections: Array.from({ length: sizes.stormConnections }, () => ['x']), threads: 1, openConcurrency: 500,
-                  handshakeTimeoutMs: 30_000, bucketMs: BUCKET_MS, rangeMs: RANGE_MS,
-                }).then(async (pool) => {
-                  connectMs = performance.now() - started;
-                  connects = sizes.stormConnections;
-                  await pool.terminate();
-                }, (err: Error) => errors.push(`storm: ${err.message.split('\n')[0]}`));
+                  host: '127.0.0.1',
+                  port: gateway.port,
+                  path: `/ws/connect?token=${tokens[alg]}`,
+                  encoding: 'json',
+                  connections: Array.from({ length: sizes.stormConnections }, () => ['x']),
+                  threads: 1,
+                  openConcurrency: 500,
+                  handshakeTimeoutMs: 30_000,
+                  bucketMs: BUCKET_MS,
+                  rangeMs: RANGE_MS,
+                }).then(
+                  async (pool) => {
+                    connectMs = performance.now() - started;
+                    connects = sizes.stormConnections;
+                    await pool.terminate();
+                  },
+                  (err: Error) => errors.push(`storm: ${err.message.split('\n')[0]}`),
+                );
               }, sizes.warmupS * 1000);
             },
           });
@@ -82,7 +118,9 @@ export async function storm(repoRoot: string, mqttUrl: string, sizes: StormSizes
           const deadline = Date.now() + 60_000;
           while (connects === 0 && errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
           runs.push({
-            mode, alg, connects,
+            mode,
+            alg,
+            connects,
             connectsPerS: connectMs > 0 ? connects / (connectMs / 1000) : 0,
             streamLatencyMs: load.histogram.summary(),
             streamLost: Math.max(0, load.expected - load.counters.measured),

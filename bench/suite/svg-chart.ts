@@ -42,24 +42,30 @@ export function lineChart(spec: ChartSpec): string {
   ];
   for (let i = 0; i <= 5; i++) {
     const y = (y1 / 5) * i;
-    out.push(`<line x1="${M.left}" y1="${py(y)}" x2="${W - M.right}" y2="${py(y)}" stroke="#eee"/>`,
-      `<text x="${M.left - 6}" y="${py(y) + 4}" text-anchor="end">${fmt(y)}</text>`);
+    out.push(
+      `<line x1="${M.left}" y1="${py(y)}" x2="${W - M.right}" y2="${py(y)}" stroke="#eee"/>`,
+      `<text x="${M.left - 6}" y="${py(y) + 4}" text-anchor="end">${fmt(y)}</text>`,
+    );
   }
   for (const x of [...new Set(all.map(([x]) => x))].sort((a, b) => a - b)) {
     out.push(`<text x="${px(x)}" y="${H - M.bottom + 16}" text-anchor="middle">${fmt(x)}</text>`);
   }
   if (spec.threshold) {
     const y = py(spec.threshold.y);
-    out.push(`<line x1="${M.left}" y1="${y}" x2="${W - M.right}" y2="${y}" stroke="#888" stroke-dasharray="6 4"/>`,
-      `<text x="${W - M.right - 4}" y="${y - 5}" text-anchor="end" fill="#555">${esc(spec.threshold.label)}</text>`);
+    out.push(
+      `<line x1="${M.left}" y1="${y}" x2="${W - M.right}" y2="${y}" stroke="#888" stroke-dasharray="6 4"/>`,
+      `<text x="${W - M.right - 4}" y="${y - 5}" text-anchor="end" fill="#555">${esc(spec.threshold.label)}</text>`,
+    );
   }
   spec.series.forEach((s, i) => {
     const color = COLORS[i % COLORS.length];
     const pts = s.points.map(([x, y]) => `${px(x).toFixed(1)},${py(y).toFixed(1)}`);
     if (pts.length > 1) out.push(`<polyline fill="none" stroke="${color}" stroke-width="2" points="${pts.join(' ')}"/>`);
     for (const p of pts) out.push(`<circle cx="${p.split(',')[0]}" cy="${p.split(',')[1]}" r="3.5" fill="${color}"/>`);
-    out.push(`<rect x="${W - M.right + 14}" y="${M.top + i * 20 - 9}" width="12" height="12" fill="${color}"/>`,
-      `<text x="${W - M.right + 32}" y="${M.top + i * 20 + 1}">${esc(s.name)}</text>`);
+    out.push(
+      `<rect x="${W - M.right + 14}" y="${M.top + i * 20 - 9}" width="12" height="12" fill="${color}"/>`,
+      `<text x="${W - M.right + 32}" y="${M.top + i * 20 + 1}">${esc(s.name)}</text>`,
+    );
   });
   out.push('</svg>');
   return out.join('\n');

@@ -36,12 +36,24 @@ export interface RunningTarget {
 
 export async function startTarget(name: TargetName, repoRoot: string, mqttUrl: string): Promise<RunningTarget> {
   const spec = TARGET_SPECS[name];
-  const server = name === 'gateway'
-    // As `npm start` runs it (default threads), on the suite's broker.
-    ? await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000 })
-    : await startServer({
-      name, script: join(repoRoot, 'dist', 'bench', 'baselines', `${name}.js`), cwd: repoRoot,
-      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MQTT_URL: mqttUrl }, readyMsg: 'baseline listening', startTimeoutMs: 20_000,
-    });
-  return { spec, server, mqttUrl, stop: async () => { await server.stop(); } };
+  const server =
+    name === 'gateway'
+      ? // As `npm start` runs it (default threads), on the suite's broker.
+        await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000 })
+      : await startServer({
+          name,
+          script: join(repoRoot, 'dist', 'bench', 'baselines', `${name}.js`),
+          cwd: repoRoot,
+          env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MQTT_URL: mqttUrl },
+          readyMsg: 'baseline listening',
+          startTimeoutMs: 20_000,
+        });
+  return {
+    spec,
+    server,
+    mqttUrl,
+    stop: async () => {
+      await server.stop();
+    },
+  };
 }

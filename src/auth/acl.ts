@@ -25,7 +25,8 @@ export class Acl {
     for (const [role, grants] of Object.entries(config.roles)) {
       for (const [kind, patterns] of Object.entries(grants)) {
         if (!KINDS.includes(kind as AclKind)) throw new Error(`ACL role ${role}: unknown kind "${kind}" (${KINDS.join(', ')})`);
-        if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== 'string' || p === '')) throw new Error(`ACL role ${role}: ${kind} must be a list of names or patterns`);
+        if (!Array.isArray(patterns) || patterns.some((p) => typeof p !== 'string' || p === ''))
+          throw new Error(`ACL role ${role}: ${kind} must be a list of names or patterns`);
       }
     }
   }

@@ -6,8 +6,18 @@
  * checked with a small clock tolerance.
  */
 import {
-  createLocalJWKSet, createRemoteJWKSet, decodeProtectedHeader, errors, importJWK, importSPKI, jwtVerify,
-  type CryptoKey, type JSONWebKeySet, type JWTPayload, type JWTVerifyGetKey, type KeyObject,
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  errors,
+  importJWK,
+  importSPKI,
+  jwtVerify,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+  type KeyObject,
 } from 'jose';
 import type { Principal } from './principal.js';
 import { TokenError } from './token-error.js';
@@ -57,7 +67,8 @@ export class JwtVerifier {
     let keySet: JWTVerifyGetKey | undefined;
     if (config.jwks) {
       for (const jwk of config.jwks.keys) {
-        if (!ASYMMETRIC_ALGS.includes(jwk.alg as AsymmetricAlg)) throw new Error(`every JWKS key must name its alg (${ASYMMETRIC_ALGS.join(', ')}); kid ${jwk.kid ?? '(none)'} does not`);
+        if (!ASYMMETRIC_ALGS.includes(jwk.alg as AsymmetricAlg))
+          throw new Error(`every JWKS key must name its alg (${ASYMMETRIC_ALGS.join(', ')}); kid ${jwk.kid ?? '(none)'} does not`);
         await importJWK(jwk, jwk.alg); // fails now, not on the first token, if a key is unusable
       }
       keySet = createLocalJWKSet(config.jwks);
@@ -130,10 +141,14 @@ function toTokenError(err: unknown): TokenError {
   if (err instanceof errors.JWTExpired) return new TokenError('expired');
   if (err instanceof errors.JWTClaimValidationFailed) {
     switch (err.claim) {
-      case 'nbf': return new TokenError('not_yet_valid');
-      case 'iss': return new TokenError('issuer');
-      case 'aud': return new TokenError('audience');
-      default: return new TokenError('claims');
+      case 'nbf':
+        return new TokenError('not_yet_valid');
+      case 'iss':
+        return new TokenError('issuer');
+      case 'aud':
+        return new TokenError('audience');
+      default:
+        return new TokenError('claims');
     }
   }
   if (err instanceof errors.JWKSNoMatchingKey) return new TokenError('unknown_key');

@@ -44,7 +44,8 @@ export function parseOriginEntry(entry: string): { exact: string } | { pattern: 
   if (rest.includes('/')) return { invalid: 'must be an origin without a path or trailing / (scheme://host[:port])' };
   if (rest.startsWith('*.')) {
     const hostPort = rest.slice(2);
-    if (!validHostPort(hostPort) || !hostPort.includes('.')) return { invalid: 'a pattern must be *.domain with at least two labels, e.g. https://*.example.com' };
+    if (!validHostPort(hostPort) || !hostPort.includes('.'))
+      return { invalid: 'a pattern must be *.domain with at least two labels, e.g. https://*.example.com' };
     return { pattern: { scheme, suffix: `.${scheme === '' ? hostPort : withoutDefaultPort(scheme, hostPort)}` } };
   }
   if (scheme === '') return { invalid: 'an exact origin needs its scheme (http:// or https://)' };

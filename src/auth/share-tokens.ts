@@ -44,13 +44,17 @@ export class ShareTokens {
     if (!isValidDeviceId(deviceId)) throw new RangeError('invalid device id');
     const ttl = Math.max(1, Math.min(Math.floor(ttlS), this.config.maxTtlS));
     const grant: ShareGrant = { deviceId, jti: randomUUID(), expiresAt: this.now() + ttl * 1000, createdBy };
-    const token = encrypt(this.config.localKey, {
-      device_id: deviceId,
-      jti: grant.jti,
-      sub: createdBy,
-      iat: new Date(this.now()).toISOString(),
-      exp: new Date(grant.expiresAt).toISOString(),
-    }, { addIat: false, addExp: false });
+    const token = encrypt(
+      this.config.localKey,
+      {
+        device_id: deviceId,
+        jti: grant.jti,
+        sub: createdBy,
+        iat: new Date(this.now()).toISOString(),
+        exp: new Date(grant.expiresAt).toISOString(),
+      },
+      { addIat: false, addExp: false },
+    );
     return { token, grant };
   }
 

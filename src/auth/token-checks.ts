@@ -29,7 +29,10 @@ export interface TokenCheckConfig {
 
 /** The checks themselves, with no revocations (the caller applies them). */
 export class TokenCheckCore {
-  private constructor(private readonly verifier: JwtVerifier | undefined, private readonly shares: ShareTokens) {}
+  private constructor(
+    private readonly verifier: JwtVerifier | undefined,
+    private readonly shares: ShareTokens,
+  ) {}
 
   static async create(config: TokenCheckConfig): Promise<TokenCheckCore> {
     const verifier = config.jwt ? await JwtVerifier.create(config.jwt) : undefined;
@@ -53,7 +56,10 @@ function applyRevocations(grant: ShareGrant, revocations: RevocationList): Share
 }
 
 class InlineTokenChecks implements TokenChecks {
-  constructor(private readonly core: TokenCheckCore, private readonly revocations: RevocationList) {}
+  constructor(
+    private readonly core: TokenCheckCore,
+    private readonly revocations: RevocationList,
+  ) {}
 
   jwt(token: string | undefined): Promise<Principal> {
     return this.core.jwt(token);
@@ -68,8 +74,7 @@ class InlineTokenChecks implements TokenChecks {
 
 /** What a pool task returns: a plain object (errors do not cross threads with their class). */
 export type PoolReply =
-  | { readonly ok: true; readonly principal?: Principal; readonly grant?: ShareGrant }
-  | { readonly ok: false; readonly reason: TokenRejection };
+  { readonly ok: true; readonly principal?: Principal; readonly grant?: ShareGrant } | { readonly ok: false; readonly reason: TokenRejection };
 
 export interface PoolTask {
   readonly kind: 'jwt' | 'share';
@@ -84,7 +89,10 @@ export interface PoolTask {
 class PoolTokenChecks implements TokenChecks {
   private readonly client: PortClient<PoolTask, PoolServiceReply>;
 
-  constructor(port: MessagePort, private readonly revocations: RevocationList) {
+  constructor(
+    port: MessagePort,
+    private readonly revocations: RevocationList,
+  ) {
     this.client = new PortClient(port);
   }
 
@@ -116,7 +124,10 @@ class PoolTokenChecks implements TokenChecks {
  * storm benchmark measured, inline won for every kind of token.
  */
 class SplitTokenChecks implements TokenChecks {
-  constructor(private readonly inline: InlineTokenChecks, private readonly pool: PoolTokenChecks) {}
+  constructor(
+    private readonly inline: InlineTokenChecks,
+    private readonly pool: PoolTokenChecks,
+  ) {}
 
   jwt(token: string | undefined): Promise<Principal> {
     return this.inline.jwt(token);
@@ -134,7 +145,12 @@ class SplitTokenChecks implements TokenChecks {
 type TokenCheckMode = 'auto' | 'pool' | 'inline';
 
 /** `pool` and `auto` need the port to the main thread's TokenService; `inline` needs none. */
-export async function createTokenChecks(config: TokenCheckConfig, mode: TokenCheckMode, poolPort: MessagePort | undefined, revocations: RevocationList): Promise<TokenChecks> {
+export async function createTokenChecks(
+  config: TokenCheckConfig,
+  mode: TokenCheckMode,
+  poolPort: MessagePort | undefined,
+  revocations: RevocationList,
+): Promise<TokenChecks> {
   if (mode === 'inline' || poolPort === undefined) return new InlineTokenChecks(await TokenCheckCore.create(config), revocations);
   const pool = new PoolTokenChecks(poolPort, revocations);
   if (mode === 'pool') return pool;

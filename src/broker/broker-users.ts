@@ -29,17 +29,20 @@ export function parseBrokerUsers(json: string): BrokerUser[] {
   } catch (err) {
     throw new Error(`is not valid JSON: ${(err as Error).message}`);
   }
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new Error('must be an object of username → {"role": "device"|"backend", "password_hash" or "secret"}');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new Error('must be an object of username → {"role": "device"|"backend", "password_hash" or "secret"}');
   const users: BrokerUser[] = [];
   for (const [username, entry] of Object.entries(value as Record<string, unknown>)) {
     if (username === '' || username.length > 256) throw new Error(`has a username that is empty or over 256 characters`);
-    if (username === GATEWAY_USERNAME) throw new Error(`may not name the user "${GATEWAY_USERNAME}": it is the gateway's own login (a random password per start)`);
+    if (username === GATEWAY_USERNAME)
+      throw new Error(`may not name the user "${GATEWAY_USERNAME}": it is the gateway's own login (a random password per start)`);
     if (entry === null || typeof entry !== 'object') throw new Error(`user "${username}" must be an object`);
     const e = entry as Record<string, unknown>;
     if (e.role !== 'device' && e.role !== 'backend') throw new Error(`user "${username}" needs "role": "device" or "backend"`);
     const hash = e.password_hash;
     const secret = e.secret;
-    if ((hash === undefined) === (secret === undefined)) throw new Error(`user "${username}" needs exactly one of "password_hash" (npm run broker-user) and "secret"`);
+    if ((hash === undefined) === (secret === undefined))
+      throw new Error(`user "${username}" needs exactly one of "password_hash" (npm run broker-user) and "secret"`);
     if (hash !== undefined) {
       const m = typeof hash === 'string' ? SCRYPT.exec(hash) : null;
       if (!m) throw new Error(`user "${username}" has a password_hash that is not scrypt:N:r:p:salt:hash (npm run broker-user makes one)`);

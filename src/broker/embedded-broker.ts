@@ -124,21 +124,30 @@ export async function startEmbeddedBroker(config: GatewayConfig, stats: SharedSt
   const port = (server.address() as AddressInfo).port;
   const devices = logins.count('device');
   const backends = logins.count('backend');
-  logger.info({
-    host: broker.host,
-    port,
-    reachableFrom: isLoopback(broker.host) ? 'this machine only' : 'the network',
-    anonymous: broker.anonymous === 'telemetry' ? `may publish telemetry only (${config.mqtt.topics.join(', ')})` : 'refused',
-    users: { device: devices, backend: backends },
-    devicesMayPublish: config.mqtt.topics,
-    controlTopics: rights.controlFilters,
-    controlTopicsOpenTo: 'the gateway and backend users only',
-  }, 'embedded MQTT broker listening');
+  logger.info(
+    {
+      host: broker.host,
+      port,
+      reachableFrom: isLoopback(broker.host) ? 'this machine only' : 'the network',
+      anonymous: broker.anonymous === 'telemetry' ? `may publish telemetry only (${config.mqtt.topics.join(', ')})` : 'refused',
+      users: { device: devices, backend: backends },
+      devicesMayPublish: config.mqtt.topics,
+      controlTopics: rights.controlFilters,
+      controlTopicsOpenTo: 'the gateway and backend users only',
+    },
+    'embedded MQTT broker listening',
+  );
   if (!isLoopback(broker.host) && broker.anonymous === 'telemetry') {
-    logger.warn({ host: broker.host }, 'the embedded broker accepts anonymous telemetry from the network (GATEWAY_BROKER_ANONYMOUS=telemetry): anyone who reaches the port can publish positions');
+    logger.warn(
+      { host: broker.host },
+      'the embedded broker accepts anonymous telemetry from the network (GATEWAY_BROKER_ANONYMOUS=telemetry): anyone who reaches the port can publish positions',
+    );
   }
   if (!isLoopback(broker.host) && broker.anonymous === 'none' && devices === 0) {
-    logger.warn({ host: broker.host }, 'the embedded broker listens on the network but has no device users and refuses anonymous clients: no device can connect (set GATEWAY_BROKER_USERS)');
+    logger.warn(
+      { host: broker.host },
+      'the embedded broker listens on the network but has no device users and refuses anonymous clients: no device can connect (set GATEWAY_BROKER_USERS)',
+    );
   }
   return {
     port,

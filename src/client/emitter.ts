@@ -22,7 +22,9 @@ export class Emitter<Events extends object> {
         listener(...args);
       } catch (err) {
         // A listener's bug must not break the connection; it surfaces as an uncaught error.
-        setTimeout(() => { throw err; });
+        setTimeout(() => {
+          throw err;
+        });
       }
     }
   }

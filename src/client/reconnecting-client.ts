@@ -88,7 +88,7 @@ export abstract class ReconnectingClient<Events extends BaseEvents> extends Emit
   constructor(protected readonly options: ClientOptions) {
     super();
     const Socket = options.WebSocket ?? (globalThis as unknown as { WebSocket?: WebSocketConstructor }).WebSocket;
-    if (Socket === undefined) throw new Error('No WebSocket class here: pass options.WebSocket (in Node 20, the `ws` package\'s)');
+    if (Socket === undefined) throw new Error("No WebSocket class here: pass options.WebSocket (in Node 20, the `ws` package's)");
     this.Socket = Socket;
     this.format = options.format ?? 'json';
     this.base = options.url.replace(/^http/, 'ws').replace(/\/+$/, '');

@@ -14,9 +14,11 @@ const CLOSE_DOCS: Readonly<Record<CloseName, string>> = {
   AZURE_RESUMED_ELSEWHERE: 'An Azure Web PubSub reliable session was resumed on another socket; this one ends.',
   CLIENT_STOPPED: 'Sent by the client library (`uws-gateway/client`) when the application calls `stop()`.',
   GOING_AWAY: 'The gateway is shutting down (SIGTERM); reconnect, with backoff, to this or another node.',
-  POLICY_VIOLATION: 'Invalid, expired or revoked token before or during the connection, or a device/channel the token may not see; an `error` event says which (the reason repeats its message).',
+  POLICY_VIOLATION:
+    'Invalid, expired or revoked token before or during the connection, or a device/channel the token may not see; an `error` event says which (the reason repeats its message).',
   SHARE_LINK_REVOKED: 'A share link was revoked during the connection, after the `revoked` event.',
-  MESSAGE_TOO_BIG: 'A client frame was larger than the route\'s limit (`GATEWAY_MAX_FRAME_BYTES`; 1 MB on the Azure client routes), after an `error` event (Azure: `disconnected`, whose message is also the close reason). Past the limit + 64 KiB uWS cuts the connection itself: 1006, see below.',
+  MESSAGE_TOO_BIG:
+    "A client frame was larger than the route's limit (`GATEWAY_MAX_FRAME_BYTES`; 1 MB on the Azure client routes), after an `error` event (Azure: `disconnected`, whose message is also the close reason). Past the limit + 64 KiB uWS cuts the connection itself: 1006, see below.",
   SERVER_ERROR: 'Unexpected server error on this connection.',
   SLOW_CONSUMER: 'The socket stayed behind longer than `GATEWAY_SLOW_CONSUMER_TIMEOUT_MS`; reconnect (you get a snapshot again).',
   AZURE_SLOW_CONSUMER: 'The same for an Azure Web PubSub client socket.',
@@ -29,14 +31,17 @@ const CLOSE_DOCS: Readonly<Record<CloseName, string>> = {
 const cell = (text: string) => text.replace(/\|/g, '\\|');
 
 function configTable(): string {
-  const rows = ENV_TABLE.map((v) => `| \`${v.name}\` | ${v.default === undefined ? '(unset)' : v.name === 'GATEWAY_THREADS' ? 'cores − 1' : `\`${v.default}\``} | ${cell(v.description)} |`);
+  const rows = ENV_TABLE.map(
+    (v) =>
+      `| \`${v.name}\` | ${v.default === undefined ? '(unset)' : v.name === 'GATEWAY_THREADS' ? 'cores − 1' : `\`${v.default}\``} | ${cell(v.description)} |`,
+  );
   return ['| variable | default | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 
 function closeCodeTable(): string {
   const rows = (Object.keys(CLOSE) as CloseName[]).map((name) => {
     const close = CLOSE[name];
-    const reason = close.reason === null ? 'the error\'s message' : close.reason === '' ? '(none)' : `\`${close.reason}\``;
+    const reason = close.reason === null ? "the error's message" : close.reason === '' ? '(none)' : `\`${close.reason}\``;
     return `| ${close.code} | \`${name}\` | ${reason} | ${close.reconnect ? 'yes' : 'no'} | ${cell(CLOSE_DOCS[name])} |`;
   });
   return ['| code | name | reason | reconnect? | meaning |', '|---|---|---|---|---|', ...rows].join('\n');

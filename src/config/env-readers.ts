@@ -49,7 +49,10 @@ export function readString(env: Env, v: EnvVar): string | undefined {
 
 export function readList(env: Env, v: EnvVar, allowEmpty = false): string[] {
   const text = raw(env, v) ?? '';
-  const items = text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const items = text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   if (items.length === 0 && !allowEmpty) invalid(v, 'must name at least one item', text);
   return items;
 }
@@ -68,7 +71,6 @@ export function spec(name: string): EnvVar {
   if (!v) throw new Error(`config: ${name} is not in ENV_TABLE`);
   return v;
 }
-
 
 /** Readers bound to one environment, as the loaders take them. */
 export type IntReader = (name: string) => number | undefined;

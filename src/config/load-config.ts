@@ -9,7 +9,21 @@ import { generateKeys } from 'paseto-ts/v4';
 import { Acl, type AclConfig } from '../auth/acl.js';
 import { ASYMMETRIC_ALGS, type AsymmetricAlg, type JwtConfig, type PemKey } from '../auth/jwt-verifier.js';
 import { parseOriginEntry } from '../auth/origin-policy.js';
-import type { AuthConfig, AuthRequiredOn, AzureConfig, BrowsersConfig, ClusterConfig, Environment, EventsConfig, GatewayConfig, HealthConfig, LogLevel, ShareConfig, TestHook, TripsConfig } from './config.js';
+import type {
+  AuthConfig,
+  AuthRequiredOn,
+  AzureConfig,
+  BrowsersConfig,
+  ClusterConfig,
+  Environment,
+  EventsConfig,
+  GatewayConfig,
+  HealthConfig,
+  LogLevel,
+  ShareConfig,
+  TestHook,
+  TripsConfig,
+} from './config.js';
 import { HUB_NAME } from '../features/azure/commands.js';
 import { parseConnectionString } from '../features/azure/connection-string.js';
 import { TRIPS_CHANNEL } from '../features/channels/channel-config.js';
@@ -99,7 +113,6 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   return deepFreeze(config);
 }
 
-
 const TEST_HOOKS: readonly TestHook[] = ['bus', 'fail-pool-start'];
 
 function loadHealth(env: Env, int: IntReader, str: StrReader): HealthConfig {
@@ -126,7 +139,8 @@ function loadJwt(env: Env, int: IntReader, str: StrReader): JwtConfig | undefine
   const publicKeys: PemKey[] = readList(env, keysVar, true).map((item) => {
     const parts = item.split(':');
     const alg = parts[0] as AsymmetricAlg;
-    if (!ASYMMETRIC_ALGS.includes(alg) || parts.length < 2 || parts.length > 3) invalid(keysVar, `entries must be ALG:path or ALG:kid:path with ALG one of ${ASYMMETRIC_ALGS.join(', ')}`, item);
+    if (!ASYMMETRIC_ALGS.includes(alg) || parts.length < 2 || parts.length > 3)
+      invalid(keysVar, `entries must be ALG:path or ALG:kid:path with ALG one of ${ASYMMETRIC_ALGS.join(', ')}`, item);
     const path = parts.at(-1)!;
     return { alg, kid: parts.length === 3 ? parts[1] : undefined, pem: readFile(keysVar, path) };
   });
@@ -148,7 +162,10 @@ function loadJwt(env: Env, int: IntReader, str: StrReader): JwtConfig | undefine
   }
   if (secret === undefined && publicKeys.length === 0 && jwks === undefined && jwksUrl === undefined) return undefined;
   return {
-    secret, publicKeys, jwks, jwksUrl,
+    secret,
+    publicKeys,
+    jwks,
+    jwksUrl,
     issuer: str('GATEWAY_JWT_ISSUER'),
     audience: str('GATEWAY_JWT_AUDIENCE'),
     clockToleranceS: int('GATEWAY_JWT_CLOCK_TOLERANCE_S')!,
@@ -193,7 +210,8 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
   if (key !== undefined && Buffer.byteLength(key) < 32) invalid(spec('GATEWAY_AZURE_ACCESS_KEY'), 'must be at least 32 bytes', '[redacted]');
   const hubsVar = spec('GATEWAY_AZURE_HUBS');
   const listed = readList(env, hubsVar);
-  for (const hub of listed) if (hub !== '*' && !HUB_NAME.test(hub)) invalid(hubsVar, 'must list hub names (a letter, then up to 127 letters, digits or _`,.[]) or *', hub);
+  for (const hub of listed)
+    if (hub !== '*' && !HUB_NAME.test(hub)) invalid(hubsVar, 'must list hub names (a letter, then up to 127 letters, digits or _`,.[]) or *', hub);
   const hubs = listed.includes('*') ? null : [...new Set([...listed, trips.hub])];
   const topic = str('GATEWAY_AZURE_TOPIC')!;
   if (/[#+]/.test(topic) || topic.endsWith('/')) invalid(spec('GATEWAY_AZURE_TOPIC'), 'must be a topic prefix without wildcards or a trailing /', topic);
@@ -260,18 +278,22 @@ function loadBrowsers(env: Env, str: StrReader): BrowsersConfig {
 
 function loadCluster(str: StrReader): ClusterConfig {
   const key = str('GATEWAY_CLUSTER_KEY');
-  if (key !== undefined && Buffer.byteLength(key) < 32) invalid(spec('GATEWAY_CLUSTER_KEY'), 'must be at least 32 bytes (e.g. openssl rand -hex 32)', '[redacted]');
+  if (key !== undefined && Buffer.byteLength(key) < 32)
+    invalid(spec('GATEWAY_CLUSTER_KEY'), 'must be at least 32 bytes (e.g. openssl rand -hex 32)', '[redacted]');
   const acceptedKey = str('GATEWAY_CLUSTER_KEY_ACCEPTED');
-  if (acceptedKey !== undefined && Buffer.byteLength(acceptedKey) < 32) invalid(spec('GATEWAY_CLUSTER_KEY_ACCEPTED'), 'must be at least 32 bytes', '[redacted]');
+  if (acceptedKey !== undefined && Buffer.byteLength(acceptedKey) < 32)
+    invalid(spec('GATEWAY_CLUSTER_KEY_ACCEPTED'), 'must be at least 32 bytes', '[redacted]');
   return { key: key ?? randomBytes(32).toString('hex'), acceptedKey, ephemeralKey: key === undefined };
 }
 
 function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {
   const localVar = spec('GATEWAY_SHARE_LOCAL_KEY');
   const configured = str('GATEWAY_SHARE_LOCAL_KEY');
-  if (configured !== undefined && !/^k4\.local\.[A-Za-z0-9_-]{43}$/.test(configured)) invalid(localVar, 'must be a PASERK k4.local key (k4.local. + 43 base64url characters)', '[redacted]');
+  if (configured !== undefined && !/^k4\.local\.[A-Za-z0-9_-]{43}$/.test(configured))
+    invalid(localVar, 'must be a PASERK k4.local key (k4.local. + 43 base64url characters)', '[redacted]');
   const publicKey = str('GATEWAY_SHARE_PUBLIC_KEY');
-  if (publicKey !== undefined && !/^k4\.public\.[A-Za-z0-9_-]{43}$/.test(publicKey)) invalid(spec('GATEWAY_SHARE_PUBLIC_KEY'), 'must be a PASERK k4.public key', publicKey.slice(0, 12));
+  if (publicKey !== undefined && !/^k4\.public\.[A-Za-z0-9_-]{43}$/.test(publicKey))
+    invalid(spec('GATEWAY_SHARE_PUBLIC_KEY'), 'must be a PASERK k4.public key', publicKey.slice(0, 12));
   const maxTtlS = int('GATEWAY_SHARE_MAX_TTL_S')!;
   const defaultTtlS = int('GATEWAY_SHARE_DEFAULT_TTL_S')!;
   if (defaultTtlS > maxTtlS) invalid(spec('GATEWAY_SHARE_DEFAULT_TTL_S'), 'must not exceed GATEWAY_SHARE_MAX_TTL_S', String(defaultTtlS));

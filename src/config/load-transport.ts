@@ -55,9 +55,10 @@ export function loadTls(str: StrReader): TlsConfig | undefined {
   try {
     key = createPrivateKey({ key: keyPem, passphrase });
   } catch (err) {
-    const why = /passphrase|decrypt|bad decrypt/i.test((err as Error).message) || (passphrase === undefined && keyPem.includes('ENCRYPTED'))
-      ? 'cannot be decrypted: GATEWAY_TLS_PASSPHRASE is missing or wrong'
-      : `is not a PEM private key (${(err as Error).message})`;
+    const why =
+      /passphrase|decrypt|bad decrypt/i.test((err as Error).message) || (passphrase === undefined && keyPem.includes('ENCRYPTED'))
+        ? 'cannot be decrypted: GATEWAY_TLS_PASSPHRASE is missing or wrong'
+        : `is not a PEM private key (${(err as Error).message})`;
     invalid(keyVar, why, keyFile);
   }
   if (!cert.checkPrivateKey(key)) invalid(keyVar, 'is not the private key of GATEWAY_TLS_CERT', keyFile);
@@ -103,6 +104,11 @@ export function loadMqttLogin(str: StrReader): Pick<MqttConfig, 'username' | 'pa
   };
   const cert = pem('GATEWAY_MQTT_CERT');
   const key = pem('GATEWAY_MQTT_KEY');
-  if ((cert === undefined) !== (key === undefined)) invalid(spec(cert === undefined ? 'GATEWAY_MQTT_CERT' : 'GATEWAY_MQTT_KEY'), 'must be set together with ' + (cert === undefined ? 'GATEWAY_MQTT_KEY' : 'GATEWAY_MQTT_CERT'), '');
+  if ((cert === undefined) !== (key === undefined))
+    invalid(
+      spec(cert === undefined ? 'GATEWAY_MQTT_CERT' : 'GATEWAY_MQTT_KEY'),
+      'must be set together with ' + (cert === undefined ? 'GATEWAY_MQTT_KEY' : 'GATEWAY_MQTT_CERT'),
+      '',
+    );
   return { username: str('GATEWAY_MQTT_USERNAME'), password: str('GATEWAY_MQTT_PASSWORD'), ca: pem('GATEWAY_MQTT_CA'), cert, key };
 }

@@ -52,7 +52,12 @@ const BAD_FRAME_WINDOW_MS = 60_000;
 export class BadFrames {
   private readonly log: RateLimitedLog;
 
-  constructor(private readonly route: string, private readonly maxPerMinute: number, private readonly stats: RowWriter<EdgeMetric>, logger: Logger) {
+  constructor(
+    private readonly route: string,
+    private readonly maxPerMinute: number,
+    private readonly stats: RowWriter<EdgeMetric>,
+    logger: Logger,
+  ) {
     this.log = new RateLimitedLog(logger);
   }
 
@@ -75,7 +80,13 @@ export class BadFrames {
   }
 
   /** A frame over the route's documented limit: the error (GW_ERR_FRAME_TOO_BIG or the route's own), then 1009. */
-  tooBig(binary: boolean, bytes: number, limit: number, answer: FrameAnswer, code: 'GW_ERR_FRAME_TOO_BIG' | 'GW_ERR_MESSAGE_TOO_LARGE' = 'GW_ERR_FRAME_TOO_BIG'): void {
+  tooBig(
+    binary: boolean,
+    bytes: number,
+    limit: number,
+    answer: FrameAnswer,
+    code: 'GW_ERR_FRAME_TOO_BIG' | 'GW_ERR_MESSAGE_TOO_LARGE' = 'GW_ERR_FRAME_TOO_BIG',
+  ): void {
     this.ends(new GatewayError(code, `Frame of ${bytes} bytes is larger than ${limit}`), binary, bytes, answer);
   }
 
@@ -94,7 +105,10 @@ export class BadFrames {
     this.stats.inc(metric);
     this.stats.inc('bad_frames_total');
     this.stats.inc('bad_frame_closes_total');
-    this.log.warn({ route: this.route, kind: metric === 'invalid_utf8_closes_total' ? 'text' : undefined, closed: 1006, reason }, 'bad frame: connection cut by uWS');
+    this.log.warn(
+      { route: this.route, kind: metric === 'invalid_utf8_closes_total' ? 'text' : undefined, closed: 1006, reason },
+      'bad frame: connection cut by uWS',
+    );
   }
 
   private warn(err: GatewayError, binary: boolean, bytes: number): void {

@@ -142,7 +142,10 @@ export class ClientAddresses {
   private readonly any: boolean;
 
   /** `entries`: validated GATEWAY_TRUSTED_PROXIES; `tls`: the gateway serves https/wss itself. */
-  constructor(entries: readonly string[], private readonly tls: boolean) {
+  constructor(
+    entries: readonly string[],
+    private readonly tls: boolean,
+  ) {
     for (const entry of entries) {
       const range = parseProxyEntry(entry);
       this.trusted.addSubnet(range.address, range.prefix, range.family);
@@ -185,10 +188,18 @@ export class ClientAddresses {
     const f: Forwarding = { xff: '', forwarded: '', proto: '', host: '' };
     req.forEach((name, value) => {
       switch (name) {
-        case 'x-forwarded-for': f.xff = f.xff === '' ? value : `${f.xff},${value}`; break;
-        case 'forwarded': f.forwarded = f.forwarded === '' ? value : `${f.forwarded},${value}`; break;
-        case 'x-forwarded-proto': if (f.proto === '') f.proto = value; break;
-        case 'x-forwarded-host': if (f.host === '') f.host = value; break;
+        case 'x-forwarded-for':
+          f.xff = f.xff === '' ? value : `${f.xff},${value}`;
+          break;
+        case 'forwarded':
+          f.forwarded = f.forwarded === '' ? value : `${f.forwarded},${value}`;
+          break;
+        case 'x-forwarded-proto':
+          if (f.proto === '') f.proto = value;
+          break;
+        case 'x-forwarded-host':
+          if (f.host === '') f.host = value;
+          break;
         default:
       }
     });

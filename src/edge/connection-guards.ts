@@ -65,7 +65,11 @@ export function gateUpgrade(res: HttpResponse, req: HttpRequest, deps: GateDeps)
   if (!negotiation.ok) {
     stats.inc('upgrades_rejected_total');
     const shown = negotiation.offered.filter((p) => !p.startsWith('bearer.')).join(', ') || '(only a bearer token)';
-    rejectUpgrade(res, 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', `Unsupported Sec-WebSocket-Protocol ${JSON.stringify(shown.slice(0, 100))}; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')} (a bearer.<jwt> entry may come with them)`);
+    rejectUpgrade(
+      res,
+      'GW_ERR_UNSUPPORTED_SUBPROTOCOL',
+      `Unsupported Sec-WebSocket-Protocol ${JSON.stringify(shown.slice(0, 100))}; this endpoint speaks ${Object.keys(SUBPROTOCOLS).join(', ')} (a bearer.<jwt> entry may come with them)`,
+    );
     return null;
   }
   return { format: FORMAT_INDEX[negotiation.chosen], echo: negotiation.echo, protocolHeader };
@@ -101,8 +105,16 @@ type ClosingSocket = FrameBucket & EndableSocket;
  * (GATEWAY_MAX_FRAME_BYTES: close 1009). On refusal `answer` has sent the route's error frame and
  * closed the socket, and the result is false.
  */
-export function screenFrame(ws: FrameBucket, bytes: number, binary: boolean, limits: LimitsConfig, maxFrameBytes: number,
-  stats: RowWriter<EdgeMetric>, badFrames: BadFrames, answer: FrameAnswer): boolean {
+export function screenFrame(
+  ws: FrameBucket,
+  bytes: number,
+  binary: boolean,
+  limits: LimitsConfig,
+  maxFrameBytes: number,
+  stats: RowWriter<EdgeMetric>,
+  badFrames: BadFrames,
+  answer: FrameAnswer,
+): boolean {
   if (!takeFrame(ws, limits, stats)) {
     answer(new GatewayError('GW_ERR_RATE_LIMITED', `More than ${limits.frameRate} frames per second`), CLOSE.RATE_LIMITED);
     return false;
@@ -147,8 +159,15 @@ export function refuseAtOpen(ws: EndableSocket, err: GatewayError, stats: RowWri
  * format and checked against TYPE_FRAMES. null when refused: the bad-frame sequence ran
  * (`answer` sent the error frame, and the close when it ends the connection).
  */
-export function takeTypeFrame(ws: ClosingSocket & BadFrameCounter & { readonly format: FormatIndex }, message: ArrayBuffer, isBinary: boolean,
-  config: { limits: LimitsConfig; edge: EdgeConfig }, stats: RowWriter<EdgeMetric>, badFrames: BadFrames, send: (err: GatewayError) => void): ClientFrame | null {
+export function takeTypeFrame(
+  ws: ClosingSocket & BadFrameCounter & { readonly format: FormatIndex },
+  message: ArrayBuffer,
+  isBinary: boolean,
+  config: { limits: LimitsConfig; edge: EdgeConfig },
+  stats: RowWriter<EdgeMetric>,
+  badFrames: BadFrames,
+  send: (err: GatewayError) => void,
+): ClientFrame | null {
   const bytes = message.byteLength;
   const answer = answerWith(ws, send);
   if (!screenFrame(ws, bytes, isBinary, config.limits, config.edge.maxFrameBytes, stats, badFrames, answer)) return null;

@@ -95,15 +95,23 @@ function createApp(): uWS.TemplatedApp {
   try {
     return uWS.SSLApp({ cert_file_name: tls.certFile, key_file_name: tls.keyFile, passphrase: tls.passphrase, ca_file_name: tls.caFile });
   } catch (err) {
-    throw new Error(`edge ${index}: uWS could not load GATEWAY_TLS_CERT ${tls.certFile} / GATEWAY_TLS_KEY ${tls.keyFile}${tls.caFile === undefined ? '' : ` / GATEWAY_TLS_CA ${tls.caFile}`} (${(err as Error).message})`);
+    throw new Error(
+      `edge ${index}: uWS could not load GATEWAY_TLS_CERT ${tls.certFile} / GATEWAY_TLS_KEY ${tls.keyFile}${tls.caFile === undefined ? '' : ` / GATEWAY_TLS_CA ${tls.caFile}`} (${(err as Error).message})`,
+    );
   }
 }
 /**
  * A request or upgrade the route guards refuse before any route sees it: counted, and answered in
  * the format of the route family it was for (the Azure data plane has its own error body).
  */
-function refuseBeforeRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, upgrade: boolean, metric: 'encoding_refusals_total' | 'origin_refusals_total',
-  code: 'GW_ERR_ENCODING_INVALID' | 'GW_ERR_ORIGIN_FORBIDDEN', message: string): void {
+function refuseBeforeRoute(
+  res: uWS.HttpResponse,
+  req: uWS.HttpRequest,
+  upgrade: boolean,
+  metric: 'encoding_refusals_total' | 'origin_refusals_total',
+  code: 'GW_ERR_ENCODING_INVALID' | 'GW_ERR_ORIGIN_FORBIDDEN',
+  message: string,
+): void {
   stats.inc(metric);
   if (upgrade) stats.inc('upgrades_rejected_total');
   if (req.getUrl().startsWith(AZURE_REST_PREFIX)) {
@@ -114,24 +122,42 @@ function refuseBeforeRoute(res: uWS.HttpResponse, req: uWS.HttpRequest, upgrade:
   }
 }
 // Every route checks the request's Origin first (browser-guard.ts), then its percent-encoding and UTF-8 (request-encoding.ts).
-const app = guardBrowsers(guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
-  refuseBeforeRoute(res, req, upgrade, 'encoding_refusals_total', 'GW_ERR_ENCODING_INVALID', message);
-}), {
-  policy: new OriginPolicy(config.browsers.allowedOrigins, config.share.publicUrl === undefined ? [] : [new URL(config.share.publicUrl).origin]),
-  credentials: config.browsers.corsCredentials,
-  ownOrigin: requestOrigin,
-  refuse: (res, req, origin, upgrade) => {
-    const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not use this gateway (GATEWAY_ALLOWED_ORIGINS)`;
-    refuseBeforeRoute(res, req, upgrade, 'origin_refusals_total', 'GW_ERR_ORIGIN_FORBIDDEN', message);
+const app = guardBrowsers(
+  guardRequestEncoding(createApp(), (res, req, message, upgrade) => {
+    refuseBeforeRoute(res, req, upgrade, 'encoding_refusals_total', 'GW_ERR_ENCODING_INVALID', message);
+  }),
+  {
+    policy: new OriginPolicy(config.browsers.allowedOrigins, config.share.publicUrl === undefined ? [] : [new URL(config.share.publicUrl).origin]),
+    credentials: config.browsers.corsCredentials,
+    ownOrigin: requestOrigin,
+    refuse: (res, req, origin, upgrade) => {
+      const message = `Origin ${JSON.stringify(origin.slice(0, 200))} may not use this gateway (GATEWAY_ALLOWED_ORIGINS)`;
+      refuseBeforeRoute(res, req, upgrade, 'origin_refusals_total', 'GW_ERR_ORIGIN_FORBIDDEN', message);
+    },
   },
-});
+);
 const store = new PortClient<StoreTask, StoreReply>(storePort);
 let boundPort = port; // the port it listens on, once it does (PORT=0 picks one)
 let closing = false;
 const context: EdgeContext = {
-  config, index, mqttUrl, app, stats, shared, logger, checks, tokenPool: poolPort !== undefined, revocations, acl, ipBuckets, clients, requestOrigin,
+  config,
+  index,
+  mqttUrl,
+  app,
+  stats,
+  shared,
+  logger,
+  checks,
+  tokenPool: poolPort !== undefined,
+  revocations,
+  acl,
+  ipBuckets,
+  clients,
+  requestOrigin,
   expiry: new SessionExpiry(sessionEndings(stats)),
-  store, ingestPort, toIngest,
+  store,
+  ingestPort,
+  toIngest,
   publish: (topic, payload) => toIngest({ t: 'publish', topic, payload, qos: 1 }),
   nudgeRelay: () => toIngest({ t: 'outbox' }),
   publicBase: (res, req) => {
@@ -177,8 +203,10 @@ ingestPort.on('message', (message: IngestToEdge) => {
 function testHook(hook: 'wedge-edge' | 'crash-store-pool' | 'break-store-pool'): void {
   logger.warn({ hook }, 'test hook');
   if (hook === 'wedge-edge') spinForever();
-  store.call({ op: 'test-crash', replacementsFail: hook === 'break-store-pool' })
-    .then((reply) => logger.warn({ reply }, 'test hook: the store pool answered'), (err: unknown) => logger.error({ err }, 'test hook failed'));
+  store.call({ op: 'test-crash', replacementsFail: hook === 'break-store-pool' }).then(
+    (reply) => logger.warn({ reply }, 'test hook: the store pool answered'),
+    (err: unknown) => logger.error({ err }, 'test hook failed'),
+  );
 }
 
 /**

@@ -35,7 +35,13 @@ const TYPES: Readonly<Record<string, string>> = {
 /** dist/src (the compiled tree; the build copies the pages' html and css next to their scripts). */
 const SRC = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-function filesIn(dir: string, urlPrefix: string, into: Map<string, StaticFile>, only?: (name: string) => boolean, rewrite?: (text: string, name: string) => string): void {
+function filesIn(
+  dir: string,
+  urlPrefix: string,
+  into: Map<string, StaticFile>,
+  only?: (name: string) => boolean,
+  rewrite?: (text: string, name: string) => string,
+): void {
   for (const name of readdirSync(dir)) {
     const type = TYPES[name.slice(name.lastIndexOf('.'))];
     if (type === undefined || (only !== undefined && !only(name))) continue;
@@ -79,7 +85,10 @@ const PAGES: Readonly<Record<string, string>> = {
 function pageSecurityHeaders(own: string): ReadonlyArray<readonly [string, string]> {
   const ws = own === '' ? '' : ` ${own.replace(/^http/, 'ws')}`;
   return [
-    ['content-security-policy', `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${ws}; base-uri 'none'; form-action 'self'; frame-ancestors 'self'`],
+    [
+      'content-security-policy',
+      `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'${ws}; base-uri 'none'; form-action 'self'; frame-ancestors 'self'`,
+    ],
     ['x-frame-options', 'SAMEORIGIN'],
     ['referrer-policy', 'no-referrer'], // the viewer's URL carries its share token
   ];

@@ -38,7 +38,10 @@ export class SessionExpiry {
   private readonly byJti = new Map<string, Set<Socket>>();
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly handlers: ExpiryHandlers, sweepMs = 250) {
+  constructor(
+    private readonly handlers: ExpiryHandlers,
+    sweepMs = 250,
+  ) {
     this.timer = setInterval(() => this.sweep(), sweepMs);
     this.timer.unref();
   }

@@ -18,7 +18,13 @@ interface RefreshAnswer {
 }
 
 /** Checks the token, moves the session's expiry, and answers. */
-export async function refreshSession(checks: TokenChecks, expiry: SessionExpiry, ws: WebSocket<unknown> & ExpiringSocket, token: unknown, answer: RefreshAnswer): Promise<void> {
+export async function refreshSession(
+  checks: TokenChecks,
+  expiry: SessionExpiry,
+  ws: WebSocket<unknown> & ExpiringSocket,
+  token: unknown,
+  answer: RefreshAnswer,
+): Promise<void> {
   const result = await checkRefresh(checks, expiry, ws, token);
   if (ws.closed) return;
   if (result instanceof GatewayError) answer.refused(result);
@@ -26,7 +32,12 @@ export async function refreshSession(checks: TokenChecks, expiry: SessionExpiry,
 }
 
 /** Resolves with the new expiry (ms since the epoch), or the error to report; the connection stays either way. */
-async function checkRefresh(checks: TokenChecks, expiry: SessionExpiry, ws: WebSocket<unknown> & ExpiringSocket, token: unknown): Promise<number | GatewayError> {
+async function checkRefresh(
+  checks: TokenChecks,
+  expiry: SessionExpiry,
+  ws: WebSocket<unknown> & ExpiringSocket,
+  token: unknown,
+): Promise<number | GatewayError> {
   if (typeof token !== 'string' || token === '') return new GatewayError('GW_ERR_FRAME_INVALID', '"refresh_token" needs "token": a string');
   const current = ws.auth;
   if (!current?.principal) return new GatewayError('GW_ERR_FRAME_INVALID', 'This connection has no token to refresh');

@@ -66,24 +66,28 @@ export function serveStoreCall(res: HttpResponse, req: HttpRequest, deps: StoreC
   stats.inc('rest_requests_total');
   const token = guard ? bearerToken(req.getHeader('authorization')) : undefined;
   const id = pathParameter(req, 0);
-  handleAsync(res, async () => {
-    const body = withBody ? readJsonBody(res, { maxBytes: config.events.maxBodyBytes, maxDepth: config.limits.maxJsonDepth }) : Promise.resolve(undefined);
-    body.catch(() => undefined); // awaited below; never an unhandled rejection if auth fails first
-    if (guard) {
-      let principal;
-      try {
-        principal = await checks.jwt(token);
-      } catch (err) {
-        throw tokenFailure(err);
+  handleAsync(
+    res,
+    async () => {
+      const body = withBody ? readJsonBody(res, { maxBytes: config.events.maxBodyBytes, maxDepth: config.limits.maxJsonDepth }) : Promise.resolve(undefined);
+      body.catch(() => undefined); // awaited below; never an unhandled rejection if auth fails first
+      if (guard) {
+        let principal;
+        try {
+          principal = await checks.jwt(token);
+        } catch (err) {
+          throw tokenFailure(err);
+        }
+        if (!acl.allows(principal, guard.kind, guard.channel)) {
+          throw new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to ${guard.kind === 'publish' ? 'write to' : 'read'} channel ${guard.channel}`);
+        }
       }
-      if (!acl.allows(principal, guard.kind, guard.channel)) {
-        throw new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to ${guard.kind === 'publish' ? 'write to' : 'read'} channel ${guard.channel}`);
-      }
-    }
-    const reply = await store.call(build(await body, id === '' ? undefined : id));
-    if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-    if (reply.wroteEvent) deps.nudgeRelay();
-    return { status: reply.status, contentType: 'application/json', body: reply.body };
-  }, (err) => logger.error({ err }, 'REST request failed'), () => stats.inc('rest_errors_total'));
+      const reply = await store.call(build(await body, id === '' ? undefined : id));
+      if (!reply.ok) throw new GatewayError(reply.code, reply.message);
+      if (reply.wroteEvent) deps.nudgeRelay();
+      return { status: reply.status, contentType: 'application/json', body: reply.body };
+    },
+    (err) => logger.error({ err }, 'REST request failed'),
+    () => stats.inc('rest_errors_total'),
+  );
 }
-

@@ -39,14 +39,17 @@ export function upgradeAfter<T>(res: HttpResponse, req: HttpRequest, context: us
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
   const state = watchAbort(res);
-  work().then((userData) => {
-    if (!state.aborted) res.upgrade(userData, key, echo, extensions, context);
-  }, (err: unknown) => {
-    if (err instanceof GatewayError) {
-      if (!state.aborted) rejectUpgrade(res, err.code, err.message);
-      return;
-    }
-    logger.error({ err }, 'admission failed');
-    if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
-  });
+  work().then(
+    (userData) => {
+      if (!state.aborted) res.upgrade(userData, key, echo, extensions, context);
+    },
+    (err: unknown) => {
+      if (err instanceof GatewayError) {
+        if (!state.aborted) rejectUpgrade(res, err.code, err.message);
+        return;
+      }
+      logger.error({ err }, 'admission failed');
+      if (!state.aborted) rejectUpgrade(res, 'GW_ERR_INTERNAL', 'Internal error');
+    },
+  );
 }

@@ -49,7 +49,12 @@ export class ControlAuth {
   /** Why the last `open` returned null. */
   refusal: Refusal = 'unsigned';
 
-  constructor(clusterKey: string, private readonly maxBytes: number, private readonly now: () => number = Date.now, acceptedKey?: string) {
+  constructor(
+    clusterKey: string,
+    private readonly maxBytes: number,
+    private readonly now: () => number = Date.now,
+    acceptedKey?: string,
+  ) {
     this.key = createSecretKey(Buffer.from(clusterKey, 'utf8'));
     this.accepted = acceptedKey === undefined ? null : createSecretKey(Buffer.from(acceptedKey, 'utf8'));
   }
@@ -78,7 +83,8 @@ export class ControlAuth {
    */
   open(topic: string, payload: Buffer): Buffer | null {
     if (payload.byteLength > this.maxBytes) return this.refuse('too large');
-    if (payload.byteLength < MAGIC_BYTES.length || payload.compare(MAGIC_BYTES, 0, MAGIC_BYTES.length, 0, MAGIC_BYTES.length) !== 0) return this.refuse('unsigned');
+    if (payload.byteLength < MAGIC_BYTES.length || payload.compare(MAGIC_BYTES, 0, MAGIC_BYTES.length, 0, MAGIC_BYTES.length) !== 0)
+      return this.refuse('unsigned');
     let i = MAGIC_BYTES.length;
     const tsStart = i;
     while (i < payload.byteLength && i - tsStart <= 12 && payload[i] >= ZERO && payload[i] <= NINE) i++;

@@ -48,10 +48,22 @@ const stats = shared.ingestWriter();
 
 const fanout = new EdgeFanout(edgePorts, config.telemetry.batchMaxBytes, () => stats.inc('batches_sent_total'));
 const maxJsonDepth = config.limits.maxJsonDepth;
-const controlMessages = new ControlMessages((message) => fanout.broadcast(message), () => stats.inc('control_rejected_total'), maxJsonDepth, logger.child({ component: 'control' }));
+const controlMessages = new ControlMessages(
+  (message) => fanout.broadcast(message),
+  () => stats.inc('control_rejected_total'),
+  maxJsonDepth,
+  logger.child({ component: 'control' }),
+);
 const storeDb = openDatabase(config.events.dataDir, 'store');
 const context: IngestContext = {
-  config, identity, stats, logger, fanout, edgePorts, storeDb, controlMessages,
+  config,
+  identity,
+  stats,
+  logger,
+  fanout,
+  edgePorts,
+  storeDb,
+  controlMessages,
   bus: { subscribed: () => source.subscribed, publish: (topic, payload, qos) => publishControl(topic, payload, qos) },
 };
 
@@ -92,7 +104,10 @@ function authenticated(topic: string, payload: Buffer): Buffer | null {
   const body = auth.open(topic, payload);
   if (body === null) {
     stats.inc('control_unauthenticated_total');
-    authLog.warn({ topic: topic.slice(0, 200), bytes: payload.byteLength, why: auth.refusal }, 'control message dropped: not authenticated (GATEWAY_CLUSTER_KEY)');
+    authLog.warn(
+      { topic: topic.slice(0, 200), bytes: payload.byteLength, why: auth.refusal },
+      'control message dropped: not authenticated (GATEWAY_CLUSTER_KEY)',
+    );
   }
   return body;
 }
@@ -119,28 +134,34 @@ function publishControl(topic: string, payload: string | Uint8Array, qos: 0 | 1)
 }
 const filterOf = (c: ControlTopic) => (c.subtopics === 'none' ? c.topic : `${c.topic}/${c.subtopics === 'one' ? '+' : '#'}`);
 
-const source = new MqttSource(mqttUrl, mqttLogin ? { ...config.mqtt, ...mqttLogin, ca: undefined, cert: undefined, key: undefined } : config.mqtt, [...control.map(filterOf), ...watchdogTopics], logger.child({ component: 'mqtt' }), {
-  message: (topic, payload) => {
-    if (topic.startsWith(watchdogPrefix)) {
-      onWatchdogTopic(topic, payload);
-      return;
-    }
-    const c = controlIndex(topic);
-    if (c < 0) ingest.dataTopics(topic, payload);
-    else {
-      const body = authenticated(topic, payload);
-      if (body !== null) control[c].handle(control[c].subtopics === 'none' ? '' : topic.slice(controlPrefixes[c].length), body);
-    }
+const source = new MqttSource(
+  mqttUrl,
+  mqttLogin ? { ...config.mqtt, ...mqttLogin, ca: undefined, cert: undefined, key: undefined } : config.mqtt,
+  [...control.map(filterOf), ...watchdogTopics],
+  logger.child({ component: 'mqtt' }),
+  {
+    message: (topic, payload) => {
+      if (topic.startsWith(watchdogPrefix)) {
+        onWatchdogTopic(topic, payload);
+        return;
+      }
+      const c = controlIndex(topic);
+      if (c < 0) ingest.dataTopics(topic, payload);
+      else {
+        const body = authenticated(topic, payload);
+        if (body !== null) control[c].handle(control[c].subtopics === 'none' ? '' : topic.slice(controlPrefixes[c].length), body);
+      }
+    },
+    poison: (topic, bytes, err) => {
+      stats.inc('ingest_poison_messages_total');
+      const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
+      poisonLog.warn({ topic: topic.slice(0, 200), bytes, error: error.slice(0, 200) }, 'bus message skipped: its handling threw');
+    },
+    stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
+    reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
+    subscribed: () => ingest.subscribed(),
   },
-  poison: (topic, bytes, err) => {
-    stats.inc('ingest_poison_messages_total');
-    const error = err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-    poisonLog.warn({ topic: topic.slice(0, 200), bytes, error: error.slice(0, 200) }, 'bus message skipped: its handling threw');
-  },
-  stateChange: (connected) => stats.set('mqtt_connected', connected ? 1 : 0),
-  reconnectScheduled: () => stats.inc('mqtt_reconnects_total'),
-  subscribed: () => ingest.subscribed(),
-});
+);
 
 const probe = new ProgressProbe(shared, source, probeTopic, config.health.watchdogMs);
 probe.start();

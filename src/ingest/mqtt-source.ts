@@ -58,11 +58,17 @@ export class MqttSource {
   }
 
   start(): void {
-    this.logger.info({
-      url: redactUrl(this.url), topics: this.config.topics,
-      username: this.config.username ?? (decodeURIComponent(safeUrl(this.url)?.username ?? '') || undefined),
-      tls: /^(mqtts|ssl|wss):/.test(this.url) ? { ca: this.config.ca !== undefined ? 'GATEWAY_MQTT_CA' : 'system CAs', clientCertificate: this.config.cert !== undefined } : false,
-    }, 'mqtt connecting');
+    this.logger.info(
+      {
+        url: redactUrl(this.url),
+        topics: this.config.topics,
+        username: this.config.username ?? (decodeURIComponent(safeUrl(this.url)?.username ?? '') || undefined),
+        tls: /^(mqtts|ssl|wss):/.test(this.url)
+          ? { ca: this.config.ca !== undefined ? 'GATEWAY_MQTT_CA' : 'system CAs', clientCertificate: this.config.cert !== undefined }
+          : false,
+      },
+      'mqtt connecting',
+    );
     const client = connect(this.url, {
       clientId: this.config.clientId,
       clean: true,

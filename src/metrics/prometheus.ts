@@ -10,10 +10,25 @@ import { findStalls, threadProgress } from '../threads/progress.js';
 function register(registry: Registry, spec: MetricSpec, read: () => number): void {
   const name = `gateway_${spec.key}`;
   if (spec.kind === 'gauge') {
-    new Gauge({ name, help: spec.help, registers: [registry], collect() { this.set(read()); } });
+    new Gauge({
+      name,
+      help: spec.help,
+      registers: [registry],
+      collect() {
+        this.set(read());
+      },
+    });
   } else {
     // The shared stats hold the running total; a counter cannot be set, so reset and add it.
-    new Counter({ name, help: spec.help, registers: [registry], collect() { this.reset(); this.inc(read()); } });
+    new Counter({
+      name,
+      help: spec.help,
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(read());
+      },
+    });
   }
 }
 
@@ -25,13 +40,18 @@ interface HealthGauges {
 export function createPrometheusRegistry(stats: SharedStats, health: HealthGauges): Registry {
   const registry = new Registry();
   new Gauge({
-    name: 'gateway_thread_progress_age_seconds', help: HEALTH_METRICS[0].help, labelNames: ['thread'], registers: [registry],
+    name: 'gateway_thread_progress_age_seconds',
+    help: HEALTH_METRICS[0].help,
+    labelNames: ['thread'],
+    registers: [registry],
     collect() {
       for (const p of threadProgress(stats, Date.now(), health.tokenPool)) this.set({ thread: p.thread }, p.ageMs / 1000);
     },
   });
   new Gauge({
-    name: 'gateway_threads_stalled', help: HEALTH_METRICS[1].help, registers: [registry],
+    name: 'gateway_threads_stalled',
+    help: HEALTH_METRICS[1].help,
+    registers: [registry],
     collect() {
       this.set(findStalls(stats, Date.now(), health.watchdogMs, health.tokenPool).length);
     },

@@ -4,10 +4,7 @@
  * Each slot has a single writer, so plain stores suffice; readers may see a value a moment old,
  * never a torn one (aligned float64).
  */
-import {
-  EDGE_METRICS, GLOBAL_METRICS, INGEST_METRICS,
-  type EdgeMetric, type GlobalMetric, type IngestMetric, type MetricSpec,
-} from './metric-table.js';
+import { EDGE_METRICS, GLOBAL_METRICS, INGEST_METRICS, type EdgeMetric, type GlobalMetric, type IngestMetric, type MetricSpec } from './metric-table.js';
 
 const ROW = 48;
 const GLOBAL_ROW = 0;

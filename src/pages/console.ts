@@ -80,7 +80,8 @@ form.addEventListener('submit', (e) => {
   const userId = field('userId');
   for (const channel of data.getAll('channel').map(String)) {
     const client = new ChannelClient({
-      url: location.origin, channel,
+      url: location.origin,
+      channel,
       dialect: data.get('dialect') === 'realtime' ? 'realtime' : 'entity',
       userId: userId === '' ? undefined : userId,
       format: data.get('format') === 'msgpack' ? 'msgpack' : 'json',

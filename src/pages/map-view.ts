@@ -24,7 +24,10 @@ export class MapView {
   /** Frames drawn (tests and the stats panel read it). */
   frames = 0;
 
-  constructor(private readonly canvas: HTMLCanvasElement, private readonly tracks: Tracks) {
+  constructor(
+    private readonly canvas: HTMLCanvasElement,
+    private readonly tracks: Tracks,
+  ) {
     this.ctx = canvas.getContext('2d')!;
     new ResizeObserver(() => this.invalidate()).observe(canvas);
     this.bindGestures();
@@ -53,17 +56,23 @@ export class MapView {
 
   private currentView(): { lat: number; lon: number; scale: number } {
     if (this.view !== null) return this.view;
-    let minLat = Infinity, maxLat = -Infinity, minLon = Infinity, maxLon = -Infinity;
+    let minLat = Infinity,
+      maxLat = -Infinity,
+      minLon = Infinity,
+      maxLon = -Infinity;
     for (const t of this.tracks.byId.values()) {
-      minLat = Math.min(minLat, t.lat); maxLat = Math.max(maxLat, t.lat);
-      minLon = Math.min(minLon, t.lon); maxLon = Math.max(maxLon, t.lon);
+      minLat = Math.min(minLat, t.lat);
+      maxLat = Math.max(maxLat, t.lat);
+      minLon = Math.min(minLon, t.lon);
+      maxLon = Math.max(maxLon, t.lon);
     }
     if (minLat === Infinity) return { lat: 0, lon: 0, scale: this.canvas.clientWidth / 360 };
     const lat = (minLat + maxLat) / 2;
     const k = Math.cos((lat * Math.PI) / 180);
     const spanLon = Math.max(maxLon - minLon, 0.002);
     const spanLat = Math.max(maxLat - minLat, 0.002) / k;
-    const w = this.canvas.clientWidth * 0.85, h = this.canvas.clientHeight * 0.85;
+    const w = this.canvas.clientWidth * 0.85,
+      h = this.canvas.clientHeight * 0.85;
     return { lat, lon: (minLon + maxLon) / 2, scale: this.clampScale(Math.min(w / spanLon, h / spanLat)) };
   }
 
@@ -87,18 +96,23 @@ export class MapView {
       drag = { x: e.clientX, y: e.clientY };
       this.invalidate();
     });
-    this.canvas.addEventListener('wheel', (e) => {
-      e.preventDefault();
-      const v = this.currentView();
-      this.view = { ...v, scale: this.clampScale(v.scale * (e.deltaY < 0 ? 1.25 : 0.8)) };
-      this.invalidate();
-    }, { passive: false });
+    this.canvas.addEventListener(
+      'wheel',
+      (e) => {
+        e.preventDefault();
+        const v = this.currentView();
+        this.view = { ...v, scale: this.clampScale(v.scale * (e.deltaY < 0 ? 1.25 : 0.8)) };
+        this.invalidate();
+      },
+      { passive: false },
+    );
   }
 
   private draw(): void {
     this.dirty = false;
     const dpr = window.devicePixelRatio || 1;
-    const w = this.canvas.clientWidth, h = this.canvas.clientHeight;
+    const w = this.canvas.clientWidth,
+      h = this.canvas.clientHeight;
     if (w <= 0 || h <= 0) return; // hidden or squeezed to nothing: nothing to draw (and no scale)
     this.frames++;
     if (this.canvas.width !== Math.round(w * dpr) || this.canvas.height !== Math.round(h * dpr)) {
@@ -129,7 +143,8 @@ export class MapView {
       const skip = Math.max(0, t.trailLength - trailPoints);
       for (let i = skip; i < t.trailLength; i++) {
         const slot = ((t.trailStart + i) % TRAIL_POINTS) * 2;
-        const px = x(t.trail[slot + 1]), py = y(t.trail[slot]);
+        const px = x(t.trail[slot + 1]),
+          py = y(t.trail[slot]);
         if (i === skip) ctx.moveTo(px, py);
         else ctx.lineTo(px, py);
       }
@@ -145,7 +160,8 @@ export class MapView {
     const ticks = new Path2D();
     const stale = new Path2D();
     for (const t of this.tracks.byId.values()) {
-      const px = x(t.lon), py = y(t.lat);
+      const px = x(t.lon),
+        py = y(t.lat);
       if (px < -10 || py < -10 || px > w + 10 || py > h + 10) continue;
       const path = now - t.lastSeen > 30_000 ? stale : null;
       if (!detailed) {
@@ -172,7 +188,8 @@ export class MapView {
 
     const sel = this.selected === null ? undefined : this.tracks.byId.get(this.selected);
     if (sel !== undefined) {
-      const px = x(sel.lon), py = y(sel.lat);
+      const px = x(sel.lon),
+        py = y(sel.lat);
       ctx.strokeStyle = '#fbbf24';
       ctx.lineWidth = 2;
       ctx.beginPath();
@@ -184,12 +201,22 @@ export class MapView {
     }
   }
 
-  private drawGrid(ctx: CanvasRenderingContext2D, w: number, h: number, v: { lat: number; lon: number; scale: number }, k: number, x: (lon: number) => number, y: (lat: number) => number): void {
+  private drawGrid(
+    ctx: CanvasRenderingContext2D,
+    w: number,
+    h: number,
+    v: { lat: number; lon: number; scale: number },
+    k: number,
+    x: (lon: number) => number,
+    y: (lat: number) => number,
+  ): void {
     const degPerPx = 1 / v.scale;
     const step = NICE_STEPS.find((s) => s / degPerPx >= 90) ?? 90;
     // Only the lines on the canvas, and never more than a few hundred (the scale is clamped anyway).
-    const lon0 = Math.max(-180, v.lon - (w / 2) * degPerPx), lon1 = Math.min(180, v.lon + (w / 2) * degPerPx, lon0 + step * 400);
-    const lat0 = Math.max(-90, v.lat - (h / 2) * degPerPx * k), lat1 = Math.min(90, v.lat + (h / 2) * degPerPx * k, lat0 + step * 400);
+    const lon0 = Math.max(-180, v.lon - (w / 2) * degPerPx),
+      lon1 = Math.min(180, v.lon + (w / 2) * degPerPx, lon0 + step * 400);
+    const lat0 = Math.max(-90, v.lat - (h / 2) * degPerPx * k),
+      lat1 = Math.min(90, v.lat + (h / 2) * degPerPx * k, lat0 + step * 400);
     ctx.strokeStyle = '#1e293b';
     ctx.lineWidth = 1;
     ctx.fillStyle = '#475569';
@@ -208,7 +235,7 @@ export class MapView {
     }
     ctx.stroke();
     // Scale bar: a round distance near 120 px.
-    const kmPerPx = (degPerPx * 111.32) * k;
+    const kmPerPx = degPerPx * 111.32 * k;
     const target = kmPerPx * 120;
     const nice = [0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000].find((d) => d >= target / 2) ?? 2000;
     const px = nice / kmPerPx;

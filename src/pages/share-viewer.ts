@@ -58,9 +58,10 @@ if (token === null || token === '') {
   client.on('ended', (why) => {
     ended = true;
     $('expiry').textContent = why === 'expired' ? 'expired' : 'revoked';
-    banner(why === 'expired' ? 'warn' : 'bad', why === 'expired'
-      ? 'This link has expired. Ask its owner for a new one.'
-      : 'This link was revoked by its owner.');
+    banner(
+      why === 'expired' ? 'warn' : 'bad',
+      why === 'expired' ? 'This link has expired. Ask its owner for a new one.' : 'This link was revoked by its owner.',
+    );
     showState($('state'), 'link', { state: 'closed', reason: why });
   });
   client.on('serverError', (e) => {

@@ -20,7 +20,8 @@ export interface Track {
   trailLength: number;
 }
 
-const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null);
+const num = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v) ? v : typeof v === 'string' && v.trim() !== '' && Number.isFinite(Number(v)) ? Number(v) : null;
 
 /** Latitude and longitude of a payload: LAT/LON (the references), or lat/lon, latitude/longitude. */
 function coordinates(data: Record<string, unknown>): [number, number] | null {
@@ -40,7 +41,18 @@ export class Tracks {
     if (at === null) return null;
     let t = this.byId.get(id);
     if (t === undefined) {
-      t = { id, lat: at[0], lon: at[1], speed: null, heading: null, lastSeen: 0, timestamp, trail: new Float64Array(TRAIL_POINTS * 2), trailStart: 0, trailLength: 0 };
+      t = {
+        id,
+        lat: at[0],
+        lon: at[1],
+        speed: null,
+        heading: null,
+        lastSeen: 0,
+        timestamp,
+        trail: new Float64Array(TRAIL_POINTS * 2),
+        trailStart: 0,
+        trailLength: 0,
+      };
       this.byId.set(id, t);
     }
     t.lat = at[0];

@@ -13,8 +13,10 @@ const handler: Promise<Handler> = import((workerData as { readonly entry: string
 // Piscina's loader swallows this rejection (and tries other ways to load this file, which find no
 // handler): end the thread with the real error instead, which Piscina reports. From a microtask,
 // at once: a nextTick or a timer could wait forever once the thread blocks in Atomics.wait.
-handler.catch((err: unknown) => queueMicrotask(() => {
-  throw err;
-}));
+handler.catch((err: unknown) =>
+  queueMicrotask(() => {
+    throw err;
+  }),
+);
 
 export default handler;

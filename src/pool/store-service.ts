@@ -12,16 +12,26 @@ import type { StoreReply, StoreTask, StoreWorkerData } from './store-protocol.js
 export class StoreService {
   readonly pool: FixedPool<StoreTask, StoreReply>;
 
-  constructor(data: StoreWorkerData, threads: number, private readonly ports: readonly MessagePort[], logger: Logger) {
+  constructor(
+    data: StoreWorkerData,
+    threads: number,
+    private readonly ports: readonly MessagePort[],
+    logger: Logger,
+  ) {
     this.pool = new FixedPool('store pool', new URL('./store-task.js', import.meta.url), data, threads, { op: 'ping' }, logger);
     for (const port of ports) {
-      servePort<StoreTask, StoreReply>(port, (task) => this.pool.run(task), (err) => {
-        logger.error({ err }, 'store task failed');
-        const full = err instanceof Error && /queue is full/i.test(err.message);
-        return full
-          ? { ok: false, code: 'GW_ERR_OVERLOADED', message: 'The store is busy; retry shortly' }
-          : { ok: false, code: 'GW_ERR_INTERNAL', message: 'Internal error' };
-      }, logger);
+      servePort<StoreTask, StoreReply>(
+        port,
+        (task) => this.pool.run(task),
+        (err) => {
+          logger.error({ err }, 'store task failed');
+          const full = err instanceof Error && /queue is full/i.test(err.message);
+          return full
+            ? { ok: false, code: 'GW_ERR_OVERLOADED', message: 'The store is busy; retry shortly' }
+            : { ok: false, code: 'GW_ERR_INTERNAL', message: 'Internal error' };
+        },
+        logger,
+      );
     }
   }
 

@@ -71,8 +71,12 @@ function serve(task: StoreTask): StoreReply {
   if (isTripTask(task)) return tripTask(task);
   if (task.op === 'dead-letters') {
     const items = deadLetters.page(task.skip, task.limit).map((d) => ({
-      id: d.id, channel: d.channel, reason: d.reason, bytes: d.bytes,
-      created_at: new Date(d.created_at).toISOString(), dead_lettered_at: new Date(d.dead_at).toISOString(),
+      id: d.id,
+      channel: d.channel,
+      reason: d.reason,
+      bytes: d.bytes,
+      created_at: new Date(d.created_at).toISOString(),
+      dead_lettered_at: new Date(d.dead_at).toISOString(),
     }));
     return ok(200, { total: deadLetters.count(), skip: task.skip, limit: task.limit, dead_letters: items });
   }

@@ -15,11 +15,28 @@ export type PoolServiceReply = PoolReply | { readonly ok: false; readonly reason
 export class TokenService {
   readonly pool: FixedPool<PoolTask, PoolReply>;
 
-  constructor(config: TokenCheckConfig, threads: number, private readonly ports: readonly MessagePort[], logger: Logger) {
+  constructor(
+    config: TokenCheckConfig,
+    threads: number,
+    private readonly ports: readonly MessagePort[],
+    logger: Logger,
+  ) {
     // A connect storm queues here, not in the edges' event loops; bounded. The probe: a check of no token.
-    this.pool = new FixedPool('token-check pool', new URL('./token-check-task.js', import.meta.url), config, threads, { kind: 'jwt', token: undefined }, logger);
+    this.pool = new FixedPool(
+      'token-check pool',
+      new URL('./token-check-task.js', import.meta.url),
+      config,
+      threads,
+      { kind: 'jwt', token: undefined },
+      logger,
+    );
     for (const port of ports) {
-      servePort<PoolTask, PoolServiceReply>(port, (task) => this.pool.run(task), () => ({ ok: false, reason: 'internal' }), logger);
+      servePort<PoolTask, PoolServiceReply>(
+        port,
+        (task) => this.pool.run(task),
+        () => ({ ok: false, reason: 'internal' }),
+        logger,
+      );
     }
   }
 

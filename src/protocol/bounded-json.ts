@@ -42,7 +42,10 @@ interface JsonLimits {
 
 /** Why an input was refused; `detail` is a phrase to put after the input's name ("is nested deeper than 64 levels"). */
 export class BoundedJsonError extends Error {
-  constructor(readonly reason: JsonRefusal, readonly detail: string) {
+  constructor(
+    readonly reason: JsonRefusal,
+    readonly detail: string,
+  ) {
     super(`JSON ${detail}`);
     this.name = 'BoundedJsonError';
   }
@@ -217,38 +220,76 @@ const u32 = (bytes: Uint8Array, o: number) => bytes[o] * 0x1000000 + ((bytes[o +
 /** Bytes a scalar's length field takes after its type byte 0xc0…0xdf (0: fixed size). */
 function lengthFieldSize(b: number): number {
   switch (b) {
-    case 0xc4: case 0xc7: case 0xd9: return 1;
-    case 0xc5: case 0xc8: case 0xda: return 2;
-    case 0xc6: case 0xc9: case 0xdb: return 4;
-    default: return 0;
+    case 0xc4:
+    case 0xc7:
+    case 0xd9:
+      return 1;
+    case 0xc5:
+    case 0xc8:
+    case 0xda:
+      return 2;
+    case 0xc6:
+    case 0xc9:
+    case 0xdb:
+      return 4;
+    default:
+      return 0;
   }
 }
 
 /** The whole size of the scalar whose type byte 0xc0…0xdf is at `at` (its length field is in range); -1 for 0xc1. */
 function scalarSize(bytes: Uint8Array, at: number, b: number): number {
   switch (b) {
-    case 0xc0: case 0xc2: case 0xc3: return 1;
-    case 0xc4: return 2 + bytes[at + 1]; // bin 8
-    case 0xc5: return 3 + u16(bytes, at + 1);
-    case 0xc6: return 5 + u32(bytes, at + 1);
-    case 0xc7: return 3 + bytes[at + 1]; // ext 8: length, type, data
-    case 0xc8: return 4 + u16(bytes, at + 1);
-    case 0xc9: return 6 + u32(bytes, at + 1);
-    case 0xca: return 5;
-    case 0xcb: return 9;
-    case 0xcc: case 0xd0: return 2;
-    case 0xcd: case 0xd1: return 3;
-    case 0xce: case 0xd2: return 5;
-    case 0xcf: case 0xd3: return 9;
-    case 0xd4: return 3; // fixext 1: type, data
-    case 0xd5: return 4;
-    case 0xd6: return 6;
-    case 0xd7: return 10;
-    case 0xd8: return 18;
-    case 0xd9: return 2 + bytes[at + 1]; // str 8
-    case 0xda: return 3 + u16(bytes, at + 1);
-    case 0xdb: return 5 + u32(bytes, at + 1);
-    default: return -1; // 0xc1 is never used
+    case 0xc0:
+    case 0xc2:
+    case 0xc3:
+      return 1;
+    case 0xc4:
+      return 2 + bytes[at + 1]; // bin 8
+    case 0xc5:
+      return 3 + u16(bytes, at + 1);
+    case 0xc6:
+      return 5 + u32(bytes, at + 1);
+    case 0xc7:
+      return 3 + bytes[at + 1]; // ext 8: length, type, data
+    case 0xc8:
+      return 4 + u16(bytes, at + 1);
+    case 0xc9:
+      return 6 + u32(bytes, at + 1);
+    case 0xca:
+      return 5;
+    case 0xcb:
+      return 9;
+    case 0xcc:
+    case 0xd0:
+      return 2;
+    case 0xcd:
+    case 0xd1:
+      return 3;
+    case 0xce:
+    case 0xd2:
+      return 5;
+    case 0xcf:
+    case 0xd3:
+      return 9;
+    case 0xd4:
+      return 3; // fixext 1: type, data
+    case 0xd5:
+      return 4;
+    case 0xd6:
+      return 6;
+    case 0xd7:
+      return 10;
+    case 0xd8:
+      return 18;
+    case 0xd9:
+      return 2 + bytes[at + 1]; // str 8
+    case 0xda:
+      return 3 + u16(bytes, at + 1);
+    case 0xdb:
+      return 5 + u32(bytes, at + 1);
+    default:
+      return -1; // 0xc1 is never used
   }
 }
 
@@ -277,23 +318,29 @@ export function msgpackDepthWithin(bytes: Uint8Array, maxDepth: number): Msgpack
     remaining[depth]--;
     const b = bytes[at];
     let items: number;
-    if (b <= 0x7f || b >= 0xe0) { // positive and negative fixint
+    if (b <= 0x7f || b >= 0xe0) {
+      // positive and negative fixint
       at += 1;
       continue;
-    } else if (b <= 0x8f) { // fixmap
+    } else if (b <= 0x8f) {
+      // fixmap
       items = (b & 0x0f) * 2;
       at += 1;
-    } else if (b <= 0x9f) { // fixarray
+    } else if (b <= 0x9f) {
+      // fixarray
       items = b & 0x0f;
       at += 1;
-    } else if (b <= 0xbf) { // fixstr
+    } else if (b <= 0xbf) {
+      // fixstr
       at += 1 + (b & 0x1f);
       continue;
-    } else if (b === 0xdc || b === 0xde) { // array 16, map 16
+    } else if (b === 0xdc || b === 0xde) {
+      // array 16, map 16
       if (at + 2 >= n) return 'truncated';
       items = u16(bytes, at + 1) * (b === 0xde ? 2 : 1);
       at += 3;
-    } else if (b === 0xdd || b === 0xdf) { // array 32, map 32
+    } else if (b === 0xdd || b === 0xdf) {
+      // array 32, map 32
       if (at + 4 >= n) return 'truncated';
       items = u32(bytes, at + 1) * (b === 0xdf ? 2 : 1);
       at += 5;

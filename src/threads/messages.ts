@@ -27,7 +27,4 @@ export type EdgeToIngest = FeatureToIngest | PublishToIngest;
 
 export type MainToWorker = { readonly t: 'close' };
 
-export type WorkerToMain =
-  | { readonly t: 'ready'; readonly port?: number }
-  | { readonly t: 'closed' }
-  | { readonly t: 'failed'; readonly message: string };
+export type WorkerToMain = { readonly t: 'ready'; readonly port?: number } | { readonly t: 'closed' } | { readonly t: 'failed'; readonly message: string };

@@ -18,7 +18,10 @@ export function take(state: BucketState, rate: number, burst: number, now: numbe
 export class KeyedBuckets {
   private readonly buckets = new Map<string, BucketState>();
 
-  constructor(private readonly rate: number, private readonly burst: number) {}
+  constructor(
+    private readonly rate: number,
+    private readonly burst: number,
+  ) {}
 
   take(key: string, now = Date.now()): boolean {
     let state = this.buckets.get(key);

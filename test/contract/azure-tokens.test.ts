@@ -50,7 +50,9 @@ describe('client access tokens', () => {
     const ours = decodeJwt(await tokens.signClient('http://localhost:8080', 'extraccion', { userId: 'u', roles: ['r'], groups: ['g'] }));
     const theirs = decodeJwt((await sdk.getClientAccessToken({ userId: 'u', roles: ['r'], groups: ['g'] })).token);
     expect(ours).toEqual({ ...theirs, iat: ours.iat, exp: ours.exp });
-    expect(await tokens.verifyClient(await tokens.signClient('ws://localhost:8080', 'extraccion', { userId: 'u' }), 'extraccion')).toMatchObject({ userId: 'u' });
+    expect(await tokens.verifyClient(await tokens.signClient('ws://localhost:8080', 'extraccion', { userId: 'u' }), 'extraccion')).toMatchObject({
+      userId: 'u',
+    });
   });
 
   it('refuse another hub, another key, an expired token, garbage and nothing', async () => {
@@ -58,8 +60,12 @@ describe('client access tokens', () => {
     await expect(tokens.verifyClient(token, 'other')).rejects.toMatchObject({ code: 'GW_ERR_TOKEN_INVALID', message: expect.stringMatching(/audience/) });
     const forged = await new WebPubSubServiceClient(`Endpoint=http://localhost:8080;AccessKey=someone-elses-key;`, 'extraccion').getClientAccessToken();
     await expect(tokens.verifyClient(forged.token, 'extraccion')).rejects.toMatchObject({ code: 'GW_ERR_TOKEN_INVALID' });
-    const expired = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setAudience('http://localhost:8080/client/hubs/extraccion')
-      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200).setExpirationTime(Math.floor(Date.now() / 1000) - 3600).sign(new TextEncoder().encode(KEY));
+    const expired = await new SignJWT({})
+      .setProtectedHeader({ alg: 'HS256' })
+      .setAudience('http://localhost:8080/client/hubs/extraccion')
+      .setIssuedAt(Math.floor(Date.now() / 1000) - 7200)
+      .setExpirationTime(Math.floor(Date.now() / 1000) - 3600)
+      .sign(new TextEncoder().encode(KEY));
     await expect(tokens.verifyClient(expired, 'extraccion')).rejects.toMatchObject({ code: 'GW_ERR_TOKEN_EXPIRED' });
     await expect(tokens.verifyClient('not.a.jwt', 'extraccion')).rejects.toMatchObject({ code: 'GW_ERR_TOKEN_INVALID' });
     await expect(tokens.verifyClient(undefined, 'extraccion')).rejects.toMatchObject({ code: 'GW_ERR_TOKEN_MISSING' });
@@ -77,7 +83,9 @@ describe('REST tokens', () => {
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
     const port = (server.address() as AddressInfo).port;
-    const client = new WebPubSubServiceClient(`Endpoint=http://127.0.0.1;Port=${port};AccessKey=${KEY};Version=1.0;`, 'chat', { allowInsecureConnection: true });
+    const client = new WebPubSubServiceClient(`Endpoint=http://127.0.0.1;Port=${port};AccessKey=${KEY};Version=1.0;`, 'chat', {
+      allowInsecureConnection: true,
+    });
     await client.sendToAll({ hello: 'world' }, { filter: "userId ne 'x'" });
     await client.group('excavadoras').sendToAll('text', { contentType: 'text/plain' });
 

@@ -35,7 +35,11 @@ describe.each(['inline', 'pool', 'auto'] as const)('TokenChecks (%s)', (mode) =>
     await checks.close();
     await service?.close();
   });
-  const reason = (p: Promise<unknown>) => p.then(() => 'accepted', (e: { reason?: string; name: string }) => `${e.name}:${e.reason}`);
+  const reason = (p: Promise<unknown>) =>
+    p.then(
+      () => 'accepted',
+      (e: { reason?: string; name: string }) => `${e.name}:${e.reason}`,
+    );
 
   it('accepts a valid JWT and returns its principal', async () => {
     expect(await checks.jwt(await mintJwt('42', { roles: ['LEVEL_1'] }))).toMatchObject({ userId: '42', roles: ['LEVEL_1'] });
@@ -47,7 +51,7 @@ describe.each(['inline', 'pool', 'auto'] as const)('TokenChecks (%s)', (mode) =>
     expect(await reason(checks.jwt(await mintJwt('1', {}, { expiresInS: -60 })))).toBe('TokenError:expired');
   });
 
-  it('checks share links, their device, and the caller\'s revocations', async () => {
+  it("checks share links, their device, and the caller's revocations", async () => {
     const issuer = new ShareTokens(config.share, revocations);
     const { token, grant } = issuer.issue('DEV-7', 60, 'u');
     expect(await checks.share(token, 'DEV-7')).toMatchObject({ deviceId: 'DEV-7', jti: grant.jti });

@@ -21,7 +21,15 @@ export async function startAzureGateway(extra: Record<string, string> = {}): Pro
   const dir = tempDataDir();
   const file = join(dir, 'equipment.json');
   writeFileSync(file, JSON.stringify(EQUIPMENT));
-  return startGateway({ env: channelEnv({ GATEWAY_DATA_DIR: dir, GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY, GATEWAY_EQUIPMENT_FILE: file, GATEWAY_AZURE_HUBS: 'extraccion,chat', ...extra }) });
+  return startGateway({
+    env: channelEnv({
+      GATEWAY_DATA_DIR: dir,
+      GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY,
+      GATEWAY_EQUIPMENT_FILE: file,
+      GATEWAY_AZURE_HUBS: 'extraccion,chat',
+      ...extra,
+    }),
+  });
 }
 
 export const connectionString = (gw: GatewayProcess, key = ACCESS_KEY) => `Endpoint=http://127.0.0.1:${gw.port};AccessKey=${key};Version=1.0;`;
@@ -87,10 +95,11 @@ export async function startProxy(targetPort: number): Promise<{ port: number; cu
     cut() {
       for (const s of sockets) s.destroy();
     },
-    close: () => new Promise<void>((resolve) => {
-      proxy.cut();
-      server.close(() => resolve());
-    }),
+    close: () =>
+      new Promise<void>((resolve) => {
+        proxy.cut();
+        server.close(() => resolve());
+      }),
   };
   onTestFinished(() => proxy.close());
   return proxy;

@@ -15,16 +15,28 @@ export const cspViolations = (consoleErrors: readonly string[]) => consoleErrors
 
 /** Opens `url` in a fresh headless Chromium; `consoleErrors` collects the page's console errors from the start. */
 export async function openPage(url: string): Promise<{ browser: Browser; page: Page; consoleErrors: string[] }> {
-  const browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  }).catch((err: Error) => {
-    throw new Error(`cannot start ${CHROMIUM} (apt-get install chromium; .ci/run does): ${err.message}`);
-  });
+  const browser = await chromium
+    .launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    })
+    .catch((err: Error) => {
+      throw new Error(`cannot start ${CHROMIUM} (apt-get install chromium; .ci/run does): ${err.message}`);
+    });
   onTestFinished(() => browser.close());
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   const consoleErrors: string[] = [];
-  page.on('console', (m) => { if (m.type() === 'error') consoleErrors.push(m.text()); });
+  page.on('console', (m) => {
+    if (m.type() === 'error') consoleErrors.push(m.text());
+  });
   await page.goto(url);
   return { browser, page, consoleErrors };
 }

@@ -8,7 +8,10 @@ import type { BusLogin } from './publisher.js';
 
 /** One topic under each control prefix (the defaults), with a payload the gateway would accept there. */
 export const CONTROL_PUBLISHES: ReadonlyArray<{ readonly topic: string; readonly payload: string }> = [
-  { topic: 'gateway/channels/sensors', payload: JSON.stringify({ type: 'entity_event', entity_type: 'sensor', event_type: 'created', entity_id: 666, data: { forged: 'FORGED-PAYLOAD' } }) },
+  {
+    topic: 'gateway/channels/sensors',
+    payload: JSON.stringify({ type: 'entity_event', entity_type: 'sensor', event_type: 'created', entity_id: 666, data: { forged: 'FORGED-PAYLOAD' } }),
+  },
   { topic: 'gateway/events/all', payload: JSON.stringify({ type: 'system_event', data: { forged: 'FORGED-PAYLOAD' } }) },
   { topic: 'gateway/events/user/u1', payload: JSON.stringify({ type: 'task_event', data: { forged: 'FORGED-PAYLOAD' } }) },
   { topic: 'gateway/events/role/admin', payload: JSON.stringify({ type: 'role_event', data: { forged: 'FORGED-PAYLOAD' } }) },
@@ -18,11 +21,22 @@ export const CONTROL_PUBLISHES: ReadonlyArray<{ readonly topic: string; readonly
 ];
 
 /** Filters a device must not be granted: each could read a control topic. */
-export const CONTROL_FILTERS = ['#', 'gateway/#', 'gateway/channels/+', 'gateway/events/user/u1', '+/events/#', 'gateway/azure/extraccion', 'gateway/revocations', '+/+/+'];
+export const CONTROL_FILTERS = [
+  '#',
+  'gateway/#',
+  'gateway/channels/+',
+  'gateway/events/user/u1',
+  '+/events/#',
+  'gateway/azure/extraccion',
+  'gateway/revocations',
+  '+/+/+',
+];
 
 export async function busClient(url: string, login?: BusLogin, clientId?: string): Promise<MqttClient> {
   const client = await connectAsync(url, { reconnectPeriod: 0, ...login, ...(clientId ? { clientId } : {}) });
-  onTestFinished(async () => { await client.endAsync(true); });
+  onTestFinished(async () => {
+    await client.endAsync(true);
+  });
   return client;
 }
 
@@ -35,7 +49,10 @@ export async function publishAttempt(url: string, login: BusLogin | undefined, t
   const client = await busClient(url, login);
   const closed = new Promise<'closed'>((resolve) => client.once('close', () => resolve('closed')));
   client.publish(topic, payload, { qos: 0 });
-  const probe = client.publishAsync('gps/PROBE', JSON.stringify({ DEVICE_ID: 'PROBE', LAT: 0, LON: 0 }), { qos: 1 }).then(() => 'open' as const, () => 'closed' as const);
+  const probe = client.publishAsync('gps/PROBE', JSON.stringify({ DEVICE_ID: 'PROBE', LAT: 0, LON: 0 }), { qos: 1 }).then(
+    () => 'open' as const,
+    () => 'closed' as const,
+  );
   return Promise.race([closed, probe]);
 }
 

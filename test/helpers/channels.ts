@@ -41,7 +41,9 @@ export async function rest(gw: GatewayProcess, method: string, path: string, bod
   let parsed: unknown = text;
   try {
     parsed = JSON.parse(text);
-  } catch { /* not JSON: keep the text */ }
+  } catch {
+    /* not JSON: keep the text */
+  }
   return { status: res.status, body: parsed };
 }
 

@@ -11,6 +11,8 @@ export const TEST_CLUSTER_KEY = 'test-cluster-key-0123456789abcdef0123456789abcd
 export function signControl(topic: string, body: string | Buffer, key = TEST_CLUSTER_KEY, nowS = Math.floor(Date.now() / 1000)): Buffer {
   const bytes = typeof body === 'string' ? Buffer.from(body) : body;
   const ts = String(nowS);
-  const mac = createHmac('sha256', key).update(Buffer.concat([Buffer.from(`GWMAC1\0${topic}\0${ts}\0`), bytes])).digest('hex');
+  const mac = createHmac('sha256', key)
+    .update(Buffer.concat([Buffer.from(`GWMAC1\0${topic}\0${ts}\0`), bytes]))
+    .digest('hex');
   return Buffer.concat([Buffer.from(`GWMAC1 ${ts} ${mac}\n`), bytes]);
 }

@@ -33,7 +33,9 @@ export function startFastReader(url: string, untilSeq: number): FastReader {
   const worker = new Worker(SOURCE, { eval: true, workerData: { url, untilSeq, wsPath: require.resolve('ws') } });
   onTestFinished(() => worker.terminate().then(() => undefined));
   let ready!: () => void;
-  const readyP = new Promise<void>((r) => { ready = r; });
+  const readyP = new Promise<void>((r) => {
+    ready = r;
+  });
   const done = new Promise<number[]>((resolve, reject) => {
     worker.on('message', (m: { t: string; seqs?: number[]; message?: string }) => {
       if (m.t === 'ready') ready();

@@ -61,10 +61,12 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
   const logs: LogLine[] = [];
   const waiters = new Set<{ predicate: (l: LogLine) => boolean; resolve: (l: LogLine) => void }>();
   let exited: number | null | undefined;
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => {
-    exited = code;
-    resolve(code);
-  }));
+  const exit = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => {
+      exited = code;
+      resolve(code);
+    }),
+  );
   let pending = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
     pending += chunk;
@@ -79,24 +81,44 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
         line = { msg: text };
       }
       logs.push(line);
-      for (const w of waiters) if (w.predicate(line)) { waiters.delete(w); w.resolve(line); }
+      for (const w of waiters)
+        if (w.predicate(line)) {
+          waiters.delete(w);
+          w.resolve(line);
+        }
     }
   });
   let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
 
   const waitForLog = (predicate: (line: LogLine) => boolean, timeoutMs = 10_000): Promise<LogLine> => {
     const found = logs.find(predicate);
     if (found) return Promise.resolve(found);
     return new Promise((resolve, reject) => {
-      const w = { predicate, resolve: (l: LogLine) => { clearTimeout(timer); resolve(l); } };
+      const w = {
+        predicate,
+        resolve: (l: LogLine) => {
+          clearTimeout(timer);
+          resolve(l);
+        },
+      };
       const timer = setTimeout(() => {
         waiters.delete(w);
-        reject(new Error(`gateway did not log the awaited line within ${timeoutMs} ms; exit=${exited}; stderr=${stderr.slice(-2000)}; last logs=${JSON.stringify(logs.slice(-5))}`));
+        reject(
+          new Error(
+            `gateway did not log the awaited line within ${timeoutMs} ms; exit=${exited}; stderr=${stderr.slice(-2000)}; last logs=${JSON.stringify(logs.slice(-5))}`,
+          ),
+        );
       }, timeoutMs);
       waiters.add(w);
       void exit.then(() => {
-        if (waiters.has(w)) { waiters.delete(w); clearTimeout(timer); reject(new Error(`gateway exited (${exited}) before the awaited line; stderr=${stderr.slice(-2000)}; logs=${JSON.stringify(logs.slice(-5))}`)); }
+        if (waiters.has(w)) {
+          waiters.delete(w);
+          clearTimeout(timer);
+          reject(new Error(`gateway exited (${exited}) before the awaited line; stderr=${stderr.slice(-2000)}; logs=${JSON.stringify(logs.slice(-5))}`));
+        }
       });
     });
   };
@@ -106,7 +128,9 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
     child.kill(signal);
     return exit;
   };
-  onTestFinished(async () => { await stop('SIGKILL'); });
+  onTestFinished(async () => {
+    await stop('SIGKILL');
+  });
 
   const listening = await waitForLog((l) => l.msg === 'gateway listening');
   if (options.waitForMqtt !== false) await waitForLog((l) => l.msg === 'mqtt subscribed');
@@ -115,7 +139,14 @@ export async function startGateway(options: StartOptions = {}): Promise<GatewayP
   const http = `${secure ? 'https' : 'http'}://127.0.0.1:${port}`;
   const mqttUrl = options.env?.MQTT_URL ?? (listening.mqttUrl as string);
   return {
-    port, mqttUrl, http, ws: `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`, logs, child, waitForLog, stop,
+    port,
+    mqttUrl,
+    http,
+    ws: `${secure ? 'wss' : 'ws'}://127.0.0.1:${port}`,
+    logs,
+    child,
+    waitForLog,
+    stop,
     async stats() {
       const res = await fetch(`${http}/api/v1/stream/stats`);
       return (await res.json()) as Record<string, any>;
@@ -144,7 +175,9 @@ export async function freeFixedPort(): Promise<number> {
   for (;;) {
     const port = 20_000 + Math.floor(Math.random() * 10_000);
     const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer().once('error', () => resolve(false)).listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+      const probe = createServer()
+        .once('error', () => resolve(false))
+        .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
     });
     if (free) return port;
   }

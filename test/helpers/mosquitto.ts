@@ -44,10 +44,29 @@ export function makeTlsFiles(dir: string): TlsFiles & { readonly serverCert: str
   const f = (name: string) => join(dir, name);
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
   run('openssl', ['req', '-x509', ...ec, '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '1', '-subj', '/CN=gateway-test-ca']);
-  for (const [name, cn, ext] of [['server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost'], ['client', 'gateway', 'extendedKeyUsage=clientAuth']] as const) {
+  for (const [name, cn, ext] of [
+    ['server', 'localhost', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    ['client', 'gateway', 'extendedKeyUsage=clientAuth'],
+  ] as const) {
     writeFileSync(f(`${name}.ext`), `${ext}\n`);
     run('openssl', ['req', ...ec, '-keyout', f(`${name}.key`), '-out', f(`${name}.csr`), '-subj', `/CN=${cn}`]);
-    run('openssl', ['x509', '-req', '-in', f(`${name}.csr`), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-CAcreateserial', '-out', f(`${name}.pem`), '-days', '1', '-extfile', f(`${name}.ext`)]);
+    run('openssl', [
+      'x509',
+      '-req',
+      '-in',
+      f(`${name}.csr`),
+      '-CA',
+      f('ca.pem'),
+      '-CAkey',
+      f('ca.key'),
+      '-CAcreateserial',
+      '-out',
+      f(`${name}.pem`),
+      '-days',
+      '1',
+      '-extfile',
+      f(`${name}.ext`),
+    ]);
   }
   return { ca: f('ca.pem'), serverCert: f('server.pem'), serverKey: f('server.key'), clientCert: f('client.pem'), clientKey: f('client.key') };
 }
@@ -83,11 +102,17 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     child = proc;
     let failure: Error | undefined;
     let stderr = '';
-    const keep = (chunk: string) => { stderr = (stderr + chunk).slice(-4000); };
+    const keep = (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4000);
+    };
     proc.stdout!.setEncoding('utf8').on('data', keep);
     proc.stderr!.setEncoding('utf8').on('data', keep);
-    proc.once('error', (err) => { failure = new Error(`cannot run mosquitto (is it installed? .ci/run installs it): ${err.message}`); });
-    proc.once('exit', (code) => { failure ??= new Error(`mosquitto exited with ${code}: ${stderr.slice(-1000)}`); });
+    proc.once('error', (err) => {
+      failure = new Error(`cannot run mosquitto (is it installed? .ci/run installs it): ${err.message}`);
+    });
+    proc.once('exit', (code) => {
+      failure ??= new Error(`mosquitto exited with ${code}: ${stderr.slice(-1000)}`);
+    });
     await waitForPort(port, 10_000, () => failure);
   };
   const stop = async () => {

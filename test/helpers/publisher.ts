@@ -42,7 +42,9 @@ export const BACKEND_BUS_ENV: Readonly<Record<string, string>> = {
 export async function connectPublisher(url: string, login?: BusLogin, options: IClientOptions = {}): Promise<Publisher> {
   const client = await connectAsync(url, { reconnectPeriod: 0, ...login, ...options });
   (client.stream as unknown as Partial<Socket>).setNoDelay?.(true);
-  onTestFinished(async () => { await client.endAsync(true); });
+  onTestFinished(async () => {
+    await client.endAsync(true);
+  });
   return {
     client,
     position: (deviceId, fields = {}) =>

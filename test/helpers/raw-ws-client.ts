@@ -45,7 +45,9 @@ const OP_PING = 9;
 /** Connects to `ws://127.0.0.1:<port><pathAndQuery>` and resolves once the server answered 101. */
 export function connectRaw(port: number, pathAndQuery: string, options: RawOptions = {}): Promise<RawClient> {
   const socket = connect(port, '127.0.0.1');
-  onTestFinished(() => { socket.destroy(); });
+  onTestFinished(() => {
+    socket.destroy();
+  });
   const frames: any[] = [];
   const waiters: Array<() => void> = [];
   let cursor = 0;
@@ -55,7 +57,9 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
   let ended = false;
 
   let resolveClosed!: (c: RawClose) => void;
-  const closed = new Promise<RawClose>((resolve) => { resolveClosed = resolve; });
+  const closed = new Promise<RawClose>((resolve) => {
+    resolveClosed = resolve;
+  });
   const tcpClosed = () => {
     if (ended) return;
     ended = true;
@@ -64,7 +68,9 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
   };
   socket.on('end', tcpClosed);
   socket.on('close', tcpClosed);
-  socket.on('error', () => { /* 'close' follows and resolves `closed` */ });
+  socket.on('error', () => {
+    /* 'close' follows and resolves `closed` */
+  });
 
   const parseFrames = () => {
     while (buf.length >= 2) {
@@ -96,16 +102,29 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
   };
 
   const client: RawClient = {
-    socket, frames, closed,
+    socket,
+    frames,
+    closed,
     next(predicate = () => true, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)),
+          timeoutMs,
+        );
         const check = () => {
           while (cursor < frames.length) {
             const f = frames[cursor++];
-            if (predicate(f)) { clearTimeout(timer); resolve(f); return; }
+            if (predicate(f)) {
+              clearTimeout(timer);
+              resolve(f);
+              return;
+            }
           }
-          if (ended) { clearTimeout(timer); reject(new Error(`connection closed (${closeFrame?.code}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)); return; }
+          if (ended) {
+            clearTimeout(timer);
+            reject(new Error(`connection closed (${closeFrame?.code}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`));
+            return;
+          }
           waiters.push(check);
         };
         check();
@@ -115,20 +134,35 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
       const text = typeof value === 'string' ? value : JSON.stringify(value);
       socket.write(encodeFrame(OP_TEXT, Buffer.from(text)));
     },
-    pause() { socket.pause(); },
-    resume() { socket.resume(); },
+    pause() {
+      socket.pause();
+    },
+    resume() {
+      socket.resume();
+    },
   };
 
   return new Promise((resolve, reject) => {
     const key = randomBytes(16).toString('base64');
     const headers = {
-      Host: `127.0.0.1:${port}`, Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': key, 'Sec-WebSocket-Version': '13',
-      ...(options.protocol ? { 'Sec-WebSocket-Protocol': options.protocol } : {}), ...options.headers,
+      Host: `127.0.0.1:${port}`,
+      Upgrade: 'websocket',
+      Connection: 'Upgrade',
+      'Sec-WebSocket-Key': key,
+      'Sec-WebSocket-Version': '13',
+      ...(options.protocol ? { 'Sec-WebSocket-Protocol': options.protocol } : {}),
+      ...options.headers,
     };
     socket.once('connect', () => {
-      socket.write(`GET ${pathAndQuery} HTTP/1.1\r\n${Object.entries(headers).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`);
+      socket.write(
+        `GET ${pathAndQuery} HTTP/1.1\r\n${Object.entries(headers)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n')}\r\n\r\n`,
+      );
     });
-    socket.once('close', () => { if (!upgraded) reject(new Error(`connection closed before the upgrade: ${buf.toString('utf8').slice(0, 500)}`)); });
+    socket.once('close', () => {
+      if (!upgraded) reject(new Error(`connection closed before the upgrade: ${buf.toString('utf8').slice(0, 500)}`));
+    });
     socket.on('data', (chunk: Buffer) => {
       buf = Buffer.concat([buf, chunk]);
       if (!upgraded) {

@@ -114,14 +114,19 @@ export class RawWebSocket {
   private waiters: (() => void)[] = [];
   private ended = false;
 
-  constructor(readonly socket: Socket, initial: Buffer) {
+  constructor(
+    readonly socket: Socket,
+    initial: Buffer,
+  ) {
     this.closed = new Promise((resolve) => {
       socket.once('close', () => {
         this.ended = true;
         const f = this.closeFrame;
-        resolve(f === null
-          ? { code: 1006, reason: '', lingerMs: null, initiator: this.initiator }
-          : { code: f.code, reason: f.reason, lingerMs: Date.now() - f.at, initiator: this.initiator });
+        resolve(
+          f === null
+            ? { code: 1006, reason: '', lingerMs: null, initiator: this.initiator }
+            : { code: f.code, reason: f.reason, lingerMs: Date.now() - f.at, initiator: this.initiator },
+        );
         this.wake();
       });
     });
@@ -253,7 +258,7 @@ export class RawWebSocket {
       case OP.close: {
         const code = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
         const reason = payload.subarray(2);
-        if (!isValidUtf8(reason)) this.protocolErrors.push('the server\'s close reason is not UTF-8');
+        if (!isValidUtf8(reason)) this.protocolErrors.push("the server's close reason is not UTF-8");
         if (this.closeFrame === null) this.closeFrame = { code, reason: reason.toString('utf8'), at: Date.now() };
         if (this.initiator === 'none') this.initiator = 'server';
         // A well-behaved peer answers the close and waits for the server to end TCP.
@@ -345,7 +350,8 @@ export function rawUpgrade(port: number, request: RawRequest): Promise<UpgradeOu
     socket.on('data', onData);
     socket.on('error', (err) => done({ kind: 'reset', error: err.message }));
     socket.on('close', () => {
-      if (head !== null && head.status !== 101) done({ kind: 'http', answer: { status: head.status, headers: head.headers, body: received.subarray(head.bodyAt) } });
+      if (head !== null && head.status !== 101)
+        done({ kind: 'http', answer: { status: head.status, headers: head.headers, body: received.subarray(head.bodyAt) } });
       else done({ kind: 'reset', error: `connection closed after ${received.length} bytes` });
     });
     const lines = [
@@ -363,7 +369,14 @@ export function rawUpgrade(port: number, request: RawRequest): Promise<UpgradeOu
 }
 
 /** A plain HTTP request with any path and body bytes; resolves with the answer, or reset/timeout. */
-export function rawHttp(port: number, method: string, path: string, body: Buffer | null, headers: Readonly<Record<string, string>> = {}, timeoutMs = 5000): Promise<{ kind: 'http'; answer: HttpAnswer } | { kind: 'reset'; error: string } | { kind: 'timeout' }> {
+export function rawHttp(
+  port: number,
+  method: string,
+  path: string,
+  body: Buffer | null,
+  headers: Readonly<Record<string, string>> = {},
+  timeoutMs = 5000,
+): Promise<{ kind: 'http'; answer: HttpAnswer } | { kind: 'reset'; error: string } | { kind: 'timeout' }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     track(socket);
@@ -384,7 +397,8 @@ export function rawHttp(port: number, method: string, path: string, body: Buffer
       if (head === null) return;
       const rest = received.subarray(head.bodyAt);
       const length = Number(head.headers['content-length'] ?? (method === 'HEAD' || head.status === 204 ? 0 : Number.NaN));
-      if (Number.isFinite(length) && (rest.length >= length || method === 'HEAD')) done({ kind: 'http', answer: { status: head.status, headers: head.headers, body: rest.subarray(0, length) } });
+      if (Number.isFinite(length) && (rest.length >= length || method === 'HEAD'))
+        done({ kind: 'http', answer: { status: head.status, headers: head.headers, body: rest.subarray(0, length) } });
     });
     socket.on('error', (err) => done({ kind: 'reset', error: err.message }));
     socket.on('close', () => {
@@ -393,7 +407,9 @@ export function rawHttp(port: number, method: string, path: string, body: Buffer
     });
     const all: Record<string, string> = { host: `127.0.0.1:${port}`, connection: 'close', ...headers };
     if (body !== null) all['content-length'] = String(body.length);
-    const text = `${method} ${path} HTTP/1.1\r\n${Object.entries(all).map(([k, v]) => `${k}: ${v}`).join('\r\n')}\r\n\r\n`;
+    const text = `${method} ${path} HTTP/1.1\r\n${Object.entries(all)
+      .map(([k, v]) => `${k}: ${v}`)
+      .join('\r\n')}\r\n\r\n`;
     socket.write(body === null ? Buffer.from(text, 'latin1') : Buffer.concat([Buffer.from(text, 'latin1'), body]));
   });
 }

@@ -58,33 +58,55 @@ export function connectStream(base: string, query: string, options: ConnectOptio
       for (const w of waiters.splice(0)) w();
     });
   });
-  onTestFinished(() => { if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate(); });
+  onTestFinished(() => {
+    if (ws.readyState === WebSocket.OPEN || ws.readyState === WebSocket.CONNECTING) ws.terminate();
+  });
 
   const client: StreamClient = {
-    ws, frames, raw, closed,
-    get protocol() { return ws.protocol; },
+    ws,
+    frames,
+    raw,
+    closed,
+    get protocol() {
+      return ws.protocol;
+    },
     next(predicate = () => true, timeoutMs = 5000) {
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)),
+          timeoutMs,
+        );
         const check = () => {
           while (cursor < frames.length) {
             const f = frames[cursor++];
-            if (predicate(f)) { clearTimeout(timer); resolve(f); return; }
+            if (predicate(f)) {
+              clearTimeout(timer);
+              resolve(f);
+              return;
+            }
           }
-          if (ws.readyState === WebSocket.CLOSED) { clearTimeout(timer); reject(new Error(`socket closed (${closeInfo}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)); return; }
+          if (ws.readyState === WebSocket.CLOSED) {
+            clearTimeout(timer);
+            reject(new Error(`socket closed (${closeInfo}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`));
+            return;
+          }
           waiters.push(check);
         };
         check();
       });
     },
     count: (predicate) => frames.filter(predicate).length,
-    send(value) { ws.send(typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value)); },
+    send(value) {
+      ws.send(typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value));
+    },
   };
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(client));
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
       res.on('end', () => reject(Object.assign(new Error(`upgrade refused: ${res.statusCode} ${body}`), { status: res.statusCode, body })));
     });
     ws.once('error', reject);

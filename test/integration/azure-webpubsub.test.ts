@@ -35,7 +35,10 @@ describe('Azure Web PubSub REST data plane with the official service SDK', () =>
   it('sends to all, groups, users and connections, with excluded and filter, in json, text and binary', async () => {
     const gw = await startAzureGateway();
     const svc = serviceClient(gw, 'chat');
-    const url = (userId: string, roles = ROLES) => async () => (await svc.getClientAccessToken({ userId, roles })).url;
+    const url =
+      (userId: string, roles = ROLES) =>
+      async () =>
+        (await svc.getClientAccessToken({ userId, roles })).url;
     const ana = await startClient(url('ana'));
     const bob = await startClient(url('bob'), { autoReconnect: false }); // closed at the end: it must not come back as a new connection of 'bob'
     const anaIn = collect(ana);
@@ -51,7 +54,9 @@ describe('Azure Web PubSub REST data plane with the official service SDK', () =>
     await svc.sendToAll({ n: 6 }, { filter: "userId eq 'bob'" });
     await svc.sendToAll({ n: 7 }, { excludedConnections: [anaId] });
     expect((await anaIn.until(3)).map((m) => [m.kind, m.dataType, m.group, m.data])).toEqual([
-      ['serverData', 'json', undefined, { n: 1 }], ['serverData', 'text', undefined, 'text 2'], ['groupData', 'binary', 'g1', expect.anything()],
+      ['serverData', 'json', undefined, { n: 1 }],
+      ['serverData', 'text', undefined, 'text 2'],
+      ['groupData', 'binary', 'g1', expect.anything()],
     ]);
     expect(Buffer.from((await anaIn.until(4))[2].data)).toEqual(Buffer.from([1, 2, 3]));
     expect((await anaIn.until(4))[3].data).toEqual({ n: 5 });
@@ -95,12 +100,31 @@ describe('Azure Web PubSub REST data plane with the official service SDK', () =>
     const gw = await startAzureGateway();
     await expect(serviceClient(gw, 'chat', 'another-key-of-at-least-32-bytes!!!!').sendToAll({ a: 1 })).rejects.toMatchObject({ statusCode: 401 });
     await expect(serviceClient(gw, 'nohub').sendToAll({ a: 1 })).rejects.toMatchObject({ statusCode: 404, code: 'GW_ERR_HUB_UNKNOWN' });
-    await expect(serviceClient(gw, 'chat').sendToAll({ a: 1 }, { filter: "userId eq 'x" })).rejects.toMatchObject({ statusCode: 400, code: 'GW_ERR_AZURE_FILTER_INVALID' });
-    await expect(serviceClient(gw, 'chat').sendToAll('x'.repeat(1024 * 1024 + 1), { contentType: 'text/plain' })).rejects.toMatchObject({ statusCode: 413, code: 'GW_ERR_MESSAGE_TOO_LARGE' });
+    await expect(serviceClient(gw, 'chat').sendToAll({ a: 1 }, { filter: "userId eq 'x" })).rejects.toMatchObject({
+      statusCode: 400,
+      code: 'GW_ERR_AZURE_FILTER_INVALID',
+    });
+    await expect(serviceClient(gw, 'chat').sendToAll('x'.repeat(1024 * 1024 + 1), { contentType: 'text/plain' })).rejects.toMatchObject({
+      statusCode: 413,
+      code: 'GW_ERR_MESSAGE_TOO_LARGE',
+    });
     const key = new TextEncoder().encode(ACCESS_KEY);
     const now = Math.floor(Date.now() / 1000);
-    const sign = (aud: string, exp: number) => new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setAudience(aud).setIssuedAt(now - 7200).setExpirationTime(exp).sign(key);
-    const post = async (token: string) => (await fetch(`${gw.http}/api/hubs/chat/:send?api-version=2024-12-01`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' })).status;
+    const sign = (aud: string, exp: number) =>
+      new SignJWT({})
+        .setProtectedHeader({ alg: 'HS256' })
+        .setAudience(aud)
+        .setIssuedAt(now - 7200)
+        .setExpirationTime(exp)
+        .sign(key);
+    const post = async (token: string) =>
+      (
+        await fetch(`${gw.http}/api/hubs/chat/:send?api-version=2024-12-01`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status;
     expect(await post(await sign(`${gw.http}/api/hubs/chat/:send`, now + 600))).toBe(202);
     expect(await post(await sign(`${gw.http}/api/hubs/chat/:send`, now - 600))).toBe(401); // expired
     expect(await post(await sign(`${gw.http}/api/hubs/other/:send`, now + 600))).toBe(401); // for another path
@@ -111,11 +135,13 @@ describe('Azure Web PubSub REST data plane with the official service SDK', () =>
 });
 
 describe('Azure Web PubSub client protocols', () => {
-  it('refuses a client without webpubsub.sendToGroup with the protocol\'s Forbidden ack, and delivers fromUserId and noEcho', async () => {
+  it("refuses a client without webpubsub.sendToGroup with the protocol's Forbidden ack, and delivers fromUserId and noEcho", async () => {
     const gw = await startAzureGateway();
     const svc = serviceClient(gw, 'chat');
     const reader = await startClient(async () => (await svc.getClientAccessToken({ userId: 'reader', roles: ['webpubsub.joinLeaveGroup'] })).url);
-    const writer = await startClient(async () => (await svc.getClientAccessToken({ userId: 'writer', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup.room'] })).url);
+    const writer = await startClient(
+      async () => (await svc.getClientAccessToken({ userId: 'writer', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup.room'] })).url,
+    );
     const readerIn = collect(reader);
     const writerIn = collect(writer);
     await reader.joinGroup('room');
@@ -135,7 +161,9 @@ describe('Azure Web PubSub client protocols', () => {
     const gw = await startAzureGateway();
     const proxy = await startProxy(gw.port);
     const svc = serviceClient(gw, 'chat');
-    const client = await startClient(async () => (await svc.getClientAccessToken({ userId: 'tablet', roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`));
+    const client = await startClient(async () =>
+      (await svc.getClientAccessToken({ userId: 'tablet', roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`),
+    );
     const inbox = collect(client);
     await client.joinGroup('stream');
     const TOTAL = 300;
@@ -160,11 +188,14 @@ describe('Azure Web PubSub client protocols', () => {
     const CLIENTS = 6;
     const inboxes: ReturnType<typeof collect>[] = [];
     for (let i = 0; i < CLIENTS; i++) {
-      const client = await startClient(async () => (await svc.getClientAccessToken({ userId: `t${i}`, roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`));
+      const client = await startClient(async () =>
+        (await svc.getClientAccessToken({ userId: `t${i}`, roles: ROLES })).url.replace(`:${gw.port}/`, `:${proxy.port}/`),
+      );
       await client.joinGroup('stream');
       inboxes.push(collect(client));
     }
-    const metric = async (name: string) => Number((await (await fetch(`${gw.http}/metrics`)).text()).match(new RegExp(`^gateway_${name} (\\d+)`, 'm'))?.[1] ?? 0);
+    const metric = async (name: string) =>
+      Number((await (await fetch(`${gw.http}/metrics`)).text()).match(new RegExp(`^gateway_${name} (\\d+)`, 'm'))?.[1] ?? 0);
     // Messages flow all along. Each cut sends all six clients back through the kernel's SO_REUSEPORT
     // choice of thread: after five rounds (30 resumes) the chance that none crossed threads is 2^-30.
     let sent = 0;
@@ -198,7 +229,10 @@ describe('Azure Web PubSub client protocols', () => {
     const first = await rawClient(url, 'json.reliable.webpubsub.azure.v1');
     await eventually(async () => first.frames.length === 1, 10_000, 'connected');
     const { connectionId, reconnectionToken } = first.frames[0];
-    const second = await rawClient(`${url}&awps_connection_id=${connectionId}&awps_reconnection_token=${reconnectionToken}`, 'json.reliable.webpubsub.azure.v1');
+    const second = await rawClient(
+      `${url}&awps_connection_id=${connectionId}&awps_reconnection_token=${reconnectionToken}`,
+      'json.reliable.webpubsub.azure.v1',
+    );
     expect((await first.closed).code).toBe(1000);
     await eventually(async () => second.frames.length === 1, 10_000, 'connected again');
     expect(second.frames[0]).toMatchObject({ event: 'connected', connectionId });
@@ -227,7 +261,13 @@ describe('Azure Web PubSub client protocols', () => {
     expect((await lost.closed).code).toBe(1008);
 
     // Malformed frames: the client is declined, `disconnected` then 1008; ping gets pong, and ack ids are deduplicated.
-    for (const bad of ['not json', '[1]', '{"type":"joinGroup"}', '{"type":"sendToGroup","group":"g","dataType":"binary","data":"%%%"}', '{"type":"teleport"}']) {
+    for (const bad of [
+      'not json',
+      '[1]',
+      '{"type":"joinGroup"}',
+      '{"type":"sendToGroup","group":"g","dataType":"binary","data":"%%%"}',
+      '{"type":"teleport"}',
+    ]) {
       const c = await rawClient(`${base}/chat?access_token=${token}`, 'json.webpubsub.azure.v1');
       c.ws.send('{"type":"ping"}');
       c.ws.send('{"type":"joinGroup","group":"g","ackId":1}');
@@ -235,12 +275,20 @@ describe('Azure Web PubSub client protocols', () => {
       c.ws.send(bad);
       const { code } = await c.closed;
       expect(code, bad).toBe(1008);
-      expect(c.frames.map((f) => f.type === 'ack' ? `ack:${f.success}:${f.error?.name ?? ''}` : f.event ?? f.type)).toEqual(['connected', 'pong', 'ack:true:', 'ack:false:Duplicate', 'disconnected']);
+      expect(c.frames.map((f) => (f.type === 'ack' ? `ack:${f.success}:${f.error?.name ?? ''}` : (f.event ?? f.type)))).toEqual([
+        'connected',
+        'pong',
+        'ack:true:',
+        'ack:false:Duplicate',
+        'disconnected',
+      ]);
       expect(c.frames[4].message).toMatch(/^Invalid message/);
     }
 
     // A simple client (no subprotocol) gets raw payloads only, and publishes to its group in sendToGroup mode.
-    const simple = await rawClient(`${base}/chat?access_token=${(await svc.getClientAccessToken({ userId: 's', roles: ['webpubsub.sendToGroup'], groups: ['lobby'] })).token}&webpubsub_mode=sendToGroup&group=lobby`);
+    const simple = await rawClient(
+      `${base}/chat?access_token=${(await svc.getClientAccessToken({ userId: 's', roles: ['webpubsub.sendToGroup'], groups: ['lobby'] })).token}&webpubsub_mode=sendToGroup&group=lobby`,
+    );
     await svc.group('lobby').sendToAll({ raw: true });
     await eventually(async () => simple.frames.length === 1, 10_000, 'raw frame');
     expect(simple.frames[0]).toEqual({ raw: true });

@@ -35,23 +35,32 @@ function open(route: string, url: string, protocols: string[], ready: (f: any) =
   const ws = new WebSocket(url, protocols);
   const frames: any[] = [];
   let wake: () => void = () => undefined;
-  const closed = new Promise<{ code: number; reason: string }>((resolve) => ws.on('close', (code, reason) => {
-    resolve({ code, reason: reason.toString() });
-    wake();
-  }));
-  const opened: Opened = {
-    route, ws, frames, closed,
-    errors: () => frames.map(errorCode).filter((c): c is string => c !== undefined),
-    untilErrors: (n) => new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`${route}: ${opened.errors().length} of ${n} errors; frames ${JSON.stringify(frames).slice(0, 500)}`)), 10_000);
-      const check = () => {
-        if (opened.errors().length < n && ws.readyState !== WebSocket.CLOSED) return;
-        clearTimeout(timer);
-        resolve(opened.errors());
-      };
-      wake = check;
-      check();
+  const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+    ws.on('close', (code, reason) => {
+      resolve({ code, reason: reason.toString() });
+      wake();
     }),
+  );
+  const opened: Opened = {
+    route,
+    ws,
+    frames,
+    closed,
+    errors: () => frames.map(errorCode).filter((c): c is string => c !== undefined),
+    untilErrors: (n) =>
+      new Promise((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error(`${route}: ${opened.errors().length} of ${n} errors; frames ${JSON.stringify(frames).slice(0, 500)}`)),
+          10_000,
+        );
+        const check = () => {
+          if (opened.errors().length < n && ws.readyState !== WebSocket.CLOSED) return;
+          clearTimeout(timer);
+          resolve(opened.errors());
+        };
+        wake = check;
+        check();
+      }),
   };
   return new Promise((resolve, reject) => {
     ws.on('message', (data: Buffer) => {
@@ -67,9 +76,13 @@ function open(route: string, url: string, protocols: string[], ready: (f: any) =
 /** One open connection on each WebSocket route, ready (past its first frame). */
 async function openEveryRoute(gw: GatewayProcess): Promise<Opened[]> {
   const jwt = await adminToken();
-  const share = await (await fetch(`${gw.http}/api/v1/public/share-location/init`, {
-    method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body: JSON.stringify({ device_id: 'SHARED1' }),
-  })).json() as { token: string };
+  const share = (await (
+    await fetch(`${gw.http}/api/v1/public/share-location/init`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ device_id: 'SHARED1' }),
+    })
+  ).json()) as { token: string };
   const azureUrl = (await serviceClient(gw, 'chat').getClientAccessToken({ userId: 'u1', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'] })).url;
   const subscribed = (f: any) => f.event === 'subscribed';
   const established = (f: any) => f.type === 'connection_established';
@@ -104,7 +117,7 @@ describe('frames over the limits', () => {
     expect(stats.bad_frame_closes_total).toBe(routes.length);
   });
 
-  it('past uWS\'s hard cap (the limit + 64 KiB) uWS cuts the connection: 1006, counted the same on every route', async () => {
+  it("past uWS's hard cap (the limit + 64 KiB) uWS cuts the connection: 1006, counted the same on every route", async () => {
     const gw = await gateway();
     const check = await streamBystander(gw);
     const routes = await openEveryRoute(gw);
@@ -172,8 +185,14 @@ describe('the bad-frame sequence', () => {
     const warnings = gw.logs.filter((l) => l.msg === 'bad frame');
     for (const [route, lengths] of sent) {
       const mine = warnings.filter((l) => l.route === route);
-      expect(mine.map((l) => l.bytes), route).toEqual(lengths);
-      expect(mine.every((l) => l.kind === 'text' && typeof l.code === 'string' && typeof l.reason === 'string'), route).toBe(true);
+      expect(
+        mine.map((l) => l.bytes),
+        route,
+      ).toEqual(lengths);
+      expect(
+        mine.every((l) => l.kind === 'text' && typeof l.code === 'string' && typeof l.reason === 'string'),
+        route,
+      ).toBe(true);
     }
   });
 });

@@ -51,9 +51,14 @@ describe('bad device_ids in the query', () => {
   it('refuses an unknown subprotocol at the upgrade with a 400 naming what is supported', async () => {
     const gw = await startGateway();
     const ok = await bystander(gw);
-    const refused = await connectStream(gw.ws, '?device_ids=A', { protocol: 'mqtt' }).then(() => null, (err: { status: number; body: string }) => err);
+    const refused = await connectStream(gw.ws, '?device_ids=A', { protocol: 'mqtt' }).then(
+      () => null,
+      (err: { status: number; body: string }) => err,
+    );
     expect(refused?.status).toBe(400);
-    expect(JSON.parse(refused!.body)).toEqual({ error: { code: 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', message: expect.stringContaining('this endpoint speaks json, msgpack') } });
+    expect(JSON.parse(refused!.body)).toEqual({
+      error: { code: 'GW_ERR_UNSUPPORTED_SUBPROTOCOL', message: expect.stringContaining('this endpoint speaks json, msgpack') },
+    });
     // A list with a supported token picks it.
     const picked = await connectStream(gw.ws, '?device_ids=A', { protocol: ['v9.unknown', 'msgpack'] });
     expect(picked.protocol).toBe('msgpack');
@@ -115,7 +120,7 @@ describe('bad frames from clients', () => {
     expect((await gw.stats()).bad_frame_closes_total).toBe(1);
   });
 
-  it('a frame over uWS\'s own cap (GATEWAY_MAX_FRAME_BYTES + 64 KiB) is cut by uWS (1006), counted, and the server keeps serving', async () => {
+  it("a frame over uWS's own cap (GATEWAY_MAX_FRAME_BYTES + 64 KiB) is cut by uWS (1006), counted, and the server keeps serving", async () => {
     const gw = await startGateway();
     const ok = await bystander(gw);
     const ws = new WebSocket(`${gw.ws}/api/v1/stream?device_ids=A`);

@@ -175,7 +175,10 @@ describe.each(BASELINES)('baseline $name', (b) => {
       await expect(connectClient(b, server.port, '')).rejects.toMatchObject({ status: 400 });
     } else if (b.name === 'ws-reference') {
       const bad = await connectClient(b, server.port, '');
-      expect(JSON.parse(await bad.next(() => true))).toEqual({ event: 'error', data: { message: 'Debe especificar al menos un device_id en los query params' } });
+      expect(JSON.parse(await bad.next(() => true))).toEqual({
+        event: 'error',
+        data: { message: 'Debe especificar al menos un device_id en los query params' },
+      });
       expect(await bad.closed).toBe(1008);
     } else {
       const bad = await connectClient(b, server.port, '');
@@ -238,8 +241,17 @@ describe('load client, socketio dialect', () => {
     });
 
     const pool = await ClientPool.start({
-      host: '127.0.0.1', port: (http.address() as { port: number }).port, path: '/socket.io/', dialect: 'socketio', encoding: 'json',
-      connections: [['P-1', 'P-2'], ['P-3']], threads: 1, openConcurrency: 2, handshakeTimeoutMs: 5000, bucketMs: 0.01, rangeMs: 1000,
+      host: '127.0.0.1',
+      port: (http.address() as { port: number }).port,
+      path: '/socket.io/',
+      dialect: 'socketio',
+      encoding: 'json',
+      connections: [['P-1', 'P-2'], ['P-3']],
+      threads: 1,
+      openConcurrency: 2,
+      handshakeTimeoutMs: 5000,
+      bucketMs: 0.01,
+      rangeMs: 1000,
     });
     onTestFinished(() => pool.terminate());
     // 'ready' waited for the Socket.IO connect: both namespaces are joined with their device ids.

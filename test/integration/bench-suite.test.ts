@@ -13,13 +13,19 @@ const run = promisify(execFile);
 
 describe('npm run bench (smoke sizes)', () => {
   it('measures the gateway and the three baselines, and writes JSON and charts', async () => {
-    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke'], { timeout: 170_000, maxBuffer: 16 * 1024 * 1024 })
-      .catch((err: { code: number; stdout: string; stderr: string }) => err);
+    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke'], { timeout: 170_000, maxBuffer: 16 * 1024 * 1024 }).catch(
+      (err: { code: number; stdout: string; stderr: string }) => err,
+    );
     const { stdout } = outcome as { stdout: string; stderr: string };
     // Exit 1 only means a target failed (tiny sizes make no promises); anything else is a crash.
     expect([undefined, 0, 1]).toContain((outcome as { code?: number }).code);
-    const files = /^results: (.+)$/m.exec(stdout)![1].split(', ').map((f) => `${REPO_ROOT}${f}`);
-    onTestFinished(() => { for (const f of files) rmSync(f, { force: true }); });
+    const files = /^results: (.+)$/m
+      .exec(stdout)![1]
+      .split(', ')
+      .map((f) => `${REPO_ROOT}${f}`);
+    onTestFinished(() => {
+      for (const f of files) rmSync(f, { force: true });
+    });
     expect(files).toHaveLength(3);
     for (const f of files) expect(existsSync(f)).toBe(true);
     expect(readFileSync(files[1], 'utf8')).toMatch(/^<svg/);

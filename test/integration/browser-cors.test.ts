@@ -44,7 +44,10 @@ window.tryEverything = async (gateway, token) => {
 async function otherOrigin(): Promise<string> {
   const server: Server = createServer((req, res) => {
     if (req.url === '/app.js') res.writeHead(200, { 'content-type': 'text/javascript' }).end(APP_SCRIPT);
-    else res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end('<!doctype html><meta charset="utf-8"><title>another app</title><script type="module" src="/app.js"></script>');
+    else
+      res
+        .writeHead(200, { 'content-type': 'text/html; charset=utf-8' })
+        .end('<!doctype html><meta charset="utf-8"><title>another app</title><script type="module" src="/app.js"></script>');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   onTestFinished(() => new Promise<void>((resolve) => server.close(() => resolve())));
@@ -73,11 +76,21 @@ describe('a browser app on another origin, in Chromium', () => {
     const token = await adminToken();
 
     const { page } = await openPage(`${allowed}/`);
-    expect(await tryEverything(page, gw.http, token)).toEqual({ get: '200', post: '201 number', importClient: 'function', msgpack: 'function', websocket: 'open' });
+    expect(await tryEverything(page, gw.http, token)).toEqual({
+      get: '200',
+      post: '201 number',
+      importClient: 'function',
+      msgpack: 'function',
+      websocket: 'open',
+    });
 
     const blocked = await openPage(`${other}/`);
     expect(await tryEverything(blocked.page, gw.http, token)).toEqual({
-      get: 'failed: TypeError', post: 'failed: TypeError', importClient: 'failed: TypeError', msgpack: 'failed: TypeError', websocket: 'closed 1006',
+      get: 'failed: TypeError',
+      post: 'failed: TypeError',
+      importClient: 'failed: TypeError',
+      msgpack: 'failed: TypeError',
+      websocket: 'closed 1006',
     });
     // The refused POST never reached the collection: only the allowed origin's sensor is there.
     const list = await rest(gw, 'GET', '/api/v1/test-sensors/', undefined, token);

@@ -33,7 +33,9 @@ function tryUpgrade(url: string, origin: string | undefined): Promise<{ status: 
     });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: body === '' ? undefined : JSON.parse(body) }));
     });
     ws.once('error', reject);
@@ -52,7 +54,7 @@ async function refusals(gw: GatewayProcess, origin: string | undefined): Promise
 }
 
 describe('browser origins on WebSocket upgrades', () => {
-  it('regression: an upgrade from another site\'s page is refused with 403 GW_ERR_ORIGIN_FORBIDDEN on every WebSocket route (it was served), and counted', async () => {
+  it("regression: an upgrade from another site's page is refused with 403 GW_ERR_ORIGIN_FORBIDDEN on every WebSocket route (it was served), and counted", async () => {
     const gw = await startGateway({ env: channelEnv() });
     for (const route of WS_ROUTES) {
       expect(await tryUpgrade(`${gw.ws}${route}`, 'https://evil.example'), route).toEqual(FORBIDDEN);
@@ -70,8 +72,16 @@ describe('browser origins on WebSocket upgrades', () => {
   it('origins listed in GATEWAY_ALLOWED_ORIGINS, exact and *.domain patterns, may connect; others may not', async () => {
     const gw = await startGateway({ env: channelEnv({ GATEWAY_ALLOWED_ORIGINS: 'https://app.example.com, https://*.example.org, *.example.net' }) });
     const allowed = ['https://app.example.com', 'https://a.example.org', 'https://a.b.example.org', 'http://x.example.net', 'https://x.example.net', gw.http];
-    const refused = ['https://example.org', 'http://a.example.org', 'https://app.example.com:8443', 'http://app.example.com', 'https://evil-example.org',
-      'https://a.example.org.evil.com', 'null', 'https://app.example.com.evil.com'];
+    const refused = [
+      'https://example.org',
+      'http://a.example.org',
+      'https://app.example.com:8443',
+      'http://app.example.com',
+      'https://evil-example.org',
+      'https://a.example.org.evil.com',
+      'null',
+      'https://app.example.com.evil.com',
+    ];
     for (const origin of allowed) {
       const client = await connectStream(gw.ws, '?device_ids=A', { headers: { origin } });
       expect((await client.next((f) => f.event === 'subscribed')).event, origin).toBe('subscribed');
@@ -91,7 +101,7 @@ describe('browser origins on WebSocket upgrades', () => {
     await gw.waitForLog((l) => /GATEWAY_ALLOWED_ORIGINS has \*/.test(l.msg ?? ''));
   });
 
-  it('the origin of GATEWAY_PUBLIC_URL counts as the gateway\'s own (pages behind a TLS proxy)', async () => {
+  it("the origin of GATEWAY_PUBLIC_URL counts as the gateway's own (pages behind a TLS proxy)", async () => {
     const gw = await startGateway({ env: { GATEWAY_PUBLIC_URL: 'https://gps.example.com/base' } });
     expect((await tryUpgrade(`${gw.ws}/api/v1/stream?device_ids=A`, 'https://gps.example.com')).status).toBe(101);
     expect(await tryUpgrade(`${gw.ws}/api/v1/stream?device_ids=A`, 'http://gps.example.com')).toEqual(FORBIDDEN);
@@ -105,13 +115,23 @@ describe('browser origins on WebSocket upgrades', () => {
 });
 
 describe('CORS on HTTP routes', () => {
-  const preflight = (gw: GatewayProcess, path: string, origin: string, method = 'POST') => fetch(`${gw.http}${path}`, {
-    method: 'OPTIONS', headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' },
-  });
+  const preflight = (gw: GatewayProcess, path: string, origin: string, method = 'POST') =>
+    fetch(`${gw.http}${path}`, {
+      method: 'OPTIONS',
+      headers: { origin, 'access-control-request-method': method, 'access-control-request-headers': 'authorization,content-type' },
+    });
 
   it('regression: a preflight from an allowed origin is answered 204 with the allowed methods and headers (it answered 404), on REST, Azure and assets', async () => {
     const gw = await startGateway({ env: channelEnv({ GATEWAY_ALLOWED_ORIGINS: 'https://app.example.com' }) });
-    for (const path of ['/api/v1/sensores', '/api/v1/channels/sensors/events', '/api/v1/ws/stats', '/viaje', '/api/v1/public/share-location/init', '/assets/client/index.js', '/api/hubs/extraccion/:send']) {
+    for (const path of [
+      '/api/v1/sensores',
+      '/api/v1/channels/sensors/events',
+      '/api/v1/ws/stats',
+      '/viaje',
+      '/api/v1/public/share-location/init',
+      '/assets/client/index.js',
+      '/api/hubs/extraccion/:send',
+    ]) {
       const res = await preflight(gw, path, 'https://app.example.com');
       expect(res.status, path).toBe(204);
       expect(res.headers.get('access-control-allow-origin'), path).toBe('https://app.example.com');
@@ -122,7 +142,9 @@ describe('CORS on HTTP routes', () => {
       expect(res.headers.get('access-control-allow-credentials'), path).toBeNull();
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
     }
-    expect((await preflight(gw, '/api/hubs/extraccion/:send', 'https://app.example.com')).headers.get('access-control-allow-headers')).toContain('x-ms-client-request-id');
+    expect((await preflight(gw, '/api/hubs/extraccion/:send', 'https://app.example.com')).headers.get('access-control-allow-headers')).toContain(
+      'x-ms-client-request-id',
+    );
     // An allowed origin's requests carry the CORS headers; the same request without Origin carries none.
     const get = await fetch(`${gw.http}/api/v1/ws/stats`, { headers: { origin: 'https://app.example.com' } });
     expect(get.status).toBe(200);
@@ -146,7 +168,11 @@ describe('CORS on HTTP routes', () => {
     expect(get.status).toBe(200);
     expect(get.headers.get('access-control-allow-origin')).toBeNull();
     // A write a page could send without a preflight (a form POST) is refused before it does anything.
-    const post = await fetch(`${gw.http}/api/v1/channels/sensors/events`, { method: 'POST', headers: { origin: 'https://evil.example', 'content-type': 'text/plain' }, body: '{}' });
+    const post = await fetch(`${gw.http}/api/v1/channels/sensors/events`, {
+      method: 'POST',
+      headers: { origin: 'https://evil.example', 'content-type': 'text/plain' },
+      body: '{}',
+    });
     expect(post.status).toBe(403);
     expect(await post.json()).toEqual(FORBIDDEN.body);
     // The Azure data plane answers in its own format.

@@ -90,33 +90,55 @@ describe('embedded broker: binding and logins', () => {
     const gw = await startGateway({ env: { GATEWAY_BROKER_HOST: '' } });
     const line = await gw.waitForLog((l) => l.msg === 'embedded MQTT broker listening');
     expect(line).toMatchObject({
-      host: '127.0.0.1', reachableFrom: 'this machine only', anonymous: 'may publish telemetry only (gps/#)',
-      users: { device: 0, backend: 0 }, controlTopicsOpenTo: 'the gateway and backend users only',
+      host: '127.0.0.1',
+      reachableFrom: 'this machine only',
+      anonymous: 'may publish telemetry only (gps/#)',
+      users: { device: 0, backend: 0 },
+      controlTopicsOpenTo: 'the gateway and backend users only',
       controlTopics: ['gateway/channels/#', 'gateway/events/#', 'gateway/azure/#', 'gateway/revocations/#', 'gateway/watchdog/#'],
     });
     const port = line.port as number;
-    const external = Object.values(networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal);
+    const external = Object.values(networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal);
     if (external) {
       const err = await connectAsync(`mqtt://${external.address}:${port}`, { reconnectPeriod: 0, connectTimeout: 2000 }).then(
-        async (c) => { await c.endAsync(true); return undefined; }, (e: NodeJS.ErrnoException) => e);
+        async (c) => {
+          await c.endAsync(true);
+          return undefined;
+        },
+        (e: NodeJS.ErrnoException) => e,
+      );
       expect(err?.code).toBe('ECONNREFUSED');
     }
   });
 
   it('regression: bound to 0.0.0.0 without logins, the broker refuses anonymous clients instead of being an open broker, and warns', async () => {
     const gw = await startGateway({ env: { GATEWAY_BROKER_HOST: '0.0.0.0' } });
-    expect(await gw.waitForLog((l) => l.msg === 'embedded MQTT broker listening')).toMatchObject({ host: '0.0.0.0', reachableFrom: 'the network', anonymous: 'refused' });
+    expect(await gw.waitForLog((l) => l.msg === 'embedded MQTT broker listening')).toMatchObject({
+      host: '0.0.0.0',
+      reachableFrom: 'the network',
+      anonymous: 'refused',
+    });
     await gw.waitForLog((l) => typeof l.msg === 'string' && l.msg.includes('no device can connect'));
-    const code = await connectAsync(gw.mqttUrl, { reconnectPeriod: 0 }).then(async (c) => { await c.endAsync(true); return 0; }, (e: { code?: number }) => e.code);
+    const code = await connectAsync(gw.mqttUrl, { reconnectPeriod: 0 }).then(
+      async (c) => {
+        await c.endAsync(true);
+        return 0;
+      },
+      (e: { code?: number }) => e.code,
+    );
     expect(code).toBe(5);
     expect((await gw.stats()).mqtt.connected).toBe(true);
   });
 
-  it('regression: with GATEWAY_BROKER_USERS set, anonymous clients, wrong passwords and a device taking the gateway\'s client id are refused and counted; an scrypt login works', async () => {
+  it("regression: with GATEWAY_BROKER_USERS set, anonymous clients, wrong passwords and a device taking the gateway's client id are refused and counted; an scrypt login works", async () => {
     // The entry as `npm run broker-user` prints it.
     const entry = await new Promise<string>((resolve, reject) => {
-      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- execFile's error is an Error; its type (an Omit<> of ExecException) only hides that
-      const child = execFile(process.execPath, [`${REPO_ROOT}dist/scripts/broker-user.js`, '--user', 'truck-7', '--role', 'device'], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+      const child = execFile(process.execPath, [`${REPO_ROOT}dist/scripts/broker-user.js`, '--user', 'truck-7', '--role', 'device'], (err, stdout) =>
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- execFile's error is an Error; its type (an Omit<> of ExecException) only hides that
+        err ? reject(err) : resolve(stdout),
+      );
       child.stdin!.end('truck-7-password\n');
     });
     const users = { ...JSON.parse(entry), erp: { role: 'backend', secret: 'erp-secret-1' } };
@@ -126,7 +148,12 @@ describe('embedded broker: binding and logins', () => {
     expect(line).toMatchObject({ anonymous: 'refused', users: { device: 1, backend: 1 } });
     const refusedWith = (options: Record<string, unknown>) =>
       connectAsync(gw.mqttUrl, { reconnectPeriod: 0, ...options }).then(
-        async (c) => { await c.endAsync(true); return 0; }, (e: { code?: number }) => e.code);
+        async (c) => {
+          await c.endAsync(true);
+          return 0;
+        },
+        (e: { code?: number }) => e.code,
+      );
     expect(await refusedWith({})).toBe(5);
     expect(await refusedWith({ username: 'truck-7', password: 'wrong' })).toBe(4);
     expect(await refusedWith({ username: 'gateway', password: 'guess' })).toBe(4);

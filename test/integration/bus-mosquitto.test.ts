@@ -34,7 +34,13 @@ describe('Mosquitto with mosquitto/secure.conf and mosquitto/acl', () => {
     expect(connecting).toMatchObject({ username: 'gateway', tls: false });
     expect(gw.logs.some((l) => JSON.stringify(l).includes(USERS.gateway))).toBe(false);
 
-    const refused = await connectAsync(mosquitto.url, { reconnectPeriod: 0 }).then(async (c) => { await c.endAsync(true); return 0; }, (e: { code?: number }) => e.code);
+    const refused = await connectAsync(mosquitto.url, { reconnectPeriod: 0 }).then(
+      async (c) => {
+        await c.endAsync(true);
+        return 0;
+      },
+      (e: { code?: number }) => e.code,
+    );
     expect(refused).toBe(5);
 
     const sensors = await connectChannel(gw, '/api/v1/ws?channel=sensors');
@@ -73,7 +79,16 @@ describe('Mosquitto with mosquitto/secure.conf and mosquitto/acl', () => {
 
   it('a gateway with a wrong password stays disconnected and says so', async () => {
     const mosquitto = await startMosquitto({ users: USERS });
-    const gw = await startGateway({ waitForMqtt: false, env: { MQTT_URL: mosquitto.url, GATEWAY_MQTT_USERNAME: 'gateway', GATEWAY_MQTT_PASSWORD: 'wrong', GATEWAY_MQTT_RECONNECT_MIN_MS: '50', GATEWAY_MQTT_RECONNECT_MAX_MS: '200' } });
+    const gw = await startGateway({
+      waitForMqtt: false,
+      env: {
+        MQTT_URL: mosquitto.url,
+        GATEWAY_MQTT_USERNAME: 'gateway',
+        GATEWAY_MQTT_PASSWORD: 'wrong',
+        GATEWAY_MQTT_RECONNECT_MIN_MS: '50',
+        GATEWAY_MQTT_RECONNECT_MAX_MS: '200',
+      },
+    });
     await gw.waitForLog((l) => l.msg === 'mqtt error' && /Not authorized|Bad username/i.test(String(l.err)));
     expect((await gw.stats()).mqtt.connected).toBe(false);
   });
@@ -82,7 +97,14 @@ describe('Mosquitto with mosquitto/secure.conf and mosquitto/acl', () => {
     const mosquitto = await startMosquitto({ users: USERS, tls: { requireCertificate: true } });
     const tls = mosquitto.tls!;
     const gw = await startGateway({
-      env: { MQTT_URL: tls.url, GATEWAY_MQTT_USERNAME: 'gateway', GATEWAY_MQTT_PASSWORD: USERS.gateway, GATEWAY_MQTT_CA: tls.ca, GATEWAY_MQTT_CERT: tls.clientCert, GATEWAY_MQTT_KEY: tls.clientKey },
+      env: {
+        MQTT_URL: tls.url,
+        GATEWAY_MQTT_USERNAME: 'gateway',
+        GATEWAY_MQTT_PASSWORD: USERS.gateway,
+        GATEWAY_MQTT_CA: tls.ca,
+        GATEWAY_MQTT_CERT: tls.clientCert,
+        GATEWAY_MQTT_KEY: tls.clientKey,
+      },
     });
     expect(await gw.waitForLog((l) => l.msg === 'mqtt connecting')).toMatchObject({ tls: { ca: 'GATEWAY_MQTT_CA', clientCertificate: true } });
     const stream = await connectStream(gw.ws, '?device_ids=T-8');
@@ -94,7 +116,10 @@ describe('Mosquitto with mosquitto/secure.conf and mosquitto/acl', () => {
 
   it('refuses mqtts:// to a broker whose certificate the CA did not sign (no GATEWAY_MQTT_CA: system CAs)', async () => {
     const mosquitto = await startMosquitto({ users: USERS, tls: { requireCertificate: false } });
-    const gw = await startGateway({ waitForMqtt: false, env: { MQTT_URL: mosquitto.tls!.url, GATEWAY_MQTT_USERNAME: 'gateway', GATEWAY_MQTT_PASSWORD: USERS.gateway } });
+    const gw = await startGateway({
+      waitForMqtt: false,
+      env: { MQTT_URL: mosquitto.tls!.url, GATEWAY_MQTT_USERNAME: 'gateway', GATEWAY_MQTT_PASSWORD: USERS.gateway },
+    });
     await gw.waitForLog((l) => l.msg === 'mqtt error' && /certificate/i.test(String(l.err)));
     expect((await gw.stats()).mqtt.connected).toBe(false);
   });

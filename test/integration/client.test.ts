@@ -38,7 +38,11 @@ function track<T extends { on: (e: any, l: any) => unknown; stop: () => void }>(
 
 describe('client SDK in Node', () => {
   it('is exported as uws-gateway/client', () => {
-    const out = execFileSync(process.execPath, ['--input-type=module', '-e', "const m = await import('uws-gateway/client'); console.log(Object.keys(m).sort().join(','))"], { cwd: REPO_ROOT, encoding: 'utf8' });
+    const out = execFileSync(
+      process.execPath,
+      ['--input-type=module', '-e', "const m = await import('uws-gateway/client'); console.log(Object.keys(m).sort().join(','))"],
+      { cwd: REPO_ROOT, encoding: 'utf8' },
+    );
     expect(out.trim()).toBe('ChannelClient,StreamClient,UserClient,backoffDelay');
   });
 
@@ -86,15 +90,27 @@ describe('client SDK in Node', () => {
   it('refreshes its token before it expires, on the open connection', async () => {
     const gw = await startGateway({ env: channelEnv({ GATEWAY_AUTH_REQUIRED: 'stream' }) });
     let minted = 0;
-    const client = track(new StreamClient({
-      url: gw.ws, deviceIds: ['SIM-1'], WebSocket: Socket, refreshMarginMs: 2_500,
-      token: () => { minted++; return mintJwt('ops', { roles: ['admin'] }, { expiresInS: 3 }); },
-    }));
+    const client = track(
+      new StreamClient({
+        url: gw.ws,
+        deviceIds: ['SIM-1'],
+        WebSocket: Socket,
+        refreshMarginMs: 2_500,
+        token: () => {
+          minted++;
+          return mintJwt('ops', { roles: ['admin'] }, { expiresInS: 3 });
+        },
+      }),
+    );
     const frames: any[] = [];
     client.on('frame', (f) => frames.push(f));
     await client.start();
     await waitFor(frames, (f) => f.event === 'token_refreshed', 'first refresh');
-    await waitFor(frames.filter((f) => f.event === 'token_refreshed'), () => frames.filter((f) => f.event === 'token_refreshed').length >= 2, 'second refresh');
+    await waitFor(
+      frames.filter((f) => f.event === 'token_refreshed'),
+      () => frames.filter((f) => f.event === 'token_refreshed').length >= 2,
+      'second refresh',
+    );
     expect(minted).toBeGreaterThanOrEqual(3); // the connect, then one per refresh
     expect(client.states.map((s) => s.state)).toEqual(['connecting', 'open']); // never dropped
   });
@@ -116,7 +132,16 @@ describe('client SDK in Node', () => {
   it('does not refresh a long-lived token early (a timer past 24.8 days would fire at once)', async () => {
     const gw = await startGateway({ env: channelEnv() });
     let minted = 0;
-    const client = track(new UserClient({ url: gw.ws, WebSocket: Socket, token: () => { minted++; return mintJwt('u-long', {}, { expiresInS: 30 * 86_400 }); } }));
+    const client = track(
+      new UserClient({
+        url: gw.ws,
+        WebSocket: Socket,
+        token: () => {
+          minted++;
+          return mintJwt('u-long', {}, { expiresInS: 30 * 86_400 });
+        },
+      }),
+    );
     const frames: any[] = [];
     client.on('frame', (f) => frames.push(f));
     await client.start();
@@ -171,7 +196,16 @@ describe('client SDK in Node', () => {
 
   it('surfaces recovered: false when the history it asks for is from another epoch', async () => {
     const gw = await startGateway({ env: channelEnv() });
-    const client = track(new ChannelClient({ url: gw.ws, channel: 'sensors', dialect: 'realtime', WebSocket: Socket, token: await adminToken(), since: { offset: 0, epoch: 'another-node' } }));
+    const client = track(
+      new ChannelClient({
+        url: gw.ws,
+        channel: 'sensors',
+        dialect: 'realtime',
+        WebSocket: Socket,
+        token: await adminToken(),
+        since: { offset: 0, epoch: 'another-node' },
+      }),
+    );
     const connected: any[] = [];
     client.on('connected', (c) => connected.push(c));
     await client.start();

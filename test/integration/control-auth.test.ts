@@ -36,7 +36,9 @@ describe('control messages on an allow-all broker', () => {
     const svc = serviceClient(gw, 'chat');
     const azure = collect(await startClient(async () => (await svc.getClientAccessToken({ userId: 'ana' })).url));
     const init = await fetch(`${gw.http}/api/v1/public/share-location/init`, {
-      method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${await adminToken()}` }, body: JSON.stringify({ device_id: 'SIM-1' }),
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${await adminToken()}` },
+      body: JSON.stringify({ device_id: 'SIM-1' }),
     });
     const link = (await init.json()) as { token: string };
     const jti = (await gw.waitForLog((l) => l.msg === 'share link issued')).jti as string;
@@ -147,18 +149,19 @@ describe('two nodes on one Mosquitto', () => {
     return { a, b, onA: await connectChannel(a, '/api/v1/ws?channel=sensors'), onB: await connectChannel(b, '/api/v1/ws?channel=sensors') };
   }
 
-  it('with the same GATEWAY_CLUSTER_KEY they deliver each other\'s events', async () => {
+  it("with the same GATEWAY_CLUSTER_KEY they deliver each other's events", async () => {
     const { a, b, onA, onB } = await twoNodes(TEST_CLUSTER_KEY, TEST_CLUSTER_KEY);
     expect((await rest(a, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(1)), await adminToken())).status).toBe(202);
     expect((await rest(b, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(2)), await adminToken())).status).toBe(202);
-    const ids = async (c: typeof onA) => [(await c.next(isEvent) as Frame & { entity_id: number }).entity_id, (await c.next(isEvent) as Frame & { entity_id: number }).entity_id].sort();
+    const ids = async (c: typeof onA) =>
+      [((await c.next(isEvent)) as Frame & { entity_id: number }).entity_id, ((await c.next(isEvent)) as Frame & { entity_id: number }).entity_id].sort();
     expect(await ids(onA)).toEqual([1, 2]);
     expect(await ids(onB)).toEqual([1, 2]);
     expect(await unauthenticated(a)).toBe(0);
     expect(await unauthenticated(b)).toBe(0);
   });
 
-  it('regression: with different keys neither takes the other\'s events (counted), each still takes its own', async () => {
+  it("regression: with different keys neither takes the other's events (counted), each still takes its own", async () => {
     const { a, b, onA, onB } = await twoNodes(TEST_CLUSTER_KEY, OTHER_KEY);
     expect((await rest(a, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(1)), await adminToken())).status).toBe(202);
     expect(await onA.next(isEvent)).toMatchObject({ entity_id: 1, offset: 1 });

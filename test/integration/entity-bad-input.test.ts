@@ -51,7 +51,14 @@ describe('REST bad input', () => {
     // The publish API validates the event against the reference envelopes.
     await error('POST', '/api/v1/channels/nope/events', { type: 'notification', notification_type: 'x' }, 404, 'GW_ERR_CHANNEL_UNKNOWN');
     await error('POST', '/api/v1/channels/users/events', { type: 'shout' }, 400, 'GW_ERR_EVENT_INVALID', /"type" must be/);
-    await error('POST', '/api/v1/channels/users/events', { type: 'realtime_update', entity_type: 'pets', action: 'created', data: 5 }, 400, 'GW_ERR_EVENT_INVALID', /"data"/);
+    await error(
+      'POST',
+      '/api/v1/channels/users/events',
+      { type: 'realtime_update', entity_type: 'pets', action: 'created', data: 5 },
+      400,
+      'GW_ERR_EVENT_INVALID',
+      /"data"/,
+    );
     await error('POST', '/api/v1/channels/users/events', { type: 'notification' }, 400, 'GW_ERR_EVENT_INVALID', /notification_type/);
 
     // Nothing was written and nothing was emitted: the first good write is entity 1 at offset 1.
@@ -105,7 +112,11 @@ describe('channel socket bad input', () => {
       await client.next((f) => f.type === 'error');
     }
     expect(client.frames.filter((f) => f.type === 'error').map((f: any) => f.data.code)).toEqual([
-      'GW_ERR_FRAME_INVALID', 'GW_ERR_FRAME_INVALID', 'GW_ERR_FRAME_INVALID', 'GW_ERR_UNKNOWN_ACTION', 'GW_ERR_FRAME_INVALID',
+      'GW_ERR_FRAME_INVALID',
+      'GW_ERR_FRAME_INVALID',
+      'GW_ERR_FRAME_INVALID',
+      'GW_ERR_UNKNOWN_ACTION',
+      'GW_ERR_FRAME_INVALID',
     ]);
     client.ws.send(Buffer.from([0xc1, 0xff, 0x00])); // msgpack garbage
     await eventually(async () => errors() >= 6, 5000, 'the sixth error frame');
@@ -127,7 +138,10 @@ describe('channel socket bad input', () => {
     await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', action: 'x', data: {} }));
     await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'notification', notification_type: 'x', origin: { node: 'zz', seq: 1 } }));
     await publisher.control('gateway/channels/no-such-channel', JSON.stringify({ type: 'notification', notification_type: 'x' }));
-    await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', entity_type: 'reservations', action: 'created', data: { reservation_id: 9 } }));
+    await publisher.control(
+      'gateway/channels/reservations',
+      JSON.stringify({ type: 'realtime_update', entity_type: 'reservations', action: 'created', data: { reservation_id: 9 } }),
+    );
     expect(await client.next(isEvent)).toMatchObject({ action: 'created', offset: 1, data: { reservation_id: 9 } });
     const metrics = await (await fetch(`${gw.http}/metrics`)).text();
     expect(metrics).toMatch(/gateway_events_rejected_total 4\b/);

@@ -27,8 +27,15 @@ describe('reference/003: sensors and readings over /api/v1/ws', () => {
 
     const event = await json.next(isEvent);
     expect(event).toEqual({
-      type: 'entity_event', entity_type: 'sensor', event_type: 'created', entity_id: 1,
-      data: created.body, timestamp: expect.any(String), metadata: { action: 'create_sensor' }, offset: 1, epoch,
+      type: 'entity_event',
+      entity_type: 'sensor',
+      event_type: 'created',
+      entity_id: 1,
+      data: created.body,
+      timestamp: expect.any(String),
+      metadata: { action: 'create_sensor' },
+      offset: 1,
+      epoch,
     });
     expect(await msgpack.next(isEvent)).toEqual(event);
     expect(msgpack.protocol).toBe('msgpack');
@@ -38,8 +45,11 @@ describe('reference/003: sensors and readings over /api/v1/ws', () => {
     expect(updated.status).toBe(200);
     expect(updated.body).toMatchObject({ id: 1, modelo: 'DHT11', updated_fields: ['modelo'] });
     expect(await json.next(isEvent)).toMatchObject({
-      event_type: 'updated', entity_id: 1, offset: 2,
-      data: { modelo: 'DHT11', updated_fields: ['modelo'] }, metadata: { action: 'update_sensor', fields_updated: ['modelo'] },
+      event_type: 'updated',
+      entity_id: 1,
+      offset: 2,
+      data: { modelo: 'DHT11', updated_fields: ['modelo'] },
+      metadata: { action: 'update_sensor', fields_updated: ['modelo'] },
     });
 
     const unchanged = await rest(gw, 'PUT', '/api/v1/sensores/1', { modelo: 'DHT11' }, token);
@@ -52,7 +62,14 @@ describe('reference/003: sensors and readings over /api/v1/ws', () => {
 
     const reading = await rest(gw, 'POST', '/api/v1/lecturas/', { sensor_id: 1, valor: 21.5, unidad: 'C' }, token);
     expect(reading.status).toBe(201);
-    expect(await readings.next(isEvent)).toMatchObject({ type: 'entity_event', entity_type: 'reading', event_type: 'created', entity_id: 1, offset: 1, data: { valor: 21.5 } });
+    expect(await readings.next(isEvent)).toMatchObject({
+      type: 'entity_event',
+      entity_type: 'reading',
+      event_type: 'created',
+      entity_id: 1,
+      offset: 1,
+      data: { valor: 21.5 },
+    });
     expect(json.count((f) => f.type === 'entity_event')).toBe(3); // readings never reach the sensors channel
 
     const list = await rest(gw, 'GET', '/api/v1/lecturas/?limit=10', undefined, token);
@@ -66,7 +83,12 @@ describe('reference/003: sensors and readings over /api/v1/ws', () => {
     expect(second.raw.at(-1)).toBe(readings.raw.at(-1));
 
     const stats = await rest(gw, 'GET', '/api/v1/ws/stats');
-    expect(stats.body).toMatchObject({ status: 'ok', total_connections: 4, epoch, channels: { sensors: { connections: 2, offset: 3, history: 3 }, readings: { offset: 2 } } });
+    expect(stats.body).toMatchObject({
+      status: 'ok',
+      total_connections: 4,
+      epoch,
+      channels: { sensors: { connections: 2, offset: 3, history: 3 }, readings: { offset: 2 } },
+    });
     expect((await rest(gw, 'GET', '/api/v1/ws/stats/sensors')).body).toMatchObject({ channel: 'sensors', connections: 2, offset: 3, oldest_offset: 1 });
   });
 
@@ -101,7 +123,13 @@ describe('reference/004: /ws/{channel} realtime_update and notification', () => 
     const pet = await rest(gw, 'POST', '/api/v1/pets/', { name: 'Luna', species: 'Perro', breed: 'Golden Retriever', age: 3, user_id: 123 }, token);
     expect(pet.body).toMatchObject({ pet_id: 1, name: 'Luna' });
     expect(await pets.next(isEvent)).toEqual({
-      type: 'realtime_update', entity_type: 'pets', action: 'created', data: pet.body, timestamp: expect.any(String), offset: 1, epoch: expect.any(String),
+      type: 'realtime_update',
+      entity_type: 'pets',
+      action: 'created',
+      data: pet.body,
+      timestamp: expect.any(String),
+      offset: 1,
+      epoch: expect.any(String),
     });
 
     // A backend with its own database publishes over HTTP...
@@ -136,13 +164,24 @@ describe('reference/002: /ws/connect users get the channel events their roles al
 
     const task = await rest(gw, 'POST', '/api/v1/tareas/', { titulo: 'Patrulla norte', estado: 'pendiente' }, token);
     expect(await supervisor.next((f) => f.type === 'task_event')).toMatchObject({
-      type: 'task_event', action: 'created', entity_id: 1, channel: 'tasks', data: task.body, offset: 1,
+      type: 'task_event',
+      action: 'created',
+      entity_id: 1,
+      channel: 'tasks',
+      data: task.body,
+      offset: 1,
     });
     await rest(gw, 'PUT', '/api/v1/efectivos/1', { disponible: false }, token); // 404: none yet
     await rest(gw, 'POST', '/api/v1/efectivos/', { nombre: 'Ana', disponible: true }, token);
     expect(await supervisor.next((f) => f.type === 'efectivo_event')).toMatchObject({ action: 'created', data: { nombre: 'Ana' } });
 
-    await rest(gw, 'POST', '/api/v1/channels/users/events', { type: 'notification', notification_type: 'success', user_id: '8', data: { message: 'ok' } }, token);
+    await rest(
+      gw,
+      'POST',
+      '/api/v1/channels/users/events',
+      { type: 'notification', notification_type: 'success', user_id: '8', data: { message: 'ok' } },
+      token,
+    );
     expect(await viewer.next((f) => f.type === 'notification')).toMatchObject({ notification_type: 'success', user_id: '8' });
     expect(viewer.count((f) => f.type === 'task_event' || f.type === 'efectivo_event')).toBe(0);
     expect(supervisor.count((f) => f.type === 'notification')).toBe(0);

@@ -13,7 +13,10 @@ describe('broker outage during a burst of writes', () => {
     const mosquitto = await startMosquitto();
     const gw = await startGateway({
       env: channelEnv({
-        MQTT_URL: mosquitto.url, GATEWAY_MQTT_RECONNECT_MIN_MS: '50', GATEWAY_MQTT_RECONNECT_MAX_MS: '300', GATEWAY_OUTBOX_RETRY_MS: '300',
+        MQTT_URL: mosquitto.url,
+        GATEWAY_MQTT_RECONNECT_MIN_MS: '50',
+        GATEWAY_MQTT_RECONNECT_MAX_MS: '300',
+        GATEWAY_OUTBOX_RETRY_MS: '300',
       }),
     });
     const token = await adminToken();

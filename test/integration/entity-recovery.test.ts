@@ -120,7 +120,11 @@ describe('nothing lost', () => {
     await healthy.next((f) => (f as any).offset === total, 15_000);
     expect(offsets(healthy.frames)).toEqual(range(1, total));
 
-    await eventually(async () => /gateway_slow_consumer_closes_total\s+[1-9]/.test(await (await fetch(`${gw.http}/metrics`)).text()), 10_000, 'the slow-consumer close');
+    await eventually(
+      async () => /gateway_slow_consumer_closes_total\s+[1-9]/.test(await (await fetch(`${gw.http}/metrics`)).text()),
+      10_000,
+      'the slow-consumer close',
+    );
     (stalled.ws as any)._socket.resume();
     const closed = await stalled.closed;
     expect(closed.code).toBe(4000);

@@ -14,16 +14,22 @@ import { connectPublisher } from '../helpers/publisher.js';
 import { keyPairs, mintJwt, type KeyPairs } from '../helpers/tokens.js';
 
 let keys: KeyPairs;
-beforeAll(async () => { keys = await keyPairs(); });
+beforeAll(async () => {
+  keys = await keyPairs();
+});
 
 const POLL = { timeout: 15_000, interval: 100 };
 
 describe('pages served by the gateway, in Chromium', () => {
-  it('/ shows every device moving on the map, their last-seen times and the gateway\'s numbers while the simulator runs', async () => {
+  it("/ shows every device moving on the map, their last-seen times and the gateway's numbers while the simulator runs", async () => {
     const gw = await startGateway();
     // `npm run simulate` without its rebuild (npm test built dist/ already).
-    const sim = spawn(process.execPath, [`${REPO_ROOT}dist/scripts/simulate.js`, '--devices', '40', '--rate', '4', '--duration', '120', '--url', gw.mqttUrl], { stdio: 'ignore' });
-    onTestFinished(() => { sim.kill(); });
+    const sim = spawn(process.execPath, [`${REPO_ROOT}dist/scripts/simulate.js`, '--devices', '40', '--rate', '4', '--duration', '120', '--url', gw.mqttUrl], {
+      stdio: 'ignore',
+    });
+    onTestFinished(() => {
+      sim.kill();
+    });
     const { page, consoleErrors } = await openPage(`${gw.http}/`);
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(String(err)));
@@ -77,14 +83,19 @@ describe('pages served by the gateway, in Chromium', () => {
     expect(cspViolations(consoleErrors)).toEqual([]);
   }, 60_000);
 
-  it('/share-location shows the shared device with the link\'s expiry, then says when it expired or was revoked', async () => {
+  it("/share-location shows the shared device with the link's expiry, then says when it expired or was revoked", async () => {
     const gw = await startGateway({ env: authEnv(keys) });
     const jwt = await mintJwt('op', { roles: ['admin'] });
     const pub = await connectPublisher(gw.mqttUrl);
     await pub.position('VAN-7', { LAT: -33.4489, LON: -70.6693, SPEED: 42 });
-    const init = async (ttl: number) => (await (await fetch(`${gw.http}/api/v1/public/share-location/init`, {
-      method: 'POST', headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' }, body: JSON.stringify({ device_id: 'VAN-7', ttl_seconds: ttl }),
-    })).json()) as { token: string; viewer_url: string };
+    const init = async (ttl: number) =>
+      (await (
+        await fetch(`${gw.http}/api/v1/public/share-location/init`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${jwt}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ device_id: 'VAN-7', ttl_seconds: ttl }),
+        })
+      ).json()) as { token: string; viewer_url: string };
 
     const short = await init(3);
     expect(short.viewer_url).toBe(`${gw.http}/share-location?token=${short.token}`); // on the Host the request came to
@@ -104,7 +115,14 @@ describe('pages served by the gateway, in Chromium', () => {
     const long = await init(600);
     await page.goto(long.viewer_url);
     await expect.poll(() => page.locator('#position').innerText(), POLL).toBe('-33.45000, -70.67000');
-    expect((await fetch(`${gw.http}/api/v1/public/share-location/${encodeURIComponent(long.token)}`, { method: 'DELETE', headers: { authorization: `Bearer ${jwt}` } })).status).toBe(200);
+    expect(
+      (
+        await fetch(`${gw.http}/api/v1/public/share-location/${encodeURIComponent(long.token)}`, {
+          method: 'DELETE',
+          headers: { authorization: `Bearer ${jwt}` },
+        })
+      ).status,
+    ).toBe(200);
     await expect.poll(() => page.locator('#banner').innerText(), POLL).toBe('This link was revoked by its owner.');
 
     await page.goto(`${gw.http}/share-location?token=v4.local.not-a-link`);
@@ -119,11 +137,24 @@ describe('pages served by the gateway, in Chromium', () => {
     await page.getByLabel('sensors', { exact: true }).check();
     await page.getByRole('button', { name: 'Connect' }).click();
     await expect.poll(() => page.locator('#status').innerText(), POLL).toMatch(/^sensors: open at offset \d+/);
-    const created = await fetch(`${gw.http}/api/v1/test-sensors/`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tipo: 'temperatura', modelo: 'DHT22' }) });
+    const created = await fetch(`${gw.http}/api/v1/test-sensors/`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ tipo: 'temperatura', modelo: 'DHT22' }),
+    });
     expect(created.status).toBe(201);
     const { id } = (await created.json()) as { id: number };
     const frame = page.locator('.frame[data-kind="entity_event"]').first();
-    await expect.poll(() => frame.locator('pre').innerText().catch(() => ''), POLL).toContain('"modelo": "DHT22"');
+    await expect
+      .poll(
+        () =>
+          frame
+            .locator('pre')
+            .innerText()
+            .catch(() => ''),
+        POLL,
+      )
+      .toContain('"modelo": "DHT22"');
     const shown = JSON.parse(await frame.locator('pre').innerText());
     expect(shown).toMatchObject({ type: 'entity_event', entity_type: 'sensor', event_type: 'created', entity_id: id, data: { tipo: 'temperatura' } });
     expect(await frame.locator('.meta').innerText()).toMatch(/sensors · offset \d+/);

@@ -30,10 +30,12 @@ const pendingIsZero = (gw: GatewayProcess) => eventually(async () => (await metr
 /** A REST call that must be answered (the bug: some got no answer at all). */
 async function answered(gw: GatewayProcess, method: string, path: string, body: string, token: string) {
   const res = await fetch(`${gw.http}${path}`, {
-    method, body, signal: AbortSignal.timeout(5_000),
+    method,
+    body,
+    signal: AbortSignal.timeout(5_000),
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
   });
-  return { status: res.status, body: await res.json() as any };
+  return { status: res.status, body: (await res.json()) as any };
 }
 
 describe('telemetry', () => {
@@ -55,7 +57,13 @@ describe('telemetry', () => {
     expect(msgpack.count(isMessage('P1')) + json.count(isMessage('P1'))).toBe(2); // the deep one reached nobody
 
     // Channel events and the outbox still flow.
-    const reply = await rest(gw, 'POST', '/api/v1/channels/general/events', { type: 'notification', notification_type: 'after_deep', data: {} }, await adminToken());
+    const reply = await rest(
+      gw,
+      'POST',
+      '/api/v1/channels/general/events',
+      { type: 'notification', notification_type: 'after_deep', data: {} },
+      await adminToken(),
+    );
     expect(reply.status).toBe(202);
     expect(await channel.next(isEvent)).toMatchObject({ notification_type: 'after_deep' });
     await pendingIsZero(gw);
@@ -120,7 +128,9 @@ describe('REST bodies', () => {
       expect(reply.status).toBe(400);
       expect(reply.body.error).toEqual({ code: 'GW_ERR_BODY_INVALID', message: 'Request body is nested deeper than 64 levels' });
     }
-    expect((await rest(gw, 'POST', '/api/v1/channels/general/events', { type: 'notification', notification_type: 'normal', data: { ok: true } }, token)).status).toBe(202);
+    expect(
+      (await rest(gw, 'POST', '/api/v1/channels/general/events', { type: 'notification', notification_type: 'normal', data: { ok: true } }, token)).status,
+    ).toBe(202);
     expect(await channel.next(isEvent)).toMatchObject({ notification_type: 'normal', offset: 1 });
     await pendingIsZero(gw);
     await gw.stop();
@@ -128,7 +138,9 @@ describe('REST bodies', () => {
     const again = await startGateway({ env });
     expect((await fetch(`${again.http}/readyz`)).status).toBe(200);
     const back = await connectChannel(again, '/api/v1/ws?channel=general');
-    expect((await rest(again, 'POST', '/api/v1/channels/general/events', { type: 'notification', notification_type: 'after_restart' }, token)).status).toBe(202);
+    expect((await rest(again, 'POST', '/api/v1/channels/general/events', { type: 'notification', notification_type: 'after_restart' }, token)).status).toBe(
+      202,
+    );
     expect(await back.next(isEvent)).toMatchObject({ notification_type: 'after_restart', offset: 2 });
     expect(await metric(again, 'outbox_dead_letters')).toBe(0);
   });
@@ -137,7 +149,10 @@ describe('REST bodies', () => {
     const gw = await startGateway({ env: channelEnv() });
     const token = await adminToken();
     const watcher = await connectChannel(gw, '/api/v1/ws?channel=payments');
-    for (const [method, path] of [['POST', '/api/v1/payments/'], ['PUT', '/api/v1/payments/1']]) {
+    for (const [method, path] of [
+      ['POST', '/api/v1/payments/'],
+      ['PUT', '/api/v1/payments/1'],
+    ]) {
       const reply = await answered(gw, method, path, `{"amount":1,"meta":${deepArray(6_000)}}`, token);
       expect(reply.status, `${method} ${path}`).toBe(400);
       expect(reply.body.error.code).toBe('GW_ERR_BODY_INVALID');
@@ -183,11 +198,12 @@ describe('REST bodies', () => {
     const gw = await startGateway({ env: channelEnv() });
     const token = await adminToken();
     const res = await fetch(`${gw.http}/api/v1/payments/`, {
-      method: 'POST', body: Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]),
+      method: 'POST',
+      body: Buffer.concat([Buffer.from('{"name":"caf'), Buffer.from([0xe9]), Buffer.from('"}')]),
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
     });
     expect(res.status).toBe(400);
-    expect((await res.json() as any).error).toEqual({ code: 'GW_ERR_BODY_INVALID', message: 'Request body is not valid UTF-8' });
+    expect(((await res.json()) as any).error).toEqual({ code: 'GW_ERR_BODY_INVALID', message: 'Request body is not valid UTF-8' });
   });
 });
 
@@ -208,8 +224,14 @@ describe('the outbox and the history of a stopped node', () => {
     insert.run('general', JSON.stringify({ type: 'notification', notification_type: 'survivor', data: {} }), Date.now());
     store.close();
     const history = new Database(join(dataDir, 'history.sqlite'));
-    history.prepare('INSERT INTO history (channel, offset, at, event) VALUES (?, ?, ?, ?)').run('general', 1, Date.now(),
-      `{"kind":"notification","notificationType":"deep","userId":null,"data":{"x":${deepArray(6_000)}},"timestamp":"2024-01-01T00:00:00.000Z"}`);
+    history
+      .prepare('INSERT INTO history (channel, offset, at, event) VALUES (?, ?, ?, ?)')
+      .run(
+        'general',
+        1,
+        Date.now(),
+        `{"kind":"notification","notificationType":"deep","userId":null,"data":{"x":${deepArray(6_000)}},"timestamp":"2024-01-01T00:00:00.000Z"}`,
+      );
     history.prepare('INSERT INTO channel_heads (channel, last_offset) VALUES (?, ?)').run('general', 1);
     history.close();
 
@@ -225,15 +247,26 @@ describe('the outbox and the history of a stopped node', () => {
 
     const listed = await fetch(`${gw.http}/api/v1/outbox/dead-letters`);
     expect(listed.status).toBe(200);
-    const page = await listed.json() as any;
+    const page = (await listed.json()) as any;
     expect(page).toMatchObject({ total: 3, skip: 0, limit: 100 });
-    expect(page.dead_letters.map((d: any) => [d.id, d.channel])).toEqual([[1, 'general'], [2, 'general'], [3, 'gone']]);
+    expect(page.dead_letters.map((d: any) => [d.id, d.channel])).toEqual([
+      [1, 'general'],
+      [2, 'general'],
+      [3, 'gone'],
+    ]);
     expect(page.dead_letters[0].reason).toMatch(/nested deeper than 64 levels/);
     expect(page.dead_letters[1].reason).toMatch(/not valid JSON/);
     expect(page.dead_letters[2].reason).toMatch(/unknown channel/);
-    expect(page.dead_letters[0]).toEqual({ id: 1, channel: 'general', reason: expect.any(String), bytes: expect.any(Number), created_at: expect.any(String), dead_lettered_at: expect.any(String) });
+    expect(page.dead_letters[0]).toEqual({
+      id: 1,
+      channel: 'general',
+      reason: expect.any(String),
+      bytes: expect.any(Number),
+      created_at: expect.any(String),
+      dead_lettered_at: expect.any(String),
+    });
     expect(JSON.stringify(page)).not.toContain('[[[');
-    expect((await (await fetch(`${gw.http}/api/v1/outbox/dead-letters?skip=2&limit=5`)).json() as any).dead_letters).toHaveLength(1);
+    expect(((await (await fetch(`${gw.http}/api/v1/outbox/dead-letters?skip=2&limit=5`)).json()) as any).dead_letters).toHaveLength(1);
     expect((await fetch(`${gw.http}/api/v1/outbox/dead-letters?limit=5000`)).status).toBe(400);
     expect(await metric(gw, 'outbox_dead_letters')).toBe(3);
     expect(await metric(gw, 'outbox_dead_lettered_total')).toBe(3);

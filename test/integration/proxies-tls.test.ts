@@ -23,7 +23,9 @@ import { keyPairs, mintJwt, type KeyPairs } from '../helpers/tokens.js';
 import { chromium } from 'playwright-core';
 
 let keys: KeyPairs;
-beforeAll(async () => { keys = await keyPairs(); });
+beforeAll(async () => {
+  keys = await keyPairs();
+});
 
 /** JWT keys (share links) and equipment (/ws/negotiate). */
 function env(extra: Record<string, string>): Record<string, string> {
@@ -32,7 +34,10 @@ function env(extra: Record<string, string>): Record<string, string> {
   return authEnv(keys, { GATEWAY_DATA_DIR: dir, GATEWAY_EQUIPMENT_FILE: join(dir, 'equipment.json'), ...extra });
 }
 
-interface Answer { status: number; json: any }
+interface Answer {
+  status: number;
+  json: any;
+}
 
 /** A request with exactly these headers (fetch cannot set Host); `ca` for https. */
 function request(url: string, headers: Record<string, string>, options: { method?: string; body?: string; ca?: string } = {}): Promise<Answer> {
@@ -41,7 +46,9 @@ function request(url: string, headers: Record<string, string>, options: { method
   return new Promise((resolve, reject) => {
     const req = lib.request(target, { method: options.method ?? 'GET', headers, ca: options.ca, agent: false }, (res) => {
       let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => { body += c; });
+      res.setEncoding('utf8').on('data', (c: string) => {
+        body += c;
+      });
       res.on('end', () => resolve({ status: res.statusCode!, json: body === '' ? null : JSON.parse(body) }));
     });
     req.on('error', reject);
@@ -54,14 +61,27 @@ const negotiate = (gw: GatewayProcess, headers: Record<string, string> = {}, ca?
 
 async function shareLink(gw: GatewayProcess, headers: Record<string, string>): Promise<Answer> {
   const jwt = await mintJwt('alice', { roles: ['admin'] }, { keys });
-  return request(`${gw.http}/api/v1/public/share-location/init`, {
-    host: `127.0.0.1:${gw.port}`, 'content-type': 'application/json', authorization: `Bearer ${jwt}`, ...headers,
-  }, { method: 'POST', body: JSON.stringify({ device_id: 'SIM-1' }) });
+  return request(
+    `${gw.http}/api/v1/public/share-location/init`,
+    {
+      host: `127.0.0.1:${gw.port}`,
+      'content-type': 'application/json',
+      authorization: `Bearer ${jwt}`,
+      ...headers,
+    },
+    { method: 'POST', body: JSON.stringify({ device_id: 'SIM-1' }) },
+  );
 }
 
 /** Upgrades to /api/v1/stream with these headers: 'open' or the refusal's status. */
 async function upgrade(gw: GatewayProcess, headers: Record<string, string>): Promise<'open' | number> {
-  return connectStream(gw.ws, '?device_ids=P1', { headers }).then((c) => { c.ws.close(); return 'open' as const; }, (err: { status?: number }) => err.status ?? -1);
+  return connectStream(gw.ws, '?device_ids=P1', { headers }).then(
+    (c) => {
+      c.ws.close();
+      return 'open' as const;
+    },
+    (err: { status?: number }) => err.status ?? -1,
+  );
 }
 
 const LOW_LIMIT = { GATEWAY_CONNECT_RATE_PER_IP: '1', GATEWAY_CONNECT_BURST_PER_IP: '2' };
@@ -86,7 +106,9 @@ describe('GATEWAY_TRUSTED_PROXIES', () => {
     // Links: the scheme and host the client used at the proxy.
     const forwarded = { 'x-forwarded-proto': 'https', 'x-forwarded-host': 'gps.example.test' };
     expect((await negotiate(gw, forwarded)).json.url).toMatch(/^wss:\/\/gps\.example\.test\/client\/hubs\/[^/?]+\?access_token=/);
-    expect((await negotiate(gw, { forwarded: 'for=192.0.2.1;proto=https;host="fleet.example.test:8443"' })).json.url).toMatch(/^wss:\/\/fleet\.example\.test:8443\/client\/hubs\//);
+    expect((await negotiate(gw, { forwarded: 'for=192.0.2.1;proto=https;host="fleet.example.test:8443"' })).json.url).toMatch(
+      /^wss:\/\/fleet\.example\.test:8443\/client\/hubs\//,
+    );
     expect((await negotiate(gw)).json.url).toMatch(new RegExp(`^ws://127\\.0\\.0\\.1:${gw.port}/client/hubs/`));
     const share = await shareLink(gw, forwarded);
     expect(share.status).toBe(200);
@@ -124,8 +146,29 @@ function testCertificate(): { cert: string; key: string; pem: string } {
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   return { cert, key, pem: readFileSync(cert, 'utf8') };
 }
 
@@ -171,7 +214,18 @@ describe('native TLS (GATEWAY_TLS_CERT, GATEWAY_TLS_KEY)', () => {
   it('the dashboard loads over https in Chromium and receives positions over wss', async () => {
     const tls = testCertificate();
     const gw = await startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: tls.key } });
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
+    const browser = await chromium.launch({
+      executablePath: CHROMIUM,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     onTestFinished(() => browser.close());
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
@@ -190,12 +244,17 @@ describe('native TLS (GATEWAY_TLS_CERT, GATEWAY_TLS_KEY)', () => {
     const tls = testCertificate();
     const encrypted = `${tls.key}.enc`;
     execFileSync('openssl', ['pkey', '-in', tls.key, '-aes256', '-passout', 'pass:open sesame', '-out', encrypted], { stdio: 'ignore' });
-    const gw = await startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'open sesame' }, waitForMqtt: false });
+    const gw = await startGateway({
+      env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'open sesame' },
+      waitForMqtt: false,
+    });
     expect((await request(`${gw.http}/api/v1/stream/stats`, {}, { ca: tls.pem })).status).toBe(200);
   });
 
   it('regression: a bad GATEWAY_TLS_KEY path stops the start with a message naming the variable', async () => {
     const tls = testCertificate();
-    await expect(startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: '/nonexistent/key.pem' } })).rejects.toThrow(/GATEWAY_TLS_KEY names a file that cannot be read \(ENOENT\)/);
+    await expect(startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: '/nonexistent/key.pem' } })).rejects.toThrow(
+      /GATEWAY_TLS_KEY names a file that cannot be read \(ENOENT\)/,
+    );
   });
 });

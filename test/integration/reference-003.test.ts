@@ -10,7 +10,15 @@ import { mintJwt } from '../helpers/tokens.js';
 
 const statsFrame = (fields: Record<string, unknown>) => ({
   type: 'stats',
-  data: { channel: 'sensors', connections: expect.any(Number), epoch: expect.any(String), offset: expect.any(Number), oldest_offset: expect.any(Number), history: expect.any(Number), ...fields },
+  data: {
+    channel: 'sensors',
+    connections: expect.any(Number),
+    epoch: expect.any(String),
+    offset: expect.any(Number),
+    oldest_offset: expect.any(Number),
+    history: expect.any(Number),
+    ...fields,
+  },
   timestamp: expect.any(String),
 });
 
@@ -45,7 +53,13 @@ describe('reference/003: /api/v1/ws', () => {
 
     // docs/compat/pet-care.md's /ws/{channel} is unchanged: no stats frame.
     const pets = await connectChannel(gw, '/ws/pets');
-    await rest(gw, 'POST', '/api/v1/channels/pets/events', { type: 'realtime_update', entity_type: 'pets', action: 'created', data: { pet_id: 1, name: 'Luna' } }, await adminToken());
+    await rest(
+      gw,
+      'POST',
+      '/api/v1/channels/pets/events',
+      { type: 'realtime_update', entity_type: 'pets', action: 'created', data: { pet_id: 1, name: 'Luna' } },
+      await adminToken(),
+    );
     await pets.next(isEvent);
     expect(pets.frames.map((f) => f.type)).toEqual(['connection_established', 'realtime_update']);
   });
@@ -71,8 +85,20 @@ describe('reference/003: /api/v1/ws/secure', () => {
     expect(client.established).toMatchObject({ type: 'connection_established', channel: 'sensors' });
     await rest(gw, 'POST', '/api/v1/test-sensors/', { tipo: 'humedad', modelo: 'X' });
     // The token's user gets its notifications; user_id in the query is ignored.
-    await rest(gw, 'POST', '/api/v1/channels/sensors/events', { type: 'notification', notification_type: 'for-99', user_id: '99', data: {} }, await adminToken());
-    await rest(gw, 'POST', '/api/v1/channels/sensors/events', { type: 'notification', notification_type: 'for-55', user_id: '55', data: {} }, await adminToken());
+    await rest(
+      gw,
+      'POST',
+      '/api/v1/channels/sensors/events',
+      { type: 'notification', notification_type: 'for-99', user_id: '99', data: {} },
+      await adminToken(),
+    );
+    await rest(
+      gw,
+      'POST',
+      '/api/v1/channels/sensors/events',
+      { type: 'notification', notification_type: 'for-55', user_id: '55', data: {} },
+      await adminToken(),
+    );
     await client.next((f) => f.type === 'notification');
     expect(client.frames.map((f) => f.type)).toEqual(['connection_established', 'stats', 'entity_event', 'notification']);
     expect(client.frames[3]).toMatchObject({ notification_type: 'for-55', user_id: '55' });

@@ -25,7 +25,9 @@ function upgradeRefusal(url: string, protocols: string[] = []): Promise<{ status
     });
     ws.once('unexpected-response', (_req, res) => {
       let body = '';
-      res.on('data', (c: Buffer) => { body += c.toString(); });
+      res.on('data', (c: Buffer) => {
+        body += c.toString();
+      });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body), headers: res.headers }));
     });
     ws.once('error', (err) => reject(err));
@@ -77,9 +79,14 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
     const gw = await startGateway();
     const check = await streamBystander(gw);
     const queries = [
-      '/api/v1/stream?device_ids=%ZZ', '/api/v1/stream?device_ids=A,B%', '/api/v1/stream?device_ids=%C0%AF', '/api/v1/stream?device_ids=%E2%82',
-      '/api/v1/stream?device_ids=*&batch=%ZZ', '/api/v1/stream?device_ids=A&token=%E2%82',
-      '/api/v1/public/share-location/stream?token=%ZZ', '/api/v1/public/share-location/stream?token=v4.local.x&device_id=%C0%AF',
+      '/api/v1/stream?device_ids=%ZZ',
+      '/api/v1/stream?device_ids=A,B%',
+      '/api/v1/stream?device_ids=%C0%AF',
+      '/api/v1/stream?device_ids=%E2%82',
+      '/api/v1/stream?device_ids=*&batch=%ZZ',
+      '/api/v1/stream?device_ids=A&token=%E2%82',
+      '/api/v1/public/share-location/stream?token=%ZZ',
+      '/api/v1/public/share-location/stream?token=v4.local.x&device_id=%C0%AF',
     ];
     for (const query of queries) expect(await upgradeRefusal(`${gw.ws}${query}`), query).toMatchObject({ status: 400, body: ENCODING_ERROR });
     // The well-formed twin is a device id as before.
@@ -93,8 +100,12 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
     const gw = await startGateway();
     const check = await streamBystander(gw);
     const queries = [
-      '/api/v1/ws?channel=sensors%', '/api/v1/ws?channel=%ZZ', '/api/v1/ws?channel=sensors&since=%E2%82&epoch=e',
-      '/api/v1/ws?channel=sensors&since=1&epoch=%C0%AF', '/api/v1/ws?channel=sensors&user_id=u%', '/ws/pets?user_id=%ZZ',
+      '/api/v1/ws?channel=sensors%',
+      '/api/v1/ws?channel=%ZZ',
+      '/api/v1/ws?channel=sensors&since=%E2%82&epoch=e',
+      '/api/v1/ws?channel=sensors&since=1&epoch=%C0%AF',
+      '/api/v1/ws?channel=sensors&user_id=u%',
+      '/ws/pets?user_id=%ZZ',
     ];
     for (const query of queries) expect(await upgradeRefusal(`${gw.ws}${query}`), query).toMatchObject({ status: 400, body: ENCODING_ERROR });
     const sensors = await connectChannel(gw, '/api/v1/ws?channel=sen%73ors');
@@ -106,8 +117,12 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
     const gw = await startGateway({ env: channelEnv() });
     const check = await streamBystander(gw);
     const urls = [
-      '/ws/connect?token=%ZZ', '/ws/connect?token=abc%E2%82',
-      '/client/hubs/%ZZ?access_token=x', '/client/hubs/extraccion%', '/client?hub=%E2%82', '/client/hubs/extraccion?access_token=%C0%AF',
+      '/ws/connect?token=%ZZ',
+      '/ws/connect?token=abc%E2%82',
+      '/client/hubs/%ZZ?access_token=x',
+      '/client/hubs/extraccion%',
+      '/client?hub=%E2%82',
+      '/client/hubs/extraccion?access_token=%C0%AF',
       '/client/hubs/extraccion?access_token=x&awps_connection_id=%ZZ&awps_reconnection_token=t',
     ];
     for (const url of urls) expect(await upgradeRefusal(`${gw.ws}${url}`), url).toMatchObject({ status: 400, body: ENCODING_ERROR });
@@ -118,16 +133,28 @@ describe('percent-encoding and UTF-8 in paths and queries', () => {
     const gw = await startGateway({ env: channelEnv() });
     const check = await streamBystander(gw);
     const requests: Array<[string, string]> = [
-      ['DELETE', '/api/v1/public/share-location/%ZZ'], ['DELETE', '/api/v1/public/share-location/v4.local.%E2%82'],
-      ['GET', '/api/v1/ws/stats/%ZZ'], ['GET', '/api/v1/ws/stats/sensors%'],
-      ['GET', '/api/v1/sensores/%ZZ'], ['PUT', '/api/v1/sensores/1%'], ['GET', '/api/v1/sensores/?skip=%ZZ'],
+      ['DELETE', '/api/v1/public/share-location/%ZZ'],
+      ['DELETE', '/api/v1/public/share-location/v4.local.%E2%82'],
+      ['GET', '/api/v1/ws/stats/%ZZ'],
+      ['GET', '/api/v1/ws/stats/sensors%'],
+      ['GET', '/api/v1/sensores/%ZZ'],
+      ['PUT', '/api/v1/sensores/1%'],
+      ['GET', '/api/v1/sensores/?skip=%ZZ'],
       ['POST', '/api/v1/channels/%C0%AF/events'],
-      ['GET', '/viaje/%ZZ'], ['GET', '/api/v1/equipment/%E2%82'], ['GET', '/ws/negotiate?user_id=%ZZ'],
-      ['GET', '/api/v1/stream/stats?x=%'], ['GET', '/healthz?%ZZ'], ['GET', '/no/such/route/%ZZ'],
+      ['GET', '/viaje/%ZZ'],
+      ['GET', '/api/v1/equipment/%E2%82'],
+      ['GET', '/ws/negotiate?user_id=%ZZ'],
+      ['GET', '/api/v1/stream/stats?x=%'],
+      ['GET', '/healthz?%ZZ'],
+      ['GET', '/no/such/route/%ZZ'],
     ];
     const token = await adminToken(); // a valid JWT: the share-location DELETE decoded its path after the token check
     for (const [method, path] of requests) {
-      const res = await fetch(`${gw.http}${path}`, { method, headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: method === 'GET' || method === 'DELETE' ? undefined : '{}' });
+      const res = await fetch(`${gw.http}${path}`, {
+        method,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: method === 'GET' || method === 'DELETE' ? undefined : '{}',
+      });
       expect({ status: res.status, body: await res.json() }, `${method} ${path}`).toEqual({ status: 400, body: ENCODING_ERROR });
     }
     // Azure's data plane answers in the service's own error format.

@@ -40,7 +40,7 @@ describe('slow consumers', () => {
     expect(stats.slow_consumer_closes_total).toBe(0);
   });
 
-  it('conflates a stalled device_ids=*&batch=1 client to each device\'s latest position, and counts what it skipped', async () => {
+  it("conflates a stalled device_ids=*&batch=1 client to each device's latest position, and counts what it skipped", async () => {
     const gw = await startGateway({ env: { GATEWAY_WS_MAX_BACKPRESSURE: '262144', GATEWAY_SLOW_CONSUMER_TIMEOUT_MS: '60000' } });
     const total = 3000;
     const devices = ['M1', 'M2', 'M3', 'M4'];
@@ -56,10 +56,20 @@ describe('slow consumers', () => {
     (slow.ws as unknown as { _socket: Socket })._socket.resume();
     // After draining: every device's last position arrives (in a batch), none goes backwards.
     const last = (id: string) => Math.max(...Array.from({ length: total }, (_, k) => k + 1).filter((i) => devices[i % devices.length] === id));
-    const seen = () => slow.frames.filter((f) => f.event === 'batch').flatMap((f) => f.data).map((m: any) => m.data.data);
-    await eventually(async () => devices.every((id) => seen().some((d: any) => d.DEVICE_ID === id && d.SEQ === last(id))), 30_000, 'every device\'s latest position');
+    const seen = () =>
+      slow.frames
+        .filter((f) => f.event === 'batch')
+        .flatMap((f) => f.data)
+        .map((m: any) => m.data.data);
+    await eventually(
+      async () => devices.every((id) => seen().some((d: any) => d.DEVICE_ID === id && d.SEQ === last(id))),
+      30_000,
+      "every device's latest position",
+    );
     for (const id of devices) {
-      const seqs = seen().filter((d: any) => d.DEVICE_ID === id).map((d: any) => d.SEQ as number);
+      const seqs = seen()
+        .filter((d: any) => d.DEVICE_ID === id)
+        .map((d: any) => d.SEQ as number);
       for (let i = 1; i < seqs.length; i++) expect(seqs[i]).toBeGreaterThan(seqs[i - 1]);
     }
     expect(seen().length).toBeLessThan(total);
@@ -117,7 +127,10 @@ describe('broker restart', () => {
 describe('a port already in use', () => {
   it('stops the start at once with the reason, instead of waiting on the thread that could not listen', async () => {
     const first = await startGateway();
-    const failure = await startGateway({ env: { PORT: String(first.port) } }).then(() => null, (err: Error) => err.message);
+    const failure = await startGateway({ env: { PORT: String(first.port) } }).then(
+      () => null,
+      (err: Error) => err.message,
+    );
     expect(failure).toMatch(/edge 0 could not listen on 127\.0\.0\.1:\d+/);
     expect(failure).not.toMatch(/did not close in time/); // its thread closed when asked, it was not killed at the deadline
     expect((await fetch(`${first.http}/healthz`)).status).toBe(200); // the first one is untouched

@@ -31,35 +31,55 @@ function guideBlock(lang: string): string {
 /** Starts nginx with `http` as its http block; resolves once it listens (it writes its pid file after binding). */
 async function startNginx(dir: string, http: string): Promise<void> {
   const conf = join(dir, 'nginx.conf');
-  writeFileSync(conf, [
-    'worker_processes 1;', 'daemon off;', `pid ${dir}/nginx.pid;`, `error_log ${dir}/error.log warn;`, 'events { worker_connections 256; }',
-    'http {', '  access_log off;',
-    ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`),
-    http, '}',
-  ].join('\n'));
+  writeFileSync(
+    conf,
+    [
+      'worker_processes 1;',
+      'daemon off;',
+      `pid ${dir}/nginx.pid;`,
+      `error_log ${dir}/error.log warn;`,
+      'events { worker_connections 256; }',
+      'http {',
+      '  access_log off;',
+      ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map((t) => `  ${t}_temp_path ${dir}/${t};`),
+      http,
+      '}',
+    ].join('\n'),
+  );
   if (!existsSync(NGINX)) throw new Error(`${NGINX} is missing (apt-get install nginx-light; .ci/run does)`);
   // The configuration as nginx reads it: `nginx -t` must pass.
   execFileSync(NGINX, ['-t', '-q', '-p', dir, '-e', `${dir}/error.log`, '-c', conf], { stdio: 'pipe' });
   const pidFile = join(dir, 'nginx.pid');
   const started = new Promise<void>((resolve) => {
     const watcher = watch(dir, () => {
-      if (existsSync(pidFile)) { watcher.close(); resolve(); }
+      if (existsSync(pidFile)) {
+        watcher.close();
+        resolve();
+      }
     });
     onTestFinished(() => watcher.close());
   });
   const child = spawn(NGINX, ['-p', dir, '-e', `${dir}/error.log`, '-c', conf], { stdio: 'ignore' });
-  onTestFinished(() => { child.kill('SIGTERM'); });
-  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`nginx exited (${code}): ${readFileSync(`${dir}/error.log`, 'utf8').slice(-1000)}`))));
+  onTestFinished(() => {
+    child.kill('SIGTERM');
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`nginx exited (${code}): ${readFileSync(`${dir}/error.log`, 'utf8').slice(-1000)}`))),
+  );
   await Promise.race([started, exited]);
 }
 
 function get(url: string, ca: string): Promise<{ status: number; json: any }> {
   return new Promise((resolve, reject) => {
-    https.get(url, { ca, agent: false }, (res) => {
-      let body = '';
-      res.setEncoding('utf8').on('data', (c: string) => { body += c; });
-      res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(body) }));
-    }).on('error', reject);
+    https
+      .get(url, { ca, agent: false }, (res) => {
+        let body = '';
+        res.setEncoding('utf8').on('data', (c: string) => {
+          body += c;
+        });
+        res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(body) }));
+      })
+      .on('error', reject);
   });
 }
 
@@ -71,7 +91,9 @@ async function startCaddy(dir: string, site: string): Promise<void> {
   const env = { PATH: process.env.PATH ?? '', HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir };
   execFileSync(CADDY, ['validate', '--adapter', 'caddyfile', '--config', file], { stdio: 'pipe', env });
   const child = spawn(CADDY, ['run', '--adapter', 'caddyfile', '--config', file], { stdio: ['ignore', 'ignore', 'pipe'], env });
-  onTestFinished(() => { child.kill('SIGTERM'); });
+  onTestFinished(() => {
+    child.kill('SIGTERM');
+  });
   let log = '';
   await new Promise<void>((resolve, reject) => {
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -82,21 +104,54 @@ async function startCaddy(dir: string, site: string): Promise<void> {
   });
 }
 
-interface Setup { dir: string; cert: string; key: string; ca: string; gw: GatewayProcess; port: number }
+interface Setup {
+  dir: string;
+  cert: string;
+  key: string;
+  ca: string;
+  gw: GatewayProcess;
+  port: number;
+}
 
 async function setup(): Promise<Setup> {
   const dir = mkdtempSync(join(tmpdir(), 'gateway-proxy-'));
   onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
   const cert = join(dir, 'cert.pem');
   const key = join(dir, 'key.pem');
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+  execFileSync(
+    'openssl',
+    [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=DNS:localhost,IP:127.0.0.1',
+      '-days',
+      '1',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ],
+    { stdio: 'ignore' },
+  );
   const data = tempDataDir();
   writeFileSync(join(data, 'equipment.json'), JSON.stringify(EQUIPMENT));
-  const gw = await startGateway({ env: {
-    GATEWAY_DATA_DIR: data, GATEWAY_EQUIPMENT_FILE: join(data, 'equipment.json'),
-    GATEWAY_TRUSTED_PROXIES: '127.0.0.1', GATEWAY_CONNECT_RATE_PER_IP: '1', GATEWAY_CONNECT_BURST_PER_IP: '2',
-  } });
+  const gw = await startGateway({
+    env: {
+      GATEWAY_DATA_DIR: data,
+      GATEWAY_EQUIPMENT_FILE: join(data, 'equipment.json'),
+      GATEWAY_TRUSTED_PROXIES: '127.0.0.1',
+      GATEWAY_CONNECT_RATE_PER_IP: '1',
+      GATEWAY_CONNECT_BURST_PER_IP: '2',
+    },
+  });
   return { dir, cert, key, ca: readFileSync(cert, 'utf8'), gw, port: await freeFixedPort() };
 }
 
@@ -114,8 +169,14 @@ async function checkThroughProxy({ ca, gw, port }: Setup): Promise<void> {
   expect((await viewer.next(isMessage('PRX-1'))).data.data.SPEED).toBe(77);
 
   // 127.0.0.5 has used one upgrade of its burst of 2; forged X-Forwarded-For values do not give it more.
-  const upgrade = (from: string, xff?: string) => connectStream(`wss://127.0.0.1:${port}`, '?device_ids=PRX-1', { ca, localAddress: from, headers: xff ? { 'x-forwarded-for': xff } : {} })
-    .then((c) => { c.ws.close(); return 'open' as const; }, (err: { status?: number }) => err.status ?? -1);
+  const upgrade = (from: string, xff?: string) =>
+    connectStream(`wss://127.0.0.1:${port}`, '?device_ids=PRX-1', { ca, localAddress: from, headers: xff ? { 'x-forwarded-for': xff } : {} }).then(
+      (c) => {
+        c.ws.close();
+        return 'open' as const;
+      },
+      (err: { status?: number }) => err.status ?? -1,
+    );
   expect(await upgrade('127.0.0.5', '203.0.113.1')).toBe('open');
   expect(await upgrade('127.0.0.5', '203.0.113.2')).toBe(429);
   // Another client behind the same proxy has its own limit.

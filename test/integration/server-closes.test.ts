@@ -18,10 +18,13 @@ import { keyPairs, mintJwt, type KeyPairs } from '../helpers/tokens.js';
 const CLOSE_BOUND_MS = 2000;
 
 let keys: KeyPairs;
-beforeAll(async () => { keys = await keyPairs(); });
+beforeAll(async () => {
+  keys = await keyPairs();
+});
 
 const ACL = { roles: { admin: { devices: ['*'], channels: ['*'], publish: ['*'] } } };
-const env = (extra: Record<string, string> = {}) => authEnv(keys, { GATEWAY_ACL: JSON.stringify(ACL), GATEWAY_AUTH_REQUIRED: 'rest,channels,stream', ...extra });
+const env = (extra: Record<string, string> = {}) =>
+  authEnv(keys, { GATEWAY_ACL: JSON.stringify(ACL), GATEWAY_AUTH_REQUIRED: 'rest,channels,stream', ...extra });
 const q = encodeURIComponent;
 
 /** The close code, and TCP closed within the bound after the close frame. */
@@ -71,7 +74,10 @@ describe('server-initiated closes close TCP', () => {
     const revoked = await connectRaw(gw.port, `/api/v1/public/share-location/stream?token=${q(revokedLink)}`);
     await expiring.next((f) => f.event === 'subscribed');
     await revoked.next((f) => f.event === 'subscribed');
-    const res = await fetch(`${gw.http}/api/v1/public/share-location/${q(revokedLink)}`, { method: 'DELETE', headers: { authorization: `Bearer ${await mintJwt('owner', { roles: ['admin'] })}` } });
+    const res = await fetch(`${gw.http}/api/v1/public/share-location/${q(revokedLink)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${await mintJwt('owner', { roles: ['admin'] })}` },
+    });
     expect(res.status).toBe(200);
     await revoked.next((f) => f.event === 'revoked');
     await expectPromptClose(revoked, 1008);
@@ -101,7 +107,7 @@ describe('server-initiated closes close TCP', () => {
     await expectPromptClose(refused, 1008);
   });
 
-  it('closes TCP after a slow consumer\'s 4000 once the client reads again', async () => {
+  it("closes TCP after a slow consumer's 4000 once the client reads again", async () => {
     const gw = await startGateway({ env: { GATEWAY_WS_MAX_BACKPRESSURE: '65536', GATEWAY_SLOW_CONSUMER_TIMEOUT_MS: '300' } });
     const slow = await connectRaw(gw.port, '/api/v1/stream?device_ids=H1');
     await slow.next((f) => f.event === 'subscribed');
@@ -161,7 +167,7 @@ async def main(url):
 asyncio.run(main(sys.argv[1]))
 `;
 
-describe('with the reference systems\' Python client', () => {
+describe("with the reference systems' Python client", () => {
   // Skipped when python3 has no websockets module (Debian: python3-websockets; .ci/run installs it).
   it.skipIf(!hasPythonWebsockets)('regression: websockets (python3-websockets) reported a 4001 only after its 10 s close timeout', async () => {
     const gw = await startGateway({ env: env() });
@@ -169,8 +175,12 @@ describe('with the reference systems\' Python client', () => {
     const child = spawn(python!, ['-c', PYTHON_CLIENT, `${gw.ws}/ws/connect?token=${q(token)}`], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.setEncoding('utf8').on('data', (c: string) => { out += c; });
-    child.stderr.setEncoding('utf8').on('data', (c: string) => { err += c; });
+    child.stdout.setEncoding('utf8').on('data', (c: string) => {
+      out += c;
+    });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => {
+      err += c;
+    });
     const status = await new Promise<number | null>((resolve) => child.once('exit', resolve));
     expect(status, err).toBe(0);
     const result = JSON.parse(out) as { code: number; ms: number; types: string[] };

@@ -11,7 +11,9 @@ import { connectStream, isMessage } from '../helpers/stream-client.js';
 import { keyPairs, mintJwt, type KeyPairs } from '../helpers/tokens.js';
 
 let keys: KeyPairs;
-beforeAll(async () => { keys = await keyPairs(); });
+beforeAll(async () => {
+  keys = await keyPairs();
+});
 
 async function init(gw: GatewayProcess, jwt: string | undefined, body: unknown): Promise<{ status: number; json: any }> {
   const res = await fetch(`${gw.http}/api/v1/public/share-location/init`, {
@@ -42,11 +44,16 @@ describe('share-location', () => {
     expect(await init(gw, jwt, { device_id: 'TRUCK-1' })).toMatchObject({ status: 403, json: { error: { code: 'GW_ERR_FORBIDDEN' } } });
     expect(await init(gw, jwt, '{bad json')).toMatchObject({ status: 400, json: { error: { code: 'GW_ERR_BODY_INVALID' } } });
     expect(await init(gw, jwt, { device_id: 'bad id!' })).toMatchObject({ status: 400, json: { error: { message: expect.stringContaining('device_id') } } });
-    expect(await init(gw, jwt, { device_id: 'SIM-1', ttl_seconds: -5 })).toMatchObject({ status: 400, json: { error: { message: expect.stringContaining('ttl_seconds') } } });
+    expect(await init(gw, jwt, { device_id: 'SIM-1', ttl_seconds: -5 })).toMatchObject({
+      status: 400,
+      json: { error: { message: expect.stringContaining('ttl_seconds') } },
+    });
     const ok = await init(gw, jwt, { device_id: 'SIM-1', ttl_seconds: 600 });
     expect(ok.status).toBe(200);
     expect(ok.json).toMatchObject({
-      token: expect.stringMatching(/^v4\.local\./), device_id: 'SIM-1', expires_in: 600,
+      token: expect.stringMatching(/^v4\.local\./),
+      device_id: 'SIM-1',
+      expires_in: 600,
       viewer_url: expect.stringMatching(/^https:\/\/gps\.example\.test\/share-location\?token=v4\.local\./),
       stream_url: expect.stringMatching(/^wss:\/\/gps\.example\.test\/api\/v1\/public\/share-location\/stream\?token=/),
     });
@@ -81,9 +88,15 @@ describe('share-location', () => {
     const a = await viewer(gw, ok.json.token);
     const b = await viewer(gw, ok.json.token);
     await Promise.all([a, b].map((c) => c.next((f) => f.event === 'subscribed')));
-    const stranger = await fetch(`${gw.http}/api/v1/public/share-location/${encodeURIComponent(ok.json.token)}`, { method: 'DELETE', headers: { authorization: `Bearer ${await mintJwt('x', { roles: ['nobody'] })}` } });
+    const stranger = await fetch(`${gw.http}/api/v1/public/share-location/${encodeURIComponent(ok.json.token)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${await mintJwt('x', { roles: ['nobody'] })}` },
+    });
     expect(stranger.status).toBe(403);
-    const res = await fetch(`${gw.http}/api/v1/public/share-location/${encodeURIComponent(ok.json.token)}`, { method: 'DELETE', headers: { authorization: `Bearer ${owner}` } });
+    const res = await fetch(`${gw.http}/api/v1/public/share-location/${encodeURIComponent(ok.json.token)}`, {
+      method: 'DELETE',
+      headers: { authorization: `Bearer ${owner}` },
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toMatchObject({ status: 'revoked', device_id: 'SIM-9', jti: expect.any(String) });
     for (const c of [a, b]) {
@@ -129,7 +142,9 @@ describe('share-location links minted by another service', () => {
 
 describe('rate limits', () => {
   it('answers 429 to upgrades over the per-IP rate, and closes a connection over the frame rate with 4029', async () => {
-    const gw = await startGateway({ env: { GATEWAY_CONNECT_RATE_PER_IP: '1', GATEWAY_CONNECT_BURST_PER_IP: '3', GATEWAY_FRAME_RATE: '1', GATEWAY_FRAME_BURST: '3' } });
+    const gw = await startGateway({
+      env: { GATEWAY_CONNECT_RATE_PER_IP: '1', GATEWAY_CONNECT_BURST_PER_IP: '3', GATEWAY_FRAME_RATE: '1', GATEWAY_FRAME_BURST: '3' },
+    });
     const first = await connectStream(gw.ws, '?device_ids=R1');
     await first.next((f) => f.event === 'subscribed');
     for (let i = 0; i < 4; i++) first.send({ action: 'ping' });
@@ -137,7 +152,10 @@ describe('rate limits', () => {
     expect((await first.closed).code).toBe(4029);
     await connectStream(gw.ws, '?device_ids=R1');
     await connectStream(gw.ws, '?device_ids=R1');
-    const refused = await connectStream(gw.ws, '?device_ids=R1').then(() => null, (err: { status: number; body: string }) => err);
+    const refused = await connectStream(gw.ws, '?device_ids=R1').then(
+      () => null,
+      (err: { status: number; body: string }) => err,
+    );
     expect(refused?.status).toBe(429);
     expect(JSON.parse(refused!.body).error.code).toBe('GW_ERR_RATE_LIMITED');
     expect((await gw.stats()).rate_limited_total).toBe(2);

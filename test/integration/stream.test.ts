@@ -32,7 +32,9 @@ describe.each<Broker>(['embedded', 'mosquitto'])('telemetry stream via %s broker
     expect(frame.data.timestamp).toMatch(ISO);
     expect(frame.data.data).toEqual({ DEVICE_ID: '0848086072', LAT: -33.4567, LON: -70.6789, SPEED: 45 });
     const raw = client.raw.at(-1) as string;
-    expect(raw).toBe(`{"event":"message","data":{"timestamp":"${frame.data.timestamp}","data":{"DEVICE_ID":"0848086072","LAT":-33.4567,"LON":-70.6789,"SPEED":45}}}`);
+    expect(raw).toBe(
+      `{"event":"message","data":{"timestamp":"${frame.data.timestamp}","data":{"DEVICE_ID":"0848086072","LAT":-33.4567,"LON":-70.6789,"SPEED":45}}}`,
+    );
   });
 
   it('delivers the same envelope in msgpack when the client asks for it, and echoes the subprotocol', async () => {
@@ -82,11 +84,15 @@ describe.each<Broker>(['embedded', 'mosquitto'])('telemetry stream via %s broker
     const sync = await connectStream(gw.ws, '?device_ids=A2');
     await sync.next(isMessage('A2'));
     const everything = [];
-    for (const protocol of ['json', 'msgpack', 'json']) { // the second json socket is served from the edge's cache
+    for (const protocol of ['json', 'msgpack', 'json']) {
+      // the second json socket is served from the edge's cache
       const client = await connectStream(gw.ws, '?device_ids=*', { protocol });
       expect((await client.next((f) => f.event === 'subscribed')).data).toEqual({ device_ids: ['*'] });
       const snapshot = [await client.next(isMessage()), await client.next(isMessage())].map((f) => [f.data.data.DEVICE_ID, f.data.data.SPEED]);
-      expect(snapshot.sort()).toEqual([['A1', 1], ['A2', 3]]);
+      expect(snapshot.sort()).toEqual([
+        ['A1', 1],
+        ['A2', 3],
+      ]);
       everything.push(client);
     }
     await pub.position('NEW-1', { SPEED: 7 }); // a device nobody named
@@ -110,7 +116,7 @@ describe.each<Broker>(['embedded', 'mosquitto'])('telemetry stream via %s broker
     expect(everything[0].count((f) => f.event === 'message' && f.data.data.SPEED === 10)).toBe(0);
   });
 
-  it('device_ids=*&batch=1 sends the snapshot and then every interval\'s positions as one batch message', async () => {
+  it("device_ids=*&batch=1 sends the snapshot and then every interval's positions as one batch message", async () => {
     const gw = await gatewayOn(broker);
     const pub = await connectPublisher(gw.mqttUrl);
     const latest = new Map<string, number>();
@@ -126,14 +132,19 @@ describe.each<Broker>(['embedded', 'mosquitto'])('telemetry stream via %s broker
       const client = await connectStream(gw.ws, '?device_ids=*&batch=1', { protocol });
       expect((await client.next((f) => f.event === 'subscribed')).data).toEqual({ device_ids: ['*'], batch_ms: 100 });
       const snapshot = await client.next((f) => f.event === 'batch'); // the last position of each device, in one message
-      expect(snapshot.data.map((m: any) => [m.event, m.data.data.DEVICE_ID, m.data.data.SPEED]).sort()).toEqual([...latest].map(([id, speed]) => ['message', id, speed]).sort());
+      expect(snapshot.data.map((m: any) => [m.event, m.data.data.DEVICE_ID, m.data.data.SPEED]).sort()).toEqual(
+        [...latest].map(([id, speed]) => ['message', id, speed]).sort(),
+      );
       for (let n = 0; n < 20; n++) await publish(`B${n % 3}`, 100 + n);
       const live: any[] = [];
       while (live.length < 20) live.push(...(await client.next((f) => f.event === 'batch')).data);
       expect(live.map((m) => m.data.data.SPEED)).toEqual(Array.from({ length: 20 }, (_, n) => 100 + n)); // all of them, in order
       expect(client.count((f) => f.event === 'message')).toBe(0); // never one by one
     }
-    for (const [query, message] of [['?device_ids=B1&batch=1', 'batch=1 needs device_ids=*'], ['?device_ids=*&batch=yes', 'batch must be 0 or 1']]) {
+    for (const [query, message] of [
+      ['?device_ids=B1&batch=1', 'batch=1 needs device_ids=*'],
+      ['?device_ids=*&batch=yes', 'batch must be 0 or 1'],
+    ]) {
       const refused = await connectStream(gw.ws, query);
       expect((await refused.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_BATCH_INVALID', message: expect.stringContaining(message) });
       expect((await refused.closed).code).toBe(4500);

@@ -12,7 +12,9 @@ import { connectStream, type Frame } from '../helpers/stream-client.js';
 import { hs256WithPublicKey, keyPairs, mintJwt, unsecuredJwt, type KeyPairs } from '../helpers/tokens.js';
 
 let keys: KeyPairs;
-beforeAll(async () => { keys = await keyPairs(); });
+beforeAll(async () => {
+  keys = await keyPairs();
+});
 
 const isType = (type: string) => (f: Frame) => f.type === type;
 const connectUser = (gw: GatewayProcess, token: string, protocol?: string | string[]) =>
@@ -32,7 +34,10 @@ describe.each(['pool', 'inline', 'auto'] as const)('/ws/connect with token check
     const alice = await connectUser(gw, await mintJwt('alice', { roles: ['LEVEL_1'] }));
     const hello = await alice.next(isType('connection_established'));
     expect(hello.data).toMatchObject({ user_id: 'alice', roles: ['LEVEL_1'], heartbeat_interval: 30 });
-    const bob = await connectStream(gw.ws, '', { path: '/ws/connect', headers: { authorization: `Bearer ${await mintJwt('bob', { roles: ['ops'] }, { alg: 'RS256', keys })}` } });
+    const bob = await connectStream(gw.ws, '', {
+      path: '/ws/connect',
+      headers: { authorization: `Bearer ${await mintJwt('bob', { roles: ['ops'] }, { alg: 'RS256', keys })}` },
+    });
     await bob.next(isType('connection_established'));
     const carol = await connectStream(gw.ws, '', { path: '/ws/connect', protocol: ['msgpack', `bearer.${await mintJwt('carol', { role: 'LEVEL_1' })}`] });
     expect(carol.protocol).toBe('msgpack');
@@ -113,15 +118,29 @@ describe('/ws/connect sessions', () => {
       connectUser(gw, await mintJwt('b', { roles: ['LEVEL_1', 'ops'] })),
     ]);
     await Promise.all(users.map((u) => u.next(isType('connection_established'))));
-    const res = await fetch(`${gw.http}/ws/_test/broadcast`, { method: 'POST', body: JSON.stringify({ title: 'BroadcastTest', content: 'Mensaje de prueba', level: 'info' }) });
+    const res = await fetch(`${gw.http}/ws/_test/broadcast`, {
+      method: 'POST',
+      body: JSON.stringify({ title: 'BroadcastTest', content: 'Mensaje de prueba', level: 'info' }),
+    });
     expect(res.status).toBe(200);
-    expect(await res.json()).toMatchObject({ status: 'ok', sent: 2, metrics: { total_broadcasts: 1, total_send_errors: 0, last_broadcast_at: expect.any(String) } });
+    expect(await res.json()).toMatchObject({
+      status: 'ok',
+      sent: 2,
+      metrics: { total_broadcasts: 1, total_send_errors: 0, last_broadcast_at: expect.any(String) },
+    });
     for (const u of users) expect((await u.next(isType('notification'))).data).toEqual({ title: 'BroadcastTest', content: 'Mensaje de prueba', level: 'info' });
     const stats = await (await fetch(`${gw.http}/ws/stats`)).json();
     // Every frame sent to a /ws/connect socket counts: two connection_established, two notifications.
     expect(stats).toMatchObject({
       status: 'ok',
-      stats: { total_connections: 2, connections_by_role: { LEVEL_1: 2, ops: 1 }, unique_users: 2, heartbeat_active: true, heartbeat_interval: 30, metrics: { total_messages_sent: 4, total_broadcasts: 1, total_send_errors: 0 } },
+      stats: {
+        total_connections: 2,
+        connections_by_role: { LEVEL_1: 2, ops: 1 },
+        unique_users: 2,
+        heartbeat_active: true,
+        heartbeat_interval: 30,
+        metrics: { total_messages_sent: 4, total_broadcasts: 1, total_send_errors: 0 },
+      },
       timestamp: expect.any(String),
     });
 
@@ -140,7 +159,10 @@ describe('/api/v1/stream with GATEWAY_AUTH_REQUIRED=stream', () => {
     expect((await anonymous.closed).code).toBe(1008);
     const token = await mintJwt('op', { roles: ['LEVEL_1'] });
     const forbidden = await connectStream(gw.ws, `?device_ids=SIM-1,TRUCK-9&token=${token}`);
-    expect((await forbidden.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_FORBIDDEN', message: 'Not allowed to watch device "TRUCK-9"' });
+    expect((await forbidden.next((f) => f.event === 'error')).data).toMatchObject({
+      code: 'GW_ERR_FORBIDDEN',
+      message: 'Not allowed to watch device "TRUCK-9"',
+    });
     expect((await forbidden.closed).code).toBe(1008);
     // Every device (`*`) needs a role whose devices include `*`.
     const everything = await connectStream(gw.ws, `?device_ids=*&token=${token}`);
@@ -166,7 +188,10 @@ describe('/api/v1/stream with GATEWAY_AUTH_REQUIRED=stream', () => {
     const client = await connectStream(gw.ws, '?device_ids=SIM-1');
     await client.next((f) => f.event === 'subscribed');
     client.send({ action: 'refresh_token', token: 'anything' });
-    expect((await client.next((f) => f.event === 'error')).data).toMatchObject({ code: 'GW_ERR_FRAME_INVALID', message: 'This connection has no token to refresh' });
+    expect((await client.next((f) => f.event === 'error')).data).toMatchObject({
+      code: 'GW_ERR_FRAME_INVALID',
+      message: 'This connection has no token to refresh',
+    });
   });
 });
 
@@ -178,7 +203,9 @@ describe('keys and tokens from outside', () => {
     const { onTestFinished } = await import('vitest');
     onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
     const port = (server.address() as { port: number }).port;
-    const gw = await startGateway({ env: authEnv(keys, { GATEWAY_JWT_SECRET: '', GATEWAY_JWT_PUBLIC_KEYS: '', GATEWAY_JWT_JWKS: `http://127.0.0.1:${port}/jwks.json` }) });
+    const gw = await startGateway({
+      env: authEnv(keys, { GATEWAY_JWT_SECRET: '', GATEWAY_JWT_PUBLIC_KEYS: '', GATEWAY_JWT_JWKS: `http://127.0.0.1:${port}/jwks.json` }),
+    });
     const ed = await connectUser(gw, await mintJwt('ed', {}, { alg: 'EdDSA', keys }));
     expect((await ed.next(isType('connection_established'))).data.user_id).toBe('ed');
     const rs = await connectUser(gw, await mintJwt('rs', {}, { alg: 'RS256', keys }));
@@ -192,7 +219,9 @@ describe('keys and tokens from outside', () => {
     const { promisify } = await import('node:util');
     const { REPO_ROOT } = await import('../helpers/gateway-process.js');
     const env = authEnv(keys);
-    const { stdout } = await promisify(execFile)(process.execPath, [`${REPO_ROOT}dist/scripts/token.js`, '--sub', 'cli-user', '--role', 'LEVEL_1'], { env: { PATH: process.env.PATH, ...env } });
+    const { stdout } = await promisify(execFile)(process.execPath, [`${REPO_ROOT}dist/scripts/token.js`, '--sub', 'cli-user', '--role', 'LEVEL_1'], {
+      env: { PATH: process.env.PATH, ...env },
+    });
     const gw = await startGateway({ env });
     const client = await connectUser(gw, stdout.trim());
     expect((await client.next(isType('connection_established'))).data).toMatchObject({ user_id: 'cli-user', roles: ['LEVEL_1'] });

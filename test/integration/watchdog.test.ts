@@ -10,7 +10,13 @@ import { MAIN, startGateway, tempDataDir, eventually, type GatewayProcess, type 
 import { BACKEND_BUS_ENV, connectBackend } from '../helpers/publisher.js';
 
 const WATCHDOG_MS = 1500;
-const HOOKS = { ...BACKEND_BUS_ENV, ENVIRONMENT: 'test', GATEWAY_TEST_HOOKS: 'bus', GATEWAY_WATCHDOG_MS: String(WATCHDOG_MS), GATEWAY_SHUTDOWN_TIMEOUT_MS: '3000' };
+const HOOKS = {
+  ...BACKEND_BUS_ENV,
+  ENVIRONMENT: 'test',
+  GATEWAY_TEST_HOOKS: 'bus',
+  GATEWAY_WATCHDOG_MS: String(WATCHDOG_MS),
+  GATEWAY_SHUTDOWN_TIMEOUT_MS: '3000',
+};
 
 interface Exit {
   readonly code: number | null;
@@ -44,14 +50,18 @@ async function expectHealthy(gw: GatewayProcess): Promise<void> {
 /** Waits until both routes have answered 503 with a reason matching `reason`; returns how long it took. */
 async function until503(gw: GatewayProcess, reason: RegExp, since: number): Promise<number> {
   const seen = new Set<string>();
-  await eventually(async () => {
-    for (const route of ['/readyz', '/healthz']) {
-      if (seen.has(route)) continue;
-      const answer = await probe(gw.http, route); // each on its own connection: with several edges, tried until a live one answers
-      if (answer?.status === 503 && answer.body.reasons.some((r: string) => reason.test(r))) seen.add(route);
-    }
-    return seen.size === 2;
-  }, 10_000, `/readyz and /healthz 503 with ${reason}`);
+  await eventually(
+    async () => {
+      for (const route of ['/readyz', '/healthz']) {
+        if (seen.has(route)) continue;
+        const answer = await probe(gw.http, route); // each on its own connection: with several edges, tried until a live one answers
+        if (answer?.status === 503 && answer.body.reasons.some((r: string) => reason.test(r))) seen.add(route);
+      }
+      return seen.size === 2;
+    },
+    10_000,
+    `/readyz and /healthz 503 with ${reason}`,
+  );
   return Date.now() - since;
 }
 
@@ -133,14 +143,19 @@ describe('pool threads that fail', () => {
     const started = await run({ ENVIRONMENT: 'test', GATEWAY_TEST_HOOKS: 'fail-pool-start' });
     expect(started.exit).toEqual({ code: 1, signal: null });
     const failed = started.logs.find((l) => l.msg === 'gateway failed to start');
-    expect((failed?.err as { message: string }).message).toBe('store pool could not start: test hook fail-pool-start: this store pool thread fails as it starts');
+    expect((failed?.err as { message: string }).message).toBe(
+      'store pool could not start: test hook fail-pool-start: this store pool thread fails as it starts',
+    );
     expect(started.ready).toBe(false);
     expect(started.stderr).not.toMatch(/Unhandled 'error' event|ERR_INTERNAL_ASSERTION/);
   });
 
   it('test hooks are refused outside ENVIRONMENT=test', async () => {
     const gw = await startGateway({ env: { ENVIRONMENT: 'development', GATEWAY_TEST_HOOKS: 'bus,fail-pool-start' } });
-    expect(gw.logs.find((l) => l.msg === 'GATEWAY_TEST_HOOKS is ignored: test hooks work only with ENVIRONMENT=test')?.hooks).toEqual(['bus', 'fail-pool-start']);
+    expect(gw.logs.find((l) => l.msg === 'GATEWAY_TEST_HOOKS is ignored: test hooks work only with ENVIRONMENT=test')?.hooks).toEqual([
+      'bus',
+      'fail-pool-start',
+    ]);
     const subscribed = gw.logs.find((l) => l.msg === 'mqtt subscribed');
     expect(subscribed?.control).not.toContain('gateway/watchdog/_test'); // nobody listens there
   });
@@ -157,12 +172,20 @@ interface Run {
 function run(env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
   const child = spawn(process.execPath, [MAIN], {
     env: {
-      PATH: process.env.PATH ?? '', GATEWAY_DATA_DIR: tempDataDir(), PORT: '0', GATEWAY_HOST: '127.0.0.1',
-      GATEWAY_BROKER_PORT: '0', GATEWAY_BROKER_HOST: '127.0.0.1', GATEWAY_THREADS: '1', ...env,
+      PATH: process.env.PATH ?? '',
+      GATEWAY_DATA_DIR: tempDataDir(),
+      PORT: '0',
+      GATEWAY_HOST: '127.0.0.1',
+      GATEWAY_BROKER_PORT: '0',
+      GATEWAY_BROKER_HOST: '127.0.0.1',
+      GATEWAY_THREADS: '1',
+      ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  onTestFinished(() => { child.kill('SIGKILL'); });
+  onTestFinished(() => {
+    child.kill('SIGKILL');
+  });
   const logs: LogLine[] = [];
   let stderr = '';
   let ready = false;
@@ -184,7 +207,9 @@ function run(env: Record<string, string>, timeoutMs = 30_000): Promise<Run> {
       }
     }
   });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr += chunk; });
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr += chunk;
+  });
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`start did not end within ${timeoutMs} ms; logs=${JSON.stringify(logs.slice(-5))}`)), timeoutMs);
     child.once('exit', (code, signal) => {
@@ -206,7 +231,10 @@ describe('start-up with the pools', () => {
       } else {
         // A failed start is allowed only as a clean one: logged with its reason, exit 1.
         expect(r.exit, `start ${i}`).toEqual({ code: 1, signal: null });
-        expect(r.logs.some((l) => l.msg === 'gateway failed to start'), `start ${i}`).toBe(true);
+        expect(
+          r.logs.some((l) => l.msg === 'gateway failed to start'),
+          `start ${i}`,
+        ).toBe(true);
         outcomes.push('failed cleanly');
       }
     }

@@ -16,7 +16,10 @@ export class Bystander {
   closedAt: number | null = null;
   private waiters: (() => void)[] = [];
 
-  private constructor(readonly name: string, readonly ws: WebSocket) {
+  private constructor(
+    readonly name: string,
+    readonly ws: WebSocket,
+  ) {
     ws.on('message', (data: Buffer, isBinary) => {
       try {
         this.frames.push(isBinary ? unpack(data) : JSON.parse(data.toString('utf8')));

@@ -46,7 +46,9 @@ export function startWriters(base: () => string, token: string, o: { writers: nu
       started++;
       try {
         const res = await fetch(`${base()}/api/v1/lecturas/`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ sensor_id: 1, valor: started }),
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ sensor_id: 1, valor: started }),
         });
         const text = await res.text();
         if (res.status === 201) acked.push((JSON.parse(text) as { id: number }).id);
@@ -61,5 +63,15 @@ export function startWriters(base: () => string, token: string, o: { writers: nu
     }
   };
   const done = Promise.all(Array.from({ length: o.writers }, writer)).then(() => undefined);
-  return { acked, refused, get unknown() { return unknown; }, done, stop: () => { stopped = true; } };
+  return {
+    acked,
+    refused,
+    get unknown() {
+      return unknown;
+    },
+    done,
+    stop: () => {
+      stopped = true;
+    },
+  };
 }

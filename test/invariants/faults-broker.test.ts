@@ -28,7 +28,12 @@ describe('broker restarts during a burst of REST writes', () => {
     const token = await adminToken();
     const json = await Bystander.open('json subscriber', `${gw.ws}/api/v1/ws?channel=readings`, 'json', established);
     const msgpack = await Bystander.open('msgpack subscriber', `${gw.ws}/ws/readings`, 'msgpack', established);
-    const user = await Bystander.open('/ws/connect user', `${gw.ws}/ws/connect?token=${await mintJwt('u-restarts', { roles: ['admin'] })}`, 'json', established);
+    const user = await Bystander.open(
+      '/ws/connect user',
+      `${gw.ws}/ws/connect?token=${await mintJwt('u-restarts', { roles: ['admin'] })}`,
+      'json',
+      established,
+    );
     const cut = await Bystander.open('subscriber cut during an outage', `${gw.ws}/api/v1/ws?channel=readings`, 'json', established);
     const epoch = json.frames[0].epoch as string;
 
@@ -59,7 +64,12 @@ describe('broker restarts during a burst of REST writes', () => {
     expect(writes.acked).toHaveLength(total);
 
     const seenByCut = offsetsOf(cut);
-    const back = await Bystander.open('the cut subscriber, back', `${gw.ws}/api/v1/ws?channel=readings&since=${seenByCut.at(-1) ?? 0}&epoch=${epoch}`, 'json', established);
+    const back = await Bystander.open(
+      'the cut subscriber, back',
+      `${gw.ws}/api/v1/ws?channel=readings&since=${seenByCut.at(-1) ?? 0}&epoch=${epoch}`,
+      'json',
+      established,
+    );
     expect(back.frames[0]).toMatchObject({ recovered: true });
     for (const b of [json, msgpack, back]) expect(await b.waitFor((f) => isEvent(f) && f.offset === total, 30_000), b.name).toBe(true);
     expect(await user.waitFor((f) => isEvent(f) && f.offset === total, 10_000)).toBe(true);
@@ -95,14 +105,25 @@ describe('client cuts', () => {
     const events = 300;
     const positions = 300;
     const keepers = [
-      ...await Promise.all([0, 1, 2].map((i) => Bystander.open(`channel keeper ${i}`, `${gw.ws}/ws/general`, i % 2 === 0 ? 'json' : 'msgpack', established))),
-      ...await Promise.all([0, 1, 2].map((i) => Bystander.open(`stream keeper ${i}`, `${gw.ws}/api/v1/stream?device_ids=CUT-1`, i % 2 === 0 ? 'json' : 'msgpack', (f) => f?.event === 'subscribed'))),
+      ...(await Promise.all([0, 1, 2].map((i) => Bystander.open(`channel keeper ${i}`, `${gw.ws}/ws/general`, i % 2 === 0 ? 'json' : 'msgpack', established)))),
+      ...(await Promise.all(
+        [0, 1, 2].map((i) =>
+          Bystander.open(`stream keeper ${i}`, `${gw.ws}/api/v1/stream?device_ids=CUT-1`, i % 2 === 0 ? 'json' : 'msgpack', (f) => f?.event === 'subscribed'),
+        ),
+      )),
     ];
     // Each cut client drops its TCP connection (no close frame) after a seeded number of frames.
     const cutters: Bystander[] = [];
     for (let i = 0; i < 100; i++) {
       cutters.push(await Bystander.open(`channel cutter ${i}`, `${gw.ws}/ws/general`, i % 2 === 0 ? 'json' : 'msgpack', established));
-      cutters.push(await Bystander.open(`stream cutter ${i}`, `${gw.ws}/api/v1/stream?device_ids=CUT-1`, i % 2 === 0 ? 'json' : 'msgpack', (f) => f?.event === 'subscribed'));
+      cutters.push(
+        await Bystander.open(
+          `stream cutter ${i}`,
+          `${gw.ws}/api/v1/stream?device_ids=CUT-1`,
+          i % 2 === 0 ? 'json' : 'msgpack',
+          (f) => f?.event === 'subscribed',
+        ),
+      );
     }
     const cutAt = cutters.map(() => rng.int(1, 250));
     const watchers = cutters.map((b, i) => b.waitFor((f) => (isEvent(f) || f?.event === 'message') && --cutAt[i] <= 0, 60_000).then(() => b.ws.terminate()));
@@ -113,7 +134,8 @@ describe('client cuts', () => {
         if (i <= positions) await bus.publishAsync('gps/CUT-1', JSON.stringify({ DEVICE_ID: 'CUT-1', SEQ: i }));
         if (i <= events) {
           const res = await fetch(`${gw.http}/api/v1/channels/general/events`, {
-            method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
             body: JSON.stringify({ type: 'realtime_update', entity_type: 'cuts', action: 'created', data: { i } }),
           });
           if (res.status !== 202) throw new Error(`publish ${i}: ${res.status}`);
@@ -121,34 +143,44 @@ describe('client cuts', () => {
       }
     })();
     // Cuts inside the handshake and inside a frame, while the burst runs.
-    const raw = Array.from({ length: 100 }, (_, i) => new Promise<void>((resolve) => {
-      const s = connect(gw.port, '127.0.0.1', () => {
-        const upgrade = `GET /ws/general HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
-        if (i < 50) {
-          s.end(upgrade.slice(0, rng.int(5, upgrade.length - 5)));
-          s.destroy();
-          resolve();
-          return;
-        }
-        s.write(upgrade);
-        s.once('data', () => {
-          const frame = encodeFrame(OP.text, Buffer.from('{"type":"ping","pad":"' + 'x'.repeat(2000) + '"}'));
-          s.write(frame.subarray(0, rng.int(2, frame.length - 1)));
-          s.destroy();
-          resolve();
-        });
-      });
-      s.on('error', () => resolve());
-    }));
+    const raw = Array.from(
+      { length: 100 },
+      (_, i) =>
+        new Promise<void>((resolve) => {
+          const s = connect(gw.port, '127.0.0.1', () => {
+            const upgrade = `GET /ws/general HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n`;
+            if (i < 50) {
+              s.end(upgrade.slice(0, rng.int(5, upgrade.length - 5)));
+              s.destroy();
+              resolve();
+              return;
+            }
+            s.write(upgrade);
+            s.once('data', () => {
+              const frame = encodeFrame(OP.text, Buffer.from('{"type":"ping","pad":"' + 'x'.repeat(2000) + '"}'));
+              s.write(frame.subarray(0, rng.int(2, frame.length - 1)));
+              s.destroy();
+              resolve();
+            });
+          });
+          s.on('error', () => resolve());
+        }),
+    );
     await Promise.all([burst, ...raw]);
     await bus.endAsync();
     await Promise.all(watchers);
 
     for (const k of keepers) {
-      const last = k.name.startsWith('channel') ? (f: any) => isEvent(f) && f.offset === events : (f: any) => f?.event === 'message' && f.data.data.SEQ === positions;
+      const last = k.name.startsWith('channel')
+        ? (f: any) => isEvent(f) && f.offset === events
+        : (f: any) => f?.event === 'message' && f.data.data.SEQ === positions;
       expect(await k.waitFor(last, 20_000), k.name).toBe(true);
       if (k.name.startsWith('channel')) expect(offsetsOf(k), k.name).toEqual(range(1, events));
-      else expect(k.frames.filter((f) => f?.event === 'message').map((f) => f.data.data.SEQ), k.name).toEqual(range(1, positions));
+      else
+        expect(
+          k.frames.filter((f) => f?.event === 'message').map((f) => f.data.data.SEQ),
+          k.name,
+        ).toEqual(range(1, positions));
       expect(k.violations(), k.name).toEqual([]);
     }
     // What each cut client got before the cut, it got in order, without a hole or a copy.
@@ -157,10 +189,14 @@ describe('client cuts', () => {
       expect(seen, c.name).toEqual(range(1, seen.length));
       expect(duplicates(seen)).toEqual([]);
     }
-    await eventually(async () => {
-      const m = await metrics(gw);
-      return m.gateway_channel_connections === 3 && m.gateway_connections === 3;
-    }, 10_000, 'the gauges back to the keepers');
+    await eventually(
+      async () => {
+        const m = await metrics(gw);
+        return m.gateway_channel_connections === 3 && m.gateway_connections === 3;
+      },
+      10_000,
+      'the gauges back to the keepers',
+    );
     expect((await fetch(`${gw.http}/readyz`)).status).toBe(200);
   }, 90_000);
 });

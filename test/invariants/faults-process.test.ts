@@ -35,7 +35,10 @@ async function endDuringWrites(signal: 'SIGTERM' | 'SIGKILL', env: Record<string
   const code = await gw.stop(signal);
   await writes.done;
   if (signal === 'SIGTERM') expect(code).toBe(0);
-  expect(writes.refused.every((r) => r.startsWith('503')), writes.refused.join('; ')).toBe(true); // shutting down: 503, nothing else
+  expect(
+    writes.refused.every((r) => r.startsWith('503')),
+    writes.refused.join('; '),
+  ).toBe(true); // shutting down: 503, nothing else
 
   gw = await startGateway({ env });
   const seen = offsetsOf(before[0]);
@@ -44,21 +47,29 @@ async function endDuringWrites(signal: 'SIGTERM' | 'SIGKILL', env: Record<string
   const all = await Bystander.open('channel json, from the start', `${gw.ws}/api/v1/ws?channel=readings&since=0&epoch=${epoch}`, 'json', established);
   // Rows committed to the outbox before the end but not yet relayed are published by the new process.
   const ackedMax = Math.max(...writes.acked);
-  const diagnose = (b: Bystander) => `${b.name}: first ${JSON.stringify(b.frames[0])}, ${offsetsOf(b).length} events up to ${offsetsOf(b).at(-1)}, closed ${JSON.stringify(b.closedWith)}; acked ${writes.acked.length} up to ${ackedMax}, unknown ${writes.unknown}`;
+  const diagnose = (b: Bystander) =>
+    `${b.name}: first ${JSON.stringify(b.frames[0])}, ${offsetsOf(b).length} events up to ${offsetsOf(b).at(-1)}, closed ${JSON.stringify(b.closedWith)}; acked ${writes.acked.length} up to ${ackedMax}, unknown ${writes.unknown}`;
   const idsOf = (b: Bystander) => b.frames.filter(isEvent).map((f) => f.entity_id as number);
   expect(await all.waitFor((f) => isEvent(f) && f.entity_id === ackedMax, 15_000), `entity ${ackedMax} after the restart; ${diagnose(all)}`).toBe(true);
   // Both clients end at the channel's head (the acknowledged writes, and any unanswered one that was stored).
   const head = async () => ((await (await fetch(`${gw.http}/api/v1/ws/stats/readings`)).json()) as { offset: number }).offset;
-  await eventually(async () => {
-    const h = await head();
-    return offsetsOf(all).at(-1) === h && (offsetsOf(back).at(-1) ?? seen.at(-1)) === h;
-  }, 15_000, `both clients at the head; ${diagnose(all)}; ${diagnose(back)}`);
+  await eventually(
+    async () => {
+      const h = await head();
+      return offsetsOf(all).at(-1) === h && (offsetsOf(back).at(-1) ?? seen.at(-1)) === h;
+    },
+    15_000,
+    `both clients at the head; ${diagnose(all)}; ${diagnose(back)}`,
+  );
 
   const history = offsetsOf(all);
   expect(history, 'offsets').toEqual(range(1, history.length));
   expect(duplicates(idsOf(all)), 'entities delivered twice').toEqual([]);
   const delivered = new Set(idsOf(all));
-  expect(writes.acked.filter((id) => !delivered.has(id)), 'acknowledged writes lost').toEqual([]);
+  expect(
+    writes.acked.filter((id) => !delivered.has(id)),
+    'acknowledged writes lost',
+  ).toEqual([]);
   // Only writes whose answer never came may be there besides the acknowledged ones.
   expect(delivered.size - writes.acked.length).toBeLessThanOrEqual(writes.unknown);
   expect([...seen, ...offsetsOf(back)], 'seen before + replayed').toEqual(range(1, history.length));

@@ -27,7 +27,12 @@ describe('stalled readers', () => {
     const events = 250; // 40 KB each: 10 MB, past the loopback buffers and the 1 MiB a channel socket may have unsent
     const fast = startFastReader(`${gw.ws}/api/v1/stream?device_ids=ST-1`, positions);
     const stalledStream = await Bystander.open('stalled stream client', `${gw.ws}/api/v1/stream?device_ids=ST-1`, 'json', (f) => f?.event === 'subscribed');
-    const stalledChannel = await Bystander.open('stalled channel client', `${gw.ws}/api/v1/ws?channel=general`, 'json', (f) => f?.type === 'connection_established');
+    const stalledChannel = await Bystander.open(
+      'stalled channel client',
+      `${gw.ws}/api/v1/ws?channel=general`,
+      'json',
+      (f) => f?.type === 'connection_established',
+    );
     const healthy = await Bystander.open('healthy channel client', `${gw.ws}/ws/general`, 'msgpack', (f) => f?.type === 'connection_established');
     await fast.ready;
     socketOf(stalledStream).pause();
@@ -39,7 +44,8 @@ describe('stalled readers', () => {
       if (i <= positions) await bus.publishAsync('gps/ST-1', JSON.stringify({ DEVICE_ID: 'ST-1', SEQ: i, PAD }));
       if (i <= events) {
         const res = await fetch(`${gw.http}/api/v1/channels/general/events`, {
-          method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
           body: JSON.stringify({ type: 'entity_event', entity_type: 'blob', event_type: 'created', entity_id: i, data: { i, blob } }),
         });
         expect(res.status).toBe(202);
@@ -53,8 +59,10 @@ describe('stalled readers', () => {
     await eventually(async () => (await metrics(gw)).gateway_slow_consumer_closes_total >= 1, 10_000, 'the channel client closed');
     socketOf(stalledStream).resume();
     socketOf(stalledChannel).resume();
-    expect(await stalledStream.waitFor((f) => f?.event === 'message' && f.data.data.SEQ === positions, 30_000), 'the latest position after the drain').toBe(true);
-    await eventually(async () => stalledChannel.closedWith !== null, 10_000, 'the stalled channel client\'s close');
+    expect(await stalledStream.waitFor((f) => f?.event === 'message' && f.data.data.SEQ === positions, 30_000), 'the latest position after the drain').toBe(
+      true,
+    );
+    await eventually(async () => stalledChannel.closedWith !== null, 10_000, "the stalled channel client's close");
     expect(stalledChannel.closedWith?.code).toBe(4000);
     const gotEvents = offsetsOf(stalledChannel);
     expect(gotEvents, 'what it got, in order, without a hole').toEqual(range(1, gotEvents.length));

@@ -9,8 +9,12 @@ import { bus } from './surface-bus.js';
 const settings = fuzzSettings();
 
 describe('invariants under fuzzed bus messages', () => {
-  it(`every message is counted, and the node keeps serving everyone (seed ${settings.seed})`, async () => {
-    const { failures, batches } = await runSurface(bus, settings);
-    expect(failures.join('\n\n'), `${batches} batches`).toBe('');
-  }, timeoutFor(settings));
+  it(
+    `every message is counted, and the node keeps serving everyone (seed ${settings.seed})`,
+    async () => {
+      const { failures, batches } = await runSurface(bus, settings);
+      expect(failures.join('\n\n'), `${batches} batches`).toBe('');
+    },
+    timeoutFor(settings),
+  );
 });

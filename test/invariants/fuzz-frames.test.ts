@@ -9,8 +9,12 @@ import { frames } from './surface-frames.js';
 const settings = fuzzSettings();
 
 describe('invariants under fuzzed frames', () => {
-  it(`every frame is answered as documented and the node keeps serving everyone (seed ${settings.seed})`, async () => {
-    const { failures, batches } = await runSurface(frames, settings);
-    expect(failures.join('\n\n'), `${batches} batches`).toBe('');
-  }, timeoutFor(settings));
+  it(
+    `every frame is answered as documented and the node keeps serving everyone (seed ${settings.seed})`,
+    async () => {
+      const { failures, batches } = await runSurface(frames, settings);
+      expect(failures.join('\n\n'), `${batches} batches`).toBe('');
+    },
+    timeoutFor(settings),
+  );
 });

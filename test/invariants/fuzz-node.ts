@@ -70,7 +70,19 @@ export interface Expectations {
 }
 
 export const noExpectations = (): Expectations => ({
-  telemetry: 0, channelMessages: 0, azureCommands: 0, controlRejected: 0, unauthenticated: 0, badFramesAtLeast: 0, framesSent: 0, subprotocolRefusals: 0, refusedAtOpen: 0, storeCalls: 0, storeErrors: 0, notFound: 0, encodingRefusals: 0,
+  telemetry: 0,
+  channelMessages: 0,
+  azureCommands: 0,
+  controlRejected: 0,
+  unauthenticated: 0,
+  badFramesAtLeast: 0,
+  framesSent: 0,
+  subprotocolRefusals: 0,
+  refusedAtOpen: 0,
+  storeCalls: 0,
+  storeErrors: 0,
+  notFound: 0,
+  encodingRefusals: 0,
 });
 
 export function addExpectations(into: Expectations, more: Partial<Expectations>): void {
@@ -118,7 +130,9 @@ export function parseMetrics(text: string): Record<string, number> {
 
 async function within<T>(ms: number, work: Promise<T>, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); });
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
   try {
     return await Promise.race([work, timeout]);
   } finally {
@@ -153,10 +167,16 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
   writeFileSync(equipment, JSON.stringify(EQUIPMENT));
   const gw = await startGateway({
     env: channelEnv({
-      GATEWAY_DATA_DIR: dir, GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY, GATEWAY_EQUIPMENT_FILE: equipment, GATEWAY_AZURE_HUBS: 'extraccion,chat',
+      GATEWAY_DATA_DIR: dir,
+      GATEWAY_AZURE_ACCESS_KEY: ACCESS_KEY,
+      GATEWAY_EQUIPMENT_FILE: equipment,
+      GATEWAY_AZURE_HUBS: 'extraccion,chat',
       // The fuzzer is one address sending many upgrades and frames: lift the limits it would hit
       // at once, so the inputs reach the code behind them (rate limits have their own tests).
-      GATEWAY_CONNECT_RATE_PER_IP: '100000', GATEWAY_CONNECT_BURST_PER_IP: '100000', GATEWAY_FRAME_RATE: '100000', GATEWAY_FRAME_BURST: '100000',
+      GATEWAY_CONNECT_RATE_PER_IP: '100000',
+      GATEWAY_CONNECT_BURST_PER_IP: '100000',
+      GATEWAY_FRAME_RATE: '100000',
+      GATEWAY_FRAME_BURST: '100000',
       GATEWAY_MAX_BAD_FRAMES: '6',
       // Share links are checked on the token pool (JWTs inline): the sentinel viewer shows that thread moves too.
       GATEWAY_TOKEN_CHECKS: 'auto',
@@ -164,31 +184,47 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
     }),
   });
   let died: number | null = null;
-  gw.child.once('exit', () => { died = Date.now(); });
+  gw.child.once('exit', () => {
+    died = Date.now();
+  });
   let stderr = '';
   gw.child.stderr!.on('data', (chunk: string) => {
     // uWS's cork warning (docs/guide/deployment.md, "uWebSockets.js: where it comes from") says nothing about a failure: leave it out.
-    stderr = (stderr + chunk.split('\n').filter((l) => !l.includes('writes must be made from within a corked callback')).join('\n')).slice(-4000);
+    stderr = (
+      stderr +
+      chunk
+        .split('\n')
+        .filter((l) => !l.includes('writes must be made from within a corked callback'))
+        .join('\n')
+    ).slice(-4000);
   });
   const key = new TextEncoder().encode(ACCESS_KEY);
-  const azureRestToken = (path: string) => new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-    .setAudience(`${gw.http}${path}`).setIssuedAt().setExpirationTime('1h').sign(key);
+  const azureRestToken = (path: string) =>
+    new SignJWT({}).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setAudience(`${gw.http}${path}`).setIssuedAt().setExpirationTime('1h').sign(key);
   const azureClientToken = (hub: string, o: { userId?: string; roles?: string[]; groups?: string[] } = {}) => {
     const jwt = new SignJWT({ ...(o.roles ? { role: o.roles } : {}), ...(o.groups ? { 'webpubsub.group': o.groups } : {}) })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setAudience(`${gw.http}/client/hubs/${hub}`).setIssuedAt().setExpirationTime('1h');
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setAudience(`${gw.http}/client/hubs/${hub}`)
+      .setIssuedAt()
+      .setExpirationTime('1h');
     if (o.userId) jwt.setSubject(o.userId);
     return jwt.sign(key);
   };
 
   const azureClientTokens: Record<string, string> = {};
-  for (const hub of ['extraccion', SENTINEL_HUB, 'nohub']) azureClientTokens[hub] = await azureClientToken(hub, { userId: 'fz', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'] });
+  for (const hub of ['extraccion', SENTINEL_HUB, 'nohub'])
+    azureClientTokens[hub] = await azureClientToken(hub, { userId: 'fz', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'] });
   const adminToken = await mintJwt('admin-1', { roles: ['admin'] });
   const viewerToken = await mintJwt('viewer-1', { roles: ['viewer'] });
   const bus = await connectAsync(gw.mqttUrl, { reconnectPeriod: 0, ...BACKEND_LOGIN });
-  onTestFinished(async () => { await bus.endAsync(true); });
+  onTestFinished(async () => {
+    await bus.endAsync(true);
+  });
 
   const shareReply = await fetch(`${gw.http}/api/v1/public/share-location/init`, {
-    method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ device_id: SENTINEL_DEVICE }),
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ device_id: SENTINEL_DEVICE }),
   });
   const shareToken = ((await shareReply.json()) as { token: string }).token;
 
@@ -203,16 +239,36 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
     await Bystander.open('device_ids=* msgpack client', `${ws}/api/v1/stream?device_ids=*`, 'msgpack', isEvent('subscribed')),
   ];
   const channels = [
-    await Bystander.open(`/api/v1/ws?channel=${SENTINEL_CHANNEL} json client`, `${ws}/api/v1/ws?channel=${SENTINEL_CHANNEL}`, 'json', type('connection_established')),
+    await Bystander.open(
+      `/api/v1/ws?channel=${SENTINEL_CHANNEL} json client`,
+      `${ws}/api/v1/ws?channel=${SENTINEL_CHANNEL}`,
+      'json',
+      type('connection_established'),
+    ),
     await Bystander.open(`/ws/${SENTINEL_CHANNEL} msgpack client`, `${ws}/ws/${SENTINEL_CHANNEL}`, 'msgpack', type('connection_established')),
   ];
   const user = await Bystander.open('/ws/connect user', `${ws}/ws/connect?token=${userToken}`, 'json', type('connection_established'));
-  const azureToken = await azureClientToken(SENTINEL_HUB, { userId: 'sentinel-azure', roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'], groups: [SENTINEL_GROUP] });
-  const azure = await Bystander.open('Azure json.webpubsub.azure.v1 client', `${ws}/client/hubs/${SENTINEL_HUB}?access_token=${azureToken}`, 'json.webpubsub.azure.v1',
-    (f) => f?.type === 'system' && f.event === 'connected');
+  const azureToken = await azureClientToken(SENTINEL_HUB, {
+    userId: 'sentinel-azure',
+    roles: ['webpubsub.joinLeaveGroup', 'webpubsub.sendToGroup'],
+    groups: [SENTINEL_GROUP],
+  });
+  const azure = await Bystander.open(
+    'Azure json.webpubsub.azure.v1 client',
+    `${ws}/client/hubs/${SENTINEL_HUB}?access_token=${azureToken}`,
+    'json.webpubsub.azure.v1',
+    (f) => f?.type === 'system' && f.event === 'connected',
+  );
   const everyone = [...stream, ...channels, user, azure];
 
-  const counters = async (): Promise<Counters> => parseMetrics(await within(5000, fetch(`${gw.http}/metrics`).then((r) => r.text()), 'GET /metrics'));
+  const counters = async (): Promise<Counters> =>
+    parseMetrics(
+      await within(
+        5000,
+        fetch(`${gw.http}/metrics`).then((r) => r.text()),
+        'GET /metrics',
+      ),
+    );
   // The connection gauges with only the bystanders connected: after each batch they must be back here.
   const baseline = await counters();
   let round = 0;
@@ -227,33 +283,76 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
     const wait = async (b: Bystander, predicate: (f: any) => boolean, what: string) => {
       if (!(await b.waitFor(predicate, 6000))) problems.push(`${b.name} did not receive ${what}`);
     };
-    const position = bus.publishAsync(`gps/${SENTINEL_DEVICE}`, JSON.stringify({ DEVICE_ID: SENTINEL_DEVICE, SEQ: n, LAT: -33.45, LON: -70.66 }), { qos: 1 })
-      .then(() => Promise.all(stream.map((b) => wait(b, (f) => f?.event === 'message' && f.data?.data?.DEVICE_ID === SENTINEL_DEVICE && f.data.data.SEQ === n, `sentinel position ${n}`))));
-    const entity = within(6000, fetch(`${gw.http}/api/v1/sensores/`, {
-      method: 'POST', headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' }, body: JSON.stringify({ tipo: mark }),
-    }), 'the sentinel REST write').then(async (res) => {
+    const position = bus
+      .publishAsync(`gps/${SENTINEL_DEVICE}`, JSON.stringify({ DEVICE_ID: SENTINEL_DEVICE, SEQ: n, LAT: -33.45, LON: -70.66 }), { qos: 1 })
+      .then(() =>
+        Promise.all(
+          stream.map((b) =>
+            wait(b, (f) => f?.event === 'message' && f.data?.data?.DEVICE_ID === SENTINEL_DEVICE && f.data.data.SEQ === n, `sentinel position ${n}`),
+          ),
+        ),
+      );
+    const entity = within(
+      6000,
+      fetch(`${gw.http}/api/v1/sensores/`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ tipo: mark }),
+      }),
+      'the sentinel REST write',
+    ).then(async (res) => {
       if (res.status !== 201) {
         problems.push(`the sentinel REST write answered ${res.status} ${(await res.text()).slice(0, 200)}`);
         return;
       }
       await Promise.all([...channels, user].map((b) => wait(b, (f) => isChannelEvent(f) && f.data?.tipo === mark, `sentinel entity event ${mark}`)));
     });
-    const notification = bus.publishAsync(`gateway/events/user/${SENTINEL_USER}`, signControl(`gateway/events/user/${SENTINEL_USER}`, JSON.stringify({ type: 'notification', data: { mark } })), { qos: 1 })
+    const notification = bus
+      .publishAsync(
+        `gateway/events/user/${SENTINEL_USER}`,
+        signControl(`gateway/events/user/${SENTINEL_USER}`, JSON.stringify({ type: 'notification', data: { mark } })),
+        { qos: 1 },
+      )
       .then(() => wait(user, (f) => f?.type === 'notification' && f.data?.mark === mark, `sentinel notification ${mark}`));
     const path = `/api/hubs/${SENTINEL_HUB}/groups/${SENTINEL_GROUP}/:send`;
-    const group = within(6000, azureRestToken(path).then((token) => fetch(`${gw.http}${path}`, {
-      method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify({ mark }),
-    })), 'the sentinel Azure REST send').then(async (res) => {
+    const group = within(
+      6000,
+      azureRestToken(path).then((token) =>
+        fetch(`${gw.http}${path}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify({ mark }),
+        }),
+      ),
+      'the sentinel Azure REST send',
+    ).then(async (res) => {
       if (res.status !== 202) {
         problems.push(`the sentinel Azure REST send answered ${res.status}`);
         return;
       }
       await wait(azure, (f) => f?.type === 'message' && f.group === SENTINEL_GROUP && f.data?.mark === mark, `sentinel group message ${mark}`);
     });
-    const viewer = Bystander.open('share-location viewer', `${ws}/api/v1/public/share-location/stream?token=${shareToken}`, 'json', isEvent('subscribed'), 6000)
-      .then((b) => b.ws.terminate(), (err: Error) => { problems.push(`the sentinel share-location viewer (token pool): ${err.message}`); });
-    const results = await Promise.allSettled(([position, entity, notification, group, viewer] as Promise<unknown>[]).map((p, i) => within(10_000, p,
-      ['the sentinel position', 'the sentinel entity event', 'the sentinel notification', 'the sentinel group message', 'the sentinel viewer'][i])));
+    const viewer = Bystander.open(
+      'share-location viewer',
+      `${ws}/api/v1/public/share-location/stream?token=${shareToken}`,
+      'json',
+      isEvent('subscribed'),
+      6000,
+    ).then(
+      (b) => b.ws.terminate(),
+      (err: Error) => {
+        problems.push(`the sentinel share-location viewer (token pool): ${err.message}`);
+      },
+    );
+    const results = await Promise.allSettled(
+      ([position, entity, notification, group, viewer] as Promise<unknown>[]).map((p, i) =>
+        within(
+          10_000,
+          p,
+          ['the sentinel position', 'the sentinel entity event', 'the sentinel notification', 'the sentinel group message', 'the sentinel viewer'][i],
+        ),
+      ),
+    );
     for (const r of results) if (r.status === 'rejected') problems.push((r.reason as Error).message);
     for (const b of channels) problems.push(...offsetProblems(b));
     return problems;
@@ -265,30 +364,46 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
     // Telemetry: the batch's messages and the sentinel position, each processed or rejected exactly once.
     const received = d('gateway_mqtt_messages_received_total');
     if (received !== e.telemetry + 1) out.push(`telemetry messages received: ${received}, published: ${e.telemetry + 1}`);
-    const rejected = Object.keys(now).filter((k) => k.startsWith('gateway_telemetry_rejected_')).reduce((s, k) => s + d(k), 0);
+    const rejected = Object.keys(now)
+      .filter((k) => k.startsWith('gateway_telemetry_rejected_'))
+      .reduce((s, k) => s + d(k), 0);
     const processed = d('gateway_telemetry_messages_processed_total');
     if (processed + rejected !== received) out.push(`telemetry: ${received} received but ${processed} processed + ${rejected} rejected`);
     // Channel messages: each published with an offset, rejected, or dropped as a copy (an own gap is published again later).
     const channelIn = d('gateway_events_received_total');
     // Outcomes: published, rejected, duplicates, and any other gateway_events_*_total a message can end in (a dead letter, say).
-    const outcomes = Object.keys(now).filter((k) => /^gateway_events_\w+_total$/.test(k) && k !== 'gateway_events_received_total' && k !== 'gateway_events_gaps_total');
+    const outcomes = Object.keys(now).filter(
+      (k) => /^gateway_events_\w+_total$/.test(k) && k !== 'gateway_events_received_total' && k !== 'gateway_events_gaps_total',
+    );
     const accounted = outcomes.reduce((sum, k) => sum + d(k), 0);
     if (channelIn < e.channelMessages + 1) out.push(`channel messages received: ${channelIn}, published to the bus: at least ${e.channelMessages + 1}`);
     if (accounted > channelIn || channelIn > accounted + d('gateway_events_gaps_total')) {
-      out.push(`channel messages: ${channelIn} received but ${accounted} published, rejected or dropped as copies (+${d('gateway_events_gaps_total')} gaps; ${outcomes.join(', ')})`);
+      out.push(
+        `channel messages: ${channelIn} received but ${accounted} published, rejected or dropped as copies (+${d('gateway_events_gaps_total')} gaps; ${outcomes.join(', ')})`,
+      );
     }
-    if (d('gateway_azure_commands_total') < e.azureCommands + 1) out.push(`Azure commands received: ${d('gateway_azure_commands_total')}, published: at least ${e.azureCommands + 1}`);
-    if (d('gateway_control_unauthenticated_total') !== e.unauthenticated) out.push(`control messages dropped unauthenticated: ${d('gateway_control_unauthenticated_total')}, published without a valid tag: ${e.unauthenticated}`);
-    if (d('gateway_control_rejected_total') < e.controlRejected) out.push(`control messages rejected: ${d('gateway_control_rejected_total')}, malformed ones published: ${e.controlRejected}`);
+    if (d('gateway_azure_commands_total') < e.azureCommands + 1)
+      out.push(`Azure commands received: ${d('gateway_azure_commands_total')}, published: at least ${e.azureCommands + 1}`);
+    if (d('gateway_control_unauthenticated_total') !== e.unauthenticated)
+      out.push(`control messages dropped unauthenticated: ${d('gateway_control_unauthenticated_total')}, published without a valid tag: ${e.unauthenticated}`);
+    if (d('gateway_control_rejected_total') < e.controlRejected)
+      out.push(`control messages rejected: ${d('gateway_control_rejected_total')}, malformed ones published: ${e.controlRejected}`);
     const bad = d('gateway_bad_frames_total');
-    if (bad < e.badFramesAtLeast || bad > e.framesSent) out.push(`bad frames counted: ${bad}; error frames received for bad frames: ${e.badFramesAtLeast}, frames sent: ${e.framesSent}`);
-    if (d('gateway_upgrades_rejected_total') < e.subprotocolRefusals) out.push(`upgrades rejected: ${d('gateway_upgrades_rejected_total')}, refused for their subprotocol: ${e.subprotocolRefusals}`);
+    if (bad < e.badFramesAtLeast || bad > e.framesSent)
+      out.push(`bad frames counted: ${bad}; error frames received for bad frames: ${e.badFramesAtLeast}, frames sent: ${e.framesSent}`);
+    if (d('gateway_upgrades_rejected_total') < e.subprotocolRefusals)
+      out.push(`upgrades rejected: ${d('gateway_upgrades_rejected_total')}, refused for their subprotocol: ${e.subprotocolRefusals}`);
     const refusedAtOpen = d('gateway_invalid_requests_total') + d('gateway_auth_failures_total');
-    if (refusedAtOpen < e.refusedAtOpen) out.push(`invalid requests + auth failures counted: ${refusedAtOpen}, connections refused after the upgrade: ${e.refusedAtOpen}`);
-    if (d('gateway_rest_requests_total') < e.storeCalls + 1) out.push(`REST requests counted: ${d('gateway_rest_requests_total')}, answered: at least ${e.storeCalls + 1}`);
-    if (d('gateway_rest_errors_total') < e.storeErrors) out.push(`REST errors counted: ${d('gateway_rest_errors_total')}, answered with an error: ${e.storeErrors}`);
-    if (d('gateway_encoding_refusals_total') < e.encodingRefusals) out.push(`encoding refusals counted: ${d('gateway_encoding_refusals_total')}, answered 400 GW_ERR_ENCODING_INVALID: ${e.encodingRefusals}`);
-    if (d('gateway_http_not_found_total') < e.notFound) out.push(`not-found requests counted: ${d('gateway_http_not_found_total')}, answered 404 GW_ERR_NOT_FOUND: ${e.notFound}`);
+    if (refusedAtOpen < e.refusedAtOpen)
+      out.push(`invalid requests + auth failures counted: ${refusedAtOpen}, connections refused after the upgrade: ${e.refusedAtOpen}`);
+    if (d('gateway_rest_requests_total') < e.storeCalls + 1)
+      out.push(`REST requests counted: ${d('gateway_rest_requests_total')}, answered: at least ${e.storeCalls + 1}`);
+    if (d('gateway_rest_errors_total') < e.storeErrors)
+      out.push(`REST errors counted: ${d('gateway_rest_errors_total')}, answered with an error: ${e.storeErrors}`);
+    if (d('gateway_encoding_refusals_total') < e.encodingRefusals)
+      out.push(`encoding refusals counted: ${d('gateway_encoding_refusals_total')}, answered 400 GW_ERR_ENCODING_INVALID: ${e.encodingRefusals}`);
+    if (d('gateway_http_not_found_total') < e.notFound)
+      out.push(`not-found requests counted: ${d('gateway_http_not_found_total')}, answered 404 GW_ERR_NOT_FOUND: ${e.notFound}`);
     for (const g of GAUGES) if (now[g] !== baseline[g]) out.push(`${g} is ${now[g]} with only the bystanders connected (${baseline[g]})`);
     return out;
   }
@@ -297,23 +412,43 @@ export async function startFuzzNode(extraEnv: Record<string, string> = {}): Prom
     if (!alive()) return [`the gateway process died (exit ${gw.child.exitCode}, signal ${gw.child.signalCode}); stderr: ${stderr.slice(-1500)}`];
     const problems: string[] = [];
     for (const route of ['/healthz', '/readyz']) {
-      const status = await within(5000, fetch(`${gw.http}${route}`).then((r) => r.status), `GET ${route}`).catch((err: Error) => err.message);
+      const status = await within(
+        5000,
+        fetch(`${gw.http}${route}`).then((r) => r.status),
+        `GET ${route}`,
+      ).catch((err: Error) => err.message);
       if (status !== 200) problems.push(`GET ${route} answered ${status}`);
     }
-    problems.push(...await sentinels());
+    problems.push(...(await sentinels()));
     const leaked = gw.logs.slice(logsRead).find((l) => JSON.stringify(l).includes(SECRET_MARK));
     logsRead = gw.logs.length;
     if (leaked !== undefined) problems.push(`the log holds what a client sent: ${JSON.stringify(leaked).slice(0, 300)}`);
     for (const b of everyone) problems.push(...b.violations());
-    if (!alive()) return [`the gateway process died during the check (exit ${gw.child.exitCode}, signal ${gw.child.signalCode}); stderr: ${stderr.slice(-1500)}`, ...problems];
+    if (!alive())
+      return [
+        `the gateway process died during the check (exit ${gw.child.exitCode}, signal ${gw.child.signalCode}); stderr: ${stderr.slice(-1500)}`,
+        ...problems,
+      ];
     // Counters move a moment after the deliveries they count: let them settle, briefly.
-    problems.push(...await settle(async () => counterProblems(before, await counters().catch(() => ({})), expected), 3000));
+    problems.push(...(await settle(async () => counterProblems(before, await counters().catch(() => ({})), expected), 3000)));
     return problems;
   }
 
   return {
-    gw, port: gw.port, bus, adminToken, viewerToken, shareToken, stderr: () => stderr,
-    azureRestToken, azureClientToken, azureClientTokens, counters, alive, check, diedAt: () => {
+    gw,
+    port: gw.port,
+    bus,
+    adminToken,
+    viewerToken,
+    shareToken,
+    stderr: () => stderr,
+    azureRestToken,
+    azureClientToken,
+    azureClientTokens,
+    counters,
+    alive,
+    check,
+    diedAt: () => {
       // One bystander cut may be its own story (a frame it refused); most of them at once is the gateway going away.
       const cuts = everyone.filter((b) => b.closedWith?.code === 1006).map((b) => b.closedAt!);
       const times = [...(cuts.length > everyone.length / 2 ? cuts : []), ...(died === null ? [] : [died])];

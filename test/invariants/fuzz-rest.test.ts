@@ -9,8 +9,12 @@ import { rest } from './surface-rest.js';
 const settings = fuzzSettings();
 
 describe('invariants under fuzzed REST requests', () => {
-  it(`every request is answered as documented and the node keeps serving everyone (seed ${settings.seed})`, async () => {
-    const { failures, batches } = await runSurface(rest, settings);
-    expect(failures.join('\n\n'), `${batches} batches`).toBe('');
-  }, timeoutFor(settings));
+  it(
+    `every request is answered as documented and the node keeps serving everyone (seed ${settings.seed})`,
+    async () => {
+      const { failures, batches } = await runSurface(rest, settings);
+      expect(failures.join('\n\n'), `${batches} batches`).toBe('');
+    },
+    timeoutFor(settings),
+  );
 });

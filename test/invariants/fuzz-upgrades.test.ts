@@ -9,8 +9,12 @@ import { upgrades } from './surface-upgrades.js';
 const settings = fuzzSettings();
 
 describe('invariants under fuzzed upgrades', () => {
-  it(`every upgrade is answered as documented and the node keeps serving everyone (seed ${settings.seed})`, async () => {
-    const { failures, batches } = await runSurface(upgrades, settings);
-    expect(failures.join('\n\n'), `${batches} batches`).toBe('');
-  }, timeoutFor(settings));
+  it(
+    `every upgrade is answered as documented and the node keeps serving everyone (seed ${settings.seed})`,
+    async () => {
+      const { failures, batches } = await runSurface(upgrades, settings);
+      expect(failures.join('\n\n'), `${batches} batches`).toBe('');
+    },
+    timeoutFor(settings),
+  );
 });

@@ -86,7 +86,9 @@ export function deepDepth(rng: Rng): number {
 
 /** JSON text with one object holding `fields` (already-encoded JSON values) plus extras. */
 export function objectText(fields: Readonly<Record<string, string>>): string {
-  return `{${Object.entries(fields).map(([k, v]) => `${JSON.stringify(k)}:${v}`).join(',')}}`;
+  return `{${Object.entries(fields)
+    .map(([k, v]) => `${JSON.stringify(k)}:${v}`)
+    .join(',')}}`;
 }
 
 /** A JSON string literal whose content holds bytes that are not UTF-8. */
@@ -149,5 +151,7 @@ export function encodedPart(rng: Rng, name: string): string {
 /** Shortens a description for a failure report, showing the size of what was cut. */
 export function clip(value: string | Buffer, max = 160): string {
   const s = typeof value === 'string' ? value : value.toString('latin1').replace(/[^\x20-\x7e]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
-  return s.length <= max ? s : `${s.slice(0, max)}… (${typeof value === 'string' ? value.length : value.length} ${typeof value === 'string' ? 'chars' : 'bytes'})`;
+  return s.length <= max
+    ? s
+    : `${s.slice(0, max)}… (${typeof value === 'string' ? value.length : value.length} ${typeof value === 'string' ? 'chars' : 'bytes'})`;
 }

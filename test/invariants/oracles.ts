@@ -11,7 +11,11 @@ import { ERRORS } from '../../src/errors/error-codes.js';
 import { isValidUtf8, OP, type CloseInfo, type HttpAnswer, type Message, type RawWebSocket } from '../helpers/raw-ws.js';
 
 /** Close codes a client may see: the table, without 1011 (an unexpected server error is a finding). */
-export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set(Object.values(CLOSE).map((c) => c.code).filter((c) => c !== CLOSE.SERVER_ERROR.code));
+export const DOCUMENTED_CLOSES: ReadonlySet<number> = new Set(
+  Object.values(CLOSE)
+    .map((c) => c.code)
+    .filter((c) => c !== CLOSE.SERVER_ERROR.code),
+);
 /** After the server's close frame, TCP must end within this (RFC 6455 §7.1.1: the server closes TCP first). */
 export const LINGER_LIMIT_MS = 2000;
 /** Error codes whose error frame means a bad frame was counted in bad_frames_total. */
@@ -76,7 +80,7 @@ export function decodeMessages(messages: readonly Message[], format: Format): { 
   return { frames, problems };
 }
 
-export const errorCodeOf = (f: any): string | undefined => ((f?.event === 'error' || f?.type === 'error') ? (f.data?.code ?? f.error?.code) : undefined);
+export const errorCodeOf = (f: any): string | undefined => (f?.event === 'error' || f?.type === 'error' ? (f.data?.code ?? f.error?.code) : undefined);
 
 /**
  * A connection the server closed (or that ended): a close frame with a documented code, the code
@@ -95,16 +99,24 @@ export function closeProblems(info: CloseInfo, frames: readonly any[], o: { garb
     if (info.lingerMs !== null && info.lingerMs > LINGER_LIMIT_MS) problems.push(`TCP stayed open ${info.lingerMs} ms after the closing handshake`);
     const codes = frames.map(errorCodeOf).filter((c): c is string => c !== undefined);
     const last = codes.at(-1);
-    if (info.code === CLOSE.TOO_MANY_BAD_FRAMES.code && last !== 'GW_ERR_TOO_MANY_BAD_FRAMES') problems.push(`closed with 4501 without a GW_ERR_TOO_MANY_BAD_FRAMES error first (last error: ${last ?? 'none'})`);
+    if (info.code === CLOSE.TOO_MANY_BAD_FRAMES.code && last !== 'GW_ERR_TOO_MANY_BAD_FRAMES')
+      problems.push(`closed with 4501 without a GW_ERR_TOO_MANY_BAD_FRAMES error first (last error: ${last ?? 'none'})`);
     // A refusal (the error is all the connection got): the close code is the error's.
     const only = frames.length === 1 ? errorCodeOf(frames[0]) : undefined;
-    if (only !== undefined && isKnownCode(only) && ERRORS[only].close !== undefined && ERRORS[only].close.code !== info.code && info.code !== CLOSE.GOING_AWAY.code) {
+    if (
+      only !== undefined &&
+      isKnownCode(only) &&
+      ERRORS[only].close !== undefined &&
+      ERRORS[only].close.code !== info.code &&
+      info.code !== CLOSE.GOING_AWAY.code
+    ) {
       problems.push(`closed with ${info.code} after a ${only} error, whose close code is ${ERRORS[only].close.code}`);
     }
   }
   for (const f of frames) {
     const code = errorCodeOf(f);
-    if ((f?.event === 'error' || f?.type === 'error') && !isKnownCode(code)) problems.push(`an error frame without a catalogued code: ${JSON.stringify(f).slice(0, 160)}`);
+    if ((f?.event === 'error' || f?.type === 'error') && !isKnownCode(code))
+      problems.push(`an error frame without a catalogued code: ${JSON.stringify(f).slice(0, 160)}`);
   }
   return problems;
 }

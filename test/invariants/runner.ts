@@ -84,7 +84,12 @@ const INPUT_LIMIT_MS = 20_000;
 async function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([work, new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`did not finish within ${ms} ms`)), ms); })]);
+    return await Promise.race([
+      work,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`did not finish within ${ms} ms`)), ms);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -92,12 +97,14 @@ async function bounded<T>(work: Promise<T>, ms: number): Promise<T> {
 
 async function runPool<T>(items: readonly T[], concurrency: number, work: (item: T, index: number) => Promise<void>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      await work(items[i], i);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await work(items[i], i);
+      }
+    }),
+  );
 }
 
 /** Same problem for several inputs (everything after a crash, say): one line naming them all; deaths first. */
@@ -149,7 +156,14 @@ async function culprit(surface: Surface, suspects: readonly (readonly [number, F
       let broken: string[];
       if (mode === 'death') {
         await new Promise((r) => setTimeout(r, 500));
-        broken = !node.alive() || !(await node.counters().then(() => true, () => false)) ? [`ends the process; stderr: ${node.stderr().trim().slice(-600)}`] : [];
+        broken =
+          !node.alive() ||
+          !(await node.counters().then(
+            () => true,
+            () => false,
+          ))
+            ? [`ends the process; stderr: ${node.stderr().trim().slice(-600)}`]
+            : [];
       } else {
         const expected = noExpectations();
         if (result.expect) addExpectations(expected, result.expect);
@@ -201,7 +215,11 @@ export async function runSurface(surface: Surface, s: FuzzSettings): Promise<{ f
           own.push(...result.problems);
           if (result.expect) addExpectations(expected, result.expect);
         } catch (err) {
-          own.push((err as Error).message === `did not finish within ${INPUT_LIMIT_MS} ms` ? (err as Error).message : `the input's own code failed: ${(err as Error).stack ?? String(err)}`);
+          own.push(
+            (err as Error).message === `did not finish within ${INPUT_LIMIT_MS} ms`
+              ? (err as Error).message
+              : `the input's own code failed: ${(err as Error).stack ?? String(err)}`,
+          );
         }
         spans[i].end = Date.now();
         owns[i] = own;
@@ -217,9 +235,15 @@ export async function runSurface(surface: Surface, s: FuzzSettings): Promise<{ f
       if (died !== null && spans.length > 0) {
         const inFlight = spans.map((sp, i) => (sp !== undefined && sp.start <= died && sp.end >= died ? i : -1)).filter((i) => i >= 0);
         problems.push(`inputs in flight when the gateway went away: ${inFlight.map((i) => `#${i}`).join(' ') || 'none (after the batch)'}`);
-        if (shrinks(failures.length)) problems.push(...await culprit(surface, deathSuspects(inputs, owns, inFlight), 'death'));
+        if (shrinks(failures.length)) problems.push(...(await culprit(surface, deathSuspects(inputs, owns, inFlight), 'death')));
       } else if (global.length > 0 && shrinks(failures.length)) {
-        problems.push(...await culprit(surface, inputs.map((input, i) => [i, input] as const), 'wedge'));
+        problems.push(
+          ...(await culprit(
+            surface,
+            inputs.map((input, i) => [i, input] as const),
+            'wedge',
+          )),
+        );
       }
       failures.push(report(surface, s, batch, nodeFrom, inputs, problems));
       await node.stop();

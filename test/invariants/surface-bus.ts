@@ -35,7 +35,18 @@ const AZURE_HUBS = ['extraccion', 'nohub', 'ex traccion'];
 
 /** The payload kinds every topic gets, around a valid message `valid` of that topic. */
 function payload(rng: Rng, valid: () => Record<string, unknown>, deepField: string): { bytes: Buffer; kind: string } {
-  switch (rng.weighted<string>([[4, 'valid'], [3, 'deep'], [2, 'utf8'], [2, 'random'], [1, 'junk'], [1, 'huge'], [1, 'proto'], [0.5, 'empty']])) {
+  switch (
+    rng.weighted<string>([
+      [4, 'valid'],
+      [3, 'deep'],
+      [2, 'utf8'],
+      [2, 'random'],
+      [1, 'junk'],
+      [1, 'huge'],
+      [1, 'proto'],
+      [0.5, 'empty'],
+    ])
+  ) {
     case 'valid':
       return { bytes: Buffer.from(JSON.stringify(valid())), kind: 'valid' };
     case 'deep': {
@@ -53,7 +64,10 @@ function payload(rng: Rng, valid: () => Record<string, unknown>, deepField: stri
     case 'huge':
       return { bytes: Buffer.from(JSON.stringify({ ...valid(), pad: 'x'.repeat(rng.pick([60_000, 65_400, 70_000, 300_000])) })), kind: 'huge' };
     case 'proto':
-      return { bytes: Buffer.from(`{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},${JSON.stringify(valid()).slice(1)}`), kind: 'proto' };
+      return {
+        bytes: Buffer.from(`{"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}},${JSON.stringify(valid()).slice(1)}`),
+        kind: 'proto',
+      };
     default:
       return { bytes: Buffer.alloc(0), kind: 'empty' };
   }
@@ -71,21 +85,45 @@ function notAnObject(bytes: Buffer): boolean {
 
 function generatePublish(rng: Rng): Publish {
   const qos = rng.chance(0.3) ? 1 : 0;
-  switch (rng.weighted<string>([[4, 'telemetry'], [3, 'channel'], [2, 'event'], [2, 'azure'], [1, 'revocation']])) {
+  switch (
+    rng.weighted<string>([
+      [4, 'telemetry'],
+      [3, 'channel'],
+      [2, 'event'],
+      [2, 'azure'],
+      [1, 'revocation'],
+    ])
+  ) {
     case 'telemetry': {
       const device = rng.pick(DEVICES);
       const topic = rng.chance(0.9) ? `gps/${device}` : rng.pick(['gps', 'gps/a/b/c', `gps/${'x'.repeat(300)}`]);
-      const p = payload(rng, () => ({ DEVICE_ID: rng.chance(0.9) ? device : jsonValue(rng, 1), LAT: -33.4 + rng.float(), LON: -70.6, SPEED: rng.int(0, 120), NAME: text(rng, 20) }), rng.pick(['DATA', 'NAME', 'LAT']));
+      const p = payload(
+        rng,
+        () => ({ DEVICE_ID: rng.chance(0.9) ? device : jsonValue(rng, 1), LAT: -33.4 + rng.float(), LON: -70.6, SPEED: rng.int(0, 120), NAME: text(rng, 20) }),
+        rng.pick(['DATA', 'NAME', 'LAT']),
+      );
       return { topic, payload: p.bytes, qos, expect: { telemetry: 1 } };
     }
     case 'channel': {
       const channel = rng.pick(CHANNELS);
-      const valid = () => rng.pick<() => Record<string, unknown>>([
-        () => ({ type: 'entity_event', entity_type: 'fz', event_type: rng.pick(['created', 'updated', 'deleted']), entity_id: rng.int(1, 99), data: { n: rng.int(0, 9) } }),
-        () => ({ type: 'realtime_update', entity_type: 'pets', action: 'created', data: { pet_id: rng.int(1, 9), name: text(rng, 10) } }),
-        () => ({ type: 'notification', notification_type: 'fz', ...(rng.chance(0.5) ? { user_id: rng.pick(['123', SENTINEL_USER]) } : {}), data: jsonValue(rng, 2) }),
-        () => ({ type: 'entity_event', entity_type: 'fz', event_type: 'created', entity_id: 1, data: {}, origin: jsonValue(rng, 2) }),
-      ])();
+      const valid = () =>
+        rng.pick<() => Record<string, unknown>>([
+          () => ({
+            type: 'entity_event',
+            entity_type: 'fz',
+            event_type: rng.pick(['created', 'updated', 'deleted']),
+            entity_id: rng.int(1, 99),
+            data: { n: rng.int(0, 9) },
+          }),
+          () => ({ type: 'realtime_update', entity_type: 'pets', action: 'created', data: { pet_id: rng.int(1, 9), name: text(rng, 10) } }),
+          () => ({
+            type: 'notification',
+            notification_type: 'fz',
+            ...(rng.chance(0.5) ? { user_id: rng.pick(['123', SENTINEL_USER]) } : {}),
+            data: jsonValue(rng, 2),
+          }),
+          () => ({ type: 'entity_event', entity_type: 'fz', event_type: 'created', entity_id: 1, data: {}, origin: jsonValue(rng, 2) }),
+        ])();
       const p = payload(rng, valid, 'data');
       return { topic: `gateway/channels/${channel}`, payload: p.bytes, qos, expect: { channelMessages: 1 } };
     }
@@ -98,13 +136,17 @@ function generatePublish(rng: Rng): Publish {
     case 'azure': {
       const hub = rng.pick(AZURE_HUBS);
       const command = rng.pick<() => unknown>([
-        () => ({ op: 'send', to: { kind: rng.pick(['all', 'group', 'user', 'connection']), name: rng.pick(['g1', 'excavadoras', 'u1']) }, dataType: rng.pick(['json', 'text', 'binary', 'xml']) }),
+        () => ({
+          op: 'send',
+          to: { kind: rng.pick(['all', 'group', 'user', 'connection']), name: rng.pick(['g1', 'excavadoras', 'u1']) },
+          dataType: rng.pick(['json', 'text', 'binary', 'xml']),
+        }),
         () => ({ op: rng.pick(['join', 'leave']), group: rng.pick(['g1', '']), who: { kind: 'user', name: 'u1' } }),
         () => ({ op: 'send', to: { kind: 'all' }, dataType: 'json', filter: rng.pick(["userId eq 'u1'", "userId eq '", 'groups/any(', text(rng, 40)]) }),
         () => ({ op: rng.pick(['close', 'grant', 'revoke', 'explode']), who: { kind: 'all' }, permission: 'sendToGroup', connectionId: 'c1' }),
         () => jsonValue(rng, 3),
       ])();
-      const line = rng.chance(0.2) ? deepJson(rng, deepDepth(rng)) : JSON.stringify(command) ?? 'null';
+      const line = rng.chance(0.2) ? deepJson(rng, deepDepth(rng)) : (JSON.stringify(command) ?? 'null');
       const body = rng.pick<() => Buffer>([
         () => Buffer.from(JSON.stringify(jsonValue(rng, 3)) ?? 'null'),
         () => Buffer.from(deepJson(rng, deepDepth(rng))),
@@ -112,10 +154,22 @@ function generatePublish(rng: Rng): Publish {
         () => rng.bytes(rng.size(3000)),
         () => Buffer.alloc(rng.pick([1_048_576, 1_200_000]), 0x61),
       ])();
-      return { topic: `gateway/azure/${hub}`, payload: rng.chance(0.1) ? rng.bytes(rng.size(500)) : Buffer.concat([Buffer.from(`${line}\n`), body]), qos, expect: { azureCommands: 1 } };
+      return {
+        topic: `gateway/azure/${hub}`,
+        payload: rng.chance(0.1) ? rng.bytes(rng.size(500)) : Buffer.concat([Buffer.from(`${line}\n`), body]),
+        qos,
+        expect: { azureCommands: 1 },
+      };
     }
     default: {
-      const p = payload(rng, () => ({ jti: rng.chance(0.8) ? `fz-${rng.int(0, 99)}` : 'x'.repeat(200), expires_at: rng.pick([new Date(Date.now() + 60_000).toISOString(), 'never', 5]) }), 'jti');
+      const p = payload(
+        rng,
+        () => ({
+          jti: rng.chance(0.8) ? `fz-${rng.int(0, 99)}` : 'x'.repeat(200),
+          expires_at: rng.pick([new Date(Date.now() + 60_000).toISOString(), 'never', 5]),
+        }),
+        'jti',
+      );
       const value = (() => {
         try {
           return JSON.parse(p.bytes.toString('utf8'));
@@ -123,7 +177,12 @@ function generatePublish(rng: Rng): Publish {
           return undefined;
         }
       })();
-      const bad = notAnObject(p.bytes) || typeof value?.jti !== 'string' || value.jti.length > 128 || typeof value.expires_at !== 'string' || !Number.isFinite(Date.parse(value.expires_at));
+      const bad =
+        notAnObject(p.bytes) ||
+        typeof value?.jti !== 'string' ||
+        value.jti.length > 128 ||
+        typeof value.expires_at !== 'string' ||
+        !Number.isFinite(Date.parse(value.expires_at));
       return { topic: 'gateway/revocations', payload: p.bytes, qos, expect: { controlRejected: bad ? 1 : 0 } };
     }
   }
@@ -146,7 +205,8 @@ export const bus: Surface = {
   generate(rng) {
     return Array.from({ length: 40 }, () => {
       const p = generatePublish(rng);
-      if (p.topic === `gateway/azure/${SENTINEL_HUB}` || p.topic === `gateway/channels/${SENTINEL_CHANNEL}`) throw new Error(`the fuzzer must leave ${p.topic} to the sentinels`);
+      if (p.topic === `gateway/azure/${SENTINEL_HUB}` || p.topic === `gateway/channels/${SENTINEL_CHANNEL}`)
+        throw new Error(`the fuzzer must leave ${p.topic} to the sentinels`);
       const control = !p.topic.startsWith('gps');
       const signed = control && rng.chance(0.85);
       // Unsigned, or too large to be read before its tag: dropped before any handler, counted as such.

@@ -32,7 +32,12 @@ const CONNECTIONS: readonly Connection[] = [
   { family: 'channel', path: () => '/ws/pets', protocol: 'msgpack', format: 'msgpack' },
   { family: 'connect', path: (n) => `/ws/connect?token=${n.adminToken}`, format: 'json' },
   { family: 'connect', path: (n) => `/ws/connect?token=${n.adminToken}`, protocol: 'msgpack', format: 'msgpack' },
-  { family: 'azure', path: (n) => `/client/hubs/extraccion?access_token=${n.azureClientTokens.extraccion}`, protocol: 'json.webpubsub.azure.v1', format: 'azure' },
+  {
+    family: 'azure',
+    path: (n) => `/client/hubs/extraccion?access_token=${n.azureClientTokens.extraccion}`,
+    protocol: 'json.webpubsub.azure.v1',
+    format: 'azure',
+  },
   { family: 'azure', path: (n) => `/client/hubs/chat?access_token=${n.azureClientTokens.chat}`, protocol: 'json.reliable.webpubsub.azure.v1', format: 'azure' },
   { family: 'simple', path: (n) => `/client/hubs/extraccion?access_token=${n.azureClientTokens.extraccion}`, format: 'raw' },
 ];
@@ -47,7 +52,12 @@ const READY: Record<Family, (f: any) => boolean> = {
 };
 
 const PING: Record<Family, object | null> = {
-  stream: { action: 'ping' }, share: { action: 'ping' }, channel: { type: 'ping' }, connect: { type: 'ping' }, azure: { type: 'ping' }, simple: null,
+  stream: { action: 'ping' },
+  share: { action: 'ping' },
+  channel: { type: 'ping' },
+  connect: { type: 'ping' },
+  azure: { type: 'ping' },
+  simple: null,
 };
 const isPong = (f: any) => f?.event === 'pong' || f?.type === 'pong';
 
@@ -91,11 +101,25 @@ function action(rng: Rng, family: Family, node: FuzzNode): unknown {
     case 'azure':
     case 'simple':
       return rng.weighted<() => unknown>([
-        [2, () => ({ type: rng.pick(['joinGroup', 'leaveGroup']), group: rng.pick(GROUPS), ...(rng.chance(0.5) ? { ackId: rng.pick([1, 2, -1, 1.5, 'a']) } : {}) })],
-        [3, () => ({
-          type: 'sendToGroup', group: rng.pick(GROUPS), dataType: rng.pick(['json', 'text', 'binary', 'protobuf', 'xml', undefined]),
-          data: rng.pick([junk(), 'AAEC', 'not base64!', undefined]), noEcho: rng.chance(0.5), ...(rng.chance(0.5) ? { ackId: rng.int(0, 3) } : {}),
-        })],
+        [
+          2,
+          () => ({
+            type: rng.pick(['joinGroup', 'leaveGroup']),
+            group: rng.pick(GROUPS),
+            ...(rng.chance(0.5) ? { ackId: rng.pick([1, 2, -1, 1.5, 'a']) } : {}),
+          }),
+        ],
+        [
+          3,
+          () => ({
+            type: 'sendToGroup',
+            group: rng.pick(GROUPS),
+            dataType: rng.pick(['json', 'text', 'binary', 'protobuf', 'xml', undefined]),
+            data: rng.pick([junk(), 'AAEC', 'not base64!', undefined]),
+            noEcho: rng.chance(0.5),
+            ...(rng.chance(0.5) ? { ackId: rng.int(0, 3) } : {}),
+          }),
+        ],
         [2, () => ({ type: 'event', event: rng.pick(['e1', 'bad event', '', 'x'.repeat(200)]), dataType: rng.pick(['json', 'text', 'binary']), data: junk() })],
         [1, () => ({ type: 'sequenceAck', sequenceId: rng.pick([0, 1, 99, -1, 1.5, 'x']) })],
         [1, () => ({ type: rng.pick(['ping', 'invoke', 'cancelInvocation']), invocationId: rng.pick(['i1', 5]) })],
@@ -106,7 +130,7 @@ function action(rng: Rng, family: Family, node: FuzzNode): unknown {
 
 /** `{…action, "pad": <nested>}` as JSON text: the action's fields plus nesting thousands deep. */
 function deepAction(rng: Rng, value: unknown): string {
-  const base = value !== null && typeof value === 'object' && !Array.isArray(value) ? value as Record<string, unknown> : { type: 'ping' };
+  const base = value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : { type: 'ping' };
   const fields: Record<string, string> = {};
   for (const [k, v] of Object.entries(base)) fields[k] = JSON.stringify(v) ?? 'null';
   fields[rng.pick(['data', 'device_ids', 'token', 'pad', 'group'])] = deepJson(rng, deepDepth(rng));
@@ -119,8 +143,17 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
   const make = (label: string, opcode: number, payload: Buffer | string): Frame => ({ kind: 'app', label, send: (ws) => ws.send(opcode, payload) });
   const cut = (label: string, opcode: number, payload: Buffer | string): Frame => ({ kind: 'cut', label, send: (ws) => ws.send(opcode, payload) });
   const choice = rng.weighted<string>([
-    [6, 'json'], [c.format === 'msgpack' ? 4 : 1, 'msgpack'], [2, 'deep'], [2, 'utf8'], [1, 'proto'], [1, 'junk'],
-    [1, 'big'], [1, 'huge'], [1, 'secret'], [c.family === 'azure' || c.family === 'simple' ? 0.3 : 0, 'azure-huge'], [1, 'fragmented'],
+    [6, 'json'],
+    [c.format === 'msgpack' ? 4 : 1, 'msgpack'],
+    [2, 'deep'],
+    [2, 'utf8'],
+    [1, 'proto'],
+    [1, 'junk'],
+    [1, 'big'],
+    [1, 'huge'],
+    [1, 'secret'],
+    [c.family === 'azure' || c.family === 'simple' ? 0.3 : 0, 'azure-huge'],
+    [1, 'fragmented'],
   ]);
   switch (choice) {
     case 'json':
@@ -151,7 +184,9 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
     case 'secret': {
       // A token sent by mistake, as a frame or in a refresh: the log may say what was wrong, not what it was.
       const secret = `${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2lnbmF0dXJl`;
-      const body = rng.chance(0.5) ? secret : JSON.stringify(c.family === 'stream' || c.family === 'share' ? { action: 'refresh_token', token: secret } : { type: 'refresh_token', token: secret });
+      const body = rng.chance(0.5)
+        ? secret
+        : JSON.stringify(c.family === 'stream' || c.family === 'share' ? { action: 'refresh_token', token: secret } : { type: 'refresh_token', token: secret });
       return make(`text ${body}`, OP.text, body);
     }
     case 'big': {
@@ -160,18 +195,27 @@ function appFrame(rng: Rng, c: Connection, node: FuzzNode): Frame {
     }
     case 'huge': {
       const n = rng.int(65_537, 200_000);
-      return cut(`text of ${n} bytes (over 64 KiB: 1009, or cut by uWS past the route's limit + 64 KiB)`, OP.text, `{"type":"ping","action":"ping","pad":"${'x'.repeat(n)}"}`);
+      return cut(
+        `text of ${n} bytes (over 64 KiB: 1009, or cut by uWS past the route's limit + 64 KiB)`,
+        OP.text,
+        `{"type":"ping","action":"ping","pad":"${'x'.repeat(n)}"}`,
+      );
     }
     case 'azure-huge': {
       const n = rng.int(1_048_577, 1_200_000);
-      return cut(`text of ${n} bytes (over Azure's 1 MB: 1009, or cut by uWS past 1 MB + 64 KiB)`, OP.text, `{"type":"sendToGroup","group":"g1","dataType":"text","data":"${'x'.repeat(n)}"}`);
+      return cut(
+        `text of ${n} bytes (over Azure's 1 MB: 1009, or cut by uWS past 1 MB + 64 KiB)`,
+        OP.text,
+        `{"type":"sendToGroup","group":"g1","dataType":"text","data":"${'x'.repeat(n)}"}`,
+      );
     }
     default: {
       const body = Buffer.from(json());
       const cut = rng.int(0, body.length);
       const pingBetween = rng.chance(0.5); // a control frame between fragments is allowed
       return {
-        kind: 'app', label: `text in two fragments ${clip(json(), 100)}`,
+        kind: 'app',
+        label: `text in two fragments ${clip(json(), 100)}`,
         send: (ws) => {
           ws.send(OP.text, body.subarray(0, cut), { fin: false });
           if (pingBetween) ws.send(OP.ping, 'p');
@@ -212,7 +256,12 @@ function garbageFrame(rng: Rng): Frame {
 
 async function runConnection(node: FuzzNode, c: Connection, frames: readonly Frame[]): Promise<InputResult> {
   const outcome = await rawUpgrade(node.port, { path: c.path(node), protocols: c.protocol === undefined ? [] : [c.protocol] });
-  if (outcome.kind !== 'open') return { problems: [`a well-formed upgrade was not accepted: ${outcome.kind === 'http' ? `${outcome.answer.status} ${outcome.answer.body.toString().slice(0, 200)}` : outcome.kind}`] };
+  if (outcome.kind !== 'open')
+    return {
+      problems: [
+        `a well-formed upgrade was not accepted: ${outcome.kind === 'http' ? `${outcome.answer.status} ${outcome.answer.body.toString().slice(0, 200)}` : outcome.kind}`,
+      ],
+    };
   const ws = outcome.ws;
   const ready = (m: { opcode: number; data: Buffer }) => READY[c.family](decodeMessages([m], c.format).frames[0]);
   if (c.family !== 'simple' && (await ws.waitMessage(ready, 5000)) === null) {
@@ -242,10 +291,12 @@ async function runConnection(node: FuzzNode, c: Connection, frames: readonly Fra
   const info = closedByServer ? await ws.finish() : await ws.close(CLOSE.NORMAL.code);
   const decoded = decodeMessages(ws.messages, c.format);
   problems.push(...decoded.problems, ...socketProblems(ws));
-  if (!closedByServer && info.code === 1006 && !garbage) problems.push('the server did not answer the client\'s close frame');
+  if (!closedByServer && info.code === 1006 && !garbage) problems.push("the server did not answer the client's close frame");
   problems.push(...closeProblems(info, decoded.frames, { garbage, format: c.format }));
-  const counted = c.family === 'azure' || c.family === 'simple' ? 0
-    : decoded.frames.filter((f) => errorCodeOf(f) !== undefined && !UNCOUNTED_ERROR_FRAMES.has(errorCodeOf(f)!)).length;
+  const counted =
+    c.family === 'azure' || c.family === 'simple'
+      ? 0
+      : decoded.frames.filter((f) => errorCodeOf(f) !== undefined && !UNCOUNTED_ERROR_FRAMES.has(errorCodeOf(f)!)).length;
   return { problems, expect: { framesSent, badFramesAtLeast: counted } };
 }
 

@@ -34,7 +34,9 @@ const FREE_FORM = new Set(['payments', 'invoices', 'medical_history', 'services'
 /** Every channel but the bystanders' `sensors` (a user-addressed notification there would skip their offsets, by design). */
 const PUBLISH_CHANNELS = ['general', 'pets', 'users', 'tasks', 'readings', 'viajes', 'nope'];
 const IDS = ['1', '2', '3', '0', '-1', 'abc', '1.5', '99999999999999999999', '%ZZ', '1%', '%C0%AF', '%31'];
-const STORE_ROUTE = new RegExp(`^(/api/v1/(${Object.keys(COLLECTIONS).join('|')})(/[^/]*)?|/api/v1/channels/[^/]+/events|/viaje(/[^/]+)?|/api/v1/equipment(/[^/]+)?)$`);
+const STORE_ROUTE = new RegExp(
+  `^(/api/v1/(${Object.keys(COLLECTIONS).join('|')})(/[^/]*)?|/api/v1/channels/[^/]+/events|/viaje(/[^/]+)?|/api/v1/equipment(/[^/]+)?)$`,
+);
 
 interface Request {
   readonly method: string;
@@ -50,7 +52,18 @@ interface Request {
 
 /** A body for `valid`'s route: valid, polluted, deep, wrong, broken, huge. */
 function body(rng: Rng, valid: () => Record<string, unknown>, deepField: string): Buffer {
-  switch (rng.weighted<string>([[3, 'valid'], [2, 'proto'], [2, 'deep'], [2, 'random'], [1, 'broken'], [1, 'utf8'], [1, 'huge'], [0.5, 'empty']])) {
+  switch (
+    rng.weighted<string>([
+      [3, 'valid'],
+      [2, 'proto'],
+      [2, 'deep'],
+      [2, 'random'],
+      [1, 'broken'],
+      [1, 'utf8'],
+      [1, 'huge'],
+      [0.5, 'empty'],
+    ])
+  ) {
     case 'valid':
       return Buffer.from(JSON.stringify(valid()));
     case 'proto': {
@@ -91,7 +104,18 @@ function auth(rng: Rng, node: FuzzNode): Record<string, string> {
     [8, () => ({ authorization: `Bearer ${node.adminToken}` })],
     [1, () => ({})],
     [1, () => ({ authorization: `Bearer ${node.viewerToken}` })],
-    [1, () => ({ authorization: rng.pick(['Bearer x', 'Basic YTpi', `Bearer ${node.adminToken}x`, 'Bearer', `Bearer ${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2ln`]) })],
+    [
+      1,
+      () => ({
+        authorization: rng.pick([
+          'Bearer x',
+          'Basic YTpi',
+          `Bearer ${node.adminToken}x`,
+          'Bearer',
+          `Bearer ${SECRET_MARK}${rng.int(0, 1e6)}.eyJzdWIiOiJ4In0.c2ln`,
+        ]),
+      }),
+    ],
   ])();
 }
 
@@ -105,19 +129,44 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
 
 function drawRequest(rng: Rng, node: FuzzNode): Request {
   const plain = (method: string, path: string, b: Buffer | null = null, headers: Record<string, string> = {}): Request => ({
-    method, path, headers: { ...json, ...headers }, body: b, entityWrite: false, azure: false, azureToken: false,
+    method,
+    path,
+    headers: { ...json, ...headers },
+    body: b,
+    entityWrite: false,
+    azure: false,
+    azureToken: false,
   });
-  switch (rng.weighted<string>([[6, 'collection'], [3, 'publish'], [2, 'trips'], [3, 'azure'], [1, 'share'], [1, 'misc'], [1, 'unknown']])) {
+  switch (
+    rng.weighted<string>([
+      [6, 'collection'],
+      [3, 'publish'],
+      [2, 'trips'],
+      [3, 'azure'],
+      [1, 'share'],
+      [1, 'misc'],
+      [1, 'unknown'],
+    ])
+  ) {
     case 'collection': {
       const name = rng.pick(Object.keys(COLLECTIONS));
       const id = rng.chance(0.7) ? rng.pick(IDS) : encodedPart(rng, '1');
       const form = rng.int(0, 5);
       const deepField = FREE_FORM.has(name) ? rng.pick(['x', 'data']) : Object.keys(COLLECTIONS[name]())[0];
-      if (form <= 1) return { ...plain('POST', `/api/v1/${name}${rng.chance(0.8) ? '/' : ''}`, body(rng, COLLECTIONS[name], deepField), auth(rng, node)), entityWrite: true };
+      if (form <= 1)
+        return {
+          ...plain('POST', `/api/v1/${name}${rng.chance(0.8) ? '/' : ''}`, body(rng, COLLECTIONS[name], deepField), auth(rng, node)),
+          entityWrite: true,
+        };
       if (form === 2) return { ...plain('PUT', `/api/v1/${name}/${id}`, body(rng, COLLECTIONS[name], deepField), auth(rng, node)), entityWrite: true };
       if (form === 3) return plain('DELETE', `/api/v1/${name}/${id}`, null, auth(rng, node));
       if (form === 4) return plain('GET', `/api/v1/${name}/${id}`, null, auth(rng, node));
-      return plain('GET', `/api/v1/${name}/?skip=${rng.pick(['0', '5', '-1', 'x', encodedPart(rng, '1')])}&limit=${rng.pick(['1', '100', '1001', '', encodedPart(rng, '2')])}`, null, auth(rng, node));
+      return plain(
+        'GET',
+        `/api/v1/${name}/?skip=${rng.pick(['0', '5', '-1', 'x', encodedPart(rng, '1')])}&limit=${rng.pick(['1', '100', '1001', '', encodedPart(rng, '2')])}`,
+        null,
+        auth(rng, node),
+      );
     }
     case 'publish': {
       const channel = rng.chance(0.8) ? rng.pick(PUBLISH_CHANNELS) : encodedPart(rng, 'general');
@@ -127,60 +176,152 @@ function drawRequest(rng: Rng, node: FuzzNode): Request {
         () => ({ type: 'notification', notification_type: 'fz', user_id: rng.pick(['123', 'sentinel-user']), data: { a: 1 } }),
         () => ({ type: rng.pick(['shout', '']), origin: { node: 'x', seq: 1 } }),
       ]);
-      if (rng.chance(0.2)) return plain('POST', '/api/v1/ws/test-event', body(rng, () => ({ channel: rng.pick([...PUBLISH_CHANNELS, 'sensors']), message: text(rng, 30) }), 'message'));
+      if (rng.chance(0.2))
+        return plain(
+          'POST',
+          '/api/v1/ws/test-event',
+          body(rng, () => ({ channel: rng.pick([...PUBLISH_CHANNELS, 'sensors']), message: text(rng, 30) }), 'message'),
+        );
       return plain('POST', `/api/v1/channels/${channel}/events`, body(rng, envelope, 'data'), auth(rng, node));
     }
     case 'trips': {
       const step = rng.pick(['crear', 'actualizar', 'finalizar-carga', 'en-descarga', 'finalizar', 'cancelar']);
-      const trip = () => (step === 'crear'
-        ? { equipo: rng.pick(['CAM-101', 'CAM-102', 'EXC-001', 'NOPE']), patente: 'ABCD12', id_jornada: rng.int(1, 9), [rng.pick(['hora_inicio', 'latitud_carga', 'Patente', 'unknown_field'])]: jsonValue(rng, 1) }
-        : { id_movimiento: rng.int(1, 5), hora_carga: new Date().toISOString(), motivo: text(rng, 20) });
+      const trip = () =>
+        step === 'crear'
+          ? {
+              equipo: rng.pick(['CAM-101', 'CAM-102', 'EXC-001', 'NOPE']),
+              patente: 'ABCD12',
+              id_jornada: rng.int(1, 9),
+              [rng.pick(['hora_inicio', 'latitud_carga', 'Patente', 'unknown_field'])]: jsonValue(rng, 1),
+            }
+          : { id_movimiento: rng.int(1, 5), hora_carga: new Date().toISOString(), motivo: text(rng, 20) };
       return rng.pick<() => Request>([
         () => plain(step === 'actualizar' ? rng.pick(['PATCH', 'PUT', 'POST']) : 'POST', `/viaje/${step}`, body(rng, trip, 'trip_data'), auth(rng, node)),
-        () => plain('GET', `/viaje${rng.chance(0.5) ? `/${rng.pick(IDS)}` : `?skip=${rng.pick(['0', 'x'])}&limit=${rng.pick(['10', '5000'])}`}`, null, auth(rng, node)),
-        () => plain(rng.pick(['GET', 'PUT', 'DELETE']), `/api/v1/equipment/${rng.chance(0.5) ? rng.pick(['CAM-999', 'FZ-EQ', 'bad code!']) : encodedPart(rng, 'CAM-9')}`,
-          body(rng, () => ({ kind: rng.pick(['truck', 'excavator', 'boat']), active: rng.chance(0.5) }), 'kind'), auth(rng, node)),
+        () =>
+          plain(
+            'GET',
+            `/viaje${rng.chance(0.5) ? `/${rng.pick(IDS)}` : `?skip=${rng.pick(['0', 'x'])}&limit=${rng.pick(['10', '5000'])}`}`,
+            null,
+            auth(rng, node),
+          ),
+        () =>
+          plain(
+            rng.pick(['GET', 'PUT', 'DELETE']),
+            `/api/v1/equipment/${rng.chance(0.5) ? rng.pick(['CAM-999', 'FZ-EQ', 'bad code!']) : encodedPart(rng, 'CAM-9')}`,
+            body(rng, () => ({ kind: rng.pick(['truck', 'excavator', 'boat']), active: rng.chance(0.5) }), 'kind'),
+            auth(rng, node),
+          ),
         () => plain('GET', `/ws/negotiate?user_id=${rng.pick(['EXC-001', 'EXC-009', 'NOPE', encodedPart(rng, 'EXC-001')])}`),
         () => plain('GET', rng.pick(['/api/v1/trips/stats', '/api/v1/equipment'])),
       ])();
     }
     case 'azure': {
-      const hub = rng.weighted<string>([[6, 'extraccion'], [1, SENTINEL_HUB], [1, 'nohub'], [1, encodedPart(rng, 'extraccion')]]);
+      const hub = rng.weighted<string>([
+        [6, 'extraccion'],
+        [1, SENTINEL_HUB],
+        [1, 'nohub'],
+        [1, encodedPart(rng, 'extraccion')],
+      ]);
       const seg = () => (rng.chance(0.7) ? rng.pick(['g1', 'excavadoras', 'u1', 'c1']) : encodedPart(rng, 'g1'));
       const [method, op] = rng.pick<() => [string, string]>([
-        () => ['POST', ':send'], () => ['POST', `users/${seg()}/:send`], () => ['POST', `connections/${seg()}/:send`], () => ['POST', `groups/${seg()}/:send`],
-        () => ['PUT', `groups/${seg()}/connections/${seg()}`], () => ['DELETE', `groups/${seg()}/connections/${seg()}`], () => ['PUT', `users/${seg()}/groups/${seg()}`],
-        () => ['DELETE', `users/${seg()}/groups`], () => ['POST', ':addToGroups'], () => ['POST', ':removeFromGroups'], () => ['DELETE', `connections/${seg()}`],
-        () => ['POST', ':closeConnections'], () => ['HEAD', `groups/${seg()}`], () => ['HEAD', `users/${seg()}`], () => ['HEAD', `connections/${seg()}`],
-        () => ['PUT', `permissions/${rng.pick(['sendToGroup', 'joinLeaveGroup', 'x'])}/connections/${seg()}`], () => ['GET', `groups/${seg()}/connections`],
-        () => ['POST', ':generateToken'], () => [rng.pick(['GET', 'PATCH', 'OPTIONS']), `${seg()}/${seg()}`],
+        () => ['POST', ':send'],
+        () => ['POST', `users/${seg()}/:send`],
+        () => ['POST', `connections/${seg()}/:send`],
+        () => ['POST', `groups/${seg()}/:send`],
+        () => ['PUT', `groups/${seg()}/connections/${seg()}`],
+        () => ['DELETE', `groups/${seg()}/connections/${seg()}`],
+        () => ['PUT', `users/${seg()}/groups/${seg()}`],
+        () => ['DELETE', `users/${seg()}/groups`],
+        () => ['POST', ':addToGroups'],
+        () => ['POST', ':removeFromGroups'],
+        () => ['DELETE', `connections/${seg()}`],
+        () => ['POST', ':closeConnections'],
+        () => ['HEAD', `groups/${seg()}`],
+        () => ['HEAD', `users/${seg()}`],
+        () => ['HEAD', `connections/${seg()}`],
+        () => ['PUT', `permissions/${rng.pick(['sendToGroup', 'joinLeaveGroup', 'x'])}/connections/${seg()}`],
+        () => ['GET', `groups/${seg()}/connections`],
+        () => ['POST', ':generateToken'],
+        () => [rng.pick(['GET', 'PATCH', 'OPTIONS']), `${seg()}/${seg()}`],
       ])();
       const query = [
-        ...(rng.chance(0.3) ? [`filter=${encodeURIComponent(rng.pick(["userId eq 'u1'", "'g1' in groups", 'userId eq', "groups/any(g: g eq 'x')", text(rng, 40).toWellFormed()]))}`] : []),
+        ...(rng.chance(0.3)
+          ? [
+              `filter=${encodeURIComponent(rng.pick(["userId eq 'u1'", "'g1' in groups", 'userId eq', "groups/any(g: g eq 'x')", text(rng, 40).toWellFormed()]))}`,
+            ]
+          : []),
         ...(rng.chance(0.2) ? [`excluded=${seg()}`] : []),
         ...(rng.chance(0.2) ? [`${rng.pick(['messageTtlSeconds', 'top', 'minutesToExpire'])}=${rng.pick(['0', '5', '-1', '301', 'x', '1e3'])}`] : []),
       ];
       const type = rng.pick(['application/json', 'text/plain', 'application/octet-stream', 'application/x+json', 'text/plain; charset=utf-8', '']);
-      const b = method === 'POST' ? (op.endsWith('Groups') && rng.chance(0.7) ? Buffer.from(JSON.stringify({ groups: rng.pick([['g1'], 'g1', [''], [1]]), filter: rng.pick(["userId eq 'u1'", '', 5]) })) : body(rng, () => ({ a: 1 }), 'a')) : null;
+      const b =
+        method === 'POST'
+          ? op.endsWith('Groups') && rng.chance(0.7)
+            ? Buffer.from(JSON.stringify({ groups: rng.pick([['g1'], 'g1', [''], [1]]), filter: rng.pick(["userId eq 'u1'", '', 5]) }))
+            : body(rng, () => ({ a: 1 }), 'a')
+          : null;
       return {
-        method, path: `/api/hubs/${hub}/${op}${query.length > 0 ? `?${query.join('&')}` : ''}`, headers: type === '' ? {} : { 'content-type': type }, body: b,
-        entityWrite: false, azure: true, azureToken: hub !== SENTINEL_HUB && rng.chance(0.85),
+        method,
+        path: `/api/hubs/${hub}/${op}${query.length > 0 ? `?${query.join('&')}` : ''}`,
+        headers: type === '' ? {} : { 'content-type': type },
+        body: b,
+        entityWrite: false,
+        azure: true,
+        azureToken: hub !== SENTINEL_HUB && rng.chance(0.85),
       };
     }
     case 'share':
       return rng.chance(0.5)
-        ? plain('POST', '/api/v1/public/share-location/init', body(rng, () => ({ device_id: rng.pick(['FZ-1', 'bad id', 'SIM-1']), ttl_seconds: rng.pick([60, 0, -1, 1.5, 10 ** 9]) }), 'device_id'), auth(rng, node))
-        : plain('DELETE', `/api/v1/public/share-location/${rng.pick(['%ZZ', '%', 'v4.local.xyz', encodedPart(rng, 'v4.local.a'), 'x'.repeat(9000)])}`, null, auth(rng, node));
+        ? plain(
+            'POST',
+            '/api/v1/public/share-location/init',
+            body(rng, () => ({ device_id: rng.pick(['FZ-1', 'bad id', 'SIM-1']), ttl_seconds: rng.pick([60, 0, -1, 1.5, 10 ** 9]) }), 'device_id'),
+            auth(rng, node),
+          )
+        : plain(
+            'DELETE',
+            `/api/v1/public/share-location/${rng.pick(['%ZZ', '%', 'v4.local.xyz', encodedPart(rng, 'v4.local.a'), 'x'.repeat(9000)])}`,
+            null,
+            auth(rng, node),
+          );
     case 'misc':
       return rng.pick<() => Request>([
-        () => plain('GET', rng.pick(['/ws/stats', '/api/v1/ws/stats', `/api/v1/ws/stats/${encodedPart(rng, 'general')}`, '/api/v1/stream/stats', '/metrics', '/healthz', '/readyz', '/api/health'])),
-        () => plain('POST', '/ws/_test/broadcast', body(rng, () => ({ title: 't', content: text(rng, 20), level: rng.pick(['info', 'x', 5]) }), 'content')),
+        () =>
+          plain(
+            'GET',
+            rng.pick([
+              '/ws/stats',
+              '/api/v1/ws/stats',
+              `/api/v1/ws/stats/${encodedPart(rng, 'general')}`,
+              '/api/v1/stream/stats',
+              '/metrics',
+              '/healthz',
+              '/readyz',
+              '/api/health',
+            ]),
+          ),
+        () =>
+          plain(
+            'POST',
+            '/ws/_test/broadcast',
+            body(rng, () => ({ title: 't', content: text(rng, 20), level: rng.pick(['info', 'x', 5]) }), 'content'),
+          ),
         () => plain('GET', rng.pick(['/', '/console', '/share-location?token=x', '/style.css', '/nope.js', `/share-location?token=${encodedPart(rng, 't')}`])),
       ])();
     default:
-      return plain(rng.pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'FOO']), rng.pick([
-        `/${encodedPart(rng, 'x')}`, `/api/v1/${encodedPart(rng, 'sensores')}/`, '/api/v1//', '/api/v1/sensores/1/2', '/%2e%2e/%2e%2e/etc/passwd', '/healthz/', `/api/v1/${'a'.repeat(5000)}`,
-      ]), rng.chance(0.3) ? Buffer.from(JSON.stringify(jsonValue(rng, 3)) ?? '') : null);
+      return plain(
+        rng.pick(['GET', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE', 'FOO']),
+        rng.pick([
+          `/${encodedPart(rng, 'x')}`,
+          `/api/v1/${encodedPart(rng, 'sensores')}/`,
+          '/api/v1//',
+          '/api/v1/sensores/1/2',
+          '/%2e%2e/%2e%2e/etc/passwd',
+          '/healthz/',
+          `/api/v1/${'a'.repeat(5000)}`,
+        ]),
+        rng.chance(0.3) ? Buffer.from(JSON.stringify(jsonValue(rng, 3)) ?? '') : null,
+      );
   }
 }
 
@@ -233,8 +374,10 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
   return {
     problems,
     expect: {
-      storeCalls: storeRoute ? 1 : 0, storeErrors: storeRoute && answer.status >= 400 ? 1 : 0,
-      notFound: !r.azure && errorCode === 'GW_ERR_NOT_FOUND' ? 1 : 0, encodingRefusals: refusedEncoding ? 1 : 0,
+      storeCalls: storeRoute ? 1 : 0,
+      storeErrors: storeRoute && answer.status >= 400 ? 1 : 0,
+      notFound: !r.azure && errorCode === 'GW_ERR_NOT_FOUND' ? 1 : 0,
+      encodingRefusals: refusedEncoding ? 1 : 0,
     },
   };
 }

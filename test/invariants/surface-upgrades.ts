@@ -40,10 +40,31 @@ function query(params: [string, string][]): string {
   return params.length === 0 ? '' : `?${params.map(([k, v]) => (k === '' ? v : `${k}=${v}`)).join('&')}`;
 }
 
-const PROTOCOLS = ['json', 'msgpack', 'mqtt', 'json, msgpack', 'bearer.x', 'json.webpubsub.azure.v1', 'json.reliable.webpubsub.azure.v1', 'protobuf.webpubsub.azure.v1', ',,,', 'json;q=1', 'JSON'];
+const PROTOCOLS = [
+  'json',
+  'msgpack',
+  'mqtt',
+  'json, msgpack',
+  'bearer.x',
+  'json.webpubsub.azure.v1',
+  'json.reliable.webpubsub.azure.v1',
+  'protobuf.webpubsub.azure.v1',
+  ',,,',
+  'json;q=1',
+  'JSON',
+];
 
 function generateRequest(rng: Rng, node: FuzzNode): Request {
-  const route = rng.weighted<Route>([[3, 'stream'], [1, 'share'], [2, 'channel-query'], [3, 'channel-path'], [2, 'connect'], [2, 'azure-path'], [1, 'azure-query'], [1, 'other']]);
+  const route = rng.weighted<Route>([
+    [3, 'stream'],
+    [1, 'share'],
+    [2, 'channel-query'],
+    [3, 'channel-path'],
+    [2, 'connect'],
+    [2, 'azure-path'],
+    [1, 'azure-query'],
+    [1, 'other'],
+  ]);
   const protocols = rng.chance(0.6) ? [] : Array.from({ length: rng.int(1, 2) }, () => rng.pick(PROTOCOLS));
   const extra: [string, string][] = rng.chance(0.2) ? [[encodedPart(rng, 'k'), encodedPart(rng, 'v')]] : [];
   if (rng.chance(0.05)) extra.push(['pad', 'x'.repeat(rng.pick([1000, 3000, 5000, 100_000]))]);
@@ -69,7 +90,8 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
     case 'channel-path': {
       const channel = rng.chance(0.6) ? encodedPart(rng, rng.pick(CHANNELS)) : rng.pick(CHANNELS);
       const params: [string, string][] = [];
-      if (rng.chance(0.3)) params.push(param('since', rng.pick(['0', '1', '-1', 'abc', encodedPart(rng, '1')])), param('epoch', encodedPart(rng, 'ffffffffffff')));
+      if (rng.chance(0.3))
+        params.push(param('since', rng.pick(['0', '1', '-1', 'abc', encodedPart(rng, '1')])), param('epoch', encodedPart(rng, 'ffffffffffff')));
       if (rng.chance(0.2)) params.push(param('user_id', encodedPart(rng, 'u1')));
       if (route === 'channel-query') path = `/api/v1/ws${query([param('channel', channel), ...params, ...extra])}`;
       else {
@@ -93,7 +115,7 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
           return 'extraccion';
         }
       })();
-      const token = rng.chance(0.6) ? node.azureClientTokens[hubName] ?? node.azureClientTokens.extraccion : tokenFor(rng, node, 'azure');
+      const token = rng.chance(0.6) ? (node.azureClientTokens[hubName] ?? node.azureClientTokens.extraccion) : tokenFor(rng, node, 'azure');
       const params: [string, string][] = [['access_token', token]];
       if (rng.chance(0.2)) params.push(param('awps_connection_id', encodedPart(rng, 'c1')), param('awps_reconnection_token', encodedPart(rng, 't1')));
       if (rng.chance(0.2)) params.push(param('webpubsub_mode', 'sendToGroup'), param('group', encodedPart(rng, 'g')));
@@ -105,8 +127,21 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
       break;
     }
     case 'other':
-      path = rng.pick(['/', '/ws', '/ws/', '/ws/a/b', '//ws/general', '/api/v1/ws/secure', '/api/v1/stream/', '/client/hubs/', `/${encodedPart(rng, 'x')}`, '/api/v1/ws/../ws', '/%2e%2e/ws/general', `/ws/${'c'.repeat(3000)}`])
-        + query(extra);
+      path =
+        rng.pick([
+          '/',
+          '/ws',
+          '/ws/',
+          '/ws/a/b',
+          '//ws/general',
+          '/api/v1/ws/secure',
+          '/api/v1/stream/',
+          '/client/hubs/',
+          `/${encodedPart(rng, 'x')}`,
+          '/api/v1/ws/../ws',
+          '/%2e%2e/ws/general',
+          `/ws/${'c'.repeat(3000)}`,
+        ]) + query(extra);
   }
   // A request line holds no spaces or controls: what a client would percent-encode is encoded.
   path = path.replace(/[^\x21-\x7e]/g, (c) => encodeURIComponent(c.toWellFormed()));
@@ -114,11 +149,22 @@ function generateRequest(rng: Rng, node: FuzzNode): Request {
 }
 
 const FORMAT: Record<Route, Format> = {
-  stream: 'json', share: 'json', 'channel-query': 'json', 'channel-path': 'json', connect: 'json', 'azure-path': 'azure', 'azure-query': 'azure', other: 'json',
+  stream: 'json',
+  share: 'json',
+  'channel-query': 'json',
+  'channel-path': 'json',
+  connect: 'json',
+  'azure-path': 'azure',
+  'azure-query': 'azure',
+  other: 'json',
 };
 
-const isAccepted = (route: Route, f: any) => (route === 'stream' || route === 'share' ? f?.event === 'subscribed' || f?.event === 'message'
-  : route === 'azure-path' || route === 'azure-query' ? f?.type === 'system' && f.event === 'connected' : f?.type === 'connection_established');
+const isAccepted = (route: Route, f: any) =>
+  route === 'stream' || route === 'share'
+    ? f?.event === 'subscribed' || f?.event === 'message'
+    : route === 'azure-path' || route === 'azure-query'
+      ? f?.type === 'system' && f.event === 'connected'
+      : f?.type === 'connection_established';
 
 async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
   const outcome = await rawUpgrade(node.port, { path: r.path, protocols: r.protocols });
@@ -137,7 +183,10 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
         return undefined;
       }
     })();
-    return { problems, expect: { subprotocolRefusals: code === 'GW_ERR_UNSUPPORTED_SUBPROTOCOL' && r.route !== 'azure-path' && r.route !== 'azure-query' ? 1 : 0 } };
+    return {
+      problems,
+      expect: { subprotocolRefusals: code === 'GW_ERR_UNSUPPORTED_SUBPROTOCOL' && r.route !== 'azure-path' && r.route !== 'azure-query' ? 1 : 0 },
+    };
   }
   const ws = outcome.ws;
   const problems: string[] = [];
@@ -152,12 +201,13 @@ async function runRequest(node: FuzzNode, r: Request): Promise<InputResult> {
   if (errorCodeOf(first) !== undefined) await ws.waitClosing(3000);
   const accepted = isAccepted(r.route, first);
   const malformed = r.read.filter(malformedPercent);
-  if (accepted && malformed.length > 0) problems.push(`accepted ${clip(malformed.join(' '), 60)} (malformed percent-encoding) as ${clip(JSON.stringify(first), 120)}`);
+  if (accepted && malformed.length > 0)
+    problems.push(`accepted ${clip(malformed.join(' '), 60)} (malformed percent-encoding) as ${clip(JSON.stringify(first), 120)}`);
   const closedByServer = ws.closing;
   const info = closedByServer ? await ws.finish() : await ws.close(CLOSE.NORMAL.code);
   const { frames, problems: decodeProblems } = decodeMessages(ws.messages, format);
   problems.push(...decodeProblems, ...socketProblems(ws));
-  if (!closedByServer && info.code === 1006) problems.push('the server did not answer the client\'s close frame');
+  if (!closedByServer && info.code === 1006) problems.push("the server did not answer the client's close frame");
   problems.push(...closeProblems(info, frames, { garbage: false, format }));
   const refusedAtOpen = closedByServer && errorCodeOf(first) !== undefined && r.route !== 'azure-path' && r.route !== 'azure-query' ? 1 : 0;
   return { problems, expect: { refusedAtOpen } };

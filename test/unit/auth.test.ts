@@ -13,7 +13,10 @@ import { AUDIENCE, hs256WithPublicKey, ISSUER, keyPairs, mintJwt, SECRET, unsecu
 const BASE: JwtConfig = { issuer: ISSUER, audience: AUDIENCE, clockToleranceS: 5, rolesClaim: 'roles', maxTokenBytes: 4096 };
 
 async function refused(verifier: JwtVerifier, token: string | undefined): Promise<TokenError> {
-  const err = await verifier.verify(token).then(() => undefined, (e: unknown) => e);
+  const err = await verifier.verify(token).then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(TokenError);
   // Nothing is leaked: the message never carries the token or a library's text.
   if (token) expect((err as Error).message).not.toContain(token.slice(0, 20));
@@ -26,7 +29,14 @@ describe('JwtVerifier', () => {
   let withJwks: JwtVerifier;
   beforeAll(async () => {
     keys = await keyPairs();
-    verifier = await JwtVerifier.create({ ...BASE, secret: SECRET, publicKeys: [{ alg: 'RS256', kid: 'kid-RS256', pem: keys.pem.RS256 }, { alg: 'ES256', pem: keys.pem.ES256 }] });
+    verifier = await JwtVerifier.create({
+      ...BASE,
+      secret: SECRET,
+      publicKeys: [
+        { alg: 'RS256', kid: 'kid-RS256', pem: keys.pem.RS256 },
+        { alg: 'ES256', pem: keys.pem.ES256 },
+      ],
+    });
     withJwks = await JwtVerifier.create({ ...BASE, jwks: keys.jwks });
   });
 
@@ -122,14 +132,27 @@ describe('ShareTokens (PASETO v4)', () => {
     expect(reason(undefined)).toBe('missing');
     const foreign = new ShareTokens({ localKey: generateKeys('local'), maxTtlS: 60, maxTokenBytes: 4096 }, revocations).issue('DEV-1', 60, 'u').token;
     expect(reason(foreign)).toBe('signature');
-    const unknownPublic = signPaseto(generateKeys('public').secretKey, { device_id: 'D9', jti: 'j', exp: new Date(Date.now() + 60_000).toISOString() }, { addExp: false });
+    const unknownPublic = signPaseto(
+      generateKeys('public').secretKey,
+      { device_id: 'D9', jti: 'j', exp: new Date(Date.now() + 60_000).toISOString() },
+      { addExp: false },
+    );
     expect(reason(unknownPublic)).toBe('signature');
     expect(reason(token, 'DEV-2')).toBe('wrong_device');
     let clock = Date.now();
     const timed = new ShareTokens({ localKey, maxTtlS: 60, maxTokenBytes: 4096 }, revocations, () => clock);
     const short = timed.issue('DEV-1', 1, 'u').token;
     clock += 1500;
-    expect((() => { try { timed.verify(short); return 'accepted'; } catch (e) { return (e as TokenError).reason; } })()).toBe('expired');
+    expect(
+      (() => {
+        try {
+          timed.verify(short);
+          return 'accepted';
+        } catch (e) {
+          return (e as TokenError).reason;
+        }
+      })(),
+    ).toBe('expired');
     revocations.revoke(grant.jti, grant.expiresAt);
     expect(reason(token)).toBe('revoked');
   });
@@ -146,10 +169,20 @@ describe('ShareTokens (PASETO v4)', () => {
 });
 
 describe('Acl', () => {
-  const acl = Acl.parse(JSON.stringify({ roles: { admin: { devices: ['*'], channels: ['*'] }, LEVEL_1: { channels: ['tasks', 'system'], devices: ['SIM-*'] } } }));
-  const principal = (roles: string[], extra: Partial<Principal> = {}): Principal => ({ userId: 'u', roles, expiresAt: 0, devices: [], channels: [], groups: [], ...extra });
+  const acl = Acl.parse(
+    JSON.stringify({ roles: { admin: { devices: ['*'], channels: ['*'] }, LEVEL_1: { channels: ['tasks', 'system'], devices: ['SIM-*'] } } }),
+  );
+  const principal = (roles: string[], extra: Partial<Principal> = {}): Principal => ({
+    userId: 'u',
+    roles,
+    expiresAt: 0,
+    devices: [],
+    channels: [],
+    groups: [],
+    ...extra,
+  });
 
-  it('grants by role pattern and by the token\'s own claims, and nothing else', () => {
+  it("grants by role pattern and by the token's own claims, and nothing else", () => {
     expect(acl.allows(principal(['admin']), 'channels', 'payments')).toBe(true);
     expect(acl.allows(principal(['LEVEL_1']), 'channels', 'tasks')).toBe(true);
     expect(acl.allows(principal(['LEVEL_1']), 'devices', 'SIM-0001')).toBe(true);

@@ -39,7 +39,7 @@ describe('OData filters', () => {
       ["startswith(tolower(UserId), 'AN') eq false", true, true],
       ["startswith(userId, 'an')", true, false],
       ["contains(userId, 'o') or userId eq 'x' and false", false, true],
-      ["length(groups) ge 2", true, false],
+      ['length(groups) ge 2', true, false],
       ["substring(connectionId, 1) eq '1'", true, false],
       ["userId eq 'it''s'", false, false],
     ];
@@ -63,7 +63,14 @@ describe('frames and requests', () => {
   });
 
   it('checks client frames and bus commands, naming what is wrong', () => {
-    expect(parseClientRequest(Buffer.from('{"type":"sendToGroup","group":"g","data":{"a":1},"ackId":3}'))).toEqual({ type: 'sendToGroup', group: 'g', ackId: 3, noEcho: false, dataType: 'json', data: '{"a":1}' });
+    expect(parseClientRequest(Buffer.from('{"type":"sendToGroup","group":"g","data":{"a":1},"ackId":3}'))).toEqual({
+      type: 'sendToGroup',
+      group: 'g',
+      ackId: 3,
+      noEcho: false,
+      dataType: 'json',
+      data: '{"a":1}',
+    });
     expect(() => parseClientRequest(Buffer.from('{"type":"joinGroup","group":"   "}'))).toThrow(/group/);
     expect(() => parseClientRequest(Buffer.from('{"type":"event","event":"a/b","data":1}'))).toThrow(/event/);
     expect(() => parseClientRequest(Buffer.from('{"type":"sendToGroup","group":"g","dataType":"text","data":1}'))).toThrow(/string/);
@@ -114,7 +121,9 @@ describe('outbound to a real Azure Web PubSub service', () => {
     let failures = 2;
     const server = createServer((req, res) => {
       let body = '';
-      req.on('data', (c) => { body += c; });
+      req.on('data', (c) => {
+        body += c;
+      });
       req.on('end', () => {
         if (failures-- > 0) {
           res.writeHead(503).end();
@@ -127,8 +136,11 @@ describe('outbound to a real Azure Web PubSub service', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     onTestFinished(() => new Promise<void>((r) => server.close(() => r())));
     const stats = SharedStats.create(1);
-    const outbound = new AzureOutbound(`Endpoint=http://127.0.0.1:${(server.address() as AddressInfo).port};AccessKey=${'k'.repeat(40)};Version=1.0;`,
-      stats.ingestWriter(), pino({ level: 'silent' }));
+    const outbound = new AzureOutbound(
+      `Endpoint=http://127.0.0.1:${(server.address() as AddressInfo).port};AccessKey=${'k'.repeat(40)};Version=1.0;`,
+      stats.ingestWriter(),
+      pino({ level: 'silent' }),
+    );
     onTestFinished(() => outbound.stop());
     outbound.send('extraccion', ['excavadoras'], { data: 'ViajeCreado', n: 1 });
     outbound.send('extraccion', ['excavadoras'], { data: 'x'.repeat(1024 * 1024) });
@@ -148,14 +160,32 @@ describe('outbound to a real Azure Web PubSub service', () => {
 describe('reliable session handover between edge threads', () => {
   // Two edge threads' AzureSessions in one process, driven in the order ingest's ports guarantee.
   const edge = (stats: SharedStats, index: number, presence: { hub: string; change: AzurePresence }[] = []) => {
-    const hub = new AzureSessions({ app: { publish: () => false }, sessionTtlMs: 60_000, maxBufferBytes: 1 << 20, presence: (h, change) => presence.push({ hub: h, change }), stats: stats.edgeWriter(index), logger: pino({ level: 'silent' }) });
+    const hub = new AzureSessions({
+      app: { publish: () => false },
+      sessionTtlMs: 60_000,
+      maxBufferBytes: 1 << 20,
+      presence: (h, change) => presence.push({ hub: h, change }),
+      stats: stats.edgeWriter(index),
+      logger: pino({ level: 'silent' }),
+    });
     onTestFinished(() => hub.closeAll('test over'));
     return hub;
   };
   const message = (n: number) => renderMessage('g', 'json', Buffer.from(JSON.stringify({ n })), null);
   const send = { op: 'send', to: { kind: 'group', name: 'g' }, dataType: 'json' } as const;
-  const state: AzureSessionState = { id: 'c1', hub: 'chat', userId: 'u', roles: [], groups: ['g'], reconnectionToken: 'tok', lastSeq: 0, unacked: [], ackIds: [7] };
-  const seqs = (conn: { unacked: readonly { seq: number; pubsub: Uint8Array }[] }) => conn.unacked.map((e) => [e.seq, JSON.parse(Buffer.from(e.pubsub).toString()).data.n]);
+  const state: AzureSessionState = {
+    id: 'c1',
+    hub: 'chat',
+    userId: 'u',
+    roles: [],
+    groups: ['g'],
+    reconnectionToken: 'tok',
+    lastSeq: 0,
+    unacked: [],
+    ackIds: [7],
+  };
+  const seqs = (conn: { unacked: readonly { seq: number; pubsub: Uint8Array }[] }) =>
+    conn.unacked.map((e) => [e.seq, JSON.parse(Buffer.from(e.pubsub).toString()).data.n]);
 
   it('the new thread gets the queue, then what the owner no longer saw, each once and numbered on', () => {
     const stats = SharedStats.create(2);
@@ -167,7 +197,10 @@ describe('reliable session handover between edge threads', () => {
       a.apply('chat', send, message(n));
       b.apply('chat', send, message(n)); // B has no member: nothing to deliver, nothing held
     }
-    expect(seqs(owned)).toEqual([[1, 1], [2, 2]]);
+    expect(seqs(owned)).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
 
     // The client resumes on B. Ingest tells B `start` and asks A, then broadcasts 3 and 4.
     b.expectHandover(9, 'chat');
@@ -176,17 +209,27 @@ describe('reliable session handover between edge threads', () => {
     const tripEvent = { azure: { hub: 'chat', writtenAt: Date.now(), groups: [{ group: 'g', message: message(30) }] } } as never;
     for (const n of [3, 30, 4]) {
       for (const hub of [a, b]) {
-        if (n === 30) hub.deliverChannelEvent(tripEvent); // a trip event, between two commands
+        if (n === 30)
+          hub.deliverChannelEvent(tripEvent); // a trip event, between two commands
         else hub.apply('chat', send, message(n));
       }
     }
     const taken = b.adopt(9, crossing)!;
-    expect(seqs(taken)).toEqual([[1, 1], [2, 2], [3, 3], [4, 30], [5, 4]]);
+    expect(seqs(taken)).toEqual([
+      [1, 1],
+      [2, 2],
+      [3, 3],
+      [4, 30],
+      [5, 4],
+    ]);
     expect(taken.firstTime(7)).toBe(false); // ack ids processed on A stay processed
     expect(b.session('chat', 'c1', 'tok')).toBe(taken);
     b.apply('chat', send, message(5));
     expect(seqs(taken).at(-1)).toEqual([6, 5]);
-    expect(seqs(owned)).toEqual([[1, 1], [2, 2]]); // A delivered nothing after handing over
+    expect(seqs(owned)).toEqual([
+      [1, 1],
+      [2, 2],
+    ]); // A delivered nothing after handing over
     expect(stats.sumEdges('azure_sessions_handed_over_total')).toBe(2);
     expect(stats.sumEdges('azure_sessions_detached')).toBe(1);
   });

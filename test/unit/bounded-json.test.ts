@@ -5,7 +5,14 @@
 import { describe, expect, it } from 'vitest';
 import { pack } from 'msgpackr';
 import {
-  BoundedJsonError, depthWithin, forbiddenKeyIn, msgpackDepthWithin, parseJsonBytes, parseJsonText, scanJsonBytes, scanJsonText,
+  BoundedJsonError,
+  depthWithin,
+  forbiddenKeyIn,
+  msgpackDepthWithin,
+  parseJsonBytes,
+  parseJsonText,
+  scanJsonBytes,
+  scanJsonText,
 } from '../../src/protocol/bounded-json.js';
 
 const nested = (depth: number, open = '[', close = ']', inner = '') => open.repeat(depth) + inner + close.repeat(depth);
@@ -126,7 +133,16 @@ describe('msgpackDepthWithin (frames before unpack)', () => {
   it('at the limit passes, over refuses, for every container header size', () => {
     expect(msgpackDepthWithin(pack(deep(64)), 64)).toBe('ok');
     expect(msgpackDepthWithin(pack(deep(65)), 64)).toBe('depth');
-    expect(msgpackDepthWithin(pack({ a: Array.from({ length: 70_000 }, (_, i) => i), s: 'x'.repeat(70_000), m: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, [i]])) }), 3)).toBe('ok');
+    expect(
+      msgpackDepthWithin(
+        pack({
+          a: Array.from({ length: 70_000 }, (_, i) => i),
+          s: 'x'.repeat(70_000),
+          m: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, [i]])),
+        }),
+        3,
+      ),
+    ).toBe('ok');
     expect(msgpackDepthWithin(pack({ a: Array.from({ length: 70_000 }, () => [[1]]) }), 3)).toBe('depth');
     expect(msgpackDepthWithin(pack({ n: null, t: true, f: 1.5, i: -(2 ** 40), u: 2 ** 40, b: Buffer.alloc(300) }), 1)).toBe('ok');
     expect(msgpackDepthWithin(pack({ d: new Date(0) }), 8)).toBe('extension');

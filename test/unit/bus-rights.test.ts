@@ -6,10 +6,22 @@ import { loadConfig } from '../../src/config/load-config.js';
 
 describe('topicMatches', () => {
   it.each([
-    ['gps/#', 'gps/T-1', true], ['gps/#', 'gps', true], ['gps/#', 'gps/a/b', true], ['gps/#', 'gpsx/a', false],
-    ['gps/+', 'gps/T-1', true], ['gps/+', 'gps/T-1/x', false], ['gps/+', 'gps', false], ['+/+/gps', 'a/b/gps', true],
-    ['#', 'anything/at/all', true], ['#', '$SYS/x', false], ['+/x', '$SYS/x', false], ['gateway/revocations/#', 'gateway/revocations', true],
-    ['gateway/channels/#', 'gateway/channelsX', false], ['a/b', 'a/b', true], ['a/b', 'a/bc', false], ['a/b', 'a', false],
+    ['gps/#', 'gps/T-1', true],
+    ['gps/#', 'gps', true],
+    ['gps/#', 'gps/a/b', true],
+    ['gps/#', 'gpsx/a', false],
+    ['gps/+', 'gps/T-1', true],
+    ['gps/+', 'gps/T-1/x', false],
+    ['gps/+', 'gps', false],
+    ['+/+/gps', 'a/b/gps', true],
+    ['#', 'anything/at/all', true],
+    ['#', '$SYS/x', false],
+    ['+/x', '$SYS/x', false],
+    ['gateway/revocations/#', 'gateway/revocations', true],
+    ['gateway/channels/#', 'gateway/channelsX', false],
+    ['a/b', 'a/b', true],
+    ['a/b', 'a/bc', false],
+    ['a/b', 'a', false],
   ])('%s matches %s: %s', (filter, topic, expected) => {
     expect(topicMatches(filter, topic)).toBe(expected);
   });
@@ -17,10 +29,18 @@ describe('topicMatches', () => {
 
 describe('filtersOverlap', () => {
   it.each([
-    ['#', 'gateway/events/#', true], ['gateway/#', 'gateway/events/#', true], ['+/events/#', 'gateway/events/#', true],
-    ['gateway/events/user/u1', 'gateway/events/#', true], ['+/+/+', 'gateway/events/#', true], ['gateway', 'gateway/revocations/#', false],
-    ['gps/#', 'gateway/events/#', false], ['gateway/revocations', 'gateway/revocations/#', true], ['gateway/+', 'gateway/revocations/#', true],
-    ['+', 'gateway/revocations/#', false], ['$SYS/#', 'gateway/#', false], ['gateway/channelsX/#', 'gateway/channels/#', false],
+    ['#', 'gateway/events/#', true],
+    ['gateway/#', 'gateway/events/#', true],
+    ['+/events/#', 'gateway/events/#', true],
+    ['gateway/events/user/u1', 'gateway/events/#', true],
+    ['+/+/+', 'gateway/events/#', true],
+    ['gateway', 'gateway/revocations/#', false],
+    ['gps/#', 'gateway/events/#', false],
+    ['gateway/revocations', 'gateway/revocations/#', true],
+    ['gateway/+', 'gateway/revocations/#', true],
+    ['+', 'gateway/revocations/#', false],
+    ['$SYS/#', 'gateway/#', false],
+    ['gateway/channelsX/#', 'gateway/channels/#', false],
   ])('%s and %s: %s', (a, b, expected) => {
     expect(filtersOverlap(a, b)).toBe(expected);
     expect(filtersOverlap(b, a)).toBe(expected);
@@ -32,7 +52,14 @@ describe('TopicRights from the default config', () => {
   it('lets devices and anonymous clients publish telemetry only, never on a control topic', () => {
     for (const role of ['device', 'anonymous'] as const) {
       expect(rights.mayPublish(role, 'gps/T-1')).toBe(true);
-      for (const topic of ['gateway/channels/sensors', 'gateway/events/all', 'gateway/azure/extraccion', 'gateway/revocations', 'gateway/watchdog/n1', 'other/topic']) {
+      for (const topic of [
+        'gateway/channels/sensors',
+        'gateway/events/all',
+        'gateway/azure/extraccion',
+        'gateway/revocations',
+        'gateway/watchdog/n1',
+        'other/topic',
+      ]) {
         expect(rights.mayPublish(role, topic), topic).toBe(false);
       }
     }
@@ -54,7 +81,9 @@ describe('GATEWAY_BROKER_USERS and logins', () => {
   it('checks a scrypt hash and a plain secret, and refuses wrong passwords and unknown users', async () => {
     const hash = await hashPassword('right-password', 1024);
     expect(hash).toMatch(/^scrypt:1024:8:1:[A-Za-z0-9_-]+:[A-Za-z0-9_-]+$/);
-    const logins = new BrokerLogins(parseBrokerUsers(JSON.stringify({ d: { role: 'device', password_hash: hash }, b: { role: 'backend', secret: 'backend-secret' } })));
+    const logins = new BrokerLogins(
+      parseBrokerUsers(JSON.stringify({ d: { role: 'device', password_hash: hash }, b: { role: 'backend', secret: 'backend-secret' } })),
+    );
     expect(await logins.check('d', Buffer.from('right-password'))).toBe('device');
     expect(await logins.check('d', Buffer.from('right-password'))).toBe('device'); // remembered
     expect(await logins.check('d', Buffer.from('wrong-password'))).toBeUndefined();

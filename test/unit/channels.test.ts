@@ -20,7 +20,11 @@ describe('channel configuration', () => {
   });
 
   it('takes per-channel history bounds and refuses what is wrong, saying where', () => {
-    const custom = parseChannelsConfig({ collections: [{ path: 'tareas', channel: 'tasks' }], channels: { tasks: { history_size: 5, history_ttl_s: 60 } } }, defaults, 'extraccion');
+    const custom = parseChannelsConfig(
+      { collections: [{ path: 'tareas', channel: 'tasks' }], channels: { tasks: { history_size: 5, history_ttl_s: 60 } } },
+      defaults,
+      'extraccion',
+    );
     expect(custom.channels).toEqual([
       { name: 'tasks', historySize: 5, historyTtlS: 60, azureHub: null },
       { name: 'viajes', historySize: 1000, historyTtlS: 3600, azureHub: 'extraccion' },
@@ -28,15 +32,31 @@ describe('channel configuration', () => {
     expect(custom.collections[0]).toMatchObject({ entityType: 'tasks', fields: null, testPath: null });
     expect(() => parseChannelsConfig({}, defaults, 'extraccion')).toThrow(/"collections" list/);
     expect(() => parseChannelsConfig({ collections: [{ path: 'Bad Name', channel: 'x' }] }, defaults, 'extraccion')).toThrow(/collections\[0\]\.path/);
-    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x' }, { path: 'a', channel: 'y' }] }, defaults, 'extraccion')).toThrow(/used twice/);
+    expect(() =>
+      parseChannelsConfig(
+        {
+          collections: [
+            { path: 'a', channel: 'x' },
+            { path: 'a', channel: 'y' },
+          ],
+        },
+        defaults,
+        'extraccion',
+      ),
+    ).toThrow(/used twice/);
     expect(() => parseChannelsConfig({ collections: [{ path: 'stream', channel: 'x' }] }, defaults, 'extraccion')).toThrow(/reserved/);
-    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x', fields: { f: { type: 'date' } } }] }, defaults, 'extraccion')).toThrow(/fields\.f\.type/);
+    expect(() => parseChannelsConfig({ collections: [{ path: 'a', channel: 'x', fields: { f: { type: 'date' } } }] }, defaults, 'extraccion')).toThrow(
+      /fields\.f\.type/,
+    );
     expect(() => parseChannelsConfig({ collections: [], channels: { x: { history_size: -1 } } }, defaults, 'extraccion')).toThrow(/history_size/);
   });
 
   it('is read from GATEWAY_CHANNELS, with errors naming the variable', () => {
     const loaded = loadConfig({ GATEWAY_CHANNELS: JSON.stringify({ collections: [{ path: 'things', channel: 'things' }] }), GATEWAY_HISTORY_SIZE: '7' });
-    expect(loaded.events.channels.channels).toEqual([{ name: 'things', historySize: 7, historyTtlS: 3600, azureHub: null }, { name: 'viajes', historySize: 7, historyTtlS: 3600, azureHub: 'extraccion' }]);
+    expect(loaded.events.channels.channels).toEqual([
+      { name: 'things', historySize: 7, historyTtlS: 3600, azureHub: null },
+      { name: 'viajes', historySize: 7, historyTtlS: 3600, azureHub: 'extraccion' },
+    ]);
     expect(() => loadConfig({ GATEWAY_CHANNELS: '{nope' })).toThrow(/GATEWAY_CHANNELS is not valid JSON/);
     expect(() => loadConfig({ GATEWAY_CHANNELS: '@/no/such/file.json' })).toThrow(/GATEWAY_CHANNELS names a file that cannot be read/);
     expect(() => loadConfig({ GATEWAY_CHANNELS_TOPIC: 'gateway/#' })).toThrow(/GATEWAY_CHANNELS_TOPIC/);
@@ -64,13 +84,36 @@ describe('entity bodies and ids', () => {
 });
 
 describe('channel events', () => {
-  it('parses the three reference envelopes into one shape and renders each endpoint family\'s envelope', () => {
-    const entity = parseChannelEvent({ type: 'entity_event', entity_type: 'sensor', event_type: 'created', entity_id: 1, data: { id: 1 }, timestamp: '2025-07-20T05:34:11Z' });
-    const update = parseChannelEvent({ type: 'realtime_update', entity_type: 'sensor', action: 'created', entity_id: 1, data: { id: 1 }, timestamp: '2025-07-20T05:34:11Z' });
+  it("parses the three reference envelopes into one shape and renders each endpoint family's envelope", () => {
+    const entity = parseChannelEvent({
+      type: 'entity_event',
+      entity_type: 'sensor',
+      event_type: 'created',
+      entity_id: 1,
+      data: { id: 1 },
+      timestamp: '2025-07-20T05:34:11Z',
+    });
+    const update = parseChannelEvent({
+      type: 'realtime_update',
+      entity_type: 'sensor',
+      action: 'created',
+      entity_id: 1,
+      data: { id: 1 },
+      timestamp: '2025-07-20T05:34:11Z',
+    });
     expect(update).toEqual(entity);
     const frames = renderEvent(entity, 'sensors', 3, 'e1');
     expect(frames).toHaveLength(6);
-    expect(JSON.parse(frames[0] as string)).toEqual({ type: 'entity_event', entity_type: 'sensor', event_type: 'created', entity_id: 1, data: { id: 1 }, timestamp: '2025-07-20T05:34:11Z', offset: 3, epoch: 'e1' });
+    expect(JSON.parse(frames[0] as string)).toEqual({
+      type: 'entity_event',
+      entity_type: 'sensor',
+      event_type: 'created',
+      entity_id: 1,
+      data: { id: 1 },
+      timestamp: '2025-07-20T05:34:11Z',
+      offset: 3,
+      epoch: 'e1',
+    });
     expect(JSON.parse(frames[2] as string)).toMatchObject({ type: 'realtime_update', action: 'created', offset: 3 });
     expect(JSON.parse(frames[4] as string)).toMatchObject({ type: 'sensor_event', action: 'created', channel: 'sensors' });
     expect(frames[1]).toBeInstanceOf(Uint8Array);

@@ -28,9 +28,12 @@ describe('GATEWAY_TRUSTED_PROXIES entries', () => {
     expect(parseProxyEntry('0.0.0.0/0').prefix).toBe(0);
   });
 
-  it.each(['10.0.0.0/33', '2001:db8::/129', '10.0.0.0/', '10.0.0.0/x', '10.0.0.256', 'proxy.local', '[::1]', '::1%eth0', '10.0.0.1:80', '2001:db8::/-1'])('refuses %s', (entry) => {
-    expect(() => parseProxyEntry(entry)).toThrow();
-  });
+  it.each(['10.0.0.0/33', '2001:db8::/129', '10.0.0.0/', '10.0.0.0/x', '10.0.0.256', 'proxy.local', '[::1]', '::1%eth0', '10.0.0.1:80', '2001:db8::/-1'])(
+    'refuses %s',
+    (entry) => {
+      expect(() => parseProxyEntry(entry)).toThrow();
+    },
+  );
 
   it('matches peers inside IPv6 CIDRs, in any spelling (uWS writes every group in full)', () => {
     const clients = new ClientAddresses(['2001:db8::/32', '::1', '10.0.0.0/8'], false);
@@ -44,7 +47,9 @@ describe('GATEWAY_TRUSTED_PROXIES entries', () => {
   });
 
   it('regression: a bad GATEWAY_TRUSTED_PROXIES entry stops the start naming the variable', () => {
-    expect(configError({ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 2001:db8::/200' })).toMatch(/^GATEWAY_TRUSTED_PROXIES has a prefix length that is not 0-128 \(got "2001:db8::\/200"\)/);
+    expect(configError({ GATEWAY_TRUSTED_PROXIES: '10.0.0.0/8, 2001:db8::/200' })).toMatch(
+      /^GATEWAY_TRUSTED_PROXIES has a prefix length that is not 0-128 \(got "2001:db8::\/200"\)/,
+    );
     expect(configError({ GATEWAY_TRUSTED_PROXIES: 'lb.internal' })).toMatch(/^GATEWAY_TRUSTED_PROXIES must list IPv4 or IPv6 addresses/);
     expect(loadConfig({ GATEWAY_TRUSTED_PROXIES: ' 10.0.0.0/8 , fd00::/8 ' }).edge.trustedProxies).toEqual(['10.0.0.0/8', 'fd00::/8']);
     expect(loadConfig({}).edge.trustedProxies).toEqual([]);
@@ -96,21 +101,49 @@ describe('GATEWAY_TLS_*', () => {
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=localhost',
-      '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        '/CN=localhost',
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ],
+      { stdio: 'ignore' },
+    );
     return { dir, cert, key };
   }
 
   it('loads a certificate and its key', () => {
     const { cert, key } = certificate();
-    expect(loadConfig({ GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: key }).edge.tls).toEqual({ certFile: cert, keyFile: key, passphrase: undefined, caFile: undefined });
+    expect(loadConfig({ GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: key }).edge.tls).toEqual({
+      certFile: cert,
+      keyFile: key,
+      passphrase: undefined,
+      caFile: undefined,
+    });
     expect(loadConfig({}).edge.tls).toBeUndefined();
   });
 
   it('regression: a bad certificate or key path stops the start naming the variable', () => {
     const { dir, cert, key } = certificate();
-    expect(configError({ GATEWAY_TLS_CERT: join(dir, 'missing.pem'), GATEWAY_TLS_KEY: key })).toMatch(/^GATEWAY_TLS_CERT names a file that cannot be read \(ENOENT\)/);
-    expect(configError({ GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: join(dir, 'missing.pem') })).toMatch(/^GATEWAY_TLS_KEY names a file that cannot be read \(ENOENT\)/);
+    expect(configError({ GATEWAY_TLS_CERT: join(dir, 'missing.pem'), GATEWAY_TLS_KEY: key })).toMatch(
+      /^GATEWAY_TLS_CERT names a file that cannot be read \(ENOENT\)/,
+    );
+    expect(configError({ GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: join(dir, 'missing.pem') })).toMatch(
+      /^GATEWAY_TLS_KEY names a file that cannot be read \(ENOENT\)/,
+    );
     expect(configError({ GATEWAY_TLS_CERT: key, GATEWAY_TLS_KEY: key })).toMatch(/^GATEWAY_TLS_CERT is not a PEM certificate/);
     expect(configError({ GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: cert })).toMatch(/^GATEWAY_TLS_KEY is not a PEM private key/);
     expect(configError({ GATEWAY_TLS_CERT: cert })).toMatch(/^GATEWAY_TLS_KEY must be set with GATEWAY_TLS_CERT/);
@@ -119,15 +152,21 @@ describe('GATEWAY_TLS_*', () => {
     expect(configError({ GATEWAY_TLS_CERT: cert, GATEWAY_TLS_KEY: key, GATEWAY_TLS_CA: key })).toMatch(/^GATEWAY_TLS_CA is not a PEM certificate/);
   });
 
-  it('regression: a key that is not the certificate\'s, or an encrypted key without its passphrase, stops the start', () => {
+  it("regression: a key that is not the certificate's, or an encrypted key without its passphrase, stops the start", () => {
     const one = certificate();
     const other = certificate();
     expect(configError({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: other.key })).toMatch(/^GATEWAY_TLS_KEY is not the private key of GATEWAY_TLS_CERT/);
     const encrypted = join(one.dir, 'encrypted.pem');
     execFileSync('openssl', ['pkey', '-in', one.key, '-aes256', '-passout', 'pass:open sesame', '-out', encrypted], { stdio: 'ignore' });
-    expect(configError({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: encrypted })).toMatch(/^GATEWAY_TLS_KEY cannot be decrypted: GATEWAY_TLS_PASSPHRASE is missing or wrong/);
-    expect(configError({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'wrong' })).toMatch(/^GATEWAY_TLS_KEY cannot be decrypted/);
-    expect(loadConfig({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'open sesame' }).edge.tls?.passphrase).toBe('open sesame');
+    expect(configError({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: encrypted })).toMatch(
+      /^GATEWAY_TLS_KEY cannot be decrypted: GATEWAY_TLS_PASSPHRASE is missing or wrong/,
+    );
+    expect(configError({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'wrong' })).toMatch(
+      /^GATEWAY_TLS_KEY cannot be decrypted/,
+    );
+    expect(loadConfig({ GATEWAY_TLS_CERT: one.cert, GATEWAY_TLS_KEY: encrypted, GATEWAY_TLS_PASSPHRASE: 'open sesame' }).edge.tls?.passphrase).toBe(
+      'open sesame',
+    );
     writeFileSync(join(one.dir, 'empty.pem'), '');
     expect(configError({ GATEWAY_TLS_CERT: join(one.dir, 'empty.pem'), GATEWAY_TLS_KEY: one.key })).toMatch(/^GATEWAY_TLS_CERT is not a PEM certificate/);
   });

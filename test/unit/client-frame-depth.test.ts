@@ -12,7 +12,13 @@ describe('client frame depth, checked before decoding (bounded-json.ts)', () => 
   it('walks msgpack without building it: depth, extensions, and every kind of header', () => {
     expect(msgpackDepthWithin(pack(nest(MAX_FRAME_DEPTH)), MAX_FRAME_DEPTH)).toBe('ok');
     expect(msgpackDepthWithin(pack(nest(MAX_FRAME_DEPTH + 1)), MAX_FRAME_DEPTH)).toBe('depth');
-    const wide = { s: 'x'.repeat(70_000), b: Buffer.alloc(300), n: [1, -1, 300, -300, 70_000, 2 ** 40, 1.5, null, true, false], m: { a: { b: 'c' } }, big: Array.from({ length: 70_000 }, () => 0) };
+    const wide = {
+      s: 'x'.repeat(70_000),
+      b: Buffer.alloc(300),
+      n: [1, -1, 300, -300, 70_000, 2 ** 40, 1.5, null, true, false],
+      m: { a: { b: 'c' } },
+      big: Array.from({ length: 70_000 }, () => 0),
+    };
     expect(msgpackDepthWithin(pack(wide), 3)).toBe('ok');
     expect(msgpackDepthWithin(pack({ a: { b: { c: 1 } } }), 2)).toBe('depth');
     expect(msgpackDepthWithin(pack(new Date()), MAX_FRAME_DEPTH)).toBe('extension');

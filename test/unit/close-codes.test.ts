@@ -9,15 +9,18 @@ import { CLOSE, shouldReconnect } from '../../src/errors/close-codes.js';
 describe('the close table', () => {
   const rows = Object.values(CLOSE);
 
-  it('gives one reconnect flag per code, and the ranges\' meaning to the application codes', () => {
+  it("gives one reconnect flag per code, and the ranges' meaning to the application codes", () => {
     for (const row of rows) {
-      expect(rows.filter((r) => r.code === row.code).every((r) => r.reconnect === row.reconnect), String(row.code)).toBe(true);
+      expect(
+        rows.filter((r) => r.code === row.code).every((r) => r.reconnect === row.reconnect),
+        String(row.code),
+      ).toBe(true);
       if (row.code >= 4000 && row.code <= 4499) expect(row.reconnect).toBe(true);
       if (row.code >= 4500 && row.code <= 4999) expect(row.reconnect).toBe(false);
     }
   });
 
-  it('is the client\'s reconnect rule', () => {
+  it("is the client's reconnect rule", () => {
     for (const row of rows) expect(shouldReconnect(row.code)).toBe(row.reconnect);
     // The rule before the table (reconnecting-client.ts): reconnect unless 1000, 1008, 1009 or 4500-4999.
     const before = (code: number) => !(code === 1000 || code === 1008 || code === 1009 || (code >= 4500 && code <= 4999));

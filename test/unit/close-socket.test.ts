@@ -12,16 +12,24 @@ import { REPO_ROOT } from '../helpers/gateway-process.js';
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? sources(join(dir, e.name)) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
 }
 
 describe('endSocket', () => {
   it('passes the code and a reason of at most 123 bytes, cut on a character boundary', () => {
     const calls: Array<[number | undefined, string | undefined]> = [];
-    const ws = { end: (code?: number, reason?: string) => { calls.push([code, reason]); } };
+    const ws = {
+      end: (code?: number, reason?: string) => {
+        calls.push([code, reason]);
+      },
+    };
     endSocket(ws, CLOSE.TOKEN_EXPIRED);
     endSocket(ws, CLOSE.POLICY_VIOLATION, 'Token expired');
-    expect(calls).toEqual([[4001, 'token expired'], [1008, 'Token expired']]);
+    expect(calls).toEqual([
+      [4001, 'token expired'],
+      [1008, 'Token expired'],
+    ]);
     for (const reason of ['é'.repeat(200), 'a' + '€'.repeat(100), '😀'.repeat(80), 'x'.repeat(500)]) {
       const cut = closeReason(reason);
       const bytes = Buffer.from(cut, 'utf8');

@@ -33,8 +33,14 @@ describe('loadConfig', () => {
 
   it('reads every variable of the table', () => {
     const config = loadConfig({
-      PORT: '9000', GATEWAY_THREADS: '3', MQTT_URL: 'mqtt://user:secret@broker:1883', GATEWAY_MQTT_TOPICS: 'a/#, b/+/gps',
-      GATEWAY_MQTT_QOS: '1', GATEWAY_DEVICE_ID_TOPIC_LEVEL: '1', GATEWAY_KEEPALIVE_MS: '500', GATEWAY_IDLE_TIMEOUT_S: '0',
+      PORT: '9000',
+      GATEWAY_THREADS: '3',
+      MQTT_URL: 'mqtt://user:secret@broker:1883',
+      GATEWAY_MQTT_TOPICS: 'a/#, b/+/gps',
+      GATEWAY_MQTT_QOS: '1',
+      GATEWAY_DEVICE_ID_TOPIC_LEVEL: '1',
+      GATEWAY_KEEPALIVE_MS: '500',
+      GATEWAY_IDLE_TIMEOUT_S: '0',
     });
     expect(config.edge).toMatchObject({ port: 9000, threads: 3, idleTimeoutS: 0 });
     expect(config.mqtt).toMatchObject({ url: 'mqtt://user:secret@broker:1883', topics: ['a/#', 'b/+/gps'], qos: 1 });
@@ -52,7 +58,10 @@ describe('loadConfig', () => {
     [{ GATEWAY_IDLE_TIMEOUT_S: '961' }, /GATEWAY_IDLE_TIMEOUT_S must be between 0 and 960/],
     [{ GATEWAY_MQTT_TOPICS: ' , ' }, /GATEWAY_MQTT_TOPICS must name at least one item/],
     [{ GATEWAY_MQTT_TOPICS: 'gps/#/x' }, /GATEWAY_MQTT_TOPICS has a filter whose # is not the last level/],
-    [{ GATEWAY_MQTT_RECONNECT_MIN_MS: '5000', GATEWAY_MQTT_RECONNECT_MAX_MS: '1000' }, /GATEWAY_MQTT_RECONNECT_MAX_MS must not be below GATEWAY_MQTT_RECONNECT_MIN_MS/],
+    [
+      { GATEWAY_MQTT_RECONNECT_MIN_MS: '5000', GATEWAY_MQTT_RECONNECT_MAX_MS: '1000' },
+      /GATEWAY_MQTT_RECONNECT_MAX_MS must not be below GATEWAY_MQTT_RECONNECT_MIN_MS/,
+    ],
     [{ GATEWAY_CLUSTER_KEY_ACCEPTED: 'short-key' }, /GATEWAY_CLUSTER_KEY_ACCEPTED must be at least 32 bytes/],
     [{ GATEWAY_CLUSTER_KEY: 'short-key' }, /GATEWAY_CLUSTER_KEY must be at least 32 bytes .*\(got "\[redacted\]"\)/],
   ])('refuses %j with a message naming the variable', (env, message) => {

@@ -68,7 +68,14 @@ describe('control message tags (GWMAC1)', () => {
   });
 
   it('regression: malformed tags and oversized payloads are refused before any HMAC', () => {
-    for (const bad of ['GWMAC1 ', 'GWMAC1 x 00\n{}', `GWMAC1 1 ${'z'.repeat(64)}\n{}`, `GWMAC1 1234567890123 ${'0'.repeat(64)}\n{}`, `GWMAC1 12 ${'0'.repeat(63)}\n{}`, `GWMAC1 12 ${'0'.repeat(64)}`]) {
+    for (const bad of [
+      'GWMAC1 ',
+      'GWMAC1 x 00\n{}',
+      `GWMAC1 1 ${'z'.repeat(64)}\n{}`,
+      `GWMAC1 1234567890123 ${'0'.repeat(64)}\n{}`,
+      `GWMAC1 12 ${'0'.repeat(63)}\n{}`,
+      `GWMAC1 12 ${'0'.repeat(64)}`,
+    ]) {
       expect(auth.open(TOPIC, Buffer.from(bad))).toBeNull();
       expect(auth.refusal).toBe('malformed tag');
     }

@@ -11,12 +11,37 @@ import type { StreamSocket } from '../../src/features/telemetry/edge/stream-sock
 function setup() {
   const published: string[] = [];
   const posted: any[] = [];
-  const app = { publish: (_topic: string, msg: Uint8Array) => { published.push(Buffer.from(msg).toString()); return true; }, numSubscribers: () => 1 };
+  const app = {
+    publish: (_topic: string, msg: Uint8Array) => {
+      published.push(Buffer.from(msg).toString());
+      return true;
+    },
+    numSubscribers: () => 1,
+  };
   const port = { postMessage: (m: unknown) => posted.push(m) };
   const devices = new DeviceTopics(app as never, port as never, SharedStats.create(1).edgeWriter(0), 100);
   const socket = () => {
     const sent: string[] = [];
-    const ws = { format: 0, devices: [] as string[], closed: false, pausedAt: null, sent, subscribe() { return true; }, unsubscribe() { return true; }, cork(f: () => void) { f(); }, send(b: Uint8Array) { sent.push(Buffer.from(b).toString()); return 1; } };
+    const ws = {
+      format: 0,
+      devices: [] as string[],
+      closed: false,
+      pausedAt: null,
+      sent,
+      subscribe() {
+        return true;
+      },
+      unsubscribe() {
+        return true;
+      },
+      cork(f: () => void) {
+        f();
+      },
+      send(b: Uint8Array) {
+        sent.push(Buffer.from(b).toString());
+        return 1;
+      },
+    };
     return ws as unknown as StreamSocket & { sent: string[] };
   };
   const frame = (text: string) => Buffer.from(text);
@@ -24,7 +49,7 @@ function setup() {
 }
 
 describe('DeviceTopics snapshots', () => {
-  it('a socket that comes while a left socket\'s fill is still on its way waits for the newer fill', () => {
+  it("a socket that comes while a left socket's fill is still on its way waits for the newer fill", () => {
     const { devices, posted, socket, frame } = setup();
     devices.onIngestMessage({ t: 'device', index: 0, id: 'D' });
     const a = socket();

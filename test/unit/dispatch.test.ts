@@ -62,7 +62,16 @@ describe('exhaustive dispatch', () => {
   });
 
   it("the edge root's feature list handles every ingest → edge message, and one without users does not", () => {
-    type Edge = [typeof telemetry, typeof shareLocation, ReturnType<typeof channelsEdge>, typeof users, AzureEdge, typeof trips, typeof pages, typeof operations];
+    type Edge = [
+      typeof telemetry,
+      typeof shareLocation,
+      ReturnType<typeof channelsEdge>,
+      typeof users,
+      AzureEdge,
+      typeof trips,
+      typeof pages,
+      typeof operations,
+    ];
     expectTypeOf<UnhandledOnEdge<Edge>>().toEqualTypeOf<never>();
     type WithoutUsers = [typeof telemetry, typeof shareLocation, ReturnType<typeof channelsEdge>, AzureEdge, typeof trips, typeof pages, typeof operations];
     expectTypeOf<UnhandledOnEdge<WithoutUsers>>().toEqualTypeOf<'event'>();

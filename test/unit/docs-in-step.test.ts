@@ -16,7 +16,8 @@ const README = read('README.md');
 
 function markdownFiles(dir: string): string[] {
   return readdirSync(join(ROOT, dir), { withFileTypes: true }).flatMap((e) =>
-    e.isDirectory() ? markdownFiles(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : []);
+    e.isDirectory() ? markdownFiles(join(dir, e.name)) : e.name.endsWith('.md') ? [join(dir, e.name)] : [],
+  );
 }
 const DOCS = ['README.md', 'CONTRIBUTING.md', 'examples/README.md', 'bench/README.md', 'mosquitto/README.md', ...markdownFiles('docs')];
 
@@ -28,7 +29,14 @@ function prose(markdown: string): string {
 /** GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens. */
 function anchors(markdown: string): Set<string> {
   const out = new Set<string>();
-  for (const m of prose(markdown).matchAll(/^#{1,6} (.*)$/gm)) out.add(m[1].trim().toLowerCase().replace(/[^\p{L}\p{N}_\- ]/gu, '').replace(/ /g, '-'));
+  for (const m of prose(markdown).matchAll(/^#{1,6} (.*)$/gm))
+    out.add(
+      m[1]
+        .trim()
+        .toLowerCase()
+        .replace(/[^\p{L}\p{N}_\- ]/gu, '')
+        .replace(/ /g, '-'),
+    );
   return out;
 }
 

@@ -36,7 +36,7 @@ describe('watchdog verdicts (threads/progress.ts)', () => {
     ]);
   });
 
-  it('counts a new connection\'s probe from when probing started, and does not judge it while not subscribed', () => {
+  it("counts a new connection's probe from when probing started, and does not judge it while not subscribed", () => {
     const stats = healthy();
     stats.setMark('ingest_probe_seen_ms', NOW - 60_000); // the last probe was on the connection before
     stats.setMark('ingest_probe_since_ms', NOW - 2_000);

@@ -18,9 +18,13 @@ describe('MqttSource', () => {
     const received: string[] = [];
     const poison: Array<{ topic: string; bytes: number; err: unknown }> = [];
     let subscribed!: () => void;
-    const ready = new Promise<void>((resolve) => { subscribed = resolve; });
+    const ready = new Promise<void>((resolve) => {
+      subscribed = resolve;
+    });
     let gotGood!: () => void;
-    const good = new Promise<void>((resolve) => { gotGood = resolve; });
+    const good = new Promise<void>((resolve) => {
+      gotGood = resolve;
+    });
     const source = new MqttSource(broker.url, { ...loadConfig({}).mqtt, clientId: 'poison-test', ...broker.login }, [], logger, {
       message(topic, payload) {
         if (payload.toString() === 'poison') throw new RangeError('Maximum call stack size exceeded');

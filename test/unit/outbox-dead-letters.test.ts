@@ -31,16 +31,35 @@ function node(drop: (payload: string) => boolean, retryMs = 2000) {
   const delivered: ChannelEventRecord[] = [];
   let published = 0;
   let pipeline: ChannelPipeline | undefined;
-  const relay = new OutboxRelay(log, NODE, TOPIC, {
-    connected: true,
-    publish: (topic, payload) => {
-      published++;
-      if (drop(payload)) return;
-      setImmediate(() => pipeline!.handle(topic.slice(TOPIC.length + 1), Buffer.from(payload)));
+  const relay = new OutboxRelay(
+    log,
+    NODE,
+    TOPIC,
+    {
+      connected: true,
+      publish: (topic, payload) => {
+        published++;
+        if (drop(payload)) return;
+        setImmediate(() => pipeline!.handle(topic.slice(TOPIC.length + 1), Buffer.from(payload)));
+      },
     },
-  }, retryMs, stats, logger);
-  pipeline = new ChannelPipeline(loadConfig({}).events.channels, log, 'epoch1', NODE, relay, 64,
-    (m: IngestToEdge) => { if (m.t === 'channel-events') delivered.push(...m.events); }, stats, logger);
+    retryMs,
+    stats,
+    logger,
+  );
+  pipeline = new ChannelPipeline(
+    loadConfig({}).events.channels,
+    log,
+    'epoch1',
+    NODE,
+    relay,
+    64,
+    (m: IngestToEdge) => {
+      if (m.t === 'channel-events') delivered.push(...m.events);
+    },
+    stats,
+    logger,
+  );
   onTestFinished(() => {
     relay.stop();
     pipeline!.stop();
@@ -48,8 +67,10 @@ function node(drop: (payload: string) => boolean, retryMs = 2000) {
     history.close();
     rmSync(dir, { recursive: true, force: true });
   });
-  const write = (type: string) => store.prepare('INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)')
-    .run('general', JSON.stringify({ type: 'notification', notification_type: type, data: {} }), Date.now());
+  const write = (type: string) =>
+    store
+      .prepare('INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)')
+      .run('general', JSON.stringify({ type: 'notification', notification_type: type, data: {} }), Date.now());
   const deadLetters = () => store.prepare('SELECT id, reason FROM dead_letters ORDER BY id').all() as { id: number; reason: string }[];
   return { relay, pipeline, delivered, write, deadLetters, shared, published: () => published };
 }
@@ -68,7 +89,11 @@ describe('outbox dead letters', () => {
     for (const type of ['a', 'lost', 'b', 'c']) n.write(type);
     n.relay.pump();
     await until('the rows after the lost one', () => n.delivered.length === 3);
-    expect(n.delivered.map((e) => [e.offset, JSON.parse(e.frames[0] as string).notification_type])).toEqual([[1, 'a'], [2, 'b'], [3, 'c']]);
+    expect(n.delivered.map((e) => [e.offset, JSON.parse(e.frames[0] as string).notification_type])).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ]);
     expect(n.deadLetters()).toEqual([{ id: 2, reason: expect.stringMatching(/overtaken 5 times: later events came back/) }]);
     expect(n.shared.getIngest('outbox_dead_letters')).toBe(1);
     expect(n.shared.getIngest('outbox_dead_lettered_total')).toBe(1);

@@ -46,8 +46,11 @@ describe('stream actions', () => {
     expect(parseStreamAction({ action: 'ping' }, 5)).toEqual({ action: 'ping' });
   });
   it.each([
-    [null, 'GW_ERR_FRAME_INVALID'], [[1], 'GW_ERR_FRAME_INVALID'], [{}, 'GW_ERR_FRAME_INVALID'],
-    [{ action: 'subscribe' }, 'GW_ERR_FRAME_INVALID'], [{ action: 'dance' }, 'GW_ERR_UNKNOWN_ACTION'],
+    [null, 'GW_ERR_FRAME_INVALID'],
+    [[1], 'GW_ERR_FRAME_INVALID'],
+    [{}, 'GW_ERR_FRAME_INVALID'],
+    [{ action: 'subscribe' }, 'GW_ERR_FRAME_INVALID'],
+    [{ action: 'dance' }, 'GW_ERR_UNKNOWN_ACTION'],
   ])('refuses %j with %s', (frame, code) => {
     expect(() => parseStreamAction(frame, 5)).toThrowError(GatewayError);
     expect(() => parseStreamAction(frame, 5)).toThrowError(expect.objectContaining({ code }));
@@ -77,11 +80,15 @@ describe('FrameBatch (device_ids=*&batch=1)', () => {
   it('is the frames\' own bytes wrapped as {"event":"batch","data":[…]} in json and msgpack', async () => {
     const { FrameBatch } = await import('../../src/features/telemetry/edge/all-devices-batch.js');
     const { pack, unpack } = await import('msgpackr');
-    const frames = [{ event: 'message', data: { n: 1 } }, { event: 'message', data: { n: 2, s: 'ñ' } }];
+    const frames = [
+      { event: 'message', data: { n: 1 } },
+      { event: 'message', data: { n: 2, s: 'ñ' } },
+    ];
     const json = new FrameBatch(0);
     const msgpack = new FrameBatch(1);
     expect(json.take()).toBeNull();
-    for (let round = 0; round < 2; round++) { // the buffers are reused after take()
+    for (let round = 0; round < 2; round++) {
+      // the buffers are reused after take()
       for (const f of frames) {
         json.add(Buffer.from(JSON.stringify(f)));
         msgpack.add(pack(f));

@@ -16,7 +16,12 @@ function read(buffer: ArrayBuffer, length: number) {
   const out: Array<[number, number, string, number[]]> = [];
   readFrameBatch(buffer, length, {
     frame(index, seq, bytes, start, jsonLength, msgpackLength) {
-      out.push([index, seq, Buffer.from(bytes.subarray(start, start + jsonLength)).toString(), [...bytes.subarray(start + jsonLength, start + jsonLength + msgpackLength)]]);
+      out.push([
+        index,
+        seq,
+        Buffer.from(bytes.subarray(start, start + jsonLength)).toString(),
+        [...bytes.subarray(start + jsonLength, start + jsonLength + msgpackLength)],
+      ]);
     },
   });
   return out;
@@ -29,7 +34,11 @@ describe('frame batches', () => {
     write(writer, 7, 2, '', [1, 2, 3]);
     write(writer, 3, 9, '{}', [9]);
     const [first, second] = writer.take(2);
-    const expected = [[0, 1, '{"a":1}', []], [7, 2, '', [1, 2, 3]], [3, 9, '{}', [9]]];
+    const expected = [
+      [0, 1, '{"a":1}', []],
+      [7, 2, '', [1, 2, 3]],
+      [3, 9, '{}', [9]],
+    ];
     expect(read(first, first.byteLength)).toEqual(expected);
     expect(read(second, second.byteLength)).toEqual(expected);
     expect(first).not.toBe(second);
@@ -71,8 +80,16 @@ describe('telemetry decoder', () => {
   });
 
   it.each([
-    ['x'.repeat(101), 'size'], ['{"DEVICE_ID":', 'json'], ['', 'json'], ['[1]', 'shape'], ['null', 'shape'], ['42', 'shape'],
-    ['{"LAT":1}', 'device_id'], ['{"DEVICE_ID":"a b"}', 'device_id'], ['{"DEVICE_ID":1.5}', 'device_id'], ['{"DEVICE_ID":{}}', 'device_id'],
+    ['x'.repeat(101), 'size'],
+    ['{"DEVICE_ID":', 'json'],
+    ['', 'json'],
+    ['[1]', 'shape'],
+    ['null', 'shape'],
+    ['42', 'shape'],
+    ['{"LAT":1}', 'device_id'],
+    ['{"DEVICE_ID":"a b"}', 'device_id'],
+    ['{"DEVICE_ID":1.5}', 'device_id'],
+    ['{"DEVICE_ID":{}}', 'device_id'],
   ])('rejects %j as %s', (payload, reason) => {
     expect(decoder.decode('gps/x', Buffer.from(payload))).toMatchObject({ ok: false, reason });
   });

@@ -71,7 +71,7 @@ describe('Dockerfile', () => {
     expect(dockerfile).toMatch(/\/healthz/);
   });
 
-  it('leaves the embedded broker on the container\'s loopback: the image sets no GATEWAY_BROKER_HOST', () => {
+  it("leaves the embedded broker on the container's loopback: the image sets no GATEWAY_BROKER_HOST", () => {
     expect(dockerfile).not.toMatch(/^ENV\s+GATEWAY_BROKER_HOST/m);
   });
 

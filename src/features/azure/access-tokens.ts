@@ -36,24 +36,29 @@ function audPath(aud: string): string | null {
   }
 }
 
-const list = (value: unknown): string[] => (typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : []);
+const list = (value: unknown): string[] =>
+  typeof value === 'string' ? [value] : Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
 
 export class AzureAccessTokens {
   private readonly key: Uint8Array;
 
-  constructor(accessKey: string, private readonly clockToleranceS = 5) {
+  constructor(
+    accessKey: string,
+    private readonly clockToleranceS = 5,
+  ) {
     this.key = new TextEncoder().encode(accessKey);
   }
 
   private async verify(token: string | undefined, expectedPath: string): Promise<JWTPayload> {
-    if (token === undefined || token === '') throw new GatewayError('GW_ERR_TOKEN_MISSING', 'An access token is required (access_token=… or Authorization: Bearer …)');
+    if (token === undefined || token === '')
+      throw new GatewayError('GW_ERR_TOKEN_MISSING', 'An access token is required (access_token=… or Authorization: Bearer …)');
     if (token.length > MAX_TOKEN_BYTES) throw new GatewayError('GW_ERR_TOKEN_INVALID', 'Access token is too large');
     let payload: JWTPayload;
     try {
       ({ payload } = await jwtVerify(token, this.key, { algorithms: ['HS256'], clockTolerance: this.clockToleranceS }));
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new GatewayError('GW_ERR_TOKEN_EXPIRED', 'Access token expired');
-      throw new GatewayError('GW_ERR_TOKEN_INVALID', 'Access token was not signed with this gateway\'s access key, or is malformed');
+      throw new GatewayError('GW_ERR_TOKEN_INVALID', "Access token was not signed with this gateway's access key, or is malformed");
     }
     if (payload.exp === undefined) throw new GatewayError('GW_ERR_TOKEN_INVALID', 'Access token has no exp');
     const audiences = list(payload.aud);
@@ -88,7 +93,10 @@ export class AzureAccessTokens {
     const claims: JWTPayload = {};
     if (request.roles?.length) claims.role = [...request.roles];
     if (request.groups?.length) claims['webpubsub.group'] = [...request.groups];
-    const jwt = new SignJWT(claims).setProtectedHeader({ alg: 'HS256', typ: 'JWT' }).setAudience(aud).setIssuedAt(now)
+    const jwt = new SignJWT(claims)
+      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+      .setAudience(aud)
+      .setIssuedAt(now)
       .setExpirationTime(now + 60 * (request.minutes ?? 60));
     if (request.userId !== undefined) jwt.setSubject(request.userId);
     return jwt.sign(this.key);

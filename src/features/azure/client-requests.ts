@@ -12,7 +12,14 @@ import { MAX_FRAME_DEPTH } from '../../protocol/codec.js';
 
 export type ClientRequest =
   | { readonly type: 'joinGroup' | 'leaveGroup'; readonly group: string; readonly ackId?: number }
-  | { readonly type: 'sendToGroup'; readonly group: string; readonly ackId?: number; readonly noEcho: boolean; readonly dataType: DataType; readonly data: string }
+  | {
+      readonly type: 'sendToGroup';
+      readonly group: string;
+      readonly ackId?: number;
+      readonly noEcho: boolean;
+      readonly dataType: DataType;
+      readonly data: string;
+    }
   | { readonly type: 'event'; readonly event: string; readonly ackId?: number; readonly dataType: DataType; readonly data: string }
   | { readonly type: 'sequenceAck'; readonly sequenceId: number }
   | { readonly type: 'ping' }

@@ -17,16 +17,16 @@ import { isPermission, type AzurePermission } from './permissions.js';
 
 export type AzureCommand =
   | {
-    readonly op: 'send';
-    readonly to: Target;
-    /** What the payload after the command line is. */
-    readonly dataType: DataType;
-    readonly excluded?: readonly string[];
-    readonly filter?: string;
-    /** The client connection that sent it (group messages from clients). */
-    readonly from?: { readonly connectionId: string; readonly userId: string | null };
-    readonly noEcho?: boolean;
-  }
+      readonly op: 'send';
+      readonly to: Target;
+      /** What the payload after the command line is. */
+      readonly dataType: DataType;
+      readonly excluded?: readonly string[];
+      readonly filter?: string;
+      /** The client connection that sent it (group messages from clients). */
+      readonly from?: { readonly connectionId: string; readonly userId: string | null };
+      readonly noEcho?: boolean;
+    }
   /** A connection (or every connection of a user) joins or leaves a group. */
   | { readonly op: 'join' | 'leave'; readonly group: string; readonly who: Target }
   /** A connection or a user leaves every group. */
@@ -56,8 +56,10 @@ function invalid(why: string): never {
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-const idString = (v: unknown, field: string): string => (typeof v === 'string' && v.length > 0 && v.length <= 1024 ? v : invalid(`"${field}" must be a non-empty string`));
-const stringList = (v: unknown, field: string): string[] => (Array.isArray(v) && v.every((x) => typeof x === 'string') ? v as string[] : invalid(`"${field}" must be a list of strings`));
+const idString = (v: unknown, field: string): string =>
+  typeof v === 'string' && v.length > 0 && v.length <= 1024 ? v : invalid(`"${field}" must be a non-empty string`);
+const stringList = (v: unknown, field: string): string[] =>
+  Array.isArray(v) && v.every((x) => typeof x === 'string') ? (v as string[]) : invalid(`"${field}" must be a list of strings`);
 
 function target(value: unknown, field: string): Target {
   if (!isObject(value)) invalid(`"${field}" must be {"kind","name"}`);
@@ -107,7 +109,10 @@ export function parseAzureCommand(value: unknown): AzureCommand {
       return { op: 'close', who: target(value.who, 'who'), excluded, reason: typeof value.reason === 'string' ? value.reason.slice(0, 200) : undefined };
     case 'grant':
     case 'revoke': {
-      const permission = typeof value.permission === 'string' && isPermission(value.permission) ? value.permission : invalid('"permission" must be joinLeaveGroup or sendToGroup');
+      const permission =
+        typeof value.permission === 'string' && isPermission(value.permission)
+          ? value.permission
+          : invalid('"permission" must be joinLeaveGroup or sendToGroup');
       const targetName = value.targetName === undefined ? undefined : idString(value.targetName, 'targetName');
       return { op: value.op, connectionId: idString(value.connectionId, 'connectionId'), permission, targetName };
     }

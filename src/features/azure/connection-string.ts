@@ -30,7 +30,8 @@ export function parseConnectionString(text: string): ConnectionString {
   }
   const port = pieces.get('port');
   if (port !== undefined) {
-    if (port !== '' && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535)) throw new Error(`connection string Port must be 1..65535 (got ${JSON.stringify(port)})`);
+    if (port !== '' && !(/^\d{1,5}$/.test(port) && Number(port) >= 1 && Number(port) <= 65535))
+      throw new Error(`connection string Port must be 1..65535 (got ${JSON.stringify(port)})`);
     url.port = port;
   }
   return { endpoint: url.toString(), accessKey };

@@ -59,7 +59,10 @@ export function sequenceInto(scratch: { buffer: Buffer }, sequenceId: number, pu
 
 export function connectedFrame(connectionId: string, userId: string | null, reconnectionToken: string | null): string {
   return JSON.stringify({
-    type: 'system', event: 'connected', connectionId, ...(userId === null ? {} : { userId }),
+    type: 'system',
+    event: 'connected',
+    connectionId,
+    ...(userId === null ? {} : { userId }),
     ...(reconnectionToken === null ? {} : { reconnectionToken }),
   });
 }

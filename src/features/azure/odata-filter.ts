@@ -92,7 +92,10 @@ const FUNCTIONS: Readonly<Record<string, { readonly arity: readonly number[]; re
   },
   startswith: { arity: [2], run: ([a, b]) => str(a) !== null && str(b) !== null && (a as string).startsWith(b as string) },
   endswith: { arity: [2], run: ([a, b]) => str(a) !== null && str(b) !== null && (a as string).endsWith(b as string) },
-  contains: { arity: [2], run: ([a, b]) => (Array.isArray(a) ? a.includes(b as string) : str(a) !== null && str(b) !== null && (a as string).includes(b as string)) },
+  contains: {
+    arity: [2],
+    run: ([a, b]) => (Array.isArray(a) ? a.includes(b as string) : str(a) !== null && str(b) !== null && (a as string).includes(b as string)),
+  },
 };
 
 const COMPARISONS: Readonly<Record<string, (a: Value, b: Value) => boolean>> = {

@@ -65,21 +65,60 @@ const num = (required = false): FieldSpec => ({ type: 'number', required });
 /** The default as JSON-shaped data (the same shape GATEWAY_CHANNELS takes). */
 export const DEFAULT_CHANNELS = {
   collections: [
-    { path: 'sensores', channel: 'sensors', entity_type: 'sensor', test_path: 'test-sensors',
-      fields: { tipo: str(100, true), modelo: str(100), ubicacion: str(200), descripcion: str(1000), activo: { type: 'boolean' } } },
-    { path: 'lecturas', channel: 'readings', entity_type: 'reading',
-      fields: { sensor_id: int(true, 1), valor: num(true), unidad: str(20), medido_en: str(40) } },
-    { path: 'pets', channel: 'pets', entity_type: 'pets', id_field: 'pet_id',
-      fields: { name: str(100, true), species: str(50), breed: str(100), age: int(), user_id: int() } },
-    { path: 'reservations', channel: 'reservations', entity_type: 'reservations', id_field: 'reservation_id',
-      fields: { user_id: int(true), service_id: int(), pet_id: int(), checkin_date: str(40), checkout_date: str(40), status: { type: 'string', enum: ['pending', 'confirmed', 'cancelled', 'completed'] } } },
+    {
+      path: 'sensores',
+      channel: 'sensors',
+      entity_type: 'sensor',
+      test_path: 'test-sensors',
+      fields: { tipo: str(100, true), modelo: str(100), ubicacion: str(200), descripcion: str(1000), activo: { type: 'boolean' } },
+    },
+    {
+      path: 'lecturas',
+      channel: 'readings',
+      entity_type: 'reading',
+      fields: { sensor_id: int(true, 1), valor: num(true), unidad: str(20), medido_en: str(40) },
+    },
+    {
+      path: 'pets',
+      channel: 'pets',
+      entity_type: 'pets',
+      id_field: 'pet_id',
+      fields: { name: str(100, true), species: str(50), breed: str(100), age: int(), user_id: int() },
+    },
+    {
+      path: 'reservations',
+      channel: 'reservations',
+      entity_type: 'reservations',
+      id_field: 'reservation_id',
+      fields: {
+        user_id: int(true),
+        service_id: int(),
+        pet_id: int(),
+        checkin_date: str(40),
+        checkout_date: str(40),
+        status: { type: 'string', enum: ['pending', 'confirmed', 'cancelled', 'completed'] },
+      },
+    },
     ...['payments', 'invoices', 'medical_history', 'services', 'employees', 'activity_logs'].map((name) => ({
-      path: name, channel: name, entity_type: name, id_field: `${name.replace(/s$/, '').replace(/_history$/, '_record')}_id`, fields: null,
+      path: name,
+      channel: name,
+      entity_type: name,
+      id_field: `${name.replace(/s$/, '').replace(/_history$/, '_record')}_id`,
+      fields: null,
     })),
-    { path: 'tareas', channel: 'tasks', entity_type: 'task',
-      fields: { titulo: str(200, true), descripcion: str(2000), estado: { type: 'string', enum: ['pendiente', 'en_progreso', 'completada', 'cancelada'] }, asignado_a: int(), prioridad: int() } },
-    { path: 'efectivos', channel: 'efectivos', entity_type: 'efectivo',
-      fields: { nombre: str(200, true), disponible: { type: 'boolean' }, rol: str(50) } },
+    {
+      path: 'tareas',
+      channel: 'tasks',
+      entity_type: 'task',
+      fields: {
+        titulo: str(200, true),
+        descripcion: str(2000),
+        estado: { type: 'string', enum: ['pendiente', 'en_progreso', 'completada', 'cancelada'] },
+        asignado_a: int(),
+        prioridad: int(),
+      },
+    },
+    { path: 'efectivos', channel: 'efectivos', entity_type: 'efectivo', fields: { nombre: str(200, true), disponible: { type: 'boolean' }, rol: str(50) } },
   ],
   channels: { general: {}, users: {} },
 };
@@ -96,7 +135,14 @@ function parseField(where: string, value: unknown): FieldSpec {
     if (f[key] !== undefined && typeof f[key] !== 'number') fail(`${where}.${key} must be a number`);
   }
   if (f.enum !== undefined && (!Array.isArray(f.enum) || f.enum.some((v) => typeof v !== 'string'))) fail(`${where}.enum must be a list of strings`);
-  return { type: f.type as FieldType, required: f.required === true, maxLength: f.maxLength as number | undefined, min: f.min as number | undefined, max: f.max as number | undefined, enum: f.enum as string[] | undefined };
+  return {
+    type: f.type as FieldType,
+    required: f.required === true,
+    maxLength: f.maxLength as number | undefined,
+    min: f.min as number | undefined,
+    max: f.max as number | undefined,
+    enum: f.enum as string[] | undefined,
+  };
 }
 
 /**
@@ -128,7 +174,9 @@ export function parseChannelsConfig(value: unknown, defaults: { historySize: num
     let fields: Record<string, FieldSpec> | null = null;
     if (c.fields !== null && c.fields !== undefined) {
       if (typeof c.fields !== 'object' || Array.isArray(c.fields)) fail(`${where}.fields must be an object of field specs, or null for free-form`);
-      fields = Object.fromEntries(Object.entries(c.fields as Record<string, unknown>).map(([name, spec]) => [name, parseField(`${where}.fields.${name}`, spec)]));
+      fields = Object.fromEntries(
+        Object.entries(c.fields as Record<string, unknown>).map(([name, spec]) => [name, parseField(`${where}.fields.${name}`, spec)]),
+      );
     }
     const idField = c.id_field ?? 'id';
     if (typeof idField !== 'string' || idField === '') fail(`${where}.id_field must be a name`);
@@ -139,14 +187,16 @@ export function parseChannelsConfig(value: unknown, defaults: { historySize: num
   });
 
   const overrides = (raw.channels ?? {}) as Record<string, unknown>;
-  if (typeof overrides !== 'object' || Array.isArray(overrides)) fail('"channels" must be an object of channel name → {history_size, history_ttl_s, azure_hub}');
+  if (typeof overrides !== 'object' || Array.isArray(overrides))
+    fail('"channels" must be an object of channel name → {history_size, history_ttl_s, azure_hub}');
   const names = new Set([...collections.map((c) => c.channel), ...Object.keys(overrides), TRIPS_CHANNEL]);
   const channels = [...names].map((name): ChannelSpec => {
     if (!NAME.test(name)) fail(`channel "${name}" must be a lowercase name (a-z, 0-9, _ and -, at most 64)`);
     const o = (overrides[name] ?? {}) as Record<string, unknown>;
     const size = o.history_size ?? defaults.historySize;
     const ttl = o.history_ttl_s ?? defaults.historyTtlS;
-    if (!Number.isInteger(size) || (size as number) < 0 || (size as number) > 1_000_000) fail(`channels.${name}.history_size must be a whole number 0..1000000`);
+    if (!Number.isInteger(size) || (size as number) < 0 || (size as number) > 1_000_000)
+      fail(`channels.${name}.history_size must be a whole number 0..1000000`);
     if (!Number.isInteger(ttl) || (ttl as number) < 1) fail(`channels.${name}.history_ttl_s must be a whole number of seconds, at least 1`);
     const hub = o.azure_hub ?? (name === TRIPS_CHANNEL ? tripsHub : null);
     if (hub !== null && typeof hub !== 'string') fail(`channels.${name}.azure_hub must be a hub name`);

@@ -70,8 +70,13 @@ export function parseChannelEvent(value: unknown): ChannelEvent {
       if (entityId !== null && typeof entityId !== 'number' && typeof entityId !== 'string') invalid('"entity_id" must be a number or a string');
       if (value.metadata !== undefined && value.metadata !== null && !isObject(value.metadata)) invalid('"metadata" must be an object');
       return {
-        kind: 'entity', entityType: name(value.entity_type, 'entity_type'), action, entityId, data: value.data,
-        metadata: (value.metadata as Record<string, unknown> | undefined) ?? null, timestamp: timestampOf(value.timestamp),
+        kind: 'entity',
+        entityType: name(value.entity_type, 'entity_type'),
+        action,
+        entityId,
+        data: value.data,
+        metadata: (value.metadata as Record<string, unknown> | undefined) ?? null,
+        timestamp: timestampOf(value.timestamp),
       };
     }
     case 'notification': {
@@ -80,8 +85,11 @@ export function parseChannelEvent(value: unknown): ChannelEvent {
       const data = value.data ?? {};
       if (!isObject(data)) invalid('"data" must be an object');
       return {
-        kind: 'notification', notificationType: name(value.notification_type, 'notification_type'),
-        userId: userId === null ? null : name(String(userId), 'user_id'), data, timestamp: timestampOf(value.timestamp),
+        kind: 'notification',
+        notificationType: name(value.notification_type, 'notification_type'),
+        userId: userId === null ? null : name(String(userId), 'user_id'),
+        data,
+        timestamp: timestampOf(value.timestamp),
       };
     }
     default:
@@ -92,7 +100,12 @@ export function parseChannelEvent(value: unknown): ChannelEvent {
 /** The docs/compat/sensor-events.md envelope of a CRUD write, as the store writes it to the outbox. */
 export function entityEventJson(change: Omit<EntityChange, 'kind'>): string {
   return JSON.stringify({
-    type: 'entity_event', entity_type: change.entityType, event_type: change.action, entity_id: change.entityId,
-    data: change.data, timestamp: change.timestamp, metadata: change.metadata ?? undefined,
+    type: 'entity_event',
+    entity_type: change.entityType,
+    event_type: change.action,
+    entity_id: change.entityId,
+    data: change.data,
+    timestamp: change.timestamp,
+    metadata: change.metadata ?? undefined,
   });
 }

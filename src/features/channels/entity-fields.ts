@@ -31,7 +31,8 @@ function checkField(name: string, spec: FieldSpec, value: unknown): void {
       return;
     case 'integer':
     case 'number':
-      if (kind !== 'number' || !Number.isFinite(value) || (spec.type === 'integer' && !Number.isInteger(value))) invalid(`Field "${name}" must be ${spec.type === 'integer' ? 'a whole number' : 'a number'}`);
+      if (kind !== 'number' || !Number.isFinite(value) || (spec.type === 'integer' && !Number.isInteger(value)))
+        invalid(`Field "${name}" must be ${spec.type === 'integer' ? 'a whole number' : 'a number'}`);
       if (spec.min !== undefined && (value as number) < spec.min) invalid(`Field "${name}" must be at least ${spec.min}`);
       if (spec.max !== undefined && (value as number) > spec.max) invalid(`Field "${name}" must be at most ${spec.max}`);
       return;

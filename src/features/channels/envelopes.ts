@@ -29,20 +29,39 @@ export function frameIndex(envelope: EnvelopeIndex, format: FormatIndex): number
 function shapes(event: ChannelEvent, channel: string, offset: number, epoch: string): readonly object[] {
   if (event.kind === 'notification') {
     const n = {
-      type: 'notification', notification_type: event.notificationType, ...(event.userId === null ? {} : { user_id: event.userId }),
-      data: event.data, timestamp: event.timestamp, channel, offset, epoch,
+      type: 'notification',
+      notification_type: event.notificationType,
+      ...(event.userId === null ? {} : { user_id: event.userId }),
+      data: event.data,
+      timestamp: event.timestamp,
+      channel,
+      offset,
+      epoch,
     };
     return [n, n, n];
   }
   return [
     {
-      type: 'entity_event', entity_type: event.entityType, event_type: event.action, entity_id: event.entityId,
-      data: event.data, timestamp: event.timestamp, ...(event.metadata ? { metadata: event.metadata } : {}), offset, epoch,
+      type: 'entity_event',
+      entity_type: event.entityType,
+      event_type: event.action,
+      entity_id: event.entityId,
+      data: event.data,
+      timestamp: event.timestamp,
+      ...(event.metadata ? { metadata: event.metadata } : {}),
+      offset,
+      epoch,
     },
     { type: 'realtime_update', entity_type: event.entityType, action: event.action, data: event.data, timestamp: event.timestamp, offset, epoch },
     {
-      type: `${event.entityType}_event`, action: event.action, entity_id: event.entityId, data: event.data,
-      timestamp: event.timestamp, channel, offset, epoch,
+      type: `${event.entityType}_event`,
+      action: event.action,
+      entity_id: event.entityId,
+      data: event.data,
+      timestamp: event.timestamp,
+      channel,
+      offset,
+      epoch,
     },
   ];
 }

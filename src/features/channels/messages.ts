@@ -21,5 +21,9 @@ export interface ChannelEventRecord {
   readonly userId: string | null;
   readonly frames: EventFrames;
   /** A channel bound to an Azure hub: the event as a group message, per group of its metadata.groups. */
-  readonly azure?: { readonly hub: string; readonly writtenAt: number; readonly groups: readonly { readonly group: string; readonly message: RenderedMessage }[] };
+  readonly azure?: {
+    readonly hub: string;
+    readonly writtenAt: number;
+    readonly groups: readonly { readonly group: string; readonly message: RenderedMessage }[];
+  };
 }

@@ -44,6 +44,8 @@ export function readStamp(payload: Uint8Array): Stamp | null {
  */
 export function checkOutboxEvent(json: string, maxDepth: number, depthCode: ErrorCode, what: string): void {
   const bytes = Buffer.byteLength(json);
-  if (bytes > MAX_EVENT_BYTES) throw new GatewayError('GW_ERR_BODY_TOO_LARGE', `${what} would be ${bytes} bytes, over the ${MAX_EVENT_BYTES}-byte limit of an event`);
-  if (scanJsonText(json, maxDepth) !== 'ok') throw new GatewayError(depthCode, `${what} would be nested deeper than ${maxDepth} levels (GATEWAY_MAX_JSON_DEPTH)`);
+  if (bytes > MAX_EVENT_BYTES)
+    throw new GatewayError('GW_ERR_BODY_TOO_LARGE', `${what} would be ${bytes} bytes, over the ${MAX_EVENT_BYTES}-byte limit of an event`);
+  if (scanJsonText(json, maxDepth) !== 'ok')
+    throw new GatewayError(depthCode, `${what} would be nested deeper than ${maxDepth} levels (GATEWAY_MAX_JSON_DEPTH)`);
 }

@@ -32,12 +32,11 @@ export function validateDeviceIds(ids: readonly unknown[], max: number, quote = 
     const id = typeof raw === 'number' && Number.isSafeInteger(raw) ? String(raw) : raw;
     if (id === ALL_DEVICES) return [ALL_DEVICES]; // every device: the other ids add nothing
     if (typeof id !== 'string' || !isValidDeviceId(id)) {
-      const which = quote && typeof id === 'string' ? JSON.stringify(id.slice(0, 40))
-        : `at position ${i + 1} (${typeof id === 'string' ? `${id.length} characters` : `a ${typeof raw}`})`;
-      throw new GatewayError(
-        'GW_ERR_DEVICE_ID_INVALID',
-        `Invalid device_id ${which}: use 1-${MAX_DEVICE_ID_LENGTH} characters from A-Z a-z 0-9 _ - . :`,
-      );
+      const which =
+        quote && typeof id === 'string'
+          ? JSON.stringify(id.slice(0, 40))
+          : `at position ${i + 1} (${typeof id === 'string' ? `${id.length} characters` : `a ${typeof raw}`})`;
+      throw new GatewayError('GW_ERR_DEVICE_ID_INVALID', `Invalid device_id ${which}: use 1-${MAX_DEVICE_ID_LENGTH} characters from A-Z a-z 0-9 _ - . :`);
     }
     seen.add(id);
   }
@@ -55,6 +54,9 @@ export function parseDeviceIdsQuery(value: string | undefined, max: number): str
   if (value.length > max * (MAX_DEVICE_ID_LENGTH + 1)) {
     throw new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `device_ids is too long (${value.length} characters)`);
   }
-  const parts = value.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+  const parts = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
   return validateDeviceIds(parts, max);
 }

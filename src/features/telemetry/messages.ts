@@ -15,6 +15,10 @@ export type TelemetryToEdge =
   | { readonly t: 'frames'; readonly buffer: ArrayBuffer; readonly length: number }
   | { readonly t: 'fill'; readonly id: string; readonly format: FormatIndex; readonly seq: number; readonly bytes: Uint8Array | null }
   /** The fill for `interest` in `*` (every device): each device's last position in that format. */
-  | { readonly t: 'fill-all'; readonly format: FormatIndex; readonly devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[] };
+  | {
+      readonly t: 'fill-all';
+      readonly format: FormatIndex;
+      readonly devices: readonly { readonly id: string; readonly seq: number; readonly bytes: Uint8Array }[];
+    };
 
 export type TelemetryToIngest = { readonly t: 'interest'; readonly id: string; readonly format: FormatIndex; readonly delta: 1 | -1 };

@@ -63,7 +63,19 @@ const FIELDS: readonly (readonly [pascal: string, snake: string, kind: FieldKind
 ];
 
 /** The fields of trip_data in ViajeCreado, in the reference's order. */
-const TRIP_DATA = ['IdJornada', 'Usuario', 'Equipo', 'Patente', 'IdProducto', 'DescripcionProducto', 'Conductor', 'HoraInicio', 'HoraCarga', 'LatitudCarga', 'LongitudCarga'];
+const TRIP_DATA = [
+  'IdJornada',
+  'Usuario',
+  'Equipo',
+  'Patente',
+  'IdProducto',
+  'DescripcionProducto',
+  'Conductor',
+  'HoraInicio',
+  'HoraCarga',
+  'LatitudCarga',
+  'LongitudCarga',
+];
 
 export type TripFields = Record<string, string | number | null>;
 

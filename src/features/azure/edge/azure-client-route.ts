@@ -32,7 +32,16 @@ import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import { parseOffered } from '../../../protocol/subprotocol.js';
 import type { KeyedBuckets } from '../../../util/token-bucket.js';
-import { AzureConnection, RELIABLE, SIMPLE, SUBPROTOCOL_KINDS, type AzureSocket, type AzureSocketData, type ClientKind, type SimpleMode } from './azure-connection.js';
+import {
+  AzureConnection,
+  RELIABLE,
+  SIMPLE,
+  SUBPROTOCOL_KINDS,
+  type AzureSocket,
+  type AzureSocketData,
+  type ClientKind,
+  type SimpleMode,
+} from './azure-connection.js';
 import type { AzureSessions } from './azure-sessions.js';
 import type { AzureDirectory } from './azure-directory.js';
 import { endSocket } from '../../../edge/close-socket.js';
@@ -68,7 +77,12 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
   const topic = config.azure.topic;
 
   const socketData = (conn: AzureConnection, resume: boolean, refuse: string | null): AzureSocketData => ({
-    conn, resume, refuse, replaced: false, frameTokens: config.limits.frameBurst, frameAt: 0,
+    conn,
+    resume,
+    refuse,
+    replaced: false,
+    frameTokens: config.limits.frameBurst,
+    frameAt: 0,
   });
 
   /** A resume of a session no thread holds: the socket opens and closes with 1008, and the client starts afresh. */
@@ -94,7 +108,13 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     const echo = offered.find((p) => Object.hasOwn(SUBPROTOCOL_KINDS, p)) ?? '';
     const kind: ClientKind = echo === '' ? SIMPLE : SUBPROTOCOL_KINDS[echo];
     if (echo === '' && offered.some((p) => p.startsWith('protobuf.'))) {
-      refused(res, new GatewayError('GW_ERR_UNSUPPORTED_SUBPROTOCOL', 'The protobuf subprotocols are not supported; use json.reliable.webpubsub.azure.v1 or json.webpubsub.azure.v1'));
+      refused(
+        res,
+        new GatewayError(
+          'GW_ERR_UNSUPPORTED_SUBPROTOCOL',
+          'The protobuf subprotocols are not supported; use json.reliable.webpubsub.azure.v1 or json.webpubsub.azure.v1',
+        ),
+      );
       return;
     }
 
@@ -104,10 +124,18 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
       const session = azure.session(hubName, resumeId, resumeToken);
       if (session !== null) upgradeNow(res, req, context, echo, socketData(session, true, null));
       else if (config.edge.threads === 1) upgradeNow(res, req, context, echo, recoveryFailed(hubName));
-      else upgradeAfter(res, req, context, echo, async () => {
-        const handed = await deps.directory.handover(hubName, resumeId, resumeToken);
-        return handed === null ? recoveryFailed(hubName) : socketData(handed, true, null);
-      }, logger);
+      else
+        upgradeAfter(
+          res,
+          req,
+          context,
+          echo,
+          async () => {
+            const handed = await deps.directory.handover(hubName, resumeId, resumeToken);
+            return handed === null ? recoveryFailed(hubName) : socketData(handed, true, null);
+          },
+          logger,
+        );
       return;
     }
 
@@ -117,31 +145,45 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
       const group = req.getQuery('group') ?? '';
       mode = { group };
     }
-    upgradeAfter(res, req, context, echo, async () => {
-      let grant;
-      try {
-        grant = await tokens.verifyClient(token, hubName);
-      } catch (err) {
-        stats.inc('azure_connection_errors_total');
-        stats.inc('auth_failures_total');
-        throw err;
-      }
-      if (deps.isClosing()) throw new GatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
-      const conn = new AzureConnection(newId(), hubName, grant.userId, grant.roles, kind, kind === RELIABLE ? randomBytes(24).toString('base64url') : null, mode);
-      for (const group of grant.groups) conn.groups.add(group);
-      return socketData(conn, false, null);
-    }, logger);
+    upgradeAfter(
+      res,
+      req,
+      context,
+      echo,
+      async () => {
+        let grant;
+        try {
+          grant = await tokens.verifyClient(token, hubName);
+        } catch (err) {
+          stats.inc('azure_connection_errors_total');
+          stats.inc('auth_failures_total');
+          throw err;
+        }
+        if (deps.isClosing()) throw new GatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
+        const conn = new AzureConnection(
+          newId(),
+          hubName,
+          grant.userId,
+          grant.roles,
+          kind,
+          kind === RELIABLE ? randomBytes(24).toString('base64url') : null,
+          mode,
+        );
+        for (const group of grant.groups) conn.groups.add(group);
+        return socketData(conn, false, null);
+      },
+      logger,
+    );
   }
 
   const ack = (ws: AzureSocket, ackId: number | undefined, error?: AckError, message?: string) => {
     if (ackId !== undefined) ws.send(ackFrame(ackId, error, message), false);
   };
 
-  const publishCommand = (hubName: string, command: AzureCommand, payload: Uint8Array | string) => deps.publish(`${topic}/${hubName}`, encodeAzureMessage(command, payload));
-  const publishEvent = (conn: AzureConnection, event: string, dataType: DataType, data: string) => deps.publish(
-    `${topic}/${conn.hub}/events/${event}`,
-    JSON.stringify({ hub: conn.hub, event, connectionId: conn.id, userId: conn.userId, dataType, data }),
-  );
+  const publishCommand = (hubName: string, command: AzureCommand, payload: Uint8Array | string) =>
+    deps.publish(`${topic}/${hubName}`, encodeAzureMessage(command, payload));
+  const publishEvent = (conn: AzureConnection, event: string, dataType: DataType, data: string) =>
+    deps.publish(`${topic}/${conn.hub}/events/${event}`, JSON.stringify({ hub: conn.hub, event, connectionId: conn.id, userId: conn.userId, dataType, data }));
 
   function request(ws: AzureSocket, conn: AzureConnection, r: ClientRequest): void {
     switch (r.type) {
@@ -152,7 +194,15 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
         if (conn.kind === RELIABLE) conn.acknowledge(r.sequenceId);
         return;
       case 'invoke':
-        ws.send(JSON.stringify({ type: 'invokeResponse', invocationId: r.invocationId, success: false, error: { name: 'NotSupported', message: 'No upstream handler: client events go to MQTT (<GATEWAY_AZURE_TOPIC>/<hub>/events/<event>)' } }), false);
+        ws.send(
+          JSON.stringify({
+            type: 'invokeResponse',
+            invocationId: r.invocationId,
+            success: false,
+            error: { name: 'NotSupported', message: 'No upstream handler: client events go to MQTT (<GATEWAY_AZURE_TOPIC>/<hub>/events/<event>)' },
+          }),
+          false,
+        );
         return;
       case 'cancelInvocation':
         return;
@@ -181,10 +231,17 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
           ack(ws, r.ackId, 'Forbidden', `The connection has no permission to send to group ${r.group}`);
           return;
         }
-        publishCommand(conn.hub, {
-          op: 'send', to: { kind: 'group', name: r.group }, dataType: r.dataType,
-          from: { connectionId: conn.id, userId: conn.userId }, noEcho: r.noEcho,
-        }, r.dataType === 'binary' ? Buffer.from(r.data, 'base64') : r.data);
+        publishCommand(
+          conn.hub,
+          {
+            op: 'send',
+            to: { kind: 'group', name: r.group },
+            dataType: r.dataType,
+            from: { connectionId: conn.id, userId: conn.userId },
+            noEcho: r.noEcho,
+          },
+          r.dataType === 'binary' ? Buffer.from(r.data, 'base64') : r.data,
+        );
         ack(ws, r.ackId);
         return;
       case 'event':
@@ -206,14 +263,21 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
       stats.inc('bad_frames_total'); // no ack to say it: dropped, as the service does
       return;
     }
-    publishCommand(conn.hub, { op: 'send', to: { kind: 'group', name: conn.mode.group }, dataType, from: { connectionId: conn.id, userId: conn.userId } }, bytes);
+    publishCommand(
+      conn.hub,
+      { op: 'send', to: { kind: 'group', name: conn.mode.group }, dataType, from: { connectionId: conn.id, userId: conn.userId } },
+      bytes,
+    );
   }
 
   /**
    * The protocol's answer to a frame that ends the connection: it declines the client (`disconnected`
    * with the reason, for the json subprotocols), then the close; the session ends, no resume.
    */
-  const decline = (conn: AzureConnection): FrameAnswer => (err, close) => azure.close(conn, err.message, close);
+  const decline =
+    (conn: AzureConnection): FrameAnswer =>
+    (err, close) =>
+      azure.close(conn, err.message, close);
 
   const behavior = {
     ...socketOptions(config.edge),
@@ -271,4 +335,3 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     upgrade: (res, req, context) => upgrade(res, req, context, req.getQuery('hub') ?? ''),
   });
 }
-

@@ -92,8 +92,13 @@ export class AzureConnection implements Member {
   /** This reliable session, to be taken over by another edge thread. */
   state(): AzureSessionState {
     return {
-      id: this.id, hub: this.hub, userId: this.userId, roles: [...this.roles], groups: [...this.groups],
-      reconnectionToken: this.reconnectionToken!, lastSeq: this.lastSeq,
+      id: this.id,
+      hub: this.hub,
+      userId: this.userId,
+      roles: [...this.roles],
+      groups: [...this.groups],
+      reconnectionToken: this.reconnectionToken!,
+      lastSeq: this.lastSeq,
       unacked: this.unacked.map(({ seq, pubsub }) => ({ seq, pubsub: new Uint8Array(pubsub) })),
       ackIds: [...this.ackIds],
     };

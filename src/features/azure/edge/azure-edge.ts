@@ -20,8 +20,11 @@ export function azureEdge(context: EdgeContext): AzureEdge {
   const { config, stats, logger, toIngest } = context;
   const sessions = new AzureSessions({
     app: context.app,
-    sessionTtlMs: config.azure.sessionTtlS * 1000, maxBufferBytes: config.events.maxBufferBytes, stats,
-    presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }), logger: logger.child({ component: 'azure' }),
+    sessionTtlMs: config.azure.sessionTtlS * 1000,
+    maxBufferBytes: config.events.maxBufferBytes,
+    stats,
+    presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }),
+    logger: logger.child({ component: 'azure' }),
   });
   const directory = new AzureDirectory(context.ingestPort);
   return {
@@ -30,11 +33,25 @@ export function azureEdge(context: EdgeContext): AzureEdge {
     register({ app, ipBuckets, clients, isClosing, publish, publicBase }) {
       const tokens = new AzureAccessTokens(config.azure.accessKey);
       registerAzureClientRoute(app, {
-        config, sessions, directory, tokens, ipBuckets, clients, stats, logger: logger.child({ component: 'azure' }), isClosing, publish,
+        config,
+        sessions,
+        directory,
+        tokens,
+        ipBuckets,
+        clients,
+        stats,
+        logger: logger.child({ component: 'azure' }),
+        isClosing,
+        publish,
       });
       registerAzureRestRoutes(app, {
-        config, tokens, stats, logger: logger.child({ component: 'azure-rest' }), publish,
-        query: (hubName, q) => directory.ask(hubName, q), baseUrl: publicBase,
+        config,
+        tokens,
+        stats,
+        logger: logger.child({ component: 'azure-rest' }),
+        publish,
+        query: (hubName, q) => directory.ask(hubName, q),
+        baseUrl: publicBase,
       });
       return {
         handlers: {
@@ -43,7 +60,8 @@ export function azureEdge(context: EdgeContext): AzureEdge {
           'azure-handover-start': (message) => sessions.expectHandover(message.id, message.hub),
           // adopted now, in order with the commands
           'azure-handover': (message) => directory.answered(message.id, sessions.adopt(message.id, message.session)),
-          'azure-handover-ask': (message) => toIngest({ t: 'azure-handover-state', id: message.id, session: sessions.handOver(message.hub, message.connectionId, message.reconnectionToken) }),
+          'azure-handover-ask': (message) =>
+            toIngest({ t: 'azure-handover-state', id: message.id, session: sessions.handOver(message.hub, message.connectionId, message.reconnectionToken) }),
         },
         close: (reason) => sessions.closeAll(reason),
       };

@@ -103,51 +103,63 @@ export function sendAzureError(res: HttpResponse, status: number, code: string, 
 
 export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps): void {
   const { config, tokens, stats, logger } = deps;
-  const publish = (hub: string, command: AzureCommand, payload?: Uint8Array) => deps.publish(`${config.azure.topic}/${hub}`, encodeAzureMessage(command, payload));
+  const publish = (hub: string, command: AzureCommand, payload?: Uint8Array) =>
+    deps.publish(`${config.azure.topic}/${hub}`, encodeAzureMessage(command, payload));
 
-  const send = (to: (c: Call) => Target, options: { excluded: boolean; filter: boolean }): Operation => async (c) => {
-    ttl(c.query);
-    const filter = options.filter ? filterOf(c.query) : undefined;
-    const excluded = options.excluded ? c.query.getAll('excluded') : [];
-    const bytes = await c.body;
-    const dataType = dataTypeOf(c.contentType);
-    checkPayload(dataType, bytes, config.limits.maxJsonDepth);
-    publish(c.hub, { op: 'send', to: to(c), dataType, ...(excluded.length > 0 ? { excluded } : {}), ...(filter ? { filter } : {}) }, bytes);
-    return ACCEPTED;
-  };
+  const send =
+    (to: (c: Call) => Target, options: { excluded: boolean; filter: boolean }): Operation =>
+    async (c) => {
+      ttl(c.query);
+      const filter = options.filter ? filterOf(c.query) : undefined;
+      const excluded = options.excluded ? c.query.getAll('excluded') : [];
+      const bytes = await c.body;
+      const dataType = dataTypeOf(c.contentType);
+      checkPayload(dataType, bytes, config.limits.maxJsonDepth);
+      publish(c.hub, { op: 'send', to: to(c), dataType, ...(excluded.length > 0 ? { excluded } : {}), ...(filter ? { filter } : {}) }, bytes);
+      return ACCEPTED;
+    };
 
-  const membership = (command: (c: Call) => AzureCommand, reply: Reply): Operation => async (c) => {
-    publish(c.hub, command(c));
-    return reply;
-  };
+  const membership =
+    (command: (c: Call) => AzureCommand, reply: Reply): Operation =>
+    async (c) => {
+      publish(c.hub, command(c));
+      return reply;
+    };
 
-  const exists = (query: (c: Call) => AzureQuery): Operation => async (c) => ((await deps.query(c.hub, query(c))) === true ? OK : NOT_FOUND);
+  const exists =
+    (query: (c: Call) => AzureQuery): Operation =>
+    async (c) =>
+      (await deps.query(c.hub, query(c))) === true ? OK : NOT_FOUND;
 
-  const close = (who: (c: Call) => Target): Operation => async (c) => {
-    const excluded = c.query.getAll('excluded');
-    publish(c.hub, { op: 'close', who: who(c), ...(excluded.length > 0 ? { excluded } : {}), reason: c.query.get('reason') ?? undefined });
-    return NO_CONTENT;
-  };
+  const close =
+    (who: (c: Call) => Target): Operation =>
+    async (c) => {
+      const excluded = c.query.getAll('excluded');
+      publish(c.hub, { op: 'close', who: who(c), ...(excluded.length > 0 ? { excluded } : {}), reason: c.query.get('reason') ?? undefined });
+      return NO_CONTENT;
+    };
 
   const permission = (c: Call) => (isPermission(c.params[0]) ? c.params[0] : bad('The permission must be joinLeaveGroup or sendToGroup'));
   const targetName = (c: Call) => c.query.get('targetName') ?? undefined;
   const connection = (c: Call, i = 0): Target => ({ kind: 'connection', name: c.params[i] });
   const user = (c: Call): Target => ({ kind: 'user', name: c.params[0] });
 
-  const filtered = (op: 'joinFiltered' | 'leaveFiltered'): Operation => async (c) => {
-    let value: unknown;
-    try {
-      value = parseJsonBytes(await c.body, { maxDepth: config.limits.maxJsonDepth, forbidKeys: true });
-    } catch (err) {
-      bad(`The body must be JSON: {"groups":[…],"filter":"…"} (it ${err instanceof BoundedJsonError ? err.detail : 'is not'})`);
-    }
-    const { groups, filter } = (value ?? {}) as { groups?: unknown; filter?: unknown };
-    if (!Array.isArray(groups) || !groups.every(isGroupName)) bad('"groups" must be a list of group names');
-    if (typeof filter !== 'string' || filter === '') bad('"filter" must be an OData filter');
-    compileFilter(filter);
-    publish(c.hub, { op, groups, filter });
-    return OK;
-  };
+  const filtered =
+    (op: 'joinFiltered' | 'leaveFiltered'): Operation =>
+    async (c) => {
+      let value: unknown;
+      try {
+        value = parseJsonBytes(await c.body, { maxDepth: config.limits.maxJsonDepth, forbidKeys: true });
+      } catch (err) {
+        bad(`The body must be JSON: {"groups":[…],"filter":"…"} (it ${err instanceof BoundedJsonError ? err.detail : 'is not'})`);
+      }
+      const { groups, filter } = (value ?? {}) as { groups?: unknown; filter?: unknown };
+      if (!Array.isArray(groups) || !groups.every(isGroupName)) bad('"groups" must be a list of group names');
+      if (typeof filter !== 'string' || filter === '') bad('"filter" must be an OData filter');
+      compileFilter(filter);
+      publish(c.hub, { op, groups, filter });
+      return OK;
+    };
 
   /** [method, path under /api/hubs/{hub}/ with {} for a parameter, operation] */
   const ROUTES: readonly (readonly [string, string, Operation])[] = [
@@ -155,13 +167,17 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     ['post', 'users/{}/:send', send(user, { excluded: false, filter: true })],
     ['post', 'connections/{}/:send', send((c) => connection(c), { excluded: false, filter: false })],
     ['post', 'groups/{}/:send', send((c) => ({ kind: 'group', name: group(c.params[0]) }), { excluded: true, filter: true })],
-    ['put', 'groups/{}/connections/{}', async (c) => {
-      if ((await deps.query(c.hub, { kind: 'connection', name: c.params[1] })) !== true) {
-        throw new GatewayError('GW_ERR_AZURE_CONNECTION_NOT_FOUND', `Connection ${c.params[1]} does not exist`);
-      }
-      publish(c.hub, { op: 'join', group: group(c.params[0]), who: connection(c, 1) });
-      return OK;
-    }],
+    [
+      'put',
+      'groups/{}/connections/{}',
+      async (c) => {
+        if ((await deps.query(c.hub, { kind: 'connection', name: c.params[1] })) !== true) {
+          throw new GatewayError('GW_ERR_AZURE_CONNECTION_NOT_FOUND', `Connection ${c.params[1]} does not exist`);
+        }
+        publish(c.hub, { op: 'join', group: group(c.params[0]), who: connection(c, 1) });
+        return OK;
+      },
+    ],
     ['delete', 'groups/{}/connections/{}', membership((c) => ({ op: 'leave', group: group(c.params[0]), who: connection(c, 1) }), NO_CONTENT)],
     ['put', 'users/{}/groups/{}', membership((c) => ({ op: 'join', group: group(c.params[1]), who: user(c) }), OK)],
     ['delete', 'users/{}/groups/{}', membership((c) => ({ op: 'leave', group: group(c.params[1]), who: user(c) }), NO_CONTENT)],
@@ -176,23 +192,48 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     ['head', 'connections/{}', exists((c) => ({ kind: 'connection', name: c.params[0] }))],
     ['head', 'groups/{}', exists((c) => ({ kind: 'group', name: c.params[0] }))],
     ['head', 'users/{}', exists((c) => ({ kind: 'user', name: c.params[0] }))],
-    ['put', 'permissions/{}/connections/{}', membership((c) => ({ op: 'grant', permission: permission(c), connectionId: c.params[1], targetName: targetName(c) }), OK)],
-    ['delete', 'permissions/{}/connections/{}', membership((c) => ({ op: 'revoke', permission: permission(c), connectionId: c.params[1], targetName: targetName(c) }), NO_CONTENT)],
-    ['head', 'permissions/{}/connections/{}', exists((c) => ({ kind: 'permission', permission: permission(c), connectionId: c.params[1], targetName: targetName(c) }))],
-    ['get', 'groups/{}/connections', async (c) => {
-      const members = (await deps.query(c.hub, { kind: 'groupMembers', name: group(c.params[0]) })) as { connectionId: string; userId: string | null }[];
-      const top = Number(c.query.get('top') ?? members.length);
-      const value = members.slice(0, Number.isSafeInteger(top) && top > 0 ? top : members.length).map((m) => (m.userId === null ? { connectionId: m.connectionId } : m));
-      return { status: 200, body: JSON.stringify({ value }) };
-    }],
-    ['post', ':generateToken', async (c) => {
-      const minutes = Number(c.query.get('minutesToExpire') ?? 60);
-      if (!Number.isInteger(minutes) || minutes < 1) bad('minutesToExpire must be a whole number of minutes, at least 1');
-      const token = await tokens.signClient(c.base, c.hub, {
-        userId: c.query.get('userId') ?? undefined, roles: c.query.getAll('role'), groups: c.query.getAll('group'), minutes,
-      });
-      return { status: 200, body: JSON.stringify({ token }) };
-    }],
+    [
+      'put',
+      'permissions/{}/connections/{}',
+      membership((c) => ({ op: 'grant', permission: permission(c), connectionId: c.params[1], targetName: targetName(c) }), OK),
+    ],
+    [
+      'delete',
+      'permissions/{}/connections/{}',
+      membership((c) => ({ op: 'revoke', permission: permission(c), connectionId: c.params[1], targetName: targetName(c) }), NO_CONTENT),
+    ],
+    [
+      'head',
+      'permissions/{}/connections/{}',
+      exists((c) => ({ kind: 'permission', permission: permission(c), connectionId: c.params[1], targetName: targetName(c) })),
+    ],
+    [
+      'get',
+      'groups/{}/connections',
+      async (c) => {
+        const members = (await deps.query(c.hub, { kind: 'groupMembers', name: group(c.params[0]) })) as { connectionId: string; userId: string | null }[];
+        const top = Number(c.query.get('top') ?? members.length);
+        const value = members
+          .slice(0, Number.isSafeInteger(top) && top > 0 ? top : members.length)
+          .map((m) => (m.userId === null ? { connectionId: m.connectionId } : m));
+        return { status: 200, body: JSON.stringify({ value }) };
+      },
+    ],
+    [
+      'post',
+      ':generateToken',
+      async (c) => {
+        const minutes = Number(c.query.get('minutesToExpire') ?? 60);
+        if (!Number.isInteger(minutes) || minutes < 1) bad('minutesToExpire must be a whole number of minutes, at least 1');
+        const token = await tokens.signClient(c.base, c.hub, {
+          userId: c.query.get('userId') ?? undefined,
+          roles: c.query.getAll('role'),
+          groups: c.query.getAll('group'),
+          minutes,
+        });
+        return { status: 200, body: JSON.stringify({ token }) };
+      },
+    ],
   ];
   const compiled = ROUTES.map(([method, path, run]) => ({ method, parts: path.split('/'), run }));
 
@@ -240,22 +281,26 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     });
     (async (): Promise<Reply> => {
       await tokens.verifyRest(token, path);
-      if (!servesHub(config.azure.hubs, hubName)) throw new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`);
+      if (!servesHub(config.azure.hubs, hubName))
+        throw new GatewayError('GW_ERR_HUB_UNKNOWN', `Hub ${JSON.stringify(hubName.slice(0, 130))} is not served here (GATEWAY_AZURE_HUBS)`);
       if (route === null) throw new GatewayError('GW_ERR_NOT_FOUND', `No operation ${method.toUpperCase()} ${path}`);
       return route.run({ hub: hubName, params: route.params, query, body, contentType, base });
-    })().then((r) => {
-      if (!aborted) reply(res, r);
-    }, (err: unknown) => {
-      if (aborted) return;
-      if (err instanceof GatewayError) {
-        const code = err.code === 'GW_ERR_BODY_TOO_LARGE' ? 'GW_ERR_MESSAGE_TOO_LARGE' : err.code;
-        const message = code === 'GW_ERR_MESSAGE_TOO_LARGE' ? `Message Too Large: the body is over ${MAX_MESSAGE_BYTES} bytes (1 MB)` : err.message;
-        error(res, ERRORS[code].status, code, message, head);
-        return;
-      }
-      logger.error({ err }, 'azure REST request failed');
-      error(res, 500, 'GW_ERR_INTERNAL', 'Internal error', head);
-    });
+    })().then(
+      (r) => {
+        if (!aborted) reply(res, r);
+      },
+      (err: unknown) => {
+        if (aborted) return;
+        if (err instanceof GatewayError) {
+          const code = err.code === 'GW_ERR_BODY_TOO_LARGE' ? 'GW_ERR_MESSAGE_TOO_LARGE' : err.code;
+          const message = code === 'GW_ERR_MESSAGE_TOO_LARGE' ? `Message Too Large: the body is over ${MAX_MESSAGE_BYTES} bytes (1 MB)` : err.message;
+          error(res, ERRORS[code].status, code, message, head);
+          return;
+        }
+        logger.error({ err }, 'azure REST request failed');
+        error(res, 500, 'GW_ERR_INTERNAL', 'Internal error', head);
+      },
+    );
   });
 
   app.any('/api/health', (res, req) => {

@@ -58,9 +58,7 @@ export interface AzureSessionsDeps {
 }
 
 /** What a thread waiting for a handed-over session holds aside for it, in arrival order. */
-type Held =
-  | { readonly command: AzureCommand; readonly message: RenderedMessage | null }
-  | { readonly event: ChannelEventRecord };
+type Held = { readonly command: AzureCommand; readonly message: RenderedMessage | null } | { readonly event: ChannelEventRecord };
 
 export class AzureSessions {
   private readonly hubs = new Map<string, Membership<AzureConnection>>();
@@ -317,7 +315,9 @@ export class AzureSessions {
   private publish(members: Membership<AzureConnection>, hub: string, group: string | null, message: RenderedMessage, skip: string | undefined): void {
     const seq = ++this.seq;
     let delivered = 0;
-    let reliable = false, json = false, simple = false;
+    let reliable = false,
+      json = false,
+      simple = false;
     let sender: AzureSocket | null = null;
     for (const conn of group === null ? members.connections.values() : members.group(group)) {
       if (conn.id === skip) {

@@ -19,7 +19,13 @@ export interface AzureIngest extends IngestFeature<AzureToIngest> {
 /** Made before the list: channels and trips use it. */
 export function azureIngest(context: IngestContext): AzureIngest {
   const { config, fanout, edgePorts, stats, logger } = context;
-  const azure = new AzurePipeline(config.azure.hubs, config.limits.maxJsonDepth, (message) => fanout.broadcast(message), stats, logger.child({ component: 'azure' }));
+  const azure = new AzurePipeline(
+    config.azure.hubs,
+    config.limits.maxJsonDepth,
+    (message) => fanout.broadcast(message),
+    stats,
+    logger.child({ component: 'azure' }),
+  );
   const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
   const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
   return {
@@ -35,7 +41,8 @@ export function azureIngest(context: IngestContext): AzureIngest {
             if (message.change.op === 'open') handovers.opened(message.change.id, from.index);
             else if (message.change.op === 'close') handovers.closed(message.change.id, from.index);
           },
-          'azure-query': (message, from) => from.port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies AzureToEdge),
+          'azure-query': (message, from) =>
+            from.port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies AzureToEdge),
           'azure-handover-ask': (message, from) => handovers.ask(from.index, message.id, message.hub, message.connectionId, message.reconnectionToken),
           'azure-handover-state': (message) => handovers.answered(message.id, message.session),
         },

@@ -74,29 +74,32 @@ export class AzureOutbound {
     this.sending = true;
     const item = this.queue[0];
     const client = this.client(item.hub);
-    Promise.all(item.groups.map((g) => client.group(g).sendToAll(item.data as Record<string, unknown>))).then(() => {
-      this.queue.shift();
-      this.stats.inc('trip_outbound_sent_total');
-      this.sending = false;
-      this.pump();
-    }, (err: unknown) => {
-      this.sending = false;
-      item.attempts++;
-      if (item.attempts >= MAX_ATTEMPTS) {
+    Promise.all(item.groups.map((g) => client.group(g).sendToAll(item.data as Record<string, unknown>))).then(
+      () => {
         this.queue.shift();
-        this.stats.inc('trip_outbound_failed_total');
-        this.logger.error({ err, hub: item.hub, attempts: item.attempts }, 'Azure Web PubSub send failed; trip event given up');
+        this.stats.inc('trip_outbound_sent_total');
+        this.sending = false;
         this.pump();
-        return;
-      }
-      this.stats.inc('trip_outbound_retries_total');
-      const delay = fullJitterDelay(item.attempts, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
-      this.logger.warn({ err: (err as Error).message, attempt: item.attempts, delayMs: delay }, 'Azure Web PubSub send failed; retrying');
-      this.timer = setTimeout(() => {
-        this.timer = null;
-        this.pump();
-      }, delay);
-    });
+      },
+      (err: unknown) => {
+        this.sending = false;
+        item.attempts++;
+        if (item.attempts >= MAX_ATTEMPTS) {
+          this.queue.shift();
+          this.stats.inc('trip_outbound_failed_total');
+          this.logger.error({ err, hub: item.hub, attempts: item.attempts }, 'Azure Web PubSub send failed; trip event given up');
+          this.pump();
+          return;
+        }
+        this.stats.inc('trip_outbound_retries_total');
+        const delay = fullJitterDelay(item.attempts, BACKOFF_MIN_MS, BACKOFF_MAX_MS);
+        this.logger.warn({ err: (err as Error).message, attempt: item.attempts, delayMs: delay }, 'Azure Web PubSub send failed; retrying');
+        this.timer = setTimeout(() => {
+          this.timer = null;
+          this.pump();
+        }, delay);
+      },
+    );
   }
 
   stop(): void {

@@ -43,7 +43,9 @@ export type Recovery =
   | { readonly kind: 'unrecovered'; readonly reason: 'epoch_changed' | 'history_exceeded' };
 
 /** (envelope, format) of each slot of EventFrames, in frameIndex order. */
-const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, FormatIndex])[] = Object.values(ENVELOPE).flatMap((e) => Object.values(FORMAT_INDEX).map((f) => [e, f] as const));
+const FRAME_SLOTS: readonly (readonly [EnvelopeIndex, FormatIndex])[] = Object.values(ENVELOPE).flatMap((e) =>
+  Object.values(FORMAT_INDEX).map((f) => [e, f] as const),
+);
 
 export class ChannelHistory {
   private epochValue: string | null = null;
@@ -65,7 +67,10 @@ export class ChannelHistory {
     this.specs = new Map(specs.map((s) => [s.name, s]));
     for (const s of specs) {
       this.rings.set(s.name, []);
-      this.topics.set(s.name, FRAME_SLOTS.map(([e, f]) => channelTopic(e, f, s.name)));
+      this.topics.set(
+        s.name,
+        FRAME_SLOTS.map(([e, f]) => channelTopic(e, f, s.name)),
+      );
       this.connections.set(s.name, 0);
     }
   }

@@ -46,8 +46,13 @@ export interface ChannelRouteDeps extends SocketRouteDeps {
 /** `since` and `epoch` from the query: both or neither. */
 export function parseSince(since: string | undefined, epoch: string | undefined): Since | null {
   if (since === undefined && epoch === undefined) return null;
-  if (since === undefined || !/^\d{1,15}$/.test(since)) throw new GatewayError('GW_ERR_SINCE_INVALID', `since must be the offset of the last event seen, a whole number (got ${JSON.stringify((since ?? '').slice(0, 20))})`);
-  if (epoch === undefined || !EPOCH.test(epoch)) throw new GatewayError('GW_ERR_SINCE_INVALID', 'since needs the epoch it came with (epoch=…, as in connection_established and every event)');
+  if (since === undefined || !/^\d{1,15}$/.test(since))
+    throw new GatewayError(
+      'GW_ERR_SINCE_INVALID',
+      `since must be the offset of the last event seen, a whole number (got ${JSON.stringify((since ?? '').slice(0, 20))})`,
+    );
+  if (epoch === undefined || !EPOCH.test(epoch))
+    throw new GatewayError('GW_ERR_SINCE_INVALID', 'since needs the epoch it came with (epoch=…, as in connection_established and every event)');
   return { offset: Number(since), epoch };
 }
 
@@ -67,7 +72,12 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
   const { config, history, sockets, expiry, checks, acl, ipBuckets, clients, stats, logger } = deps;
   const needsJwt = secure || config.auth.requiredOn.includes('channels');
   const path = secure ? SECURE_CHANNEL_PATH : CHANNEL_PATHS[envelope];
-  const badFrames = new BadFrames(secure ? SECURE_CHANNEL_PATH : envelope === ENVELOPE.ENTITY_EVENT ? '/api/v1/ws' : '/ws/{channel}', config.edge.maxBadFramesPerMinute, stats, logger);
+  const badFrames = new BadFrames(
+    secure ? SECURE_CHANNEL_PATH : envelope === ENVELOPE.ENTITY_EVENT ? '/api/v1/ws' : '/ws/{channel}',
+    config.edge.maxBadFramesPerMinute,
+    stats,
+    logger,
+  );
   const gate: GateDeps = { limits: config.limits, ipBuckets, clients, stats, isClosing: () => sockets.closing };
 
   const send = (ws: ChannelSocket, value: object) => {
@@ -82,14 +92,24 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
       throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${history.channelNames.join(', ')}`);
     }
     const since = parseSince(query.since, query.epoch);
-    if (query.userId !== undefined && !USER_ID.test(query.userId)) throw new GatewayError('GW_ERR_FRAME_INVALID', 'user_id must be 1-128 letters, digits or _ . : @ -');
+    if (query.userId !== undefined && !USER_ID.test(query.userId))
+      throw new GatewayError('GW_ERR_FRAME_INVALID', 'user_id must be 1-128 letters, digits or _ . : @ -');
     return { channel, since, userId: query.userId ?? null };
   }
 
   function socketData(format: FormatIndex, admission: Admission): ChannelSocketData {
     return {
-      format, envelope, channel: admission.channel, userId: admission.userId, auth: admission.auth, closed: false, lagSince: 0,
-      frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0,
+      format,
+      envelope,
+      channel: admission.channel,
+      userId: admission.userId,
+      auth: admission.auth,
+      closed: false,
+      lagSince: 0,
+      frameTokens: config.limits.frameBurst,
+      frameAt: Date.now(),
+      badFrames: 0,
+      badWindowStart: 0,
       admission: { since: admission.since, error: admission.error },
     };
   }
@@ -97,7 +117,14 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
   /** `binary` and `bytes` describe the refresh_token frame, should the refresh be refused (a bad frame). */
   function refresh(ws: ChannelSocket, token: unknown, binary: boolean, bytes: number): void {
     void refreshSession(checks, expiry, ws, token, {
-      refused: (err) => badFrames.refused(ws, err, binary, bytes, answerWith(ws, (e) => sendError(ws, e))),
+      refused: (err) =>
+        badFrames.refused(
+          ws,
+          err,
+          binary,
+          bytes,
+          answerWith(ws, (e) => sendError(ws, e)),
+        ),
       refreshed: (expiresAt) => send(ws, { type: 'token_refreshed', data: { expires_at: new Date(expiresAt).toISOString() } }),
     });
   }
@@ -111,8 +138,12 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
     send(ws, {
       type: 'stats',
       data: {
-        channel, connections: history.connections.get(channel) ?? 0, epoch: history.epoch,
-        offset: history.head(channel), oldest_offset: history.oldest(channel), history: history.historyLength(channel),
+        channel,
+        connections: history.connections.get(channel) ?? 0,
+        epoch: history.epoch,
+        offset: history.head(channel),
+        oldest_offset: history.oldest(channel),
+        history: history.historyLength(channel),
       },
     });
   }
@@ -168,18 +199,29 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
         return;
       }
       const token = requestToken(req, protocolHeader);
-      upgradeAfter(res, req, context, echo, async () => {
-        try {
-          const principal = await checks.jwt(token);
-          if (!acl.allows(principal, 'channels', base.channel)) {
-            return socketData(format, { ...base, auth: null, error: new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to subscribe to channel ${base.channel}`) });
+      upgradeAfter(
+        res,
+        req,
+        context,
+        echo,
+        async () => {
+          try {
+            const principal = await checks.jwt(token);
+            if (!acl.allows(principal, 'channels', base.channel)) {
+              return socketData(format, {
+                ...base,
+                auth: null,
+                error: new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to subscribe to channel ${base.channel}`),
+              });
+            }
+            const auth: SessionAuth = { route: 'channel', principal, expiresAt: principal.expiresAt, shareJti: null };
+            return socketData(format, { ...base, userId: principal.userId, auth, error: null });
+          } catch (err) {
+            return socketData(format, { ...base, auth: null, error: tokenFailure(err) });
           }
-          const auth: SessionAuth = { route: 'channel', principal, expiresAt: principal.expiresAt, shareJti: null };
-          return socketData(format, { ...base, userId: principal.userId, auth, error: null });
-        } catch (err) {
-          return socketData(format, { ...base, auth: null, error: tokenFailure(err) });
-        }
-      }, logger);
+        },
+        logger,
+      );
     },
 
     open(socket) {

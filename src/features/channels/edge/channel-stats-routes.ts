@@ -69,18 +69,28 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
       sendError(res, 'GW_ERR_FORBIDDEN_IN_PRODUCTION', 'POST /api/v1/ws/test-event is off in production');
       return;
     }
-    handleAsync(res, async () => {
-      const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
-      const channel = typeof value.channel === 'string' ? value.channel : 'general';
-      if (!history.has(channel)) throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${history.channelNames.join(', ')}`);
-      const message = typeof value.message === 'string' ? value.message.slice(0, 1000) : 'Test event';
-      const payload = entityEventJson({
-        entityType: 'test', action: 'test', entityId: null, data: { message }, timestamp: new Date().toISOString(), metadata: { action: 'test_event' },
-      });
-      const reply = await store.call({ op: 'publish', channel, payload });
-      if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-      deps.nudgeRelay();
-      return jsonReply(200, { status: 'ok', channel, message });
-    }, (err) => logger.error({ err }, 'test event failed'));
+    handleAsync(
+      res,
+      async () => {
+        const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
+        const channel = typeof value.channel === 'string' ? value.channel : 'general';
+        if (!history.has(channel))
+          throw new GatewayError('GW_ERR_CHANNEL_UNKNOWN', `No channel ${JSON.stringify(channel.slice(0, 64))}; channels: ${history.channelNames.join(', ')}`);
+        const message = typeof value.message === 'string' ? value.message.slice(0, 1000) : 'Test event';
+        const payload = entityEventJson({
+          entityType: 'test',
+          action: 'test',
+          entityId: null,
+          data: { message },
+          timestamp: new Date().toISOString(),
+          metadata: { action: 'test_event' },
+        });
+        const reply = await store.call({ op: 'publish', channel, payload });
+        if (!reply.ok) throw new GatewayError(reply.code, reply.message);
+        deps.nudgeRelay();
+        return jsonReply(200, { status: 'ok', channel, message });
+      },
+      (err) => logger.error({ err }, 'test event failed'),
+    );
   });
 }

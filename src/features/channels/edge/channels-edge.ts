@@ -32,7 +32,16 @@ export function channelsEdge(links: ChannelsEdgeLinks): EdgeFeature<ChannelsToEd
       registerChannelRoute(app, ENVELOPE.ENTITY_EVENT, channelDeps);
       registerChannelRoute(app, ENVELOPE.ENTITY_EVENT, channelDeps, true); // /api/v1/ws/secure
       registerChannelRoute(app, ENVELOPE.REALTIME_UPDATE, channelDeps);
-      registerEntityRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'rest' }), nudgeRelay, hasChannel: (c) => history.has(c) });
+      registerEntityRoutes(app, {
+        config,
+        store,
+        checks,
+        acl,
+        stats,
+        logger: logger.child({ component: 'rest' }),
+        nudgeRelay,
+        hasChannel: (c) => history.has(c),
+      });
       registerChannelStatsRoutes(app, { config, history, shared, store, nudgeRelay, logger });
       registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
       const onMessage = (message: ChannelsToEdge) => history.onIngestMessage(message);

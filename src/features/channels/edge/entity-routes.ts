@@ -25,32 +25,36 @@ export interface EntityRouteDeps extends StoreCallDeps {
   readonly hasChannel: (channel: string) => boolean;
 }
 
-
 export function registerEntityRoutes(app: TemplatedApp, deps: EntityRouteDeps): void {
   const { config } = deps;
   const restNeedsJwt = config.auth.requiredOn.includes('rest');
 
-  const serve = (res: HttpResponse, req: HttpRequest, guard: Guard | null, withBody: boolean, build: Build) => serveStoreCall(res, req, deps, guard, withBody, build);
+  const serve = (res: HttpResponse, req: HttpRequest, guard: Guard | null, withBody: boolean, build: Build) =>
+    serveStoreCall(res, req, deps, guard, withBody, build);
 
   function collectionRoutes(c: CollectionSpec, path: string, authenticated: boolean): void {
     const base = `/api/v1/${path}`;
     const read: Guard | null = authenticated ? { kind: 'channels', channel: c.channel } : null;
     const write: Guard | null = authenticated ? { kind: 'publish', channel: c.channel } : null;
     const idOf = (id: string | undefined) => parseEntityId(id ?? '');
-    const list = (page: { skip: number; limit: number } | GatewayError): Build => () => {
-      if (page instanceof GatewayError) throw page;
-      return { op: 'list', collection: c.path, ...page };
-    };
+    const list =
+      (page: { skip: number; limit: number } | GatewayError): Build =>
+      () => {
+        if (page instanceof GatewayError) throw page;
+        return { op: 'list', collection: c.path, ...page };
+      };
     const create: Build = (body) => ({ op: 'create', collection: c.path, fields: validateEntityBody(c, body, 'create') });
     for (const p of [base, `${base}/`]) {
       app.get(p, (res, req) => serve(res, req, read, false, list(pageQuery(req))));
       app.post(p, (res, req) => serve(res, req, write, true, create));
     }
     app.get(`${base}/:id`, (res, req) => serve(res, req, read, false, (_, id) => ({ op: 'get', collection: c.path, id: idOf(id) })));
-    app.put(`${base}/:id`, (res, req) => serve(res, req, write, true, (body, id) => {
-      const entityId = idOf(id);
-      return { op: 'update', collection: c.path, id: entityId, fields: validateEntityBody(c, body, 'update') };
-    }));
+    app.put(`${base}/:id`, (res, req) =>
+      serve(res, req, write, true, (body, id) => {
+        const entityId = idOf(id);
+        return { op: 'update', collection: c.path, id: entityId, fields: validateEntityBody(c, body, 'update') };
+      }),
+    );
     app.del(`${base}/:id`, (res, req) => serve(res, req, write, false, (_, id) => ({ op: 'delete', collection: c.path, id: idOf(id) })));
   }
 

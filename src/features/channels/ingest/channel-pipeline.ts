@@ -42,8 +42,14 @@ type StampedOrigin = Origin & Stamp;
 function originOf(value: unknown): StampedOrigin | null {
   if (value === undefined) return null;
   const o = value as Partial<StampedOrigin> | null;
-  if (o === null || typeof o !== 'object' || typeof o.node !== 'string' || !/^[0-9a-f]{1,32}$/.test(o.node)
-    || !Number.isSafeInteger(o.seq) || !Number.isSafeInteger(o.prev)) {
+  if (
+    o === null ||
+    typeof o !== 'object' ||
+    typeof o.node !== 'string' ||
+    !/^[0-9a-f]{1,32}$/.test(o.node) ||
+    !Number.isSafeInteger(o.seq) ||
+    !Number.isSafeInteger(o.prev)
+  ) {
     throw new GatewayError('GW_ERR_EVENT_INVALID', '"origin" must be {"node","seq","prev"} as the gateway stamps it');
   }
   return o as StampedOrigin;
@@ -106,7 +112,10 @@ export class ChannelPipeline {
         } catch (err) {
           // The history must stay contiguous (replays slice it by offset): start after this row.
           this.stats.inc('ingest_poison_messages_total');
-          this.log.warn({ channel: spec.name, offset: row.offset, bytes: row.event.length, err: errorText(err) }, 'history event cannot be rendered; the history starts after it');
+          this.log.warn(
+            { channel: spec.name, offset: row.offset, bytes: row.event.length, err: errorText(err) },
+            'history event cannot be rendered; the history starts after it',
+          );
           kept = [];
         }
       }
@@ -122,7 +131,10 @@ export class ChannelPipeline {
     if (spec.azureHub === null || azureGroups.length === 0) return record;
     const data = Buffer.from(JSON.stringify(event.data));
     const writtenAt = Date.parse(event.timestamp) || at;
-    return { ...record, azure: { hub: spec.azureHub, writtenAt, groups: azureGroups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) } };
+    return {
+      ...record,
+      azure: { hub: spec.azureHub, writtenAt, groups: azureGroups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) },
+    };
   }
 
   /** One bus message on `<prefix>/<channel>`. */

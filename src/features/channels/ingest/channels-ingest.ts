@@ -20,14 +20,32 @@ export function channelsIngest(links: ChannelsIngestLinks): IngestFeature<Channe
     register({ config, identity, storeDb, bus, fanout, stats, logger }) {
       const historyDb = openDatabase(config.events.dataDir, 'history');
       const eventLog = new EventLog(historyDb, storeDb);
-      const relay = new OutboxRelay(eventLog, identity.nodeId, config.events.topic, {
-        get connected() {
-          return bus.subscribed();
+      const relay = new OutboxRelay(
+        eventLog,
+        identity.nodeId,
+        config.events.topic,
+        {
+          get connected() {
+            return bus.subscribed();
+          },
+          publish: (topic, payload) => bus.publish(topic, payload, 1),
         },
-        publish: (topic, payload) => bus.publish(topic, payload, 1),
-      }, config.events.outboxRetryMs, stats, logger.child({ component: 'outbox' }));
-      const channels = new ChannelPipeline(config.events.channels, eventLog, identity.epoch, identity.nodeId, relay, config.limits.maxJsonDepth,
-        (message) => fanout.broadcast(message), stats, logger.child({ component: 'channels' }), links.toAzure);
+        config.events.outboxRetryMs,
+        stats,
+        logger.child({ component: 'outbox' }),
+      );
+      const channels = new ChannelPipeline(
+        config.events.channels,
+        eventLog,
+        identity.epoch,
+        identity.nodeId,
+        relay,
+        config.limits.maxJsonDepth,
+        (message) => fanout.broadcast(message),
+        stats,
+        logger.child({ component: 'channels' }),
+        links.toAzure,
+      );
       fanout.broadcast(channels.initMessage());
       return {
         control: [{ topic: config.events.topic, subtopics: 'one', handle: (channel, body) => channels.handle(channel, body) }],

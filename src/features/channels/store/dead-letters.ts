@@ -38,7 +38,9 @@ export class DeadLetters {
       return moved;
     });
     this.countRows = db.prepare('SELECT COUNT(*) AS n FROM dead_letters');
-    this.pageRows = db.prepare('SELECT id, channel, reason, created_at, dead_at, length(CAST(payload AS BLOB)) AS bytes FROM dead_letters ORDER BY id LIMIT ? OFFSET ?');
+    this.pageRows = db.prepare(
+      'SELECT id, channel, reason, created_at, dead_at, length(CAST(payload AS BLOB)) AS bytes FROM dead_letters ORDER BY id LIMIT ? OFFSET ?',
+    );
   }
 
   /** Moves outbox row `id` here in one transaction; false when there was no such row (already gone). */

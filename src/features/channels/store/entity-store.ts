@@ -39,7 +39,10 @@ export class EntityStore {
   private readonly enqueue: Statement<[string, string, number]>;
 
   /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (checkOutboxEvent). */
-  constructor(private readonly db: Db, private readonly maxJsonDepth: number) {
+  constructor(
+    private readonly db: Db,
+    private readonly maxJsonDepth: number,
+  ) {
     this.nextId = db.prepare(`INSERT INTO sequences (collection, last_id) VALUES (?, 1)
       ON CONFLICT (collection) DO UPDATE SET last_id = last_id + 1 RETURNING last_id`);
     this.insert = db.prepare('INSERT INTO entities (collection, id, data, created_at, updated_at) VALUES (?, ?, ?, ?, ?)');
@@ -57,7 +60,11 @@ export class EntityStore {
   private event(c: CollectionSpec, action: 'created' | 'updated' | 'deleted', id: number, data: Entity, fieldsUpdated?: string[]): void {
     const verb = { created: 'create', updated: 'update', deleted: 'delete' }[action];
     const json = entityEventJson({
-      entityType: c.entityType, action, entityId: id, data, timestamp: new Date().toISOString(),
+      entityType: c.entityType,
+      action,
+      entityId: id,
+      data,
+      timestamp: new Date().toISOString(),
       metadata: { action: `${verb}_${c.entityType}`, ...(fieldsUpdated ? { fields_updated: fieldsUpdated } : {}) },
     });
     // Inside the write's transaction: a refusal here writes neither the entity nor the event.

@@ -42,10 +42,15 @@ export class EventLog {
   /** In gateway.sqlite with the outbox: rows move there in one transaction. */
   readonly deadLetters: DeadLetters;
 
-  constructor(private readonly db: Db, store: Db) {
+  constructor(
+    private readonly db: Db,
+    store: Db,
+  ) {
     this.deadLetters = new DeadLetters(store);
     this.insertRow = db.prepare('INSERT OR REPLACE INTO history (channel, offset, at, event) VALUES (?, ?, ?, ?)');
-    this.setHead = db.prepare('INSERT INTO channel_heads (channel, last_offset) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET last_offset = excluded.last_offset');
+    this.setHead = db.prepare(
+      'INSERT INTO channel_heads (channel, last_offset) VALUES (?, ?) ON CONFLICT (channel) DO UPDATE SET last_offset = excluded.last_offset',
+    );
     this.setOrigin = db.prepare('INSERT INTO origins (node, last_seq) VALUES (?, ?) ON CONFLICT (node) DO UPDATE SET last_seq = excluded.last_seq');
     this.dropRelayedRows = store.prepare('DELETE FROM outbox WHERE id <= ?');
     this.pendingRows = store.prepare('SELECT id, channel, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?');

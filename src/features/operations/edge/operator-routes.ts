@@ -35,8 +35,11 @@ export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDep
   app.get('/api/v1/stream/stats', (res) => sendJson(res, 200, streamStats(stats, mqttUrl)));
 
   app.get('/metrics', (res) => {
-    handleAsync(res, async () => ({ status: 200, contentType: registry.contentType, body: await registry.metrics() }),
-      (err) => logger.error({ err }, 'metrics collection failed'));
+    handleAsync(
+      res,
+      async () => ({ status: 200, contentType: registry.contentType, body: await registry.metrics() }),
+      (err) => logger.error({ err }, 'metrics collection failed'),
+    );
   });
 
   app.get('/healthz', (res) => {

@@ -12,7 +12,11 @@ export const shareLocation: EdgeFeature<ShareLocationToEdge> = {
   register(context) {
     const { config, checks, acl, logger, revocations, expiry, publish } = context;
     registerShareLocationRoutes(context.app, {
-      config, checks, acl, logger: logger.child({ component: 'share' }), baseUrl: context.publicBase,
+      config,
+      checks,
+      acl,
+      logger: logger.child({ component: 'share' }),
+      baseUrl: context.publicBase,
       shares: new ShareTokens(config.share.tokens, revocations),
       publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
     });

@@ -39,16 +39,20 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
 
   /** Runs an authenticated handler: onAborted first, the JWT checked, errors mapped to the catalogue. */
   function authenticated(res: HttpResponse, authorization: string, handle: (principal: Principal) => Promise<{ status: number; body: unknown }>): void {
-    handleAsync(res, async () => {
-      let principal: Principal;
-      try {
-        principal = await checks.jwt(bearerToken(authorization));
-      } catch (err) {
-        throw tokenFailure(err);
-      }
-      const reply = await handle(principal);
-      return jsonReply(reply.status, reply.body);
-    }, (err) => logger.error({ err }, 'share-location request failed'));
+    handleAsync(
+      res,
+      async () => {
+        let principal: Principal;
+        try {
+          principal = await checks.jwt(bearerToken(authorization));
+        } catch (err) {
+          throw tokenFailure(err);
+        }
+        const reply = await handle(principal);
+        return jsonReply(reply.status, reply.body);
+      },
+      (err) => logger.error({ err }, 'share-location request failed'),
+    );
   }
 
   app.post(INIT_PATH, (res, req) => {
@@ -59,9 +63,11 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
     authenticated(res, authorization, async (principal) => {
       const value = (await body) as Record<string, unknown> | null;
       const deviceId = value?.device_id;
-      if (typeof deviceId !== 'string' || !isValidDeviceId(deviceId)) throw new GatewayError('GW_ERR_BODY_INVALID', '"device_id" must be a device id (1-128 characters of A-Z a-z 0-9 _ - . :)');
+      if (typeof deviceId !== 'string' || !isValidDeviceId(deviceId))
+        throw new GatewayError('GW_ERR_BODY_INVALID', '"device_id" must be a device id (1-128 characters of A-Z a-z 0-9 _ - . :)');
       const ttl = value?.ttl_seconds ?? config.share.defaultTtlS;
-      if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1) throw new GatewayError('GW_ERR_BODY_INVALID', '"ttl_seconds" must be a positive whole number');
+      if (typeof ttl !== 'number' || !Number.isInteger(ttl) || ttl < 1)
+        throw new GatewayError('GW_ERR_BODY_INVALID', '"ttl_seconds" must be a positive whole number');
       if (!acl.allows(principal, 'devices', deviceId)) throw new GatewayError('GW_ERR_FORBIDDEN', `Not allowed to share device ${JSON.stringify(deviceId)}`);
       const { token, grant } = shares.issue(deviceId, ttl, principal.userId);
       logger.info({ deviceId, jti: grant.jti, by: principal.userId, expiresAt: new Date(grant.expiresAt).toISOString() }, 'share link issued');

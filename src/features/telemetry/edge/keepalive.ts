@@ -15,7 +15,11 @@ export class Keepalive {
   private readonly frames = WIRE_FORMATS.map((f) => CODECS[f].encode(KEEPALIVE_EVENT));
   private readonly timer: NodeJS.Timeout;
 
-  constructor(private readonly app: TemplatedApp, keepaliveMs: number, private readonly stats: RowWriter<EdgeMetric>) {
+  constructor(
+    private readonly app: TemplatedApp,
+    keepaliveMs: number,
+    private readonly stats: RowWriter<EdgeMetric>,
+  ) {
     this.timer = setInterval(() => this.beat(), keepaliveMs);
   }
 

@@ -44,11 +44,9 @@ export class SlowConsumers {
     this.scanner.unref();
   }
 
-
   closed(ws: StreamSocket): void {
     this.lagging.delete(ws);
   }
-
 
   /** uWS `drain`: the socket's buffer shrank. */
   drain(ws: StreamSocket): void {

@@ -26,7 +26,6 @@ import type { StreamSocket, StreamSocketData } from './stream-socket.js';
 import type { DeviceTopics } from './device-topics.js';
 import { SHARE_STREAM_PATH, STREAM_PATH } from '../stream-paths.js';
 
-
 type StreamVariant = 'open' | 'share';
 
 export interface StreamRouteDeps extends SocketRouteDeps {
@@ -52,8 +51,10 @@ function refused(error: GatewayError): Admission {
 /** `batch=1|true` asks for batches, which only a `device_ids=*` stream has. */
 function withBatch(admission: Admission, batch: string | undefined): Admission {
   if (admission.error !== null || batch === undefined || batch === '0' || batch === 'false') return admission;
-  if (batch !== '1' && batch !== 'true') return refused(new GatewayError('GW_ERR_BATCH_INVALID', `batch must be 0 or 1, got ${JSON.stringify(batch.slice(0, 20))}`));
-  if (admission.requested?.[0] !== ALL_DEVICES) return refused(new GatewayError('GW_ERR_BATCH_INVALID', 'batch=1 needs device_ids=* (only every-device streams are batched)'));
+  if (batch !== '1' && batch !== 'true')
+    return refused(new GatewayError('GW_ERR_BATCH_INVALID', `batch must be 0 or 1, got ${JSON.stringify(batch.slice(0, 20))}`));
+  if (admission.requested?.[0] !== ALL_DEVICES)
+    return refused(new GatewayError('GW_ERR_BATCH_INVALID', 'batch=1 needs device_ids=* (only every-device streams are batched)'));
   return { ...admission, batch: true };
 }
 
@@ -94,8 +95,16 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
 
   function socketData(format: FormatIndex, admission: Admission): StreamSocketData {
     return {
-      format, devices: [], lagSince: 0, pausedAt: null, badFrames: 0, badWindowStart: 0, closed: false,
-      auth: admission.auth, frameTokens: config.limits.frameBurst, frameAt: Date.now(),
+      format,
+      devices: [],
+      lagSince: 0,
+      pausedAt: null,
+      badFrames: 0,
+      badWindowStart: 0,
+      closed: false,
+      auth: admission.auth,
+      frameTokens: config.limits.frameBurst,
+      frameAt: Date.now(),
       admission: { requested: admission.requested, error: admission.error, batch: admission.batch === true },
     };
   }
@@ -132,7 +141,15 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
         }
         const fresh = action.deviceIds.filter((id) => !ws.devices.includes(id));
         if (ws.devices.length + fresh.length > maxDevices) {
-          badFrame(ws, new GatewayError('GW_ERR_DEVICE_IDS_TOO_MANY', `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`), binary, bytes);
+          badFrame(
+            ws,
+            new GatewayError(
+              'GW_ERR_DEVICE_IDS_TOO_MANY',
+              `Subscribing would watch ${ws.devices.length + fresh.length} devices (at most ${maxDevices} per connection)`,
+            ),
+            binary,
+            bytes,
+          );
           return;
         }
         const denied = forbiddenDevice(ws.auth?.principal ?? null, fresh);
@@ -195,7 +212,14 @@ export function registerStreamRoute(app: TemplatedApp, variant: StreamVariant, d
       }
       const requested = admission.requested!;
       expiry.track(ws);
-      sendEvent(ws, { event: 'subscribed', data: { device_ids: requested, ...(admission.batch ? { batch_ms: config.telemetry.streamBatchMs } : {}), ...(ws.auth ? { expires_at: new Date(ws.auth.expiresAt).toISOString() } : {}) } });
+      sendEvent(ws, {
+        event: 'subscribed',
+        data: {
+          device_ids: requested,
+          ...(admission.batch ? { batch_ms: config.telemetry.streamBatchMs } : {}),
+          ...(ws.auth ? { expires_at: new Date(ws.auth.expiresAt).toISOString() } : {}),
+        },
+      });
       devices.subscribe(ws, requested, admission.batch);
     },
 

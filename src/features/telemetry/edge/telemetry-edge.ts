@@ -21,7 +21,20 @@ export const telemetry: EdgeFeature<TelemetryToEdge> = {
     const connections = new ConnectionRegistry<StreamSocket>();
     const slow = new SlowConsumers(config.edge, connections, devices, stats, logger.child({ component: 'slow-consumers' }));
     const { expiry, checks, acl, ipBuckets, clients } = context;
-    const streamDeps = { config, devices, slow, connections, keepalive, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'stream' }) };
+    const streamDeps = {
+      config,
+      devices,
+      slow,
+      connections,
+      keepalive,
+      expiry,
+      checks,
+      acl,
+      ipBuckets,
+      clients,
+      stats,
+      logger: logger.child({ component: 'stream' }),
+    };
     registerStreamRoute(app, 'open', streamDeps);
     registerStreamRoute(app, 'share', streamDeps);
     const onMessage = (message: TelemetryToEdge) => devices.onIngestMessage(message);

@@ -37,12 +37,23 @@ export class TelemetryDecoder {
       return { ok: false, reason: 'json', detail: (err as Error).message };
     }
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      return { ok: false, reason: 'shape', detail: `payload is ${Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'null' : typeof value}, not an object` };
+      return {
+        ok: false,
+        reason: 'shape',
+        detail: `payload is ${Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'null' : typeof value}, not an object`,
+      };
     }
     const record = value as Record<string, unknown>;
     const deviceId = this.deviceIdOf(topic, record);
     if (deviceId === undefined) {
-      return { ok: false, reason: 'device_id', detail: this.config.deviceIdTopicLevel === undefined ? `missing or invalid ${this.config.deviceIdField}` : `invalid device id at topic level ${this.config.deviceIdTopicLevel}` };
+      return {
+        ok: false,
+        reason: 'device_id',
+        detail:
+          this.config.deviceIdTopicLevel === undefined
+            ? `missing or invalid ${this.config.deviceIdField}`
+            : `invalid device id at topic level ${this.config.deviceIdTopicLevel}`,
+      };
     }
     return { ok: true, deviceId, value: record };
   }

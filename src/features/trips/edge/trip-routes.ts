@@ -48,7 +48,8 @@ export function registerTripRoutes(app: TemplatedApp, deps: TripRouteDeps): void
   const write: Guard | null = needsJwt ? { kind: 'publish', channel } : null;
   const read: Guard | null = needsJwt ? { kind: 'channels', channel } : null;
 
-  const stepRoute = (step: TripStep) => (res: HttpResponse, req: HttpRequest) => serveStoreCall(res, req, deps, write, true, (body) => ({ op: 'trip-step', step, body }));
+  const stepRoute = (step: TripStep) => (res: HttpResponse, req: HttpRequest) =>
+    serveStoreCall(res, req, deps, write, true, (body) => ({ op: 'trip-step', step, body }));
   app.post('/viaje/crear', stepRoute('crear'));
   app.patch('/viaje/actualizar', stepRoute('actualizar'));
   app.put('/viaje/actualizar', stepRoute('actualizar'));
@@ -61,10 +62,12 @@ export function registerTripRoutes(app: TemplatedApp, deps: TripRouteDeps): void
       return { op: 'trip-list', ...page };
     });
   });
-  app.get('/viaje/:id', (res, req) => serveStoreCall(res, req, deps, read, false, (_, id) => {
-    if (!/^\d{1,15}$/.test(id ?? '') || Number(id) < 1) throw new GatewayError('GW_ERR_ID_INVALID', 'The trip id must be a positive whole number');
-    return { op: 'trip-get', id: Number(id) };
-  }));
+  app.get('/viaje/:id', (res, req) =>
+    serveStoreCall(res, req, deps, read, false, (_, id) => {
+      if (!/^\d{1,15}$/.test(id ?? '') || Number(id) < 1) throw new GatewayError('GW_ERR_ID_INVALID', 'The trip id must be a positive whole number');
+      return { op: 'trip-get', id: Number(id) };
+    }),
+  );
 
   const code = (id: string | undefined) => {
     if (id === undefined || !EQUIPMENT_CODE.test(id)) throw new GatewayError('GW_ERR_BODY_INVALID', 'An equipment code is 1-64 letters, digits, _ . : -');
@@ -78,13 +81,18 @@ export function registerTripRoutes(app: TemplatedApp, deps: TripRouteDeps): void
   app.get('/ws/negotiate', (res, req) => {
     const userId = req.getQuery('user_id') ?? '';
     const base = deps.baseUrl(res, req);
-    handleAsync(res, async () => {
-      if (!EQUIPMENT_CODE.test(userId)) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', 'Invalid User ID: user_id must be an equipment code (1-64 letters, digits, _ . : -)');
-      const reply = await deps.store.call({ op: 'equipment-check', code: userId });
-      if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-      const token = await tokens.signClient(base, config.trips.hub, { userId, roles: NEGOTIATE_ROLES, minutes: TOKEN_MINUTES });
-      return jsonReply(200, { url: `${base.replace(/^http/, 'ws')}/client/hubs/${config.trips.hub}?access_token=${token}` });
-    }, (err) => deps.logger.error({ err }, 'negotiate failed'));
+    handleAsync(
+      res,
+      async () => {
+        if (!EQUIPMENT_CODE.test(userId))
+          throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', 'Invalid User ID: user_id must be an equipment code (1-64 letters, digits, _ . : -)');
+        const reply = await deps.store.call({ op: 'equipment-check', code: userId });
+        if (!reply.ok) throw new GatewayError(reply.code, reply.message);
+        const token = await tokens.signClient(base, config.trips.hub, { userId, roles: NEGOTIATE_ROLES, minutes: TOKEN_MINUTES });
+        return jsonReply(200, { url: `${base.replace(/^http/, 'ws')}/client/hubs/${config.trips.hub}?access_token=${token}` });
+      },
+      (err) => deps.logger.error({ err }, 'negotiate failed'),
+    );
   });
 
   app.get('/api/v1/trips/stats', (res) => {

@@ -7,8 +7,16 @@ export const trips: EdgeFeature = {
   name: 'trips',
   register({ app, config, store, checks, acl, stats, logger, nudgeRelay, shared, publicBase }) {
     registerTripRoutes(app, {
-      config, store, checks, acl, stats, logger: logger.child({ component: 'trips' }), nudgeRelay,
-      tokens: new AzureAccessTokens(config.azure.accessKey), shared, baseUrl: publicBase,
+      config,
+      store,
+      checks,
+      acl,
+      stats,
+      logger: logger.child({ component: 'trips' }),
+      nudgeRelay,
+      tokens: new AzureAccessTokens(config.azure.accessKey),
+      shared,
+      baseUrl: publicBase,
     });
     return { handlers: {} };
   },

@@ -17,7 +17,11 @@ export class TripMonitor {
   private readonly lastHour: Statement<[number], { n: number }>;
   private readonly timer: NodeJS.Timeout;
 
-  constructor(db: Db, private readonly connectedUsers: () => readonly string[], private readonly stats: RowWriter<IngestMetric>) {
+  constructor(
+    db: Db,
+    private readonly connectedUsers: () => readonly string[],
+    private readonly stats: RowWriter<IngestMetric>,
+  ) {
     this.fleet = db.prepare('SELECT code FROM equipment WHERE active = 1');
     this.lastHour = db.prepare('SELECT count(*) AS n FROM trip_events WHERE at > ?');
     this.sample();

@@ -11,7 +11,16 @@ import { entityEventJson } from '../../channels/channel-event.js';
 import { checkOutboxEvent } from '../../channels/outbox-event.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import {
-  checkTransition, eventPayload, STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, type TripState, type TripStep,
+  checkTransition,
+  eventPayload,
+  STEPS,
+  tripFieldsOf,
+  tripIdOf,
+  tripJson,
+  type Trip,
+  type TripFields,
+  type TripState,
+  type TripStep,
 } from '../trip-steps.js';
 import type { Db } from '../../../store/database.js';
 
@@ -46,7 +55,8 @@ interface EquipmentRow {
 
 /** Validates an equipment record (the REST body or a seed file entry). */
 export function parseEquipment(value: unknown, code?: string): Omit<Equipment, 'updated_at'> {
-  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new GatewayError('GW_ERR_BODY_INVALID', 'Equipment must be an object {"code","kind","active"}');
+  if (value === null || typeof value !== 'object' || Array.isArray(value))
+    throw new GatewayError('GW_ERR_BODY_INVALID', 'Equipment must be an object {"code","kind","active"}');
   const e = value as Record<string, unknown>;
   const c = code ?? e.code;
   if (typeof c !== 'string' || !EQUIPMENT_CODE.test(c)) throw new GatewayError('GW_ERR_BODY_INVALID', '"code" must be 1-64 letters, digits, _ . : -');
@@ -58,7 +68,13 @@ export function parseEquipment(value: unknown, code?: string): Omit<Equipment, '
   return { code: c, kind: e.kind as EquipmentKind, active: e.active !== false, description: (e.description as string | undefined) ?? null };
 }
 
-const equipmentOf = (row: EquipmentRow): Equipment => ({ code: row.code, kind: row.kind as EquipmentKind, active: row.active === 1, description: row.description, updated_at: row.updated_at });
+const equipmentOf = (row: EquipmentRow): Equipment => ({
+  code: row.code,
+  kind: row.kind as EquipmentKind,
+  active: row.active === 1,
+  description: row.description,
+  updated_at: row.updated_at,
+});
 
 export class TripStore {
   private readonly selectTrip: Statement<[number], TripRow>;
@@ -72,7 +88,10 @@ export class TripStore {
   private readonly upsertEquipment: Statement<[string, string, number, string | null, string]>;
   private readonly deleteEquipment: Statement<[string]>;
 
-  constructor(private readonly db: Db, private readonly maxJsonDepth: number) {
+  constructor(
+    private readonly db: Db,
+    private readonly maxJsonDepth: number,
+  ) {
     this.selectTrip = db.prepare('SELECT id, state, data, created_at, updated_at FROM trips WHERE id = ?');
     this.insertTrip = db.prepare('INSERT INTO trips (state, data, created_at, updated_at) VALUES (?, ?, ?, ?)');
     this.updateTrip = db.prepare('UPDATE trips SET state = ?, data = ?, updated_at = ? WHERE id = ?');
@@ -123,11 +142,18 @@ export class TripStore {
       }
       const payload = eventPayload(step, trip, changed, now);
       const event = entityEventJson({
-        entityType: 'viaje', action: spec.event, entityId: trip.id, data: payload, timestamp: now,
+        entityType: 'viaje',
+        action: spec.event,
+        entityId: trip.id,
+        data: payload,
+        timestamp: now,
         metadata: { groups: [...spec.groups], estado: trip.state },
       });
       if (Buffer.byteLength(event) > MAX_MESSAGE_BYTES) {
-        throw new GatewayError('GW_ERR_MESSAGE_TOO_LARGE', `Message Too Large: the ${spec.event} event would be ${Buffer.byteLength(event)} bytes, over the 1 MB Azure Web PubSub limit; compress or paginate`);
+        throw new GatewayError(
+          'GW_ERR_MESSAGE_TOO_LARGE',
+          `Message Too Large: the ${spec.event} event would be ${Buffer.byteLength(event)} bytes, over the 1 MB Azure Web PubSub limit; compress or paginate`,
+        );
       }
       checkOutboxEvent(event, this.maxJsonDepth, 'GW_ERR_BODY_INVALID', `The ${spec.event} event`);
       this.enqueue.run(TRIPS_CHANNEL, event, Date.now());
@@ -165,10 +191,12 @@ export class TripStore {
 
   saveEquipment(list: readonly Omit<Equipment, 'updated_at'>[]): Equipment[] {
     const now = new Date().toISOString();
-    return this.db.transaction(() => list.map((e) => {
-      this.upsertEquipment.run(e.code, e.kind, e.active ? 1 : 0, e.description, now);
-      return { ...e, updated_at: now };
-    }))();
+    return this.db.transaction(() =>
+      list.map((e) => {
+        this.upsertEquipment.run(e.code, e.kind, e.active ? 1 : 0, e.description, now);
+        return { ...e, updated_at: now };
+      }),
+    )();
   }
 
   removeEquipment(code: string): boolean {

@@ -55,7 +55,10 @@ export class UserEvents {
   readonly sockets = new Set<UserSocket>();
   private readonly heartbeat: NodeJS.Timeout;
 
-  constructor(private readonly app: TemplatedApp, private readonly deps: UserEventsDeps) {
+  constructor(
+    private readonly app: TemplatedApp,
+    private readonly deps: UserEventsDeps,
+  ) {
     this.heartbeat = setInterval(() => this.beat(), deps.config.auth.heartbeatMs);
   }
 
@@ -106,10 +109,18 @@ export class UserEvents {
     const badFrames = new BadFrames(CONNECT_PATH, config.edge.maxBadFramesPerMinute, stats, logger);
     const sendError = (ws: UserSocket, err: GatewayError) => send(ws, 'error', { code: err.code, message: err.message });
     /** `binary` and `bytes` describe the refresh_token frame, should the refresh be refused (a bad frame). */
-    const refresh = (ws: UserSocket, token: unknown, binary: boolean, bytes: number) => void refreshSession(checks, expiry, ws, token, {
-      refused: (err) => badFrames.refused(ws, err, binary, bytes, answerWith(ws, (e) => sendError(ws, e))),
-      refreshed: (expiresAt) => send(ws, 'token_refreshed', { expires_at: new Date(expiresAt).toISOString() }),
-    });
+    const refresh = (ws: UserSocket, token: unknown, binary: boolean, bytes: number) =>
+      void refreshSession(checks, expiry, ws, token, {
+        refused: (err) =>
+          badFrames.refused(
+            ws,
+            err,
+            binary,
+            bytes,
+            answerWith(ws, (e) => sendError(ws, e)),
+          ),
+        refreshed: (expiresAt) => send(ws, 'token_refreshed', { expires_at: new Date(expiresAt).toISOString() }),
+      });
 
     this.app.ws<UserSocketData>(CONNECT_PATH, {
       ...socketOptions(config.edge),
@@ -120,19 +131,32 @@ export class UserEvents {
         if (admitted === null) return;
         const { format, echo, protocolHeader } = admitted;
         const token = requestToken(req, protocolHeader);
-        upgradeAfter(res, req, context, echo, async (): Promise<UserSocketData> => {
-          let principal: Principal | null = null;
-          let requestError: GatewayError | null = null;
-          try {
-            principal = await checks.jwt(token);
-          } catch (err) {
-            requestError = tokenFailure(err);
-          }
-          return {
-            format, closed: false, auth: principal ? { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null } : null,
-            frameTokens: config.limits.frameBurst, frameAt: Date.now(), badFrames: 0, badWindowStart: 0, requestError,
-          };
-        }, logger);
+        upgradeAfter(
+          res,
+          req,
+          context,
+          echo,
+          async (): Promise<UserSocketData> => {
+            let principal: Principal | null = null;
+            let requestError: GatewayError | null = null;
+            try {
+              principal = await checks.jwt(token);
+            } catch (err) {
+              requestError = tokenFailure(err);
+            }
+            return {
+              format,
+              closed: false,
+              auth: principal ? { route: 'connect', principal, expiresAt: principal.expiresAt, shareJti: null } : null,
+              frameTokens: config.limits.frameBurst,
+              frameAt: Date.now(),
+              badFrames: 0,
+              badWindowStart: 0,
+              requestError,
+            };
+          },
+          logger,
+        );
       },
 
       open: (socket) => {
@@ -155,7 +179,10 @@ export class UserEvents {
         for (const topic of this.deps.channelTopics(p, ws.format)) ws.subscribe(topic);
         expiry.track(ws);
         send(ws, 'connection_established', {
-          user_id: p.userId, roles: p.roles, expires_at: new Date(p.expiresAt).toISOString(), heartbeat_interval: config.auth.heartbeatMs / 1000,
+          user_id: p.userId,
+          roles: p.roles,
+          expires_at: new Date(p.expiresAt).toISOString(),
+          heartbeat_interval: config.auth.heartbeatMs / 1000,
         });
       },
 

@@ -56,14 +56,18 @@ export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps):
       sendJson(res, 403, { status: 'forbidden' });
       return;
     }
-    handleAsync(res, async () => {
-      const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
-      const str = (key: string, fallback: string) => (typeof value[key] === 'string' ? (value[key] as string).slice(0, 1000) : fallback);
-      const event = { type: 'notification', data: { title: str('title', 'BroadcastTest'), content: str('content', ''), level: str('level', 'info') } };
-      deps.publish(`${config.auth.eventsTopic}/all`, JSON.stringify(event));
-      stats.inc('user_broadcasts_total');
-      stats.set('user_last_broadcast_at_ms', Date.now());
-      return jsonReply(200, { status: 'ok', sent: shared.sumEdges('user_connections'), metrics: metrics() });
-    }, (err) => logger.error({ err }, 'broadcast failed'));
+    handleAsync(
+      res,
+      async () => {
+        const value = ((await readJsonBody(res, { maxBytes: 16 * 1024, maxDepth: config.limits.maxJsonDepth })) ?? {}) as Record<string, unknown>;
+        const str = (key: string, fallback: string) => (typeof value[key] === 'string' ? (value[key] as string).slice(0, 1000) : fallback);
+        const event = { type: 'notification', data: { title: str('title', 'BroadcastTest'), content: str('content', ''), level: str('level', 'info') } };
+        deps.publish(`${config.auth.eventsTopic}/all`, JSON.stringify(event));
+        stats.inc('user_broadcasts_total');
+        stats.set('user_last_broadcast_at_ms', Date.now());
+        return jsonReply(200, { status: 'ok', sent: shared.sumEdges('user_connections'), metrics: metrics() });
+      },
+      (err) => logger.error({ err }, 'broadcast failed'),
+    );
   });
 }

@@ -15,7 +15,14 @@ export const users: EdgeFeature<UsersToEdge> = {
     const { app, config, checks, acl, expiry, ipBuckets, clients, stats, shared, publish, logger } = context;
     const channelNames = config.events.channels.channels.map((c) => c.name);
     const events = new UserEvents(app, {
-      config, checks, expiry, ipBuckets, clients, stats, logger: logger.child({ component: 'users' }), isClosing: context.isClosing,
+      config,
+      checks,
+      expiry,
+      ipBuckets,
+      clients,
+      stats,
+      logger: logger.child({ component: 'users' }),
+      isClosing: context.isClosing,
       // /ws/connect users also get the channel events their roles may see, and their own notifications.
       channelTopics: (principal, format) => [
         ...channelNames.filter((c) => acl.allows(principal, 'channels', c)).map((c) => channelTopic(ENVELOPE.CONNECT, format, c)),
