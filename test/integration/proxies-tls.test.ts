@@ -5,15 +5,15 @@
  * certificate made at test time, from `ws`, Node's https, the client SDK and Chromium.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { StreamClient as SdkStreamClient } from '../../src/client/index.js';
 import { authEnv } from '../helpers/auth-env.js';
+import { selfSignedCertificate } from '../helpers/certificate.js';
 import { CHROMIUM } from '../helpers/browser.js';
 import { startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
 import { EQUIPMENT } from '../helpers/azure.js';
@@ -141,36 +141,7 @@ describe('GATEWAY_TRUSTED_PROXIES', () => {
 });
 
 /** A self-signed certificate for localhost and 127.0.0.1, made now in a temp dir. */
-function testCertificate(): { cert: string; key: string; pem: string } {
-  const dir = mkdtempSync(join(tmpdir(), 'gateway-tls-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
-  return { cert, key, pem: readFileSync(cert, 'utf8') };
-}
+const testCertificate = () => selfSignedCertificate();
 
 describe('native TLS (GATEWAY_TLS_CERT, GATEWAY_TLS_KEY)', () => {
   it('serves https and wss: Node https and ws with the CA, the client SDK, links with https/wss; plain http is not served', async () => {

@@ -6,12 +6,12 @@
  * change it). Test clients look like distinct hosts by connecting from 127.0.0.5 and 127.0.0.6.
  */
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, watch, writeFileSync } from 'node:fs';
 import https from 'node:https';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { EQUIPMENT } from '../helpers/azure.js';
+import { selfSignedCertificate } from '../helpers/certificate.js';
 import { freeFixedPort, REPO_ROOT, startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
 import { connectPublisher } from '../helpers/publisher.js';
 import { connectStream, isMessage } from '../helpers/stream-client.js';
@@ -114,33 +114,7 @@ interface Setup {
 }
 
 async function setup(): Promise<Setup> {
-  const dir = mkdtempSync(join(tmpdir(), 'gateway-proxy-'));
-  onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-  const cert = join(dir, 'cert.pem');
-  const key = join(dir, 'key.pem');
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-subj',
-      '/CN=localhost',
-      '-addext',
-      'subjectAltName=DNS:localhost,IP:127.0.0.1',
-      '-days',
-      '1',
-      '-keyout',
-      key,
-      '-out',
-      cert,
-    ],
-    { stdio: 'ignore' },
-  );
+  const { dir, cert, key, pem } = selfSignedCertificate('gateway-proxy-');
   const data = tempDataDir();
   writeFileSync(join(data, 'equipment.json'), JSON.stringify(EQUIPMENT));
   const gw = await startGateway({
@@ -152,7 +126,7 @@ async function setup(): Promise<Setup> {
       GATEWAY_CONNECT_BURST_PER_IP: '2',
     },
   });
-  return { dir, cert, key, ca: readFileSync(cert, 'utf8'), gw, port: await freeFixedPort() };
+  return { dir, cert, key, ca: pem, gw, port: await freeFixedPort() };
 }
 
 /** What both proxies must give: https and wss through them, links on their host, per-client limits. */

@@ -1,11 +1,11 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ClientAddresses, forwardedNode, parseForwarded, parseProxyEntry } from '../../src/edge/client-address.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
+import { selfSignedCertificate } from '../helpers/certificate.js';
 
 function configError(env: Record<string, string>): string {
   try {
@@ -96,34 +96,7 @@ describe('the client address behind trusted proxies', () => {
 });
 
 describe('GATEWAY_TLS_*', () => {
-  function certificate(): { dir: string; cert: string; key: string } {
-    const dir = mkdtempSync(join(tmpdir(), 'gateway-tls-'));
-    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
-    const cert = join(dir, 'cert.pem');
-    const key = join(dir, 'key.pem');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-subj',
-        '/CN=localhost',
-        '-days',
-        '1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ],
-      { stdio: 'ignore' },
-    );
-    return { dir, cert, key };
-  }
+  const certificate = () => selfSignedCertificate();
 
   it('loads a certificate and its key', () => {
     const { cert, key } = certificate();
