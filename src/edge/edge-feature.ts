@@ -16,7 +16,7 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter, SharedStats } from '../metrics/shared-stats.js';
 import type { PortClient } from '../threads/port-rpc.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
-import type { Handlers } from '../threads/dispatch.js';
+import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '../threads/dispatch.js';
 import type { EdgeToIngest, FeatureToEdge } from '../threads/messages.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import type { ClientAddresses } from './client-address.js';
@@ -81,13 +81,8 @@ export interface AnyEdgeFeature {
   register(context: EdgeContext): { readonly handlers: object; readonly close?: (reason: string) => void };
 }
 
-type HandledBy<F> = F extends { register(context: EdgeContext): { readonly handlers: infer H } } ? keyof H : never;
 /** The message types of FeatureToEdge no feature of the list handles. */
-export type UnhandledBy<F extends readonly AnyEdgeFeature[]> = Exclude<FeatureToEdge['t'], HandledBy<F[number]>>;
-/** Compiles only when every feature message has a handler in the list. */
-export type HandlesEveryMessage<F extends readonly AnyEdgeFeature[]> = [UnhandledBy<F>] extends [never]
-  ? unknown
-  : { readonly 'thread messages no listed feature handles': UnhandledBy<F> };
+export type UnhandledBy<F extends readonly AnyEdgeFeature[]> = Unhandled<FeatureToEdge, F>;
 
 export interface StartedEdge {
   readonly handlers: Handlers<FeatureToEdge>;
@@ -96,7 +91,7 @@ export interface StartedEdge {
 }
 
 /** Registers each feature in list order (the order uWS sees its routes in) and collects its handlers. */
-export function startEdge<const F extends readonly AnyEdgeFeature[]>(context: EdgeContext, features: F & HandlesEveryMessage<F>): StartedEdge {
+export function startEdge<const F extends readonly AnyEdgeFeature[]>(context: EdgeContext, features: F & HandlesEveryMessage<FeatureToEdge, F>): StartedEdge {
   const handlers: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const owners: Record<string, string> = Object.create(null) as Record<string, string>;
   const closers: ((reason: string) => void)[] = [];

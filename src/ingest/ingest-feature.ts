@@ -12,7 +12,7 @@ import type { GatewayConfig } from '../config/config.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { Db, NodeIdentity } from '../store/database.js';
-import type { Handlers } from '../threads/dispatch.js';
+import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '../threads/dispatch.js';
 import type { FeatureToIngest } from '../threads/messages.js';
 import type { ControlMessages } from './control-messages.js';
 import type { EdgeFanout } from './edge-fanout.js';
@@ -84,13 +84,8 @@ export interface AnyIngestFeature {
   register(context: IngestContext): Omit<IngestPart<never>, 'handlers'> & { readonly handlers: object };
 }
 
-type HandledBy<F> = F extends { register(context: IngestContext): { readonly handlers: infer H } } ? keyof H : never;
 /** The message types of FeatureToIngest no feature of the list handles. */
-export type UnhandledBy<F extends readonly AnyIngestFeature[]> = Exclude<FeatureToIngest['t'], HandledBy<F[number]>>;
-/** Compiles only when every feature message has a handler in the list. */
-export type HandlesEveryMessage<F extends readonly AnyIngestFeature[]> = [UnhandledBy<F>] extends [never]
-  ? unknown
-  : { readonly 'thread messages no listed feature handles': UnhandledBy<F> };
+export type UnhandledBy<F extends readonly AnyIngestFeature[]> = Unhandled<FeatureToIngest, F>;
 
 export interface StartedIngest {
   readonly handlers: Handlers<FeatureToIngest, [from: FromEdge]>;
@@ -103,7 +98,10 @@ export interface StartedIngest {
 }
 
 /** Registers each feature in list order and collects its topics and handlers. */
-export function startIngest<const F extends readonly AnyIngestFeature[]>(context: IngestContext, features: F & HandlesEveryMessage<F>): StartedIngest {
+export function startIngest<const F extends readonly AnyIngestFeature[]>(
+  context: IngestContext,
+  features: F & HandlesEveryMessage<FeatureToIngest, F>,
+): StartedIngest {
   const handlers: Record<string, unknown> = Object.create(null) as Record<string, unknown>;
   const owners: Record<string, string> = Object.create(null) as Record<string, string>;
   const control: ControlTopic[] = [];
