@@ -146,7 +146,10 @@ describe('outbound to a real Azure Web PubSub service', () => {
     outbound.send('extraccion', ['excavadoras'], { data: 'x'.repeat(1024 * 1024) });
     outbound.send('extraccion', ['excavadoras', 'camiones'], { data: 'ViajeCancelado', n: 2 });
     const deadline = Date.now() + 10_000;
-    while (received.length < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    // Done when the sender has counted both sends: the server sees a request before its 202 reaches the
+    // sender, so `received` alone can be complete while trip_outbound_sent_total still says 1 (seen in CI).
+    const done = () => received.length >= 3 && stats.getIngest('trip_outbound_sent_total') >= 2;
+    while (!done() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
     const sent = received.map((r) => `${r.path} ${JSON.parse(r.body).n}`);
     expect(sent[0]).toBe('/api/hubs/extraccion/groups/excavadoras/:send 1'); // in order, after two refusals
     expect(sent.slice(1).sort()).toEqual(['/api/hubs/extraccion/groups/camiones/:send 2', '/api/hubs/extraccion/groups/excavadoras/:send 2']);
