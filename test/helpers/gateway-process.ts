@@ -165,20 +165,5 @@ export async function eventually<T>(probe: () => Promise<T | undefined | false>,
   }
 }
 
-/**
- * A free port below Linux's ephemeral range (32768+), for a gateway restarted on the same port:
- * a client that keeps reconnecting to an ephemeral port that nobody listens on can be given that
- * same port as its source and connect to itself, and then the restarted gateway cannot bind.
- */
-export async function freeFixedPort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  for (;;) {
-    const port = 20_000 + Math.floor(Math.random() * 10_000);
-    const free = await new Promise<boolean>((resolve) => {
-      const probe = createServer()
-        .once('error', () => resolve(false))
-        .listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
-    });
-    if (free) return port;
-  }
-}
+// Its own file so that helpers without vitest (postgres.ts) can use it; re-exported for the tests that import it from here.
+export { freeFixedPort } from './free-fixed-port.js';

@@ -1,0 +1,48 @@
+/**
+ * A `pg.Pool` for the PostgreSQL store (issue 16), from a postgres:// URL, with the bounds every
+ * caller should have: a fixed number of connections, a wait for a free one that ends (so an
+ * exhausted pool is an error the caller can answer with 503, not a queue that grows), and a
+ * per-statement timeout set on each connection by the server (`statement_timeout`).
+ *
+ * Not used by the gateway yet: GATEWAY_DATABASE_URL is not read. scripts/migrate.ts uses it.
+ */
+import pg from 'pg';
+
+export interface PgPoolOptions {
+  /** Connections at most (default 10). */
+  readonly max?: number;
+  /** A statement running longer is cancelled by the server (default 10,000 ms; 0: no limit). */
+  readonly statementTimeoutMs?: number;
+  /** Waiting for a connection (a new one, or a free one of a full pool) fails after this (default 5,000 ms). */
+  readonly connectionTimeoutMs?: number;
+  /** An idle connection is closed after this (default 30,000 ms). */
+  readonly idleTimeoutMs?: number;
+  /** Shown in pg_stat_activity (default "uws-gateway"). */
+  readonly applicationName?: string;
+  /**
+   * An idle connection that failed (the server restarted or closed it). The pool has already
+   * dropped it; without a listener the error would end the process.
+   */
+  readonly onIdleError: (err: Error) => void;
+}
+
+export type PgPool = pg.Pool;
+
+export function createPgPool(url: string, options: PgPoolOptions): PgPool {
+  const max = options.max ?? 10;
+  if (!Number.isInteger(max) || max < 1) throw new RangeError(`PgPoolOptions.max must be a whole number ≥ 1, not ${max}`);
+  const statementTimeoutMs = options.statementTimeoutMs ?? 10_000;
+  if (!Number.isInteger(statementTimeoutMs) || statementTimeoutMs < 0) {
+    throw new RangeError(`PgPoolOptions.statementTimeoutMs must be a whole number ≥ 0, not ${statementTimeoutMs}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: url,
+    max,
+    statement_timeout: statementTimeoutMs,
+    connectionTimeoutMillis: options.connectionTimeoutMs ?? 5_000,
+    idleTimeoutMillis: options.idleTimeoutMs ?? 30_000,
+    application_name: options.applicationName ?? 'uws-gateway',
+  });
+  pool.on('error', options.onIdleError);
+  return pool;
+}
