@@ -55,7 +55,11 @@ function neverAHole(h: ChannelHistory): void {
 describe('ChannelHistory.recover: never recovered:true with a hole', () => {
   it('replays exactly since+1 … head from a contiguous history, and nothing at the head', () => {
     const { h, holes } = history();
-    init(h, 5, range(1, 5).map((o) => event(o)));
+    init(
+      h,
+      5,
+      range(1, 5).map((o) => event(o)),
+    );
     live(h, 6, 7);
     expect(answer(h, 2)).toEqual([3, 4, 5, 6, 7]);
     expect(answer(h, 0)).toEqual(range(1, 7));
@@ -70,7 +74,11 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
     // the clock was behind is dropped from the middle. The ring got 1, 2, 3, 5, 6 under head 6, and
     // since=3 was answered recovered:true [5, 6] (4 missing), since=4 [6]... and since=5 [] (6 lost).
     const { h, holes } = history();
-    init(h, 6, [1, 2, 3, 5, 6].map((o) => event(o)));
+    init(
+      h,
+      6,
+      [1, 2, 3, 5, 6].map((o) => event(o)),
+    );
     expect(answer(h, 2)).toBe('history_exceeded');
     expect(answer(h, 3)).toBe('history_exceeded');
     expect(answer(h, 4)).toEqual([5, 6]);
@@ -84,7 +92,11 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
     // The head row dropped by the age filter while the rows before it were kept: ring 1…4, head 6.
     // since=4 was answered recovered:true, replayed 0, without 5 and 6.
     const { h, holes } = history();
-    init(h, 6, range(1, 4).map((o) => event(o)));
+    init(
+      h,
+      6,
+      range(1, 4).map((o) => event(o)),
+    );
     for (const since of [0, 3, 4, 5]) expect(answer(h, since), `since ${since}`).toBe('history_exceeded');
     expect(answer(h, 6)).toEqual([]);
     expect(h.historyLength('sensors')).toBe(0);
@@ -95,10 +107,14 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
     neverAHole(h);
   });
 
-  it('regression: a history row that cannot be rendered at start (poison): ingest sends only what follows it; since before it is recovered:false', () => {
+  it('a history row that cannot be rendered at start (poison, already correct): ingest sends only what follows it; since before it is recovered:false', () => {
     // ChannelPipeline.initMessage drops the unrenderable row and everything before it; row 3 of 1…5 here.
     const { h, holes } = history();
-    init(h, 5, [4, 5].map((o) => event(o)));
+    init(
+      h,
+      5,
+      [4, 5].map((o) => event(o)),
+    );
     expect(answer(h, 1)).toBe('history_exceeded');
     expect(answer(h, 2)).toBe('history_exceeded');
     expect(answer(h, 3)).toEqual([4, 5]);
@@ -115,7 +131,11 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
     // Not sent by today's ingest (it numbers what it takes, one by one); once offsets come from the
     // store, a gap it could not repair (a trim) must not become a replay with a hole.
     const { h, holes } = history();
-    init(h, 3, range(1, 3).map((o) => event(o)));
+    init(
+      h,
+      3,
+      range(1, 3).map((o) => event(o)),
+    );
     live(h, 4, 6, 7);
     expect(answer(h, 3)).toBe('history_exceeded');
     expect(answer(h, 4)).toBe('history_exceeded');
@@ -127,14 +147,18 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
 
   it('regression: a copy (an offset at or below the head) is neither kept again nor replayed twice', () => {
     const { h } = history();
-    init(h, 3, range(1, 3).map((o) => event(o)));
+    init(
+      h,
+      3,
+      range(1, 3).map((o) => event(o)),
+    );
     live(h, 4, 4, 2, 5);
     expect(answer(h, 1)).toEqual([2, 3, 4, 5]);
     expect(h.historyLength('sensors')).toBe(5);
     neverAHole(h);
   });
 
-  it('regression: trimming by count keeps the ring contiguous: since before the oldest is recovered:false', () => {
+  it('trimming by count (already correct) keeps the ring contiguous: since before the oldest is recovered:false', () => {
     const { h, holes } = history(spec(3));
     init(h, 0, []);
     live(h, ...range(1, 10));
@@ -149,7 +173,7 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
     beforeEach(() => void vi.useFakeTimers({ toFake: ['Date'] }));
     afterEach(() => void vi.useRealTimers());
 
-    it('regression: expires from the front only, also when `at` went back (a clock step): no hole', () => {
+    it('expires from the front only (already correct), also when `at` went back (a clock step): no hole', () => {
       const { h, holes } = history(spec(100, 10));
       const t = Date.now();
       // 1 is old; 3 was stamped by a clock 30 s behind, between 2 and 4: it stays until 2 expires.
@@ -170,7 +194,11 @@ describe('ChannelHistory.recover: never recovered:true with a hole', () => {
 describe('ChannelHistory.whenAt: a since ahead of the head', () => {
   it('answers ahead, and calls back in the turn the head reaches the offset', () => {
     const { h } = history();
-    init(h, 3, range(1, 3).map((o) => event(o)));
+    init(
+      h,
+      3,
+      range(1, 3).map((o) => event(o)),
+    );
     expect(h.recover('sensors', { offset: 5, epoch: EPOCH })).toEqual({ kind: 'ahead', head: 3 });
     const seen: (number[] | string)[] = [];
     h.whenAt('sensors', 5, 1_000, (reached) => seen.push(reached ? answer(h, 5) : 'timeout'));

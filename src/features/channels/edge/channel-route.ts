@@ -195,7 +195,10 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
       const head = history.head(ws.channel);
       refuseAtOpen(
         ws,
-        new GatewayError('GW_ERR_SINCE_INVALID', `since ${since.offset} is ahead of channel ${ws.channel}'s last offset ${head} (waited ${RECOVERY_WAIT_MS} ms)`),
+        new GatewayError(
+          'GW_ERR_SINCE_INVALID',
+          `since ${since.offset} is ahead of channel ${ws.channel}'s last offset ${head} (waited ${RECOVERY_WAIT_MS} ms)`,
+        ),
         stats,
         (err) => sendError(ws, err),
       );
