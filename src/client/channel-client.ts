@@ -12,7 +12,7 @@ export interface Connected {
   /** Undefined on a first connect; true when the missed events follow; false when they cannot. */
   readonly recovered?: boolean;
   readonly replayed?: number;
-  /** Why not recovered: `history_exceeded` or `epoch_changed`. */
+  /** Why not recovered: `history_exceeded` (also for a hole in the history after `since`) or `epoch_changed`. */
   readonly reason?: string;
   readonly epoch: string;
   /** The channel's last offset when connected. */

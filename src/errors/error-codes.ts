@@ -40,7 +40,7 @@ export const ERRORS = {
   GW_ERR_ENTITY_NOT_FOUND: { status: 404, close: undefined, description: 'No entity with this id in the collection.' },
   GW_ERR_EVENT_INVALID: { status: 400, close: undefined, description: 'A published event is not an entity_event, realtime_update or notification of the right shape; the message names the field.' },
   GW_ERR_CHANNEL_UNKNOWN: { status: 404, close: CLOSE.INVALID_REQUEST, description: 'No such channel (GATEWAY_CHANNELS); the message lists the channels there are.' },
-  GW_ERR_SINCE_INVALID: { status: 400, close: CLOSE.INVALID_REQUEST, description: '`since` is not a whole number, comes without `epoch`, or is ahead of the channel\'s last offset (a position this server never gave).' },
+  GW_ERR_SINCE_INVALID: { status: 400, close: CLOSE.INVALID_REQUEST, description: '`since` is not a whole number, comes without `epoch`, or is still ahead of the channel\'s last offset after waiting 2 s for it (a position this server never gave).' },
   GW_ERR_HUB_UNKNOWN: { status: 404, close: undefined, description: 'An Azure Web PubSub hub this gateway does not serve (GATEWAY_AZURE_HUBS), or not a valid hub name.' },
   GW_ERR_AZURE_REQUEST_INVALID: { status: 400, close: CLOSE.POLICY_VIOLATION, description: 'An Azure Web PubSub request or client frame of the wrong shape (the protocol "declines the client": `disconnected`, then 1008); the message names the field.' },
   GW_ERR_AZURE_FILTER_INVALID: { status: 400, close: undefined, description: 'An OData `filter` that does not parse; the message says where.' },

@@ -94,6 +94,8 @@ export const EDGE_METRICS = [
   { key: 'channel_deliveries_total', kind: 'counter', help: 'Channel event frames handed to uWS for subscribers (frames x subscribers), replays included.' },
   { key: 'channel_replays_total', kind: 'counter', help: 'Reconnects with `since` answered with the missed events (recovered: true).' },
   { key: 'channel_unrecovered_total', kind: 'counter', help: 'Reconnects with `since` told recovered: false (gap out of history, or another epoch).' },
+  { key: 'channel_history_holes_total', kind: 'counter', help: 'Holes met in a channel\'s history on an edge (an event that does not follow the last offset, the history read back at start ending before the head, or a replay that would not be contiguous): the history starts after the hole, and a `since` before it is told recovered: false, history_exceeded.' },
+  { key: 'channel_recovery_waits_total', kind: 'counter', help: 'Reconnects with `since` ahead of this edge\'s last offset, held until the edge reaches it (at most 2 s, then GW_ERR_SINCE_INVALID).' },
   { key: 'rest_requests_total', kind: 'counter', help: 'REST requests to the collections and the publish API.' },
   { key: 'rest_errors_total', kind: 'counter', help: 'REST requests answered with an error status.' },
   { key: 'http_not_found_total', kind: 'counter', help: 'HTTP requests for a route that does not exist (unknown collection or path).' },

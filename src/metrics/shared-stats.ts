@@ -6,7 +6,7 @@
  */
 import { EDGE_METRICS, GLOBAL_METRICS, INGEST_METRICS, type EdgeMetric, type GlobalMetric, type IngestMetric, type MetricSpec } from './metric-table.js';
 
-const ROW = 48;
+const ROW = 64;
 const GLOBAL_ROW = 0;
 const INGEST_ROW = 1;
 const HEALTH_ROW = 2;

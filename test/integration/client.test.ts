@@ -4,7 +4,9 @@
  * a gateway restart, `recovered: false` surfaced, tokens refreshed before they expire, and no
  * reconnect on a "do not reconnect" close.
  */
+import Database from 'better-sqlite3';
 import { execFileSync } from 'node:child_process';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { describe, expect, it, onTestFinished } from 'vitest';
 import { ChannelClient, StreamClient, UserClient, type StateChange } from '../../src/client/index.js';
@@ -212,5 +214,55 @@ describe('client SDK in Node', () => {
     const info = await waitFor(connected, () => true, 'connection_established');
     expect(info).toMatchObject({ recovered: false, reason: 'epoch_changed' });
     expect(client.position).toEqual({ offset: info.offset, epoch: info.epoch }); // goes on from the head
+  });
+
+  it('surfaces recovered: false for a since before a hole in the history, goes on from the head; a since ahead of the edge recovers once it is reached', async () => {
+    const dataDir = tempDataDir();
+    const env = channelEnv({ GATEWAY_DATA_DIR: dataDir });
+    const token = await adminToken();
+    let gw = await startGateway({ env });
+    const probe = track(new ChannelClient({ url: gw.ws, channel: 'sensors', dialect: 'realtime', WebSocket: Socket, token }));
+    const probeConnected: any[] = [];
+    const probeEvents: any[] = [];
+    probe.on('connected', (c) => probeConnected.push(c));
+    probe.on('event', (f) => probeEvents.push(f));
+    await probe.start();
+    const epoch = (await waitFor(probeConnected, () => true, 'the epoch')).epoch as string;
+    for (let i = 1; i <= 4; i++) expect((await rest(gw, 'POST', '/api/v1/sensores/', { tipo: `t${i}` }, token)).status).toBe(201);
+    await waitFor(probeEvents, (f) => f.offset === 4, 'offset 4 through the bus');
+    probe.stop();
+    expect(await gw.stop()).toBe(0);
+    // Row 2 as if taken with the clock two hours behind: the history read back at start has a hole.
+    const history = new Database(join(dataDir, 'history.sqlite'));
+    expect(history.prepare("UPDATE history SET at = at - 7200000 WHERE channel = 'sensors' AND offset = 2").run().changes).toBe(1);
+    history.close();
+    gw = await startGateway({ env });
+
+    const client = track(new ChannelClient({ url: gw.ws, channel: 'sensors', dialect: 'realtime', WebSocket: Socket, token, since: { offset: 1, epoch } }));
+    const connected: any[] = [];
+    const events: any[] = [];
+    client.on('connected', (c) => connected.push(c));
+    client.on('event', (f) => events.push(f));
+    await client.start();
+    const info = await waitFor(connected, () => true, 'connection_established');
+    expect(info).toMatchObject({ recovered: false, reason: 'history_exceeded', offset: 4, epoch });
+    expect(client.position).toEqual({ offset: 4, epoch }); // the app reloads over REST and goes on from the head
+    await rest(gw, 'POST', '/api/v1/sensores/', { tipo: 't5' }, token);
+    await waitFor(events, (f) => f.offset === 5, 'the live event');
+    expect(events.map((f) => f.offset)).toEqual([5]); // no partial replay (3 and 4 were after the hole)
+
+    // Ahead: a position this edge reaches a moment later (as from another edge thread).
+    const ahead = track(new ChannelClient({ url: gw.ws, channel: 'sensors', dialect: 'realtime', WebSocket: Socket, token, since: { offset: 6, epoch } }));
+    const aheadConnected: any[] = [];
+    const aheadEvents: any[] = [];
+    ahead.on('connected', (c) => aheadConnected.push(c));
+    ahead.on('event', (f) => aheadEvents.push(f));
+    await ahead.start();
+    await rest(gw, 'POST', '/api/v1/sensores/', { tipo: 't6' }, token);
+    expect(await waitFor(aheadConnected, () => true, 'connection_established')).toMatchObject({ recovered: true, replayed: 0, offset: 6 });
+    await rest(gw, 'POST', '/api/v1/sensores/', { tipo: 't7' }, token);
+    await waitFor(aheadEvents, (f) => f.offset === 7, 'the next event');
+    expect(aheadEvents.map((f) => f.offset)).toEqual([7]);
+    expect(ahead.states.filter((s) => s.state === 'reconnecting')).toEqual([]);
   });
 });

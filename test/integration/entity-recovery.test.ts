@@ -3,13 +3,21 @@
  * `recovered: false` (never a partial replay) when it cannot, survives a gateway restart, and a
  * stalled client is closed with 4000 rather than skipped. Each "nothing lost" test counts.
  */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { eventually, startGateway, tempDataDir } from '../helpers/gateway-process.js';
+import { eventually, startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
-import type { Frame } from '../helpers/stream-client.js';
+import { connectStream, type Frame } from '../helpers/stream-client.js';
 
 const offsets = (frames: Frame[]) => frames.filter(isEvent).map((f) => (f as any).offset as number);
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+async function metric(gw: GatewayProcess, name: string): Promise<number> {
+  const match = new RegExp(`^gateway_${name} (\\d+)`, 'm').exec(await (await fetch(`${gw.http}/metrics`)).text());
+  if (!match) throw new Error(`no metric ${name}`);
+  return Number(match[1]);
+}
 
 describe('since recovery', () => {
   it('replays exactly the missed events, then live ones; says recovered:false past the history and for another epoch', async () => {
@@ -72,6 +80,57 @@ describe('since recovery', () => {
     expect(await back.next(isEvent)).toMatchObject({ offset: 4, data: { name: 'p4', pet_id: 4 } });
     await rest(again, 'POST', '/api/v1/pets/', { name: 'p5' }, token);
     expect(await back.next(isEvent)).toMatchObject({ offset: 5, data: { pet_id: 5 } });
+  });
+});
+
+describe('the recovered rule: never recovered:true with a hole', () => {
+  it('regression: a history row dropped by the age bound out of order (stamped while the clock was behind) is a hole at restart: since before it is recovered:false, after it a full replay', async () => {
+    const dataDir = tempDataDir();
+    const env = channelEnv({ GATEWAY_DATA_DIR: dataDir });
+    const token = await adminToken();
+    const gw = await startGateway({ env });
+    const client = await connectChannel(gw, '/ws/pets');
+    const epoch = (client.established as any).epoch as string;
+    for (let i = 1; i <= 5; i++) await rest(gw, 'POST', '/api/v1/pets/', { name: `p${i}` }, token);
+    await client.next((f) => (f as any).offset === 5);
+    expect(await gw.stop()).toBe(0);
+    // Row 3 was taken while the wall clock was two hours behind (then stepped forward): older than
+    // GATEWAY_HISTORY_TTL_S, so the history read back at start holds 1, 2, 4, 5 under head 5.
+    const history = new Database(join(dataDir, 'history.sqlite'));
+    expect(history.prepare("UPDATE history SET at = at - 7200000 WHERE channel = 'pets' AND offset = 3").run().changes).toBe(1);
+    history.close();
+
+    const again = await startGateway({ env });
+    // Before the fix: recovered:true, replayed 3, the replay 2, 4, 5 (event 3 missing).
+    const before = await connectChannel(again, `/ws/pets?since=1&epoch=${epoch}`);
+    expect(before.established).toMatchObject({ recovered: false, reason: 'history_exceeded', offset: 5, epoch });
+    const after = await connectChannel(again, `/ws/pets?since=3&epoch=${epoch}`);
+    expect(after.established).toMatchObject({ recovered: true, replayed: 2, offset: 5 });
+    expect(await after.next(isEvent)).toMatchObject({ offset: 4, data: { pet_id: 4 } });
+    expect(await after.next(isEvent)).toMatchObject({ offset: 5, data: { pet_id: 5 } });
+    expect(await metric(again, 'channel_history_holes_total')).toBeGreaterThanOrEqual(1);
+    expect((await rest(again, 'GET', '/api/v1/ws/stats/pets')).body).toMatchObject({ offset: 5, oldest_offset: 4, history: 2 });
+    await rest(again, 'POST', '/api/v1/pets/', { name: 'p6' }, token);
+    expect(await before.next(isEvent)).toMatchObject({ offset: 6 }); // no partial replay: only the live event
+    expect(before.frames.filter(isEvent)).toHaveLength(1);
+  });
+
+  it('a since ahead of this edge (another edge thread gave it) waits for the event, then recovers with nothing replayed twice', async () => {
+    const gw = await startGateway({ env: channelEnv() });
+    const token = await adminToken();
+    const watcher = await connectChannel(gw, '/ws/pets');
+    const epoch = (watcher.established as any).epoch as string;
+    await rest(gw, 'POST', '/api/v1/pets/', { name: 'p1' }, token);
+    await watcher.next((f) => (f as any).offset === 1);
+    // Open, with since=2 before offset 2 exists here: the answer waits for it.
+    const ahead = await connectStream(gw.ws, `?since=2&epoch=${epoch}`, { path: '/ws/pets' });
+    expect(await metric(gw, 'channel_recovery_waits_total')).toBe(1);
+    expect(ahead.frames).toEqual([]);
+    await rest(gw, 'POST', '/api/v1/pets/', { name: 'p2' }, token);
+    expect(await ahead.next((f) => f.type === 'connection_established')).toMatchObject({ recovered: true, replayed: 0, offset: 2, epoch });
+    await rest(gw, 'POST', '/api/v1/pets/', { name: 'p3' }, token);
+    expect(await ahead.next(isEvent)).toMatchObject({ offset: 3 });
+    expect(offsets(ahead.frames)).toEqual([3]); // 2 was the client's already
   });
 });
 

@@ -246,6 +246,9 @@ describe('the outbox and the history of a stopped node', () => {
     const token = await adminToken();
     expect((await rest(gw, 'POST', '/api/v1/channels/general/events', { type: 'notification', notification_type: 'normal' }, token)).status).toBe(202);
     expect(await channel.next(isEvent)).toMatchObject({ notification_type: 'normal', offset: 3 });
+    // The history starts after the row that cannot be rendered: since before it is no partial replay.
+    const before = await connectChannel(gw, `/api/v1/ws?channel=general&since=0&epoch=${epoch}`);
+    expect(before.established).toMatchObject({ type: 'connection_established', recovered: false, reason: 'history_exceeded', offset: 3 });
     await pendingIsZero(gw);
 
     const listed = await fetch(`${gw.http}/api/v1/outbox/dead-letters`);

@@ -37,6 +37,8 @@ export const SECURE_CHANNEL_PATH = '/api/v1/ws/secure';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
+/** How long a `since` ahead of this edge's head waits for the edge to reach it (docs/design/cluster-store.md §2.6). */
+export const RECOVERY_WAIT_MS = 2_000;
 
 export interface ChannelRouteDeps extends SocketRouteDeps {
   readonly history: ChannelHistory;
@@ -111,6 +113,7 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
       badFrames: 0,
       badWindowStart: 0,
       admission: { since: admission.since, error: admission.error },
+      cancelWait: null,
     };
   }
 
@@ -148,9 +151,13 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
     });
   }
 
-  /** Sends connection_established, stats (/api/v1/ws), the replay if any, and subscribes: one synchronous turn. */
+  /**
+   * Sends connection_established, stats (/api/v1/ws), the replay if any, and subscribes: one
+   * synchronous turn. A `since` ahead of this edge's head waits for it first (awaitHead).
+   */
   function start(ws: ChannelSocket, since: Since | null): void {
     const recovery = history.recover(ws.channel, since);
+    if (recovery.kind === 'ahead') return awaitHead(ws, since!);
     const position = { channel: ws.channel, epoch: history.epoch, offset: history.head(ws.channel) };
     let replay: Extract<Recovery, { kind: 'replay' }>['entries'] = [];
     if (recovery.kind === 'fresh') {
@@ -171,6 +178,44 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
     }
     ws.subscribe(channelTopic(ws.envelope, ws.format, ws.channel));
     if (ws.userId !== null) ws.subscribe(userTopic(ws.envelope, ws.format, ws.channel, ws.userId));
+  }
+
+  /**
+   * `since` is past this edge's head: another edge thread gave that offset and this one has not
+   * taken the same events yet. The socket waits (at most RECOVERY_WAIT_MS) and starts in the turn
+   * the events arrive; past the wait the position was never given: GW_ERR_SINCE_INVALID, as at once
+   * before (docs/design/cluster-store.md §2.6; the store's head decides it once offsets come from the store).
+   */
+  function awaitHead(ws: ChannelSocket, since: Since): void {
+    stats.inc('channel_recovery_waits_total');
+    ws.cancelWait = history.whenAt(ws.channel, since.offset, RECOVERY_WAIT_MS, (reached) => {
+      ws.cancelWait = null;
+      if (ws.closed) return;
+      if (reached) return begin(ws, since);
+      const head = history.head(ws.channel);
+      refuseAtOpen(
+        ws,
+        new GatewayError(
+          'GW_ERR_SINCE_INVALID',
+          `since ${since.offset} is ahead of channel ${ws.channel}'s last offset ${head} (waited ${RECOVERY_WAIT_MS} ms)`,
+        ),
+        stats,
+        (err) => sendError(ws, err),
+      );
+    });
+  }
+
+  /** start() in one cork; false (and the socket refused) when it threw. */
+  function begin(ws: ChannelSocket, since: Since | null): boolean {
+    try {
+      ws.cork(() => start(ws, since));
+      return true;
+    } catch (err) {
+      const error = err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL', 'Internal error');
+      if (!(err instanceof GatewayError)) logger.error({ err }, 'channel subscription failed');
+      refuseAtOpen(ws, error, stats, (e) => sendError(ws, e));
+      return false;
+    }
   }
 
   app.ws<ChannelSocketData>(path, {
@@ -228,22 +273,12 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
       const ws = socket as ChannelSocket;
       const admission = ws.admission!;
       ws.admission = null;
-      let error = admission.error;
-      if (error === null) {
-        sockets.add(ws);
-        history.opened(ws.channel);
-        stats.inc('channel_connections');
-        stats.inc('connections_total');
-        try {
-          ws.cork(() => start(ws, admission.since));
-          if (ws.auth) expiry.track(ws);
-          return;
-        } catch (err) {
-          error = err instanceof GatewayError ? err : new GatewayError('GW_ERR_INTERNAL', 'Internal error');
-          if (!(err instanceof GatewayError)) logger.error({ err }, 'channel subscription failed');
-        }
-      }
-      refuseAtOpen(ws, error, stats, (err) => sendError(ws, err));
+      if (admission.error !== null) return refuseAtOpen(ws, admission.error, stats, (err) => sendError(ws, err));
+      sockets.add(ws);
+      history.opened(ws.channel);
+      stats.inc('channel_connections');
+      stats.inc('connections_total');
+      if (begin(ws, admission.since) && ws.auth) expiry.track(ws);
     },
 
     message(socket, message, isBinary) {
@@ -257,6 +292,8 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
     close(socket, code, message) {
       const ws = socket as ChannelSocket;
       ws.closed = true;
+      ws.cancelWait?.();
+      ws.cancelWait = null;
       badFrames.closed(code, message);
       if (!sockets.delete(ws)) return; // refused at open: never counted
       expiry.untrack(ws);

@@ -22,6 +22,8 @@ export interface ChannelSocketData {
   badWindowStart: number;
   /** What the upgrade decided (the position to resume from, or the error), consumed in `open`. */
   admission: { readonly since: Since | null; readonly error: GatewayError | null } | null;
+  /** Set while a `since` ahead of this edge's head waits for it (ChannelHistory.whenAt): cancels the wait. */
+  cancelWait: (() => void) | null;
 }
 
 export type ChannelSocket = WebSocket<ChannelSocketData> & ChannelSocketData;

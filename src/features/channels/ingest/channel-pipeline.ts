@@ -110,7 +110,7 @@ export class ChannelPipeline {
           const event = parseJsonText(row.event, { maxDepth: this.maxJsonDepth }) as ChannelEvent;
           kept.push(this.record(spec, row.offset, row.at, event, []));
         } catch (err) {
-          // The history must stay contiguous (replays slice it by offset): start after this row.
+          // The history must stay contiguous (a replay is since+1 … head, no hole): start after this row.
           this.stats.inc('ingest_poison_messages_total');
           this.log.warn(
             { channel: spec.name, offset: row.offset, bytes: row.event.length, err: errorText(err) },
