@@ -43,7 +43,7 @@ export interface Store {
   readonly deadLetters: DeadLetterRepository;
   /** One round trip to the database; readiness. */
   ping(): Promise<void>;
-  /** Releases the connection(s); the store is not used afterwards. */
+  /** Releases the connection(s); the store is not used afterwards. Harmless when called twice. */
   close(): Promise<void>;
 }
 
