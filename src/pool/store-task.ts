@@ -1,11 +1,11 @@
 /**
- * Piscina task: one store operation on a pool thread. Each thread opens its own SQLite connection
- * once; the write, its outbox row and the serialised reply all happen here, off the edges.
+ * Piscina task: one store operation on a pool thread. Each thread opens its own store (src/store/
+ * store.ts; today the SQLite driver, one connection per thread) once; the write, its outbox row
+ * and the serialised reply all happen here, off the edges. The task is async and awaits the store
+ * (Piscina runs one task per thread at a time: concurrentTasksPerWorker is 1).
  */
-import { openDatabase } from '../store/database.js';
-import { DeadLetters } from '../features/channels/store/dead-letters.js';
-import { EntityStore } from '../features/channels/store/entity-store.js';
-import { parseEquipment, TripStore } from '../features/trips/store/trip-store.js';
+import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { parseEquipment, usableEquipment } from '../features/trips/store/trip-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
 import { poolData } from './pool-data.js';
@@ -16,43 +16,47 @@ const { dataDir, collections, maxJsonDepth, testHooks } = poolData<StoreWorkerDa
 const brokenMark = join(dataDir, 'test-hook-store-pool-broken');
 if (testHooks.includes('fail-pool-start')) throw new Error('test hook fail-pool-start: this store pool thread fails as it starts');
 if (testHooks.includes('bus') && existsSync(brokenMark)) throw new Error('test hook crash-store-pool: this replacement store pool thread fails as it starts');
-const db = openDatabase(dataDir);
-const store = new EntityStore(db, maxJsonDepth);
-const trips = new TripStore(db, maxJsonDepth);
-const deadLetters = new DeadLetters(db);
+const store = openSqliteStore(dataDir, maxJsonDepth);
 const byPath = new Map(collections.map((c) => [c.path, c]));
 
 const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
 
 /** Trips and equipment. */
-function tripTask(task: TripTask): StoreReply {
+async function tripTask(task: TripTask): Promise<StoreReply> {
   switch (task.op) {
     case 'trip-step': {
-      const result = trips.step(task.step, task.body);
-      return ok(200, result.body, result.wroteEvent);
+      const result = await store.trips.step(task.step, task.body);
+      return ok(200, result.body, result.event !== null);
     }
-    case 'trip-get':
-      return ok(200, trips.getTrip(task.id));
+    case 'trip-get': {
+      const trip = await store.trips.get(task.id);
+      if (trip === null) throw new GatewayError('GW_ERR_TRIP_NOT_FOUND', `No trip ${task.id}`);
+      return ok(200, trip);
+    }
     case 'trip-list':
-      return ok(200, trips.trips(task.skip, task.limit));
+      return ok(200, await store.trips.list(task.skip, task.limit));
     case 'equipment-list':
-      return ok(200, trips.equipment());
-    case 'equipment-get':
-      return ok(200, trips.equipment(task.code)[0]);
+      return ok(200, await store.equipment.list());
+    case 'equipment-get': {
+      const e = await store.equipment.get(task.code);
+      if (e === null) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(task.code.slice(0, 64))}`);
+      return ok(200, e);
+    }
     case 'equipment-put':
-      return ok(200, trips.saveEquipment([parseEquipment(task.body, task.code)])[0]);
+      return ok(200, (await store.equipment.save([parseEquipment(task.body, task.code)]))[0]);
     case 'equipment-delete':
-      if (!trips.removeEquipment(task.code)) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(task.code.slice(0, 64))}`);
+      if (!(await store.equipment.remove(task.code)))
+        throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(task.code.slice(0, 64))}`);
       return ok(200, { deleted: true, code: task.code });
     case 'equipment-check':
-      return ok(200, trips.usable(task.code));
+      return ok(200, usableEquipment(task.code, await store.equipment.get(task.code)));
   }
 }
 
 /** Every refusal (a GatewayError, nothing written) is answered as such; anything else is the pool's 500. */
-export default function run(task: StoreTask): StoreReply {
+export default async function run(task: StoreTask): Promise<StoreReply> {
   try {
-    return serve(task);
+    return await serve(task);
   } catch (err) {
     if (err instanceof GatewayError) return { ok: false, code: err.code, message: err.message };
     throw err;
@@ -61,7 +65,8 @@ export default function run(task: StoreTask): StoreReply {
 
 const PONG: StoreReply = { ok: true, status: 200, body: '', wroteEvent: false };
 
-function serve(task: StoreTask): StoreReply {
+async function serve(task: StoreTask): Promise<StoreReply> {
+  // The watchdog's probe answers without the store (docs/design/cluster-store.md §5.3).
   if (task.op === 'ping') return PONG;
   if (task.op === 'test-crash') {
     if (!testHooks.includes('bus')) return { ok: false, code: 'GW_ERR_NOT_FOUND', message: 'No such store operation' };
@@ -70,7 +75,9 @@ function serve(task: StoreTask): StoreReply {
   }
   if (isTripTask(task)) return tripTask(task);
   if (task.op === 'dead-letters') {
-    const items = deadLetters.page(task.skip, task.limit).map((d) => ({
+    const page = await store.deadLetters.page(task.skip, task.limit);
+    const total = await store.deadLetters.count();
+    const items = page.map((d) => ({
       id: d.id,
       channel: d.channel,
       reason: d.reason,
@@ -78,10 +85,10 @@ function serve(task: StoreTask): StoreReply {
       created_at: new Date(d.created_at).toISOString(),
       dead_lettered_at: new Date(d.dead_at).toISOString(),
     }));
-    return ok(200, { total: deadLetters.count(), skip: task.skip, limit: task.limit, dead_letters: items });
+    return ok(200, { total, skip: task.skip, limit: task.limit, dead_letters: items });
   }
   if (task.op === 'publish') {
-    store.publish(task.channel, task.payload);
+    await store.outbox.publish(task.channel, task.payload);
     return ok(202, { status: 'accepted', channel: task.channel }, true);
   }
   const c = byPath.get(task.collection);
@@ -89,21 +96,21 @@ function serve(task: StoreTask): StoreReply {
   const missing = (id: number): StoreReply => ({ ok: false, code: 'GW_ERR_ENTITY_NOT_FOUND', message: `${c.path} ${id} does not exist` });
   switch (task.op) {
     case 'list':
-      return ok(200, store.list(c, task.skip, task.limit));
+      return ok(200, await store.entities.list(c, task.skip, task.limit));
     case 'get': {
-      const entity = store.get(c, task.id);
+      const entity = await store.entities.get(c, task.id);
       return entity ? ok(200, entity) : missing(task.id);
     }
     case 'create':
-      return ok(201, store.create(c, task.fields), true);
+      return ok(201, (await store.entities.create(c, task.fields)).entity, true);
     case 'update': {
-      const result = store.update(c, task.id, task.fields);
+      const result = await store.entities.update(c, task.id, task.fields);
       if (!result) return missing(task.id);
-      return ok(200, { ...result.entity, updated_fields: result.updatedFields }, result.updatedFields.length > 0);
+      return ok(200, { ...result.entity, updated_fields: result.updatedFields }, result.event !== null);
     }
     case 'delete': {
-      const entity = store.delete(c, task.id);
-      return entity ? ok(200, { deleted: true, [c.idField]: task.id, entity }, true) : missing(task.id);
+      const result = await store.entities.delete(c, task.id);
+      return result ? ok(200, { deleted: true, [c.idField]: task.id, entity: result.entity }, true) : missing(task.id);
     }
   }
 }

@@ -13,7 +13,7 @@ import type { Db } from '../../../store/database.js';
 /** Consecutive passes of the relay in which later rows came back and this one did not, before it is dead-lettered. */
 export const OUTBOX_MAX_ATTEMPTS = 5;
 
-interface DeadLetter {
+export interface DeadLetter {
   readonly id: number;
   readonly channel: string;
   readonly reason: string;

@@ -10,7 +10,7 @@ import { entityEventJson } from '../channel-event.js';
 import { checkOutboxEvent } from '../outbox-event.js';
 import type { Db } from '../../../store/database.js';
 
-type Entity = Record<string, unknown>;
+export type Entity = Record<string, unknown>;
 
 interface Row {
   id: number;
@@ -19,7 +19,7 @@ interface Row {
   updated_at: string;
 }
 
-interface UpdateResult {
+export interface UpdateResult {
   readonly entity: Entity;
   /** Fields whose value changed; empty: nothing changed and no event was written. */
   readonly updatedFields: string[];

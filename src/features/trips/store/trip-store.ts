@@ -25,15 +25,18 @@ import {
 import type { Db } from '../../../store/database.js';
 
 const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
-type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
+export type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
 
-interface Equipment {
+export interface Equipment {
   readonly code: string;
   readonly kind: EquipmentKind;
   readonly active: boolean;
   readonly description: string | null;
   readonly updated_at: string;
 }
+
+/** Equipment as a REST PUT or the seed file gives it: the store stamps `updated_at`. */
+export type EquipmentInput = Omit<Equipment, 'updated_at'>;
 
 export const EQUIPMENT_CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
@@ -54,7 +57,7 @@ interface EquipmentRow {
 }
 
 /** Validates an equipment record (the REST body or a seed file entry). */
-export function parseEquipment(value: unknown, code?: string): Omit<Equipment, 'updated_at'> {
+export function parseEquipment(value: unknown, code?: string): EquipmentInput {
   if (value === null || typeof value !== 'object' || Array.isArray(value))
     throw new GatewayError('GW_ERR_BODY_INVALID', 'Equipment must be an object {"code","kind","active"}');
   const e = value as Record<string, unknown>;
@@ -66,6 +69,17 @@ export function parseEquipment(value: unknown, code?: string): Omit<Equipment, '
     throw new GatewayError('GW_ERR_BODY_INVALID', '"description" must be a string of at most 500 characters');
   }
   return { code: c, kind: e.kind as EquipmentKind, active: e.active !== false, description: (e.description as string | undefined) ?? null };
+}
+
+/**
+ * The equipment, if it exists (`e` not null), is active and (when given) of this kind; throws
+ * otherwise (docs/compat/trips.md validate_equipment). Pure, so every store driver refuses alike.
+ */
+export function usableEquipment(code: string, e: Equipment | null, kind?: EquipmentKind): Equipment {
+  if (e === null) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `Invalid User ID: no equipment ${JSON.stringify(code.slice(0, 64))}`);
+  if (!e.active) throw new GatewayError('GW_ERR_EQUIPMENT_INACTIVE', `Equipment ${code} is not active`);
+  if (kind !== undefined && e.kind !== kind) throw new GatewayError('GW_ERR_BODY_INVALID', `Equipment ${code} is a ${e.kind}, not a ${kind}`);
+  return e;
 }
 
 const equipmentOf = (row: EquipmentRow): Equipment => ({
@@ -163,33 +177,39 @@ export class TripStore {
   }
 
   getTrip(id: number): Record<string, unknown> {
+    const trip = this.findTrip(id);
+    if (trip === null) throw new GatewayError('GW_ERR_TRIP_NOT_FOUND', `No trip ${id}`);
+    return trip;
+  }
+
+  /** The trip as the REST API shows it, or null when there is none. */
+  findTrip(id: number): Record<string, unknown> | null {
     const row = this.selectTrip.get(id);
-    if (row === undefined) throw new GatewayError('GW_ERR_TRIP_NOT_FOUND', `No trip ${id}`);
-    return tripJson(this.trip(row));
+    return row === undefined ? null : tripJson(this.trip(row));
   }
 
   trips(skip: number, limit: number): Record<string, unknown>[] {
     return this.listTrips.all(limit, skip).map((row) => tripJson(this.trip(row)));
   }
 
-  /** The equipment, if it exists, is active and (when given) of this kind; throws otherwise (docs/compat/trips.md validate_equipment). */
+  /** The equipment, if it exists, is active and (when given) of this kind; throws otherwise (usableEquipment). */
   usable(code: string, kind?: EquipmentKind): Equipment {
+    return usableEquipment(code, this.findEquipment(code), kind);
+  }
+
+  findEquipment(code: string): Equipment | null {
     const row = this.selectEquipment.get(code);
-    if (row === undefined) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `Invalid User ID: no equipment ${JSON.stringify(code.slice(0, 64))}`);
-    const e = equipmentOf(row);
-    if (!e.active) throw new GatewayError('GW_ERR_EQUIPMENT_INACTIVE', `Equipment ${code} is not active`);
-    if (kind !== undefined && e.kind !== kind) throw new GatewayError('GW_ERR_BODY_INVALID', `Equipment ${code} is a ${e.kind}, not a ${kind}`);
-    return e;
+    return row === undefined ? null : equipmentOf(row);
   }
 
   equipment(code?: string): Equipment[] {
     if (code === undefined) return this.allEquipment.all().map(equipmentOf);
-    const row = this.selectEquipment.get(code);
-    if (row === undefined) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(code.slice(0, 64))}`);
-    return [equipmentOf(row)];
+    const e = this.findEquipment(code);
+    if (e === null) throw new GatewayError('GW_ERR_EQUIPMENT_UNKNOWN', `No equipment ${JSON.stringify(code.slice(0, 64))}`);
+    return [e];
   }
 
-  saveEquipment(list: readonly Omit<Equipment, 'updated_at'>[]): Equipment[] {
+  saveEquipment(list: readonly EquipmentInput[]): Equipment[] {
     const now = new Date().toISOString();
     return this.db.transaction(() =>
       list.map((e) => {

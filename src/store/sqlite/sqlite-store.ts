@@ -1,0 +1,173 @@
+/**
+ * The SQLite driver of the store (src/store/store.ts): gateway.sqlite, opened by each store pool
+ * thread on its own connection (src/store/database.ts), and today's synchronous repositories
+ * (EntityStore, TripStore, DeadLetters) behind the async interface.
+ *
+ * Every better-sqlite3 transaction runs to its end synchronously inside the call, and the
+ * method's Promise settles after it: nothing awaits inside a transaction, so one connection never
+ * has two writes interleaved, and a refusal thrown inside it (a GatewayError) has rolled it back
+ * before the caller sees the rejection. The hop costs one microtask per call.
+ */
+import type { Statement } from 'better-sqlite3';
+import { TRIPS_CHANNEL, type CollectionSpec } from '../../features/channels/channel-config.js';
+import { DeadLetters } from '../../features/channels/store/dead-letters.js';
+import { EntityStore } from '../../features/channels/store/entity-store.js';
+import { TripStore } from '../../features/trips/store/trip-store.js';
+import type { TripStep } from '../../features/trips/trip-steps.js';
+import { openDatabase, type Db } from '../database.js';
+import type {
+  DeadLetterRepository,
+  Entity,
+  EntityRepository,
+  EquipmentInput,
+  EquipmentRepository,
+  Outbox,
+  OutboxEvent,
+  OutboxRow,
+  Store,
+  TripRepository,
+} from '../store.js';
+
+class SqliteEntities implements EntityRepository {
+  constructor(private readonly inner: EntityStore) {}
+
+  async list(c: CollectionSpec, skip: number, limit: number) {
+    return this.inner.list(c, skip, limit);
+  }
+
+  async get(c: CollectionSpec, id: number) {
+    return this.inner.get(c, id);
+  }
+
+  async create(c: CollectionSpec, fields: Entity) {
+    return { entity: this.inner.create(c, fields), event: { channel: c.channel } };
+  }
+
+  async update(c: CollectionSpec, id: number, fields: Entity) {
+    const result = this.inner.update(c, id, fields);
+    if (!result) return null;
+    return { ...result, event: result.updatedFields.length > 0 ? { channel: c.channel } : null };
+  }
+
+  async delete(c: CollectionSpec, id: number) {
+    const entity = this.inner.delete(c, id);
+    return entity ? { entity, event: { channel: c.channel } } : null;
+  }
+}
+
+class SqliteEquipment implements EquipmentRepository {
+  constructor(private readonly inner: TripStore) {}
+
+  async list() {
+    return this.inner.equipment();
+  }
+
+  async get(code: string) {
+    return this.inner.findEquipment(code);
+  }
+
+  async save(list: readonly EquipmentInput[]) {
+    return this.inner.saveEquipment(list);
+  }
+
+  async remove(code: string) {
+    return this.inner.removeEquipment(code);
+  }
+}
+
+class SqliteTrips implements TripRepository {
+  constructor(private readonly inner: TripStore) {}
+
+  async step(step: TripStep, body: unknown) {
+    const result = this.inner.step(step, body);
+    return { body: result.body, event: result.wroteEvent ? { channel: TRIPS_CHANNEL } : null };
+  }
+
+  async get(id: number) {
+    return this.inner.findTrip(id);
+  }
+
+  async list(skip: number, limit: number) {
+    return this.inner.trips(skip, limit);
+  }
+}
+
+class SqliteOutbox implements Outbox {
+  private readonly pendingRows: Statement<[number, number], OutboxRow>;
+  private readonly countRows: Statement<[], { n: number }>;
+
+  constructor(
+    db: Db,
+    private readonly entities: EntityStore,
+  ) {
+    this.pendingRows = db.prepare('SELECT id, channel, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
+    this.countRows = db.prepare('SELECT COUNT(*) AS n FROM outbox');
+  }
+
+  async publish(channel: string, eventJson: string): Promise<OutboxEvent> {
+    this.entities.publish(channel, eventJson);
+    return { channel };
+  }
+
+  async pending(afterId: number, limit: number) {
+    return this.pendingRows.all(afterId, limit);
+  }
+
+  async count() {
+    return this.countRows.get()!.n;
+  }
+}
+
+class SqliteDeadLetters implements DeadLetterRepository {
+  constructor(private readonly inner: DeadLetters) {}
+
+  async move(id: number, reason: string) {
+    return this.inner.move(id, reason);
+  }
+
+  async count() {
+    return this.inner.count();
+  }
+
+  async page(skip: number, limit: number) {
+    return this.inner.page(skip, limit);
+  }
+}
+
+export class SqliteStore implements Store {
+  readonly backend = 'sqlite' as const;
+  readonly entities: EntityRepository;
+  readonly equipment: EquipmentRepository;
+  readonly trips: TripRepository;
+  readonly outbox: Outbox;
+  readonly deadLetters: DeadLetterRepository;
+  private readonly probe: Statement<[]>;
+
+  /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (channels/outbox-event.ts). */
+  constructor(
+    private readonly db: Db,
+    maxJsonDepth: number,
+  ) {
+    const entityStore = new EntityStore(db, maxJsonDepth);
+    const tripStore = new TripStore(db, maxJsonDepth);
+    this.entities = new SqliteEntities(entityStore);
+    this.equipment = new SqliteEquipment(tripStore);
+    this.trips = new SqliteTrips(tripStore);
+    this.outbox = new SqliteOutbox(db, entityStore);
+    this.deadLetters = new SqliteDeadLetters(new DeadLetters(db));
+    this.probe = db.prepare('SELECT 1');
+  }
+
+  async ping(): Promise<void> {
+    this.probe.get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}
+
+/** Opens gateway.sqlite in `dataDir` (created with its tables if needed) on a connection of its own. */
+export function openSqliteStore(dataDir: string, maxJsonDepth: number): SqliteStore {
+  return new SqliteStore(openDatabase(dataDir), maxJsonDepth);
+}

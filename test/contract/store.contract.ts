@@ -1,0 +1,334 @@
+/**
+ * The store's contract (src/store/store.ts): what every driver must do, as the store pool task uses
+ * it. A driver's test file calls `storeContract(name, makeStore)`; `makeStore` gives a fresh, empty
+ * store and a way to open another connection to the same data (another pool thread, another node),
+ * so ids, concurrency and durability are checked across connections, not only within one.
+ *
+ * Runs on the source modules (no pool, no threads): the store is a library here.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { DEFAULT_CHANNELS, parseChannelsConfig, type CollectionSpec } from '../../src/features/channels/channel-config.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
+import { GatewayError } from '../../src/errors/gateway-error.js';
+import type { ErrorCode } from '../../src/errors/error-codes.js';
+import type { Store } from '../../src/store/store.js';
+
+export interface StoreFixture {
+  /** A fresh, empty store (its schema in place). */
+  readonly store: Store;
+  /** Another driver instance on the same data, as another pool thread or node would open it. */
+  open(): Promise<Store>;
+  /** Closes `store` (close() is harmless twice) and removes the data. */
+  dispose(): Promise<void>;
+}
+
+export type MakeStore = (options: { readonly maxJsonDepth: number }) => Promise<StoreFixture>;
+
+const collections = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections;
+const collection = (path: string): CollectionSpec => collections.find((c) => c.path === path)!;
+const SENSORES = collection('sensores');
+const PETS = collection('pets');
+
+/** Rejects with a GatewayError of `code`. */
+async function refused(promise: Promise<unknown>, code: ErrorCode, message?: RegExp): Promise<void> {
+  const err = await promise.then(
+    () => new Error('expected a refusal'),
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(GatewayError);
+  expect((err as GatewayError).code).toBe(code);
+  if (message) expect((err as GatewayError).message).toMatch(message);
+}
+
+const nested = (depth: number): unknown => (depth === 0 ? 1 : { n: nested(depth - 1) });
+
+interface EntityEvent {
+  readonly type: string;
+  readonly entity_type: string;
+  readonly event_type: string;
+  readonly entity_id: number;
+  readonly data: Record<string, unknown>;
+  readonly metadata: Record<string, unknown>;
+}
+
+export function storeContract(name: string, makeStore: MakeStore): void {
+  describe(`store contract: ${name}`, () => {
+    let fixture: StoreFixture | undefined;
+    const opened: Store[] = [];
+
+    async function fresh(): Promise<Store> {
+      fixture = await makeStore({ maxJsonDepth: DEFAULT_MAX_JSON_DEPTH });
+      return fixture.store;
+    }
+
+    async function another(): Promise<Store> {
+      const store = await fixture!.open();
+      opened.push(store);
+      return store;
+    }
+
+    /** Every outbox row, oldest first, with its event parsed. */
+    async function outbox(store: Store): Promise<{ id: number; channel: string; event: EntityEvent }[]> {
+      const rows = await store.outbox.pending(0, 10_000);
+      return rows.map((r) => ({ id: r.id, channel: r.channel, event: JSON.parse(r.payload) as EntityEvent }));
+    }
+
+    afterEach(async () => {
+      for (const store of opened.splice(0)) await store.close();
+      await fixture?.dispose();
+      fixture = undefined;
+    });
+
+    it('names its backend and answers ping', async () => {
+      const store = await fresh();
+      expect(['sqlite', 'postgres']).toContain(store.backend);
+      await store.ping();
+    });
+
+    describe('entities', () => {
+      it('creates, reads, updates and deletes, each write with its event in the outbox', async () => {
+        const store = await fresh();
+        const { entity, event } = await store.entities.create(SENSORES, { tipo: 'temp', descripcion: 'a', zona: 1 });
+        expect(event.channel).toBe('sensors');
+        expect(Object.keys(entity)).toEqual(['id', 'tipo', 'descripcion', 'zona', 'created_at', 'updated_at']);
+        expect(entity).toMatchObject({ id: 1, tipo: 'temp', descripcion: 'a', zona: 1 });
+        expect(entity.created_at).toBe(entity.updated_at);
+        expect(await store.entities.get(SENSORES, 1)).toEqual(entity);
+        expect(await store.entities.get(SENSORES, 2)).toBeNull();
+
+        const updated = await store.entities.update(SENSORES, 1, { descripcion: 'b', zona: null, nuevo: [1, 2] });
+        expect(updated?.updatedFields).toEqual(['descripcion', 'zona', 'nuevo']);
+        expect(updated?.event).toEqual({ channel: 'sensors' });
+        expect(Object.keys(updated!.entity)).toEqual(['id', 'tipo', 'descripcion', 'nuevo', 'created_at', 'updated_at']);
+        expect(await store.entities.get(SENSORES, 1)).toEqual(updated!.entity);
+
+        const same = await store.entities.update(SENSORES, 1, { descripcion: 'b', tipo: 'temp' });
+        expect(same).toEqual({ entity: updated!.entity, updatedFields: [], event: null });
+        expect(await store.entities.update(SENSORES, 99, { descripcion: 'x' })).toBeNull();
+
+        const deleted = await store.entities.delete(SENSORES, 1);
+        expect(deleted).toEqual({ entity: updated!.entity, event: { channel: 'sensors' } });
+        expect(await store.entities.get(SENSORES, 1)).toBeNull();
+        expect(await store.entities.delete(SENSORES, 1)).toBeNull();
+
+        const rows = await outbox(store);
+        expect(rows.map((r) => [r.channel, r.event.event_type, r.event.entity_id])).toEqual([
+          ['sensors', 'created', 1],
+          ['sensors', 'updated', 1],
+          ['sensors', 'deleted', 1],
+        ]);
+        expect(rows[1].event.metadata).toEqual({ action: 'update_sensor', fields_updated: ['descripcion', 'zona', 'nuevo'] });
+        expect(rows[1].event.data.updated_fields).toEqual(['descripcion', 'zona', 'nuevo']);
+        expect(rows[0].id).toBeLessThan(rows[1].id);
+        expect(await store.outbox.count()).toBe(3);
+      });
+
+      it('keeps a field named __proto__ as data, never as a prototype', async () => {
+        const store = await fresh();
+        const fields = JSON.parse('{"__proto__":{"polluted":true},"tipo":"x"}') as Record<string, unknown>;
+        await store.entities.create(SENSORES, { tipo: 'x' });
+        const updated = await store.entities.update(SENSORES, 1, fields);
+        expect(updated?.updatedFields).toEqual(['__proto__']);
+        const read = await store.entities.get(SENSORES, 1);
+        expect(Object.hasOwn(read!, '__proto__')).toBe(true);
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      });
+
+      it('lists in id order, pages with skip and limit, one collection at a time', async () => {
+        const store = await fresh();
+        for (let i = 1; i <= 7; i++) await store.entities.create(SENSORES, { n: i });
+        await store.entities.create(PETS, { name: 'rex' });
+        await store.entities.delete(SENSORES, 3);
+        const ids = (list: Record<string, unknown>[], field = 'id') => list.map((e) => e[field]);
+        expect(ids(await store.entities.list(SENSORES, 0, 100))).toEqual([1, 2, 4, 5, 6, 7]);
+        expect(ids(await store.entities.list(SENSORES, 0, 2))).toEqual([1, 2]);
+        expect(ids(await store.entities.list(SENSORES, 2, 2))).toEqual([4, 5]);
+        expect(ids(await store.entities.list(SENSORES, 6, 2))).toEqual([]);
+        expect(await store.entities.list(PETS, 0, 100)).toEqual([expect.objectContaining({ pet_id: 1, name: 'rex' })]);
+        expect(await store.entities.list(collection('payments'), 0, 100)).toEqual([]);
+      });
+
+      it('never reuses an id: not after a delete, not on another connection, not after a reopen', async () => {
+        const store = await fresh();
+        for (let i = 0; i < 3; i++) await store.entities.create(SENSORES, { n: i });
+        await store.entities.delete(SENSORES, 3);
+        expect((await store.entities.create(SENSORES, { n: 3 })).entity.id).toBe(4);
+        await store.entities.delete(SENSORES, 4);
+        const other = await another();
+        expect((await other.entities.create(SENSORES, { n: 4 })).entity.id).toBe(5);
+        expect((await other.entities.create(PETS, { n: 0 })).entity.pet_id).toBe(1); // one sequence per collection
+        await store.close();
+        const reopened = await another();
+        await reopened.entities.delete(SENSORES, 5);
+        expect((await reopened.entities.create(SENSORES, { n: 5 })).entity.id).toBe(6);
+      });
+
+      it('gives concurrent creates on two connections distinct ids, each with its own event', async () => {
+        const store = await fresh();
+        const other = await another();
+        const creates = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? store : other).entities.create(SENSORES, { n: i }));
+        const ids = (await Promise.all(creates)).map((r) => r.entity.id as number);
+        expect(new Set(ids).size).toBe(40);
+        expect([...ids].sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+        const events = await outbox(store);
+        expect(events.map((r) => r.event.entity_id).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+      });
+
+      it('writes neither the entity nor its event when the event is refused, and takes no id', async () => {
+        const store = await fresh();
+        await store.entities.create(SENSORES, { n: 1 });
+        const deep = nested(DEFAULT_MAX_JSON_DEPTH + 2) as Record<string, unknown>;
+        await refused(store.entities.create(SENSORES, { deep }), 'GW_ERR_BODY_INVALID', /created event of sensores 2/);
+        await refused(store.entities.update(SENSORES, 1, { deep }), 'GW_ERR_BODY_INVALID', /updated event of sensores 1/);
+        expect(await store.entities.list(SENSORES, 0, 100)).toEqual([expect.objectContaining({ id: 1, n: 1 })]);
+        expect(Object.keys((await store.entities.get(SENSORES, 1))!)).not.toContain('deep');
+        expect(await store.outbox.count()).toBe(1);
+        expect((await store.entities.create(SENSORES, { n: 2 })).entity.id).toBe(2);
+        expect(await store.outbox.count()).toBe(2);
+      });
+    });
+
+    describe('outbox and dead letters', () => {
+      it('queues a published event as given, after checking it', async () => {
+        const store = await fresh();
+        expect(await store.outbox.publish('alerts', '{"type":"alert","level":2}')).toEqual({ channel: 'alerts' });
+        await refused(store.outbox.publish('alerts', JSON.stringify(nested(DEFAULT_MAX_JSON_DEPTH + 2))), 'GW_ERR_EVENT_INVALID');
+        const rows = await store.outbox.pending(0, 10);
+        expect(rows).toEqual([{ id: expect.any(Number) as number, channel: 'alerts', payload: '{"type":"alert","level":2}' }]);
+        expect(await store.outbox.pending(rows[0].id, 10)).toEqual([]);
+      });
+
+      it('moves outbox rows to the dead letters and lists them oldest first, paged, without the event', async () => {
+        const store = await fresh();
+        for (let i = 0; i < 4; i++) await store.outbox.publish(`ch${i}`, JSON.stringify({ type: 'e', i }));
+        const rows = await store.outbox.pending(0, 10);
+        expect(await store.deadLetters.count()).toBe(0);
+        expect(await store.deadLetters.page(0, 10)).toEqual([]);
+        expect(await store.deadLetters.move(rows[2].id, 'refused: not JSON')).toBe(true);
+        expect(await store.deadLetters.move(rows[0].id, 'x'.repeat(600))).toBe(true);
+        expect(await store.deadLetters.move(rows[0].id, 'again')).toBe(false);
+        expect(await store.deadLetters.move(9_999_999, 'no such row')).toBe(false);
+        expect((await store.outbox.pending(0, 10)).map((r) => r.channel)).toEqual(['ch1', 'ch3']);
+        expect(await store.deadLetters.count()).toBe(2);
+        const page = await store.deadLetters.page(0, 10);
+        expect(page.map((d) => [d.id, d.channel, d.bytes])).toEqual([
+          [rows[0].id, 'ch0', Buffer.byteLength(rows[0].payload)],
+          [rows[2].id, 'ch2', Buffer.byteLength(rows[2].payload)],
+        ]);
+        expect(page[0].reason).toBe('x'.repeat(500));
+        expect(page[1].reason).toBe('refused: not JSON');
+        for (const d of page) {
+          expect(Number.isSafeInteger(d.created_at) && Number.isSafeInteger(d.dead_at)).toBe(true);
+          expect(d.dead_at).toBeGreaterThanOrEqual(d.created_at);
+          expect(Object.keys(d).sort()).toEqual(['bytes', 'channel', 'created_at', 'dead_at', 'id', 'reason']);
+        }
+        expect((await store.deadLetters.page(1, 10)).map((d) => d.channel)).toEqual(['ch2']);
+        expect(await store.deadLetters.page(0, 1)).toHaveLength(1);
+      });
+    });
+
+    describe('equipment', () => {
+      it('upserts, lists by code, reads and removes', async () => {
+        const store = await fresh();
+        expect(await store.equipment.list()).toEqual([]);
+        const saved = await store.equipment.save([
+          { code: 'PAL-1', kind: 'excavator', active: true, description: 'pala' },
+          { code: 'CAM-1', kind: 'truck', active: true, description: null },
+        ]);
+        expect(saved.map((e) => e.code)).toEqual(['PAL-1', 'CAM-1']);
+        expect(saved[0].updated_at).toBe(saved[1].updated_at);
+        expect(Object.keys(saved[0])).toEqual(['code', 'kind', 'active', 'description', 'updated_at']);
+        expect((await store.equipment.list()).map((e) => e.code)).toEqual(['CAM-1', 'PAL-1']);
+        expect(await store.equipment.get('CAM-1')).toEqual(saved[1]);
+        expect(await store.equipment.get('NONE')).toBeNull();
+        const [again] = await store.equipment.save([{ code: 'CAM-1', kind: 'truck', active: false, description: 'parked' }]);
+        expect(await store.equipment.get('CAM-1')).toEqual(again);
+        expect(again).toMatchObject({ active: false, description: 'parked' });
+        expect(await store.equipment.remove('CAM-1')).toBe(true);
+        expect(await store.equipment.remove('CAM-1')).toBe(false);
+        expect((await store.equipment.list()).map((e) => e.code)).toEqual(['PAL-1']);
+        expect(await store.outbox.count()).toBe(0); // equipment has no channel
+      });
+    });
+
+    describe('trips', () => {
+      async function withFleet(): Promise<Store> {
+        const store = await fresh();
+        await store.equipment.save([
+          { code: 'CAM-1', kind: 'truck', active: true, description: null },
+          { code: 'CAM-OFF', kind: 'truck', active: false, description: null },
+          { code: 'PAL-1', kind: 'excavator', active: true, description: null },
+        ]);
+        return store;
+      }
+
+      it('walks the legal steps, each with its event on viajes', async () => {
+        const store = await withFleet();
+        const created = await store.trips.step('crear', { equipo: 'CAM-1', patente: 'AB-12', conductor: 'Ana' });
+        expect(created).toEqual({ body: { id: 1 }, event: { channel: 'viajes' } });
+        const loaded = await store.trips.step('finalizar-carga', { id_movimiento: 1 });
+        expect(loaded.body).toMatchObject({ IdMovimiento: 1, estado: 'carga_finalizada', Equipo: 'CAM-1', Patente: 'AB-12' });
+        expect(typeof loaded.body.HoraFinCarga).toBe('string');
+        const changed = await store.trips.step('actualizar', { id_movimiento: 1, conductor: 'Eva' });
+        expect(changed.body).toMatchObject({ estado: 'carga_finalizada', Conductor: 'Eva' });
+        expect(changed.event).toEqual({ channel: 'viajes' });
+        const unchanged = await store.trips.step('actualizar', { id_movimiento: 1, conductor: 'Eva' });
+        expect(unchanged.event).toBeNull();
+        await store.trips.step('en-descarga', { IdMovimiento: 1 });
+        const done = await store.trips.step('finalizar', { id_movimiento: 1 });
+        expect(done.body.estado).toBe('finalizado');
+        expect(await store.trips.get(1)).toEqual(done.body);
+        expect(await store.trips.get(2)).toBeNull();
+
+        const rows = await outbox(store);
+        expect(rows.map((r) => [r.channel, r.event.event_type, r.event.entity_id])).toEqual([
+          ['viajes', 'ViajeCreado', 1],
+          ['viajes', 'CargaFinalizada', 1],
+          ['viajes', 'ViajeActualizado', 1],
+          ['viajes', 'ViajeEnDescarga', 1],
+          ['viajes', 'ViajeFinalizado', 1],
+        ]);
+      });
+
+      it('refuses illegal transitions, unknown trips and unusable equipment, writing nothing', async () => {
+        const store = await withFleet();
+        await store.trips.step('crear', { equipo: 'CAM-1', patente: 'AB-12' });
+        const before = await store.outbox.count();
+        const trip = await store.trips.get(1);
+        await refused(
+          store.trips.step('en-descarga', { id_movimiento: 1 }),
+          'GW_ERR_TRIP_TRANSITION',
+          /creado: en-descarga is allowed only from carga_finalizada/,
+        );
+        await refused(store.trips.step('finalizar', { id_movimiento: 1 }), 'GW_ERR_TRIP_TRANSITION');
+        await refused(store.trips.step('finalizar-carga', { id_movimiento: 7 }), 'GW_ERR_TRIP_NOT_FOUND', /No trip 7/);
+        await refused(store.trips.step('crear', { equipo: 'NONE', patente: 'X' }), 'GW_ERR_EQUIPMENT_UNKNOWN', /no equipment "NONE"/);
+        await refused(store.trips.step('crear', { equipo: 'CAM-OFF', patente: 'X' }), 'GW_ERR_EQUIPMENT_INACTIVE');
+        await refused(store.trips.step('crear', { equipo: 'PAL-1', patente: 'X' }), 'GW_ERR_BODY_INVALID', /is a excavator, not a truck/);
+        await refused(store.trips.step('crear', { equipo: 'CAM-1', patente: 'X', conductor: 'é'.repeat(600_000) }), 'GW_ERR_MESSAGE_TOO_LARGE');
+        await refused(store.trips.step('actualizar', { id_movimiento: 1, conductor: 'é'.repeat(600_000) }), 'GW_ERR_MESSAGE_TOO_LARGE');
+        await store.trips.step('cancelar', { id_movimiento: 1, motivo: 'lluvia' });
+        await refused(store.trips.step('cancelar', { id_movimiento: 1 }), 'GW_ERR_TRIP_TRANSITION', /cancelado/);
+        expect(await store.outbox.count()).toBe(before + 1);
+        expect((await store.trips.get(1))?.estado).toBe('cancelado');
+        expect((await store.trips.get(1))?.Conductor).toBe(trip?.Conductor);
+        expect((await store.trips.list(0, 10)).map((t) => t.IdMovimiento)).toEqual([1]);
+      });
+
+      it('lists newest first, paged; ids distinct across connections and never reused', async () => {
+        const store = await withFleet();
+        const other = await another();
+        const made = await Promise.all(Array.from({ length: 6 }, (_, i) => (i % 2 ? store : other).trips.step('crear', { equipo: 'CAM-1', patente: `P${i}` })));
+        const ids = made.map((m) => m.body.id as number);
+        expect(new Set(ids).size).toBe(6);
+        await refused(store.trips.step('crear', { equipo: 'NONE', patente: 'X' }), 'GW_ERR_EQUIPMENT_UNKNOWN');
+        const next = (await store.trips.step('crear', { equipo: 'CAM-1', patente: 'P6' })).body.id as number;
+        expect(next).toBeGreaterThan(Math.max(...ids));
+        const all = (await store.trips.list(0, 100)).map((t) => t.IdMovimiento as number);
+        expect(all).toEqual([...ids, next].sort((a, b) => b - a));
+        expect((await store.trips.list(2, 3)).map((t) => t.IdMovimiento)).toEqual(all.slice(2, 5));
+        expect(await store.trips.list(100, 3)).toEqual([]);
+      });
+    });
+  });
+}
