@@ -6,6 +6,7 @@ import { openDatabase } from '../store/database.js';
 import { DeadLetters } from '../features/channels/store/dead-letters.js';
 import { EntityStore } from '../features/channels/store/entity-store.js';
 import { parseEquipment, TripStore } from '../features/trips/store/trip-store.js';
+import { PositionStore } from '../features/telemetry/store/position-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
 import { poolData } from './pool-data.js';
@@ -20,6 +21,7 @@ const db = openDatabase(dataDir);
 const store = new EntityStore(db, maxJsonDepth);
 const trips = new TripStore(db, maxJsonDepth);
 const deadLetters = new DeadLetters(db);
+const positions = new PositionStore(db);
 const byPath = new Map(collections.map((c) => [c.path, c]));
 
 const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
@@ -67,6 +69,10 @@ function serve(task: StoreTask): StoreReply {
     if (!testHooks.includes('bus')) return { ok: false, code: 'GW_ERR_NOT_FOUND', message: 'No such store operation' };
     if (task.replacementsFail) writeFileSync(brokenMark, '');
     process.exit(1); // in a worker thread: ends this thread only, as a crash would
+  }
+  if (task.op === 'positions-put') {
+    positions.putJson(task.json);
+    return PONG;
   }
   if (isTripTask(task)) return tripTask(task);
   if (task.op === 'dead-letters') {

@@ -36,11 +36,20 @@ WHERE device_positions.at < excluded.at`);
     this.remove = db.prepare('DELETE FROM device_positions WHERE at < ?');
   }
 
-  put(batch: readonly PositionRecord[]): void {
-    if (batch.length === 0) return;
+  /** A batch as the one JSON text `putJson` takes (made on ingest, written on a store pool thread). */
+  static encode(batch: readonly PositionRecord[]): string {
     let json = '[';
     for (const p of batch) json += `${json.length > 1 ? ',' : ''}[${JSON.stringify(p.deviceId)},${p.payload},${JSON.stringify(p.timestamp)},${p.at}]`;
-    this.upsert.run(`${json}]`);
+    return `${json}]`;
+  }
+
+  put(batch: readonly PositionRecord[]): void {
+    if (batch.length > 0) this.putJson(PositionStore.encode(batch));
+  }
+
+  /** One statement, whatever the batch's size; an older `at` never overwrites a newer one. */
+  putJson(json: string): void {
+    this.upsert.run(json);
   }
 
   /** The positions accepted at or after `notBefore` (ms), oldest first. */
