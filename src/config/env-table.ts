@@ -93,7 +93,7 @@ export const ENV_TABLE: readonly EnvVar[] = [
   { name: 'GATEWAY_CONNECT_BURST_PER_IP', kind: 'int', default: '200', min: 1, max: 1000000, description: 'Burst of upgrades per client IP.' },
   { name: 'GATEWAY_FRAME_RATE', kind: 'int', default: '50', min: 1, max: 1000000, description: 'Client frames per second per connection (token bucket); over it: close 4029.' },
   { name: 'GATEWAY_FRAME_BURST', kind: 'int', default: '100', min: 1, max: 1000000, description: 'Burst of client frames per connection.' },
-  { name: 'GATEWAY_DATA_DIR', kind: 'string', default: './data', description: 'Directory of the SQLite database (`gateway.sqlite`, WAL): entities, outbox, event history, node identity. One per node.' },
+  { name: 'GATEWAY_DATA_DIR', kind: 'string', default: './data', description: 'Directory of the SQLite database (`gateway.sqlite`, WAL): entities, outbox, event history, node identity, share-link revocations, last positions. One per node.' },
   { name: 'GATEWAY_CHANNELS', kind: 'string', default: undefined, description: 'Entity collections and channels, as JSON or `@path/to/channels.json` (see "Entity channels"). Unset: the built-in set serving reference/002, 003 and 004.' },
   { name: 'GATEWAY_HISTORY_SIZE', kind: 'int', default: '1000', min: 0, max: 1000000, description: 'Events kept per channel for `since` recovery, unless the channel sets `history_size`.' },
   { name: 'GATEWAY_HISTORY_TTL_S', kind: 'int', default: '3600', min: 1, max: 2592000, description: 'Age after which an event leaves the history, unless the channel sets `history_ttl_s`.' },
