@@ -89,12 +89,21 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     // Called for a thread that ends after it was ready; the watchdog calls onFatal itself.
     const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);
     const channels = Array.from({ length: config.edge.threads }, () => new MessageChannel());
-    const ingestData: IngestWorkerData = { config, identity, mqttUrl, mqttLogin: broker?.login, stats: stats.buffer, edgePorts: channels.map((c) => c.port1) };
+    const ingestStore = new MessageChannel(); // served once the store pool exists; ingest's tasks wait in the port till then
+    const ingestData: IngestWorkerData = {
+      config,
+      identity,
+      mqttUrl,
+      mqttLogin: broker?.login,
+      stats: stats.buffer,
+      edgePorts: channels.map((c) => c.port1),
+      storePort: ingestStore.port2,
+    };
     const ingest = new WorkerHandle(
       'ingest',
       new URL('./ingest/ingest-worker.js', import.meta.url),
       ingestData,
-      channels.map((c) => c.port1),
+      [...channels.map((c) => c.port1), ingestStore.port2],
       logger,
       onUnexpectedExit,
     );
@@ -114,7 +123,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       : undefined;
     if (tokenService) started.push(tokenService);
 
-    // The store pool (SQLite writes and reads off the edges), one port per edge.
+    // The store pool (SQLite writes and reads off the edges), one port per edge and one for ingest.
     const storeChannels = channels.map(() => new MessageChannel());
     const storeService = new StoreService(
       {
@@ -124,7 +133,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
         testHooks: config.health.testHooks,
       },
       config.events.storeThreads,
-      storeChannels.map((c) => c.port1),
+      [...storeChannels.map((c) => c.port1), ingestStore.port1],
       logger.child({ component: 'store-pool' }),
     );
     started.push(storeService);

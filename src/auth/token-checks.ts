@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { PoolServiceReply } from '../pool/token-service.js';
+import { GatewayError } from '../errors/gateway-error.js';
 import { PortClient } from '../threads/port-rpc.js';
 import type { JwtConfig } from './jwt-verifier.js';
 import { JwtVerifier } from './jwt-verifier.js';
@@ -51,6 +52,8 @@ export class TokenCheckCore {
 }
 
 function applyRevocations(grant: ShareGrant, revocations: RevocationList): ShareGrant {
+  // Before the kept revocations arrived a revoked link would pass: refused as the node still starting.
+  if (!revocations.loaded) throw new GatewayError('GW_ERR_NOT_READY', 'Share links are starting; retry shortly');
   if (revocations.isRevoked(grant.jti)) throw new TokenError('revoked');
   return grant;
 }

@@ -33,6 +33,10 @@ export interface TelemetryConfig {
   readonly batchMaxBytes: number;
   /** `device_ids=*&batch=1`: the interval of its batches. */
   readonly streamBatchMs: number;
+  /** GATEWAY_POSITIONS_RETENTION_S: last positions kept this long across restarts; 0: not kept. */
+  readonly positionsRetentionS: number;
+  /** GATEWAY_POSITIONS_FLUSH_MS: the interval of the batched position writes. */
+  readonly positionsFlushMs: number;
 }
 
 export interface EdgeConfig {

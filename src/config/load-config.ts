@@ -105,6 +105,8 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       keepaliveMs: int('GATEWAY_KEEPALIVE_MS')!,
       batchMaxBytes: int('GATEWAY_BATCH_MAX_BYTES')!,
       streamBatchMs: int('GATEWAY_STREAM_BATCH_MS')!,
+      positionsRetentionS: int('GATEWAY_POSITIONS_RETENTION_S')!,
+      positionsFlushMs: int('GATEWAY_POSITIONS_FLUSH_MS')!,
     },
     health: loadHealth(env, int, str),
     shutdownTimeoutMs: int('GATEWAY_SHUTDOWN_TIMEOUT_MS')!,

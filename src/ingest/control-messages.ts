@@ -31,15 +31,16 @@ export class ControlMessages {
     this.log = new RateLimitedLog(logger);
   }
 
-  revocation(payload: Buffer): void {
+  /** A revocation's link and expiry, or null (refused, counted here); share-location keeps and broadcasts it. */
+  revocation(payload: Buffer): { readonly jti: string; readonly expiresAt: number } | null {
     const value = this.parse('revocation', payload);
-    if (value === null) return;
+    if (value === null) return null;
     const expiresAt = typeof value?.expires_at === 'string' ? Date.parse(value.expires_at) : Number.NaN;
     if (typeof value?.jti !== 'string' || value.jti.length > 128 || !Number.isFinite(expiresAt)) {
       this.reject('revocation', 'needs "jti" and "expires_at"');
-      return;
+      return null;
     }
-    this.broadcast({ t: 'revoked', jti: value.jti, expiresAt });
+    return { jti: value.jti, expiresAt };
   }
 
   event(target: string, payload: Buffer): void {

@@ -14,6 +14,8 @@ import type { RowWriter } from '../metrics/shared-stats.js';
 import type { Db, NodeIdentity } from '../store/database.js';
 import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '../threads/dispatch.js';
 import type { FeatureToIngest } from '../threads/messages.js';
+import type { PortClient } from '../threads/port-rpc.js';
+import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import type { ControlMessages } from './control-messages.js';
 import type { EdgeFanout } from './edge-fanout.js';
 
@@ -28,6 +30,8 @@ export interface IngestContext {
   readonly edgePorts: readonly MessagePort[];
   /** The store's database (the outbox, the equipment registry), opened and closed by the root. */
   readonly storeDb: Db;
+  /** The store pool, for writes that should not hold this thread (the batches of last positions). */
+  readonly store: PortClient<StoreTask, StoreReply>;
   /** The bus's revocations and user/role events, parsed and bounded (control-messages.ts). */
   readonly controlMessages: ControlMessages;
   /** The bus: whether ingest is subscribed now, and a publish that tags control topics (control-auth.ts). */

@@ -20,7 +20,8 @@ import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { SharedStats } from '../metrics/shared-stats.js';
 import { openDatabase, type NodeIdentity } from '../store/database.js';
 import type { EdgeToIngest, FeatureToIngest } from '../threads/messages.js';
-import { reportPortErrors } from '../threads/port-rpc.js';
+import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
+import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
 import { parseBusHook, spinForever } from '../threads/test-hooks.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
 import { ControlAuth, TAG_MAX_BYTES } from './control-auth.js';
@@ -38,9 +39,11 @@ export interface IngestWorkerData {
   readonly mqttLogin: { readonly username: string; readonly password: string } | undefined;
   readonly stats: SharedArrayBuffer;
   readonly edgePorts: MessagePort[];
+  /** To the store pool (its tasks from ingest: the batches of last positions). */
+  readonly storePort: MessagePort;
 }
 
-const { config, identity, mqttUrl, mqttLogin, stats: statsBuffer, edgePorts } = workerData as IngestWorkerData;
+const { config, identity, mqttUrl, mqttLogin, stats: statsBuffer, edgePorts, storePort } = workerData as IngestWorkerData;
 const logger = createLogger(config.logLevel, 'ingest');
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
@@ -55,6 +58,8 @@ const controlMessages = new ControlMessages(
   logger.child({ component: 'control' }),
 );
 const storeDb = openDatabase(config.events.dataDir, 'store');
+reportPortErrors(storePort, logger, 'store');
+const store = new PortClient<StoreTask, StoreReply>(storePort);
 const context: IngestContext = {
   config,
   identity,
@@ -63,6 +68,7 @@ const context: IngestContext = {
   fanout,
   edgePorts,
   storeDb,
+  store,
   controlMessages,
   bus: { subscribed: () => source.subscribed, publish: (topic, payload, qos) => publishControl(topic, payload, qos) },
 };
@@ -204,6 +210,7 @@ onCloseRequest(logger, async () => {
   ingest.stop();
   await source.close();
   ingest.close();
+  store.close();
   storeDb.close();
   stats.set('mqtt_connected', 0);
   fanout.flush();

@@ -62,6 +62,9 @@ export const INGEST_METRICS = [
   { key: 'trip_outbound_retries_total', kind: 'counter', help: 'Sends to the real Azure service that failed and were retried with backoff.' },
   { key: 'trip_outbound_failed_total', kind: 'counter', help: 'Trip events the real Azure service never took: refused over 1 MB (Message Too Large) or out of retries.' },
   { key: 'azure_commands_rejected_total', kind: 'counter', help: 'Azure Web PubSub commands on the bus refused: unknown hub, not JSON, wrong shape, bad filter.' },
+  { key: 'positions_flushed_total', kind: 'counter', help: 'Last positions written to the data directory (one per device changed since the previous batch, every GATEWAY_POSITIONS_FLUSH_MS).' },
+  { key: 'positions_flush_skipped_total', kind: 'counter', help: 'Position batches not sent because the previous one was still being written (its devices go in the next one).' },
+  { key: 'positions_flush_ms', kind: 'gauge', help: 'Time the ingest thread spent making the last batch of positions, in milliseconds (a store pool thread writes it).' },
 ] as const satisfies readonly MetricSpec[];
 
 export const EDGE_METRICS = [

@@ -39,7 +39,16 @@ export interface DeadLetterTask {
  */
 export type HealthTask = { readonly op: 'ping' } | { readonly op: 'test-crash'; readonly replacementsFail: boolean };
 
-export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask;
+/**
+ * From ingest, not an edge: the last positions changed since its previous batch, as the JSON text
+ * PositionStore.encode makes, written in one statement (features/telemetry/ingest/position-keeper.ts).
+ */
+export interface PositionsTask {
+  readonly op: 'positions-put';
+  readonly json: string;
+}
+
+export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask;
 
 export const isTripTask = (task: StoreTask): task is TripTask => task.op.startsWith('trip-') || task.op.startsWith('equipment-');
 

@@ -1,6 +1,6 @@
 /**
  * The store pool, owned by the main thread like the token-check pool: edges reach it over one
- * MessagePort each. SQLite has one writer at a time, so GATEWAY_STORE_THREADS beyond 1 or 2 only
+ * MessagePort each, ingest over one more (its batches of last positions). SQLite has one writer at a time, so GATEWAY_STORE_THREADS beyond 1 or 2 only
  * helps reads.
  */
 import type { MessagePort } from 'node:worker_threads';

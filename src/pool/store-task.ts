@@ -73,6 +73,10 @@ async function serve(task: StoreTask): Promise<StoreReply> {
     if (task.replacementsFail) writeFileSync(brokenMark, '');
     process.exit(1); // in a worker thread: ends this thread only, as a crash would
   }
+  if (task.op === 'positions-put') {
+    await store.positions.putJson(task.json);
+    return PONG;
+  }
   if (isTripTask(task)) return tripTask(task);
   if (task.op === 'dead-letters') {
     const page = await store.deadLetters.page(task.skip, task.limit);

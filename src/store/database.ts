@@ -15,11 +15,17 @@
  *     equipment(code, kind, active, …)       trucks and excavators (docs/compat/trips.md)
  *     trips(id, state, data, …)              trips (IdMovimiento = id) and their state
  *     trip_events(id, trip_id, event, at)    every trip event written (events per hour)
+ *     revocations(jti, expires_at, …)        share links revoked, until they would have expired (written by ingest)
+ *     device_positions(device_id, …)         each device's last position, flushed by ingest once a second
  *   history.sqlite   written by the ingest thread
  *     meta(key, value)                       epoch (a new history file is a new epoch)
  *     channel_heads(channel, last_offset)    the last offset given on each channel
  *     history(channel, offset, at, event)    recent events per channel, bounded by count and age
  *     origins(node, last_seq)                the last outbox id taken from each node (duplicate filter)
+ *
+ * revocations and device_positions are in the store's file, where the shared store will hold them
+ * (docs/design/cluster-store.md §4), although ingest writes them: a revocation now and then and one
+ * statement a second are no queue in front of the pool's write lock.
  *
  * The outbox rows this node has seen come back are deleted by ingest, lazily: origins(this node)
  * is the truth, the rows at or below it are only garbage.
@@ -46,7 +52,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, channel TEXT NO
 CREATE TABLE IF NOT EXISTS equipment (code TEXT PRIMARY KEY, kind TEXT NOT NULL, active INTEGER NOT NULL, description TEXT, updated_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trips (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trip_events (id INTEGER PRIMARY KEY AUTOINCREMENT, trip_id INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS trip_events_at ON trip_events (at);`,
+CREATE INDEX IF NOT EXISTS trip_events_at ON trip_events (at);
+CREATE TABLE IF NOT EXISTS revocations (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS revocations_expires_at ON revocations (expires_at);
+CREATE TABLE IF NOT EXISTS device_positions (device_id TEXT PRIMARY KEY, payload TEXT NOT NULL, timestamp TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);`,
   },
   history: {
     name: 'history.sqlite',

@@ -19,7 +19,7 @@
  *
  * Step 1 of the design keeps today's outbox (rows by id, relayed by ingest): a write reports the
  * event it put in the outbox as an `OutboxEvent`; step 3 widens it to a Position (offset, epoch).
- * The channel log, revocations and positions join this interface in later steps.
+ * The channel log and revocations join this interface in later steps.
  */
 import type { CollectionSpec } from '../features/channels/channel-config.js';
 import type { DeadLetter } from '../features/channels/store/dead-letters.js';
@@ -41,6 +41,7 @@ export interface Store {
   readonly trips: TripRepository;
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
+  readonly positions: PositionRepository;
   /** One round trip to the database; readiness. */
   ping(): Promise<void>;
   /** Releases the connection(s); the store is not used afterwards. Harmless when called twice. */
@@ -100,6 +101,15 @@ export interface Outbox {
   /** Rows after `afterId`, oldest first. */
   pending(afterId: number, limit: number): Promise<OutboxRow[]>;
   count(): Promise<number>;
+}
+
+/** Each device's last position, for the snapshots of a restarted or late node (design §4.2). */
+export interface PositionRepository {
+  /**
+   * One batch, as PositionStore.encode makes it on ingest (a JSON array of [id, payload, timestamp,
+   * at]), in one statement whatever its size; an older `at` never overwrites a newer one.
+   */
+  putJson(json: string): Promise<void>;
 }
 
 export interface DeadLetterRepository {

@@ -12,6 +12,7 @@ import type { Statement } from 'better-sqlite3';
 import { TRIPS_CHANNEL, type CollectionSpec } from '../../features/channels/channel-config.js';
 import { DeadLetters } from '../../features/channels/store/dead-letters.js';
 import { EntityStore } from '../../features/channels/store/entity-store.js';
+import { PositionStore } from '../../features/telemetry/store/position-store.js';
 import { TripStore } from '../../features/trips/store/trip-store.js';
 import type { TripStep } from '../../features/trips/trip-steps.js';
 import { openDatabase, type Db } from '../database.js';
@@ -24,6 +25,7 @@ import type {
   Outbox,
   OutboxEvent,
   OutboxRow,
+  PositionRepository,
   Store,
   TripRepository,
 } from '../store.js';
@@ -141,6 +143,7 @@ export class SqliteStore implements Store {
   readonly trips: TripRepository;
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
+  readonly positions: PositionRepository;
   private readonly probe: Statement<[]>;
 
   /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (channels/outbox-event.ts). */
@@ -155,6 +158,8 @@ export class SqliteStore implements Store {
     this.trips = new SqliteTrips(tripStore);
     this.outbox = new SqliteOutbox(db, entityStore);
     this.deadLetters = new SqliteDeadLetters(new DeadLetters(db));
+    const positions = new PositionStore(db);
+    this.positions = { putJson: async (json) => positions.putJson(json) };
     this.probe = db.prepare('SELECT 1');
   }
 

@@ -1,6 +1,7 @@
 /**
  * Share-location on an edge thread: the routes that make and revoke share links (their stream is
- * telemetry's /api/v1/public/share-location/stream), and the revocations that come back over the bus.
+ * telemetry's /api/v1/public/share-location/stream), and the revocations: those kept in the store at
+ * start, then those that come back over the bus.
  */
 import { ShareTokens } from '../../../auth/share-tokens.js';
 import type { EdgeFeature } from '../../../edge/edge-feature.js';
@@ -22,6 +23,7 @@ export const shareLocation: EdgeFeature<ShareLocationToEdge> = {
     });
     return {
       handlers: {
+        'revocations-init': (message) => revocations.load(message.revocations),
         revoked: (message) => {
           revocations.revoke(message.jti, message.expiresAt);
           expiry.revoke(message.jti);

@@ -15,6 +15,8 @@ export interface DeviceState {
   timestamp: string;
   /** Number of edges with at least one subscriber, per format (index 0 json, 1 msgpack). */
   readonly wanted: [number, number];
+  /** Its position changed since the last write to the store (position-keeper.ts). */
+  dirty: boolean;
 }
 
 export class DeviceTable {
@@ -23,13 +25,18 @@ export class DeviceTable {
   readonly wantedAll: [number, number] = [0, 0];
   private monitored = 0;
   private known = 0;
+  /** The devices whose position changed since `takeChanged`; only tracked when positions are kept. */
+  private changed: DeviceState[] = [];
 
-  constructor(private readonly onNewDevice: (device: DeviceState) => void) {}
+  constructor(
+    private readonly onNewDevice: (device: DeviceState) => void,
+    private readonly trackChanges = false,
+  ) {}
 
   get(id: string): DeviceState {
     let device = this.byId.get(id);
     if (device === undefined) {
-      device = { id, index: this.byId.size, seq: 0, last: null, timestamp: '', wanted: [0, 0] };
+      device = { id, index: this.byId.size, seq: 0, last: null, timestamp: '', wanted: [0, 0], dirty: false };
       this.byId.set(id, device);
       this.onNewDevice(device);
     }
@@ -41,6 +48,34 @@ export class DeviceTable {
     device.last = value;
     device.timestamp = timestamp;
     device.seq++;
+    if (this.trackChanges && !device.dirty) this.markChanged(device);
+  }
+
+  /**
+   * A position kept from before a restart, with `seq` 0 so that any live frame after it wins the
+   * edges' ordering of snapshots. Ignored once the device has a live position.
+   */
+  restorePosition(id: string, value: Record<string, unknown>, timestamp: string): void {
+    const device = this.get(id);
+    if (device.last !== null) return;
+    this.known++;
+    device.last = value;
+    device.timestamp = timestamp;
+  }
+
+  /** The devices changed since the previous call, each once; their marks are cleared. */
+  takeChanged(): DeviceState[] {
+    const changed = this.changed;
+    this.changed = [];
+    for (const device of changed) device.dirty = false;
+    return changed;
+  }
+
+  /** Marks a device changed again (its write failed); a no-op if it changed meanwhile. */
+  markChanged(device: DeviceState): void {
+    if (device.dirty) return;
+    device.dirty = true;
+    this.changed.push(device);
   }
 
   /** Applies an edge's interest change; returns false when it would go negative (a bug upstream). */

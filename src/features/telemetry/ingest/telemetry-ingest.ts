@@ -1,17 +1,33 @@
-/** Telemetry on the ingest thread: every bus message that is not a control message, decoded once and encoded once per wanted format. */
+/**
+ * Telemetry on the ingest thread: every bus message that is not a control message, decoded once and
+ * encoded once per wanted format; the last positions kept across restarts (position-keeper.ts).
+ */
 import type { IngestFeature } from '../../../ingest/ingest-feature.js';
 import type { TelemetryToIngest } from '../messages.js';
+import { PositionStore } from '../store/position-store.js';
+import { PositionKeeper } from './position-keeper.js';
 import { TelemetryPipeline } from './telemetry-pipeline.js';
 
 export const telemetry: IngestFeature<TelemetryToIngest> = {
   name: 'telemetry',
-  register({ config, fanout, stats, logger }) {
+  register({ config, fanout, stats, logger, storeDb, store }) {
     const pipeline = new TelemetryPipeline(config.telemetry, config.limits.maxJsonDepth, fanout, stats, logger.child({ component: 'pipeline' }));
     const ticker = setInterval(() => pipeline.tick(), 1000);
+    let keeper: PositionKeeper | undefined;
+    if (config.telemetry.positionsRetentionS > 0) {
+      // Registered before ingest reports ready and before any edge message is read: no snapshot misses them.
+      const write = (json: string) => store.call({ op: 'positions-put', json }).then((reply) => reply.ok);
+      keeper = new PositionKeeper(pipeline.devices, new PositionStore(storeDb), write, config.telemetry, stats, logger.child({ component: 'positions' }));
+      const restored = keeper.restore();
+      if (restored > 0) logger.info({ devices: restored, retentionS: config.telemetry.positionsRetentionS }, 'last positions restored');
+      pipeline.tick();
+      keeper.start();
+    }
     return {
       handlers: { interest: (message, from) => pipeline.interest(from.port, message.id, message.format, message.delta) },
       dataTopics: (topic, payload) => pipeline.handle(topic, payload),
       stop: () => clearInterval(ticker),
+      close: () => keeper?.close(),
     };
   },
 };

@@ -33,7 +33,8 @@ function snapshotFrame(device: DeviceState, format: FormatIndex): Uint8Array {
 
 export class TelemetryPipeline {
   private readonly decoder: TelemetryDecoder;
-  private readonly devices: DeviceTable;
+  /** Every device seen (position-keeper.ts writes and restores their last positions). */
+  readonly devices: DeviceTable;
   private readonly badPayloadLog: RateLimitedLog;
   private processedThisSecond = 0;
 
@@ -45,7 +46,7 @@ export class TelemetryPipeline {
     private readonly logger: Logger,
   ) {
     this.decoder = new TelemetryDecoder(config, maxJsonDepth);
-    this.devices = new DeviceTable((device) => this.fanout.broadcast({ t: 'device', index: device.index, id: device.id }));
+    this.devices = new DeviceTable((device) => this.fanout.broadcast({ t: 'device', index: device.index, id: device.id }), config.positionsRetentionS > 0);
     this.badPayloadLog = new RateLimitedLog(logger);
   }
 
