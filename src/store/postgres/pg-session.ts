@@ -42,6 +42,14 @@ export class PgSession implements Queryable {
     } catch (err) {
       throw storeError(err);
     }
+    // A checked-out client has no 'error' listener of the pool's: without this one, the server
+    // dropping the connection mid-transaction would be an uncaught error (the query rejects too).
+    const onError = () => {};
+    client.on('error', onError);
+    const release = (err?: Error) => {
+      client.removeListener('error', onError);
+      client.release(err);
+    };
     let committing = false;
     try {
       // The simple-query protocol: several statements in one message, one result each.
@@ -49,7 +57,7 @@ export class PgSession implements Queryable {
       const value = await body(client, results.slice(1));
       committing = true;
       await client.query('COMMIT');
-      client.release();
+      release();
       return value;
     } catch (err) {
       const mapped = storeError(err, committing);
@@ -57,12 +65,12 @@ export class PgSession implements Queryable {
         // A refusal or a failed statement: roll back on the same connection, unless it is gone.
         try {
           await client.query('ROLLBACK');
-          client.release();
+          release();
         } catch (rollbackErr) {
-          client.release(rollbackErr as Error);
+          release(rollbackErr as Error);
         }
       } else {
-        client.release(err as Error);
+        release(err as Error);
       }
       throw mapped;
     }

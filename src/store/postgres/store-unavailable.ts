@@ -26,7 +26,7 @@ const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE'
 
 /** node-postgres's own messages for a connection it lost or could not get. */
 const CLIENT_MESSAGES: readonly [RegExp, string][] = [
-  [/^timeout exceeded when trying to connect$/, 'no connection within the connection timeout'],
+  [/^timeout exceeded when trying to connect$|connection timeout/, 'no connection within the connection timeout'],
   [/^Connection terminated/, 'the connection was lost'],
   [/^Query read timeout$/, 'no answer within the query timeout'],
   [/not queryable|connection error/i, 'the connection was lost'],
