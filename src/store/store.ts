@@ -25,9 +25,10 @@ import type { CollectionSpec } from '../features/channels/channel-config.js';
 import type { DeadLetter } from '../features/channels/store/dead-letters.js';
 import type { Entity } from '../features/channels/store/entity-store.js';
 import type { Equipment, EquipmentInput } from '../features/trips/store/trip-store.js';
+import type { PositionRecord } from '../features/telemetry/store/position-store.js';
 import type { TripStep } from '../features/trips/trip-steps.js';
 
-export type { DeadLetter, Entity, Equipment, EquipmentInput };
+export type { DeadLetter, Entity, Equipment, EquipmentInput, PositionRecord };
 
 /** An event a write put in the outbox, on its channel. */
 export interface OutboxEvent {
@@ -110,6 +111,8 @@ export interface PositionRepository {
    * at]), in one statement whatever its size; an older `at` never overwrites a newer one.
    */
   putJson(json: string): Promise<void>;
+  /** The positions accepted at or after `notBefore` (ms since the epoch), oldest first. */
+  recent(notBefore: number): Promise<PositionRecord[]>;
 }
 
 export interface DeadLetterRepository {

@@ -3,6 +3,7 @@
  * another connection is another SqliteStore on the same gateway.sqlite, as a second store pool
  * thread opens it.
  */
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,14 @@ storeContract('sqlite', async ({ maxJsonDepth }) => {
   return {
     store,
     open: async () => openSqliteStore(dir, maxJsonDepth),
+    failOutboxInserts: async () => {
+      const db = new Database(join(dir, 'gateway.sqlite'));
+      db.exec("CREATE TRIGGER outbox_fails BEFORE INSERT ON outbox BEGIN SELECT RAISE(ABORT, 'test: outbox inserts fail'); END");
+      return async () => {
+        db.exec('DROP TRIGGER outbox_fails');
+        db.close();
+      };
+    },
     dispose: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });

@@ -20,6 +20,11 @@ export interface StoreFixture {
   open(): Promise<Store>;
   /** Closes `store` (close() is harmless twice) and removes the data. */
   dispose(): Promise<void>;
+  /**
+   * Makes every insert into the outbox fail (a database-side fault: a trigger), as a full disk or
+   * a broken constraint would; the returned function undoes it.
+   */
+  failOutboxInserts(): Promise<() => Promise<void>>;
 }
 
 export type MakeStore = (options: { readonly maxJsonDepth: number }) => Promise<StoreFixture>;
@@ -188,6 +193,90 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('concurrent writers and failed writes', () => {
+      it('gives concurrent creates from two stores, 8 writers each, distinct ids per collection, each event matching its entity', async () => {
+        const store = await fresh();
+        const other = await another();
+        const writer = async (s: Store, w: number) => {
+          const made: { path: string; id: number }[] = [];
+          for (let i = 0; i < 12; i++) {
+            const c = i % 3 === 0 ? PETS : SENSORES;
+            const { entity } = await s.entities.create(c, { w, i });
+            made.push({ path: c.path, id: entity[c.idField] as number });
+          }
+          return made;
+        };
+        const made = (await Promise.all(Array.from({ length: 16 }, (_, w) => writer(w % 2 ? store : other, w)))).flat();
+        for (const c of [SENSORES, PETS]) {
+          const ids = made.filter((m) => m.path === c.path).map((m) => m.id);
+          expect(new Set(ids).size).toBe(ids.length);
+          const listed = await store.entities.list(c, 0, 1000);
+          expect(listed.map((e) => e[c.idField]).sort((a, b) => (a as number) - (b as number))).toEqual([...ids].sort((a, b) => a - b));
+          const events = (await outbox(store)).filter((r) => r.event.entity_type === c.entityType);
+          expect(events.map((r) => r.event.entity_id).sort((a, b) => a - b)).toEqual([...ids].sort((a, b) => a - b));
+          for (const r of events) {
+            const entity = listed.find((e) => e[c.idField] === r.event.entity_id)!;
+            expect(r.event.data).toEqual(entity);
+          }
+        }
+      });
+
+      it('loses no field when two stores update one entity at once, and reports each change once', async () => {
+        const store = await fresh();
+        const other = await another();
+        await store.entities.create(SENSORES, { tipo: 't' });
+        const updates = Array.from({ length: 20 }, (_, i) => (i % 2 ? store : other).entities.update(SENSORES, 1, { [`f${i}`]: i }));
+        const results = await Promise.all(updates);
+        expect(results.map((r) => r?.updatedFields)).toEqual(Array.from({ length: 20 }, (_, i) => [`f${i}`]));
+        const final = (await store.entities.get(SENSORES, 1))!;
+        for (let i = 0; i < 20; i++) expect(final[`f${i}`]).toBe(i);
+        const events = (await outbox(store)).filter((r) => r.event.event_type === 'updated');
+        expect(events.map((r) => r.event.metadata.fields_updated).sort()).toEqual(Array.from({ length: 20 }, (_, i) => [`f${i}`]).sort());
+      });
+
+      it('lets only one of two stores take a trip step at once; the other is refused as a transition', async () => {
+        const store = await fresh();
+        const other = await another();
+        await store.equipment.save([{ code: 'CAM-1', kind: 'truck', active: true, description: null }]);
+        await store.trips.step('crear', { equipo: 'CAM-1', patente: 'AB-12' });
+        const both = await Promise.allSettled([store, other].map((s) => s.trips.step('finalizar-carga', { id_movimiento: 1 })));
+        expect(both.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+        const refusal = both.find((r) => r.status === 'rejected')!.reason as GatewayError;
+        expect(refusal).toBeInstanceOf(GatewayError);
+        expect(refusal.code).toBe('GW_ERR_TRIP_TRANSITION');
+        expect(await store.outbox.count()).toBe(2);
+      });
+
+      it('leaves no entity, no trip and no id taken when the outbox insert fails', async () => {
+        const store = await fresh();
+        await store.equipment.save([{ code: 'CAM-1', kind: 'truck', active: true, description: null }]);
+        await store.entities.create(SENSORES, { n: 1 });
+        await store.trips.step('crear', { equipo: 'CAM-1', patente: 'AB-12' });
+        const entityBefore = await store.entities.get(SENSORES, 1);
+        const tripBefore = await store.trips.get(1);
+        const restore = await fixture!.failOutboxInserts();
+        const failed = async (p: Promise<unknown>) =>
+          expect(
+            await p.then(
+              () => 'written',
+              () => 'failed',
+            ),
+          ).toBe('failed');
+        await failed(store.entities.create(SENSORES, { n: 2 }));
+        await failed(store.entities.update(SENSORES, 1, { n: 9 }));
+        await failed(store.entities.delete(SENSORES, 1));
+        await failed(store.trips.step('crear', { equipo: 'CAM-1', patente: 'CD-34' }));
+        await failed(store.trips.step('finalizar-carga', { id_movimiento: 1 }));
+        await failed(store.outbox.publish('alerts', '{"type":"alert"}'));
+        await restore();
+        expect(await store.entities.list(SENSORES, 0, 100)).toEqual([entityBefore]);
+        expect(await store.trips.list(0, 100)).toEqual([tripBefore]);
+        expect(await store.outbox.count()).toBe(2);
+        expect((await store.entities.create(SENSORES, { n: 2 })).entity.id).toBe(2);
+        expect((await store.trips.step('crear', { equipo: 'CAM-1', patente: 'CD-34' })).body.id).toBe(2);
+      });
+    });
+
     describe('outbox and dead letters', () => {
       it('queues a published event as given, after checking it', async () => {
         const store = await fresh();
@@ -224,6 +313,33 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         }
         expect((await store.deadLetters.page(1, 10)).map((d) => d.channel)).toEqual(['ch2']);
         expect(await store.deadLetters.page(0, 1)).toHaveLength(1);
+      });
+    });
+
+    describe('positions', () => {
+      it("keeps each device's newest position, its payload as given, and lists the recent ones oldest first", async () => {
+        const store = await fresh();
+        const batch = (rows: [string, string, string, number][]) =>
+          `[${rows.map(([id, payload, ts, at]) => `[${JSON.stringify(id)},${payload},${JSON.stringify(ts)},${at}]`).join(',')}]`;
+        await store.positions.putJson(
+          batch([
+            ['D-1', '{"LAT":1,"LON":2}', '2026-01-01T00:00:01.000Z', 1_000],
+            ['D-2', '{"z":1,"a":2}', '2026-01-01T00:00:02.000Z', 2_000],
+          ]),
+        );
+        // D-1 newer, D-2 older than what is kept: only D-1 changes.
+        await store.positions.putJson(
+          batch([
+            ['D-1', '{"LAT":3,"LON":4}', '2026-01-01T00:00:03.000Z', 3_000],
+            ['D-2', '{"stale":true}', '2026-01-01T00:00:00.500Z', 500],
+          ]),
+        );
+        expect(await store.positions.recent(0)).toEqual([
+          { deviceId: 'D-2', payload: '{"z":1,"a":2}', timestamp: '2026-01-01T00:00:02.000Z', at: 2_000 },
+          { deviceId: 'D-1', payload: '{"LAT":3,"LON":4}', timestamp: '2026-01-01T00:00:03.000Z', at: 3_000 },
+        ]);
+        expect((await store.positions.recent(2_500)).map((p) => p.deviceId)).toEqual(['D-1']);
+        await store.positions.putJson('[]');
       });
     });
 

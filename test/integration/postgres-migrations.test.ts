@@ -14,12 +14,12 @@ const run = promisify(execFile);
 const SHARED_TABLES = [
   'channel_heads',
   'dead_letters',
+  'device_positions',
   'entities',
   'equipment',
   'history',
   'origins',
   'outbox',
-  'positions',
   'revocations',
   'schema_migrations',
   'sequences',

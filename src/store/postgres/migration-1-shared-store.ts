@@ -9,7 +9,12 @@
  * Choices that differ from SQLite, and why:
  *   - Ids come from the store, so they are unique across nodes (issue 16 "ids unique across the
  *     cluster"): `sequences` for entities (one counter row per collection, taken with
- *     INSERT … ON CONFLICT DO UPDATE … RETURNING, which locks the row), identity columns elsewhere.
+ *     INSERT … ON CONFLICT DO UPDATE … RETURNING in the write's transaction, which locks the row
+ *     until the commit) and for trips (the row `#trips`, a name no collection can have), so that, as
+ *     on SQLite, a refused or rolled-back write takes no id; identity columns elsewhere.
+ *   - `entities` and `trips` carry a `version`, raised by every write: an update reads the row
+ *     without a lock and writes it only if the version is still the one it read (compare-and-set),
+ *     so two nodes updating one row at once never lose a change (src/store/postgres/).
  *   - The channel log's offsets and epoch belong to the store too: `channel_heads` holds each
  *     channel's epoch beside its last offset, both assigned in the write's transaction.
  *   - `outbox` names the node that wrote each row, so another node can take over a dead node's
@@ -20,7 +25,7 @@
  *     `bigint` (a JavaScript number holds them exactly).
  *   - `offset` is a reserved word in PostgreSQL: the log's column is `event_offset`.
  *   - New shared knowledge (issue 16 "shared knowledge survives restarts and late joins"):
- *     `revocations` (share links by jti, kept until they would have expired) and `positions`
+ *     `revocations` (share links by jti, kept until they would have expired) and `device_positions`
  *     (the last known position of each device, for a late node's `*` snapshot).
  */
 export const SHARED_STORE_V1 = `
@@ -33,6 +38,7 @@ CREATE TABLE entities (
   collection text NOT NULL,
   id bigint NOT NULL,
   data text NOT NULL,
+  version bigint NOT NULL,
   created_at text NOT NULL,
   updated_at text NOT NULL,
   PRIMARY KEY (collection, id)
@@ -66,9 +72,10 @@ CREATE TABLE equipment (
 );
 
 CREATE TABLE trips (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  id bigint PRIMARY KEY,
   state text NOT NULL,
   data text NOT NULL,
+  version bigint NOT NULL,
   created_at text NOT NULL,
   updated_at text NOT NULL
 );
@@ -107,10 +114,11 @@ CREATE TABLE revocations (
 );
 CREATE INDEX revocations_expires_at ON revocations (expires_at);
 
-CREATE TABLE positions (
+CREATE TABLE device_positions (
   device_id text PRIMARY KEY,
-  at bigint NOT NULL,
-  payload text NOT NULL
+  payload text NOT NULL,
+  timestamp text NOT NULL,
+  at bigint NOT NULL
 );
-CREATE INDEX positions_at ON positions (at);
+CREATE INDEX device_positions_at ON device_positions (at);
 `;

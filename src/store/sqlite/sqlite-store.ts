@@ -159,7 +159,7 @@ export class SqliteStore implements Store {
     this.outbox = new SqliteOutbox(db, entityStore);
     this.deadLetters = new SqliteDeadLetters(new DeadLetters(db));
     const positions = new PositionStore(db);
-    this.positions = { putJson: async (json) => positions.putJson(json) };
+    this.positions = { putJson: async (json) => positions.putJson(json), recent: async (notBefore) => positions.recent(notBefore) };
     this.probe = db.prepare('SELECT 1');
   }
 

@@ -6,11 +6,11 @@
  */
 import type { Statement } from 'better-sqlite3';
 import type { CollectionSpec } from '../channel-config.js';
-import { entityEventJson } from '../channel-event.js';
 import { checkOutboxEvent } from '../outbox-event.js';
 import type { Db } from '../../../store/database.js';
+import { entityEvent, entityOf, updatedEntity, type Entity, type EntityAction } from './entity-changes.js';
 
-export type Entity = Record<string, unknown>;
+export type { Entity };
 
 interface Row {
   id: number;
@@ -24,10 +24,6 @@ export interface UpdateResult {
   /** Fields whose value changed; empty: nothing changed and no event was written. */
   readonly updatedFields: string[];
 }
-
-const sameValue = (a: unknown, b: unknown) => JSON.stringify(a) === JSON.stringify(b);
-/** A stored field by name: own properties only (`constructor` is not a field of every entity). */
-const fieldOf = (entity: Entity, name: string) => (Object.hasOwn(entity, name) ? entity[name] : undefined);
 
 export class EntityStore {
   private readonly nextId: Statement<[string]>;
@@ -54,22 +50,12 @@ export class EntityStore {
   }
 
   private entity(c: CollectionSpec, row: Row): Entity {
-    return { [c.idField]: row.id, ...(JSON.parse(row.data) as Entity), created_at: row.created_at, updated_at: row.updated_at };
+    return entityOf(c, row.id, JSON.parse(row.data) as Entity, row.created_at, row.updated_at);
   }
 
-  private event(c: CollectionSpec, action: 'created' | 'updated' | 'deleted', id: number, data: Entity, fieldsUpdated?: string[]): void {
-    const verb = { created: 'create', updated: 'update', deleted: 'delete' }[action];
-    const json = entityEventJson({
-      entityType: c.entityType,
-      action,
-      entityId: id,
-      data,
-      timestamp: new Date().toISOString(),
-      metadata: { action: `${verb}_${c.entityType}`, ...(fieldsUpdated ? { fields_updated: fieldsUpdated } : {}) },
-    });
-    // Inside the write's transaction: a refusal here writes neither the entity nor the event.
-    checkOutboxEvent(json, this.maxJsonDepth, 'GW_ERR_BODY_INVALID', `The ${action} event of ${c.path} ${id}`);
-    this.enqueue.run(c.channel, json, Date.now());
+  /** Inside the write's transaction: a refusal here writes neither the entity nor the event. */
+  private event(c: CollectionSpec, action: EntityAction, id: number, data: Entity, fieldsUpdated?: string[]): void {
+    this.enqueue.run(c.channel, entityEvent(c, action, id, data, this.maxJsonDepth, fieldsUpdated), Date.now());
   }
 
   list(c: CollectionSpec, skip: number, limit: number): Entity[] {
@@ -86,7 +72,7 @@ export class EntityStore {
       const { last_id: id } = this.nextId.get(c.path) as { last_id: number };
       const now = new Date().toISOString();
       this.insert.run(c.path, id, JSON.stringify(fields), now, now);
-      const entity = { [c.idField]: id, ...fields, created_at: now, updated_at: now };
+      const entity = entityOf(c, id, fields, now, now);
       this.event(c, 'created', id, entity);
       return entity;
     })();
@@ -98,17 +84,11 @@ export class EntityStore {
       const row = this.select.get(c.path, id);
       if (!row) return null;
       const current = JSON.parse(row.data) as Entity;
-      const updatedFields = Object.keys(fields).filter((k) => !sameValue(fieldOf(current, k), fields[k]));
+      const { next, updatedFields } = updatedEntity(current, fields);
       if (updatedFields.length === 0) return { entity: this.entity(c, row), updatedFields };
-      const next = { ...current };
-      for (const k of updatedFields) {
-        if (fields[k] === null) delete next[k];
-        // defineProperty, not `next[k] =`: assigning a key named __proto__ would set the prototype.
-        else Object.defineProperty(next, k, { value: fields[k], enumerable: true, writable: true, configurable: true });
-      }
       const now = new Date().toISOString();
       this.change.run(JSON.stringify(next), now, c.path, id);
-      const entity = { [c.idField]: id, ...next, created_at: row.created_at, updated_at: now };
+      const entity = entityOf(c, id, next, row.created_at, now);
       this.event(c, 'updated', id, { ...entity, updated_fields: updatedFields }, updatedFields);
       return { entity, updatedFields };
     })();

@@ -5,23 +5,10 @@
  * event over 1 MB) writes nothing and emits nothing.
  */
 import type { Statement } from 'better-sqlite3';
-import { MAX_MESSAGE_BYTES } from '../../azure/commands.js';
 import { TRIPS_CHANNEL } from '../../channels/channel-config.js';
-import { entityEventJson } from '../../channels/channel-event.js';
-import { checkOutboxEvent } from '../../channels/outbox-event.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
-import {
-  checkTransition,
-  eventPayload,
-  STEPS,
-  tripFieldsOf,
-  tripIdOf,
-  tripJson,
-  type Trip,
-  type TripFields,
-  type TripState,
-  type TripStep,
-} from '../trip-steps.js';
+import { STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, type TripStep } from '../trip-steps.js';
+import { newTrip, steppedTrip, tripEvent, tripOf, type TripRecord } from './trip-changes.js';
 import type { Db } from '../../../store/database.js';
 
 const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
@@ -40,13 +27,7 @@ export type EquipmentInput = Omit<Equipment, 'updated_at'>;
 
 export const EQUIPMENT_CODE = /^[A-Za-z0-9_.:-]{1,64}$/;
 
-interface TripRow {
-  id: number;
-  state: string;
-  data: string;
-  created_at: string;
-  updated_at: string;
-}
+type TripRow = TripRecord;
 
 interface EquipmentRow {
   code: string;
@@ -119,16 +100,11 @@ export class TripStore {
     this.deleteEquipment = db.prepare('DELETE FROM equipment WHERE code = ?');
   }
 
-  private trip(row: TripRow): Trip {
-    return { id: row.id, state: row.state as TripState, fields: JSON.parse(row.data) as TripFields, createdAt: row.created_at, updatedAt: row.updated_at };
-  }
-
   /**
    * One step of a trip's lifecycle. Returns the reply body (`{"id"}` for crear, the trip otherwise)
    * and whether an event was written. Throws GatewayError (nothing written) when refused.
    */
   step(step: TripStep, body: unknown): { body: Record<string, unknown>; wroteEvent: boolean } {
-    const spec = STEPS[step];
     const fields = tripFieldsOf(body, step);
     return this.db.transaction(() => {
       const now = new Date().toISOString();
@@ -136,42 +112,20 @@ export class TripStore {
       let changed: TripFields = fields;
       if (step === 'crear') {
         this.usable(fields.Equipo as string, 'truck');
-        const data = { ...fields, HoraInicio: fields.HoraInicio ?? now };
-        const { lastInsertRowid } = this.insertTrip.run(spec.to!, JSON.stringify(data), now, now);
-        trip = { id: Number(lastInsertRowid), state: spec.to!, fields: data, createdAt: now, updatedAt: now };
+        const made = newTrip(fields, now);
+        const { lastInsertRowid } = this.insertTrip.run(made.state, JSON.stringify(made.fields), now, now);
+        trip = { id: Number(lastInsertRowid), state: made.state, fields: made.fields, createdAt: now, updatedAt: now };
       } else {
         const row = this.selectTrip.get(tripIdOf(body as Record<string, unknown>));
         if (row === undefined) throw new GatewayError('GW_ERR_TRIP_NOT_FOUND', `No trip ${tripIdOf(body as Record<string, unknown>)}`);
-        const current = this.trip(row);
-        checkTransition(current, step);
-        if (step === 'actualizar') {
-          changed = Object.fromEntries(Object.entries(fields).filter(([k, v]) => JSON.stringify(current.fields[k] ?? null) !== JSON.stringify(v)));
-          if (Object.keys(changed).length === 0) return { body: tripJson(current), wroteEvent: false };
-        }
-        const stamp = spec.stamps !== null && fields[spec.stamps] === undefined ? { [spec.stamps]: now } : {};
-        const data = { ...current.fields, ...changed, ...stamp };
-        const state = spec.to ?? current.state;
-        this.updateTrip.run(state, JSON.stringify(data), now, current.id);
-        trip = { ...current, state, fields: data, updatedAt: now };
+        const current = tripOf(row);
+        const stepped = steppedTrip(step, current, fields, now);
+        if (stepped === null) return { body: tripJson(current), wroteEvent: false };
+        ({ trip, changed } = stepped);
+        this.updateTrip.run(trip.state, JSON.stringify(trip.fields), now, trip.id);
       }
-      const payload = eventPayload(step, trip, changed, now);
-      const event = entityEventJson({
-        entityType: 'viaje',
-        action: spec.event,
-        entityId: trip.id,
-        data: payload,
-        timestamp: now,
-        metadata: { groups: [...spec.groups], estado: trip.state },
-      });
-      if (Buffer.byteLength(event) > MAX_MESSAGE_BYTES) {
-        throw new GatewayError(
-          'GW_ERR_MESSAGE_TOO_LARGE',
-          `Message Too Large: the ${spec.event} event would be ${Buffer.byteLength(event)} bytes, over the 1 MB Azure Web PubSub limit; compress or paginate`,
-        );
-      }
-      checkOutboxEvent(event, this.maxJsonDepth, 'GW_ERR_BODY_INVALID', `The ${spec.event} event`);
-      this.enqueue.run(TRIPS_CHANNEL, event, Date.now());
-      this.insertTripEvent.run(trip.id, spec.event, Date.now());
+      this.enqueue.run(TRIPS_CHANNEL, tripEvent(step, trip, changed, now, this.maxJsonDepth), Date.now());
+      this.insertTripEvent.run(trip.id, STEPS[step].event, Date.now());
       return { body: step === 'crear' ? { id: trip.id } : tripJson(trip), wroteEvent: true };
     })();
   }
@@ -185,11 +139,11 @@ export class TripStore {
   /** The trip as the REST API shows it, or null when there is none. */
   findTrip(id: number): Record<string, unknown> | null {
     const row = this.selectTrip.get(id);
-    return row === undefined ? null : tripJson(this.trip(row));
+    return row === undefined ? null : tripJson(tripOf(row));
   }
 
   trips(skip: number, limit: number): Record<string, unknown>[] {
-    return this.listTrips.all(limit, skip).map((row) => tripJson(this.trip(row)));
+    return this.listTrips.all(limit, skip).map((row) => tripJson(tripOf(row)));
   }
 
   /** The equipment, if it exists, is active and (when given) of this kind; throws otherwise (usableEquipment). */
