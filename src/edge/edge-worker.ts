@@ -28,6 +28,7 @@ import { SharedStats } from '../metrics/shared-stats.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import type { EdgeToIngest, FeatureToEdge, IngestToEdge } from '../threads/messages.js';
 import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
+import { unreachable } from '../threads/dispatch.js';
 import { beatIntervalMs } from '../threads/progress.js';
 import { spinForever } from '../threads/test-hooks.js';
 import { installCrashGuard, onCloseRequest, reportToMain } from '../threads/worker-runtime.js';
@@ -202,7 +203,15 @@ ingestPort.on('message', (message: IngestToEdge) => {
 
 function testHook(hook: 'wedge-edge' | 'crash-store-pool' | 'break-store-pool'): void {
   logger.warn({ hook }, 'test hook');
-  if (hook === 'wedge-edge') spinForever();
+  switch (hook) {
+    case 'wedge-edge':
+      return spinForever();
+    case 'crash-store-pool':
+    case 'break-store-pool':
+      break;
+    default:
+      unreachable(hook);
+  }
   store.call({ op: 'test-crash', replacementsFail: hook === 'break-store-pool' }).then(
     (reply) => logger.warn({ reply }, 'test hook: the store pool answered'),
     (err: unknown) => logger.error({ err }, 'test hook failed'),

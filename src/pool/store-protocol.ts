@@ -50,7 +50,19 @@ export interface PositionsTask {
 
 export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask;
 
-export const isTripTask = (task: StoreTask): task is TripTask => task.op.startsWith('trip-') || task.op.startsWith('equipment-');
+/** Every trip and equipment op, listed once: a TripTask op missing here does not compile. */
+const TRIP_OPS: Readonly<Record<TripTask['op'], true>> = {
+  'trip-step': true,
+  'trip-get': true,
+  'trip-list': true,
+  'equipment-list': true,
+  'equipment-get': true,
+  'equipment-put': true,
+  'equipment-delete': true,
+  'equipment-check': true,
+};
+
+export const isTripTask = (task: StoreTask): task is TripTask => Object.hasOwn(TRIP_OPS, task.op);
 
 export type StoreReply =
   /** `wroteEvent`: an outbox row was written, so the relay should look. */
