@@ -59,7 +59,7 @@ export function resolveClientImports(text: string, name: string): string {
 }
 
 /** The files, by URL path. */
-export function loadPageAssets(): Map<string, StaticFile> {
+function loadPageAssets(): Map<string, StaticFile> {
   const files = new Map<string, StaticFile>();
   filesIn(join(SRC, 'pages'), '/assets/pages/', files);
   filesIn(join(SRC, 'client'), '/assets/client/', files, undefined, resolveClientImports);
@@ -102,7 +102,7 @@ function serve(res: HttpResponse, file: StaticFile, cache: string, extra: Readon
   });
 }
 
-export function registerPageRoutes(app: TemplatedApp, files: Map<string, StaticFile>, ownOrigin: OwnOrigin): void {
+function registerPageRoutes(app: TemplatedApp, files: Map<string, StaticFile>, ownOrigin: OwnOrigin): void {
   for (const [path, asset] of Object.entries(PAGES)) {
     const file = files.get(asset);
     if (file !== undefined) app.get(path, (res, req) => serve(res, file, 'no-cache', pageSecurityHeaders(ownOrigin(res, req))));

@@ -6,7 +6,7 @@
  *
  * A length of 0 means the format was not encoded (no subscriber wanted it). Little-endian.
  */
-export const RECORD_HEADER_BYTES = 16;
+const RECORD_HEADER_BYTES = 16;
 
 export class FrameBatchWriter {
   private bytes: Buffer;

@@ -10,7 +10,7 @@
  *   crash-store-pool  edge `edge` sends the store pool a task that ends its thread (Piscina starts another)
  *   break-store-pool  likewise, and every store pool thread started after it fails as it starts
  */
-export const BUS_HOOKS = ['wedge-ingest', 'exit-ingest', 'stall-mqtt', 'wedge-edge', 'crash-store-pool', 'break-store-pool'] as const;
+const BUS_HOOKS = ['wedge-ingest', 'exit-ingest', 'stall-mqtt', 'wedge-edge', 'crash-store-pool', 'break-store-pool'] as const;
 export type BusHook = (typeof BUS_HOOKS)[number];
 
 export interface BusHookMessage {

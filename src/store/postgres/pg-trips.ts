@@ -22,7 +22,7 @@ import { equipmentOf, SELECT_EQUIPMENT, type EquipmentRow } from './pg-equipment
 import { literal, type PgSession, type Queryable } from './pg-session.js';
 
 /** The `sequences` key of trip ids. */
-export const TRIP_SEQUENCE = '#trips';
+const TRIP_SEQUENCE = '#trips';
 
 interface Row {
   id: string;

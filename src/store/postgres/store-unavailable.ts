@@ -33,7 +33,7 @@ const CLIENT_MESSAGES: readonly [RegExp, string][] = [
 ];
 
 /** The kind of unavailability `err` is, or null when it is something else. */
-export function unavailability(err: unknown): string | null {
+function unavailability(err: unknown): string | null {
   if (!(err instanceof Error)) return null;
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string') {

@@ -31,14 +31,14 @@ import type { SocketRouteDeps } from '../../../edge/route-deps.js';
 import { refreshSession } from '../../../edge/session-refresh.js';
 import { requestToken, upgradeAfter, upgradeNow } from '../../../edge/upgrade-after-check.js';
 
-export const CHANNEL_PATHS: Readonly<Record<ChannelEnvelope, string>> = { [ENVELOPE.ENTITY_EVENT]: '/api/v1/ws', [ENVELOPE.REALTIME_UPDATE]: '/ws/:channel' };
+const CHANNEL_PATHS: Readonly<Record<ChannelEnvelope, string>> = { [ENVELOPE.ENTITY_EVENT]: '/api/v1/ws', [ENVELOPE.REALTIME_UPDATE]: '/ws/:channel' };
 /** docs/compat/sensor-events.md's authenticated variant of /api/v1/ws. */
-export const SECURE_CHANNEL_PATH = '/api/v1/ws/secure';
+const SECURE_CHANNEL_PATH = '/api/v1/ws/secure';
 
 const USER_ID = /^[A-Za-z0-9_.:@-]{1,128}$/;
 const EPOCH = /^[A-Za-z0-9_-]{1,64}$/;
 /** How long a `since` ahead of this edge's head waits for the edge to reach it (docs/design/cluster-store.md §2.6). */
-export const RECOVERY_WAIT_MS = 2_000;
+const RECOVERY_WAIT_MS = 2_000;
 
 export interface ChannelRouteDeps extends SocketRouteDeps {
   readonly history: ChannelHistory;

@@ -11,7 +11,7 @@ import type { TemplatedApp } from 'uWebSockets.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import { pageQuery, serveStoreCall, type StoreCallDeps } from '../../../edge/store-call.js';
 
-export const DEAD_LETTERS_PATH = '/api/v1/outbox/dead-letters';
+const DEAD_LETTERS_PATH = '/api/v1/outbox/dead-letters';
 
 export function registerDeadLetterRoutes(app: TemplatedApp, deps: StoreCallDeps): void {
   app.get(DEAD_LETTERS_PATH, (res, req) => {

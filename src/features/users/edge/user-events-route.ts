@@ -31,7 +31,7 @@ import { requestToken, upgradeAfter } from '../../../edge/upgrade-after-check.js
 import type { Principal } from '../../../auth/principal.js';
 import type { UserSocket, UserSocketData } from './user-socket.js';
 
-export const CONNECT_PATH = '/ws/connect';
+const CONNECT_PATH = '/ws/connect';
 const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
 
 const eventTopic = (format: FormatIndex, target: string) => `evt.${WIRE_FORMATS[format]}:${target}`;
