@@ -24,7 +24,7 @@ export interface Close {
 export const CLOSE = {
   /** Normal closure (the gateway sends 1000 with the reason of one of the next rows). */
   NORMAL: { code: 1000, reason: '', reconnect: false },
-  /** A share link expired during the connection (after the `expired` event; reference/001). */
+  /** A share link expired during the connection (after the `expired` event; docs/compat/gps-stream.md). */
   SHARE_LINK_EXPIRED: { code: 1000, reason: 'token expired', reconnect: false },
   /** An Azure Web PubSub reliable session was resumed on another socket; the old one ends. */
   AZURE_RESUMED_ELSEWHERE: { code: 1000, reason: 'resumed elsewhere', reconnect: false },

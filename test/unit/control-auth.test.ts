@@ -7,7 +7,7 @@ const BODY = '{"type":"entity_event","entity_type":"sensor","event_type":"create
 const auth = new ControlAuth(TEST_CLUSTER_KEY, 2 * 1024 * 1024);
 
 describe('control message tags (GWMAC1)', () => {
-  it('opens what the README recipe signs (an independent implementation), and the body is a view of the payload', () => {
+  it('opens what the recipe of docs/guide/security.md signs (an independent implementation), and the body is a view of the payload', () => {
     const payload = signControl(TOPIC, BODY);
     const body = auth.open(TOPIC, payload);
     expect(body?.toString()).toBe(BODY);
