@@ -7,7 +7,8 @@
  *           is known, with a placeholder where the id goes, and the statement puts the id in; the
  *           row is locked only while the server runs the statement, never across a round trip
  *           (with BEGIN … COMMIT around three round trips, 8 writers spent most of their time
- *           queued on it). An event that might be refused (near the size limit, too deep) is done
+ *           queued on it); prepared once per connection, as its planning cost more than its
+ *           run. An event that might be refused (near the size limit, too deep) is done
  *           the slow way instead, in a transaction that knows the id before checking: the refusal
  *           names the id, as on SQLite, and takes none.
  *   update  a read without a lock, the change computed as on SQLite, then the entity and its
@@ -94,6 +95,7 @@ export class PgEntities implements EntityRepository {
        o AS (${OUTBOX_INSERT} SELECT $4::text, $5::text, array_to_string($6::text[], e.id::text), $7::bigint FROM e)
        SELECT id FROM e`,
       [c.path, JSON.stringify(fields), now, this.node, c.channel, parts, Date.now()],
+      'entity-create',
     );
     return { entity: entityOf(c, Number(rows[0].id), fields, now, now), event: { channel: c.channel } };
   }
