@@ -8,6 +8,8 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_CHANNELS, parseChannelsConfig, type CollectionSpec } from '../../src/features/channels/channel-config.js';
+import { entityEventJson } from '../../src/features/channels/channel-event.js';
+import { MAX_EVENT_BYTES } from '../../src/features/channels/outbox-event.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import type { ErrorCode } from '../../src/errors/error-codes.js';
@@ -190,6 +192,30 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect(await store.outbox.count()).toBe(1);
         expect((await store.entities.create(SENSORES, { n: 2 })).entity.id).toBe(2);
         expect(await store.outbox.count()).toBe(2);
+      });
+      it('writes the created event byte for byte as built from the entity: with an id field of its own, and at the size limit', async () => {
+        const store = await fresh();
+        const now = new Date().toISOString();
+        const expected = (id: number, data: Record<string, unknown>, timestamp: string) =>
+          entityEventJson({ entityType: SENSORES.entityType, action: 'created', entityId: id, data, timestamp, metadata: { action: 'create_sensor' } });
+        const lastPayload = async () => (await store.outbox.pending(0, 10_000)).at(-1)!.payload;
+        const timestampOf = (payload: string) => (JSON.parse(payload) as { timestamp: string }).timestamp;
+
+        const own = await store.entities.create(SENSORES, { id: 99, n: 1 }); // an id of its own wins in the data, as on SQLite
+        expect(own.entity).toMatchObject({ id: 99, n: 1 });
+        let payload = await lastPayload();
+        expect(payload).toBe(expected(1, own.entity, timestampOf(payload)));
+
+        // An event of exactly MAX_EVENT_BYTES is written; one byte more is refused and takes no id.
+        const pad = (bytes: number) => ({ pad: 'x'.repeat(bytes) });
+        const base = Buffer.byteLength(expected(2, { id: 2, ...pad(0), created_at: now, updated_at: now }, now));
+        const full = await store.entities.create(SENSORES, pad(MAX_EVENT_BYTES - base));
+        payload = await lastPayload();
+        expect(Buffer.byteLength(payload)).toBe(MAX_EVENT_BYTES);
+        expect(payload).toBe(expected(2, full.entity, timestampOf(payload)));
+        await refused(store.entities.create(SENSORES, pad(MAX_EVENT_BYTES - base + 1)), 'GW_ERR_BODY_TOO_LARGE', /created event of sensores 3 /);
+        expect((await store.entities.create(SENSORES, { n: 3 })).entity.id).toBe(3);
+        expect(await store.outbox.count()).toBe(3);
       });
     });
 

@@ -1,9 +1,16 @@
 /**
  * Entities on PostgreSQL (the `entities`, `sequences` and `outbox` tables of migration 1).
  *
- *   create  BEGIN + the collection's next id (the sequences row, locked until COMMIT, so concurrent
- *           creates on any connection get distinct ids and a rolled-back one takes none), in one
- *           round trip; the entity and its outbox row in one statement; COMMIT.
+ *   create  one statement, its own transaction: the collection's next id (the sequences row, locked
+ *           until the commit, so concurrent creates on any connection get distinct ids and a failed
+ *           one takes none), the entity and its outbox row. The event is built in JS before the id
+ *           is known, with a placeholder where the id goes, and the statement puts the id in; the
+ *           row is locked only while the server runs the statement, never across a round trip
+ *           (with BEGIN … COMMIT around three round trips, 8 writers spent most of their time
+ *           queued on it); prepared once per connection, as its planning cost more than its
+ *           run. An event that might be refused (near the size limit, too deep) is done
+ *           the slow way instead, in a transaction that knows the id before checking: the refusal
+ *           names the id, as on SQLite, and takes none.
  *   update  a read without a lock, the change computed as on SQLite, then the entity and its
  *   delete  outbox row in one statement that applies only if the row's `version` is still the one
  *           read (compare-and-set: under READ COMMITTED a plain read-modify-write would let two
@@ -13,7 +20,9 @@
  *
  * Results, events and refusals come from entity-changes.ts, shared with the SQLite driver.
  */
+import { randomBytes } from 'node:crypto';
 import type { CollectionSpec } from '../../features/channels/channel-config.js';
+import { GatewayError } from '../../errors/gateway-error.js';
 import { entityEvent, entityOf, updatedEntity, type Entity } from '../../features/channels/store/entity-changes.js';
 import type { EntityRepository, OutboxEvent } from '../store.js';
 import { literal, type PgSession, type Queryable } from './pg-session.js';
@@ -33,6 +42,10 @@ export function nextIdStatement(key: string): string {
   return `INSERT INTO sequences (collection, last_id) VALUES (${literal(key)}, 1)
     ON CONFLICT (collection) DO UPDATE SET last_id = sequences.last_id + 1 RETURNING last_id`;
 }
+
+/** The same with the key as $1, for a statement with parameters. */
+const NEXT_ID = `INSERT INTO sequences (collection, last_id) VALUES ($1::text, 1)
+    ON CONFLICT (collection) DO UPDATE SET last_id = sequences.last_id + 1 RETURNING last_id`;
 
 export const OUTBOX_INSERT = 'INSERT INTO outbox (node, channel, payload, created_at)';
 
@@ -72,6 +85,44 @@ export class PgEntities implements EntityRepository {
   }
 
   async create(c: CollectionSpec, fields: Entity) {
+    const now = new Date().toISOString();
+    const parts = this.eventAroundId(c, fields, now);
+    if (parts === null) return this.createLocked(c, fields);
+    const { rows } = await this.db.query<{ id: string }>(
+      `WITH seq AS (${NEXT_ID}),
+       e AS (INSERT INTO entities (collection, id, data, version, created_at, updated_at)
+             SELECT $1::text, last_id, $2::text, 1, $3::text, $3::text FROM seq RETURNING id),
+       o AS (${OUTBOX_INSERT} SELECT $4::text, $5::text, array_to_string($6::text[], e.id::text), $7::bigint FROM e)
+       SELECT id FROM e`,
+      [c.path, JSON.stringify(fields), now, this.node, c.channel, parts, Date.now()],
+      'entity-create',
+    );
+    return { entity: entityOf(c, Number(rows[0].id), fields, now, now), event: { channel: c.channel } };
+  }
+
+  /**
+   * The created event split where the id goes (joined with the id, it is entityEvent's JSON for
+   * that id), or null when it might be refused or the split is not certain: the placeholder (a
+   * fresh random string, its JSON longer than any id) is in the entity's data, or the event with
+   * it is refused (the event with a real id is no larger, and no deeper).
+   */
+  private eventAroundId(c: CollectionSpec, fields: Entity, now: string): string[] | null {
+    const mark = randomBytes(12).toString('hex');
+    const placeholder = mark as unknown as number; // a string where entityEvent puts the id
+    let json: string;
+    try {
+      json = entityEvent(c, 'created', placeholder, entityOf(c, placeholder, fields, now, now), this.maxJsonDepth);
+    } catch (err) {
+      if (err instanceof GatewayError) return null;
+      throw err;
+    }
+    const parts = json.split(JSON.stringify(mark));
+    // entity_id, and the id field of the data unless the stored fields have one of their own.
+    return parts.length === (Object.hasOwn(fields, c.idField) ? 2 : 3) ? parts : null;
+  }
+
+  /** The create in a transaction that takes the id first: the event is checked with it. */
+  private async createLocked(c: CollectionSpec, fields: Entity) {
     const entity = await this.db.transaction(nextIdStatement(c.path), async (client, [next]) => {
       const id = Number((next.rows[0] as { last_id: string }).last_id);
       const now = new Date().toISOString();

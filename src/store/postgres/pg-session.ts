@@ -21,10 +21,14 @@ export interface Queryable {
 export class PgSession implements Queryable {
   constructor(private readonly pool: pg.Pool) {}
 
-  /** One statement on any free connection (its own transaction). */
-  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+  /**
+   * One statement on any free connection (its own transaction). With `name`, a prepared statement
+   * of that name (one per connection, parsed and planned once; one name is only ever one text):
+   * for a hot statement whose planning costs more than running it.
+   */
+  async query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[], name?: string): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(text, values);
+      return await (name === undefined ? this.pool.query<R>(text, values) : this.pool.query<R>({ name, text, values }));
     } catch (err) {
       throw storeError(err);
     }
