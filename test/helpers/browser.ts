@@ -13,8 +13,8 @@ export const ARTIFACTS = `${REPO_ROOT}test-artifacts/`;
 /** Console errors that report a Content-Security-Policy violation ("Refused to … because it violates …"). */
 export const cspViolations = (consoleErrors: readonly string[]) => consoleErrors.filter((m) => /Content Security Policy/i.test(m));
 
-/** Opens `url` in a fresh headless Chromium; `consoleErrors` collects the page's console errors from the start. */
-export async function openPage(url: string): Promise<{ browser: Browser; page: Page; consoleErrors: string[] }> {
+/** A fresh headless Chromium, closed when the test ends. */
+export async function launchChromium(): Promise<Browser> {
   const browser = await chromium
     .launch({
       executablePath: CHROMIUM,
@@ -32,6 +32,12 @@ export async function openPage(url: string): Promise<{ browser: Browser; page: P
       throw new Error(`cannot start ${CHROMIUM} (apt-get install chromium; .ci/run does): ${err.message}`);
     });
   onTestFinished(() => browser.close());
+  return browser;
+}
+
+/** Opens `url` in a fresh headless Chromium; `consoleErrors` collects the page's console errors from the start. */
+export async function openPage(url: string): Promise<{ browser: Browser; page: Page; consoleErrors: string[] }> {
+  const browser = await launchChromium();
   const page = await browser.newPage({ viewport: { width: 1200, height: 800 } });
   const consoleErrors: string[] = [];
   page.on('console', (m) => {

@@ -14,13 +14,12 @@ import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { StreamClient as SdkStreamClient } from '../../src/client/index.js';
 import { authEnv } from '../helpers/auth-env.js';
 import { selfSignedCertificate } from '../helpers/certificate.js';
-import { CHROMIUM } from '../helpers/browser.js';
+import { launchChromium } from '../helpers/browser.js';
 import { startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
 import { EQUIPMENT } from '../helpers/azure.js';
 import { connectPublisher } from '../helpers/publisher.js';
 import { connectStream, isMessage } from '../helpers/stream-client.js';
 import { keyPairs, mintJwt, type KeyPairs } from '../helpers/tokens.js';
-import { chromium } from 'playwright-core';
 
 let keys: KeyPairs;
 beforeAll(async () => {
@@ -185,19 +184,7 @@ describe('native TLS (GATEWAY_TLS_CERT, GATEWAY_TLS_KEY)', () => {
   it('the dashboard loads over https in Chromium and receives positions over wss', async () => {
     const tls = testCertificate();
     const gw = await startGateway({ env: { GATEWAY_TLS_CERT: tls.cert, GATEWAY_TLS_KEY: tls.key } });
-    const browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
-    onTestFinished(() => browser.close());
+    const browser = await launchChromium();
     const context = await browser.newContext({ ignoreHTTPSErrors: true });
     const page = await context.newPage();
     const sockets: string[] = [];
