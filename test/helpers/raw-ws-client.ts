@@ -11,6 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
 import { unpack } from 'msgpackr';
 import { onTestFinished } from 'vitest';
+import { FrameInbox } from './frame-inbox.js';
 import { encodeFrame } from './raw-ws.js';
 
 export interface RawClose {
@@ -48,9 +49,8 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
   onTestFinished(() => {
     socket.destroy();
   });
-  const frames: any[] = [];
-  const waiters: Array<() => void> = [];
-  let cursor = 0;
+  const inbox = new FrameInbox<any>(() => (ended ? `connection closed (${closeFrame?.code})` : null));
+  const frames = inbox.frames;
   let buf = Buffer.alloc(0);
   let upgraded = false;
   let closeFrame: { code: number; reason: string; at: number } | null = null;
@@ -64,7 +64,7 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
     if (ended) return;
     ended = true;
     resolveClosed({ code: closeFrame?.code ?? 1006, reason: closeFrame?.reason ?? '', tcpAfterCloseMs: closeFrame ? Date.now() - closeFrame.at : -1 });
-    for (const w of waiters.splice(0)) w();
+    inbox.wake();
   };
   socket.on('end', tcpClosed);
   socket.on('close', tcpClosed);
@@ -97,7 +97,7 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
         // Answer with the same code, then wait for the server to close TCP.
         socket.write(encodeFrame(OP_CLOSE, Buffer.from(payload.subarray(0, Math.min(2, len)))));
       }
-      for (const w of waiters.splice(0)) w();
+      inbox.wake();
     }
   };
 
@@ -105,31 +105,7 @@ export function connectRaw(port: number, pathAndQuery: string, options: RawOptio
     socket,
     frames,
     closed,
-    next(predicate = () => true, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)),
-          timeoutMs,
-        );
-        const check = () => {
-          while (cursor < frames.length) {
-            const f = frames[cursor++];
-            if (predicate(f)) {
-              clearTimeout(timer);
-              resolve(f);
-              return;
-            }
-          }
-          if (ended) {
-            clearTimeout(timer);
-            reject(new Error(`connection closed (${closeFrame?.code}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`));
-            return;
-          }
-          waiters.push(check);
-        };
-        check();
-      });
-    },
+    next: (predicate, timeoutMs) => inbox.next(predicate, timeoutMs),
     send(value) {
       const text = typeof value === 'string' ? value : JSON.stringify(value);
       socket.write(encodeFrame(OP_TEXT, Buffer.from(text)));

@@ -5,6 +5,7 @@
 import WebSocket from 'ws';
 import { unpack } from 'msgpackr';
 import { onTestFinished } from 'vitest';
+import { FrameInbox } from './frame-inbox.js';
 
 /** A decoded frame: docs/compat/gps-stream.md frames have `event`, docs/compat/user-hub.md and docs/compat/pet-care.md frames have `type`. */
 export interface Frame {
@@ -41,21 +42,19 @@ export interface ConnectOptions {
 export function connectStream(base: string, query: string, options: ConnectOptions = {}): Promise<StreamClient> {
   const url = `${base}${options.path ?? '/api/v1/stream'}${query}`;
   const ws = new WebSocket(url, options.protocol ?? [], { headers: options.headers, ca: options.ca, localAddress: options.localAddress });
-  const frames: Frame[] = [];
+  let closeInfo = '';
+  const inbox = new FrameInbox<Frame>(() => (ws.readyState === WebSocket.CLOSED ? `socket closed (${closeInfo})` : null));
+  const frames = inbox.frames;
   const raw: Array<Buffer | string> = [];
-  let cursor = 0;
-  const waiters: Array<() => void> = [];
   ws.on('message', (data: Buffer, isBinary) => {
     raw.push(isBinary ? data : data.toString());
-    frames.push(isBinary ? unpack(data) : JSON.parse(data.toString()));
-    for (const w of waiters.splice(0)) w();
+    inbox.push(isBinary ? unpack(data) : JSON.parse(data.toString()));
   });
-  let closeInfo = '';
   const closed = new Promise<{ code: number; reason: string }>((resolve) => {
     ws.on('close', (code, reason) => {
       closeInfo = `${code} ${reason.toString()}`;
       resolve({ code, reason: reason.toString() });
-      for (const w of waiters.splice(0)) w();
+      inbox.wake();
     });
   });
   onTestFinished(() => {
@@ -70,31 +69,7 @@ export function connectStream(base: string, query: string, options: ConnectOptio
     get protocol() {
       return ws.protocol;
     },
-    next(predicate = () => true, timeoutMs = 5000) {
-      return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`no matching frame within ${timeoutMs} ms; got ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`)),
-          timeoutMs,
-        );
-        const check = () => {
-          while (cursor < frames.length) {
-            const f = frames[cursor++];
-            if (predicate(f)) {
-              clearTimeout(timer);
-              resolve(f);
-              return;
-            }
-          }
-          if (ws.readyState === WebSocket.CLOSED) {
-            clearTimeout(timer);
-            reject(new Error(`socket closed (${closeInfo}); frames: ${JSON.stringify(frames.slice(-3)).slice(0, 1000)}`));
-            return;
-          }
-          waiters.push(check);
-        };
-        check();
-      });
-    },
+    next: (predicate, timeoutMs) => inbox.next(predicate, timeoutMs),
     count: (predicate) => frames.filter(predicate).length,
     send(value) {
       ws.send(typeof value === 'string' || Buffer.isBuffer(value) ? value : JSON.stringify(value));
