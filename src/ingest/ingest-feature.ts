@@ -12,6 +12,7 @@ import type { GatewayConfig } from '../config/config.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { Db, NodeIdentity } from '../store/database.js';
+import type { Store } from '../store/store.js';
 import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '../threads/dispatch.js';
 import type { FeatureToIngest } from '../threads/messages.js';
 import type { PortClient } from '../threads/port-rpc.js';
@@ -30,8 +31,13 @@ export interface IngestContext {
   readonly edgePorts: readonly MessagePort[];
   /** The store's database (the outbox, the equipment registry), opened and closed by the root. */
   readonly storeDb: Db;
+  /**
+   * The store (src/store/store.ts) on this thread's own connection(s), opened and closed by the root:
+   * SQLite or PostgreSQL (src/store/open-store.ts). Its calls are async; the telemetry path never awaits one.
+   */
+  readonly store: Store;
   /** The store pool, for writes that should not hold this thread (the batches of last positions). */
-  readonly store: PortClient<StoreTask, StoreReply>;
+  readonly storePool: PortClient<StoreTask, StoreReply>;
   /** The bus's revocations and user/role events, parsed and bounded (control-messages.ts). */
   readonly controlMessages: ControlMessages;
   /** The bus: whether ingest is subscribed now, and a publish that tags control topics (control-auth.ts). */
@@ -74,6 +80,12 @@ export interface IngestPart<M extends FeatureToIngest> {
   readonly stop?: () => void;
   /** Shutdown, after the MQTT client closed: databases. */
   readonly close?: () => void;
+  /**
+   * Settles when the feature has loaded what it needs from the store (the channels' heads, the
+   * revocations, the last positions); ingest reports ready to the main thread only after every
+   * feature's. A rejection fails the start.
+   */
+  readonly ready?: Promise<void>;
 }
 
 /** A feature's ingest part. `M`: the edge → ingest messages it owns (never: none). */
@@ -99,6 +111,8 @@ export interface StartedIngest {
   subscribed(): void;
   stop(): void;
   close(): void;
+  /** Every feature's `ready`. */
+  ready(): Promise<void>;
 }
 
 /** Registers each feature in list order and collects its topics and handlers. */
@@ -133,5 +147,8 @@ export function startIngest<const F extends readonly AnyIngestFeature[]>(
     subscribed: () => parts.forEach((p) => p.subscribed?.()),
     stop: () => parts.forEach((p) => p.stop?.()),
     close: () => parts.forEach((p) => p.close?.()),
+    ready: async () => {
+      await Promise.all(parts.map((p) => p.ready ?? Promise.resolve()));
+    },
   };
 }

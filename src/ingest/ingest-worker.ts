@@ -19,6 +19,7 @@ import { createLogger } from '../log/logger.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { SharedStats } from '../metrics/shared-stats.js';
 import { openDatabase, type NodeIdentity } from '../store/database.js';
+import { openStore } from '../store/open-store.js';
 import type { EdgeToIngest, FeatureToIngest } from '../threads/messages.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
@@ -58,8 +59,9 @@ const controlMessages = new ControlMessages(
   logger.child({ component: 'control' }),
 );
 const storeDb = openDatabase(config.events.dataDir, 'store');
+const store = openStore({ dataDir: config.events.dataDir, maxJsonDepth: config.limits.maxJsonDepth });
 reportPortErrors(storePort, logger, 'store');
-const store = new PortClient<StoreTask, StoreReply>(storePort);
+const storePool = new PortClient<StoreTask, StoreReply>(storePort);
 const context: IngestContext = {
   config,
   identity,
@@ -69,6 +71,7 @@ const context: IngestContext = {
   edgePorts,
   storeDb,
   store,
+  storePool,
   controlMessages,
   bus: { subscribed: () => source.subscribed, publish: (topic, payload, qos) => publishControl(topic, payload, qos) },
 };
@@ -210,11 +213,17 @@ onCloseRequest(logger, async () => {
   ingest.stop();
   await source.close();
   ingest.close();
-  store.close();
+  storePool.close();
+  await store.close();
   storeDb.close();
   stats.set('mqtt_connected', 0);
   fanout.flush();
   for (const port of edgePorts) port.close();
 });
 
-reportToMain({ t: 'ready' });
+// Ready once every feature has loaded what it needs from the store; a failure ends the start.
+ingest.ready().then(
+  () => reportToMain({ t: 'ready' }),
+  (err: unknown) =>
+    reportToMain({ t: 'failed', message: `ingest could not load its state from the store: ${err instanceof Error ? err.message : String(err)}` }),
+);

@@ -10,13 +10,13 @@ import { TelemetryPipeline } from './telemetry-pipeline.js';
 
 export const telemetry: IngestFeature<TelemetryToIngest> = {
   name: 'telemetry',
-  register({ config, fanout, stats, logger, storeDb, store }) {
+  register({ config, fanout, stats, logger, storeDb, storePool }) {
     const pipeline = new TelemetryPipeline(config.telemetry, config.limits.maxJsonDepth, fanout, stats, logger.child({ component: 'pipeline' }));
     const ticker = setInterval(() => pipeline.tick(), 1000);
     let keeper: PositionKeeper | undefined;
     if (config.telemetry.positionsRetentionS > 0) {
       // Registered before ingest reports ready and before any edge message is read: no snapshot misses them.
-      const write = (json: string) => store.call({ op: 'positions-put', json }).then((reply) => reply.ok);
+      const write = (json: string) => storePool.call({ op: 'positions-put', json }).then((reply) => reply.ok);
       keeper = new PositionKeeper(pipeline.devices, new PositionStore(storeDb), write, config.telemetry, stats, logger.child({ component: 'positions' }));
       const restored = keeper.restore();
       if (restored > 0) logger.info({ devices: restored, retentionS: config.telemetry.positionsRetentionS }, 'last positions restored');
