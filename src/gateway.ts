@@ -74,8 +74,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   try {
     // The database: created (or migrated) here, so a data directory that cannot hold it stops the start.
     const storeDb = openDatabase(config.events.dataDir, 'store');
-    const historyDb = openDatabase(config.events.dataDir, 'history');
-    const identity = nodeIdentity(storeDb, historyDb);
+    const identity = nodeIdentity(storeDb);
     try {
       if (config.trips.equipmentFile !== undefined) {
         const seeded = seedEquipment(storeDb, config.trips.equipmentFile);
@@ -84,7 +83,6 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     } finally {
       storeDb.close();
     }
-    historyDb.close();
 
     // Called for a thread that ends after it was ready; the watchdog calls onFatal itself.
     const onUnexpectedExit = (name: string, code: number) => onFatal(`${name} thread exited unexpectedly with code ${code}`);

@@ -112,7 +112,10 @@ export interface EventsConfig {
   readonly topic: string;
   readonly storeThreads: number;
   readonly maxBodyBytes: number;
-  readonly outboxRetryMs: number;
+  /** GATEWAY_OUTBOX_LEASE_MS. */
+  readonly outboxLeaseMs: number;
+  /** GATEWAY_HEAD_POLL_MS; 0: off. */
+  readonly headPollMs: number;
   readonly maxBufferBytes: number;
 }
 

@@ -263,7 +263,8 @@ function loadEvents(int: IntReader, str: StrReader, trips: TripsConfig): EventsC
     topic,
     storeThreads: int('GATEWAY_STORE_THREADS')!,
     maxBodyBytes: int('GATEWAY_MAX_BODY_BYTES')!,
-    outboxRetryMs: int('GATEWAY_OUTBOX_RETRY_MS')!,
+    outboxLeaseMs: int('GATEWAY_OUTBOX_LEASE_MS')!,
+    headPollMs: int('GATEWAY_HEAD_POLL_MS')!,
     maxBufferBytes: int('GATEWAY_EVENT_MAX_BUFFER_BYTES')!,
   };
 }

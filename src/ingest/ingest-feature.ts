@@ -43,7 +43,8 @@ export interface IngestContext {
   /** The bus: whether ingest is subscribed now, and a publish that tags control topics (control-auth.ts). */
   readonly bus: {
     readonly subscribed: () => boolean;
-    readonly publish: (topic: string, payload: string | Uint8Array, qos: 0 | 1) => void;
+    /** `done`: once sent (QoS 0) or acknowledged by the broker (QoS 1), or with the error. */
+    readonly publish: (topic: string, payload: string | Uint8Array, qos: 0 | 1, done?: (err?: Error) => void) => void;
   };
 }
 

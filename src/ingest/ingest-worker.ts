@@ -73,7 +73,7 @@ const context: IngestContext = {
   store,
   storePool,
   controlMessages,
-  bus: { subscribed: () => source.subscribed, publish: (topic, payload, qos) => publishControl(topic, payload, qos) },
+  bus: { subscribed: () => source.subscribed, publish: (topic, payload, qos, done) => publishControl(topic, payload, qos, done) },
 };
 
 /*
@@ -138,8 +138,8 @@ function isControlTopic(topic: string): boolean {
     return c.subtopics === 'any' || topic.indexOf('/', controlPrefixes[i].length) < 0;
   });
 }
-function publishControl(topic: string, payload: string | Uint8Array, qos: 0 | 1): void {
-  source.publish(topic, isControlTopic(topic) ? auth.sign(topic, payload) : payload, qos);
+function publishControl(topic: string, payload: string | Uint8Array, qos: 0 | 1, done?: (err?: Error) => void): void {
+  source.publish(topic, isControlTopic(topic) ? auth.sign(topic, payload) : payload, qos, done);
 }
 const filterOf = (c: ControlTopic) => (c.subtopics === 'none' ? c.topic : `${c.topic}/${c.subtopics === 'one' ? '+' : '#'}`);
 

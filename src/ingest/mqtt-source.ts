@@ -132,11 +132,13 @@ export class MqttSource {
     }, delay);
   }
 
-  /** Publishes (mqtt.js queues it while disconnected). */
-  publish(topic: string, payload: string | Uint8Array, qos: 0 | 1): void {
+  /** Publishes (mqtt.js queues it while disconnected); `done` once it was sent (QoS 0) or acknowledged (QoS 1), or failed. */
+  publish(topic: string, payload: string | Uint8Array, qos: 0 | 1, done?: (err?: Error) => void): void {
     const body = typeof payload === 'string' ? payload : Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength);
-    this.client?.publish(topic, body, { qos }, (err) => {
+    if (this.client === undefined) return done?.(new Error('no MQTT client'));
+    this.client.publish(topic, body, { qos }, (err) => {
       if (err) this.logger.warn({ topic, err: err.message }, 'mqtt publish failed');
+      done?.(err ?? undefined);
     });
   }
 

@@ -1,40 +1,32 @@
 /**
- * The gateway's SQLite files (better-sqlite3, WAL), in GATEWAY_DATA_DIR. Every thread that needs
- * one opens its own connection (a better-sqlite3 handle cannot cross threads).
+ * The gateway's SQLite file (better-sqlite3, WAL), `gateway.sqlite` in GATEWAY_DATA_DIR: the
+ * one-node store (src/store/sqlite/). Every thread that needs it opens its own connection (a
+ * better-sqlite3 handle cannot cross threads).
  *
- * Two files, so that their writers never wait for each other (profiled: with one file, the store
- * pool's write transactions and ingest's history commits queued on SQLite's write lock, whose busy
- * handler sleeps for milliseconds; REST writes then took 5 ms at p50):
+ *   meta(key, value)                       node_id (names this node's leases), epoch (names this store's log)
+ *   sequences(collection, last_id)         per-collection id counter (ids are never reused)
+ *   entities(collection, id, data, …)      one row per entity; data is the JSON of its fields
+ *   channel_heads(channel, last_offset)    each channel's last offset, taken in the write's transaction
+ *   channel_log(channel, offset, at, event) every channel's events, bounded by count and age (trimmed by ingest)
+ *   outbox(id, channel, offset, created_at) logged events the broker has not acknowledged yet
+ *   dead_letters(id, channel, offset, …)   outbox rows the relay gave up on, with the event, reason and time
+ *   equipment(code, kind, active, …)       trucks and excavators (docs/compat/trips.md)
+ *   trips(id, state, data, …)              trips (IdMovimiento = id) and their state
+ *   trip_events(id, trip_id, event, at)    every trip event written (events per hour)
+ *   revocations(jti, expires_at, …)        share links revoked, until they would have expired (written by ingest)
+ *   device_positions(device_id, …)         each device's last position, flushed by ingest once a second
  *
- *   gateway.sqlite   written by the store pool
- *     meta(key, value)                       node_id (origin of this node's events on the bus)
- *     sequences(collection, last_id)         per-collection id counter (ids are never reused)
- *     entities(collection, id, data, …)      one row per entity; data is the JSON of its fields
- *     outbox(id, channel, payload, created)  events written with their entity, not yet seen back
- *     dead_letters(id, channel, payload, …)  outbox rows the relay gave up on, with reason and time
- *     equipment(code, kind, active, …)       trucks and excavators (docs/compat/trips.md)
- *     trips(id, state, data, …)              trips (IdMovimiento = id) and their state
- *     trip_events(id, trip_id, event, at)    every trip event written (events per hour)
- *     revocations(jti, expires_at, …)        share links revoked, until they would have expired (written by ingest)
- *     device_positions(device_id, …)         each device's last position, flushed by ingest once a second
- *   history.sqlite   written by the ingest thread
- *     meta(key, value)                       epoch (a new history file is a new epoch)
- *     channel_heads(channel, last_offset)    the last offset given on each channel
- *     history(channel, offset, at, event)    recent events per channel, bounded by count and age
- *     origins(node, last_seq)                the last outbox id taken from each node (duplicate filter)
- *
- * revocations and device_positions are in the store's file, where the shared store will hold them
- * (docs/design/cluster-store.md §4), although ingest writes them: a revocation now and then and one
- * statement a second are no queue in front of the pool's write lock.
- *
- * The outbox rows this node has seen come back are deleted by ingest, lazily: origins(this node)
- * is the truth, the rows at or below it are only garbage.
+ * The store pool writes entities, trips and their events; ingest reads the log (its history, gap
+ * repairs, the head poll) and writes little: outbox deletes in batches, the trim, revocations and
+ * positions. Before version 2 the log lived in history.sqlite, written by ingest as events came back
+ * from the bus; the upgrade (upgradeFromHistoryFile) takes its epoch, heads and events over.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GatewayError } from '../errors/gateway-error.js';
+import { SqliteLogAppender } from './sqlite/sqlite-log.js';
 
 export type Db = Database.Database;
 
@@ -47,8 +39,11 @@ CREATE TABLE IF NOT EXISTS sequences (collection TEXT PRIMARY KEY, last_id INTEG
 CREATE TABLE IF NOT EXISTS entities (
   collection TEXT NOT NULL, id INTEGER NOT NULL, data TEXT NOT NULL,
   created_at TEXT NOT NULL, updated_at TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY, channel TEXT NOT NULL, payload TEXT NOT NULL, created_at INTEGER NOT NULL, reason TEXT NOT NULL, dead_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS channel_heads (channel TEXT PRIMARY KEY, last_offset INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS channel_log (channel TEXT NOT NULL, offset INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (channel, offset)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, offset INTEGER NOT NULL, created_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS outbox_position ON outbox (channel, offset);
+CREATE TABLE IF NOT EXISTS dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, channel TEXT NOT NULL, offset INTEGER NOT NULL DEFAULT 0, payload TEXT NOT NULL, created_at INTEGER NOT NULL, reason TEXT NOT NULL, dead_at INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS equipment (code TEXT PRIMARY KEY, kind TEXT NOT NULL, active INTEGER NOT NULL, description TEXT, updated_at TEXT NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS trips (id INTEGER PRIMARY KEY AUTOINCREMENT, state TEXT NOT NULL, data TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS trip_events (id INTEGER PRIMARY KEY AUTOINCREMENT, trip_id INTEGER NOT NULL, event TEXT NOT NULL, at INTEGER NOT NULL);
@@ -58,24 +53,19 @@ CREATE INDEX IF NOT EXISTS revocations_expires_at ON revocations (expires_at);
 CREATE TABLE IF NOT EXISTS device_positions (device_id TEXT PRIMARY KEY, payload TEXT NOT NULL, timestamp TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);`,
   },
-  history: {
-    name: 'history.sqlite',
-    schema: `
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS channel_heads (channel TEXT PRIMARY KEY, last_offset INTEGER NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS history (channel TEXT NOT NULL, offset INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (channel, offset)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS origins (node TEXT PRIMARY KEY, last_seq INTEGER NOT NULL) WITHOUT ROWID;`,
-  },
 } as const;
 
 type DbFile = keyof typeof FILES;
 
 export interface NodeIdentity {
-  /** Names this node's events on the bus, so every node can drop duplicates. */
+  /** Names this node in the outbox leases it takes, and in its logs. */
   readonly nodeId: string;
-  /** Names this node's history; a client holding another epoch cannot be given a replay. */
+  /** Names the store's log; a client holding another epoch cannot be given a replay. */
   readonly epoch: string;
 }
+
+/** The layout of gateway.sqlite this code writes (PRAGMA user_version); 0 is a file from before the log moved here. */
+const LAYOUT_VERSION = 2;
 
 /** Opens one of the files (creating the directory, file and tables if needed) with the pragmas every thread uses. */
 export function openDatabase(dataDir: string, file: DbFile = 'store'): Db {
@@ -89,8 +79,68 @@ export function openDatabase(dataDir: string, file: DbFile = 'store'): Db {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   db.pragma('busy_timeout = 5000');
-  db.exec(FILES[file].schema);
+  if ((db.pragma('user_version', { simple: true }) as number) < LAYOUT_VERSION) {
+    db.transaction(() => {
+      upgradeOutbox(db);
+      db.exec(FILES[file].schema);
+      upgradeFromHistoryFile(db, join(dataDir, 'history.sqlite'));
+      db.pragma(`user_version = ${LAYOUT_VERSION}`);
+    }).immediate();
+  } else {
+    db.exec(FILES[file].schema);
+  }
   return db;
+}
+
+const columnsOf = (db: Db, table: string) => (db.prepare(`PRAGMA table_info(${table})`).all() as { name: string }[]).map((c) => c.name);
+
+/** A version-1 outbox held the event text (`payload`); its rows become log rows in upgradeFromHistoryFile. */
+function upgradeOutbox(db: Db): void {
+  if (columnsOf(db, 'outbox').includes('payload')) db.exec('ALTER TABLE outbox RENAME TO outbox_v1');
+  const dead = columnsOf(db, 'dead_letters');
+  if (dead.length > 0 && !dead.includes('offset')) db.exec('ALTER TABLE dead_letters ADD COLUMN offset INTEGER NOT NULL DEFAULT 0');
+}
+
+/**
+ * A data directory of version 1 kept the log in history.sqlite: its epoch (so clients of the
+ * upgraded node still recover), its heads and its events move here; the outbox rows this node had
+ * not yet seen back from the bus (id above its `origins` row) get the next offsets of their channels,
+ * in id order. history.sqlite is then left in place, unused (deleting an operator's files is theirs to do).
+ */
+function upgradeFromHistoryFile(db: Db, historyPath: string): void {
+  const setMeta = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
+  let seen = 0;
+  if (existsSync(historyPath)) {
+    db.prepare('ATTACH DATABASE ? AS old_history').run(historyPath);
+    try {
+      const tables = new Set((db.prepare("SELECT name FROM old_history.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+      const epoch = tables.has('meta')
+        ? (db.prepare("SELECT value FROM old_history.meta WHERE key = 'epoch'").get() as { value: string } | undefined)
+        : undefined;
+      if (epoch !== undefined) setMeta.run('epoch', epoch.value);
+      if (tables.has('channel_heads'))
+        db.exec('INSERT OR REPLACE INTO channel_heads (channel, last_offset) SELECT channel, last_offset FROM old_history.channel_heads');
+      if (tables.has('history'))
+        db.exec('INSERT OR REPLACE INTO channel_log (channel, offset, at, event) SELECT channel, offset, at, event FROM old_history.history');
+      const node = db.prepare("SELECT value FROM meta WHERE key = 'node_id'").get() as { value: string } | undefined;
+      if (tables.has('origins') && node !== undefined) {
+        seen = (db.prepare('SELECT last_seq FROM old_history.origins WHERE node = ?').get(node.value) as { last_seq: number } | undefined)?.last_seq ?? 0;
+      }
+    } finally {
+      db.exec('DETACH DATABASE old_history');
+    }
+  }
+  if (columnsOf(db, 'outbox_v1').length > 0) {
+    const append = new SqliteLogAppender(db);
+    for (const row of db.prepare('SELECT id, channel, payload, created_at FROM outbox_v1 WHERE id > ? ORDER BY id').iterate(seen) as Iterable<{
+      channel: string;
+      payload: string;
+      created_at: number;
+    }>) {
+      append.append(row.channel, String(row.payload), row.created_at);
+    }
+    db.exec('DROP TABLE outbox_v1');
+  }
 }
 
 function metaValue(db: Db, key: string): string {
@@ -98,7 +148,12 @@ function metaValue(db: Db, key: string): string {
   return (db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string }).value;
 }
 
-/** This node's identity, created on first start: the node id lives with the outbox, the epoch with the history. */
-export function nodeIdentity(store: Db, history: Db): NodeIdentity {
-  return { nodeId: metaValue(store, 'node_id'), epoch: metaValue(history, 'epoch') };
+/** This node's identity and the store's epoch, created on first start. */
+export function nodeIdentity(store: Db): NodeIdentity {
+  return { nodeId: metaValue(store, 'node_id'), epoch: storeEpoch(store) };
+}
+
+/** The store's epoch, made on first use. */
+export function storeEpoch(store: Db): string {
+  return metaValue(store, 'epoch');
 }

@@ -17,9 +17,8 @@
  *   - Results are the JSON the REST API answers with, field order included (entity data is stored as
  *     text, never re-ordered by the database).
  *
- * Step 1 of the design keeps today's outbox (rows by id, relayed by ingest): a write reports the
- * event it put in the outbox as an `OutboxEvent`; step 3 widens it to a Position (offset, epoch).
- * The channel log and revocations join this interface in later steps.
+ *   - A write's event is appended to its channel's log and queued in the outbox in the write's
+ *     transaction: its offset is the store's, the same on every node (ChannelLog).
  */
 import type { CollectionSpec } from '../features/channels/channel-config.js';
 import type { DeadLetter } from '../features/channels/store/dead-letters.js';
@@ -40,6 +39,7 @@ export interface Store {
   readonly entities: EntityRepository;
   readonly equipment: EquipmentRepository;
   readonly trips: TripRepository;
+  readonly log: ChannelLog;
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
   readonly positions: PositionRepository;
@@ -88,19 +88,63 @@ export interface TripRepository {
   list(skip: number, limit: number): Promise<Record<string, unknown>[]>;
 }
 
-/** An outbox row as the relay reads it (today: ingest's EventLog reads the same table itself). */
-export interface OutboxRow {
-  readonly id: number;
+/** Where an event sits in its channel's log: the same on every node (design §2). */
+export interface Position {
   readonly channel: string;
+  readonly offset: number;
+}
+
+/** One event of a channel's log. */
+export interface LogRow {
+  readonly channel: string;
+  readonly offset: number;
+  /** When it was written (ms since the epoch). */
+  readonly at: number;
   /** The event's JSON, as written. */
-  readonly payload: string;
+  readonly event: string;
+}
+
+/**
+ * The channel log: every event of every channel, numbered by the store in the write's transaction
+ * (the channel's head row), so that the same event has the same offset on every node, and one epoch
+ * for the whole store. Offsets of a channel have no holes except a trimmed prefix: a writer takes
+ * the head row's lock until its commit, so offset n+1 is never visible before n.
+ */
+export interface ChannelLog {
+  /** The store's epoch: made once with the store, changed only when the log is lost (a new database). */
+  epoch(): Promise<string>;
+  /** Every channel's last offset. */
+  heads(): Promise<Map<string, number>>;
+  /** Rows `from`…`to` of one channel (inclusive), in order, at most `limit`. Offsets missing from the start were trimmed. */
+  range(channel: string, from: number, to: number, limit: number): Promise<LogRow[]>;
+  /** The rows after `afterOffset`, written at or after `notBefore` (ms), in order: the history edges start from. */
+  recent(channel: string, afterOffset: number, notBefore: number): Promise<LogRow[]>;
+  /** Drops rows at or below `upToOffset` or older than `notBefore`, never one still in the outbox; how many went. */
+  trim(channel: string, upToOffset: number, notBefore: number): Promise<number>;
+}
+
+/** An outbox row as the relay claims it: a logged event not yet acknowledged by the broker. */
+export interface OutboxRow extends LogRow {
+  /** How many times it was claimed, this claim included. */
+  readonly attempts: number;
 }
 
 export interface Outbox {
-  /** An event with no entity (publish API, test events): checked like every event, then queued. */
-  publish(channel: string, eventJson: string): Promise<OutboxEvent>;
-  /** Rows after `afterId`, oldest first. */
-  pending(afterId: number, limit: number): Promise<OutboxRow[]>;
+  /**
+   * An event with no entity (publish API, test events, a backend's event from the bus): checked like
+   * every event, then appended to the log and queued. `digest`: the bus message's, when every node
+   * receives the same message and one must write it: a digest already written in the last minute
+   * writes nothing (PostgreSQL; the one-node SQLite store writes every message).
+   */
+  publish(channel: string, eventJson: string, digest?: string): Promise<OutboxEvent>;
+  /**
+   * Leases rows to `node` for `leaseMs` and returns them, oldest offset first per channel: the rows
+   * this node wrote and has not claimed yet, and every row whose lease lapsed (its holder died, or
+   * the broker never acknowledged it). Concurrent claimers on other nodes get other rows.
+   */
+  claim(node: string, leaseMs: number, limit: number): Promise<OutboxRow[]>;
+  /** The broker acknowledged these: they leave the outbox, whoever holds them. */
+  published(keys: readonly Position[]): Promise<void>;
   count(): Promise<number>;
 }
 
@@ -116,8 +160,8 @@ export interface PositionRepository {
 }
 
 export interface DeadLetterRepository {
-  /** Moves outbox row `id` here with `reason` (cut to 500 characters), in one transaction; false when it is gone. */
-  move(id: number, reason: string): Promise<boolean>;
+  /** Moves an outbox row here with its event and `reason` (cut to 500 characters), in one transaction; false when it is gone. */
+  move(key: Position, reason: string): Promise<boolean>;
   count(): Promise<number>;
   /** Oldest first, without the event text. */
   page(skip: number, limit: number): Promise<DeadLetter[]>;

@@ -16,9 +16,9 @@ import { migrate } from '../../src/store/postgres/migrations.js';
 import { createPgPool, type PgPool } from '../../src/store/postgres/pg-pool.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
-import type { Store } from '../../src/store/store.js';
+import type { LogRow, Store } from '../../src/store/store.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
-import { storeContract } from './store.contract.js';
+import { logged, storeContract } from './store.contract.js';
 
 let server: Postgres;
 beforeAll(async () => {
@@ -41,10 +41,10 @@ async function freshDatabase(): Promise<string> {
 
 storeContract('postgres', async ({ maxJsonDepth }) => {
   const url = await freshDatabase();
-  const store = new PostgresStore(pool(url), { maxJsonDepth });
+  const store = new PostgresStore(pool(url), { maxJsonDepth, node: 'node-a' });
   return {
     store,
-    open: async () => new PostgresStore(pool(url), { maxJsonDepth }),
+    open: async () => new PostgresStore(pool(url), { maxJsonDepth, node: 'node-a' }),
     failOutboxInserts: async () => {
       const admin = pool(url);
       await admin.query(`CREATE FUNCTION outbox_fails() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'test: outbox inserts fail'; END $$;
@@ -62,7 +62,7 @@ describe('the PostgreSQL driver answers byte for byte as the SQLite driver', () 
   const collections = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections;
   const SENSORES = collections.find((c) => c.path === 'sensores')!;
   const ISO = /\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z/g;
-  const EPOCH_MS = /"(created_at|dead_at)": \d{13}/g;
+  const EPOCH_MS = /"(created_at|dead_at|at)": \d{13}/g;
 
   /** The same script on a store: every answer (or refusal) and the outbox, as text. */
   async function script(store: Store): Promise<string> {
@@ -104,9 +104,11 @@ describe('the PostgreSQL driver answers byte for byte as the SQLite driver', () 
     await step('trips', store.trips.list(0, 10));
     await step('trip', store.trips.get(1));
     await step('publish', store.outbox.publish('alerts', '{"z":1,"type":"alert","a":2}'));
-    const rows = await store.outbox.pending(0, 100);
-    out.push(['outbox', rows]);
-    await step('dead', store.deadLetters.move(rows[1].id, 'reason ✓'));
+    const byPosition = (a: LogRow, b: LogRow) => (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset);
+    out.push(['log', (await logged(store)).sort(byPosition)]);
+    const rows = (await store.outbox.claim('node-a', 60_000, 100)).sort(byPosition);
+    out.push(['claimed', rows]);
+    await step('dead', store.deadLetters.move(rows[1], 'reason ✓'));
     await step('dead page', store.deadLetters.page(0, 10));
     await step('count', store.outbox.count());
     return JSON.stringify(out, null, 1).replace(ISO, '<time>').replace(EPOCH_MS, '"$1": <ms>');
@@ -117,7 +119,7 @@ describe('the PostgreSQL driver answers byte for byte as the SQLite driver', () 
     onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
     const sqlite = openSqliteStore(dir, DEFAULT_MAX_JSON_DEPTH);
     onTestFinished(() => sqlite.close());
-    const postgres = new PostgresStore(pool(await freshDatabase()), { maxJsonDepth: DEFAULT_MAX_JSON_DEPTH });
+    const postgres = new PostgresStore(pool(await freshDatabase()), { maxJsonDepth: DEFAULT_MAX_JSON_DEPTH, node: 'node-a' });
     onTestFinished(() => postgres.close());
     const expected = await script(sqlite);
     expect(expected).toContain('GW_ERR_TRIP_TRANSITION');

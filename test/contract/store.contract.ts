@@ -13,7 +13,7 @@ import { MAX_EVENT_BYTES } from '../../src/features/channels/outbox-event.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 import { GatewayError } from '../../src/errors/gateway-error.js';
 import type { ErrorCode } from '../../src/errors/error-codes.js';
-import type { Store } from '../../src/store/store.js';
+import type { LogRow, Store } from '../../src/store/store.js';
 
 export interface StoreFixture {
   /** A fresh, empty store (its schema in place). */
@@ -49,6 +49,13 @@ async function refused(promise: Promise<unknown>, code: ErrorCode, message?: Reg
 
 const nested = (depth: number): unknown => (depth === 0 ? 1 : { n: nested(depth - 1) });
 
+/** Every event in the store's log, oldest first (by time, then channel and offset). */
+export async function logged(store: Store): Promise<LogRow[]> {
+  const rows: LogRow[] = [];
+  for (const [channel, head] of await store.log.heads()) rows.push(...(await store.log.range(channel, 1, head, 100_000)));
+  return rows.sort((a, b) => a.at - b.at || (a.channel < b.channel ? -1 : a.channel > b.channel ? 1 : a.offset - b.offset));
+}
+
 interface EntityEvent {
   readonly type: string;
   readonly entity_type: string;
@@ -74,10 +81,10 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       return store;
     }
 
-    /** Every outbox row, oldest first, with its event parsed. */
-    async function outbox(store: Store): Promise<{ id: number; channel: string; event: EntityEvent }[]> {
-      const rows = await store.outbox.pending(0, 10_000);
-      return rows.map((r) => ({ id: r.id, channel: r.channel, event: JSON.parse(r.payload) as EntityEvent }));
+    /** Every logged event, oldest first (by time, then channel and offset), with its event parsed. */
+    async function outbox(store: Store): Promise<{ offset: number; channel: string; event: EntityEvent }[]> {
+      const rows = await logged(store);
+      return rows.map((r) => ({ offset: r.offset, channel: r.channel, event: JSON.parse(r.event) as EntityEvent }));
     }
 
     afterEach(async () => {
@@ -126,7 +133,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         ]);
         expect(rows[1].event.metadata).toEqual({ action: 'update_sensor', fields_updated: ['descripcion', 'zona', 'nuevo'] });
         expect(rows[1].event.data.updated_fields).toEqual(['descripcion', 'zona', 'nuevo']);
-        expect(rows[0].id).toBeLessThan(rows[1].id);
+        expect(rows.map((r) => r.offset)).toEqual([1, 2, 3]);
         expect(await store.outbox.count()).toBe(3);
       });
 
@@ -198,7 +205,7 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         const now = new Date().toISOString();
         const expected = (id: number, data: Record<string, unknown>, timestamp: string) =>
           entityEventJson({ entityType: SENSORES.entityType, action: 'created', entityId: id, data, timestamp, metadata: { action: 'create_sensor' } });
-        const lastPayload = async () => (await store.outbox.pending(0, 10_000)).at(-1)!.payload;
+        const lastPayload = async () => (await logged(store)).at(-1)!.event;
         const timestampOf = (payload: string) => (JSON.parse(payload) as { timestamp: string }).timestamp;
 
         const own = await store.entities.create(SENSORES, { id: 99, n: 1 }); // an id of its own wins in the data, as on SQLite
@@ -303,42 +310,108 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
-    describe('outbox and dead letters', () => {
-      it('queues a published event as given, after checking it', async () => {
+    describe('channel log, outbox and dead letters', () => {
+      it('logs a published event as given, after checking it, at the next offset of its channel', async () => {
         const store = await fresh();
         expect(await store.outbox.publish('alerts', '{"type":"alert","level":2}')).toEqual({ channel: 'alerts' });
         await refused(store.outbox.publish('alerts', JSON.stringify(nested(DEFAULT_MAX_JSON_DEPTH + 2))), 'GW_ERR_EVENT_INVALID');
-        const rows = await store.outbox.pending(0, 10);
-        expect(rows).toEqual([{ id: expect.any(Number) as number, channel: 'alerts', payload: '{"type":"alert","level":2}' }]);
-        expect(await store.outbox.pending(rows[0].id, 10)).toEqual([]);
+        await store.outbox.publish('alerts', '{"type":"alert","level":3}');
+        await store.outbox.publish('other', '{"type":"x"}');
+        expect(await store.log.heads()).toEqual(
+          new Map([
+            ['alerts', 2],
+            ['other', 1],
+          ]),
+        );
+        expect(await store.log.range('alerts', 1, 9, 10)).toEqual([
+          { channel: 'alerts', offset: 1, at: expect.any(Number) as number, event: '{"type":"alert","level":2}' },
+          { channel: 'alerts', offset: 2, at: expect.any(Number) as number, event: '{"type":"alert","level":3}' },
+        ]);
+        expect((await store.log.range('alerts', 2, 2, 10)).map((r) => r.offset)).toEqual([2]);
+        expect(await store.log.range('alerts', 1, 9, 1)).toHaveLength(1);
+        expect((await store.log.recent('alerts', 1, 0)).map((r) => r.offset)).toEqual([2]);
+        expect(await store.log.recent('alerts', 0, Date.now() + 60_000)).toEqual([]);
+        expect(await store.outbox.count()).toBe(3);
       });
 
-      it('moves outbox rows to the dead letters and lists them oldest first, paged, without the event', async () => {
+      it('has one epoch for the whole store, the same on every connection and after a reopen', async () => {
+        const store = await fresh();
+        const epoch = await store.log.epoch();
+        expect(epoch).toMatch(/^[0-9a-f]{12}$/);
+        expect(await (await another()).log.epoch()).toBe(epoch);
+      });
+
+      it('numbers each channel without holes under concurrent writers on two connections, in commit order', async () => {
+        const store = await fresh();
+        const other = await another();
+        const writes = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? store : other).outbox.publish('busy', JSON.stringify({ type: 'e', i })));
+        await Promise.all(writes);
+        const rows = await store.log.range('busy', 1, 100, 100);
+        expect(rows.map((r) => r.offset)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
+        expect(new Set(rows.map((r) => (JSON.parse(r.event) as { i: number }).i)).size).toBe(40);
+      });
+
+      it('claims rows once, deletes them when published, and trims the log but never a row still in the outbox', async () => {
+        const store = await fresh();
+        for (let i = 1; i <= 4; i++) await store.outbox.publish('c', JSON.stringify({ type: 'e', i }));
+        const claimed = await store.outbox.claim('node-a', 60_000, 10);
+        expect(claimed.map((r) => [r.channel, r.offset, r.attempts, JSON.parse(r.event).i])).toEqual([
+          ['c', 1, 1, 1],
+          ['c', 2, 1, 2],
+          ['c', 3, 1, 3],
+          ['c', 4, 1, 4],
+        ]);
+        expect(await store.outbox.claim('node-a', 60_000, 10)).toEqual([]); // leased
+        await store.outbox.published(claimed.slice(0, 2));
+        expect(await store.outbox.count()).toBe(2);
+        expect(await store.log.trim('c', 4, 0)).toBe(2); // 1 and 2; 3 and 4 are still in the outbox
+        expect((await store.log.range('c', 1, 9, 10)).map((r) => r.offset)).toEqual([3, 4]);
+        await store.outbox.published(claimed.slice(2));
+        expect(await store.log.trim('c', 3, 0)).toBe(1);
+        expect(await store.log.trim('c', 0, Date.now() + 1)).toBe(1); // by age
+        expect(await store.log.heads()).toEqual(new Map([['c', 4]])); // the head stays
+        await store.outbox.publish('c', '{"type":"e","i":5}');
+        expect((await store.log.range('c', 1, 9, 10)).map((r) => r.offset)).toEqual([5]);
+      });
+
+      it('gives a row whose lease lapsed to the next claimer, with its attempts counted', async () => {
+        const store = await fresh();
+        await store.outbox.publish('c', '{"type":"e"}');
+        const [first] = await store.outbox.claim('node-a', 1, 10);
+        expect(first.attempts).toBe(1);
+        await new Promise((r) => setTimeout(r, 20));
+        const [again] = await store.outbox.claim('node-a', 60_000, 10);
+        expect([again.offset, again.attempts]).toEqual([1, 2]);
+      });
+
+      it('moves outbox rows to the dead letters with their event and lists them oldest first, paged, without the event', async () => {
         const store = await fresh();
         for (let i = 0; i < 4; i++) await store.outbox.publish(`ch${i}`, JSON.stringify({ type: 'e', i }));
-        const rows = await store.outbox.pending(0, 10);
+        const rows = await store.outbox.claim('node-a', 60_000, 10);
         expect(await store.deadLetters.count()).toBe(0);
         expect(await store.deadLetters.page(0, 10)).toEqual([]);
-        expect(await store.deadLetters.move(rows[2].id, 'refused: not JSON')).toBe(true);
-        expect(await store.deadLetters.move(rows[0].id, 'x'.repeat(600))).toBe(true);
-        expect(await store.deadLetters.move(rows[0].id, 'again')).toBe(false);
-        expect(await store.deadLetters.move(9_999_999, 'no such row')).toBe(false);
-        expect((await store.outbox.pending(0, 10)).map((r) => r.channel)).toEqual(['ch1', 'ch3']);
+        expect(await store.deadLetters.move(rows[2], 'refused: not JSON')).toBe(true);
+        expect(await store.deadLetters.move(rows[0], 'x'.repeat(600))).toBe(true);
+        expect(await store.deadLetters.move(rows[0], 'again')).toBe(false);
+        expect(await store.deadLetters.move({ channel: 'ch0', offset: 99 }, 'no such row')).toBe(false);
+        expect(await store.outbox.count()).toBe(2);
         expect(await store.deadLetters.count()).toBe(2);
         const page = await store.deadLetters.page(0, 10);
-        expect(page.map((d) => [d.id, d.channel, d.bytes])).toEqual([
-          [rows[0].id, 'ch0', Buffer.byteLength(rows[0].payload)],
-          [rows[2].id, 'ch2', Buffer.byteLength(rows[2].payload)],
+        expect(page.map((d) => [d.channel, d.offset, d.bytes])).toEqual([
+          ['ch2', 1, Buffer.byteLength(rows[2].event)],
+          ['ch0', 1, Buffer.byteLength(rows[0].event)],
         ]);
-        expect(page[0].reason).toBe('x'.repeat(500));
-        expect(page[1].reason).toBe('refused: not JSON');
+        expect(page[0].id).toBeLessThan(page[1].id);
+        expect(page[1].reason).toBe('x'.repeat(500));
+        expect(page[0].reason).toBe('refused: not JSON');
         for (const d of page) {
           expect(Number.isSafeInteger(d.created_at) && Number.isSafeInteger(d.dead_at)).toBe(true);
           expect(d.dead_at).toBeGreaterThanOrEqual(d.created_at);
-          expect(Object.keys(d).sort()).toEqual(['bytes', 'channel', 'created_at', 'dead_at', 'id', 'reason']);
+          expect(Object.keys(d).sort()).toEqual(['bytes', 'channel', 'created_at', 'dead_at', 'id', 'offset', 'reason']);
         }
-        expect((await store.deadLetters.page(1, 10)).map((d) => d.channel)).toEqual(['ch2']);
+        expect((await store.deadLetters.page(1, 10)).map((d) => d.channel)).toEqual(['ch0']);
         expect(await store.deadLetters.page(0, 1)).toHaveLength(1);
+        expect((await store.log.range('ch2', 1, 1, 1)).map((r) => r.offset)).toEqual([1]); // the event stays in the log
       });
     });
 

@@ -233,8 +233,8 @@ describe('client SDK in Node', () => {
     probe.stop();
     expect(await gw.stop()).toBe(0);
     // Row 2 as if taken with the clock two hours behind: the history read back at start has a hole.
-    const history = new Database(join(dataDir, 'history.sqlite'));
-    expect(history.prepare("UPDATE history SET at = at - 7200000 WHERE channel = 'sensors' AND offset = 2").run().changes).toBe(1);
+    const history = new Database(join(dataDir, 'gateway.sqlite'));
+    expect(history.prepare("UPDATE channel_log SET at = at - 7200000 WHERE channel = 'sensors' AND offset = 2").run().changes).toBe(1);
     history.close();
     gw = await startGateway({ env });
 

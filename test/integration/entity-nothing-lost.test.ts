@@ -16,7 +16,7 @@ describe('broker outage during a burst of writes', () => {
         MQTT_URL: mosquitto.url,
         GATEWAY_MQTT_RECONNECT_MIN_MS: '50',
         GATEWAY_MQTT_RECONNECT_MAX_MS: '300',
-        GATEWAY_OUTBOX_RETRY_MS: '300',
+        GATEWAY_OUTBOX_LEASE_MS: '300',
       }),
     });
     const token = await adminToken();

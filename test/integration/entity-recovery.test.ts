@@ -96,8 +96,8 @@ describe('the recovered rule: never recovered:true with a hole', () => {
     expect(await gw.stop()).toBe(0);
     // Row 3 was taken while the wall clock was two hours behind (then stepped forward): older than
     // GATEWAY_HISTORY_TTL_S, so the history read back at start holds 1, 2, 4, 5 under head 5.
-    const history = new Database(join(dataDir, 'history.sqlite'));
-    expect(history.prepare("UPDATE history SET at = at - 7200000 WHERE channel = 'pets' AND offset = 3").run().changes).toBe(1);
+    const history = new Database(join(dataDir, 'gateway.sqlite'));
+    expect(history.prepare("UPDATE channel_log SET at = at - 7200000 WHERE channel = 'pets' AND offset = 3").run().changes).toBe(1);
     history.close();
 
     const again = await startGateway({ env });

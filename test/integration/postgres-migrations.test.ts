@@ -13,12 +13,13 @@ import { createPgPool, type PgPool } from '../../src/store/postgres/pg-pool.js';
 const run = promisify(execFile);
 const SHARED_TABLES = [
   'channel_heads',
+  'channel_log',
   'dead_letters',
   'device_positions',
   'entities',
   'equipment',
-  'history',
-  'origins',
+  'gateway_meta',
+  'intake',
   'outbox',
   'revocations',
   'schema_migrations',

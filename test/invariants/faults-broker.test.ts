@@ -23,7 +23,7 @@ describe('broker restarts during a burst of REST writes', () => {
   it('every acknowledged write reaches every subscriber once, in offset order, through three Mosquitto restarts; a client cut in an outage recovers the rest with since; counters exact', async () => {
     const mosquitto = await startMosquitto();
     const gw = await startGateway({
-      env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_MQTT_RECONNECT_MIN_MS: '50', GATEWAY_MQTT_RECONNECT_MAX_MS: '300', GATEWAY_OUTBOX_RETRY_MS: '300' }),
+      env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_MQTT_RECONNECT_MIN_MS: '50', GATEWAY_MQTT_RECONNECT_MAX_MS: '300', GATEWAY_OUTBOX_LEASE_MS: '300' }),
     });
     const token = await adminToken();
     const json = await Bystander.open('json subscriber', `${gw.ws}/api/v1/ws?channel=readings`, 'json', established);

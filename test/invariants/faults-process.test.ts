@@ -85,7 +85,7 @@ describe('the process ended during writes', () => {
 
   it('SIGKILL with Mosquitto: committed events reach subscribers after the restart on the same data directory, none twice', async () => {
     const mosquitto = await startMosquitto();
-    const env = channelEnv({ GATEWAY_DATA_DIR: tempDataDir(), MQTT_URL: mosquitto.url, GATEWAY_OUTBOX_RETRY_MS: '300' });
+    const env = channelEnv({ GATEWAY_DATA_DIR: tempDataDir(), MQTT_URL: mosquitto.url, GATEWAY_OUTBOX_LEASE_MS: '300' });
     const { before } = await endDuringWrites('SIGKILL', env);
     for (const b of before) expect(b.closedWith?.code, b.name).toBe(1006);
   }, 60_000);

@@ -32,12 +32,6 @@ interface UserNotification {
 
 export type ChannelEvent = EntityChange | UserNotification;
 
-/** The node and outbox id a gateway stamps on the events it relays (the duplicate filter's key). */
-export interface Origin {
-  readonly node: string;
-  readonly seq: number;
-}
-
 const NAME = /^[A-Za-z0-9_.:-]{1,128}$/;
 
 function invalid(message: string): never {
@@ -51,14 +45,17 @@ function name(value: unknown, field: string): string {
   return value;
 }
 
-function timestampOf(value: unknown): string {
-  if (value === undefined || value === null) return new Date().toISOString();
+function timestampOf(value: unknown, at: number): string {
+  if (value === undefined || value === null) return new Date(at).toISOString();
   if (typeof value !== 'string' || value.length > 40 || Number.isNaN(Date.parse(value))) invalid('"timestamp" must be an ISO 8601 date when given');
   return value;
 }
 
-/** Parses one of the three reference envelopes; throws GW_ERR_EVENT_INVALID naming the field. */
-export function parseChannelEvent(value: unknown): ChannelEvent {
+/**
+ * Parses one of the three reference envelopes; throws GW_ERR_EVENT_INVALID naming the field. `at`
+ * (ms): the timestamp of an event without one (the time it was logged, so every node renders the same).
+ */
+export function parseChannelEvent(value: unknown, at = Date.now()): ChannelEvent {
   if (!isObject(value)) invalid('An event must be a JSON object with a "type"');
   switch (value.type) {
     case 'entity_event':
@@ -76,7 +73,7 @@ export function parseChannelEvent(value: unknown): ChannelEvent {
         entityId,
         data: value.data,
         metadata: (value.metadata as Record<string, unknown> | undefined) ?? null,
-        timestamp: timestampOf(value.timestamp),
+        timestamp: timestampOf(value.timestamp, at),
       };
     }
     case 'notification': {
@@ -89,7 +86,7 @@ export function parseChannelEvent(value: unknown): ChannelEvent {
         notificationType: name(value.notification_type, 'notification_type'),
         userId: userId === null ? null : name(String(userId), 'user_id'),
         data,
-        timestamp: timestampOf(value.timestamp),
+        timestamp: timestampOf(value.timestamp, at),
       };
     }
     default:

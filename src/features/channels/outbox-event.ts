@@ -1,40 +1,42 @@
 /**
- * An outbox row's event on its way through the bus, and the checks that keep a row from poisoning
- * it. The store pool writes a row only if it passes what ingest checks when the row comes back
+ * A logged event on its way through the bus, and the checks that keep an event from poisoning it.
+ * The store writes an event only if it passes what ingest checks when it comes back
  * (checkOutboxEvent: size and nesting depth), so nothing the gateway commits can be refused or
- * break an encoder later. The relay stamps each row with its origin; the stamp is read back
- * without parsing the rest (readStamp), so even a row that cannot be parsed (written by an older
- * version, or by hand) is known by its id and can be dead-lettered instead of retried forever.
+ * break an encoder later. The relay puts the event's position in the log in front of its fields;
+ * the position is read back without parsing the rest (readPosition), so even a message that
+ * cannot be parsed is known by its offset and repaired from the log:
  *
- *   {"origin":{"node":"<hex id>","seq":<outbox id>,"prev":<id published before>},<the row's fields>
+ *   {"position":{"offset":<offset in the channel's log>,"epoch":"<the store's epoch>","at":<ms logged>},<the event's fields>
  */
 import type { ErrorCode } from '../../errors/error-codes.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { scanJsonText } from '../../protocol/bounded-json.js';
 
-/** Largest event an outbox row or a bus message may carry (the origin stamp not counted). */
+/** Largest event the log or a bus message may carry (the position not counted). */
 export const MAX_EVENT_BYTES = 1024 * 1024;
-/** Room for the stamp: 32 hex digits of node and two 15-digit ids, with their punctuation. */
+/** Room for the position: a 15-digit offset, a 32-character epoch and a 15-digit time, with their punctuation. */
 export const STAMP_BYTES = 96;
 
-export interface Stamp {
-  readonly node: string;
-  readonly seq: number;
-  readonly prev: number;
+/** Where a bus message's event sits: the store's epoch and its offset in the channel's log. */
+export interface BusPosition {
+  readonly offset: number;
+  readonly epoch: string;
+  /** When the event was logged (ms since the epoch). */
+  readonly at: number;
 }
 
-/** The stamp to put in front of a row's event (the row's `{` is dropped: no parse/stringify round trip). */
-export function stampPrefix(node: string, seq: number, prev: number): string {
-  return `{"origin":{"node":"${node}","seq":${seq},"prev":${prev}},`;
+/** What goes in front of a logged event (its `{` dropped: no parse/stringify round trip). */
+export function positionPrefix(offset: number, epoch: string, at: number): string {
+  return `{"position":{"offset":${offset},"epoch":"${epoch}","at":${at}},`;
 }
 
-const STAMP = /^\{"origin":\{"node":"([0-9a-f]{1,32})","seq":([0-9]{1,15}),"prev":([0-9]{1,15})\}/;
+const POSITION = /^\{"position":\{"offset":([0-9]{1,15}),"epoch":"([0-9A-Za-z_-]{1,32})","at":([0-9]{1,15})\},/;
 
-/** The stamp at the start of a bus message exactly as a relay writes it, or null (another publisher, or none). */
-export function readStamp(payload: Uint8Array): Stamp | null {
+/** The position at the start of a bus message exactly as a relay writes it, or null (another publisher, or none). */
+export function readPosition(payload: Uint8Array): BusPosition | null {
   const head = Buffer.from(payload.buffer, payload.byteOffset, Math.min(payload.byteLength, STAMP_BYTES)).toString('latin1');
-  const match = STAMP.exec(head);
-  return match === null ? null : { node: match[1], seq: Number(match[2]), prev: Number(match[3]) };
+  const match = POSITION.exec(head);
+  return match === null ? null : { offset: Number(match[1]), epoch: match[2], at: Number(match[3]) };
 }
 
 /**

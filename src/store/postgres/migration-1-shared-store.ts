@@ -15,10 +15,11 @@
  *   - `entities` and `trips` carry a `version`, raised by every write: an update reads the row
  *     without a lock and writes it only if the version is still the one it read (compare-and-set),
  *     so two nodes updating one row at once never lose a change (src/store/postgres/).
- *   - The channel log's offsets and epoch belong to the store too: `channel_heads` holds each
- *     channel's epoch beside its last offset, both assigned in the write's transaction.
- *   - `outbox` names the node that wrote each row, so another node can take over a dead node's
- *     rows (FOR UPDATE SKIP LOCKED); `origins` keeps the duplicate filter of today's history file.
+ *   - The channel log belongs to the store: `channel_heads` holds each channel's last offset, taken
+ *     in the write's transaction with the log row; `gateway_meta` holds the store's one epoch.
+ *   - `outbox` is a lease: the writer holds its row for a few seconds (`claimed_by`,
+ *     `claimed_until`, the database's clock) and any node claims a row whose lease lapsed
+ *     (FOR UPDATE SKIP LOCKED), so a dead node's rows are published by another.
  *   - JSON (entity data, payloads, events) is `text`, not `jsonb`: clients get back the exact
  *     bytes they stored (jsonb reorders keys and drops duplicates), as with SQLite.
  *   - Times the API returns as ISO strings stay `text`; times kept as epoch milliseconds are
@@ -44,19 +45,52 @@ CREATE TABLE entities (
   PRIMARY KEY (collection, id)
 );
 
-CREATE TABLE outbox (
-  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-  node text NOT NULL,
-  channel text NOT NULL,
-  payload text NOT NULL,
-  created_at bigint NOT NULL
+CREATE TABLE gateway_meta (
+  key text PRIMARY KEY,
+  value text NOT NULL
 );
-CREATE INDEX outbox_node ON outbox (node, id);
+-- The store's epoch: names its channel log; a new database is a new epoch.
+INSERT INTO gateway_meta (key, value) VALUES ('epoch', substr(md5(random()::text || clock_timestamp()::text), 1, 12));
+
+CREATE TABLE channel_heads (
+  channel text PRIMARY KEY,
+  last_offset bigint NOT NULL
+);
+
+CREATE TABLE channel_log (
+  channel text NOT NULL,
+  event_offset bigint NOT NULL,
+  at bigint NOT NULL,
+  event text NOT NULL,
+  PRIMARY KEY (channel, event_offset)
+);
+CREATE INDEX channel_log_at ON channel_log (at);
+
+CREATE TABLE outbox (
+  channel text NOT NULL,
+  event_offset bigint NOT NULL,
+  writer text NOT NULL,
+  claimed_by text NOT NULL,
+  claimed_until timestamptz NOT NULL,
+  attempts integer NOT NULL DEFAULT 0,
+  created_at bigint NOT NULL,
+  PRIMARY KEY (channel, event_offset)
+);
+CREATE INDEX outbox_claimed_until ON outbox (claimed_until);
+
+-- Digests of channel events a backend published on the bus without a position: every node
+-- receives them and the first to insert the digest logs the event (kept a minute).
+CREATE TABLE intake (
+  digest text PRIMARY KEY,
+  at bigint NOT NULL
+);
+CREATE INDEX intake_at ON intake (at);
 
 CREATE TABLE dead_letters (
-  id bigint PRIMARY KEY,
-  node text NOT NULL,
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   channel text NOT NULL,
+  event_offset bigint NOT NULL,
+  writer text NOT NULL,
   payload text NOT NULL,
   created_at bigint NOT NULL,
   reason text NOT NULL,
@@ -87,26 +121,6 @@ CREATE TABLE trip_events (
   at bigint NOT NULL
 );
 CREATE INDEX trip_events_at ON trip_events (at);
-
-CREATE TABLE channel_heads (
-  channel text PRIMARY KEY,
-  epoch text NOT NULL,
-  last_offset bigint NOT NULL
-);
-
-CREATE TABLE history (
-  channel text NOT NULL,
-  event_offset bigint NOT NULL,
-  at bigint NOT NULL,
-  event text NOT NULL,
-  PRIMARY KEY (channel, event_offset)
-);
-CREATE INDEX history_at ON history (at);
-
-CREATE TABLE origins (
-  node text PRIMARY KEY,
-  last_seq bigint NOT NULL
-);
 
 CREATE TABLE revocations (
   jti text PRIMARY KEY,

@@ -25,6 +25,7 @@ import type { CollectionSpec } from '../../features/channels/channel-config.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import { entityEvent, entityOf, updatedEntity, type Entity } from '../../features/channels/store/entity-changes.js';
 import type { EntityRepository, OutboxEvent } from '../store.js';
+import { appendCtes } from './pg-log.js';
 import { literal, type PgSession, type Queryable } from './pg-session.js';
 
 interface Row {
@@ -47,8 +48,6 @@ export function nextIdStatement(key: string): string {
 const NEXT_ID = `INSERT INTO sequences (collection, last_id) VALUES ($1::text, 1)
     ON CONFLICT (collection) DO UPDATE SET last_id = sequences.last_id + 1 RETURNING last_id`;
 
-export const OUTBOX_INSERT = 'INSERT INTO outbox (node, channel, payload, created_at)';
-
 type Updated = { entity: Entity; updatedFields: string[]; event: OutboxEvent | null } | null;
 type Deleted = { entity: Entity; event: OutboxEvent } | null;
 const LOST = Symbol('lost the compare-and-set');
@@ -58,6 +57,7 @@ export class PgEntities implements EntityRepository {
     private readonly db: PgSession,
     private readonly node: string,
     private readonly maxJsonDepth: number,
+    private readonly leaseMs: number,
   ) {}
 
   private entity(c: CollectionSpec, row: Row): Entity {
@@ -92,7 +92,7 @@ export class PgEntities implements EntityRepository {
       `WITH seq AS (${NEXT_ID}),
        e AS (INSERT INTO entities (collection, id, data, version, created_at, updated_at)
              SELECT $1::text, last_id, $2::text, 1, $3::text, $3::text FROM seq RETURNING id),
-       o AS (${OUTBOX_INSERT} SELECT $4::text, $5::text, array_to_string($6::text[], e.id::text), $7::bigint FROM e)
+       ${appendCtes('e', { node: '$4::text', channel: '$5::text', event: 'array_to_string($6::text[], e.id::text)', at: '$7::bigint' }, this.leaseMs)}
        SELECT id FROM e`,
       [c.path, JSON.stringify(fields), now, this.node, c.channel, parts, Date.now()],
       'entity-create',
@@ -129,8 +129,9 @@ export class PgEntities implements EntityRepository {
       const made = entityOf(c, id, fields, now, now);
       const event = entityEvent(c, 'created', id, made, this.maxJsonDepth); // a refusal rolls back: no id taken
       await client.query(
-        `WITH e AS (INSERT INTO entities (collection, id, data, version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4))
-         ${OUTBOX_INSERT} VALUES ($5, $6, $7, $8)`,
+        `WITH e AS (INSERT INTO entities (collection, id, data, version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4) RETURNING id),
+         ${appendCtes('e', { node: '$5::text', channel: '$6::text', event: '$7::text', at: '$8::bigint' }, this.leaseMs)}
+         SELECT 1`,
         [c.path, id, JSON.stringify(fields), now, this.node, c.channel, event, Date.now()],
       );
       return made;
@@ -158,8 +159,9 @@ export class PgEntities implements EntityRepository {
     const event = entityEvent(c, 'updated', id, { ...entity, updated_fields: updatedFields }, this.maxJsonDepth, updatedFields);
     const { rowCount } = await q.query(
       `WITH e AS (UPDATE entities SET data = $3, updated_at = $4, version = version + 1
-                  WHERE collection = $1 AND id = $2 AND version = $5 RETURNING id)
-       ${OUTBOX_INSERT} SELECT $6::text, $7::text, $8::text, $9::bigint FROM e`,
+                  WHERE collection = $1 AND id = $2 AND version = $5 RETURNING id),
+       ${appendCtes('e', { node: '$6::text', channel: '$7::text', event: '$8::text', at: '$9::bigint' }, this.leaseMs)}
+       SELECT id FROM e`,
       [c.path, id, JSON.stringify(next), now, row.version, this.node, c.channel, event, Date.now()],
     );
     return rowCount === 1 ? { entity, updatedFields, event: { channel: c.channel } } : LOST;
@@ -180,8 +182,9 @@ export class PgEntities implements EntityRepository {
     const entity = this.entity(c, row);
     const event = entityEvent(c, 'deleted', id, entity, this.maxJsonDepth);
     const { rowCount } = await q.query(
-      `WITH e AS (DELETE FROM entities WHERE collection = $1 AND id = $2 AND version = $3 RETURNING id)
-       ${OUTBOX_INSERT} SELECT $4::text, $5::text, $6::text, $7::bigint FROM e`,
+      `WITH e AS (DELETE FROM entities WHERE collection = $1 AND id = $2 AND version = $3 RETURNING id),
+       ${appendCtes('e', { node: '$4::text', channel: '$5::text', event: '$6::text', at: '$7::bigint' }, this.leaseMs)}
+       SELECT id FROM e`,
       [c.path, id, row.version, this.node, c.channel, event, Date.now()],
     );
     return rowCount === 1 ? { entity, event: { channel: c.channel } } : LOST;

@@ -17,7 +17,8 @@ import { usableEquipment } from '../../features/trips/store/trip-store.js';
 import { STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, type TripStep } from '../../features/trips/trip-steps.js';
 import { GatewayError } from '../../errors/gateway-error.js';
 import type { OutboxEvent, TripRepository } from '../store.js';
-import { nextIdStatement, OUTBOX_INSERT } from './pg-entities.js';
+import { nextIdStatement } from './pg-entities.js';
+import { appendCtes } from './pg-log.js';
 import { equipmentOf, SELECT_EQUIPMENT, type EquipmentRow } from './pg-equipment.js';
 import { literal, type PgSession, type Queryable } from './pg-session.js';
 
@@ -45,6 +46,7 @@ export class PgTrips implements TripRepository {
     private readonly db: PgSession,
     private readonly node: string,
     private readonly maxJsonDepth: number,
+    private readonly leaseMs: number,
   ) {}
 
   async step(step: TripStep, body: unknown): Promise<Stepped> {
@@ -74,7 +76,7 @@ export class PgTrips implements TripRepository {
     const at = Date.now();
     const { rows } = await q.query<{ n: number }>(
       `WITH t AS (UPDATE trips SET state = $2, data = $3, updated_at = $4, version = version + 1 WHERE id = $1 AND version = $5 RETURNING id),
-            o AS (${OUTBOX_INSERT} SELECT $6::text, $7::text, $8::text, $9::bigint FROM t),
+            ${appendCtes('t', { node: '$6::text', channel: '$7::text', event: '$8::text', at: '$9::bigint' }, this.leaseMs)},
             v AS (INSERT INTO trip_events (trip_id, event, at) SELECT id, $10::text, $9::bigint FROM t)
        SELECT count(*)::int AS n FROM t`,
       [id, trip.state, JSON.stringify(trip.fields), now, row.version, this.node, TRIPS_CHANNEL, event, at, STEPS[step].event],
@@ -95,8 +97,8 @@ export class PgTrips implements TripRepository {
       const event = tripEvent('crear', trip, fields, now, this.maxJsonDepth);
       const at = Date.now();
       await client.query(
-        `WITH t AS (INSERT INTO trips (id, state, data, version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4)),
-              o AS (${OUTBOX_INSERT} VALUES ($5, $6, $7, $8))
+        `WITH t AS (INSERT INTO trips (id, state, data, version, created_at, updated_at) VALUES ($1, $2, $3, 1, $4, $4) RETURNING id),
+              ${appendCtes('t', { node: '$5::text', channel: '$6::text', event: '$7::text', at: '$8::bigint' }, this.leaseMs)}
          INSERT INTO trip_events (trip_id, event, at) VALUES ($1, $9, $8)`,
         [tripId, trip.state, JSON.stringify(trip.fields), now, this.node, TRIPS_CHANNEL, event, at, STEPS.crear.event],
       );

@@ -12,7 +12,8 @@
  * Not reachable from config yet: GATEWAY_DATABASE_URL is not read (docs/design/cluster-store.md §7).
  */
 import { randomBytes } from 'node:crypto';
-import type { DeadLetterRepository, EntityRepository, EquipmentRepository, Outbox, PositionRepository, Store, TripRepository } from '../store.js';
+import type { ChannelLog, DeadLetterRepository, EntityRepository, EquipmentRepository, Outbox, PositionRepository, Store, TripRepository } from '../store.js';
+import { DEFAULT_LEASE_MS, PgLog } from './pg-log.js';
 import { PgEntities } from './pg-entities.js';
 import { PgEquipment } from './pg-equipment.js';
 import { PgDeadLetters, PgOutbox } from './pg-outbox.js';
@@ -28,6 +29,8 @@ export interface PostgresStoreOptions {
   readonly node?: string;
   /** close() ends the pool too (default true); false when the caller shares it. */
   readonly ownsPool?: boolean;
+  /** How long a writer's relay has its outbox rows to itself (default 5,000 ms; GATEWAY_OUTBOX_LEASE_MS). */
+  readonly leaseMs?: number;
 }
 
 export class PostgresStore implements Store {
@@ -35,6 +38,7 @@ export class PostgresStore implements Store {
   readonly entities: EntityRepository;
   readonly equipment: EquipmentRepository;
   readonly trips: TripRepository;
+  readonly log: ChannelLog;
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
   readonly positions: PositionRepository;
@@ -47,11 +51,13 @@ export class PostgresStore implements Store {
     options: PostgresStoreOptions,
   ) {
     const node = options.node ?? randomBytes(6).toString('hex');
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
     this.db = new PgSession(pool);
-    this.entities = new PgEntities(this.db, node, options.maxJsonDepth);
+    this.entities = new PgEntities(this.db, node, options.maxJsonDepth, leaseMs);
     this.equipment = new PgEquipment(this.db);
-    this.trips = new PgTrips(this.db, node, options.maxJsonDepth);
-    this.outbox = new PgOutbox(this.db, node, options.maxJsonDepth);
+    this.trips = new PgTrips(this.db, node, options.maxJsonDepth, leaseMs);
+    this.log = new PgLog(this.db);
+    this.outbox = new PgOutbox(this.db, node, options.maxJsonDepth, leaseMs);
     this.deadLetters = new PgDeadLetters(this.db);
     this.positions = new PgPositions(this.db);
     this.ownsPool = options.ownsPool ?? true;

@@ -16,15 +16,16 @@ import { PositionStore } from '../../features/telemetry/store/position-store.js'
 import { TripStore } from '../../features/trips/store/trip-store.js';
 import type { TripStep } from '../../features/trips/trip-steps.js';
 import { openDatabase, type Db } from '../database.js';
+import { SqliteLog, SqliteOutbox } from './sqlite-log.js';
 import type {
+  ChannelLog,
   DeadLetterRepository,
   Entity,
   EntityRepository,
   EquipmentInput,
   EquipmentRepository,
   Outbox,
-  OutboxEvent,
-  OutboxRow,
+  Position,
   PositionRepository,
   Store,
   TripRepository,
@@ -94,37 +95,11 @@ class SqliteTrips implements TripRepository {
   }
 }
 
-class SqliteOutbox implements Outbox {
-  private readonly pendingRows: Statement<[number, number], OutboxRow>;
-  private readonly countRows: Statement<[], { n: number }>;
-
-  constructor(
-    db: Db,
-    private readonly entities: EntityStore,
-  ) {
-    this.pendingRows = db.prepare('SELECT id, channel, payload FROM outbox WHERE id > ? ORDER BY id LIMIT ?');
-    this.countRows = db.prepare('SELECT COUNT(*) AS n FROM outbox');
-  }
-
-  async publish(channel: string, eventJson: string): Promise<OutboxEvent> {
-    this.entities.publish(channel, eventJson);
-    return { channel };
-  }
-
-  async pending(afterId: number, limit: number) {
-    return this.pendingRows.all(afterId, limit);
-  }
-
-  async count() {
-    return this.countRows.get()!.n;
-  }
-}
-
 class SqliteDeadLetters implements DeadLetterRepository {
   constructor(private readonly inner: DeadLetters) {}
 
-  async move(id: number, reason: string) {
-    return this.inner.move(id, reason);
+  async move(key: Position, reason: string) {
+    return this.inner.move(key, reason);
   }
 
   async count() {
@@ -141,6 +116,7 @@ export class SqliteStore implements Store {
   readonly entities: EntityRepository;
   readonly equipment: EquipmentRepository;
   readonly trips: TripRepository;
+  readonly log: ChannelLog;
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
   readonly positions: PositionRepository;
@@ -156,7 +132,8 @@ export class SqliteStore implements Store {
     this.entities = new SqliteEntities(entityStore);
     this.equipment = new SqliteEquipment(tripStore);
     this.trips = new SqliteTrips(tripStore);
-    this.outbox = new SqliteOutbox(db, entityStore);
+    this.log = new SqliteLog(db);
+    this.outbox = new SqliteOutbox(db, (channel, json) => entityStore.publish(channel, json));
     this.deadLetters = new SqliteDeadLetters(new DeadLetters(db));
     const positions = new PositionStore(db);
     this.positions = { putJson: async (json) => positions.putJson(json), recent: async (notBefore) => positions.recent(notBefore) };

@@ -1,27 +1,38 @@
 /**
- * Channel events from the bus (`<GATEWAY_CHANNELS_TOPIC>/<channel>`), on the ingest thread:
- * parse once, drop duplicates by origin, give each event the channel's next `offset`, commit the
- * batch to the history in one transaction, render every envelope once and hand the
- * turn's events to each edge in one message.
+ * Channel events on the ingest thread: what the bus brings on `<GATEWAY_CHANNELS_TOPIC>/<channel>`,
+ * delivered to the edges strictly in the order of the store's channel log (design §2.4).
  *
- * A node's events must be taken in the order its relay published them: an event whose `prev` is
- * not the last one taken from its node is a gap. For this node's own events the relay publishes
- * again from the gap (nothing is taken out of order); for another node's, the event is taken and
- * the gap counted (that node's relay repairs what its own subscription missed, not ours).
+ * Every event a gateway writes has its offset from the store, assigned in the write's transaction
+ * (store/store.ts ChannelLog), so the same event has the same offset and epoch on every node. The
+ * relay puts that position in front of the event on the bus (outbox-event.ts). Here, per channel:
  *
- * Nothing that cannot be encoded is committed: a message is bounded before it is parsed (UTF-8,
- * nesting depth: protocol/bounded-json.ts), and its envelopes are rendered before its row joins the
- * batch to commit. A stamped message that is refused anyway is skipped in its origin's order (so
- * the next one is not a gap); when it is this node's own outbox row, the relay dead-letters it
- * rather than publishing it forever. History read back at start that cannot be rendered (written
- * by an older version) is skipped with everything before it on its channel, so a replay never
- * crosses it (recovered:false instead).
+ *   - an offset at or below the last delivered: a copy (a retry, a takeover, a bridge echo), dropped;
+ *   - the next offset: rendered once and handed to the edges, then any held ones that now follow;
+ *   - an offset ahead of the next: held (bounded), and the gap is read from the store's log first,
+ *     so subscribers never see a hole, whatever the broker did. Offsets the log no longer holds
+ *     (trimmed by size or age before this node read them) are passed over and counted; the edges'
+ *     rings see the jump and start again, so a replay across it is recovered:false, never partial;
+ *   - the head poll: every GATEWAY_HEAD_POLL_MS the store's heads are read; a channel whose head is
+ *     ahead of this node on two polls in a row (nothing on the bus revealed it) is repaired the same
+ *     way. That catches the last write before a bridge cut, or one published while this node's
+ *     broker session restarted. After a (re)subscribe the poll runs at once, without the grace.
+ *
+ * A message without a position (a backend publishing on the topic itself) is written to the log by
+ * one node (store Outbox.publish with its digest: on PostgreSQL the first node to write a digest
+ * wins) and comes back from the relay with its position.
+ *
+ * Nothing that cannot be encoded reaches an edge: a message is bounded before it is parsed (UTF-8,
+ * nesting depth: protocol/bounded-json.ts) and rendered before it is delivered. A positioned message
+ * that fails is read from the log instead; a log row that fails too (written by hand, or by an
+ * older version) is passed over, counted. The telemetry path never waits for any of this: only the
+ * channel that has a gap waits for its repair.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ChannelsConfig, ChannelSpec } from '../channel-config.js';
-import { parseChannelEvent, type ChannelEvent, type Origin } from '../channel-event.js';
+import { parseChannelEvent, type ChannelEvent } from '../channel-event.js';
 import { renderEvent } from '../envelopes.js';
-import { MAX_EVENT_BYTES, readStamp, STAMP_BYTES, type Stamp } from '../outbox-event.js';
+import { MAX_EVENT_BYTES, readPosition, STAMP_BYTES } from '../outbox-event.js';
 import { isGroupName } from '../../azure/commands.js';
 import { renderMessage } from '../../azure/frames.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
@@ -29,99 +40,126 @@ import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import { BoundedJsonError, parseJsonBytes, parseJsonText } from '../../../protocol/bounded-json.js';
-import type { EventLog, HistoryRow } from '../store/event-log.js';
+import type { ChannelLog, LogRow, Outbox } from '../../../store/store.js';
 import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
-import { OUTBOX_MAX_ATTEMPTS } from '../store/dead-letters.js';
-import type { OutboxRelay } from './outbox-relay.js';
 
-/** History trimming, relayed-outbox cleanup and the outbox_pending sample. */
+/** History trimming. */
 const TRIM_INTERVAL_MS = 1_000;
-
-type StampedOrigin = Origin & Stamp;
-
-function originOf(value: unknown): StampedOrigin | null {
-  if (value === undefined) return null;
-  const o = value as Partial<StampedOrigin> | null;
-  if (
-    o === null ||
-    typeof o !== 'object' ||
-    typeof o.node !== 'string' ||
-    !/^[0-9a-f]{1,32}$/.test(o.node) ||
-    !Number.isSafeInteger(o.seq) ||
-    !Number.isSafeInteger(o.prev)
-  ) {
-    throw new GatewayError('GW_ERR_EVENT_INVALID', '"origin" must be {"node","seq","prev"} as the gateway stamps it');
-  }
-  return o as StampedOrigin;
-}
+/** Rows read from the log per repair read. */
+const REPAIR_BATCH = 500;
+/** Events held ahead of a gap per channel, at most (beyond, the log has them anyway). */
+const HOLD_MAX_EVENTS = 1_000;
+const HOLD_MAX_BYTES = 4 * 1024 * 1024;
+const RETRY_MIN_MS = 100;
+const RETRY_MAX_MS = 5_000;
+/** Unpositioned messages queued for the store per channel at most. */
+const INTAKE_MAX_QUEUED = 1_000;
 
 const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 200);
 
 const userIdOf = (event: ChannelEvent) => (event.kind === 'notification' ? event.userId : null);
 
 /** The Azure groups an event of a hub-bound channel goes to: its `metadata.groups`. */
-function azureGroupsOf(event: ChannelEvent): string[] {
+export function azureGroupsOf(event: ChannelEvent): string[] {
   const groups = event.kind === 'entity' ? event.metadata?.groups : undefined;
   return Array.isArray(groups) ? groups.filter(isGroupName) : [];
 }
 
+const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+
+interface ChannelState {
+  readonly spec: ChannelSpec;
+  /** The last offset handed to the edges. */
+  delivered: number;
+  /** The highest offset known to exist (from the bus or the head poll). */
+  wanted: number;
+  /** Bus messages ahead of `delivered + 1`, by offset. */
+  readonly held: Map<number, Buffer>;
+  heldBytes: number;
+  repairing: boolean;
+  /** The store's head at the previous poll. */
+  polled: number;
+  /** Unpositioned messages being written to the store, in order. */
+  intake: Promise<void>;
+  intakeQueued: number;
+}
+
+export interface PipelineStore {
+  readonly log: ChannelLog;
+  readonly outbox: Pick<Outbox, 'publish'>;
+}
+
 export class ChannelPipeline {
-  private readonly channels: Map<string, ChannelSpec>;
-  private readonly heads: Map<string, number>;
-  private readonly lastTaken: Map<string, number>;
-  private pendingRows: HistoryRow[] = [];
+  private readonly channels = new Map<string, ChannelState>();
   private pendingEvents: ChannelEventRecord[] = [];
-  private readonly touchedHeads = new Map<string, number>();
-  private readonly touchedOrigins = new Map<string, number>();
   private flushScheduled = false;
   private readonly log: RateLimitedLog;
-  private readonly trimmer: NodeJS.Timeout;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private epoch = '';
+  private ready = false;
+  private stopped = false;
+  private polling = false;
 
   constructor(
     config: ChannelsConfig,
-    private readonly store: EventLog,
-    private readonly epoch: string,
-    private readonly nodeId: string,
-    private readonly relay: OutboxRelay,
+    private readonly store: PipelineStore,
+    private readonly headPollMs: number,
     private readonly maxJsonDepth: number,
     private readonly broadcast: (message: ChannelsToEdge) => void,
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
-    /** This node's own events of a hub-bound channel (for the outbound Azure service, when configured). */
-    private readonly onOwnAzureEvent: ((hub: string, groups: readonly string[], data: unknown) => void) | null = null,
+    /** Asked to publish again what was just written (the relay's nudge). */
+    private readonly written: () => void,
   ) {
-    this.channels = new Map(config.channels.map((c) => [c.name, c]));
-    this.heads = store.heads();
-    this.lastTaken = store.origins();
-    this.lastTaken.set(nodeId, relay.confirmed);
+    for (const spec of config.channels) {
+      this.channels.set(spec.name, {
+        spec,
+        delivered: 0,
+        wanted: 0,
+        held: new Map(),
+        heldBytes: 0,
+        repairing: false,
+        polled: 0,
+        intake: Promise.resolve(),
+        intakeQueued: 0,
+      });
+    }
     this.log = new RateLimitedLog(logger);
-    this.trimmer = setInterval(() => this.trim(), TRIM_INTERVAL_MS);
   }
 
-  /** What the edges start from: the epoch, every channel's head and its history, rendered. */
-  initMessage(): ChannelsToEdge {
+  /**
+   * Reads the store's epoch, every channel's head and its history, and returns what the edges start
+   * from; the channels are delivered from those heads on. Bus messages that came before are
+   * read from the log after it.
+   */
+  async init(): Promise<Extract<ChannelsToEdge, { t: 'channels-init' }>> {
+    this.epoch = await this.store.log.epoch();
+    const heads = await this.store.log.heads();
     const now = Date.now();
     const history: ChannelEventRecord[] = [];
-    for (const spec of this.channels.values()) {
-      const head = this.heads.get(spec.name) ?? 0;
+    for (const st of this.channels.values()) {
+      const { spec } = st;
+      const head = heads.get(spec.name) ?? 0;
       let kept: ChannelEventRecord[] = [];
-      for (const row of this.store.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
-        try {
-          const event = parseJsonText(row.event, { maxDepth: this.maxJsonDepth }) as ChannelEvent;
-          kept.push(this.record(spec, row.offset, row.at, event, []));
-        } catch (err) {
-          // The history must stay contiguous (a replay is since+1 … head, no hole): start after this row.
-          this.stats.inc('ingest_poison_messages_total');
-          this.log.warn(
-            { channel: spec.name, offset: row.offset, bytes: row.event.length, err: errorText(err) },
-            'history event cannot be rendered; the history starts after it',
-          );
-          kept = [];
-        }
+      for (const row of await this.store.log.recent(spec.name, head - spec.historySize, now - spec.historyTtlS * 1000)) {
+        const record = this.fromLog(st, row);
+        // The history must stay contiguous (a replay is since+1 … head, no hole): start after a row that fails.
+        if (record === null) kept = [];
+        else kept.push(record);
       }
       history.push(...kept);
+      st.delivered = head;
+      st.polled = head;
+      st.wanted = Math.max(st.wanted, head);
     }
-    return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.keys()].map((c) => [c, this.heads.get(c) ?? 0]), history };
+    this.ready = true;
+    this.timers.push(setInterval(() => void this.trim(), TRIM_INTERVAL_MS));
+    if (this.headPollMs > 0) this.timers.push(setInterval(() => void this.poll(true), this.headPollMs));
+    // Bus messages that came while the heads were read (wanted above the head) are read from the log now.
+    setImmediate(() => {
+      for (const st of this.channels.values()) if (st.wanted > st.delivered) void this.repair(st);
+    });
+    return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.values()].map((st) => [st.spec.name, st.delivered]), history };
   }
 
   /** `azureGroups`: the Azure groups a live event of a hub-bound channel goes to (none for the history). */
@@ -137,14 +175,59 @@ export class ChannelPipeline {
     };
   }
 
+  /** A log row rendered, or null (counted and logged) when it cannot be. */
+  private fromLog(st: ChannelState, row: LogRow): ChannelEventRecord | null {
+    try {
+      const event = parseChannelEvent(parseJsonText(row.event, { maxDepth: this.maxJsonDepth }), row.at);
+      return this.record(st.spec, row.offset, row.at, event, []);
+    } catch (err) {
+      this.stats.inc('ingest_poison_messages_total');
+      this.log.warn(
+        { channel: st.spec.name, offset: row.offset, bytes: String(row.event).length, err: errorText(err) },
+        'logged event cannot be rendered; passed over',
+      );
+      return null;
+    }
+  }
+
   /** One bus message on `<prefix>/<channel>`. */
   handle(channel: string, payload: Buffer): void {
     this.stats.inc('events_received_total');
-    const spec = this.channels.get(channel);
-    if (spec === undefined) return this.refuse(payload, `unknown channel ${JSON.stringify(channel.slice(0, 64))}`);
+    const st = this.channels.get(channel);
+    if (st === undefined) return this.refuse(payload, `unknown channel ${JSON.stringify(channel.slice(0, 64))}`);
     if (payload.byteLength > MAX_EVENT_BYTES + STAMP_BYTES) return this.refuse(payload, `event of ${payload.byteLength} bytes is over ${MAX_EVENT_BYTES}`);
-    let event: ChannelEvent;
-    let origin: StampedOrigin | null;
+    const position = readPosition(payload);
+    if (position === null) return this.intake(st, payload);
+    if (!this.ready) {
+      st.wanted = Math.max(st.wanted, position.offset); // read from the log once the heads are known
+      return;
+    }
+    if (position.epoch !== this.epoch)
+      return this.refuse(payload, `epoch ${position.epoch} is not this store's (${this.epoch}): another cluster or an old database`);
+    const { offset } = position;
+    if (offset <= st.delivered || st.held.has(offset)) {
+      this.stats.inc('events_duplicates_total');
+      return;
+    }
+    st.wanted = Math.max(st.wanted, offset);
+    if (offset === st.delivered + 1) {
+      this.deliverBus(st, offset, position.at, payload);
+      this.drainHeld(st);
+      if (st.wanted > st.delivered) void this.repair(st);
+      return;
+    }
+    this.stats.inc('events_gaps_total');
+    if (st.held.size < HOLD_MAX_EVENTS && st.heldBytes + payload.byteLength <= HOLD_MAX_BYTES) {
+      // A copy: the payload may be a slice of the MQTT client's read buffer.
+      st.held.set(offset, Buffer.from(payload));
+      st.heldBytes += payload.byteLength;
+    }
+    void this.repair(st);
+  }
+
+  /** Delivers a positioned bus message, or (when it cannot be rendered) leaves its offset to the repair from the log. */
+  private deliverBus(st: ChannelState, offset: number, at: number, payload: Buffer): void {
+    let record: ChannelEventRecord;
     try {
       let value: unknown;
       try {
@@ -152,32 +235,171 @@ export class ChannelPipeline {
       } catch (err) {
         throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
       }
-      origin = originOf((value as { origin?: unknown } | null)?.origin);
-      event = parseChannelEvent(value);
+      const event = parseChannelEvent(value, at);
+      record = this.record(st.spec, offset, at, event, st.spec.azureHub === null ? [] : azureGroupsOf(event));
     } catch (err) {
-      return this.refuse(payload, err instanceof GatewayError ? err.message : String(err));
+      this.stats.inc('events_rejected_total');
+      this.log.warn(
+        { channel: st.spec.name, offset, bytes: payload.byteLength, why: errorText(err) },
+        'channel event from the bus refused; reading it from the log',
+      );
+      return;
     }
-    if (origin !== null && !this.admit(origin)) return;
-    const offset = (this.heads.get(channel) ?? 0) + 1;
-    const at = Date.now();
-    const azureGroups = spec.azureHub === null ? [] : azureGroupsOf(event);
-    // Rendered before anything is kept: an event that cannot be encoded is never committed.
-    let record: ChannelEventRecord;
-    let row: HistoryRow;
-    try {
-      record = this.record(spec, offset, at, event, azureGroups);
-      row = { channel, offset, at, event: JSON.stringify(event) };
-    } catch (err) {
-      this.stats.inc('ingest_poison_messages_total');
-      return this.refuse(payload, `event cannot be encoded (${errorText(err)})`);
-    }
-    if (origin !== null) this.accept(origin);
-    if (this.onOwnAzureEvent !== null && azureGroups.length > 0 && origin?.node === this.nodeId) this.onOwnAzureEvent(spec.azureHub!, azureGroups, event.data);
-    this.heads.set(channel, offset);
-    this.touchedHeads.set(channel, offset);
-    this.pendingRows.push(row);
+    this.deliver(st, record);
+  }
+
+  private deliver(st: ChannelState, record: ChannelEventRecord): void {
+    st.delivered = record.offset;
     this.pendingEvents.push(record);
     this.scheduleFlush();
+  }
+
+  /** Held messages that now follow the last delivered. */
+  private drainHeld(st: ChannelState): void {
+    for (let next = st.held.get(st.delivered + 1); next !== undefined; next = st.held.get(st.delivered + 1)) {
+      const offset = st.delivered + 1;
+      st.held.delete(offset);
+      st.heldBytes -= next.byteLength;
+      const position = readPosition(next)!;
+      this.deliverBus(st, offset, position.at, next);
+      if (st.delivered !== offset) return; // refused: the repair reads it from the log
+    }
+  }
+
+  /** Fills st.delivered + 1 … st.wanted from the store's log; one repair per channel at a time. */
+  private async repair(st: ChannelState): Promise<void> {
+    if (st.repairing || this.stopped) return;
+    st.repairing = true;
+    let failures = 0;
+    try {
+      while (st.wanted > st.delivered && !this.stopped) {
+        this.drainHeld(st);
+        if (st.wanted <= st.delivered) break;
+        const from = st.delivered + 1;
+        // Up to the first held message: what the bus brought is delivered as it came.
+        let to = Math.min(st.wanted, from + REPAIR_BATCH - 1);
+        for (const offset of st.held.keys()) if (offset <= to) to = offset - 1;
+        let rows: LogRow[];
+        try {
+          this.stats.inc('events_gap_repairs_total');
+          rows = await this.store.log.range(st.spec.name, from, to, REPAIR_BATCH);
+          failures = 0;
+        } catch (err) {
+          this.log.warn({ channel: st.spec.name, from, to, err: errorText(err) }, 'cannot read the channel log to fill a gap; trying again');
+          await delay(Math.min(RETRY_MAX_MS, RETRY_MIN_MS * 2 ** failures++));
+          continue;
+        }
+        this.fill(st, from, to, rows);
+      }
+    } finally {
+      st.repairing = false;
+    }
+  }
+
+  /** Delivers what the log returned for from…to, passing over what it no longer holds. */
+  private fill(st: ChannelState, from: number, to: number, rows: readonly LogRow[]): void {
+    const firstHeld = rows.length > 0 ? rows[0].offset : to + 1;
+    if (firstHeld > from && st.delivered < firstHeld - 1) {
+      // Trimmed before this node read them (only a trim makes a hole in the log).
+      this.stats.inc('events_gap_unrepairable_total', firstHeld - 1 - st.delivered);
+      this.log.warn(
+        { channel: st.spec.name, from: st.delivered + 1, to: firstHeld - 1 },
+        'events no longer in the log were passed over; replays across them are recovered:false',
+      );
+      st.delivered = firstHeld - 1;
+    }
+    for (const row of rows) {
+      if (row.offset !== st.delivered + 1) continue; // delivered meanwhile from the bus
+      const held = st.held.get(row.offset);
+      if (held !== undefined) {
+        st.held.delete(row.offset);
+        st.heldBytes -= held.byteLength;
+      }
+      const record = this.fromLog(st, row);
+      if (record === null) st.delivered = row.offset;
+      else {
+        this.stats.inc('events_gap_repaired_total');
+        this.deliver(st, record);
+      }
+    }
+    for (const [offset, payload] of st.held) {
+      if (offset > st.delivered) continue;
+      st.held.delete(offset);
+      st.heldBytes -= payload.byteLength;
+    }
+  }
+
+  /**
+   * The head poll. `grace`: repair only a channel that was behind at the previous poll too (an event
+   * published a moment ago is still on its way over the bus).
+   */
+  async poll(grace: boolean): Promise<void> {
+    if (!this.ready || this.polling || this.stopped) return;
+    this.polling = true;
+    try {
+      const heads = await this.store.log.heads();
+      for (const st of this.channels.values()) {
+        const head = heads.get(st.spec.name) ?? 0;
+        const target = grace ? Math.min(head, st.polled) : head;
+        st.polled = head;
+        if (target <= st.delivered) continue;
+        st.wanted = Math.max(st.wanted, target);
+        if (!st.repairing) {
+          this.stats.inc('events_head_poll_repairs_total');
+          void this.repair(st);
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'cannot read the channel heads from the store');
+    } finally {
+      this.polling = false;
+    }
+  }
+
+  /** The MQTT client (re)subscribed: what was published meanwhile is read from the log now. */
+  subscribed(): void {
+    void this.poll(false);
+  }
+
+  /**
+   * A message without a position: checked like any event, then written to the log (and the outbox)
+   * by this node, in arrival order per channel; the relay publishes it again with its position.
+   */
+  private intake(st: ChannelState, payload: Buffer): void {
+    let json: string;
+    try {
+      let value: unknown;
+      try {
+        value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
+      } catch (err) {
+        throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
+      }
+      parseChannelEvent(value);
+      json = payload.toString('utf8');
+    } catch (err) {
+      return this.refuse(payload, err instanceof GatewayError ? err.message : errorText(err));
+    }
+    if (st.intakeQueued >= INTAKE_MAX_QUEUED) return this.refuse(payload, 'the store is behind: too many events waiting to be logged');
+    const digest = createHash('sha256').update(st.spec.name).update('\n').update(payload).digest('base64url');
+    st.intakeQueued++;
+    st.intake = st.intake.then(async () => {
+      try {
+        await this.store.outbox.publish(st.spec.name, json, digest);
+        this.stats.inc('events_intake_total');
+        this.written();
+      } catch (err) {
+        this.stats.inc('events_rejected_total');
+        this.log.warn({ channel: st.spec.name, bytes: payload.byteLength, err: errorText(err) }, 'channel event from the bus could not be logged; dropped');
+      } finally {
+        st.intakeQueued--;
+      }
+    });
+  }
+
+  /** A message refused: counted and logged (never its payload). */
+  private refuse(payload: Buffer, why: string): void {
+    this.stats.inc('events_rejected_total');
+    this.log.warn({ why, bytes: payload.byteLength }, 'channel event rejected');
   }
 
   private scheduleFlush(): void {
@@ -186,98 +408,31 @@ export class ChannelPipeline {
     setImmediate(() => this.flush());
   }
 
-  /**
-   * The duplicate filter; true: the event comes next in its origin's order, take it (then accept).
-   * A gap in this node's own order asks the relay to publish again, and counts a miss against the
-   * row it lacks: a row that later rows keep overtaking is dead-lettered (OUTBOX_MAX_ATTEMPTS).
-   */
-  private admit(origin: StampedOrigin): boolean {
-    const last = this.lastTaken.get(origin.node);
-    const own = origin.node === this.nodeId;
-    if (last !== undefined && origin.seq <= last) {
-      this.stats.inc('events_duplicates_total');
-      return false;
-    }
-    if (last !== undefined && origin.prev !== last) {
-      this.stats.inc('events_gaps_total');
-      if (own) return this.ownGap(origin.prev);
-      this.log.warn({ node: origin.node, expectedAfter: last, got: origin.seq }, 'events from another node arrived with a gap');
-    }
-    return true;
-  }
-
-  /**
-   * One of this node's messages came after a gap (published after `prev`, but `prev` is not the
-   * last one taken): the relay publishes again from the row lacking, or, when later rows have
-   * overtaken that row OUTBOX_MAX_ATTEMPTS times, it is passed over (dead-lettered). True when the
-   * message is next in order after all.
-   */
-  private ownGap(prev: number): boolean {
-    const lacking = this.relay.gap(prev);
-    if (lacking === null) return false;
-    this.skip(this.nodeId, lacking, `overtaken ${OUTBOX_MAX_ATTEMPTS} times: later events came back from the bus and this one never did`);
-    if (prev === this.lastTaken.get(this.nodeId)) return true;
-    this.relay.rewind('gap on the way back from the bus');
-    return false;
-  }
-
-  private accept(origin: StampedOrigin): void {
-    this.lastTaken.set(origin.node, origin.seq);
-    this.touchedOrigins.set(origin.node, origin.seq);
-    if (origin.node === this.nodeId) this.relay.confirm(origin.seq);
-  }
-
-  /**
-   * Passes over `seq` of `node` without an event (it was refused): the origin's order goes on after
-   * it, committed with the next batch; this node's own row goes to the dead letters.
-   */
-  private skip(node: string, seq: number, why: string): void {
-    this.lastTaken.set(node, seq);
-    this.touchedOrigins.set(node, seq);
-    if (node === this.nodeId) this.relay.deadLetter(seq, why);
-    this.scheduleFlush();
-  }
-
-  /** A message refused: counted and logged; a stamped one that is next in its origin's order is skipped. */
-  private refuse(payload: Buffer, why: string): void {
-    this.stats.inc('events_rejected_total');
-    const stamp = readStamp(payload);
-    this.log.warn({ why, bytes: payload.byteLength, ...(stamp === null ? {} : { node: stamp.node, seq: stamp.seq }) }, 'channel event rejected');
-    if (stamp === null) return;
-    const last = this.lastTaken.get(stamp.node);
-    if (last !== undefined && stamp.seq <= last) return; // a copy of one already passed over
-    // Own rows are passed over (dead-lettered) only in order; another node's like its events, gap or not.
-    if (stamp.node !== this.nodeId || stamp.prev === last || this.ownGap(stamp.prev)) this.skip(stamp.node, stamp.seq, why);
-  }
-
-  /** Commits the turn's events, then hands them to the edges (history first: never an offset that was not kept). */
+  /** Hands the turn's events to the edges, in one message. */
   flush(): void {
     this.flushScheduled = false;
-    if (this.pendingRows.length === 0 && this.touchedOrigins.size === 0) return;
-    this.store.commit({ rows: this.pendingRows, heads: this.touchedHeads, origins: this.touchedOrigins });
+    if (this.pendingEvents.length === 0) return;
     const events = this.pendingEvents;
-    this.pendingRows = [];
     this.pendingEvents = [];
-    this.touchedHeads.clear();
-    this.touchedOrigins.clear();
-    if (events.length > 0) this.broadcast({ t: 'channel-events', events });
+    this.broadcast({ t: 'channel-events', events });
     this.stats.inc('events_published_total', events.length);
-    this.relay.nudge();
   }
 
-  private trim(): void {
-    this.flush(); // the origin position below must be the committed one
+  private async trim(): Promise<void> {
     const now = Date.now();
-    for (const spec of this.channels.values()) {
-      this.store.trim(spec.name, (this.heads.get(spec.name) ?? 0) - spec.historySize, now - spec.historyTtlS * 1000);
+    for (const st of this.channels.values()) {
+      try {
+        await this.store.log.trim(st.spec.name, st.delivered - st.spec.historySize, now - st.spec.historyTtlS * 1000);
+      } catch (err) {
+        this.log.warn({ channel: st.spec.name, err: errorText(err) }, 'cannot trim the channel log');
+        return;
+      }
     }
-    const relayed = this.lastTaken.get(this.nodeId) ?? 0;
-    this.store.dropRelayed(relayed);
-    this.stats.set('outbox_pending', this.store.pendingCount(relayed));
   }
 
   stop(): void {
-    clearInterval(this.trimmer);
+    this.stopped = true;
+    for (const timer of this.timers) clearInterval(timer);
     this.flush();
   }
 }

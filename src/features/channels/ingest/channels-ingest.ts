@@ -1,13 +1,15 @@
 /**
- * Channels on the ingest thread: the outbox relay publishes what the store wrote; the pipeline
- * takes what comes back (<GATEWAY_EVENTS_TOPIC>/<channel>), logs it and hands it to every edge.
+ * Channels on the ingest thread: the outbox relay publishes what the store wrote, with its position
+ * in the log; the pipeline delivers what comes back (<GATEWAY_CHANNELS_TOPIC>/<channel>) to every
+ * edge in offset order, filling gaps from the store's log.
  */
 import type { IngestFeature } from '../../../ingest/ingest-feature.js';
-import { openDatabase } from '../../../store/database.js';
+import { parseJsonText } from '../../../protocol/bounded-json.js';
+import { parseChannelEvent } from '../channel-event.js';
 import type { ChannelsToIngest } from '../messages.js';
-import { EventLog } from '../store/event-log.js';
-import { ChannelPipeline } from './channel-pipeline.js';
+import { azureGroupsOf, ChannelPipeline } from './channel-pipeline.js';
 import { OutboxRelay } from './outbox-relay.js';
+import type { OutboxRow } from '../../../store/store.js';
 
 export interface ChannelsIngestLinks {
   /** This node's own events of a channel bound to an Azure hub, for the outbound Azure service; null: none configured. */
@@ -17,45 +19,65 @@ export interface ChannelsIngestLinks {
 export function channelsIngest(links: ChannelsIngestLinks): IngestFeature<ChannelsToIngest> {
   return {
     name: 'channels',
-    register({ config, identity, storeDb, bus, fanout, stats, logger }) {
-      const historyDb = openDatabase(config.events.dataDir, 'history');
-      const eventLog = new EventLog(historyDb, storeDb);
-      const relay = new OutboxRelay(
-        eventLog,
-        identity.nodeId,
-        config.events.topic,
-        {
-          get connected() {
-            return bus.subscribed();
-          },
-          publish: (topic, payload) => bus.publish(topic, payload, 1),
-        },
-        config.events.outboxRetryMs,
-        stats,
-        logger.child({ component: 'outbox' }),
-      );
+    register({ config, identity, store, bus, fanout, stats, logger }) {
       const channels = new ChannelPipeline(
         config.events.channels,
-        eventLog,
-        identity.epoch,
-        identity.nodeId,
-        relay,
+        store,
+        config.events.headPollMs,
         config.limits.maxJsonDepth,
         (message) => fanout.broadcast(message),
         stats,
         logger.child({ component: 'channels' }),
-        links.toAzure,
+        () => relay?.nudge(),
       );
-      fanout.broadcast(channels.initMessage());
+      const hubOf = new Map(config.events.channels.channels.filter((c) => c.azureHub !== null).map((c) => [c.name, c.azureHub!]));
+      const toAzure = links.toAzure;
+      // The events this node published of a hub-bound channel go to the outbound Azure service once the broker has them.
+      const onPublished =
+        toAzure === null || hubOf.size === 0
+          ? null
+          : (row: OutboxRow) => {
+              const hub = hubOf.get(row.channel);
+              if (hub === undefined) return;
+              try {
+                const event = parseChannelEvent(parseJsonText(row.event, { maxDepth: config.limits.maxJsonDepth }), row.at);
+                const groups = azureGroupsOf(event);
+                if (groups.length > 0) toAzure(hub, groups, event.data);
+              } catch {
+                // refused by the pipeline too, and counted there
+              }
+            };
+      let relay: OutboxRelay | undefined;
+      const ready = channels.init().then((init) => {
+        fanout.broadcast(init);
+        relay = new OutboxRelay(
+          store.outbox,
+          store.deadLetters,
+          { nodeId: identity.nodeId, epoch: init.epoch, topicPrefix: config.events.topic, leaseMs: config.events.outboxLeaseMs },
+          {
+            get connected() {
+              return bus.subscribed();
+            },
+            publish: (topic, payload, done) => bus.publish(topic, payload, 1, done),
+          },
+          stats,
+          logger.child({ component: 'outbox' }),
+          onPublished,
+        );
+        relay.nudge();
+      });
       return {
         control: [{ topic: config.events.topic, subtopics: 'one', handle: (channel, body) => channels.handle(channel, body) }],
-        handlers: { outbox: () => relay.nudge() },
-        subscribed: () => relay.rewind('(re)subscribed to the broker'),
+        handlers: { outbox: () => relay?.nudge() },
+        subscribed: () => {
+          channels.subscribed();
+          relay?.nudge();
+        },
         stop: () => {
-          relay.stop();
+          void relay?.stop();
           channels.stop();
         },
-        close: () => historyDb.close(),
+        ready,
       };
     },
   };

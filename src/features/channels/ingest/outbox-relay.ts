@@ -1,160 +1,170 @@
 /**
- * The outbox relay: publishes outbox rows to the bus in id order (QoS 1) and counts a row as
- * delivered only when it comes back from the bus to this node's own subscription, which is the
- * proof that every node can receive it. The channel pipeline reports that (`confirmed`) and the
- * row is deleted in the same transaction that writes the event's history.
+ * The outbox relay: publishes the store's outbox rows to the bus (QoS 1), each with its position in
+ * the channel's log in front of its fields (outbox-event.ts), and deletes a row once the broker has
+ * acknowledged it (PUBACK). Rows are leased (store/store.ts Outbox.claim): this node's relay takes
+ * the rows this node wrote as soon as an edge says there are some (nudge), and, every tick, any row
+ * whose lease lapsed, whoever wrote it: a node that died, or a publish the broker never
+ * acknowledged. So nothing waits on a dead node, and a broker outage delays events and loses none.
  *
- * Every message is stamped with its origin: this node, the row's id and the id published before it
- * (`prev`), so each receiver can tell a duplicate (`seq` already taken) from a gap (`prev` is not the
- * last one it took). If nothing comes back for GATEWAY_OUTBOX_RETRY_MS, after a reconnect, or when a
- * gap shows, the relay rewinds and publishes again from the first unconfirmed row; receivers drop the
- * copies they already have. A broker outage therefore delays events and loses none.
+ * Delivery to subscribers does not depend on the bus alone: every node's channel pipeline fills a
+ * gap from the store's log and polls the heads (channel-pipeline.ts). The bus is the fast path; a
+ * copy (a retry, a takeover) is dropped by offset.
  *
- * A row is never retried forever. The channel pipeline dead-letters a row of this node that came
- * back and was refused (deadLetter), and counts a miss (gap) each time later rows came back
- * while the first unconfirmed row, published before them, did not: at OUTBOX_MAX_ATTEMPTS misses
- * the row is dead-lettered too (store/dead-letters.ts). Only this evidence counts: timeouts and
- * reconnects (an outage, a broker that delivers nothing) never do.
+ * A row is never retried forever: one claimed for the OUTBOX_MAX_ATTEMPTS-th time without an
+ * acknowledgement is moved to the dead letters instead (store/dead-letters.ts); its event stays in
+ * the log, delivered from there. Rows are claimed only while the bus is up, so an outage does not
+ * count against them.
  */
 import type { Logger } from 'pino';
+import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
-import { stampPrefix } from '../outbox-event.js';
+import type { DeadLetterRepository, Outbox, OutboxRow, Position } from '../../../store/store.js';
+import { positionPrefix } from '../outbox-event.js';
 import { OUTBOX_MAX_ATTEMPTS } from '../store/dead-letters.js';
-import type { EventLog } from '../store/event-log.js';
 
-/** Rows in flight (published, not yet back) at most. */
-const WINDOW = 500;
-const TICK_MS = 100;
-/** A gap asks for a rewind; more than one per this interval would only republish the same rows. */
-const MIN_REWIND_INTERVAL_MS = 250;
+/** Rows claimed at most per claim. */
+const BATCH = 500;
+/** Lapsed leases are looked for, acknowledgements deleted and the pending count sampled this often. */
+const TICK_MS = 250;
+const COUNT_EVERY_TICKS = 4;
 
-interface RelayBus {
+export interface RelayBus {
   readonly connected: boolean;
-  publish(topic: string, payload: string): void;
+  /** `done` is called with no error once the broker acknowledged the message. */
+  publish(topic: string, payload: string, done: (err?: Error) => void): void;
+}
+
+export interface RelayOptions {
+  readonly nodeId: string;
+  readonly epoch: string;
+  readonly topicPrefix: string;
+  /** GATEWAY_OUTBOX_LEASE_MS: how long a claimed row is this node's before any node may claim it again. */
+  readonly leaseMs: number;
 }
 
 export class OutboxRelay {
-  private confirmedUpTo: number;
-  private sentUpTo: number;
-  private lastProgressAt = Date.now();
-  private lastRewindAt = 0;
   private readonly timer: NodeJS.Timeout;
-  /** The first unconfirmed row as last published, whether it is out since the last miss, and its misses. */
-  private headId = 0;
-  private headOut = false;
-  private headMisses = 0;
+  private readonly log: RateLimitedLog;
+  private claiming = false;
+  private again = false;
+  private pumpScheduled = false;
+  private acked: Position[] = [];
+  /** Acknowledged rows not deleted yet (`channel offset`): a lapsed lease must not publish them again. */
+  private readonly ackedKeys = new Set<string>();
+  private deleting = false;
+  private ticks = 0;
+  private stopped = false;
 
   constructor(
-    private readonly log: EventLog,
-    private readonly nodeId: string,
-    private readonly topicPrefix: string,
+    private readonly outbox: Outbox,
+    private readonly deadLetters: DeadLetterRepository,
+    private readonly options: RelayOptions,
     private readonly bus: RelayBus,
-    private readonly retryMs: number,
     private readonly stats: RowWriter<IngestMetric>,
-    private readonly logger: Logger,
+    logger: Logger,
+    /** A row the broker acknowledged (the outbound Azure service takes this node's hub-bound events from here). */
+    private readonly onPublished: ((row: OutboxRow) => void) | null = null,
   ) {
-    this.confirmedUpTo = log.origins().get(nodeId) ?? 0;
-    this.sentUpTo = this.confirmedUpTo;
-    this.stats.set('outbox_dead_letters', log.deadLetters.count());
+    this.log = new RateLimitedLog(logger);
     this.timer = setInterval(() => this.tick(), TICK_MS);
+    void this.sampleCounts();
   }
 
-  /** The last outbox id known delivered (the pipeline's duplicate filter starts from it). */
-  get confirmed(): number {
-    return this.confirmedUpTo;
-  }
-
-  private pumpScheduled = false;
-
-  /** Rows were written (a nudge from an edge after a write): publish them at the end of this turn, once for all nudges. */
+  /** Rows were written (a nudge from an edge after a write): claim them at the end of this turn, once for all nudges. */
   nudge(): void {
     if (this.pumpScheduled) return;
     this.pumpScheduled = true;
     setImmediate(() => {
       this.pumpScheduled = false;
-      this.pump();
+      void this.pump();
     });
   }
 
-  /** Publishes unsent rows now, as far as the window allows. */
-  pump(): void {
-    if (!this.bus.connected) return;
-    const room = WINDOW - (this.sentUpTo - this.confirmedUpTo);
-    if (room <= 0) return;
-    const rows = this.log.pending(this.sentUpTo, room);
-    for (const row of rows) {
-      if (this.sentUpTo === this.confirmedUpTo) {
-        // The first unconfirmed row goes out (again).
-        if (row.id !== this.headId) {
-          this.headId = row.id;
-          this.headMisses = 0;
-        }
-        this.headOut = true;
+  /** Claims and publishes until there is nothing more to claim; one claim at a time. */
+  async pump(): Promise<void> {
+    if (this.claiming) {
+      this.again = true;
+      return;
+    }
+    this.claiming = true;
+    try {
+      do {
+        this.again = false;
+        if (!this.bus.connected || this.stopped) return;
+        const rows = await this.outbox.claim(this.options.nodeId, this.options.leaseMs, BATCH);
+        for (const row of rows) await this.publish(row);
+        if (rows.length === BATCH) this.again = true;
+      } while (this.again);
+    } catch (err) {
+      this.log.warn({ err: errorText(err) }, 'outbox: cannot claim rows from the store; trying again');
+    } finally {
+      this.claiming = false;
+    }
+  }
+
+  private async publish(row: OutboxRow): Promise<void> {
+    const key = `${row.channel} ${row.offset}`;
+    if (this.ackedKeys.has(key)) return;
+    if (row.attempts > OUTBOX_MAX_ATTEMPTS) {
+      const reason = `claimed ${OUTBOX_MAX_ATTEMPTS} times without the broker's acknowledgement`;
+      if (await this.deadLetters.move(row, reason)) {
+        this.stats.inc('outbox_dead_lettered_total');
+        this.log.warn({ channel: row.channel, offset: row.offset, reason }, 'outbox: row moved to the dead letters (GET /api/v1/outbox/dead-letters)');
       }
-      // Splice the origin in front of the stored event's fields: no parse/stringify round trip.
-      // (String(): a row written by hand may hold anything; the pipeline refuses it by its stamp.)
-      this.bus.publish(`${this.topicPrefix}/${row.channel}`, stampPrefix(this.nodeId, row.id, this.sentUpTo) + String(row.payload).slice(1));
-      this.sentUpTo = row.id;
+      return;
     }
-    if (rows.length > 0) this.stats.inc('outbox_published_total', rows.length);
-  }
-
-  /** This node's event `seq` came back from the bus and was taken. */
-  confirm(seq: number): void {
-    this.confirmedUpTo = seq;
-    if (this.sentUpTo < seq) this.sentUpTo = seq;
-    this.lastProgressAt = Date.now();
-  }
-
-  /**
-   * One of this node's rows came back after a gap: it was published after `prev`, and rows up to
-   * `prev` are not all back. Publishes again from the first unconfirmed row (at most once per
-   * MIN_REWIND_INTERVAL_MS: the other rows of a pass report the same gap). The first gap after a
-   * pass published that row is a miss for it (one per pass; its arrival resets them): at its
-   * OUTBOX_MAX_ATTEMPTS-th consecutive miss its id is returned instead, and the caller passes over
-   * it and calls deadLetter.
-   */
-  gap(prev: number): number | null {
-    if (this.headOut && this.headId > this.confirmedUpTo && prev >= this.headId) {
-      this.headOut = false;
-      if (++this.headMisses >= OUTBOX_MAX_ATTEMPTS) return this.headId;
-    }
-    this.rewind('gap on the way back from the bus');
-    return null;
-  }
-
-  /** Moves row `seq` to the dead letters (its successors go on); it counts as done from here. */
-  deadLetter(seq: number, reason: string): void {
-    const moved = this.log.deadLetters.move(seq, reason);
-    if (moved) {
-      this.stats.inc('outbox_dead_lettered_total');
-      this.stats.set('outbox_dead_letters', this.log.deadLetters.count());
-      this.logger.warn({ id: seq, reason }, 'outbox: row moved to the dead letters (GET /api/v1/outbox/dead-letters)');
-    }
-    if (seq > this.confirmedUpTo) this.confirm(seq);
-  }
-
-  /** Publish again from the first unconfirmed row (after a reconnect, a timeout or a gap). */
-  rewind(why: string): void {
-    const now = Date.now();
-    if (this.sentUpTo > this.confirmedUpTo && now - this.lastRewindAt >= MIN_REWIND_INTERVAL_MS) {
-      this.lastRewindAt = now;
-      this.lastProgressAt = now;
-      this.stats.inc('outbox_retries_total');
-      this.logger.info({ why, from: this.confirmedUpTo + 1, to: this.sentUpTo }, 'outbox: publishing unconfirmed events again');
-      this.sentUpTo = this.confirmedUpTo;
-    }
-    this.pump();
+    if (row.attempts > 1) this.stats.inc('outbox_retries_total');
+    // The position goes in front of the logged event's fields: no parse/stringify round trip.
+    // (String(): a row written by hand may hold anything; receivers repair it from the log or skip it.)
+    const payload = positionPrefix(row.offset, this.options.epoch, row.at) + String(row.event).slice(1);
+    this.bus.publish(`${this.options.topicPrefix}/${row.channel}`, payload, (err) => {
+      if (err !== undefined) return; // the lease lapses and the row is claimed again
+      this.acked.push({ channel: row.channel, offset: row.offset });
+      this.ackedKeys.add(key);
+      this.onPublished?.(row);
+    });
+    this.stats.inc('outbox_published_total');
   }
 
   private tick(): void {
-    if (!this.bus.connected) return;
-    if (this.sentUpTo > this.confirmedUpTo && Date.now() - this.lastProgressAt > this.retryMs) this.rewind('no confirmation in time');
-    this.pump();
+    if (this.stopped) return;
+    void this.pump();
+    void this.deleteAcknowledged();
+    if (++this.ticks % COUNT_EVERY_TICKS === 0) void this.sampleCounts();
   }
 
-  stop(): void {
+  private async deleteAcknowledged(): Promise<void> {
+    if (this.deleting || this.acked.length === 0) return;
+    this.deleting = true;
+    const keys = this.acked;
+    this.acked = [];
+    try {
+      await this.outbox.published(keys);
+      for (const k of keys) this.ackedKeys.delete(`${k.channel} ${k.offset}`);
+    } catch (err) {
+      this.acked.push(...keys); // deleted next tick; until then a lapsed lease only makes a copy
+      this.log.warn({ err: errorText(err) }, 'outbox: cannot delete acknowledged rows; trying again');
+    } finally {
+      this.deleting = false;
+    }
+  }
+
+  private async sampleCounts(): Promise<void> {
+    try {
+      this.stats.set('outbox_pending', await this.outbox.count());
+      this.stats.set('outbox_dead_letters', await this.deadLetters.count());
+    } catch {
+      // the store is away: the gauges keep their last value
+    }
+  }
+
+  /** Stops claiming; what was acknowledged is deleted before the store closes. */
+  async stop(): Promise<void> {
+    this.stopped = true;
     clearInterval(this.timer);
+    await this.deleteAcknowledged();
   }
 }
+
+const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 200);

@@ -1,6 +1,6 @@
 /**
- * Entities of every collection, and the outbox. Each write and its event are one transaction: the
- * event row is in the outbox exactly when the entity change is in the table, so a crash or a broker
+ * Entities of every collection, and their events. Each write and its event are one transaction: the
+ * event is in the channel log and the outbox exactly when the entity change is in the table, so a crash or a broker
  * outage can delay an event but never lose it or publish one for a write that did not happen.
  * Runs on the store pool's threads (pool/store-task.ts), never on an edge.
  */
@@ -8,6 +8,8 @@ import type { Statement } from 'better-sqlite3';
 import type { CollectionSpec } from '../channel-config.js';
 import { checkOutboxEvent } from '../outbox-event.js';
 import type { Db } from '../../../store/database.js';
+import { SqliteLogAppender } from '../../../store/sqlite/sqlite-log.js';
+import type { Position } from '../../../store/store.js';
 import { entityEvent, entityOf, updatedEntity, type Entity, type EntityAction } from './entity-changes.js';
 
 export type { Entity };
@@ -32,7 +34,7 @@ export class EntityStore {
   private readonly page: Statement<[string, number, number], Row>;
   private readonly change: Statement<[string, string, string, number]>;
   private readonly remove: Statement<[string, number]>;
-  private readonly enqueue: Statement<[string, string, number]>;
+  private readonly log: SqliteLogAppender;
 
   /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (checkOutboxEvent). */
   constructor(
@@ -46,7 +48,7 @@ export class EntityStore {
     this.page = db.prepare('SELECT id, data, created_at, updated_at FROM entities WHERE collection = ? ORDER BY id LIMIT ? OFFSET ?');
     this.change = db.prepare('UPDATE entities SET data = ?, updated_at = ? WHERE collection = ? AND id = ?');
     this.remove = db.prepare('DELETE FROM entities WHERE collection = ? AND id = ?');
-    this.enqueue = db.prepare('INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)');
+    this.log = new SqliteLogAppender(db);
   }
 
   private entity(c: CollectionSpec, row: Row): Entity {
@@ -55,7 +57,7 @@ export class EntityStore {
 
   /** Inside the write's transaction: a refusal here writes neither the entity nor the event. */
   private event(c: CollectionSpec, action: EntityAction, id: number, data: Entity, fieldsUpdated?: string[]): void {
-    this.enqueue.run(c.channel, entityEvent(c, action, id, data, this.maxJsonDepth, fieldsUpdated), Date.now());
+    this.log.append(c.channel, entityEvent(c, action, id, data, this.maxJsonDepth, fieldsUpdated));
   }
 
   list(c: CollectionSpec, skip: number, limit: number): Entity[] {
@@ -106,9 +108,9 @@ export class EntityStore {
     })();
   }
 
-  /** An event from the publish API: into the outbox, so a broker outage delays it and loses nothing. */
-  publish(channel: string, payloadJson: string): void {
+  /** An event from the publish API: into the log and the outbox, so a broker outage delays it and loses nothing. */
+  publish(channel: string, payloadJson: string): Position {
     checkOutboxEvent(payloadJson, this.maxJsonDepth, 'GW_ERR_EVENT_INVALID', 'The event');
-    this.enqueue.run(channel, payloadJson, Date.now());
+    return this.db.transaction(() => this.log.append(channel, payloadJson))();
   }
 }

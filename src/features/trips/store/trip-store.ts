@@ -10,6 +10,7 @@ import { GatewayError } from '../../../errors/gateway-error.js';
 import { STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, type TripStep } from '../trip-steps.js';
 import { newTrip, steppedTrip, tripEvent, tripOf, type TripRecord } from './trip-changes.js';
 import type { Db } from '../../../store/database.js';
+import { SqliteLogAppender } from '../../../store/sqlite/sqlite-log.js';
 
 const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
 export type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
@@ -77,7 +78,7 @@ export class TripStore {
   private readonly updateTrip: Statement<[string, string, string, number]>;
   private readonly listTrips: Statement<[number, number], TripRow>;
   private readonly insertTripEvent: Statement<[number, string, number]>;
-  private readonly enqueue: Statement<[string, string, number]>;
+  private readonly log: SqliteLogAppender;
   private readonly selectEquipment: Statement<[string], EquipmentRow>;
   private readonly allEquipment: Statement<[], EquipmentRow>;
   private readonly upsertEquipment: Statement<[string, string, number, string | null, string]>;
@@ -92,7 +93,7 @@ export class TripStore {
     this.updateTrip = db.prepare('UPDATE trips SET state = ?, data = ?, updated_at = ? WHERE id = ?');
     this.listTrips = db.prepare('SELECT id, state, data, created_at, updated_at FROM trips ORDER BY id DESC LIMIT ? OFFSET ?');
     this.insertTripEvent = db.prepare('INSERT INTO trip_events (trip_id, event, at) VALUES (?, ?, ?)');
-    this.enqueue = db.prepare('INSERT INTO outbox (channel, payload, created_at) VALUES (?, ?, ?)');
+    this.log = new SqliteLogAppender(db);
     this.selectEquipment = db.prepare('SELECT code, kind, active, description, updated_at FROM equipment WHERE code = ?');
     this.allEquipment = db.prepare('SELECT code, kind, active, description, updated_at FROM equipment ORDER BY code');
     this.upsertEquipment = db.prepare(`INSERT INTO equipment (code, kind, active, description, updated_at) VALUES (?, ?, ?, ?, ?)
@@ -124,7 +125,7 @@ export class TripStore {
         ({ trip, changed } = stepped);
         this.updateTrip.run(trip.state, JSON.stringify(trip.fields), now, trip.id);
       }
-      this.enqueue.run(TRIPS_CHANNEL, tripEvent(step, trip, changed, now, this.maxJsonDepth), Date.now());
+      this.log.append(TRIPS_CHANNEL, tripEvent(step, trip, changed, now, this.maxJsonDepth));
       this.insertTripEvent.run(trip.id, STEPS[step].event, Date.now());
       return { body: step === 'crear' ? { id: trip.id } : tripJson(trip), wroteEvent: true };
     })();
