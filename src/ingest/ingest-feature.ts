@@ -78,8 +78,11 @@ export interface IngestPart<M extends FeatureToIngest> {
   readonly subscribed?: () => void;
   /** Shutdown, before the MQTT client closes: timers. */
   readonly stop?: () => void;
-  /** Shutdown, after the MQTT client closed: databases. */
-  readonly close?: () => void;
+  /**
+   * Shutdown, after the MQTT client closed: databases, the last writes. A Promise it returns is
+   * awaited before the root closes the store.
+   */
+  readonly close?: () => unknown;
   /**
    * Settles when the feature has loaded what it needs from the store (the channels' heads, the
    * revocations, the last positions); ingest reports ready to the main thread only after every
@@ -110,7 +113,8 @@ export interface StartedIngest {
   readonly dataTopics: (topic: string, payload: Buffer) => void;
   subscribed(): void;
   stop(): void;
-  close(): void;
+  /** Every feature's `close`, awaited. */
+  close(): Promise<void>;
   /** Every feature's `ready`. */
   ready(): Promise<void>;
 }
@@ -146,7 +150,9 @@ export function startIngest<const F extends readonly AnyIngestFeature[]>(
     dataTopics,
     subscribed: () => parts.forEach((p) => p.subscribed?.()),
     stop: () => parts.forEach((p) => p.stop?.()),
-    close: () => parts.forEach((p) => p.close?.()),
+    close: async () => {
+      await Promise.all(parts.map((p) => p.close?.()));
+    },
     ready: async () => {
       await Promise.all(parts.map((p) => p.ready ?? Promise.resolve()));
     },

@@ -212,7 +212,7 @@ onCloseRequest(logger, async () => {
   probe.stop();
   ingest.stop();
   await source.close();
-  ingest.close();
+  await ingest.close();
   storePool.close();
   await store.close();
   storeDb.close();

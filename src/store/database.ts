@@ -55,6 +55,7 @@ CREATE TABLE IF NOT EXISTS trip_events (id INTEGER PRIMARY KEY AUTOINCREMENT, tr
 CREATE INDEX IF NOT EXISTS trip_events_at ON trip_events (at);
 CREATE TABLE IF NOT EXISTS revocations (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS revocations_expires_at ON revocations (expires_at);
+CREATE INDEX IF NOT EXISTS revocations_revoked_at ON revocations (revoked_at);
 CREATE TABLE IF NOT EXISTS device_positions (device_id TEXT PRIMARY KEY, payload TEXT NOT NULL, timestamp TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);`,
   },
