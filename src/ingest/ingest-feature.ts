@@ -29,7 +29,7 @@ export interface IngestContext {
   /** Frames and control messages to every edge, in order (edge-fanout.ts). */
   readonly fanout: EdgeFanout;
   readonly edgePorts: readonly MessagePort[];
-  /** The store's database (the outbox, the equipment registry), opened and closed by the root. */
+  /** The store's database as a raw SQLite handle (the channels' EventLog only), opened and closed by the root. */
   readonly storeDb: Db;
   /**
    * The store (src/store/store.ts) on this thread's own connection(s), opened and closed by the root:

@@ -16,16 +16,20 @@
  *     trips(id, state, data, …)              trips (IdMovimiento = id) and their state
  *     trip_events(id, trip_id, event, at)    every trip event written (events per hour)
  *     revocations(jti, expires_at, …)        share links revoked, until they would have expired (written by ingest)
- *     device_positions(device_id, …)         each device's last position, flushed by ingest once a second
+ *     device_positions(device_id, …)         each device's last position: ingest's batches, written by the pool
  *   history.sqlite   written by the ingest thread
  *     meta(key, value)                       epoch (a new history file is a new epoch)
  *     channel_heads(channel, last_offset)    the last offset given on each channel
  *     history(channel, offset, at, event)    recent events per channel, bounded by count and age
  *     origins(node, last_seq)                the last outbox id taken from each node (duplicate filter)
  *
- * revocations and device_positions are in the store's file, where the shared store will hold them
- * (docs/design/cluster-store.md §4), although ingest writes them: a revocation now and then and one
- * statement a second are no queue in front of the pool's write lock.
+ * revocations and device_positions are in the store's file, as the shared store holds them
+ * (docs/design/cluster-store.md §4). Ingest reaches them through the Store (src/store/store.ts) on a
+ * connection of its own (`context.store`), never on the telemetry path: it writes each bus
+ * revocation, reads the revocations (at start, then every 5 s), the recent positions (at start) and
+ * the trip monitor's equipment and trip_events (every 5 s), purges old revocations and positions
+ * (once a minute) and writes the last positions at shutdown; the positions' batches go through the
+ * pool. A revocation now and then and a purge a minute are no queue in front of the pool's write lock.
  *
  * The outbox rows this node has seen come back are deleted by ingest, lazily: origins(this node)
  * is the truth, the rows at or below it are only garbage.
