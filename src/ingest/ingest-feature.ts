@@ -11,7 +11,7 @@ import type { Logger } from 'pino';
 import type { GatewayConfig } from '../config/config.js';
 import type { IngestMetric } from '../metrics/metric-table.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
-import type { Db, NodeIdentity } from '../store/database.js';
+import type { NodeIdentity } from '../store/database.js';
 import type { Store } from '../store/store.js';
 import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '../threads/dispatch.js';
 import type { FeatureToIngest } from '../threads/messages.js';
@@ -29,8 +29,6 @@ export interface IngestContext {
   /** Frames and control messages to every edge, in order (edge-fanout.ts). */
   readonly fanout: EdgeFanout;
   readonly edgePorts: readonly MessagePort[];
-  /** The store's database (the outbox, the equipment registry), opened and closed by the root. */
-  readonly storeDb: Db;
   /**
    * The store (src/store/store.ts) on this thread's own connection(s), opened and closed by the root:
    * SQLite or PostgreSQL (src/store/open-store.ts). Its calls are async; the telemetry path never awaits one.
@@ -79,8 +77,11 @@ export interface IngestPart<M extends FeatureToIngest> {
   readonly subscribed?: () => void;
   /** Shutdown, before the MQTT client closes: timers. */
   readonly stop?: () => void;
-  /** Shutdown, after the MQTT client closed: databases. */
-  readonly close?: () => void;
+  /**
+   * Shutdown, after the MQTT client closed: databases, the last writes. A Promise it returns is
+   * awaited before the root closes the store.
+   */
+  readonly close?: () => unknown;
   /**
    * Settles when the feature has loaded what it needs from the store (the channels' heads, the
    * revocations, the last positions); ingest reports ready to the main thread only after every
@@ -111,7 +112,8 @@ export interface StartedIngest {
   readonly dataTopics: (topic: string, payload: Buffer) => void;
   subscribed(): void;
   stop(): void;
-  close(): void;
+  /** Every feature's `close`, awaited. */
+  close(): Promise<void>;
   /** Every feature's `ready`. */
   ready(): Promise<void>;
 }
@@ -147,7 +149,9 @@ export function startIngest<const F extends readonly AnyIngestFeature[]>(
     dataTopics,
     subscribed: () => parts.forEach((p) => p.subscribed?.()),
     stop: () => parts.forEach((p) => p.stop?.()),
-    close: () => parts.forEach((p) => p.close?.()),
+    close: async () => {
+      await Promise.all(parts.map((p) => p.close?.()));
+    },
     ready: async () => {
       await Promise.all(parts.map((p) => p.ready ?? Promise.resolve()));
     },

@@ -18,7 +18,7 @@ import { users } from '../features/users/ingest/users-ingest.js';
 import { createLogger } from '../log/logger.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { SharedStats } from '../metrics/shared-stats.js';
-import { openDatabase, type NodeIdentity } from '../store/database.js';
+import type { NodeIdentity } from '../store/database.js';
 import { openStore } from '../store/open-store.js';
 import type { EdgeToIngest, FeatureToIngest } from '../threads/messages.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
@@ -58,7 +58,6 @@ const controlMessages = new ControlMessages(
   maxJsonDepth,
   logger.child({ component: 'control' }),
 );
-const storeDb = openDatabase(config.events.dataDir, 'store');
 const store = openStore({ dataDir: config.events.dataDir, maxJsonDepth: config.limits.maxJsonDepth });
 reportPortErrors(storePort, logger, 'store');
 const storePool = new PortClient<StoreTask, StoreReply>(storePort);
@@ -69,7 +68,6 @@ const context: IngestContext = {
   logger,
   fanout,
   edgePorts,
-  storeDb,
   store,
   storePool,
   controlMessages,
@@ -212,10 +210,9 @@ onCloseRequest(logger, async () => {
   probe.stop();
   ingest.stop();
   await source.close();
-  ingest.close();
+  await ingest.close();
   storePool.close();
   await store.close();
-  storeDb.close();
   stats.set('mqtt_connected', 0);
   fanout.flush();
   for (const port of edgePorts) port.close();

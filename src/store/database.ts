@@ -16,10 +16,16 @@
  *   revocations(jti, expires_at, …)        share links revoked, until they would have expired (written by ingest)
  *   device_positions(device_id, …)         each device's last position, flushed by ingest once a second
  *
- * The store pool writes entities, trips and their events; ingest reads the log (its history, gap
- * repairs, the head poll) and writes little: outbox deletes in batches, the trim, revocations and
- * positions. Before version 2 the log lived in history.sqlite, written by ingest as events came back
- * from the bus; the upgrade (upgradeFromHistoryFile) takes its epoch, heads and events over.
+ * The store pool writes entities, trips and their events. Ingest reaches the file through the
+ * Store (src/store/store.ts) on a connection of its own (`context.store`), never on the telemetry
+ * path: it reads the log (its history, gap repairs, the head poll) and writes little: outbox deletes
+ * in batches, the trim, each bus revocation, purges of old revocations and positions (once a
+ * minute) and the last positions at shutdown; it reads the revocations (at start, then every 5 s),
+ * the recent positions (at start) and the trip monitor's equipment and trip_events (every 5 s). The
+ * positions' batches go through the pool.
+ *
+ * Before version 2 the log lived in history.sqlite, written by ingest as events came back from the
+ * bus; the upgrade (upgradeFromHistoryFile) takes its epoch, heads and events over.
  */
 import Database from 'better-sqlite3';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -50,6 +56,7 @@ CREATE TABLE IF NOT EXISTS trip_events (id INTEGER PRIMARY KEY AUTOINCREMENT, tr
 CREATE INDEX IF NOT EXISTS trip_events_at ON trip_events (at);
 CREATE TABLE IF NOT EXISTS revocations (jti TEXT PRIMARY KEY, expires_at INTEGER NOT NULL, revoked_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS revocations_expires_at ON revocations (expires_at);
+CREATE INDEX IF NOT EXISTS revocations_revoked_at ON revocations (revoked_at);
 CREATE TABLE IF NOT EXISTS device_positions (device_id TEXT PRIMARY KEY, payload TEXT NOT NULL, timestamp TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);`,
   },

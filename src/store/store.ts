@@ -43,6 +43,9 @@ export interface Store {
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
   readonly positions: PositionRepository;
+  readonly revocations: RevocationRepository;
+  /** What ingest's trip monitor samples (src/features/trips/ingest/trip-monitor.ts). */
+  readonly tripMonitor: TripMonitorRepository;
   /** One round trip to the database; readiness. */
   ping(): Promise<void>;
   /** Releases the connection(s); the store is not used afterwards. Harmless when called twice. */
@@ -157,6 +160,44 @@ export interface PositionRepository {
   putJson(json: string): Promise<void>;
   /** The positions accepted at or after `notBefore` (ms since the epoch), oldest first. */
   recent(notBefore: number): Promise<PositionRecord[]>;
+  /** Deletes the positions accepted before `notBefore` (ms); returns how many. */
+  purge(notBefore: number): Promise<number>;
+}
+
+/** A share-link revocation as kept in the store. */
+export interface StoredRevocation {
+  readonly jti: string;
+  /** When the link would have expired anyway (ms since the epoch): the row is useless after it. */
+  readonly expiresAt: number;
+  /** When the row was written (ms since the epoch, the store's clock): the catch-up's cursor. */
+  readonly revokedAt: number;
+}
+
+/**
+ * Share-link revocations (design §4.1), so that a node started after a revocation, or off the bus
+ * when it happened, refuses the link.
+ */
+export interface RevocationRepository {
+  /**
+   * Idempotent: every node that hears a revocation writes it; a second copy (another node's, a
+   * retry) changes nothing, not even its `revokedAt`.
+   */
+  revoke(jti: string, expiresAt: number): Promise<void>;
+  /**
+   * The unexpired revocations written at or after `sinceMs` (0: all), oldest `revokedAt` first:
+   * a starting node's load and every node's catch-up.
+   */
+  active(sinceMs: number): Promise<StoredRevocation[]>;
+  /** Deletes the rows whose links expired at or before `now` (ms); returns how many. */
+  purgeExpired(now: number): Promise<number>;
+}
+
+/** Reads for the trips monitoring table (docs/compat/trips.md), sampled every 5 s by ingest. */
+export interface TripMonitorRepository {
+  /** The codes of the active equipment, ordered by code. */
+  activeEquipment(): Promise<string[]>;
+  /** How many trip events were written after `afterMs` (ms since the epoch). */
+  eventsAfter(afterMs: number): Promise<number>;
 }
 
 export interface DeadLetterRepository {

@@ -440,6 +440,100 @@ export function storeContract(name: string, makeStore: MakeStore): void {
         expect((await store.positions.recent(2_500)).map((p) => p.deviceId)).toEqual(['D-1']);
         await store.positions.putJson('[]');
       });
+
+      it('purges the positions accepted before a time; an older `at` never overwrites, across connections', async () => {
+        const store = await fresh();
+        const other = await another();
+        const row = (id: string, at: number, speed: number) => `[${JSON.stringify(id)},{"SPEED":${speed}},"${new Date(at).toISOString()}",${at}]`;
+        await store.positions.putJson(`[${row('OLD', 1_000, 1)},${row('MID', 2_000, 2)},${row('NEW', 3_000, 3)}]`);
+        await other.positions.putJson(`[${row('NEW', 2_500, 9)}]`); // another node's older copy
+        expect(await store.positions.purge(2_000)).toBe(1);
+        expect(await store.positions.purge(2_000)).toBe(0);
+        expect((await other.positions.recent(0)).map((p) => [p.deviceId, p.payload])).toEqual([
+          ['MID', '{"SPEED":2}'],
+          ['NEW', '{"SPEED":3}'],
+        ]);
+        expect(await other.positions.purge(Number.MAX_SAFE_INTEGER)).toBe(2);
+        expect(await store.positions.recent(0)).toEqual([]);
+      });
+    });
+
+    describe('revocations', () => {
+      const later = () => Date.now() + 600_000;
+
+      it('keeps a revocation once however often it is written, on any connection', async () => {
+        const store = await fresh();
+        const other = await another();
+        const expiresAt = later();
+        const before = Date.now();
+        await store.revocations.revoke('jti-1', expiresAt);
+        const [first] = await store.revocations.active(0);
+        expect(first).toEqual({ jti: 'jti-1', expiresAt, revokedAt: expect.any(Number) as number });
+        expect(Number.isSafeInteger(first.revokedAt)).toBe(true);
+        expect(first.revokedAt).toBeGreaterThanOrEqual(before - 1_000); // the store's clock, on this host
+        expect(first.revokedAt).toBeLessThanOrEqual(Date.now() + 1_000);
+        await store.revocations.revoke('jti-1', expiresAt);
+        await other.revocations.revoke('jti-1', expiresAt + 5_000); // another node's copy changes nothing
+        expect(await other.revocations.active(0)).toEqual([first]);
+      });
+
+      it('lists only the unexpired ones, oldest first, and purges the expired', async () => {
+        const store = await fresh();
+        const now = Date.now();
+        await store.revocations.revoke('gone', now - 1_000);
+        await store.revocations.revoke('kept', later());
+        await store.revocations.revoke('also-gone', now - 10);
+        expect((await store.revocations.active(0)).map((r) => r.jti)).toEqual(['kept']);
+        expect(await store.revocations.purgeExpired(now)).toBe(2);
+        expect(await store.revocations.purgeExpired(now)).toBe(0);
+        expect((await store.revocations.active(0)).map((r) => r.jti)).toEqual(['kept']);
+        expect(await store.revocations.purgeExpired(later() + 1)).toBe(1);
+        expect(await store.revocations.active(0)).toEqual([]);
+      });
+
+      it('lists those written at or after a time, for the catch-up of a node that missed them', async () => {
+        const store = await fresh();
+        const other = await another();
+        await store.revocations.revoke('a', later());
+        const [a] = await store.revocations.active(0);
+        // Wait for the store's clock (this host's) to pass a's time, so b is written later.
+        while (Date.now() <= a.revokedAt + 1) await new Promise((resolve) => setImmediate(resolve));
+        await other.revocations.revoke('b', later());
+        const both = await store.revocations.active(0);
+        expect(both.map((r) => r.jti)).toEqual(['a', 'b']);
+        const b = both[1];
+        expect(b.revokedAt).toBeGreaterThan(a.revokedAt);
+        expect((await store.revocations.active(a.revokedAt)).map((r) => r.jti)).toEqual(['a', 'b']);
+        expect((await store.revocations.active(a.revokedAt + 1)).map((r) => r.jti)).toEqual(['b']);
+        expect((await other.revocations.active(b.revokedAt)).map((r) => r.jti)).toEqual(['b']);
+        expect(await store.revocations.active(b.revokedAt + 1)).toEqual([]);
+      });
+    });
+
+    describe('trip monitor', () => {
+      it('reads the active equipment codes in code order and counts the trip events after a time', async () => {
+        const store = await fresh();
+        expect(await store.tripMonitor.activeEquipment()).toEqual([]);
+        expect(await store.tripMonitor.eventsAfter(0)).toBe(0);
+        await store.equipment.save([
+          { code: 'PAL-1', kind: 'excavator', active: true, description: null },
+          { code: 'CAM-2', kind: 'truck', active: true, description: null },
+          { code: 'CAM-OFF', kind: 'truck', active: false, description: null },
+          { code: 'CAM-10', kind: 'truck', active: true, description: null },
+          { code: 'cam-3', kind: 'truck', active: true, description: null },
+        ]);
+        expect(await store.tripMonitor.activeEquipment()).toEqual(['CAM-10', 'CAM-2', 'PAL-1', 'cam-3']);
+        const before = Date.now() - 1;
+        await store.trips.step('crear', { equipo: 'CAM-2', patente: 'AB-12' });
+        await store.trips.step('actualizar', { id_movimiento: 1, conductor: 'Eva' });
+        await store.trips.step('actualizar', { id_movimiento: 1, conductor: 'Eva' }); // nothing changed: no event
+        await refused(store.trips.step('finalizar', { id_movimiento: 1 }), 'GW_ERR_TRIP_TRANSITION'); // refused: no event
+        const other = await another();
+        await other.trips.step('finalizar-carga', { id_movimiento: 1 });
+        expect(await store.tripMonitor.eventsAfter(before)).toBe(3);
+        expect(await other.tripMonitor.eventsAfter(0)).toBe(3);
+        expect(await store.tripMonitor.eventsAfter(Date.now() + 1_000)).toBe(0);
+      });
     });
 
     describe('equipment', () => {

@@ -2,10 +2,15 @@
  * What a gateway keeps across a restart on the same data directory (docs/design/cluster-store.md §4):
  * share-link revocations (a link revoked before a restart is refused after it, as revoked, with
  * 1008) and the last positions (the snapshots of a new client after a SIGTERM hold every device;
- * after a SIGKILL, what was written up to the last flush).
+ * after a SIGKILL, what was written up to the last flush). And the revocations' catch-up: one that
+ * another writer put in the store, never on the bus, reaches the edges within the sync period.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
-import { generateKeys } from 'paseto-ts/v4';
+import { beforeAll, describe, expect, it, onTestFinished } from 'vitest';
+import { decrypt, generateKeys } from 'paseto-ts/v4';
+import { REVOCATIONS_SYNC_MS } from '../../src/features/share-location/ingest/share-location-ingest.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
+import { openDatabase } from '../../src/store/database.js';
+import { openSqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { eventually, startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
 import { authEnv } from '../helpers/auth-env.js';
 import { connectPublisher } from '../helpers/publisher.js';
@@ -83,6 +88,39 @@ describe('a share link revoked before a restart', () => {
   });
 });
 
+describe('a revocation another writer put in the store', () => {
+  it('reaches the edges within the sync period, never heard on the bus: the live viewer ends (revoked, 1008) and the link is refused', async () => {
+    const dataDir = tempDataDir();
+    const localKey = generateKeys('local');
+    const env = authEnv(keys, { GATEWAY_DATA_DIR: dataDir, GATEWAY_SHARE_LOCAL_KEY: localKey });
+    const owner = await mintJwt('owner', { roles: ['LEVEL_1'] });
+    const gw = await startGateway({ env });
+    const res = await fetch(`${gw.http}${sharePath}/init`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${owner}` },
+      body: JSON.stringify({ device_id: 'SIM-5', ttl_seconds: 600 }),
+    });
+    const { token } = (await res.json()) as { token: string };
+    const { jti, exp } = decrypt<{ jti: string; exp: string }>(localKey, token).payload;
+    const live = await connectStream(gw.ws, `?token=${encodeURIComponent(token)}`, { path: `${sharePath}/stream` });
+    await live.next((f) => f.event === 'subscribed');
+
+    // Another node's write, as on a shared store: a second connection to the same gateway.sqlite.
+    const other = openSqliteStore(dataDir, DEFAULT_MAX_JSON_DEPTH);
+    onTestFinished(() => other.close());
+    const written = Date.now();
+    await other.revocations.revoke(jti, Date.parse(exp));
+    expect((await live.next((f) => f.event === 'revoked', REVOCATIONS_SYNC_MS + 3_000)).data).toMatchObject({ message: 'Link revoked' });
+    expect(Date.now() - written).toBeLessThan(REVOCATIONS_SYNC_MS + 3_000);
+    expect((await live.closed).code).toBe(1008);
+    expect(gw.logs.some((l) => l.msg === 'share-link revocations learned from the store (not heard on the bus)')).toBe(true);
+    const viewer = await connectStream(gw.ws, `?token=${encodeURIComponent(token)}`, { path: `${sharePath}/stream` });
+    const error = await viewer.next((f) => f.event === 'error');
+    expect(error.data).toMatchObject({ code: 'GW_ERR_TOKEN_INVALID', message: expect.stringMatching(/revoked/i) });
+    expect((await viewer.closed).code).toBe(1008);
+  });
+});
+
 describe('last positions across a restart', () => {
   it('after a SIGTERM, a new client gets every device in its * snapshot and in a per-device snapshot; a live position wins', async () => {
     const dataDir = tempDataDir();
@@ -135,5 +173,19 @@ describe('last positions across a restart', () => {
     await new Promise((resolve) => setTimeout(resolve, 1100));
     gw = await startGateway({ env: { ...env, GATEWAY_POSITIONS_RETENTION_S: '1' } });
     expect(await allSnapshot(gw)).toEqual([]);
+  });
+});
+
+describe('a store that fails as ingest loads what it keeps', () => {
+  it("fails the start, with the store's message", async () => {
+    const dataDir = tempDataDir();
+    const db = openDatabase(dataDir);
+    // A position past the retention, whose delete (the purge before the read) fails.
+    db.exec(`INSERT INTO device_positions VALUES ('OLD', '{}', '1970-01-01T00:00:00.000Z', 0)`);
+    db.exec("CREATE TRIGGER positions_fail BEFORE DELETE ON device_positions BEGIN SELECT RAISE(ABORT, 'test: positions unreadable'); END");
+    db.close();
+    await expect(startGateway({ env: { GATEWAY_DATA_DIR: dataDir } })).rejects.toThrow(
+      /ingest could not load its state from the store: test: positions unreadable/,
+    );
   });
 });

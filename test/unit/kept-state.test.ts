@@ -1,7 +1,8 @@
 /**
- * What ingest keeps in gateway.sqlite across restarts (real SQLite in a temporary directory):
- * revocations until their link's expiry, and last positions written in batches of the devices that
- * changed, restored with seq 0 and bounded by the retention.
+ * What ingest keeps in the store across restarts (the SQLite driver, real, in a temporary
+ * directory): revocations until their link's expiry, and last positions written in batches of the
+ * devices that changed, restored with seq 0 and bounded by the retention. The same methods on
+ * PostgreSQL: test/contract/store.contract.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -14,6 +15,8 @@ import { PositionKeeper, type WriteBatch } from '../../src/features/telemetry/in
 import { PositionStore } from '../../src/features/telemetry/store/position-store.js';
 import { SharedStats } from '../../src/metrics/shared-stats.js';
 import { openDatabase, type Db } from '../../src/store/database.js';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 
 function database(): Db {
   const dir = mkdtempSync(join(tmpdir(), 'kept-state-'));
@@ -26,18 +29,21 @@ function database(): Db {
 }
 
 describe('RevocationStore', () => {
-  it('keeps each revocation once, until its link would have expired', () => {
+  it('keeps each revocation once, until its link would have expired; read since a time', () => {
     const store = new RevocationStore(database());
     store.revoke('a', 2_000, 100);
     store.revoke('a', 9_000, 200); // another node's copy: nothing changes
     store.revoke('b', 5_000, 300);
-    expect(store.active(1_000)).toEqual([
-      { jti: 'a', expiresAt: 2_000 },
-      { jti: 'b', expiresAt: 5_000 },
+    expect(store.active(0, 1_000)).toEqual([
+      { jti: 'a', expiresAt: 2_000, revokedAt: 100 },
+      { jti: 'b', expiresAt: 5_000, revokedAt: 300 },
     ]);
-    expect(store.active(2_000)).toEqual([{ jti: 'b', expiresAt: 5_000 }]);
+    expect(store.active(0, 2_000)).toEqual([{ jti: 'b', expiresAt: 5_000, revokedAt: 300 }]);
+    expect(store.active(101, 1_000)).toEqual([{ jti: 'b', expiresAt: 5_000, revokedAt: 300 }]);
+    expect(store.active(300, 1_000).map((r) => r.jti)).toEqual(['b']);
+    expect(store.active(301, 1_000)).toEqual([]);
     expect(store.purgeExpired(2_000)).toBe(1);
-    expect(store.active(0)).toEqual([{ jti: 'b', expiresAt: 5_000 }]);
+    expect(store.active(0, 0)).toEqual([{ jti: 'b', expiresAt: 5_000, revokedAt: 300 }]);
   });
 });
 
@@ -51,7 +57,7 @@ describe('positions', () => {
     };
     return new PositionKeeper(
       devices,
-      store,
+      new SqliteStore(db, DEFAULT_MAX_JSON_DEPTH).positions,
       write ?? now,
       { positionsRetentionS: retentionS, positionsFlushMs: 1000 },
       SharedStats.create(1).ingestWriter(),
@@ -60,7 +66,7 @@ describe('positions', () => {
   };
   const count = (db: Db) => (db.prepare('SELECT count(*) AS n FROM device_positions').get() as { n: number }).n;
 
-  it('writes only the devices changed since the last flush, latest position each, and restores them with seq 0', () => {
+  it('writes only the devices changed since the last flush, latest position each, and restores them with seq 0', async () => {
     const db = database();
     const devices = new DeviceTable(() => undefined, true);
     const keep = keeper(db, devices);
@@ -75,7 +81,7 @@ describe('positions', () => {
     keep.flush(); // nothing changed: nothing written
 
     const restored = new DeviceTable(() => undefined, true);
-    expect(keeper(db, restored).restore()).toBe(2);
+    expect(await keeper(db, restored).restore()).toBe(2);
     const [ra, rb] = [...restored.positioned()].sort((x, y) => x.id.localeCompare(y.id));
     expect(ra).toMatchObject({ id: 'A', seq: 0, last: { DEVICE_ID: 'A', SPEED: 2, 'q"uote': 'é' }, timestamp: a.timestamp });
     expect(rb).toMatchObject({ id: 'B', seq: 0, last: { SPEED: 3 } });
@@ -102,7 +108,7 @@ describe('positions', () => {
     expect(count(db)).toBe(1200);
   });
 
-  it('never lets an older position overwrite a newer one, and drops those past the retention', () => {
+  it('never lets an older position overwrite a newer one, and drops those past the retention', async () => {
     const db = database();
     const store = new PositionStore(db);
     const now = Date.now();
@@ -116,7 +122,7 @@ describe('positions', () => {
       ['A', '{"SPEED":2}'],
     ]);
     const devices = new DeviceTable(() => undefined, true);
-    expect(keeper(db, devices, 60).restore(now)).toBe(1);
+    expect(await keeper(db, devices, 60).restore(now)).toBe(1);
     expect(store.recent(0).map((p) => p.deviceId)).toEqual(['A']);
   });
 
@@ -145,7 +151,31 @@ describe('positions', () => {
       ['A', 1],
     ]);
     devices.recordPosition(devices.get('C'), { SPEED: 4 }, at(0));
-    keep.close(); // the batch still out (A, B) and C, written here
+    await keep.close(); // the batch still out (A, B) and C, written here
     expect(new PositionStore(db).recent(0).map((p) => p.deviceId)).toEqual(['A', 'B', 'C']);
+  });
+});
+
+describe('positions when the store fails', () => {
+  it('fails the restore, and shutdown still ends (the failure logged)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kept-state-'));
+    onTestFinished(() => rmSync(dir, { recursive: true, force: true }));
+    const store = new SqliteStore(openDatabase(dir), DEFAULT_MAX_JSON_DEPTH);
+    await store.close(); // every call now fails as a lost database would
+    const devices = new DeviceTable(() => undefined, true);
+    const lines: { msg: string }[] = [];
+    const logger = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line) as { msg: string }) });
+    const keep = new PositionKeeper(
+      devices,
+      store.positions,
+      () => Promise.resolve(true),
+      { positionsRetentionS: 60, positionsFlushMs: 1000 },
+      SharedStats.create(1).ingestWriter(),
+      logger,
+    );
+    await expect(keep.restore()).rejects.toThrow(/not open/);
+    devices.recordPosition(devices.get('A'), { SPEED: 1 }, new Date().toISOString());
+    await keep.close();
+    expect(lines.map((l) => l.msg)).toEqual(['could not write the last positions at shutdown']);
   });
 });

@@ -26,8 +26,9 @@
  *     `bigint` (a JavaScript number holds them exactly).
  *   - `offset` is a reserved word in PostgreSQL: the log's column is `event_offset`.
  *   - New shared knowledge (issue 16 "shared knowledge survives restarts and late joins"):
- *     `revocations` (share links by jti, kept until they would have expired) and `device_positions`
- *     (the last known position of each device, for a late node's `*` snapshot).
+ *     `revocations` (share links by jti, kept until they would have expired; `revoked_at`, the
+ *     database's clock, is the cursor of every node's catch-up) and `device_positions` (the last
+ *     known position of each device, for a late node's `*` snapshot).
  */
 export const SHARED_STORE_V1 = `
 CREATE TABLE sequences (
@@ -124,9 +125,11 @@ CREATE INDEX trip_events_at ON trip_events (at);
 
 CREATE TABLE revocations (
   jti text PRIMARY KEY,
-  expires_at bigint NOT NULL
+  expires_at bigint NOT NULL,
+  revoked_at bigint NOT NULL
 );
 CREATE INDEX revocations_expires_at ON revocations (expires_at);
+CREATE INDEX revocations_revoked_at ON revocations (revoked_at);
 
 CREATE TABLE device_positions (
   device_id text PRIMARY KEY,

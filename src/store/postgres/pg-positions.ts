@@ -27,4 +27,9 @@ export class PgPositions implements PositionRepository {
     );
     return result.rows.map((r) => ({ deviceId: r.device_id, payload: r.payload, timestamp: r.timestamp, at: Number(r.at) }));
   }
+
+  async purge(notBefore: number): Promise<number> {
+    const result = await this.db.query('DELETE FROM device_positions WHERE at < $1', [notBefore]);
+    return result.rowCount ?? 0;
+  }
 }

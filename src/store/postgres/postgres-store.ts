@@ -13,12 +13,15 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelLog, DeadLetterRepository, EntityRepository, EquipmentRepository, Outbox, PositionRepository, Store, TripRepository } from '../store.js';
+import type { RevocationRepository, TripMonitorRepository } from '../store.js';
 import { DEFAULT_LEASE_MS, PgLog } from './pg-log.js';
 import { PgEntities } from './pg-entities.js';
 import { PgEquipment } from './pg-equipment.js';
 import { PgDeadLetters, PgOutbox } from './pg-outbox.js';
 import type { PgPool } from './pg-pool.js';
 import { PgPositions } from './pg-positions.js';
+import { PgRevocations } from './pg-revocations.js';
+import { PgTripMonitor } from './pg-trip-monitor.js';
 import { PgSession } from './pg-session.js';
 import { PgTrips } from './pg-trips.js';
 
@@ -42,6 +45,8 @@ export class PostgresStore implements Store {
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
   readonly positions: PositionRepository;
+  readonly revocations: RevocationRepository;
+  readonly tripMonitor: TripMonitorRepository;
   private readonly db: PgSession;
   private readonly ownsPool: boolean;
   private closed = false;
@@ -60,6 +65,8 @@ export class PostgresStore implements Store {
     this.outbox = new PgOutbox(this.db, node, options.maxJsonDepth, leaseMs);
     this.deadLetters = new PgDeadLetters(this.db);
     this.positions = new PgPositions(this.db);
+    this.revocations = new PgRevocations(this.db);
+    this.tripMonitor = new PgTripMonitor(this.db);
     this.ownsPool = options.ownsPool ?? true;
   }
 

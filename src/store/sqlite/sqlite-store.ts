@@ -12,7 +12,9 @@ import type { Statement } from 'better-sqlite3';
 import { TRIPS_CHANNEL, type CollectionSpec } from '../../features/channels/channel-config.js';
 import { DeadLetters } from '../../features/channels/store/dead-letters.js';
 import { EntityStore } from '../../features/channels/store/entity-store.js';
+import { RevocationStore } from '../../features/share-location/store/revocation-store.js';
 import { PositionStore } from '../../features/telemetry/store/position-store.js';
+import { TripMonitorStore } from '../../features/trips/store/trip-monitor-store.js';
 import { TripStore } from '../../features/trips/store/trip-store.js';
 import type { TripStep } from '../../features/trips/trip-steps.js';
 import { openDatabase, type Db } from '../database.js';
@@ -27,7 +29,9 @@ import type {
   Outbox,
   Position,
   PositionRepository,
+  RevocationRepository,
   Store,
+  TripMonitorRepository,
   TripRepository,
 } from '../store.js';
 
@@ -120,6 +124,8 @@ export class SqliteStore implements Store {
   readonly outbox: Outbox;
   readonly deadLetters: DeadLetterRepository;
   readonly positions: PositionRepository;
+  readonly revocations: RevocationRepository;
+  readonly tripMonitor: TripMonitorRepository;
   private readonly probe: Statement<[]>;
 
   /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (channels/outbox-event.ts). */
@@ -136,7 +142,20 @@ export class SqliteStore implements Store {
     this.outbox = new SqliteOutbox(db, (channel, json) => entityStore.publish(channel, json));
     this.deadLetters = new SqliteDeadLetters(new DeadLetters(db));
     const positions = new PositionStore(db);
-    this.positions = { putJson: async (json) => positions.putJson(json), recent: async (notBefore) => positions.recent(notBefore) };
+    this.positions = {
+      putJson: async (json) => positions.putJson(json),
+      recent: async (notBefore) => positions.recent(notBefore),
+      purge: async (notBefore) => positions.purge(notBefore),
+    };
+    // revokedAt and "unexpired" are this process's clock: one node, one clock.
+    const revocations = new RevocationStore(db);
+    this.revocations = {
+      revoke: async (jti, expiresAt) => revocations.revoke(jti, expiresAt, Date.now()),
+      active: async (sinceMs) => revocations.active(sinceMs, Date.now()),
+      purgeExpired: async (now) => revocations.purgeExpired(now),
+    };
+    const monitor = new TripMonitorStore(db);
+    this.tripMonitor = { activeEquipment: async () => monitor.activeEquipment(), eventsAfter: async (afterMs) => monitor.eventsAfter(afterMs) };
     this.probe = db.prepare('SELECT 1');
   }
 

@@ -6,16 +6,21 @@
  * on this thread. At most one batch is out: while it is, the marks keep growing, conflated per
  * device (so bounded by the devices), and the next batch takes them; a failed batch's devices are
  * marked again. At start, before ingest reports ready and before any edge can ask for a snapshot,
- * the positions accepted within GATEWAY_POSITIONS_RETENTION_S are put back in the table (read here,
- * synchronously, once); older rows are deleted then and once a minute.
+ * the positions accepted within GATEWAY_POSITIONS_RETENTION_S are put back in the table (read once
+ * from the store, `store.positions`: on PostgreSQL, every node's); older rows are deleted then and
+ * once a minute. Those reads and deletes are async: the telemetry path never waits for them, and a
+ * device positioned live meanwhile keeps its live position (DeviceTable.restorePosition).
  *
  * What a hard kill loses: the positions accepted since the last batch (at most one interval). A
- * SIGTERM writes them, and the batch still out, here as ingest closes (the pool closes after it).
+ * SIGTERM writes them, and the batch still out, through ingest's store as ingest closes (awaited
+ * before the store closes).
  */
 import type { Logger } from 'pino';
 import type { TelemetryConfig } from '../../../config/config.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
+import { RateLimitedLog } from '../../../log/rate-limited-log.js';
+import type { PositionRepository } from '../../../store/store.js';
 import { isValidDeviceId } from '../device-ids.js';
 import { PositionStore, type PositionRecord } from '../store/position-store.js';
 import type { DeviceState, DeviceTable } from './device-table.js';
@@ -32,23 +37,29 @@ export class PositionKeeper {
   private purgeTimer: NodeJS.Timeout | undefined;
   /** The batch being made or written; at most one. */
   private inFlight: { readonly devices: readonly DeviceState[] } | undefined;
+  private readonly storeLog: RateLimitedLog;
 
   constructor(
     private readonly devices: DeviceTable,
-    /** This thread's own connection: the read at start, the purge, the last batch at shutdown. */
-    private readonly store: PositionStore,
+    /** This thread's own store: the read at start, the purge, the last batch at shutdown. */
+    private readonly store: PositionRepository,
     private readonly write: WriteBatch,
     private readonly config: Pick<TelemetryConfig, 'positionsRetentionS' | 'positionsFlushMs'>,
     private readonly stats: RowWriter<IngestMetric>,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    this.storeLog = new RateLimitedLog(logger);
+  }
 
-  /** Puts the recent kept positions back in the table; returns how many. Call before any edge asks. */
-  restore(now = Date.now()): number {
+  /**
+   * Puts the recent kept positions back in the table; resolves how many. Before any edge asks (ingest
+   * awaits it before it reports ready). Rejects when the store fails.
+   */
+  async restore(now = Date.now()): Promise<number> {
     const notBefore = now - this.config.positionsRetentionS * 1000;
-    this.store.purge(notBefore);
+    await this.store.purge(notBefore);
     let restored = 0;
-    for (const row of this.store.recent(notBefore)) {
+    for (const row of await this.store.recent(notBefore)) {
       let value: unknown;
       try {
         value = JSON.parse(row.payload);
@@ -101,7 +112,7 @@ export class PositionKeeper {
     this.stats.set('positions_flush_ms', spent);
     const failed = (err?: unknown) => {
       for (const device of batch.devices) this.devices.markChanged(device);
-      this.logger.error({ err, devices: batch.devices.length }, 'could not write last positions; kept for the next batch');
+      this.storeLog.warn({ err, devices: batch.devices.length }, 'could not write last positions; kept for the next batch');
     };
     this.write(json).then(
       (written) => {
@@ -116,17 +127,19 @@ export class PositionKeeper {
     );
   }
 
-  /** Shutdown: timers off; the devices of the batch still out and those changed since, written on this thread. */
-  close(): void {
+  /** Shutdown: timers off; the devices of the batch still out and those changed since, written through this thread's store. */
+  async close(): Promise<void> {
     clearInterval(this.flushTimer);
     clearInterval(this.purgeTimer);
     const pending = this.inFlight?.devices ?? [];
     this.inFlight = undefined;
+    // Their current positions: as new as the batch's or newer; an older `at` never overwrites.
+    const last = this.records([...pending, ...this.devices.takeChanged()]);
+    if (last.length === 0) return;
     try {
-      // Their current positions: as new as the batch's or newer; an older `at` never overwrites.
-      this.store.put(this.records([...pending, ...this.devices.takeChanged()]));
+      await this.store.putJson(PositionStore.encode(last));
     } catch (err) {
-      this.logger.error({ err }, 'could not write the last positions at shutdown');
+      this.logger.error({ err, devices: last.length }, 'could not write the last positions at shutdown');
     }
   }
 
@@ -139,10 +152,8 @@ export class PositionKeeper {
   }
 
   private purge(): void {
-    try {
-      this.store.purge(Date.now() - this.config.positionsRetentionS * 1000);
-    } catch (err) {
-      this.logger.error({ err }, 'could not delete old positions');
-    }
+    this.store.purge(Date.now() - this.config.positionsRetentionS * 1000).catch((err: unknown) => {
+      this.storeLog.warn({ err }, 'could not delete old positions');
+    });
   }
 }

@@ -4,26 +4,28 @@
  */
 import type { IngestFeature } from '../../../ingest/ingest-feature.js';
 import type { TelemetryToIngest } from '../messages.js';
-import { PositionStore } from '../store/position-store.js';
 import { PositionKeeper } from './position-keeper.js';
 import { TelemetryPipeline } from './telemetry-pipeline.js';
 
 export const telemetry: IngestFeature<TelemetryToIngest> = {
   name: 'telemetry',
-  register({ config, fanout, stats, logger, storeDb, storePool }) {
+  register({ config, fanout, stats, logger, store, storePool }) {
     const pipeline = new TelemetryPipeline(config.telemetry, config.limits.maxJsonDepth, fanout, stats, logger.child({ component: 'pipeline' }));
     const ticker = setInterval(() => pipeline.tick(), 1000);
     let keeper: PositionKeeper | undefined;
+    let ready: Promise<void> | undefined;
     if (config.telemetry.positionsRetentionS > 0) {
-      // Registered before ingest reports ready and before any edge message is read: no snapshot misses them.
+      // Restored before ingest reports ready, so before any edge asks for a snapshot: none misses them.
       const write = (json: string) => storePool.call({ op: 'positions-put', json }).then((reply) => reply.ok);
-      keeper = new PositionKeeper(pipeline.devices, new PositionStore(storeDb), write, config.telemetry, stats, logger.child({ component: 'positions' }));
-      const restored = keeper.restore();
-      if (restored > 0) logger.info({ devices: restored, retentionS: config.telemetry.positionsRetentionS }, 'last positions restored');
-      pipeline.tick();
+      keeper = new PositionKeeper(pipeline.devices, store.positions, write, config.telemetry, stats, logger.child({ component: 'positions' }));
       keeper.start();
+      ready = keeper.restore().then((restored) => {
+        if (restored > 0) logger.info({ devices: restored, retentionS: config.telemetry.positionsRetentionS }, 'last positions restored');
+        pipeline.tick();
+      });
     }
     return {
+      ready,
       handlers: { interest: (message, from) => pipeline.interest(from.port, message.id, message.format, message.delta) },
       dataTopics: (topic, payload) => pipeline.handle(topic, payload),
       stop: () => clearInterval(ticker),

@@ -2,41 +2,57 @@
  * The monitoring table of docs/compat/trips.md, sampled on the ingest thread every 5 s into the shared
  * stats (so /metrics and /api/v1/trips/stats read it without a query): the active fleet from the
  * equipment registry, how many of it are connected to the trips hub (ingest's Azure directory),
- * and the trip events of the last hour.
+ * and the trip events of the last hour. The registry and the events are the store's
+ * (`store.tripMonitor`: on PostgreSQL, the whole cluster's), read async on the timer; a sample still
+ * out when the next is due makes that one skip, so they never overlap. A store that fails leaves the
+ * last sample's values, logged (rate-limited).
  */
-import type { Statement } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
-import type { Db } from '../../../store/database.js';
+import type { TripMonitorRepository } from '../../../store/store.js';
 
 const SAMPLE_MS = 5_000;
 const HOUR_MS = 3_600_000;
 
 export class TripMonitor {
-  private readonly fleet: Statement<[], { code: string }>;
-  private readonly lastHour: Statement<[number], { n: number }>;
   private readonly timer: NodeJS.Timeout;
+  private readonly storeLog: RateLimitedLog;
+  private sampling = false;
+  private stopped = false;
 
   constructor(
-    db: Db,
+    private readonly store: TripMonitorRepository,
     private readonly connectedUsers: () => readonly string[],
     private readonly stats: RowWriter<IngestMetric>,
+    logger: Logger,
   ) {
-    this.fleet = db.prepare('SELECT code FROM equipment WHERE active = 1');
-    this.lastHour = db.prepare('SELECT count(*) AS n FROM trip_events WHERE at > ?');
-    this.sample();
-    this.timer = setInterval(() => this.sample(), SAMPLE_MS);
+    this.storeLog = new RateLimitedLog(logger);
+    void this.sample();
+    this.timer = setInterval(() => void this.sample(), SAMPLE_MS);
   }
 
-  sample(): void {
-    const fleet = this.fleet.all().map((r) => r.code);
-    const connected = new Set(this.connectedUsers());
-    this.stats.set('trips_active_fleet', fleet.length);
-    this.stats.set('trips_connected_equipment', fleet.filter((code) => connected.has(code)).length);
-    this.stats.set('trip_events_last_hour', this.lastHour.get(Date.now() - HOUR_MS)!.n);
+  /** One sample; resolves when it is in the stats (or failed, logged). A no-op while one is out. */
+  async sample(): Promise<void> {
+    if (this.sampling || this.stopped) return;
+    this.sampling = true;
+    try {
+      const [fleet, lastHour] = await Promise.all([this.store.activeEquipment(), this.store.eventsAfter(Date.now() - HOUR_MS)]);
+      if (this.stopped) return;
+      const connected = new Set(this.connectedUsers());
+      this.stats.set('trips_active_fleet', fleet.length);
+      this.stats.set('trips_connected_equipment', fleet.filter((code) => connected.has(code)).length);
+      this.stats.set('trip_events_last_hour', lastHour);
+    } catch (err) {
+      if (!this.stopped) this.storeLog.warn({ err }, 'could not sample the trips monitor from the store; tried again in 5 s');
+    } finally {
+      this.sampling = false;
+    }
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 }

@@ -10,8 +10,8 @@ export interface TripsIngestLinks {
 export function tripsIngest(links: TripsIngestLinks): IngestFeature {
   return {
     name: 'trips',
-    register({ config, storeDb, stats }) {
-      const monitor = new TripMonitor(storeDb, () => links.connectedUsers(config.trips.hub), stats);
+    register({ config, store, stats, logger }) {
+      const monitor = new TripMonitor(store.tripMonitor, () => links.connectedUsers(config.trips.hub), stats, logger.child({ component: 'trips-monitor' }));
       return { handlers: {}, stop: () => monitor.stop() };
     },
   };
