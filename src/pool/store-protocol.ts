@@ -48,7 +48,14 @@ export interface PositionsTask {
   readonly json: string;
 }
 
-export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask;
+/** A share link revoked (DELETE /api/v1/public/share-location/<token>): kept in the store before the answer. */
+export interface RevocationTask {
+  readonly op: 'revocation-put';
+  readonly jti: string;
+  readonly expiresAt: number;
+}
+
+export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask | RevocationTask;
 
 /** Every trip and equipment op, listed once: a TripTask op missing here does not compile. */
 const TRIP_OPS: Readonly<Record<TripTask['op'], true>> = {

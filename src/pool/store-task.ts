@@ -73,6 +73,10 @@ async function serve(task: StoreTask): Promise<StoreReply> {
     if (task.replacementsFail) writeFileSync(brokenMark, '');
     process.exit(1); // in a worker thread: ends this thread only, as a crash would
   }
+  if (task.op === 'revocation-put') {
+    await store.revocations.revoke(task.jti, task.expiresAt);
+    return PONG;
+  }
   if (task.op === 'positions-put') {
     await store.positions.putJson(task.json);
     return PONG;

@@ -7,6 +7,7 @@ import { ShareTokens } from '../../../auth/share-tokens.js';
 import type { EdgeFeature } from '../../../edge/edge-feature.js';
 import type { ShareLocationToEdge } from '../messages.js';
 import { registerShareLocationRoutes } from './share-location-routes.js';
+import { GatewayError } from '../../../errors/gateway-error.js';
 
 export const shareLocation: EdgeFeature<ShareLocationToEdge> = {
   name: 'share-location',
@@ -19,7 +20,12 @@ export const shareLocation: EdgeFeature<ShareLocationToEdge> = {
       logger: logger.child({ component: 'share' }),
       baseUrl: context.publicBase,
       shares: new ShareTokens(config.share.tokens, revocations),
-      publishRevocation: (jti, expiresAt) => publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() })),
+      publishRevocation: async (jti, expiresAt) => {
+        // Kept in the store before the 200, so a node started a moment later refuses the link too.
+        const reply = await context.store.call({ op: 'revocation-put', jti, expiresAt });
+        if (!reply.ok) throw new GatewayError(reply.code, reply.message);
+        publish(config.share.revocationsTopic, JSON.stringify({ jti, expires_at: new Date(expiresAt).toISOString() }));
+      },
     });
     return {
       handlers: {

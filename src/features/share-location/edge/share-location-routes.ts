@@ -29,8 +29,8 @@ export interface ShareRoutesDeps {
   readonly checks: TokenChecks;
   readonly shares: ShareTokens;
   readonly acl: Acl;
-  /** Publishes a revocation to the bus; the edges apply it when it comes back. */
-  readonly publishRevocation: (jti: string, expiresAt: number) => void;
+  /** Writes a revocation to the store, then publishes it to the bus; the edges apply it when it comes back. */
+  readonly publishRevocation: (jti: string, expiresAt: number) => Promise<void>;
   readonly logger: Logger;
 }
 
@@ -97,7 +97,7 @@ export function registerShareLocationRoutes(app: TemplatedApp, deps: ShareRoutes
       }
       const mayRevoke = grant.createdBy === principal.userId || acl.allows(principal, 'devices', grant.deviceId);
       if (!mayRevoke) throw new GatewayError('GW_ERR_FORBIDDEN', 'Not allowed to revoke this link');
-      deps.publishRevocation(grant.jti, grant.expiresAt);
+      await deps.publishRevocation(grant.jti, grant.expiresAt);
       logger.info({ jti: grant.jti, deviceId: grant.deviceId, by: principal.userId }, 'share link revoked');
       return { status: 200, body: { status: 'revoked', jti: grant.jti, device_id: grant.deviceId } };
     });
