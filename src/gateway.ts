@@ -18,7 +18,11 @@ import { TokenCheckCore } from './auth/token-checks.js';
 import { TokenService } from './pool/token-service.js';
 import type { EdgeWorkerData } from './edge/edge-worker.js';
 import type { IngestWorkerData } from './ingest/ingest-worker.js';
-import { openDatabase, nodeIdentity } from './store/database.js';
+import { randomBytes } from 'node:crypto';
+import { openDatabase, nodeIdentity, type NodeIdentity } from './store/database.js';
+import { openPgPool, openStore, storeTarget } from './store/open-store.js';
+import { createPgPool } from './store/postgres/pg-pool.js';
+import { prepareSchema, waitForDatabase } from './store/postgres/start-database.js';
 import { StoreService } from './pool/store-service.js';
 import { seedEquipment } from './features/trips/equipment-seed.js';
 import { Watchdog } from './threads/watchdog.js';
@@ -42,6 +46,42 @@ export interface Gateway {
 async function concretePort(host: string, port: number, threads: number): Promise<number> {
   if (port !== 0 || threads === 1) return port;
   return freePort(host);
+}
+
+/**
+ * PostgreSQL before any thread opens it: reached within GATEWAY_DATABASE_START_WAIT_MS, then its
+ * schema brought to this build's version (or checked, with GATEWAY_DATABASE_MIGRATE=off). Throws
+ * GW_ERR_STORE_UNAVAILABLE or GW_ERR_CONFIG_INVALID, whose messages never hold the password.
+ */
+async function startDatabase(config: GatewayConfig, url: string, logger: Logger): Promise<void> {
+  const { startWaitMs, migrate } = config.store;
+  // Each attempt's connection is bounded too, so a server that never answers cannot outlast the wait by much.
+  const connectionTimeoutMs = Math.min(5_000, Math.max(250, startWaitMs));
+  const waitPool = openPgPool(
+    { url, connections: 1, connectionTimeoutMs, node: 'start', applicationName: 'uws-gateway start', leaseMs: config.events.outboxLeaseMs },
+    logger,
+  );
+  try {
+    await waitForDatabase(waitPool, url, {
+      waitMs: startWaitMs,
+      onRetry: (attempt, error, nextInMs) => logger.warn({ attempt, error, nextInMs, databaseUrl: redactUrl(url) }, 'PostgreSQL not reachable yet; retrying'),
+    });
+  } finally {
+    await waitPool.end();
+  }
+  // A migration has no statement timeout (an index on a big table takes long); its lock wait has its own bound.
+  const migratePool = createPgPool(url, {
+    max: 1,
+    statementTimeoutMs: 0,
+    applicationName: 'uws-gateway migrate',
+    onIdleError: (err) => logger.warn({ error: err.message }, 'the migration connection failed while idle'),
+  });
+  try {
+    const report = await prepareSchema(migratePool, migrate);
+    logger.info({ before: report.before, after: report.after, applied: report.applied, migrate }, 'store schema ready');
+  } finally {
+    await migratePool.end();
+  }
 }
 
 export async function startGateway(config: GatewayConfig, logger: Logger, onFatal: (reason: string) => void): Promise<Gateway> {
@@ -72,16 +112,32 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
   };
 
   try {
-    // The database: created (or migrated) here, so a data directory that cannot hold it stops the start.
-    const storeDb = openDatabase(config.events.dataDir, 'store');
-    const identity = nodeIdentity(storeDb);
+    // The store. SQLite: the files are created (or migrated) here, so a data directory that cannot
+    // hold them stops the start. PostgreSQL: reached within GATEWAY_DATABASE_START_WAIT_MS and
+    // migrated here, before any thread opens it (store/postgres/start-database.ts).
+    const databaseUrl = config.store.databaseUrl;
+    // On PostgreSQL the node id only names this process's leases and logs (no state of this node is
+    // kept under it), so it is random per start; on SQLite it is kept in gateway.sqlite, created (or
+    // upgraded) here, so a data directory that cannot hold it stops the start.
+    let nodeId: string;
+    if (databaseUrl === undefined) {
+      const storeDb = openDatabase(config.events.dataDir, 'store');
+      nodeId = nodeIdentity(storeDb).nodeId;
+      storeDb.close();
+    } else {
+      nodeId = randomBytes(6).toString('hex');
+      await startDatabase(config, databaseUrl, logger.child({ component: 'store' }));
+    }
+    const startStore = openStore(storeTarget(config, 'start', nodeId), logger.child({ component: 'store' }));
+    let identity: NodeIdentity;
     try {
+      identity = { nodeId, epoch: await startStore.log.epoch() };
       if (config.trips.equipmentFile !== undefined) {
-        const seeded = seedEquipment(storeDb, config.trips.equipmentFile);
+        const seeded = await seedEquipment(startStore, config.trips.equipmentFile);
         logger.info({ file: config.trips.equipmentFile, equipment: seeded }, 'equipment registered from GATEWAY_EQUIPMENT_FILE');
       }
     } finally {
-      storeDb.close();
+      await startStore.close();
     }
 
     // Called for a thread that ends after it was ready; the watchdog calls onFatal itself.
@@ -121,11 +177,14 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       : undefined;
     if (tokenService) started.push(tokenService);
 
-    // The store pool (SQLite writes and reads off the edges), one port per edge and one for ingest.
+    // The store pool (store writes and reads off the edges), one port per edge and one for ingest.
     const storeChannels = channels.map(() => new MessageChannel());
+    const poolDatabase = storeTarget(config, 'store-pool', identity.nodeId).database;
     const storeService = new StoreService(
       {
         dataDir: config.events.dataDir,
+        database: poolDatabase,
+        logLevel: config.logLevel,
         collections: config.events.channels.collections,
         maxJsonDepth: config.limits.maxJsonDepth,
         testHooks: config.health.testHooks,
@@ -133,6 +192,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       config.events.storeThreads,
       [...storeChannels.map((c) => c.port1), ingestStore.port1],
       logger.child({ component: 'store-pool' }),
+      // SQLite: one task per thread (one writer anyway); PostgreSQL: one per connection of the thread.
+      { queue: config.store.queue, concurrency: poolDatabase?.connections ?? 1, stats },
     );
     started.push(storeService);
     // A pool thread that cannot start fails the start here, logged, instead of as an unhandled 'error' event later.
@@ -178,6 +239,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
         authRequiredOn: ['/ws/connect', ...config.auth.requiredOn.map((r) => (r === 'stream' ? '/api/v1/stream' : r))],
         environment: config.environment,
         dataDir: config.events.dataDir,
+        store: databaseUrl === undefined ? 'sqlite' : 'postgres',
+        ...(databaseUrl === undefined ? {} : { databaseUrl: redactUrl(databaseUrl) }),
         node: identity.nodeId,
         epoch: identity.epoch,
         channels: config.events.channels.channels.map((c) => c.name),

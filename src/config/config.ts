@@ -119,6 +119,25 @@ export interface EventsConfig {
   readonly maxBufferBytes: number;
 }
 
+/**
+ * The store's backend and bounds (GATEWAY_DATABASE_*, GATEWAY_STORE_QUEUE*). On PostgreSQL the
+ * node's GATEWAY_DATABASE_POOL_SIZE connections are split: `ingestConnections` for the ingest
+ * thread, `poolThreadConnections` for each store pool thread (which runs that many tasks at once).
+ */
+export interface StoreConfig {
+  /** GATEWAY_DATABASE_URL (postgres:// or postgresql://); undefined: SQLite in GATEWAY_DATA_DIR. Never log it unredacted. */
+  readonly databaseUrl: string | undefined;
+  readonly poolSize: number;
+  readonly poolThreadConnections: number;
+  readonly ingestConnections: number;
+  readonly startWaitMs: number;
+  readonly migrate: 'auto' | 'off';
+  /** GATEWAY_STORE_QUEUE: Piscina's maxQueue for the store pool (both backends). */
+  readonly queue: number;
+  /** GATEWAY_STORE_QUEUE_TIMEOUT_MS: pg's connectionTimeoutMillis on the pool threads. */
+  readonly queueTimeoutMs: number;
+}
+
 export interface AzureConfig {
   readonly accessKey: string;
   /** True when the key was generated at start. */
@@ -173,6 +192,7 @@ export interface GatewayConfig {
   readonly azure: AzureConfig;
   readonly trips: TripsConfig;
   readonly events: EventsConfig;
+  readonly store: StoreConfig;
   readonly environment: Environment;
   readonly auth: AuthConfig;
   readonly share: ShareConfig;

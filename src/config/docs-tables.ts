@@ -6,7 +6,7 @@
 import { ENV_TABLE } from './env-table.js';
 import { CLOSE, type CloseName } from '../errors/close-codes.js';
 import { ERRORS } from '../errors/error-codes.js';
-import { BROKER_METRICS, EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS } from '../metrics/metric-table.js';
+import { BROKER_METRICS, EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS, STORE_METRICS } from '../metrics/metric-table.js';
 
 const CLOSE_DOCS: Readonly<Record<CloseName, string>> = {
   NORMAL: 'Normal closure; the gateway sends it with the reason of one of the next rows.',
@@ -56,7 +56,9 @@ function errorTable(): string {
 }
 
 function metricTable(): string {
-  const rows = [...INGEST_METRICS, ...EDGE_METRICS, ...BROKER_METRICS, ...HEALTH_METRICS].map((m) => `| \`gateway_${m.key}\` | ${m.kind} | ${cell(m.help)} |`);
+  const rows = [...INGEST_METRICS, ...EDGE_METRICS, ...BROKER_METRICS, ...STORE_METRICS, ...HEALTH_METRICS].map(
+    (m) => `| \`gateway_${m.key}\` | ${m.kind} | ${cell(m.help)} |`,
+  );
   return ['| metric | type | meaning |', '|---|---|---|', ...rows].join('\n');
 }
 

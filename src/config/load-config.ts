@@ -31,6 +31,7 @@ import { DEFAULT_CHANNELS, parseChannelsConfig } from '../features/channels/chan
 import { GatewayError } from '../errors/gateway-error.js';
 import { invalid, readFile, readInt, readList, readString, spec, type Env, type IntReader, type StrReader } from './env-readers.js';
 import { loadBroker, loadMqttLogin, loadTls, loadTrustedProxies } from './load-transport.js';
+import { loadStore } from './load-store.js';
 
 function deepFreeze<T extends object>(o: T): T {
   for (const value of Object.values(o)) {
@@ -64,6 +65,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     azure: loadAzure(env, int, str, trips),
     trips,
     events: loadEvents(int, str, trips),
+    store: loadStore(int, str),
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
     browsers: loadBrowsers(env, str),

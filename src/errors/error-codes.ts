@@ -50,7 +50,7 @@ export const ERRORS = {
   GW_ERR_EQUIPMENT_INACTIVE: { status: 403, close: undefined, description: 'The equipment exists but is not active.' },
   GW_ERR_TRIP_NOT_FOUND: { status: 404, close: undefined, description: 'No trip with this IdMovimiento.' },
   GW_ERR_TRIP_TRANSITION: { status: 409, close: undefined, description: 'The trip\'s state does not allow this step (finishing a cancelled trip, loading twice); nothing is written and no event is sent.' },
-  GW_ERR_OVERLOADED: { status: 503, close: undefined, description: 'The store pool\'s queue is full; retry after a backoff.' },
+  GW_ERR_OVERLOADED: { status: 503, close: undefined, description: 'The store is busy: its queue is full (GATEWAY_STORE_QUEUE), or a task waited longer than GATEWAY_STORE_QUEUE_TIMEOUT_MS for a database connection. Nothing was written; retry after a backoff.' },
   GW_ERR_STORE_UNAVAILABLE: { status: 503, close: undefined, description: 'The store (PostgreSQL) cannot be reached or did not answer in time; the write was not applied, unless the message says the connection was lost while committing (then read before retrying). Retry after a backoff.' },
   GW_ERR_NOT_READY: { status: 503, close: undefined, description: 'The gateway is still starting (channels or share-link revocations not loaded yet); retry shortly.' },
   GW_ERR_SHUTTING_DOWN: { status: 503, close: CLOSE.GOING_AWAY, description: 'The gateway is shutting down; upgrades are refused and sockets closed.' },

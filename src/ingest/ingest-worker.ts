@@ -19,7 +19,7 @@ import { createLogger } from '../log/logger.js';
 import { RateLimitedLog } from '../log/rate-limited-log.js';
 import { SharedStats } from '../metrics/shared-stats.js';
 import type { NodeIdentity } from '../store/database.js';
-import { openStore } from '../store/open-store.js';
+import { openStore, storeTarget } from '../store/open-store.js';
 import type { EdgeToIngest, FeatureToIngest } from '../threads/messages.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
 import { PortClient, reportPortErrors } from '../threads/port-rpc.js';
@@ -58,7 +58,7 @@ const controlMessages = new ControlMessages(
   maxJsonDepth,
   logger.child({ component: 'control' }),
 );
-const store = openStore({ dataDir: config.events.dataDir, maxJsonDepth: config.limits.maxJsonDepth });
+const store = openStore(storeTarget(config, 'ingest', identity.nodeId), logger.child({ component: 'store' }));
 reportPortErrors(storePort, logger, 'store');
 const storePool = new PortClient<StoreTask, StoreReply>(storePort);
 const context: IngestContext = {

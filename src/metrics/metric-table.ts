@@ -18,11 +18,19 @@ export const BROKER_METRICS = [
   { key: 'broker_subscribes_refused_total', kind: 'counter', help: 'Subscriptions the embedded broker refused (SUBACK 0x80): a device or anonymous client whose filter could match a control topic.' },
 ] as const satisfies readonly MetricSpec[];
 
+/** The store's state and its 503s, written by the main thread (pool/store-service.ts) from the pool's replies. */
+export const STORE_METRICS = [
+  { key: 'store_available', kind: 'gauge', help: '0 from a store call that found the database unreachable or too slow (503 GW_ERR_STORE_UNAVAILABLE) until a ping to it succeeds (tried once a second); /readyz answers 503 "store unavailable" meanwhile. Always 1 on SQLite.' },
+  { key: 'store_unavailable_total', kind: 'counter', help: 'Store calls answered 503 GW_ERR_STORE_UNAVAILABLE (the database unreachable, shutting down, or past a timeout); nothing was written.' },
+  { key: 'store_overloaded_total', kind: 'counter', help: 'Store calls answered 503 GW_ERR_OVERLOADED: the store queue was full (GATEWAY_STORE_QUEUE) or a task waited past GATEWAY_STORE_QUEUE_TIMEOUT_MS for a database connection.' },
+] as const satisfies readonly MetricSpec[];
+
 export const GLOBAL_METRICS = [
   { key: 'shutting_down', kind: 'gauge', help: '1 while the gateway is shutting down.' },
   { key: 'started_at_ms', kind: 'gauge', help: 'Start time, ms since the epoch.' },
   { key: 'edge_threads', kind: 'gauge', help: 'Edge threads serving the port.' },
   ...BROKER_METRICS,
+  ...STORE_METRICS,
 ] as const satisfies readonly MetricSpec[];
 
 export const INGEST_METRICS = [

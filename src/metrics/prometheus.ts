@@ -3,7 +3,7 @@
  * collectors read the shared stats, so any edge answering gives the same, gateway-wide numbers.
  */
 import { Counter, Gauge, Registry } from 'prom-client';
-import { BROKER_METRICS, EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS, type MetricSpec } from './metric-table.js';
+import { BROKER_METRICS, EDGE_METRICS, HEALTH_METRICS, INGEST_METRICS, STORE_METRICS, type MetricSpec } from './metric-table.js';
 import type { SharedStats } from './shared-stats.js';
 import { findStalls, threadProgress } from '../threads/progress.js';
 
@@ -59,6 +59,7 @@ export function createPrometheusRegistry(stats: SharedStats, health: HealthGauge
   for (const spec of INGEST_METRICS) register(registry, spec, () => stats.getIngest(spec.key));
   for (const spec of EDGE_METRICS) register(registry, spec, () => stats.sumEdges(spec.key));
   for (const spec of BROKER_METRICS) register(registry, spec, () => stats.getGlobal(spec.key));
+  for (const spec of STORE_METRICS) register(registry, spec, () => stats.getGlobal(spec.key));
   register(registry, { key: 'edge_threads', kind: 'gauge', help: 'Edge threads serving the port.' }, () => stats.getGlobal('edge_threads'));
   register(registry, { key: 'shutting_down', kind: 'gauge', help: '1 while the gateway is shutting down.' }, () => stats.getGlobal('shutting_down'));
   register(registry, { key: 'uptime_seconds', kind: 'gauge', help: 'Seconds since start.' }, () => (Date.now() - stats.getGlobal('started_at_ms')) / 1000);

@@ -17,8 +17,21 @@
 import { Piscina } from 'piscina';
 import type { Logger } from 'pino';
 
+/** Tasks that may wait for a thread, unless the pool is given its own bound (the store pool: GATEWAY_STORE_QUEUE). */
 const MAX_QUEUE = 10_000;
 const ENTRY = new URL('./pool-entry.cjs', import.meta.url);
+
+export interface FixedPoolOptions {
+  /** Tasks that may wait for a thread; past it run() rejects with Piscina's "Task queue is at limit" (default 10,000). */
+  readonly maxQueue?: number;
+  /** Tasks one thread runs at once (default 1): an async task that mostly waits on a database may share its thread. */
+  readonly concurrentTasksPerWorker?: number;
+}
+
+/** Piscina's refusal of a task when the queue is at maxQueue. */
+export function isQueueFull(err: unknown): boolean {
+  return err instanceof Error && /queue is at limit|queue is full|no task queue available/i.test(err.message);
+}
 
 /** What a pool thread's workerData holds: the task module to import, and that module's own data. */
 export interface PoolData<D> {
@@ -43,13 +56,15 @@ export class FixedPool<T, R> {
     /** A cheap task that proves a thread answers: ready() and the watchdog send it. */
     private readonly probeTask: T,
     private readonly logger: Logger,
+    options: FixedPoolOptions = {},
   ) {
     this.pool = new Piscina<T, R>({
       filename: ENTRY.href,
       workerData: { entry: task.href, data: workerData } satisfies PoolData<unknown>,
       minThreads: threads,
       maxThreads: threads,
-      maxQueue: MAX_QUEUE,
+      maxQueue: options.maxQueue ?? MAX_QUEUE,
+      concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 1,
     });
     this.startFailed = new Promise<never>((_, reject) => {
       this.failStart = reject;

@@ -34,10 +34,12 @@ export interface DeadLetterTask {
 }
 
 /**
- * The watchdog's probe (answers at once), and a test hook (GATEWAY_TEST_HOOKS=bus): the thread
+ * The watchdog's probe (answers at once, without the store: a database outage is readiness, never
+ * a stalled pool), the availability probe (`store-ping`: one round trip to the database, sent by
+ * the main thread once a second while the store is marked unavailable), and a test hook (GATEWAY_TEST_HOOKS=bus): the thread
  * ends in the middle of the task; with `replacementsFail`, the threads started after it fail too.
  */
-export type HealthTask = { readonly op: 'ping' } | { readonly op: 'test-crash'; readonly replacementsFail: boolean };
+export type HealthTask = { readonly op: 'ping' } | { readonly op: 'store-ping' } | { readonly op: 'test-crash'; readonly replacementsFail: boolean };
 
 /**
  * From ingest, not an edge: the last positions changed since its previous batch, as the JSON text
@@ -78,6 +80,10 @@ export type StoreReply =
 
 export interface StoreWorkerData {
   readonly dataDir: string;
+  /** PostgreSQL for this thread (open-store.ts storeTarget(config, 'store-pool', node)); undefined: SQLite in dataDir. */
+  readonly database: import('../store/open-store.js').DatabaseTarget | undefined;
+  /** GATEWAY_LOG_LEVEL, for the thread's own logger (a failed idle connection). */
+  readonly logLevel: import('../config/config.js').LogLevel;
   readonly testHooks: readonly import('../config/config.js').TestHook[];
   readonly collections: readonly import('../features/channels/channel-config.js').CollectionSpec[];
   /** GATEWAY_MAX_JSON_DEPTH: every event written must pass it (channels/outbox-event.ts). */

@@ -1,10 +1,17 @@
 /**
  * Piscina task: one store operation on a pool thread. Each thread opens its own store (src/store/
- * store.ts; today the SQLite driver, one connection per thread) once; the write, its outbox row
- * and the serialised reply all happen here, off the edges. The task is async and awaits the store
- * (Piscina runs one task per thread at a time: concurrentTasksPerWorker is 1).
+ * store.ts: SQLite, one connection per thread, or PostgreSQL, a pg.Pool of the thread's share of
+ * GATEWAY_DATABASE_POOL_SIZE) once; the write, its outbox row and the serialised reply all happen
+ * here, off the edges. The task is async and awaits the store. On SQLite a thread runs one task at
+ * a time; on PostgreSQL as many as it has connections (store-service.ts), so a task never waits
+ * for a connection but when the pool is broken or the availability probe holds one.
+ *
+ * A refusal, an unreachable database (GW_ERR_STORE_UNAVAILABLE) and a connection wait that timed
+ * out (GW_ERR_OVERLOADED) are replies, never thrown: the main thread counts them and marks the
+ * store unavailable (store-service.ts).
  */
-import { openSqliteStore } from '../store/sqlite/sqlite-store.js';
+import { createLogger } from '../log/logger.js';
+import { openStore } from '../store/open-store.js';
 import { parseEquipment, usableEquipment } from '../features/trips/store/trip-store.js';
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
@@ -12,11 +19,11 @@ import { poolData } from './pool-data.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
-const { dataDir, collections, maxJsonDepth, testHooks } = poolData<StoreWorkerData>();
+const { dataDir, database, logLevel, collections, maxJsonDepth, testHooks } = poolData<StoreWorkerData>();
 const brokenMark = join(dataDir, 'test-hook-store-pool-broken');
 if (testHooks.includes('fail-pool-start')) throw new Error('test hook fail-pool-start: this store pool thread fails as it starts');
 if (testHooks.includes('bus') && existsSync(brokenMark)) throw new Error('test hook crash-store-pool: this replacement store pool thread fails as it starts');
-const store = openSqliteStore(dataDir, maxJsonDepth);
+const store = openStore({ dataDir, maxJsonDepth, database }, createLogger(logLevel, 'store-pool').child({ component: 'store' }));
 const byPath = new Map(collections.map((c) => [c.path, c]));
 
 const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
@@ -68,6 +75,10 @@ const PONG: StoreReply = { ok: true, status: 200, body: '', wroteEvent: false };
 async function serve(task: StoreTask): Promise<StoreReply> {
   // The watchdog's probe answers without the store (docs/design/cluster-store.md §5.3).
   if (task.op === 'ping') return PONG;
+  if (task.op === 'store-ping') {
+    await store.ping();
+    return PONG;
+  }
   if (task.op === 'test-crash') {
     if (!testHooks.includes('bus')) return { ok: false, code: 'GW_ERR_NOT_FOUND', message: 'No such store operation' };
     if (task.replacementsFail) writeFileSync(brokenMark, '');

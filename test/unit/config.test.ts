@@ -81,6 +81,27 @@ describe('loadConfig', () => {
     expect(loadConfig({}).cluster.key).not.toBe(random.key);
   });
 
+  it('reads the store: SQLite by default; PostgreSQL with its connections split 2 to ingest, the rest over the store threads', () => {
+    const sqlite = loadConfig({}).store;
+    expect(sqlite).toMatchObject({ databaseUrl: undefined, poolSize: 8, startWaitMs: 30_000, migrate: 'auto', queue: 1000, queueTimeoutMs: 1000 });
+    const pg = loadConfig({ GATEWAY_DATABASE_URL: 'postgresql://gw:pw@db:5432/gw', GATEWAY_STORE_THREADS: '3', GATEWAY_DATABASE_POOL_SIZE: '12' }).store;
+    expect(pg).toMatchObject({ databaseUrl: 'postgresql://gw:pw@db:5432/gw', ingestConnections: 2, poolThreadConnections: 3 });
+    expect(loadConfig({ GATEWAY_DATABASE_URL: 'postgres://db/gw' }).store.poolThreadConnections).toBe(6);
+  });
+
+  it('refuses a database URL of another scheme or that does not parse, and a pool too small for the threads, never showing the password', () => {
+    for (const url of ['mysql://gw:s3cret@db/gw', 'postgres://gw:s3cret@db:port/gw', 'not a url s3cret']) {
+      const err = error({ GATEWAY_DATABASE_URL: url });
+      expect(err.code).toBe('GW_ERR_CONFIG_INVALID');
+      expect(err.message).toMatch(/^GATEWAY_DATABASE_URL /);
+      expect(err.message).not.toContain('s3cret');
+    }
+    expect(error({ GATEWAY_DATABASE_URL: 'postgres://db/gw', GATEWAY_STORE_THREADS: '4', GATEWAY_DATABASE_POOL_SIZE: '5' }).message).toMatch(
+      /GATEWAY_DATABASE_POOL_SIZE must be at least GATEWAY_STORE_THREADS \+ 2 \(6\)/,
+    );
+    expect(loadConfig({ GATEWAY_STORE_THREADS: '4', GATEWAY_DATABASE_POOL_SIZE: '5' }).store.poolSize).toBe(5); // SQLite: not used
+  });
+
   it('has unique variable names, each described', () => {
     const names = ENV_TABLE.map((v) => v.name);
     expect(new Set(names).size).toBe(names.length);

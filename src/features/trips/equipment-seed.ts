@@ -2,14 +2,16 @@
  * GATEWAY_EQUIPMENT_FILE: the equipment to register at start, a JSON list of
  * `{"code":"EXC-001","kind":"excavator","active":true,"description":"…"}`. Codes already in the
  * registry are updated; others are left as they are. A bad file stops the start, naming the entry.
+ * Written through the Store (either backend); on PostgreSQL every node of a cluster may run it at
+ * once (`equipment.save` is an upsert).
  */
 import { readFileSync } from 'node:fs';
 import { GatewayError } from '../../errors/gateway-error.js';
-import { DEFAULT_MAX_JSON_DEPTH } from '../../protocol/bounded-json.js';
-import type { Db } from '../../store/database.js';
-import { parseEquipment, TripStore } from './store/trip-store.js';
+import type { Store } from '../../store/store.js';
+import { parseEquipment, type EquipmentInput } from './store/trip-store.js';
 
-export function seedEquipment(db: Db, path: string): number {
+/** The file's entries, checked; throws GW_ERR_CONFIG_INVALID naming the file and the entry. */
+export function readEquipmentFile(path: string): EquipmentInput[] {
   const fail = (why: string): never => {
     throw new GatewayError('GW_ERR_CONFIG_INVALID', `GATEWAY_EQUIPMENT_FILE ${JSON.stringify(path)}: ${why}`);
   };
@@ -20,12 +22,16 @@ export function seedEquipment(db: Db, path: string): number {
     fail((err as Error).message);
   }
   if (!Array.isArray(value)) fail('must hold a JSON list of {"code","kind","active"}');
-  const list = (value as unknown[]).map((entry, i) => {
+  return (value as unknown[]).map((entry, i) => {
     try {
       return parseEquipment(entry);
     } catch (err) {
       return fail(`entry ${i}: ${(err as Error).message}`);
     }
   });
-  return new TripStore(db, DEFAULT_MAX_JSON_DEPTH).saveEquipment(list).length; // equipment writes no event
+}
+
+/** Registers the file's equipment in one upsert; returns how many entries it had. Equipment writes no event. */
+export async function seedEquipment(store: Store, path: string): Promise<number> {
+  return (await store.equipment.save(readEquipmentFile(path))).length;
 }

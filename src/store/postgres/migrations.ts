@@ -9,7 +9,8 @@
  * this build knows (a newer gateway migrated it) is refused: an older build must not write to a
  * schema it does not understand.
  *
- * Not called by the gateway yet (GATEWAY_DATABASE_URL is not read); `npm run migrate` runs it by hand.
+ * The gateway runs it at start (store/postgres/start-database.ts, unless GATEWAY_DATABASE_MIGRATE=off);
+ * `npm run migrate` runs it by hand.
  */
 import type pg from 'pg';
 import { GatewayError } from '../../errors/gateway-error.js';

@@ -6,7 +6,7 @@
  * `idle_in_transaction_session_timeout`) and one on the client (`query_timeout`) for a server that
  * does not answer at all.
  *
- * Not used by the gateway yet: GATEWAY_DATABASE_URL is not read. scripts/migrate.ts uses it.
+ * The gateway's openers (src/store/open-store.ts), its start (gateway.ts) and scripts/migrate.ts use it.
  */
 import pg from 'pg';
 

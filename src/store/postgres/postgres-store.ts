@@ -9,7 +9,7 @@
  * GatewayErrors. A database that cannot be reached or does not answer in time is
  * GW_ERR_STORE_UNAVAILABLE (store-unavailable.ts); the pool's timeouts bound every call.
  *
- * Not reachable from config yet: GATEWAY_DATABASE_URL is not read (docs/design/cluster-store.md §7).
+ * Opened by src/store/open-store.ts when GATEWAY_DATABASE_URL is set (docs/design/cluster-store.md §7).
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelLog, DeadLetterRepository, EntityRepository, EquipmentRepository, Outbox, PositionRepository, Store, TripRepository } from '../store.js';

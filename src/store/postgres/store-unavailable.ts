@@ -6,7 +6,8 @@
  *
  * The message names the kind of failure, never the error's own text: node-postgres and Node put
  * the host, port and user in theirs, and the message goes to the client. The original error is the
- * `cause`, for the log.
+ * `cause`, for the log. A checkout that waited too long for a connection of a busy pool is
+ * GW_ERR_OVERLOADED (503) instead: the database is there, this node has too much to do.
  */
 import { GatewayError } from '../../errors/gateway-error.js';
 
@@ -24,9 +25,16 @@ const SQLSTATES: Readonly<Record<string, string>> = {
 /** Node's socket errors. */
 const SOCKET_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'ECONNABORTED']);
 
+/**
+ * pg-pool's refusal of a checkout that waited connectionTimeoutMillis for a connection of a full
+ * pool: the pool was busy, not the database away (a new connection that does not complete in time
+ * fails with "Connection terminated due to connection timeout" instead).
+ */
+const POOL_BUSY = /^timeout exceeded when trying to connect$/;
+
 /** node-postgres's own messages for a connection it lost or could not get. */
 const CLIENT_MESSAGES: readonly [RegExp, string][] = [
-  [/^timeout exceeded when trying to connect$|connection timeout/, 'no connection within the connection timeout'],
+  [/connection timeout/, 'no connection within the connection timeout'],
   [/^Connection terminated/, 'the connection was lost'],
   [/^Query read timeout$/, 'no answer within the query timeout'],
   [/not queryable|connection error/i, 'the connection was lost'],
@@ -52,6 +60,15 @@ function unavailability(err: unknown): string | null {
  */
 export function storeError(err: unknown, committing = false): unknown {
   if (err instanceof GatewayError) return err;
+  if (err instanceof Error && POOL_BUSY.test(err.message)) {
+    // Only a checkout fails so, before anything was sent: nothing was written.
+    const busy = new GatewayError(
+      'GW_ERR_OVERLOADED',
+      'The store is busy (no free database connection within GATEWAY_STORE_QUEUE_TIMEOUT_MS); retry after a backoff',
+    );
+    Object.defineProperty(busy, 'cause', { value: err, enumerable: false });
+    return busy;
+  }
   const kind = unavailability(err);
   if (kind === null) return err;
   const outcome = committing ? 'the connection was lost while committing, so the write may have been applied: read before retrying' : 'retry after a backoff';

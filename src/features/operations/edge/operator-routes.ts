@@ -4,7 +4,8 @@
  *
  * /healthz (liveness) answers 503 while a thread makes no progress (threads/progress.ts): a
  * gateway that delivers nothing is not alive, whatever its event loops say. /readyz (readiness)
- * answers 503 for that too, and while the broker is away or the gateway shuts down. Both name
+ * answers 503 for that too, while the broker is away, while the store is unavailable (a database
+ * that stopped answering: pool/store-service.ts), and while the gateway shuts down. Both name
  * their reasons. A wedged edge cannot answer at all; the other edges report it.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
@@ -51,6 +52,7 @@ export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDep
     const reasons: string[] = [];
     if (stats.getGlobal('shutting_down') === 1) reasons.push('shutting down');
     if (stats.getIngest('mqtt_connected') !== 1) reasons.push('mqtt not connected');
+    if (stats.getGlobal('store_available') !== 1) reasons.push('store unavailable');
     reasons.push(...stalls());
     sendJson(res, reasons.length === 0 ? 200 : 503, reasons.length === 0 ? { status: 'ready' } : { status: 'not_ready', reasons });
   });
