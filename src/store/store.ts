@@ -130,6 +130,8 @@ export interface ChannelLog {
 export interface OutboxRow extends LogRow {
   /** How many times it was claimed, this claim included. */
   readonly attempts: number;
+  /** Claimed from another node's lapsed lease (a node that died, or was cut off the bus). */
+  readonly takenOver?: true;
 }
 
 export interface Outbox {

@@ -16,6 +16,7 @@ interface ClaimedRow {
   channel: string;
   event_offset: string;
   attempts: number;
+  taken: boolean;
   at: string;
   event: string;
 }
@@ -47,20 +48,28 @@ export class PgOutbox implements Outbox {
 
   async claim(node: string, leaseMs: number, limit: number): Promise<OutboxRow[]> {
     const { rows } = await this.db.query<ClaimedRow>(
-      `WITH c AS (
-         UPDATE outbox SET claimed_by = $1, claimed_until = now() + $2 * interval '1 millisecond', attempts = attempts + 1
-         WHERE (channel, event_offset) IN (
-           SELECT channel, event_offset FROM outbox
-           WHERE (claimed_by = $1 AND attempts = 0) OR claimed_until < now()
-           ORDER BY channel, event_offset LIMIT $3 FOR UPDATE SKIP LOCKED)
-         RETURNING channel, event_offset, attempts)
-       SELECT c.channel, c.event_offset, c.attempts, l.at, l.event FROM c
+      `WITH s AS (
+         SELECT channel, event_offset, claimed_by FROM outbox
+         WHERE (claimed_by = $1 AND attempts = 0) OR claimed_until < now()
+         ORDER BY channel, event_offset LIMIT $3 FOR UPDATE SKIP LOCKED),
+       c AS (
+         UPDATE outbox o SET claimed_by = $1, claimed_until = now() + $2 * interval '1 millisecond', attempts = o.attempts + 1
+         FROM s WHERE o.channel = s.channel AND o.event_offset = s.event_offset
+         RETURNING o.channel, o.event_offset, o.attempts, s.claimed_by AS was)
+       SELECT c.channel, c.event_offset, c.attempts, c.was <> $1 AS taken, l.at, l.event FROM c
        JOIN channel_log l ON l.channel = c.channel AND l.event_offset = c.event_offset
        ORDER BY c.channel, c.event_offset`,
       [node, leaseMs, limit],
       'outbox-claim',
     );
-    return rows.map((r) => ({ channel: r.channel, offset: Number(r.event_offset), at: Number(r.at), event: r.event, attempts: r.attempts }));
+    return rows.map((r) => ({
+      channel: r.channel,
+      offset: Number(r.event_offset),
+      at: Number(r.at),
+      event: r.event,
+      attempts: r.attempts,
+      ...(r.taken ? { takenOver: true } : {}),
+    }));
   }
 
   async published(keys: readonly Position[]): Promise<void> {

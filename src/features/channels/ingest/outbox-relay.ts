@@ -115,6 +115,7 @@ export class OutboxRelay {
       return;
     }
     if (row.attempts > 1) this.stats.inc('outbox_retries_total');
+    if (row.takenOver === true) this.stats.inc('outbox_taken_over_total');
     // The position goes in front of the logged event's fields: no parse/stringify round trip.
     // (String(): a row written by hand may hold anything; receivers repair it from the log or skip it.)
     const payload = positionPrefix(row.offset, this.options.epoch, row.at) + String(row.event).slice(1);
