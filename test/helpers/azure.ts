@@ -1,12 +1,12 @@
 /** Azure Web PubSub helpers: a gateway with an access key and equipment, and the official SDKs pointed at it. */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { WebPubSubServiceClient } from '@azure/web-pubsub';
 import { WebPubSubClient } from '@azure/web-pubsub-client';
 import { onTestFinished } from 'vitest';
 import { channelEnv } from './channels.js';
 import { startGateway, tempDataDir, type GatewayProcess } from './gateway-process.js';
+import { startTcpRelay } from './tcp-relay.js';
 
 export const ACCESS_KEY = 'local-access-key-with-at-least-32-bytes';
 
@@ -74,33 +74,8 @@ export function collect(client: WebPubSubClient): { messages: any[]; until(n: nu
   };
 }
 
-/** A loopback TCP proxy in front of the gateway whose connections can be cut (a network drop). */
+/** A loopback TCP proxy in front of the gateway whose connections can be cut (a network drop; reconnects go through). */
 export async function startProxy(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<Socket>();
-  const server: Server = createServer((inbound) => {
-    const outbound = connect(targetPort, '127.0.0.1');
-    for (const s of [inbound, outbound]) {
-      sockets.add(s);
-      s.on('close', () => sockets.delete(s));
-      s.on('error', () => s.destroy());
-    }
-    inbound.pipe(outbound).pipe(inbound);
-    inbound.on('close', () => outbound.destroy());
-    outbound.on('close', () => inbound.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  const proxy = {
-    port,
-    cut() {
-      for (const s of sockets) s.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        proxy.cut();
-        server.close(() => resolve());
-      }),
-  };
-  onTestFinished(() => proxy.close());
-  return proxy;
+  const relay = await startTcpRelay(targetPort);
+  return { port: relay.port, cut: () => relay.drop(), close: () => relay.close() };
 }

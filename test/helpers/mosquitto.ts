@@ -3,7 +3,7 @@
  * mosquitto/mosquitto.conf with only the listener port changed, or from mosquitto/secure.conf and
  * mosquitto/acl with a password file made by `mosquitto_passwd -b` (and, if asked, a TLS listener
  * with a CA and certificates made by `openssl`). It can be stopped and started again on the same
- * port to test broker restarts.
+ * port to test broker restarts. With `bridge`, it also bridges every topic to another broker.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -35,6 +35,35 @@ export interface MosquittoOptions {
   readonly users?: Readonly<Record<string, string>>;
   /** Add a TLS listener (secure config only); `requireCertificate` asks clients for a certificate. */
   readonly tls?: { readonly requireCertificate: boolean };
+  /** A bridge to another broker (plain config only): see `bridgeConf`. */
+  readonly bridge?: BridgeOptions;
+}
+
+export interface BridgeOptions {
+  /** host:port of the other broker (or of a test's TCP relay in front of it). */
+  readonly address: string;
+  /** Mosquitto's `cleansession` for the bridge; its default, false, keeps the sessions (QoS 1 queued across a cut). */
+  readonly cleanSession?: boolean;
+}
+
+/**
+ * The bridge section a user would write to join two brokers: every topic both ways at QoS 1
+ * (`topic # both 1`, so the gateways' QoS 1 publishes stay QoS 1 across), the connection's
+ * `cleansession` as given (Mosquitto's default false unless told), and a 1 s reconnect instead of the
+ * default 5-30 s backoff so a test's restored link comes back quickly. Loops are kept out by
+ * Mosquitto's `try_private` (on by default): the other end knows the bridge and does not echo.
+ */
+export function bridgeConf(bridge: BridgeOptions): string {
+  return [
+    '',
+    '# test/helpers/mosquitto.ts: bridge',
+    'connection gateway-test-bridge',
+    `address ${bridge.address}`,
+    'topic # both 1',
+    `cleansession ${bridge.cleanSession ?? false}`,
+    'restart_timeout 1',
+    '',
+  ].join('\n');
 }
 
 const run = (cmd: string, args: string[]) => execFileSync(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
@@ -92,7 +121,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     for (const name of readdirSync(dir)) chmodSync(join(dir, name), 0o644);
     writeFileSync(confPath, secureMosquittoConf(REPO_ROOT, port, { passwordFile, aclFile: join(REPO_ROOT, 'mosquitto', 'acl'), tls: tlsConf }));
   } else {
-    writeFileSync(confPath, localMosquittoConf(REPO_ROOT, port));
+    writeFileSync(confPath, localMosquittoConf(REPO_ROOT, port) + (options.bridge ? bridgeConf(options.bridge) : ''));
   }
   let child: ChildProcess | undefined;
 
