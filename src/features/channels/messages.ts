@@ -8,8 +8,14 @@ export type ChannelsToEdge =
   /** Sent once before any channel event: the epoch, each channel's last offset and its history. */
   | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventRecord[] };
 
-/** The store wrote outbox rows: relay them now rather than at the next tick. */
-export type ChannelsToIngest = { readonly t: 'outbox' };
+export type ChannelsToIngest =
+  /** The store wrote outbox rows: relay them now rather than at the next tick. */
+  | { readonly t: 'outbox' }
+  /**
+   * A client's `since` is ahead of this edge (another node gave that offset): read the store's heads
+   * now, without the head poll's grace, so this node catches up within the client's wait.
+   */
+  | { readonly t: 'catch-up' };
 
 /** A channel event with its offset, rendered in every envelope and format (channels/envelopes.ts). */
 export interface ChannelEventRecord {

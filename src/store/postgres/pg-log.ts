@@ -53,6 +53,7 @@ const rowOf = (r: Row): LogRow => ({ channel: r.channel, offset: Number(r.event_
 
 export class PgLog implements ChannelLog {
   private cachedEpoch: string | undefined;
+  private intakePurgedAt = 0;
 
   constructor(private readonly db: PgSession) {}
 
@@ -91,7 +92,11 @@ export class PgLog implements ChannelLog {
          AND event_offset < coalesce((SELECT min(event_offset) FROM outbox WHERE channel = $1), 9007199254740991)`,
       [channel, upToOffset, notBefore],
     );
-    await this.db.query('DELETE FROM intake WHERE at < $1', [Date.now() - INTAKE_KEEP_MS]);
+    const now = Date.now();
+    if (now - this.intakePurgedAt >= INTAKE_KEEP_MS / 6) {
+      this.intakePurgedAt = now;
+      await this.db.query('DELETE FROM intake WHERE at < $1', [now - INTAKE_KEEP_MS]);
+    }
     return rowCount ?? 0;
   }
 }

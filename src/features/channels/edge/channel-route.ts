@@ -42,6 +42,8 @@ const RECOVERY_WAIT_MS = 2_000;
 
 export interface ChannelRouteDeps extends SocketRouteDeps {
   readonly history: ChannelHistory;
+  /** Asks ingest to read the store's heads now (a `since` ahead of this edge). */
+  readonly catchUp: () => void;
   readonly sockets: ConnectionRegistry<ChannelSocket>;
 }
 
@@ -181,13 +183,14 @@ export function registerChannelRoute(app: TemplatedApp, envelope: ChannelEnvelop
   }
 
   /**
-   * `since` is past this edge's head: another edge thread gave that offset and this one has not
-   * taken the same events yet. The socket waits (at most RECOVERY_WAIT_MS) and starts in the turn
-   * the events arrive; past the wait the position was never given: GW_ERR_SINCE_INVALID, as at once
-   * before (docs/design/cluster-store.md §2.6; the store's head decides it once offsets come from the store).
+   * `since` is past this edge's head: another edge thread or node gave that offset and this one has
+   * not taken the same events yet. Ingest is asked to read the store's heads at once (catch-up);
+   * the socket waits (at most RECOVERY_WAIT_MS) and starts in the turn the events arrive; past the
+   * wait the position was never given: GW_ERR_SINCE_INVALID (docs/design/cluster-store.md §2.6).
    */
   function awaitHead(ws: ChannelSocket, since: Since): void {
     stats.inc('channel_recovery_waits_total');
+    deps.catchUp();
     ws.cancelWait = history.whenAt(ws.channel, since.offset, RECOVERY_WAIT_MS, (reached) => {
       ws.cancelWait = null;
       if (ws.closed) return;

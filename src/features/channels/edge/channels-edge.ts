@@ -28,7 +28,20 @@ export function channelsEdge(links: ChannelsEdgeLinks): EdgeFeature<ChannelsToEd
       const history = new ChannelHistory(app, config.events.channels.channels, stats, links.toAzure);
       const sockets = new ConnectionRegistry<ChannelSocket>();
       const backpressure = new ChannelBackpressure(config.edge, config.events.maxBufferBytes, sockets, stats, logger.child({ component: 'channels' }));
-      const channelDeps = { config, history, sockets, expiry, checks, acl, ipBuckets, clients, stats, logger: logger.child({ component: 'channels' }) };
+      const catchUp = () => context.toIngest({ t: 'catch-up' });
+      const channelDeps = {
+        config,
+        history,
+        catchUp,
+        sockets,
+        expiry,
+        checks,
+        acl,
+        ipBuckets,
+        clients,
+        stats,
+        logger: logger.child({ component: 'channels' }),
+      };
       registerChannelRoute(app, ENVELOPE.ENTITY_EVENT, channelDeps);
       registerChannelRoute(app, ENVELOPE.ENTITY_EVENT, channelDeps, true); // /api/v1/ws/secure
       registerChannelRoute(app, ENVELOPE.REALTIME_UPDATE, channelDeps);

@@ -43,8 +43,8 @@ import { BoundedJsonError, parseJsonBytes, parseJsonText } from '../../../protoc
 import type { ChannelLog, LogRow, Outbox } from '../../../store/store.js';
 import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
 
-/** History trimming. */
-const TRIM_INTERVAL_MS = 1_000;
+/** The log's trim (each channel's history size and age): the edges' rings bound what is replayed, this bounds the store. */
+const TRIM_INTERVAL_MS = 5_000;
 /** Rows read from the log per repair read. */
 const REPAIR_BATCH = 500;
 /** Events held ahead of a gap per channel, at most (beyond, the log has them anyway). */
@@ -52,6 +52,8 @@ const HOLD_MAX_EVENTS = 1_000;
 const HOLD_MAX_BYTES = 4 * 1024 * 1024;
 const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
+/** Catch-up reads of the heads asked by the edges, at most one per this interval. */
+const CATCH_UP_MIN_MS = 100;
 /** Unpositioned messages queued for the store per channel at most. */
 const INTAKE_MAX_QUEUED = 1_000;
 
@@ -99,6 +101,7 @@ export class ChannelPipeline {
   private ready = false;
   private stopped = false;
   private polling = false;
+  private lastCatchUp = 0;
 
   constructor(
     config: ChannelsConfig,
@@ -354,6 +357,14 @@ export class ChannelPipeline {
     } finally {
       this.polling = false;
     }
+  }
+
+  /** An edge has a client whose `since` is ahead of this node: read the heads now (at most every CATCH_UP_MIN_MS). */
+  catchUp(): void {
+    const now = Date.now();
+    if (now - this.lastCatchUp < CATCH_UP_MIN_MS) return;
+    this.lastCatchUp = now;
+    void this.poll(false);
   }
 
   /** The MQTT client (re)subscribed: what was published meanwhile is read from the log now. */

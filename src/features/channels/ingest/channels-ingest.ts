@@ -68,7 +68,7 @@ export function channelsIngest(links: ChannelsIngestLinks): IngestFeature<Channe
       });
       return {
         control: [{ topic: config.events.topic, subtopics: 'one', handle: (channel, body) => channels.handle(channel, body) }],
-        handlers: { outbox: () => relay?.nudge() },
+        handlers: { outbox: () => relay?.nudge(), 'catch-up': () => channels.catchUp() },
         subscribed: () => {
           channels.subscribed();
           relay?.nudge();
