@@ -10,12 +10,13 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { serviceClient, startAzureGateway, startClient, collect } from '../helpers/azure.js';
 import { adminToken, channelEnv, connectChannel, isEvent, rest } from '../helpers/channels.js';
 import { TEST_CLUSTER_KEY, signControl } from '../helpers/control-key.js';
 import { eventually, REPO_ROOT, startGateway, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
+import { startPostgres } from '../helpers/postgres.js';
 import { connectBackend } from '../helpers/publisher.js';
 import { connectStream, type Frame } from '../helpers/stream-client.js';
 import { mintJwt } from '../helpers/tokens.js';
@@ -142,15 +143,19 @@ describe('backend signing recipes', () => {
 });
 
 describe('two nodes on one Mosquitto', () => {
-  async function twoNodes(keyA: string, keyB: string) {
+  /** `databaseUrl`: both nodes on that PostgreSQL store (one cluster); else each on its own SQLite (two gateways). */
+  async function twoNodes(keyA: string, keyB: string, databaseUrl?: string) {
     const mosquitto = await startMosquitto();
-    const a = await startGateway({ env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_CLUSTER_KEY: keyA, GATEWAY_MQTT_CLIENT_ID: 'node-a' }) });
-    const b = await startGateway({ env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_CLUSTER_KEY: keyB, GATEWAY_MQTT_CLIENT_ID: 'node-b' }) });
+    const store = databaseUrl === undefined ? {} : { GATEWAY_DATABASE_URL: databaseUrl };
+    const a = await startGateway({ env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_CLUSTER_KEY: keyA, GATEWAY_MQTT_CLIENT_ID: 'node-a', ...store }) });
+    const b = await startGateway({ env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_CLUSTER_KEY: keyB, GATEWAY_MQTT_CLIENT_ID: 'node-b', ...store }) });
     return { a, b, onA: await connectChannel(a, '/api/v1/ws?channel=sensors'), onB: await connectChannel(b, '/api/v1/ws?channel=sensors') };
   }
 
-  it("with the same GATEWAY_CLUSTER_KEY they deliver each other's events", async () => {
-    const { a, b, onA, onB } = await twoNodes(TEST_CLUSTER_KEY, TEST_CLUSTER_KEY);
+  it("with the same GATEWAY_CLUSTER_KEY and store they deliver each other's events", async () => {
+    const postgres = await startPostgres();
+    onTestFinished(() => postgres.stop());
+    const { a, b, onA, onB } = await twoNodes(TEST_CLUSTER_KEY, TEST_CLUSTER_KEY, await postgres.newDatabase());
     expect((await rest(a, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(1)), await adminToken())).status).toBe(202);
     expect((await rest(b, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(2)), await adminToken())).status).toBe(202);
     const ids = async (c: typeof onA) =>
@@ -161,7 +166,7 @@ describe('two nodes on one Mosquitto', () => {
     expect(await unauthenticated(b)).toBe(0);
   });
 
-  it("regression: with different keys neither takes the other's events (counted), each still takes its own", async () => {
+  it("regression: with different keys (two gateways, each on its own SQLite) neither takes the other's events (counted), each still takes its own", async () => {
     const { a, b, onA, onB } = await twoNodes(TEST_CLUSTER_KEY, OTHER_KEY);
     expect((await rest(a, 'POST', '/api/v1/channels/sensors/events', JSON.parse(entity(1)), await adminToken())).status).toBe(202);
     expect(await onA.next(isEvent)).toMatchObject({ entity_id: 1, offset: 1 });

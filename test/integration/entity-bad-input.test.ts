@@ -136,7 +136,11 @@ describe('channel socket bad input', () => {
     const publisher = await connectBackend(gw.mqttUrl);
     await publisher.control('gateway/channels/reservations', 'not json');
     await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'realtime_update', action: 'x', data: {} }));
-    await publisher.control('gateway/channels/reservations', JSON.stringify({ type: 'notification', notification_type: 'x', origin: { node: 'zz', seq: 1 } }));
+    // A position of another store (another cluster on this broker, or an old database).
+    await publisher.control(
+      'gateway/channels/reservations',
+      '{"position":{"offset":1,"epoch":"ffffffffffff","at":1},"type":"notification","notification_type":"x","data":{}}',
+    );
     await publisher.control('gateway/channels/no-such-channel', JSON.stringify({ type: 'notification', notification_type: 'x' }));
     await publisher.control(
       'gateway/channels/reservations',

@@ -118,7 +118,7 @@ describe('delivery by offset', () => {
       [2, 'lost'],
       [3, 'b'],
     ]);
-    expect(n.shared.getIngest("events_gaps_total")).toBe(1);
+    expect(n.shared.getIngest('events_gaps_total')).toBe(1);
     expect(n.shared.getIngest('events_gap_repaired_total')).toBe(1);
   });
 

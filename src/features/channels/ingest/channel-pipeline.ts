@@ -228,17 +228,22 @@ export class ChannelPipeline {
     void this.repair(st);
   }
 
+  /** A bus message's event, bounded before it is parsed; throws GW_ERR_EVENT_INVALID. */
+  private parse(payload: Buffer, at: number): ChannelEvent {
+    let value: unknown;
+    try {
+      value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
+    } catch (err) {
+      throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
+    }
+    return parseChannelEvent(value, at);
+  }
+
   /** Delivers a positioned bus message, or (when it cannot be rendered) leaves its offset to the repair from the log. */
   private deliverBus(st: ChannelState, offset: number, at: number, payload: Buffer): void {
     let record: ChannelEventRecord;
     try {
-      let value: unknown;
-      try {
-        value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
-      } catch (err) {
-        throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
-      }
-      const event = parseChannelEvent(value, at);
+      const event = this.parse(payload, at);
       record = this.record(st.spec, offset, at, event, st.spec.azureHub === null ? [] : azureGroupsOf(event));
     } catch (err) {
       this.stats.inc('events_rejected_total');
@@ -379,13 +384,7 @@ export class ChannelPipeline {
   private intake(st: ChannelState, payload: Buffer): void {
     let json: string;
     try {
-      let value: unknown;
-      try {
-        value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
-      } catch (err) {
-        throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
-      }
-      parseChannelEvent(value);
+      this.parse(payload, Date.now());
       json = payload.toString('utf8');
     } catch (err) {
       return this.refuse(payload, err instanceof GatewayError ? err.message : errorText(err));
