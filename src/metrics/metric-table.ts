@@ -64,7 +64,7 @@ export const INGEST_METRICS = [
   { key: 'outbox_published_total', kind: 'counter', help: 'Outbox rows published to the bus (retries included).' },
   { key: 'outbox_retries_total', kind: 'counter', help: 'Outbox rows claimed again after their lease lapsed without the broker\'s acknowledgement (this node\'s or a dead node\'s).' },
   { key: 'outbox_taken_over_total', kind: 'counter', help: 'Outbox rows this node claimed from another node\'s lapsed lease (that node died or lost the bus) and published (PostgreSQL).' },
-  { key: 'outbox_dead_letters', kind: 'gauge', help: 'Outbox rows in the dead-letter table (gateway.sqlite dead_letters; GET /api/v1/outbox/dead-letters).' },
+  { key: 'outbox_dead_letters', kind: 'gauge', help: 'Outbox rows in the store\'s dead-letter table (dead_letters; GET /api/v1/outbox/dead-letters).' },
   { key: 'outbox_dead_lettered_total', kind: 'counter', help: 'Outbox rows moved to the dead letters after 5 claims without the broker\'s acknowledgement (the event stays in the log and is still delivered from there).' },
   { key: 'ingest_poison_messages_total', kind: 'counter', help: 'Bus messages (or history rows at start) whose handling threw past the decoders\' checks: counted, logged with topic, length and error, skipped.' },
   { key: 'outbox_pending', kind: 'gauge', help: 'Outbox rows the broker has not acknowledged yet, on every node (sampled every second).' },
