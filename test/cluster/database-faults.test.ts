@@ -95,3 +95,25 @@ describe('PostgreSQL lost during a burst of writes on both nodes', { timeout: 60
     console.log(`relay cut: ${result.written.length} written, ${counts.refused} refused, ${counts.committed} of them committed`);
   });
 });
+
+describe('PostgreSQL crashed during a burst of writes on both nodes', { timeout: 60_000 }, () => {
+  it('`pg_ctl stop -m immediate`, started again 2 s later on its port: the same answers, and every 2xx write once, in offset order, on both', async () => {
+    const cluster = await startCluster({ nodes: 2, postgres });
+    let crashedAt = 0;
+    const result = await burstWithFault(cluster, {
+      perNode: 200,
+      mayRefuse: REFUSED,
+      healAfter: 0,
+      fault: async () => {
+        crashedAt = Date.now();
+        await postgres.crash();
+      },
+      heal: async (writers) => {
+        await whileAway(cluster, crashedAt, writers);
+        await postgres.start();
+      },
+    });
+    const counts = await checkAfter(cluster, result);
+    console.log(`crash: ${result.written.length} written, ${counts.refused} refused, ${counts.committed} of them committed`);
+  });
+});
