@@ -61,17 +61,9 @@ describe('PostgreSQL store faults', () => {
     const url = await migrated();
     const store = storeOn(url, { lockTimeoutMs: 300 });
     await store.entities.create(SENSORES, { n: 1 });
-    const holder = createPgPool(url, { max: 2, onIdleError: () => {} });
+    const holder = createPgPool(url, { max: 1, onIdleError: () => {} });
+    onTestFinished(() => holder.end());
     const lock = await holder.connect();
-    let held = true;
-    const release = () => {
-      if (held) lock.release(true);
-      held = false;
-    };
-    onTestFinished(async () => {
-      release();
-      await holder.end();
-    });
     await lock.query("BEGIN; UPDATE sequences SET last_id = last_id WHERE collection = 'sensores'");
     expect(await unavailable(store.entities.create(SENSORES, { n: 2 }), 3_000)).toMatch(/locked past the lock timeout.*retry after a backoff/);
     const byStatement = storeOn(url, { lockTimeoutMs: 0, statementTimeoutMs: 300 });
