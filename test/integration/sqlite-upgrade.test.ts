@@ -104,7 +104,7 @@ describe('a version-1 data directory', () => {
         offset: number;
         event: string;
       }[];
-      expect(log.map((r) => [r.channel, r.offset, (parseChannelEvent(JSON.parse(r.event)) as { data: { tipo: string } }).data.tipo])).toEqual([
+      expect(log.map((r) => [r.channel, r.offset, (parseChannelEvent(JSON.parse(r.event)).data as { tipo: string }).tipo])).toEqual([
         ['readings', 1, 'r1'],
         ['readings', 2, 'r2'],
         ['readings', 3, 'r3'],
