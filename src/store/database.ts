@@ -32,6 +32,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { GatewayError } from '../errors/gateway-error.js';
+import { entityEventJson } from '../features/channels/channel-event.js';
 import { SqliteLogAppender } from './sqlite/sqlite-log.js';
 
 export type Db = Database.Database;
@@ -113,33 +114,50 @@ function upgradeOutbox(db: Db): void {
  * upgraded node still recover), its heads and its events move here; the outbox rows this node had
  * not yet seen back from the bus (id above its `origins` row) get the next offsets of their channels,
  * in id order. history.sqlite is then left in place, unused (deleting an operator's files is theirs to do).
+ *
+ * The old file is read on a connection of its own, not ATTACHed: this runs in the upgrade's
+ * transaction, where SQLite refuses to DETACH a database the transaction read ("database is
+ * locked"), which failed every start on a version-1 directory. Its events were ingest's parse of
+ * the envelope (a ChannelEvent's JSON); the log holds envelopes, so each is written back as one.
  */
 function upgradeFromHistoryFile(db: Db, historyPath: string): void {
   const setMeta = db.prepare('INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)');
   let seen = 0;
   if (existsSync(historyPath)) {
-    db.prepare('ATTACH DATABASE ? AS old_history').run(historyPath);
+    const old = new Database(historyPath, { fileMustExist: true });
     try {
-      const tables = new Set((db.prepare("SELECT name FROM old_history.sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
-      const epoch = tables.has('meta')
-        ? (db.prepare("SELECT value FROM old_history.meta WHERE key = 'epoch'").get() as { value: string } | undefined)
-        : undefined;
+      const tables = new Set((old.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").all() as { name: string }[]).map((t) => t.name));
+      const epoch = tables.has('meta') ? (old.prepare("SELECT value FROM meta WHERE key = 'epoch'").get() as { value: string } | undefined) : undefined;
       if (epoch !== undefined) setMeta.run('epoch', epoch.value);
-      if (tables.has('channel_heads'))
-        db.exec('INSERT OR REPLACE INTO channel_heads (channel, last_offset) SELECT channel, last_offset FROM old_history.channel_heads');
-      if (tables.has('history'))
-        db.exec('INSERT OR REPLACE INTO channel_log (channel, offset, at, event) SELECT channel, offset, at, event FROM old_history.history');
+      if (tables.has('channel_heads')) {
+        const head = db.prepare('INSERT OR REPLACE INTO channel_heads (channel, last_offset) VALUES (?, ?)');
+        for (const r of old.prepare('SELECT channel, last_offset FROM channel_heads').iterate() as Iterable<{ channel: string; last_offset: number }>) {
+          head.run(r.channel, r.last_offset);
+        }
+      }
+      if (tables.has('history')) {
+        const row = db.prepare('INSERT OR REPLACE INTO channel_log (channel, offset, at, event) VALUES (?, ?, ?, ?)');
+        for (const r of old.prepare('SELECT channel, offset, at, event FROM history').iterate() as Iterable<{
+          channel: string;
+          offset: number;
+          at: number;
+          event: string;
+        }>) {
+          row.run(r.channel, r.offset, r.at, envelopeOfV1(String(r.event)));
+        }
+      }
       const node = db.prepare("SELECT value FROM meta WHERE key = 'node_id'").get() as { value: string } | undefined;
       if (tables.has('origins') && node !== undefined) {
-        seen = (db.prepare('SELECT last_seq FROM old_history.origins WHERE node = ?').get(node.value) as { last_seq: number } | undefined)?.last_seq ?? 0;
+        seen = (old.prepare('SELECT last_seq FROM origins WHERE node = ?').get(node.value) as { last_seq: number } | undefined)?.last_seq ?? 0;
       }
     } finally {
-      db.exec('DETACH DATABASE old_history');
+      old.close();
     }
   }
   if (columnsOf(db, 'outbox_v1').length > 0) {
     const append = new SqliteLogAppender(db);
-    for (const row of db.prepare('SELECT id, channel, payload, created_at FROM outbox_v1 WHERE id > ? ORDER BY id').iterate(seen) as Iterable<{
+    // All read first: better-sqlite3 refuses a write on a connection while one of its reads iterates.
+    for (const row of db.prepare('SELECT id, channel, payload, created_at FROM outbox_v1 WHERE id > ? ORDER BY id').all(seen) as Iterable<{
       channel: string;
       payload: string;
       created_at: number;
@@ -148,6 +166,40 @@ function upgradeFromHistoryFile(db: Db, historyPath: string): void {
     }
     db.exec('DROP TABLE outbox_v1');
   }
+}
+
+/**
+ * A version-1 history event (ChannelEvent's JSON: kind, entityType, … ) as the envelope it was
+ * parsed from; anything else (not JSON, another shape) as it is, for the pipeline to pass over and count.
+ */
+function envelopeOfV1(text: string): string {
+  let e: Record<string, unknown>;
+  try {
+    e = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return text;
+  }
+  if (e === null || typeof e !== 'object') return text;
+  if (e.kind === 'entity') {
+    return entityEventJson({
+      entityType: e.entityType as string,
+      action: e.action as string,
+      entityId: (e.entityId ?? null) as string | number | null,
+      data: e.data as Record<string, unknown>,
+      metadata: (e.metadata ?? null) as Record<string, unknown> | null,
+      timestamp: e.timestamp as string,
+    });
+  }
+  if (e.kind === 'notification') {
+    return JSON.stringify({
+      type: 'notification',
+      notification_type: e.notificationType,
+      user_id: e.userId ?? undefined,
+      data: e.data,
+      timestamp: e.timestamp,
+    });
+  }
+  return text;
 }
 
 function metaValue(db: Db, key: string): string {

@@ -126,3 +126,67 @@ describe('the PostgreSQL driver answers byte for byte as the SQLite driver', () 
     expect(await script(postgres)).toBe(expected);
   });
 });
+
+describe('the outbox lease across nodes (PostgreSQL only: SQLite has one node)', () => {
+  const DEPTH = DEFAULT_MAX_JSON_DEPTH;
+  const node = (url: string, name: string, leaseMs: number) => {
+    const store = new PostgresStore(pool(url), { maxJsonDepth: DEPTH, node: name, leaseMs });
+    onTestFinished(() => store.close());
+    return store;
+  };
+
+  it("B claims none of A's rows while A's lease holds; once it lapses, all of them, taken over, at their first attempt", async () => {
+    const url = await freshDatabase();
+    const a = node(url, 'node-a', 400);
+    const b = node(url, 'node-b', 400);
+    for (let i = 1; i <= 5; i++) await a.outbox.publish('c', JSON.stringify({ type: 'e', i }));
+    const admin = pool(url);
+    onTestFinished(() => admin.end());
+    const lease = async () =>
+      (
+        await admin.query<{ held: number; by: string[]; ms: number }>(
+          'SELECT count(*) FILTER (WHERE claimed_until > now())::int AS held, array_agg(DISTINCT claimed_by) AS by, ceil(extract(epoch FROM max(claimed_until) - now()) * 1000)::int AS ms FROM outbox',
+        )
+      ).rows[0];
+    expect(await b.outbox.claim('node-b', 60_000, 10)).toEqual([]);
+    const held = await lease();
+    expect([held.held, held.by]).toEqual([5, ['node-a']]); // the claim came while every row was A's
+    await new Promise((r) => setTimeout(r, held.ms + 20)); // the lease's end, on the database's clock
+    const taken = await b.outbox.claim('node-b', 60_000, 10);
+    expect(taken.map((r) => [r.offset, r.attempts, r.takenOver, JSON.parse(r.event).i])).toEqual([1, 2, 3, 4, 5].map((i) => [i, 1, true, i]));
+    expect(await a.outbox.claim('node-a', 60_000, 10)).toEqual([]); // B's lease now, even against their writer
+    expect((await lease()).by).toEqual(['node-b']);
+    await b.outbox.published(taken);
+    expect(await a.outbox.count()).toBe(0);
+  });
+
+  it("A's own rows go to A at once, not taken over; concurrent claims by A and B never return the same row", async () => {
+    const url = await freshDatabase();
+    const a = node(url, 'node-a', 60_000);
+    const own = await (async () => {
+      await a.outbox.publish('mine', '{"type":"e"}');
+      return a.outbox.claim('node-a', 60_000, 10);
+    })();
+    expect(own.map((r) => [r.channel, r.attempts, r.takenOver])).toEqual([['mine', 1, undefined]]);
+
+    // 300 rows whose writer's lease is already over, claimed 7 at a time by four claimers on each node at once.
+    const writer = node(url, 'node-gone', 1);
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.outbox.publish(`ch${i % 3}`, JSON.stringify({ type: 'e', i }))));
+    const b = node(url, 'node-b', 60_000);
+    await new Promise((r) => setTimeout(r, 5)); // past the 1 ms lease
+    const got = new Map<string, string[]>();
+    const claimer = async (store: PostgresStore, name: string) => {
+      for (;;) {
+        const rows = await store.outbox.claim(name, 60_000, 7);
+        if (rows.length === 0) return;
+        for (const r of rows) got.set(`${r.channel}/${r.offset}`, [...(got.get(`${r.channel}/${r.offset}`) ?? []), name]);
+      }
+    };
+    await Promise.all([a, a, a, a, b, b, b, b].map((store) => claimer(store, store === a ? 'node-a' : 'node-b')));
+    expect(got.size).toBe(300);
+    expect([...got].filter(([, by]) => by.length > 1)).toEqual([]);
+    const byA = [...got.values()].filter(([by]) => by === 'node-a').length;
+    expect(byA, 'both nodes claimed').toBeGreaterThan(0);
+    expect(byA).toBeLessThan(300);
+  });
+});

@@ -38,6 +38,8 @@ export interface ClusterOptions {
   readonly postgres?: Postgres;
   /** Each node reaches its broker through a TCP relay of its own (`node.mqttRelay`), so a test can cut one node off the bus. */
   readonly mqttRelay?: boolean;
+  /** Every node reaches PostgreSQL through one TCP relay (`cluster.pgRelay`), so a test can cut the nodes off the database; `cluster.pg.query` goes direct. */
+  readonly pgRelay?: boolean;
   /** Extra environment for every node (overrides the harness's). */
   readonly env?: Record<string, string>;
 }
@@ -70,6 +72,8 @@ export interface Cluster {
   readonly brokers: ClusterBrokers;
   /** The relay in the bridge's path (bridged only): cut() and restore() it. */
   readonly relay: TcpRelay | undefined;
+  /** With `pgRelay`: the relay between every node and PostgreSQL. */
+  readonly pgRelay: TcpRelay | undefined;
   /** The keys every node shares, for a test that starts something else with them. */
   readonly keys: { readonly shareLocalKey: string; readonly azureAccessKey: string };
   /** SIGKILL of node i; resolves once it has exited. */
@@ -95,6 +99,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     onTestFinished(() => s.stop());
   }
   const url = await server.newDatabase();
+  const pgRelay = options.pgRelay ? await startTcpRelay(server.port) : undefined;
+  const nodeUrl = new URL(url);
+  if (pgRelay) nodeUrl.port = String(pgRelay.port);
 
   const first = await startMosquitto();
   let relay: TcpRelay | undefined;
@@ -112,7 +119,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   const keys = { shareLocalKey: generateKeys('local'), azureAccessKey: ACCESS_KEY };
   const common = channelEnv({
-    GATEWAY_DATABASE_URL: url,
+    GATEWAY_DATABASE_URL: nodeUrl.toString(),
     GATEWAY_SHARE_LOCAL_KEY: keys.shareLocalKey,
     GATEWAY_AZURE_ACCESS_KEY: keys.azureAccessKey,
     GATEWAY_AZURE_HUBS: 'extraccion,chat',
@@ -193,6 +200,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     },
     brokers,
     relay,
+    pgRelay,
     keys,
     async kill(i) {
       await nodes[i].process.stop('SIGKILL');
@@ -212,6 +220,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       await Promise.all(nodes.map((n) => n.process.stop('SIGTERM')));
       for (const b of list) await b.stop();
       await relay?.close();
+      await pgRelay?.close();
       for (const n of nodes) await n.mqttRelay?.close();
       if (ownServer) await server.stop();
     },
@@ -304,12 +313,19 @@ export interface Writers {
 /**
  * `concurrency` writers each POSTing to `path` on `node` until `count` writes were started between
  * them; `body(n)` gives the n-th body (1-based). A writer whose request fails outright (the node is
- * gone) stops; a non-2xx reply is kept in `errors` and the writers go on.
+ * gone) stops; a non-2xx reply is kept in `errors` and the writers go on, after `backoffMs` (default
+ * 0) as a client told to retry after a backoff would.
  */
 export function startWriters(
   node: GatewayProcess,
   path: string,
-  options: { readonly count: number; readonly concurrency: number; readonly token: string; readonly body: (n: number) => unknown },
+  options: {
+    readonly count: number;
+    readonly concurrency: number;
+    readonly token: string;
+    readonly body: (n: number) => unknown;
+    readonly backoffMs?: number;
+  },
 ): Writers {
   const ok: any[] = [];
   const errors: string[] = [];
@@ -338,6 +354,7 @@ export function startWriters(
       if (res.status >= 200 && res.status < 300) ok.push(JSON.parse(text));
       else errors.push(`write ${n}: ${res.status} ${text.slice(0, 300)}`);
       wake();
+      if (res.status >= 300 && options.backoffMs) await new Promise((r) => setTimeout(r, options.backoffMs));
     }
   };
   let finished = false;

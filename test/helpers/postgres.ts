@@ -32,6 +32,10 @@ export interface Postgres {
   readonly port: number;
   /** A new, empty database on this server; returns its URL. */
   newDatabase(name?: string): Promise<string>;
+  /** `pg_ctl stop -m immediate`: the server goes as in a crash (no checkpoint, every connection dropped); the directory stays. */
+  crash(): Promise<void>;
+  /** Starts the server again, on the same port, after crash() (recovery from the WAL first). */
+  start(): Promise<void>;
   /** `pg_ctl stop -m fast`, then removes the directory. Harmless when called twice. */
   stop(): Promise<void>;
 }
@@ -166,12 +170,23 @@ export async function startPostgres(): Promise<Postgres> {
         }
         return `postgres://${TEST_ROLE}@127.0.0.1:${port}/${name}`;
       },
+      async crash() {
+        await run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', '-s', 'stop']);
+      },
+      async start() {
+        try {
+          await run('pg_ctl', ['-D', data, '-l', log, '-o', `-p ${port}`, '-w', '-t', '30', '-s', 'start']);
+        } catch (err) {
+          throw new Error(`${(err as Error).message}\n${existsSync(log) ? readFileSync(log, 'utf8').slice(-2000) : ''}`);
+        }
+      },
       async stop() {
         if (stopped) return;
         stopped = true;
         process.removeListener('exit', onExit);
         if (watchdog !== undefined) process.kill(watchdog, 'SIGKILL');
-        await run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-s', 'stop']);
+        // Not running (crashed and not started again): nothing to stop.
+        if (existsSync(join(data, 'postmaster.pid'))) await run('pg_ctl', ['-D', data, '-m', 'fast', '-w', '-s', 'stop']);
         removeDir();
       },
     };

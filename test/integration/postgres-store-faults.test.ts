@@ -12,7 +12,9 @@ import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 import { migrate } from '../../src/store/postgres/migrations.js';
 import { createPgPool, type PgPoolOptions } from '../../src/store/postgres/pg-pool.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { eventually } from '../helpers/gateway-process.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
 
 const SENSORES = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections.find((c) => c.path === 'sensores')!;
 
@@ -86,6 +88,48 @@ describe('PostgreSQL store faults', () => {
     expect(message).toMatch(/no connection within the connection timeout/);
     expect(message).not.toContain(String(port)); // the client is told the kind, not the address
     await unavailable(store.entities.create(SENSORES, { n: 1 }), 3_000);
+  });
+
+  it('a create whose connection is lost once it was sent may have been applied, and its refusal says so; one that never got a connection was not', async () => {
+    const url = await migrated();
+    const relay = await startTcpRelay(server.port);
+    const viaRelay = new URL(url);
+    viaRelay.port = String(relay.port);
+    const store = storeOn(viaRelay.toString(), { lockTimeoutMs: 30_000 });
+    await store.entities.create(SENSORES, { n: 1 });
+    // The create waits on the sequence row another session holds, so it is on the server when its connection goes.
+    const holder = createPgPool(url, { max: 2, onIdleError: () => {} });
+    const lock = await holder.connect();
+    let held = true;
+    const release = () => {
+      if (held) lock.release(true);
+      held = false;
+    };
+    onTestFinished(async () => {
+      release();
+      await holder.end();
+    });
+    await lock.query("BEGIN; UPDATE sequences SET last_id = last_id WHERE collection = 'sensores'");
+    const inFlight = unavailable(store.entities.create(SENSORES, { n: 2 }), 10_000);
+    await eventually(
+      async () => (await holder.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'WITH seq AS%'")).rowCount === 1,
+      5_000,
+      'the create waiting on the row lock',
+    );
+    relay.cut();
+    expect(await inFlight).toMatch(/connection was lost.*may have been applied: read before retrying/);
+    await lock.query('COMMIT');
+    release();
+    // The server never noticed: the statement ran once the lock went.
+    await eventually(
+      async () => (await holder.query("SELECT 1 FROM entities WHERE collection = 'sensores' AND id = 2")).rowCount === 1,
+      5_000,
+      'the create applied',
+    );
+    // No connection at all: nothing was sent, a plain retry is right.
+    expect(await unavailable(store.entities.create(SENSORES, { n: 3 }), 3_000)).toMatch(/retry after a backoff/);
+    relay.restore();
+    expect((await store.entities.create(SENSORES, { n: 4 })).entity.id).toBe(3);
   });
 
   it('the server stopped mid-test: the write waiting on it and every later call are unavailable, none hangs', async () => {

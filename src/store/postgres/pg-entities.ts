@@ -88,7 +88,7 @@ export class PgEntities implements EntityRepository {
     const now = new Date().toISOString();
     const parts = this.eventAroundId(c, fields, now);
     if (parts === null) return this.createLocked(c, fields);
-    const { rows } = await this.db.query<{ id: string }>(
+    const { rows } = await this.db.write<{ id: string }>(
       `WITH seq AS (${NEXT_ID}),
        e AS (INSERT INTO entities (collection, id, data, version, created_at, updated_at)
              SELECT $1::text, last_id, $2::text, 1, $3::text, $3::text FROM seq RETURNING id),

@@ -33,7 +33,7 @@ export class PgOutbox implements Outbox {
     checkOutboxEvent(eventJson, this.maxJsonDepth, 'GW_ERR_EVENT_INVALID', 'The event');
     const params = { channel: '$1::text', event: '$2::text', node: '$3::text', at: '$4::bigint' };
     if (digest === undefined) {
-      await this.db.query(`WITH ${appendCtes(null, params, this.leaseMs)} SELECT 1`, [channel, eventJson, this.node, Date.now()], 'outbox-publish');
+      await this.db.write(`WITH ${appendCtes(null, params, this.leaseMs)} SELECT 1`, [channel, eventJson, this.node, Date.now()], 'outbox-publish');
     } else {
       // Every node receives a backend's message: the first to write its digest appends it.
       await this.db.query(

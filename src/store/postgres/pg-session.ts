@@ -35,6 +35,35 @@ export class PgSession implements Queryable {
   }
 
   /**
+   * A write that is one statement, its own transaction: as `query`, but once the statement is on
+   * its way a lost connection (no answer from the server) may have left it applied, and the
+   * GW_ERR_STORE_UNAVAILABLE says so, as for a lost COMMIT: a client told to simply retry a create
+   * would make it twice. A connection that could not be had sent nothing; an error the server
+   * answered rolled the statement back.
+   */
+  async write<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], name?: string): Promise<pg.QueryResult<R>> {
+    let client: pg.PoolClient;
+    try {
+      client = await this.pool.connect();
+    } catch (err) {
+      throw storeError(err);
+    }
+    const onError = () => {};
+    client.on('error', onError);
+    try {
+      const result = await (name === undefined ? client.query<R>(text, values) : client.query<R>({ name, text, values }));
+      client.removeListener('error', onError);
+      client.release();
+      return result;
+    } catch (err) {
+      client.removeListener('error', onError);
+      const mapped = storeError(err, !(err instanceof pg.DatabaseError));
+      client.release(mapped === err ? undefined : (err as Error));
+      throw mapped;
+    }
+  }
+
+  /**
    * `BEGIN` and `first` (statements without parameters: values go in with `literal`) in one round
    * trip; then `body` with the connection and the results of first's statements; then COMMIT.
    * Any error rolls back; a connection that failed is destroyed, not returned to the pool.
