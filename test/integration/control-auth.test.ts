@@ -146,7 +146,7 @@ describe('two nodes on one Mosquitto', () => {
   /** `databaseUrl`: both nodes on that PostgreSQL store (one cluster); else each on its own SQLite (two gateways). */
   async function twoNodes(keyA: string, keyB: string, databaseUrl?: string) {
     const mosquitto = await startMosquitto();
-    const store = databaseUrl === undefined ? {} : { GATEWAY_DATABASE_URL: databaseUrl };
+    const store: Record<string, string> = databaseUrl === undefined ? {} : { GATEWAY_DATABASE_URL: databaseUrl };
     const a = await startGateway({ env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_CLUSTER_KEY: keyA, GATEWAY_MQTT_CLIENT_ID: 'node-a', ...store }) });
     const b = await startGateway({ env: channelEnv({ MQTT_URL: mosquitto.url, GATEWAY_CLUSTER_KEY: keyB, GATEWAY_MQTT_CLIENT_ID: 'node-b', ...store }) });
     return { a, b, onA: await connectChannel(a, '/api/v1/ws?channel=sensors'), onB: await connectChannel(b, '/api/v1/ws?channel=sensors') };
