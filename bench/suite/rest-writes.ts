@@ -249,11 +249,12 @@ export async function restWrites(repoRoot: string, mqttUrl: string, sizes: RestS
   }
 }
 
-const cpuOptions = (): Record<string, string> => {
+/** `--cpu-prof` into BENCH_GATEWAY_CPU_PROF (a directory), or nothing. */
+const cpuProfile = (): string[] => {
   const dir = process.env.BENCH_GATEWAY_CPU_PROF;
-  if (!dir) return {};
+  if (!dir) return [];
   mkdirSync(resolve(dir), { recursive: true });
-  return { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --cpu-prof --cpu-prof-dir=${resolve(dir)}`.trim() };
+  return ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`];
 };
 
 async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, c: Case, server: Postgres | undefined, say: (l: string) => void): Promise<RestRun> {
@@ -262,8 +263,8 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, c: C
   const databaseUrl = server ? await server.newDatabase(`bench_${c.channels}_${c.concurrency}_${Date.now() % 1e6}`) : undefined;
   // The nodes share the cluster key (unset, each would drop the other's channel events, left to the head poll).
   const cluster: Record<string, string> = databaseUrl ? { GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_CLUSTER_KEY: randomBytes(32).toString('hex') } : {};
-  const env = { ...spread.env, ...cluster, ...cpuOptions() };
-  const start = () => startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 30_000, env });
+  const env = { ...spread.env, ...cluster };
+  const start = () => startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 30_000, env, execArgv: cpuProfile() });
   const gateways: GatewayProcess[] = [];
   const sockets: WebSocket[] = [];
   try {
