@@ -16,11 +16,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gitRevision } from './load/report.js';
 import { startBroker, type Broker } from './suite/broker.js';
-import { evaluate, type TargetResult } from './suite/checks.js';
+import { evaluate, evaluateRest, type TargetResult } from './suite/checks.js';
 import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
-import { REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestRun } from './suite/rest-writes.js';
+import { MANY_CHANNELS, REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestResult } from './suite/rest-writes.js';
 import { azure, AZURE_FULL, AZURE_QUICK, AZURE_SMOKE, type AzureResult } from './suite/azure.js';
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
@@ -32,7 +32,7 @@ type Scenario = (typeof SCENARIOS)[number];
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
 
 Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm,
-REST writes and Azure Web PubSub group messages (reliable clients; publish on the bus and on REST),
+REST writes (SQLite on one node, PostgreSQL on two, bare PostgreSQL) and Azure Web PubSub group messages (reliable clients; publish on the bus and on REST),
 against the gateway and its baselines, and prints PASS/FAIL against the targets. Results:
 bench/results/. --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.
 storm, rest and azure measure the gateway alone (they need it in --only) and bring their own
@@ -163,7 +163,7 @@ async function main(): Promise<void> {
   watchdog.unref();
   let stormRuns: StormRun[] | undefined;
   const stormErrors: string[] = [];
-  let restRuns: RestRun[] | undefined;
+  let restResult: RestResult | undefined;
   const restErrors: string[] = [];
   let azureResult: AzureResult | undefined;
   const azureErrors: string[] = [];
@@ -184,7 +184,7 @@ async function main(): Promise<void> {
     };
     const pick = <T>(smoke: T, quickSizes: T, full: T) => (values.smoke ? smoke : quick ? quickSizes : full);
     stormRuns = await gatewayOnly('storm', stormErrors, (say) => storm(REPO_ROOT, broker.url, pick(STORM_SMOKE, STORM_QUICK, STORM_FULL), say));
-    restRuns = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say));
+    restResult = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say, restErrors));
     azureResult = await gatewayOnly('azure', azureErrors, (say) => azure(REPO_ROOT, broker.url, pick(AZURE_SMOKE, AZURE_QUICK, AZURE_FULL), say));
   } finally {
     await broker.stop();
@@ -207,10 +207,10 @@ async function main(): Promise<void> {
     },
     broker: broker.kind,
     targets: results,
-    checks: evaluate(results),
+    checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS])],
     storm: stormRuns,
     stormErrors,
-    rest: restRuns,
+    rest: restResult,
     restErrors,
     azure: azureResult,
     azureErrors,

@@ -18,6 +18,8 @@ interface GatewayProcessOptions {
   readonly mqttUrl?: string;
   /** Extra environment (e.g. limits for a scenario). */
   readonly env?: Readonly<Record<string, string>>;
+  /** Node options before the script (e.g. `--cpu-prof`). */
+  readonly execArgv?: readonly string[];
 }
 
 export interface GatewayProcess extends ServerProcess {
@@ -52,6 +54,7 @@ export async function startGateway(o: GatewayProcessOptions): Promise<GatewayPro
     env,
     readyMsg: 'gateway listening',
     startTimeoutMs: o.startTimeoutMs,
+    execArgv: o.execArgv,
   });
   const mqttUrl = server.ready.mqttUrl;
   if (typeof mqttUrl !== 'string') throw new Error('"gateway listening" log line lacks a string mqttUrl');

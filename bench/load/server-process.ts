@@ -16,6 +16,8 @@ interface ServerProcessOptions {
   /** `msg` of the JSON log line that announces the listening port. */
   readonly readyMsg: string;
   readonly startTimeoutMs: number;
+  /** Node options before the script (e.g. `--cpu-prof`, which NODE_OPTIONS does not take). */
+  readonly execArgv?: readonly string[];
 }
 
 export interface ServerProcess {
@@ -39,7 +41,7 @@ const CLOCK_TICKS_PER_S = 100;
 
 export async function startServer(o: ServerProcessOptions): Promise<ServerProcess> {
   if (!existsSync(o.script)) throw new Error(`${o.script} not found: build first (npm run build)`);
-  const child = spawn(process.execPath, [o.script], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...(o.execArgv ?? []), o.script], { cwd: o.cwd, env: o.env, stdio: ['ignore', 'pipe', 'pipe'] });
   // Never leave a gateway behind, whatever way this process ends.
   const killOnExit = (): void => void child.kill('SIGKILL');
   process.once('exit', killOnExit);

@@ -4,6 +4,7 @@
  * saturated deliveries/s ≥ 90 % of bare uWS, ≥ 4× ws, ≥ 5× Socket.IO; ≤ 3 KB RSS per idle connection.
  */
 import type { MemoryResult, RunNumbers, SweepResult } from './scenarios.js';
+import type { RestResult } from './rest-writes.js';
 import type { TargetName } from './targets.js';
 
 export interface TargetResult {
@@ -74,4 +75,26 @@ export function evaluate(results: Partial<Record<TargetName, TargetResult>>): Ch
         : { target: '≤ 3 KB RSS per idle connection', measured: `${kb.toFixed(2)} KB at ${at}`, status: kb <= 3 ? 'PASS' : 'FAIL' },
   );
   return checks;
+}
+
+/** The write path's target (issue 16): on PostgreSQL, writes on node A, subscribers on node B, at the run's most writers. */
+export const REST_TARGET = { writesPerS: 2_000, p99Ms: 10 } as const;
+
+export function evaluateRest(rest: RestResult | undefined, channelCounts: readonly number[]): Check[] {
+  return channelCounts.map((channels) => {
+    const target = `PostgreSQL writes A → B subscribers (${channels} channel${channels > 1 ? 's' : ''}): ≥ ${REST_TARGET.writesPerS.toLocaleString('en-US')} writes/s, p99 < ${REST_TARGET.p99Ms} ms`;
+    const runs = (rest?.runs ?? []).filter((r) => r.backend === 'postgres' && r.channels === channels);
+    const run = runs.reduce<(typeof runs)[number] | undefined>((a, b) => (a && a.concurrency >= b.concurrency ? a : b), undefined);
+    if (!run) return { target, measured: '—', status: 'n/a' as const };
+    const lostNote = run.lost || run.failedWrites ? `${run.lost} lost, ${run.failedWrites} failed` : undefined;
+    return {
+      target,
+      measured: `${Math.round(run.writesPerS).toLocaleString('en-US')} writes/s, p99 ${ms(run.toSubscriberMs.p99)} (${run.concurrency} writers)`,
+      status:
+        run.writesPerS >= REST_TARGET.writesPerS && run.toSubscriberMs.p99 < REST_TARGET.p99Ms && run.lost === 0 && run.failedWrites === 0
+          ? ('PASS' as const)
+          : ('FAIL' as const),
+      note: lostNote,
+    };
+  });
 }

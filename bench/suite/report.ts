@@ -2,7 +2,7 @@
 import type { Check, TargetResult } from './checks.js';
 import type { RunNumbers } from './scenarios.js';
 import type { StormRun } from './storm.js';
-import type { RestRun } from './rest-writes.js';
+import { MANY_CHANNELS, type RestResult } from './rest-writes.js';
 import { AZURE_ROUTE_LABELS, keptUp, type AzureResult, type AzureRow } from './azure.js';
 import { TARGET_SPECS, type TargetName } from './targets.js';
 
@@ -18,7 +18,7 @@ export interface SuiteResult {
   readonly checks: Check[];
   readonly storm?: StormRun[];
   readonly stormErrors?: string[];
-  readonly rest?: RestRun[];
+  readonly rest?: RestResult;
   readonly restErrors?: string[];
   readonly azure?: AzureResult;
   readonly azureErrors?: string[];
@@ -137,22 +137,7 @@ export function formatSuite(r: SuiteResult): string {
     }
     for (const e of r.stormErrors ?? []) lines.push(`  error: ${e}`);
   }
-  if (r.rest || r.restErrors?.length) {
-    lines.push('', '6. REST writes: concurrent POST /api/v1/test-sensors/ while WebSocket clients watch the channel (gateway only)');
-    for (const w of r.rest ?? []) {
-      const lat = (l: RestRun['httpMs']) => `p50 ${n(l.p50, 2)}  p90 ${n(l.p90, 2)}  p99 ${n(l.p99, 2)}  p99.9 ${n(l.p999, 2)}  max ${n(l.max, 1)} ms`;
-      lines.push(
-        `  ${n(w.writes)} writes by ${w.concurrency} writers: ${n(w.writesPerS)} writes/s (${n(w.failedWrites)} failed); ${w.subscribers} subscribers, ${n(w.lost)} events lost`,
-      );
-      lines.push(`  HTTP round trip of a write      ${lat(w.httpMs)}`);
-      lines.push(`  write → subscriber (every one)  ${lat(w.toSubscriberMs)}`);
-      lines.push(
-        `  baselines, same run: SQLite alone ${n(w.sqliteAloneWritesPerS)} writes/s (gateway ${(w.writesPerS / w.sqliteAloneWritesPerS).toFixed(2)}×); GET /healthz ${n(w.healthzPerS)} req/s (gateway writes ${(w.writesPerS / w.healthzPerS).toFixed(2)}×)`,
-      );
-      for (const e of w.errors) lines.push(`  error: ${e}`);
-    }
-    for (const e of r.restErrors ?? []) lines.push(`  error: ${e}`);
-  }
+  if (r.rest || r.restErrors?.length) lines.push('', ...formatRest(r.rest, r.restErrors ?? []));
   if (r.azure || r.azureErrors?.length) lines.push('', ...formatAzure(r.azure, r.azureErrors ?? []));
   for (const s of r.skipped) lines.push('', `${s.scenario}: not run: ${s.why}`);
   lines.push('', 'Targets');
@@ -263,5 +248,69 @@ function formatAzure(a: AzureResult | undefined, errors: readonly string[]): str
     lines.push('7. Azure Web PubSub');
   }
   for (const e of [...(a?.errors ?? []), ...errors]) lines.push(`  error: ${e}`);
+  return lines;
+}
+
+const REST_HEADER = [
+  padEnd('backend', 24),
+  pad('chans', 5),
+  pad('writers', 7),
+  pad('writes/s', 9),
+  pad('http p50', 8),
+  pad('p99', 7),
+  pad('→sub p50', 8),
+  pad('p99', 7),
+  pad('p99.9', 7),
+  pad('lost', 6),
+  pad('failed', 6),
+  pad('gw CPU %', 10),
+  pad('alone/s', 8),
+  pad('alone p99', 9),
+  pad('INSERT/s', 8),
+  pad('healthz/s', 9),
+  pad('÷ alone', 7),
+].join(' ');
+
+/** 6. REST writes: one row per backend, channel count and concurrency, with its ceilings. */
+function formatRest(rest: RestResult | undefined, errors: readonly string[]): string[] {
+  const lines = [
+    `6. REST writes: concurrent POST /api/v1/test-sensors/ (${MANY_CHANNELS} channels: ${MANY_CHANNELS} collections of its shape, round robin) while WebSocket clients watch the channel(s)`,
+    '   sqlite = one node; postgres = two nodes on one database and the broker, writes POSTed to A, subscribers on B (every event crosses the bus);',
+    "   http = the write's round trip; →sub = POST sent → entity_event received, every subscriber, same clock; gw CPU % = each node's, % of one core;",
+    "   alone = the same write without the gateway, same concurrency (SQLite: the transaction; PostgreSQL: the driver's create statement through pg);",
+    "   INSERT = a plain one-row INSERT through pg (PostgreSQL's ceiling); healthz = GET /healthz on the node written to; ÷ alone = writes/s ÷ alone/s",
+  ];
+  if (rest?.postgres) {
+    const s = rest.postgres.settings;
+    lines.push(
+      `   PostgreSQL ${rest.postgres.version}: fsync ${s.fsync}, synchronous_commit ${s.synchronous_commit}, full_page_writes ${s.full_page_writes}, wal_sync_method ${s.wal_sync_method}, shared_buffers ${s.shared_buffers}`,
+    );
+  }
+  lines.push(REST_HEADER);
+  for (const w of rest?.runs ?? []) {
+    lines.push(
+      [
+        padEnd(`${w.backend}${w.nodes > 1 ? ` (A → B)` : ''}`, 24),
+        pad(n(w.channels), 5),
+        pad(n(w.concurrency), 7),
+        pad(n(w.writesPerS), 9),
+        pad(n(w.httpMs.p50, 2), 8),
+        pad(n(w.httpMs.p99, 2), 7),
+        pad(n(w.toSubscriberMs.p50, 2), 8),
+        pad(n(w.toSubscriberMs.p99, 2), 7),
+        pad(n(w.toSubscriberMs.p999, 2), 7),
+        pad(n(w.lost), 6),
+        pad(n(w.failedWrites), 6),
+        pad(w.gatewayCpuPct.map((c) => n(c)).join('+'), 10),
+        pad(n(w.storeAlone.writesPerS), 8),
+        pad(n(w.storeAlone.ms.p99, 2), 9),
+        pad(w.plainInsert ? n(w.plainInsert.writesPerS) : '—', 8),
+        pad(n(w.healthzPerS), 9),
+        pad((w.writesPerS / w.storeAlone.writesPerS).toFixed(2), 7),
+      ].join(' '),
+    );
+    for (const e of w.errors) lines.push(`  error: ${e}`);
+  }
+  for (const e of errors) lines.push(`  error: ${e}`);
   return lines;
 }

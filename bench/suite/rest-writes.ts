@@ -1,33 +1,69 @@
 /**
  * 6. REST writes: concurrent POSTs to a collection while WebSocket clients watch its channel.
  * Reports writes per second, the HTTP round trip of a write, and write-to-subscriber latency (POST
- * sent → entity_event received, same clock, every subscriber), with two baselines from the same
- * run: the same transaction on SQLite alone (the storage's ceiling, no HTTP, no bus) and GET /healthz
- * at the same concurrency (the HTTP stack's ceiling, no write).
+ * sent → entity_event received, same clock, every subscriber), on two backends in the same run:
+ *
+ *   sqlite    one node on its own gateway.sqlite (writers and subscribers on that node);
+ *   postgres  two nodes on one database and the suite's broker, the writers POSTing to node A and
+ *             the subscribers on node B, so every event crosses the bus (A's relay → broker → B).
+ *
+ * Each at 1 writer (latency without queueing) and at `concurrency` writers (throughput), on one
+ * channel (`sensors`, the default config's `test-sensors`) and, at `concurrency`, spread over 16
+ * channels (16 collections of the same shape, `subscribers` clients on each: the same deliveries,
+ * 16 head rows instead of one). Baselines from the same run, at the same concurrency and rows:
+ * the write without the gateway (SQLite: the same transaction on this thread; PostgreSQL: the
+ * driver's create statement through `pg`, one connection per writer, and a plain one-row INSERT:
+ * the ceilings) and GET /healthz on the node written to (the HTTP stack's ceiling, no write).
+ *
+ * The PostgreSQL server is a throwaway one (scripts/local-postgres.ts) with its durability on:
+ * fsync, synchronous_commit and full_page_writes as PostgreSQL ships them. BENCH_GATEWAY_CPU_PROF=<dir>
+ * starts the gateways with `--cpu-prof` into that directory (one profile per thread).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import pg from 'pg';
 import WebSocket from 'ws';
-import { DEFAULT_CHANNELS, parseChannelsConfig } from '../../src/features/channels/channel-config.js';
+import { DEFAULT_CHANNELS, parseChannelsConfig, type CollectionSpec } from '../../src/features/channels/channel-config.js';
 import { DEFAULT_MAX_JSON_DEPTH } from '../../src/protocol/bounded-json.js';
 import { openDatabase } from '../../src/store/database.js';
 import { EntityStore } from '../../src/features/channels/store/entity-store.js';
+import { migrate } from '../../src/store/postgres/migrations.js';
+import { createPgPool } from '../../src/store/postgres/pg-pool.js';
+import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
+import { startPostgres, type Postgres } from '../../scripts/local-postgres.js';
 import { LatencyHistogram, type LatencySummary } from '../load/histogram.js';
-import { startGateway } from '../load/gateway-process.js';
+import { startGateway, type GatewayProcess } from '../load/gateway-process.js';
 
 interface RestSizes {
   readonly durationS: number;
   readonly concurrency: number;
   readonly subscribers: number;
+  /** Also the one-writer runs (latency without queueing); the smoke sizes leave them out. */
+  readonly oneWriter: boolean;
 }
 
-export const REST_FULL: RestSizes = { durationS: 10, concurrency: 16, subscribers: 10 };
-export const REST_QUICK: RestSizes = { durationS: 3, concurrency: 8, subscribers: 5 };
-export const REST_SMOKE: RestSizes = { durationS: 1, concurrency: 2, subscribers: 2 };
+export const REST_FULL: RestSizes = { durationS: 10, concurrency: 16, subscribers: 10, oneWriter: true };
+export const REST_QUICK: RestSizes = { durationS: 3, concurrency: 8, subscribers: 5, oneWriter: true };
+export const REST_SMOKE: RestSizes = { durationS: 1, concurrency: 2, subscribers: 2, oneWriter: false };
+/** The channel count of the spread case. */
+export const MANY_CHANNELS = 16;
+
+export type RestBackend = 'sqlite' | 'postgres';
+
+interface Rate {
+  readonly writesPerS: number;
+  readonly ms: LatencySummary;
+}
 
 export interface RestRun {
+  readonly backend: RestBackend;
+  /** 1 (SQLite) or 2 (PostgreSQL: writes on A, subscribers on B). */
+  readonly nodes: number;
+  readonly channels: number;
   readonly concurrency: number;
+  /** Subscribers per channel. */
   readonly subscribers: number;
   readonly writes: number;
   readonly writesPerS: number;
@@ -36,21 +72,33 @@ export interface RestRun {
   readonly toSubscriberMs: LatencySummary;
   /** Events a subscriber should have received and did not (0 means every write reached everyone). */
   readonly lost: number;
-  readonly sqliteAloneWritesPerS: number;
+  /** The same write without the gateway, same concurrency and channels (SQLite: the transaction; PostgreSQL: the create statement through pg). */
+  readonly storeAlone: Rate;
+  /** PostgreSQL only: a plain one-row INSERT (bigserial key, the same JSON), same concurrency. */
+  readonly plainInsert?: Rate;
   readonly healthzPerS: number;
+  /** CPU of the gateway processes over the window, % of one core (all threads): [A] or [A, B]. */
+  readonly gatewayCpuPct: number[];
   readonly errors: string[];
 }
 
-const histogram = () => new LatencyHistogram({ bucketMs: 0.05, rangeMs: 5000 });
+export interface RestResult {
+  readonly runs: RestRun[];
+  /** The PostgreSQL server of the postgres runs (null when they did not run). */
+  readonly postgres: { readonly version: string; readonly settings: Readonly<Record<string, string>> } | null;
+}
 
-/** Runs `worker` on `concurrency` loops until `durationS` passes; returns calls done. */
-async function loop(concurrency: number, durationS: number, worker: () => Promise<void>): Promise<number> {
+const histogram = () => new LatencyHistogram({ bucketMs: 0.05, rangeMs: 5000 });
+const HISTORY = { historySize: 1000, historyTtlS: 3600 };
+
+/** Runs `worker(loopIndex)` on `concurrency` loops until `durationS` passes; returns calls done. */
+async function loop(concurrency: number, durationS: number, worker: (i: number) => Promise<void>): Promise<number> {
   const end = performance.now() + durationS * 1000;
   let calls = 0;
   await Promise.all(
-    Array.from({ length: concurrency }, async () => {
+    Array.from({ length: concurrency }, async (_, i) => {
       while (performance.now() < end) {
-        await worker();
+        await worker(i);
         calls++;
       }
     }),
@@ -58,67 +106,204 @@ async function loop(concurrency: number, durationS: number, worker: () => Promis
   return calls;
 }
 
-function sqliteAlone(durationS: number): number {
+/** The collections written: the default config's `sensores` (channel `sensors`), or 16 of its shape on channels bench-0 … bench-15. */
+function benchChannels(channels: number): { env: Record<string, string>; collections: CollectionSpec[]; urls: string[]; names: string[] } {
+  if (channels === 1) {
+    const sensores = parseChannelsConfig(DEFAULT_CHANNELS, HISTORY, 'extraccion').collections.find((c) => c.path === 'sensores')!;
+    return { env: {}, collections: [sensores], urls: ['/api/v1/test-sensors/'], names: ['sensors'] };
+  }
+  const fields = { tipo: { type: 'string', maxLength: 100, required: true }, descripcion: { type: 'string', maxLength: 1000 } };
+  const raw = {
+    collections: Array.from({ length: channels }, (_, i) => ({
+      path: `bench${i}`,
+      channel: `bench-${i}`,
+      entity_type: 'sensor',
+      test_path: `test-bench${i}`,
+      fields,
+    })),
+  };
+  const collections = [...parseChannelsConfig(raw, HISTORY, 'extraccion').collections];
+  return {
+    env: { GATEWAY_CHANNELS: JSON.stringify(raw) },
+    collections,
+    urls: collections.map((c) => `/api/v1/${c.testPath}/`),
+    names: collections.map((c) => c.channel),
+  };
+}
+
+function sqliteAlone(collections: CollectionSpec[], durationS: number): Rate {
   const dir = mkdtempSync(join(tmpdir(), 'bench-sqlite-'));
   try {
     const db = openDatabase(dir);
     const store = new EntityStore(db, DEFAULT_MAX_JSON_DEPTH);
-    const sensores = parseChannelsConfig(DEFAULT_CHANNELS, { historySize: 1000, historyTtlS: 3600 }, 'extraccion').collections.find(
-      (c) => c.path === 'sensores',
-    )!;
+    const ms = histogram();
     const end = performance.now() + durationS * 1000;
     let writes = 0;
     while (performance.now() < end) {
-      store.create(sensores, { tipo: 'bench', descripcion: String(performance.now()) });
+      const t0 = performance.now();
+      store.create(collections[writes % collections.length], { tipo: 'bench', descripcion: String(t0) });
+      ms.record(performance.now() - t0);
       writes++;
     }
     db.close();
-    return writes / durationS;
+    return { writesPerS: writes / durationS, ms: ms.summary() };
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
 }
 
-/** One writer (latency without queueing), then `sizes.concurrency` writers (throughput). */
-export async function restWrites(repoRoot: string, mqttUrl: string, sizes: RestSizes, say: (l: string) => void): Promise<RestRun[]> {
-  const runs: RestRun[] = [];
-  for (const concurrency of [...new Set([1, sizes.concurrency])]) runs.push(await restRun(repoRoot, mqttUrl, { ...sizes, concurrency }, say));
-  return runs;
+/**
+ * The PostgreSQL ceilings on a fresh database: the driver's own create (PgEntities.create: one
+ * statement, the id, entity, head, log and outbox rows in CTEs, prepared per connection), then a
+ * plain INSERT of the same JSON, each by `concurrency` loops on as many connections.
+ */
+async function postgresAlone(
+  url: string,
+  collections: CollectionSpec[],
+  concurrency: number,
+  durationS: number,
+): Promise<{ storeAlone: Rate; plainInsert: Rate }> {
+  const pool = createPgPool(url, { max: concurrency, onIdleError: () => {} });
+  await migrate(pool);
+  const store = new PostgresStore(pool, { maxJsonDepth: DEFAULT_MAX_JSON_DEPTH, ownsPool: false });
+  try {
+    let n = 0;
+    const measure = async (write: () => Promise<unknown>): Promise<Rate> => {
+      await loop(concurrency, Math.min(1, durationS), () => write().then(() => undefined)); // warm: connections, prepared statements
+      const ms = histogram();
+      const calls = await loop(concurrency, durationS, async () => {
+        const t0 = performance.now();
+        await write();
+        ms.record(performance.now() - t0);
+      });
+      return { writesPerS: calls / durationS, ms: ms.summary() };
+    };
+    const storeAlone = await measure(() =>
+      store.entities.create(collections[n++ % collections.length], { tipo: 'bench', descripcion: String(performance.now()) }),
+    );
+    await pool.query('CREATE TABLE bench_plain (id bigserial PRIMARY KEY, collection text NOT NULL, data text NOT NULL, created_at text NOT NULL)');
+    const plainInsert = await measure(() =>
+      pool.query({
+        name: 'bench-plain',
+        text: 'INSERT INTO bench_plain (collection, data, created_at) VALUES ($1, $2, $3)',
+        values: [
+          collections[n++ % collections.length].path,
+          JSON.stringify({ tipo: 'bench', descripcion: String(performance.now()) }),
+          new Date().toISOString(),
+        ],
+      }),
+    );
+    return { storeAlone, plainInsert };
+  } finally {
+    await store.close();
+    await pool.end();
+  }
 }
 
-async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, say: (l: string) => void): Promise<RestRun> {
+/** The server's version and the settings that decide a commit's cost. */
+async function postgresInfo(url: string): Promise<NonNullable<RestResult['postgres']>> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const version = (await client.query<{ server_version: string }>('SHOW server_version')).rows[0].server_version;
+    const { rows } = await client.query<{ name: string; setting: string; unit: string | null }>(
+      `SELECT name, setting, unit FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit', 'full_page_writes', 'wal_sync_method', 'wal_level', 'shared_buffers', 'max_connections', 'commit_delay')`,
+    );
+    return { version, settings: Object.fromEntries(rows.map((r) => [r.name, r.unit ? `${r.setting} ${r.unit}` : r.setting])) };
+  } finally {
+    await client.end();
+  }
+}
+
+interface Case {
+  readonly backend: RestBackend;
+  readonly channels: number;
+  readonly concurrency: number;
+}
+
+/** The cases of one backend: 1 writer (unless the sizes leave it out) and `concurrency` writers on one channel, then `concurrency` on 16. */
+function cases(backend: RestBackend, sizes: RestSizes): Case[] {
+  return [
+    ...[...new Set([...(sizes.oneWriter ? [1] : []), sizes.concurrency])].map((concurrency) => ({ backend, channels: 1, concurrency })),
+    { backend, channels: MANY_CHANNELS, concurrency: sizes.concurrency },
+  ];
+}
+
+export async function restWrites(repoRoot: string, mqttUrl: string, sizes: RestSizes, say: (l: string) => void, errors: string[]): Promise<RestResult> {
+  const runs: RestRun[] = [];
+  for (const c of cases('sqlite', sizes)) runs.push(await restRun(repoRoot, mqttUrl, sizes, c, undefined, say));
+  let server: Postgres;
+  try {
+    say('rest: starting PostgreSQL (fsync and synchronous_commit on)');
+    server = await startPostgres({ durable: true, settings: ['max_connections = 100'] });
+  } catch (err) {
+    errors.push(`PostgreSQL runs not done: ${(err as Error).message.split('\n')[0]}`);
+    return { runs, postgres: null };
+  }
+  try {
+    const info = await postgresInfo(server.url);
+    for (const c of cases('postgres', sizes)) runs.push(await restRun(repoRoot, mqttUrl, sizes, c, server, say));
+    return { runs, postgres: info };
+  } finally {
+    await server.stop();
+  }
+}
+
+/** `--cpu-prof` into BENCH_GATEWAY_CPU_PROF (a directory), or nothing. */
+const cpuProfile = (): string[] => {
+  const dir = process.env.BENCH_GATEWAY_CPU_PROF;
+  if (!dir) return [];
+  mkdirSync(resolve(dir), { recursive: true });
+  return ['--cpu-prof', `--cpu-prof-dir=${resolve(dir)}`];
+};
+
+async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, c: Case, server: Postgres | undefined, say: (l: string) => void): Promise<RestRun> {
   const errors: string[] = [];
-  const gateway = await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000, env: {} });
+  const spread = benchChannels(c.channels);
+  const databaseUrl = server ? await server.newDatabase(`bench_${c.channels}_${c.concurrency}_${Date.now() % 1e6}`) : undefined;
+  // The nodes share the cluster key (unset, each would drop the other's channel events, left to the head poll).
+  const cluster: Record<string, string> = databaseUrl ? { GATEWAY_DATABASE_URL: databaseUrl, GATEWAY_CLUSTER_KEY: randomBytes(32).toString('hex') } : {};
+  const env = { ...spread.env, ...cluster };
+  const start = () => startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 30_000, env, execArgv: cpuProfile() });
+  const gateways: GatewayProcess[] = [];
   const sockets: WebSocket[] = [];
   try {
-    const base = `http://127.0.0.1:${gateway.port}`;
+    gateways.push(await start());
+    if (server) gateways.push(await start()); // A then B: B's migrations find nothing to do
+    const writer = gateways[0];
+    const watcher = gateways.at(-1)!;
+    const base = `http://127.0.0.1:${writer.port}`;
     const toSubscriber = histogram();
     let received = 0;
-    let lastOffset = 0;
-    for (let i = 0; i < sizes.subscribers; i++) {
-      const ws = new WebSocket(`ws://127.0.0.1:${gateway.port}/api/v1/ws?channel=sensors`);
-      ws.on('message', (data: Buffer) => {
-        const frame = JSON.parse(data.toString()) as { type: string; offset: number; data: { descripcion?: string } };
-        if (frame.type !== 'entity_event') return;
-        toSubscriber.record(performance.now() - Number(frame.data.descripcion));
-        received++;
-        if (frame.offset > lastOffset) lastOffset = frame.offset;
-      });
-      await new Promise((resolve, reject) => {
-        ws.once('open', resolve);
-        ws.once('error', reject);
-      });
-      sockets.push(ws);
+    for (const channel of spread.names) {
+      for (let i = 0; i < sizes.subscribers; i++) {
+        const ws = new WebSocket(`ws://127.0.0.1:${watcher.port}/api/v1/ws?channel=${channel}`);
+        ws.on('message', (data: Buffer) => {
+          const frame = JSON.parse(data.toString()) as { type: string; data: { descripcion?: string } };
+          if (frame.type !== 'entity_event') return;
+          toSubscriber.record(performance.now() - Number(frame.data.descripcion));
+          received++;
+        });
+        await new Promise((resolve, reject) => {
+          ws.once('open', resolve);
+          ws.once('error', reject);
+        });
+        sockets.push(ws);
+      }
     }
 
-    say(`rest: ${sizes.concurrency} concurrent writers for ${sizes.durationS}s, ${sizes.subscribers} subscribers on the channel`);
+    const where = server ? `PostgreSQL, writes on node A, subscribers on node B` : 'SQLite, one node';
+    say(`rest: ${where}: ${c.concurrency} writers for ${sizes.durationS}s on ${c.channels} channel(s), ${sizes.subscribers} subscribers each`);
     const http = histogram();
     let failed = 0;
     let ok = 0;
+    let sentCount = 0;
+    const cpuBefore = gateways.map((g) => g.cpuTimeMs() ?? NaN);
     const started = performance.now();
-    await loop(sizes.concurrency, sizes.durationS, async () => {
+    await loop(c.concurrency, sizes.durationS, async () => {
+      const path = spread.urls[sentCount++ % spread.urls.length];
       const sent = performance.now();
-      const res = await fetch(`${base}/api/v1/test-sensors/`, {
+      const res = await fetch(`${base}${path}`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ tipo: 'bench', descripcion: String(sent) }),
@@ -129,17 +314,29 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, say:
       else if (failed++ === 0) errors.push(`write answered ${res.status}`);
     });
     const elapsedS = (performance.now() - started) / 1000;
+    const gatewayCpuPct = gateways.map((g, i) => ((g.cpuTimeMs() ?? NaN) - cpuBefore[i]) / elapsedS / 10);
     const expected = ok * sizes.subscribers;
     const deadline = Date.now() + 10_000;
     while (received < expected && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
 
-    say('rest: baselines (SQLite alone, GET /healthz)');
-    const sqliteWritesPerS = sqliteAlone(Math.max(1, sizes.durationS / 2));
-    const healthzCalls = await loop(sizes.concurrency, Math.max(1, sizes.durationS / 2), async () => {
+    const baselineS = Math.max(1, sizes.durationS / 2);
+    say(`rest: baselines (${server ? 'PostgreSQL alone: the create statement, a plain INSERT' : 'SQLite alone'}; GET /healthz)`);
+    const alone = server
+      ? await postgresAlone(
+          await server.newDatabase(`bench_alone_${c.channels}_${c.concurrency}_${Date.now() % 1e6}`),
+          spread.collections,
+          c.concurrency,
+          baselineS,
+        )
+      : { storeAlone: sqliteAlone(spread.collections, baselineS), plainInsert: undefined };
+    const healthzCalls = await loop(c.concurrency, baselineS, async () => {
       await (await fetch(`${base}/healthz`)).arrayBuffer();
     });
     return {
-      concurrency: sizes.concurrency,
+      backend: c.backend,
+      nodes: gateways.length,
+      channels: c.channels,
+      concurrency: c.concurrency,
       subscribers: sizes.subscribers,
       writes: ok,
       writesPerS: ok / elapsedS,
@@ -147,12 +344,14 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, say:
       httpMs: http.summary(),
       toSubscriberMs: toSubscriber.summary(),
       lost: Math.max(0, expected - received),
-      sqliteAloneWritesPerS: sqliteWritesPerS,
-      healthzPerS: healthzCalls / Math.max(1, sizes.durationS / 2),
+      storeAlone: alone.storeAlone,
+      ...(alone.plainInsert ? { plainInsert: alone.plainInsert } : {}),
+      healthzPerS: healthzCalls / baselineS,
+      gatewayCpuPct,
       errors,
     };
   } finally {
     for (const ws of sockets) ws.terminate();
-    await gateway.stop();
+    for (const g of gateways.reverse()) await g.stop();
   }
 }

@@ -13,9 +13,12 @@ const run = promisify(execFile);
 
 describe('npm run bench (smoke sizes)', () => {
   it('measures the gateway and the three baselines, and writes JSON and charts', async () => {
-    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke'], { timeout: 170_000, maxBuffer: 16 * 1024 * 1024 }).catch(
-      (err: { code: number; stdout: string; stderr: string }) => err,
-    );
+    // Scenario 6 (REST writes) has its own test below.
+    const scenarios = 'memory,fanout,broadcast,sweep,storm,azure';
+    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke', '--scenarios', scenarios], {
+      timeout: 170_000,
+      maxBuffer: 16 * 1024 * 1024,
+    }).catch((err: { code: number; stdout: string; stderr: string }) => err);
     const { stdout } = outcome as { stdout: string; stderr: string };
     // Exit 1 only means a target failed (tiny sizes make no promises); anything else is a crash.
     expect([undefined, 0, 1]).toContain((outcome as { code?: number }).code);
@@ -57,11 +60,52 @@ describe('npm run bench (smoke sizes)', () => {
       expect(row.run.clientAcks, route).toBeGreaterThan(0);
     }
     expect(result.checks.map((c: { status: string }) => c.status)).toEqual(expect.arrayContaining(['n/a']));
-    expect(result.checks).toHaveLength(7);
+    expect(result.checks).toHaveLength(9);
     expect(stdout).toMatch(/Targets\n/);
     expect(stdout).toMatch(/1\. Fan-out/);
     expect(stdout).toMatch(/gw ×/);
     expect(stdout).toMatch(/5\. Connection storm/);
     expect(stdout).toMatch(/7\. Azure Web PubSub/);
+  }, 180_000);
+
+  it('measures REST writes on SQLite (one node), on PostgreSQL (writes on A, subscribers on B) and bare PostgreSQL', async () => {
+    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke', '--only', 'gateway', '--scenarios', 'rest'], {
+      timeout: 170_000,
+      maxBuffer: 16 * 1024 * 1024,
+    }).catch((err: { code: number; stdout: string; stderr: string }) => err);
+    const { stdout } = outcome as { stdout: string };
+    expect([undefined, 0, 1]).toContain((outcome as { code?: number }).code);
+    const json = `${REPO_ROOT}${/^results: ([^,\n]+\.json)/m.exec(stdout)![1]}`;
+    onTestFinished(() => rmSync(json, { force: true }));
+    const result = JSON.parse(readFileSync(json, 'utf8'));
+
+    expect(result.restErrors).toEqual([]);
+    // The PostgreSQL server keeps its durability on: every commit waits for the WAL on disk.
+    expect(result.rest.postgres.settings).toMatchObject({ fsync: 'on', synchronous_commit: 'on', full_page_writes: 'on' });
+    const runs = result.rest.runs as any[];
+    expect(runs.map((r) => `${r.backend}/${r.nodes}/${r.channels}ch/${r.concurrency}w`)).toEqual([
+      'sqlite/1/1ch/2w',
+      'sqlite/1/16ch/2w',
+      'postgres/2/1ch/2w',
+      'postgres/2/16ch/2w',
+    ]);
+    for (const r of runs) {
+      const name = `${r.backend} ${r.channels}ch`;
+      expect(r.errors, name).toEqual([]);
+      expect(r.writes, name).toBeGreaterThan(0);
+      expect(r.failedWrites, name).toBe(0);
+      expect(r.lost, name).toBe(0);
+      expect(r.toSubscriberMs.count, name).toBe(r.writes * r.subscribers);
+      expect(r.toSubscriberMs.p99, name).toBeGreaterThan(0);
+      expect(r.httpMs.p50, name).toBeGreaterThan(0);
+      expect(r.storeAlone.writesPerS, name).toBeGreaterThan(0);
+      expect(r.healthzPerS, name).toBeGreaterThan(0);
+      expect(r.gatewayCpuPct, name).toHaveLength(r.nodes);
+      if (r.backend === 'postgres') expect(r.plainInsert.writesPerS, name).toBeGreaterThan(0);
+    }
+    const restChecks = result.checks.filter((c: { target: string }) => c.target.startsWith('PostgreSQL writes'));
+    expect(restChecks.map((c: { status: string }) => c.status)).toEqual([expect.stringMatching(/^(PASS|FAIL)$/), expect.stringMatching(/^(PASS|FAIL)$/)]);
+    expect(stdout).toMatch(/6\. REST writes/);
+    expect(stdout).toMatch(/^postgres \(A → B\) +16 /m);
   }, 180_000);
 });
