@@ -26,6 +26,12 @@ export interface FixedPoolOptions {
   readonly maxQueue?: number;
   /** Tasks one thread runs at once (default 1): an async task that mostly waits on a database may share its thread. */
   readonly concurrentTasksPerWorker?: number;
+  /**
+   * How an idle thread waits for its next task (default 'sync': Atomics.wait, the lowest latency,
+   * but nothing else runs on the thread meanwhile). 'async' (Atomics.waitAsync) keeps the thread's
+   * event loop turning between tasks: what a thread with database sockets of its own needs.
+   */
+  readonly atomics?: 'sync' | 'async';
 }
 
 /** Piscina's refusal of a task when the queue is at maxQueue. */
@@ -65,6 +71,7 @@ export class FixedPool<T, R> {
       maxThreads: threads,
       maxQueue: options.maxQueue ?? MAX_QUEUE,
       concurrentTasksPerWorker: options.concurrentTasksPerWorker ?? 1,
+      atomics: options.atomics ?? 'sync',
     });
     this.startFailed = new Promise<never>((_, reject) => {
       this.failStart = reject;

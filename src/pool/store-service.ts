@@ -56,6 +56,8 @@ export class StoreService {
     this.pool = new FixedPool('store pool', new URL('./store-task.js', import.meta.url), data, threads, { op: 'ping' }, logger, {
       maxQueue: options.queue,
       concurrentTasksPerWorker: options.concurrency,
+      // PostgreSQL: each thread's pg.Pool has sockets whose events (a dropped idle connection, keepalives) must be served between tasks.
+      atomics: data.database === undefined ? 'sync' : 'async',
     });
     for (const port of ports) {
       servePort<StoreTask, StoreReply>(
