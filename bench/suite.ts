@@ -16,27 +16,29 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gitRevision } from './load/report.js';
 import { startBroker, type Broker } from './suite/broker.js';
-import { evaluate, evaluateRest, type TargetResult } from './suite/checks.js';
+import { evaluate, evaluateCluster, evaluateRest, type TargetResult } from './suite/checks.js';
 import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
 import { MANY_CHANNELS, REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestResult } from './suite/rest-writes.js';
 import { azure, AZURE_FULL, AZURE_QUICK, AZURE_SMOKE, type AzureResult } from './suite/azure.js';
+import { cluster, CLUSTER_FULL, CLUSTER_QUICK, CLUSTER_SMOKE, type ClusterResult } from './suite/cluster.js';
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'rest', 'azure'] as const;
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'rest', 'azure', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
 
 Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm,
-REST writes (SQLite on one node, PostgreSQL on two, bare PostgreSQL) and Azure Web PubSub group messages (reliable clients; publish on the bus and on REST),
+REST writes (SQLite on one node, PostgreSQL on two, bare PostgreSQL), Azure Web PubSub group messages (reliable clients; publish on the bus and on REST)
+and two nodes (cluster: fan-out and storm split over two nodes vs one node vs bare uWS),
 against the gateway and its baselines, and prints PASS/FAIL against the targets. Results:
 bench/results/. --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.
-storm, rest and azure measure the gateway alone (they need it in --only) and bring their own
-baselines: azure runs bare uWS's broadcast at the same load whatever --only says.`;
+storm, rest, azure and cluster measure the gateway alone (they need it in --only) and bring their own
+baselines: azure and cluster run bare uWS at the same load whatever --only says.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
   if (value === undefined) return [...allowed];
@@ -50,7 +52,7 @@ function parseList<T extends string>(value: string | undefined, allowed: readonl
   return items as T[];
 }
 
-/** The scenarios each target runs; the others (storm, rest, azure) start what they measure themselves. */
+/** The scenarios each target runs; the others (storm, rest, azure, cluster) start what they measure themselves. */
 const PER_TARGET: readonly Scenario[] = ['memory', 'fanout', 'broadcast', 'sweep'];
 
 async function runTarget(name: TargetName, scenarios: Scenario[], sizes: Sizes, broker: Broker, say: (l: string) => void): Promise<TargetResult> {
@@ -167,6 +169,8 @@ async function main(): Promise<void> {
   const restErrors: string[] = [];
   let azureResult: AzureResult | undefined;
   const azureErrors: string[] = [];
+  let clusterResult: ClusterResult | undefined;
+  const clusterErrors: string[] = [];
   try {
     for (const [i, name] of targets.entries()) {
       const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
@@ -186,6 +190,7 @@ async function main(): Promise<void> {
     stormRuns = await gatewayOnly('storm', stormErrors, (say) => storm(REPO_ROOT, broker.url, pick(STORM_SMOKE, STORM_QUICK, STORM_FULL), say));
     restResult = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say, restErrors));
     azureResult = await gatewayOnly('azure', azureErrors, (say) => azure(REPO_ROOT, broker.url, pick(AZURE_SMOKE, AZURE_QUICK, AZURE_FULL), say));
+    clusterResult = await gatewayOnly('cluster', clusterErrors, (say) => cluster(REPO_ROOT, broker.url, pick(CLUSTER_SMOKE, CLUSTER_QUICK, CLUSTER_FULL), say));
   } finally {
     await broker.stop();
     clearTimeout(watchdog);
@@ -207,13 +212,15 @@ async function main(): Promise<void> {
     },
     broker: broker.kind,
     targets: results,
-    checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS])],
+    checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS]), ...evaluateCluster(clusterResult)],
     storm: stormRuns,
     stormErrors,
     rest: restResult,
     restErrors,
     azure: azureResult,
     azureErrors,
+    cluster: clusterResult,
+    clusterErrors,
     skipped: [],
     durationS: (performance.now() - started) / 1000,
   };

@@ -11,6 +11,11 @@ interface ClientPoolOptions {
   readonly host: string;
   readonly port: number;
   /**
+   * Several servers (plain dialect): connection i opens to `ports[i % ports.length]`, so the
+   * clients split evenly over the nodes; absent: every connection to `port`.
+   */
+  readonly ports?: readonly number[];
+  /**
    * Path without the query: `/api/v1/stream`, or `/socket.io/` with the socketio dialect; with the
    * azure dialect the whole request target (`/client/hubs/<hub>?access_token=…`), device ids unused.
    */
@@ -86,12 +91,18 @@ export class ClientPool {
     if (dialect !== 'plain' && dialect !== 'socketio' && dialect !== 'azure') throw new Error(`unknown dialect "${String(dialect)}"`);
     if (dialect !== 'plain' && o.encoding !== 'json') throw new Error(`the ${dialect} dialect carries JSON only (encoding must be json)`);
     const threads = Math.max(1, Math.min(o.threads, o.connections.length));
+    if (o.ports !== undefined && (o.ports.length === 0 || dialect !== 'plain')) throw new Error('ports: one or more, plain dialect only');
     const shares: Array<Array<ReadonlyArray<string>>> = Array.from({ length: threads }, () => []);
-    o.connections.forEach((ids, i) => shares[i % threads].push(ids));
-    const slots = shares.map((share): WorkerSlot => {
+    const portShares: number[][] = Array.from({ length: threads }, () => []);
+    o.connections.forEach((ids, i) => {
+      shares[i % threads].push(ids);
+      if (o.ports) portShares[i % threads].push(o.ports[i % o.ports.length]);
+    });
+    const slots = shares.map((share, t): WorkerSlot => {
       const workerData: WorkerConfig = {
         host: o.host,
         port: o.port,
+        ...(o.ports ? { ports: portShares[t] } : {}),
         path: o.path,
         encoding: o.encoding,
         ...(dialect !== 'plain' ? { dialect } : {}),

@@ -248,7 +248,8 @@ async function openAll(): Promise<void> {
   const protocol = config.encoding;
   const openNext = async (): Promise<void> => {
     while (next < config.connections.length) {
-      const ids = config.connections[next++];
+      const index = next++;
+      const ids = config.connections[index];
       const query = ids.map(encodeURIComponent).join(',');
       try {
         const client =
@@ -258,7 +259,7 @@ async function openAll(): Promise<void> {
               ? await connectAzure(config.path)
               : await RawWsClient.connect({
                   host: config.host,
-                  port: config.port,
+                  port: config.ports?.[index] ?? config.port,
                   path: `${config.path}${config.path.includes('?') ? '&' : '?'}device_ids=${query}`,
                   protocol,
                   handshakeTimeoutMs: config.handshakeTimeoutMs,

@@ -52,6 +52,8 @@ async function mqttTelemetrySender(mqttUrl: string, ids: readonly string[]): Pro
 interface LoadSpec {
   readonly host: string;
   readonly port: number;
+  /** Several nodes: the connections split evenly over these ports (ClientPool's `ports`); absent: all on `port`. */
+  readonly ports?: readonly number[];
   readonly path: string;
   readonly dialect?: Dialect;
   /** Broker the server consumes; must be loopback. */
@@ -121,6 +123,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
   const pool = await ClientPool.start({
     host: s.host,
     port: s.port,
+    ...(s.ports ? { ports: s.ports } : {}),
     path: s.path,
     ...(s.dialect !== undefined && s.dialect !== 'plain' ? { dialect: s.dialect } : {}),
     encoding: s.encoding,

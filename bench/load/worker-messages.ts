@@ -21,6 +21,8 @@ export type Dialect = 'plain' | 'socketio' | 'azure';
 export interface WorkerConfig {
   readonly host: string;
   readonly port: number;
+  /** Plain dialect: each connection's port, parallel to `connections` (several nodes); absent: `port` for all. */
+  readonly ports?: readonly number[];
   /** Path without the query, e.g. `/api/v1/stream`. */
   readonly path: string;
   readonly encoding: Encoding;

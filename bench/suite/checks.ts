@@ -6,6 +6,7 @@
 import type { MemoryResult, RunNumbers, SweepResult } from './scenarios.js';
 import type { RestResult } from './rest-writes.js';
 import type { TargetName } from './targets.js';
+import type { ClusterResult } from './cluster.js';
 
 export interface TargetResult {
   readonly memory?: MemoryResult;
@@ -97,4 +98,33 @@ export function evaluateRest(rest: RestResult | undefined, channelCounts: readon
       note: lostNote,
     };
   });
+}
+
+/**
+ * Two nodes (scenario 8) under the fan-out targets that exist (issue "npm run bench"): p99 < 10 ms at
+ * ≥ 500 connections, and at 10,000 connections with 100,000 deliveries/s. No target of its own.
+ */
+export function evaluateCluster(cluster: ClusterResult | undefined): Check[] {
+  const runs = (cluster?.fanout ?? []).filter((f) => f.setup === 'two-nodes').map((f) => f.run);
+  const small = runs.find((r) => r.connections >= 500);
+  const big = runs.find((r) => r.connections >= 10_000);
+  const lostNote = (r: RunNumbers) => (r.lost ? `${r.lost} lost` : undefined);
+  return [
+    small
+      ? {
+          target: 'two nodes: p99 < 10 ms at ≥ 500 connections (json)',
+          measured: `${ms(small.latencyMs.p99)} at ${small.connections}`,
+          status: small.latencyMs.p99 < 10 && small.lost === 0 ? 'PASS' : 'FAIL',
+          note: lostNote(small),
+        }
+      : { target: 'two nodes: p99 < 10 ms at ≥ 500 connections (json)', measured: '—', status: 'n/a' },
+    big
+      ? {
+          target: 'two nodes: p99 < 10 ms at 10,000 connections, 100,000 deliveries/s',
+          measured: `${ms(big.latencyMs.p99)}, ${Math.round(big.deliveriesPerS).toLocaleString('en-US')}/s`,
+          status: big.latencyMs.p99 < 10 && big.deliveriesPerS >= 99_000 && big.lost === 0 ? 'PASS' : 'FAIL',
+          note: lostNote(big),
+        }
+      : { target: 'two nodes: p99 < 10 ms at 10,000 connections, 100,000 deliveries/s', measured: '—', status: 'n/a', note: 'full run only' },
+  ];
 }

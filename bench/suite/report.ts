@@ -5,6 +5,7 @@ import type { StormRun } from './storm.js';
 import { MANY_CHANNELS, type RestResult } from './rest-writes.js';
 import { AZURE_ROUTE_LABELS, keptUp, type AzureResult, type AzureRow } from './azure.js';
 import { TARGET_SPECS, type TargetName } from './targets.js';
+import type { ClusterResult, ClusterSetup } from './cluster.js';
 
 export interface SuiteResult {
   readonly benchmark: 'suite';
@@ -22,6 +23,8 @@ export interface SuiteResult {
   readonly restErrors?: string[];
   readonly azure?: AzureResult;
   readonly azureErrors?: string[];
+  readonly cluster?: ClusterResult;
+  readonly clusterErrors?: string[];
   readonly skipped: ReadonlyArray<{ readonly scenario: string; readonly why: string }>;
   readonly durationS: number;
 }
@@ -139,6 +142,7 @@ export function formatSuite(r: SuiteResult): string {
   }
   if (r.rest || r.restErrors?.length) lines.push('', ...formatRest(r.rest, r.restErrors ?? []));
   if (r.azure || r.azureErrors?.length) lines.push('', ...formatAzure(r.azure, r.azureErrors ?? []));
+  if (r.cluster || r.clusterErrors?.length) lines.push('', ...formatCluster(r.cluster, r.clusterErrors ?? []));
   for (const s of r.skipped) lines.push('', `${s.scenario}: not run: ${s.why}`);
   lines.push('', 'Targets');
   for (const c of r.checks) lines.push(`  ${padEnd(c.status, 5)} ${padEnd(c.target, 58)} ${c.measured}${c.note ? `  (${c.note})` : ''}`);
@@ -310,6 +314,103 @@ function formatRest(rest: RestResult | undefined, errors: readonly string[]): st
       ].join(' '),
     );
     for (const e of w.errors) lines.push(`  error: ${e}`);
+  }
+  for (const e of errors) lines.push(`  error: ${e}`);
+  return lines;
+}
+
+const CLUSTER_LABELS: Readonly<Record<ClusterSetup, string>> = {
+  'uws-bare': 'bare uWS (ceiling)',
+  'one-node': 'gateway, one node',
+  'two-nodes': 'gateway, two nodes',
+};
+
+const CLUSTER_HEADER = [
+  padEnd('setup', 24),
+  pad('conns', 7),
+  pad('rate', 6),
+  pad('p50', 7),
+  pad('p90', 7),
+  pad('p99', 7),
+  pad('p99.9', 7),
+  pad('deliv/s', 10),
+  pad('lost', 7),
+  pad('confl', 6),
+  pad('srv%', 6),
+  pad('µs/d', 6),
+  pad('RSS MB', 6),
+  pad('cli%', 6),
+  pad('÷ 1 node', 8),
+  pad('÷ uWS', 6),
+  pad('µs/d×', 6),
+].join(' ');
+
+/** 8. Two nodes: each row with its ratios to one node and to bare uWS at the same connections. */
+function formatCluster(c: ClusterResult | undefined, errors: readonly string[]): string[] {
+  const lines = [
+    '8. Two nodes on one broker: the same clients (each watching 5 of 1,000 devices, JSON) on one gateway node, split half and half over',
+    "   two nodes (same environment, one GATEWAY_CLUSTER_KEY, no database: telemetry rides the bus), and on bare uWS; all on this machine's cores.",
+    "   srv% / µs/d = all nodes together; ÷ 1 node = deliveries/s ÷ one node's (p99 ÷ in the → line); ÷ uWS = deliveries/s ÷ bare uWS's; µs/d× = µs/d ÷ bare uWS's",
+  ];
+  if (c) {
+    lines.push(CLUSTER_HEADER);
+    const find = (setup: ClusterSetup, connections: number) => c.fanout.find((f) => f.setup === setup && f.run.connections === connections)?.run;
+    const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? (a / b).toFixed(2) : '');
+    for (const { setup, run: r, nodes } of c.fanout) {
+      const l = r.latencyMs;
+      const one = setup === 'two-nodes' ? find('one-node', r.connections) : undefined;
+      const uws = setup !== 'uws-bare' ? find('uws-bare', r.connections) : undefined;
+      lines.push(
+        [
+          padEnd(CLUSTER_LABELS[setup], 24),
+          pad(n(r.connections), 7),
+          pad(n(r.rate), 6),
+          pad(n(l.p50, 2), 7),
+          pad(n(l.p90, 2), 7),
+          pad(n(l.p99, 2), 7),
+          pad(n(l.p999, 2), 7),
+          pad(n(r.deliveriesPerS), 10),
+          pad(n(r.lost), 7),
+          pad(n(r.serverConflations), 6),
+          pad(n(r.serverCpuPct), 6),
+          pad(n(r.serverUsPerDelivery, 1), 6),
+          pad(n(r.serverRssMb), 6),
+          pad(n(r.clientCpuPct), 6),
+          pad(ratio(r.deliveriesPerS, one?.deliveriesPerS), 8),
+          pad(ratio(r.deliveriesPerS, uws?.deliveriesPerS), 6),
+          pad(ratio(r.serverUsPerDelivery, uws?.serverUsPerDelivery), 6),
+        ].join(' '),
+      );
+      if (nodes && nodes.length > 1)
+        lines.push(`    per node: ${nodes.map((x, i) => `${'AB'[i] ?? i} ${n(x.connections)} connections, ${n(x.deliveries)} deliveries`).join('; ')}`);
+      for (const e of r.errors) lines.push(`  error: ${e}`);
+    }
+    for (const connections of [...new Set(c.fanout.map((f) => f.run.connections))]) {
+      const two = find('two-nodes', connections);
+      const one = find('one-node', connections);
+      const uws = find('uws-bare', connections);
+      if (!two || !one) continue;
+      lines.push(
+        `  → ${n(connections)} connections, two nodes ÷ one node: deliveries/s ${ratio(two.deliveriesPerS, one.deliveriesPerS)}×, p50 ${ratio(two.latencyMs.p50, one.latencyMs.p50)}×, ` +
+          `p99 ${ratio(two.latencyMs.p99, one.latencyMs.p99)}×, CPU per delivery ${ratio(two.serverUsPerDelivery, one.serverUsPerDelivery)}×` +
+          (uws ? `; p99 ÷ bare uWS: one node ${ratio(one.latencyMs.p99, uws.latencyMs.p99)}×, two nodes ${ratio(two.latencyMs.p99, uws.latencyMs.p99)}×` : ''),
+      );
+    }
+    if (c.storm.length) {
+      lines.push('   Storm: authenticated connects (HS256, checked inline) to /ws/connect during a fan-out, both split half and half over the nodes');
+      lines.push(
+        `  ${padEnd('nodes', 14)} ${pad('connects', 9)} ${pad('connects/s', 11)} ${pad('÷ 1 node', 9)} ${pad('stream p50', 11)} ${pad('p99', 8)} ${pad('p99.9', 8)} ${pad('lost', 6)}`,
+      );
+      const single = c.storm.find((s) => s.nodes === 1);
+      for (const s of c.storm) {
+        lines.push(
+          `  ${padEnd(s.nodes === 1 ? 'one node' : 'two nodes', 14)} ${pad(n(s.connects), 9)} ${pad(n(s.connectsPerS), 11)} ${pad(s.nodes > 1 ? ratio(s.connectsPerS, single?.connectsPerS) : '', 9)} ` +
+            `${pad(n(s.streamLatencyMs.p50, 2), 11)} ${pad(n(s.streamLatencyMs.p99, 2), 8)} ${pad(n(s.streamLatencyMs.p999, 2), 8)} ${pad(n(s.streamLost), 6)}` +
+            (s.perNode.length > 1 ? `  (accepted: ${s.perNode.map((x) => n(x.connections)).join(' + ')})` : '') +
+            (s.errors.length ? `  (${s.errors[0]})` : ''),
+        );
+      }
+    }
   }
   for (const e of errors) lines.push(`  error: ${e}`);
   return lines;

@@ -97,6 +97,8 @@ interface LoadShape {
   readonly devices: number;
   readonly rate: number;
   readonly encoding: Encoding;
+  /** Several nodes: the connections split evenly over these ports; default: all on the target's port. */
+  readonly ports?: readonly number[];
   /** Default: the telemetry publisher (gps/<id>). */
   readonly sender?: () => Promise<MessageSender>;
   /** Azure dialect's acknowledgements (worker-messages.ts). */
@@ -149,6 +151,7 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Ru
   const run: LoadOutcome = await runLoad({
     host: '127.0.0.1',
     port: target.server.port,
+    ...(shape.ports ? { ports: shape.ports } : {}),
     path: target.spec.path,
     dialect: target.spec.dialect,
     mqttUrl: target.mqttUrl,

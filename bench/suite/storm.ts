@@ -12,7 +12,7 @@ import { startGateway } from '../load/gateway-process.js';
 import { BUCKET_MS, RANGE_MS, runLoad } from '../load/load-run.js';
 import type { LatencySummary } from '../load/histogram.js';
 
-interface StormSizes {
+export interface StormSizes {
   readonly streamConnections: number;
   readonly stormConnections: number;
   readonly rate: number;
@@ -35,7 +35,83 @@ export interface StormRun {
   readonly errors: string[];
 }
 
-const SECRET = 'bench-secret-with-at-least-32-bytes-long';
+export const SECRET = 'bench-secret-with-at-least-32-bytes-long';
+
+/** An HS256 token for /ws/connect, signed with SECRET. */
+export const hs256Token = (): Promise<string> =>
+  new SignJWT({ roles: ['bench'] }).setProtectedHeader({ alg: 'HS256' }).setSubject('bench').setExpirationTime('1h').sign(new TextEncoder().encode(SECRET));
+
+export type StormNumbers = Omit<StormRun, 'mode' | 'alg'>;
+
+/**
+ * One storm on running nodes: a `streamConnections` fan-out, and once its window opens
+ * `stormConnections` connects to /ws/connect with `token`; both split evenly over `ports`
+ * (connection i to ports[i % ports.length]).
+ */
+export async function stormDuringFanout(o: {
+  readonly ports: readonly number[];
+  readonly mqttUrl: string;
+  readonly token: string;
+  readonly sizes: StormSizes;
+}): Promise<StormNumbers> {
+  const { sizes } = o;
+  let connects = 0;
+  let connectMs = 0;
+  const errors: string[] = [];
+  const load = await runLoad({
+    host: '127.0.0.1',
+    port: o.ports[0],
+    ...(o.ports.length > 1 ? { ports: o.ports } : {}),
+    path: '/api/v1/stream',
+    mqttUrl: o.mqttUrl,
+    encoding: 'json',
+    connections: sizes.streamConnections,
+    perConn: 5,
+    devices: 1000,
+    rate: sizes.rate,
+    warmupS: sizes.warmupS,
+    durationS: sizes.durationS,
+    drainTimeoutS: 5,
+    clientThreads: 1,
+    openConcurrency: 200,
+    connected: () => {
+      // The storm starts with the measured window and overlaps it.
+      setTimeout(() => {
+        const started = performance.now();
+        ClientPool.start({
+          host: '127.0.0.1',
+          port: o.ports[0],
+          ...(o.ports.length > 1 ? { ports: o.ports } : {}),
+          path: `/ws/connect?token=${o.token}`,
+          encoding: 'json',
+          connections: Array.from({ length: sizes.stormConnections }, () => ['x']),
+          threads: 1,
+          openConcurrency: 500,
+          handshakeTimeoutMs: 30_000,
+          bucketMs: BUCKET_MS,
+          rangeMs: RANGE_MS,
+        }).then(
+          async (pool) => {
+            connectMs = performance.now() - started;
+            connects = sizes.stormConnections;
+            await pool.terminate();
+          },
+          (err: Error) => errors.push(`storm: ${err.message.split('\n')[0]}`),
+        );
+      }, sizes.warmupS * 1000);
+    },
+  });
+  // The storm may outlast the window on a slow machine; wait for it (bounded).
+  const deadline = Date.now() + 60_000;
+  while (connects === 0 && errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return {
+    connects,
+    connectsPerS: connectMs > 0 ? connects / (connectMs / 1000) : 0,
+    streamLatencyMs: load.histogram.summary(),
+    streamLost: Math.max(0, load.expected - load.counters.measured),
+    errors: [...errors, ...load.errors],
+  };
+}
 
 export async function storm(repoRoot: string, mqttUrl: string, sizes: StormSizes, say: (l: string) => void): Promise<StormRun[]> {
   const dir = mkdtempSync(join(tmpdir(), 'bench-keys-'));
@@ -43,11 +119,7 @@ export async function storm(repoRoot: string, mqttUrl: string, sizes: StormSizes
     const es = await generateKeyPair('ES256', { extractable: true });
     writeFileSync(join(dir, 'es256.pem'), await exportSPKI(es.publicKey));
     const tokens = {
-      HS256: await new SignJWT({ roles: ['bench'] })
-        .setProtectedHeader({ alg: 'HS256' })
-        .setSubject('bench')
-        .setExpirationTime('1h')
-        .sign(new TextEncoder().encode(SECRET)),
+      HS256: await hs256Token(),
       ES256: await new SignJWT({ roles: ['bench'] }).setProtectedHeader({ alg: 'ES256' }).setSubject('bench').setExpirationTime('1h').sign(es.privateKey),
     };
     const runs: StormRun[] = [];
@@ -70,62 +142,8 @@ export async function storm(repoRoot: string, mqttUrl: string, sizes: StormSizes
           throw new Error(`gateway (storm ${mode}): ${err.message}`);
         });
         try {
-          let connects = 0;
-          let connectMs = 0;
-          const errors: string[] = [];
-          const load = await runLoad({
-            host: '127.0.0.1',
-            port: gateway.port,
-            path: '/api/v1/stream',
-            mqttUrl,
-            encoding: 'json',
-            connections: sizes.streamConnections,
-            perConn: 5,
-            devices: 1000,
-            rate: sizes.rate,
-            warmupS: sizes.warmupS,
-            durationS: sizes.durationS,
-            drainTimeoutS: 5,
-            clientThreads: 1,
-            openConcurrency: 200,
-            connected: () => {
-              // The storm starts with the measured window and overlaps it.
-              setTimeout(() => {
-                const started = performance.now();
-                ClientPool.start({
-                  host: '127.0.0.1',
-                  port: gateway.port,
-                  path: `/ws/connect?token=${tokens[alg]}`,
-                  encoding: 'json',
-                  connections: Array.from({ length: sizes.stormConnections }, () => ['x']),
-                  threads: 1,
-                  openConcurrency: 500,
-                  handshakeTimeoutMs: 30_000,
-                  bucketMs: BUCKET_MS,
-                  rangeMs: RANGE_MS,
-                }).then(
-                  async (pool) => {
-                    connectMs = performance.now() - started;
-                    connects = sizes.stormConnections;
-                    await pool.terminate();
-                  },
-                  (err: Error) => errors.push(`storm: ${err.message.split('\n')[0]}`),
-                );
-              }, sizes.warmupS * 1000);
-            },
-          });
-          // The storm may outlast the window on a slow machine; wait for it (bounded).
-          const deadline = Date.now() + 60_000;
-          while (connects === 0 && errors.length === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-          runs.push({
-            mode,
-            alg,
-            connects,
-            connectsPerS: connectMs > 0 ? connects / (connectMs / 1000) : 0,
-            streamLatencyMs: load.histogram.summary(),
-            streamLost: Math.max(0, load.expected - load.counters.measured),
-            errors: [...errors, ...load.errors],
-          });
+          const run = await stormDuringFanout({ ports: [gateway.port], mqttUrl, token: tokens[alg], sizes });
+          runs.push({ mode, alg, ...run });
         } finally {
           await gateway.stop();
         }

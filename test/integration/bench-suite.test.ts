@@ -13,7 +13,7 @@ const run = promisify(execFile);
 
 describe('npm run bench (smoke sizes)', () => {
   it('measures the gateway and the three baselines, and writes JSON and charts', async () => {
-    // Scenario 6 (REST writes) has its own test below.
+    // Scenarios 6 (REST writes) and 8 (two nodes) have their own tests below.
     const scenarios = 'memory,fanout,broadcast,sweep,storm,azure';
     const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke', '--scenarios', scenarios], {
       timeout: 170_000,
@@ -60,7 +60,7 @@ describe('npm run bench (smoke sizes)', () => {
       expect(row.run.clientAcks, route).toBeGreaterThan(0);
     }
     expect(result.checks.map((c: { status: string }) => c.status)).toEqual(expect.arrayContaining(['n/a']));
-    expect(result.checks).toHaveLength(9);
+    expect(result.checks).toHaveLength(11);
     expect(stdout).toMatch(/Targets\n/);
     expect(stdout).toMatch(/1\. Fan-out/);
     expect(stdout).toMatch(/gw ×/);
@@ -108,4 +108,43 @@ describe('npm run bench (smoke sizes)', () => {
     expect(stdout).toMatch(/6\. REST writes/);
     expect(stdout).toMatch(/^postgres \(A → B\) +16 /m);
   }, 180_000);
+
+  it('measures two nodes against one node and bare uWS: the fan-out split over both, and a storm spread over both', async () => {
+    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke', '--only', 'gateway', '--scenarios', 'cluster'], {
+      timeout: 110_000,
+      maxBuffer: 16 * 1024 * 1024,
+    }).catch((err: { code: number; stdout: string; stderr: string }) => err);
+    const { stdout } = outcome as { stdout: string };
+    expect([undefined, 0, 1]).toContain((outcome as { code?: number }).code);
+    const json = `${REPO_ROOT}${/^results: ([^,\n]+\.json)/m.exec(stdout)![1]}`;
+    onTestFinished(() => rmSync(json, { force: true }));
+    const result = JSON.parse(readFileSync(json, 'utf8'));
+
+    expect(result.clusterErrors).toEqual([]);
+    const fanout = result.cluster.fanout as any[];
+    expect(fanout.map((f) => `${f.setup}/${f.run.connections}`)).toEqual(['uws-bare/40', 'one-node/40', 'two-nodes/40']);
+    for (const { setup, run: r } of fanout) {
+      expect(r.errors, setup).toEqual([]);
+      expect(r.received, setup).toBeGreaterThan(0);
+      expect(r.lost, setup).toBe(0);
+      expect(r.serverUsPerDelivery, setup).toBeGreaterThan(0);
+    }
+    // Half the clients on each node, and each node delivered to its own.
+    const two = fanout.find((f) => f.setup === 'two-nodes');
+    expect(two.nodes.map((x: { connections: number }) => x.connections)).toEqual([20, 20]);
+    for (const x of two.nodes) expect(x.deliveries).toBeGreaterThan(0);
+    // The storm: every connect made, on one node and half on each of two (20 stream + 40 storm connections in all).
+    expect(result.cluster.storm.map((s: { nodes: number }) => s.nodes)).toEqual([1, 2]);
+    for (const s of result.cluster.storm) {
+      expect(s.errors).toEqual([]);
+      expect(s.connects).toBe(40);
+      expect(s.streamLost).toBe(0);
+      expect(s.perNode.map((x: { connections: number }) => x.connections)).toEqual(s.nodes === 1 ? [60] : [30, 30]);
+    }
+    const checks = result.checks.filter((c: { target: string }) => c.target.startsWith('two nodes'));
+    expect(checks.map((c: { status: string }) => c.status)).toEqual(['n/a', 'n/a']);
+    expect(stdout).toMatch(/8\. Two nodes/);
+    expect(stdout).toMatch(/^gateway, two nodes +40 /m);
+    expect(stdout).toMatch(/two nodes ÷ one node: deliveries\/s/);
+  }, 120_000);
 });
