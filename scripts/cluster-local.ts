@@ -137,7 +137,7 @@ interface Proc {
   readonly child: ChildProcess;
   readonly exited: Promise<number | null>;
   readonly log: string;
-  failure(): Error | undefined;
+  readonly failure: () => Error | undefined;
 }
 
 function run(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Proc {
@@ -373,7 +373,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
           p.child.stdout!.on('data', onData);
           void p.exited.then(() => {
             clearTimeout(timer);
-            reject(p.failure());
+            reject(p.failure() ?? new Error(`${n} exited before it listened (log ${p.log})`));
           });
         });
         local.set(n, port);
