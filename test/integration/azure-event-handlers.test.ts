@@ -105,7 +105,7 @@ describe('Azure upstream event handlers, with the official @azure/web-pubsub-exp
     await new Promise((r) => app.server.close(r));
   });
 
-  async function gateway(): Promise<GatewayProcess> {
+  async function gateway(extra: Record<string, string> = {}): Promise<GatewayProcess> {
     const template = `${app.url}/api/webpubsub/hubs/{hub}/`;
     const setting = { urlTemplate: template, userEventPattern: '*', systemEvents: ['connect', 'connected', 'disconnected'] };
     return startAzureGateway({
@@ -113,6 +113,7 @@ describe('Azure upstream event handlers, with the official @azure/web-pubsub-exp
       GATEWAY_AZURE_EVENT_HANDLERS: JSON.stringify({ chat: [setting], denied: [setting] }),
       GATEWAY_AZURE_WEBHOOK_ORIGIN: ORIGIN,
       GATEWAY_AZURE_EVENT_HANDLER_TIMEOUT_MS: '1000',
+      ...extra,
     });
   }
 
@@ -184,6 +185,34 @@ describe('Azure upstream event handlers, with the official @azure/web-pubsub-exp
 
     expect(await metric(gw, 'azure_upstream_requests_total')).toBeGreaterThanOrEqual(9);
     expect(await metric(gw, 'azure_upstream_failures_total')).toBeGreaterThanOrEqual(1);
+  });
+
+  it('with two edge threads and the reliable protocol, each event is posted once, by the thread holding the connection', async () => {
+    gw = await gateway({ GATEWAY_THREADS: '2' });
+    onTestFinished(async () => void (await gw.stop()));
+    const svc = serviceClient(gw, 'chat');
+    const clients = await Promise.all(
+      [0, 1, 2, 3].map(async (i) => {
+        const client = new WebPubSubClient(
+          { getClientAccessUrl: async () => (await svc.getClientAccessToken({ userId: `r${i}` })).url },
+          { autoReconnect: false },
+        );
+        const connected = new Promise<{ connectionId: string }>((r) => client.on('connected', r));
+        const inbox = collect(client);
+        onTestFinished(() => client.stop());
+        await client.start();
+        return { client, inbox, id: (await connected).connectionId };
+      }),
+    );
+    for (const [i, c] of clients.entries()) await c.client.sendEvent('echo', `n${i}`, 'text');
+    for (const [i, c] of clients.entries()) {
+      const [reply] = await c.inbox.until(1);
+      expect([reply.kind, reply.data]).toEqual(['serverData', `echo:n${i}`]); // reliable: carried with a sequenceId, acked
+    }
+    const ids = clients.map((c) => c.id);
+    await eventually(async () => ids.every((id) => app.seen.connected.some((e) => e.context.connectionId === id)), 5_000, 'connected events');
+    const count = (list: { context: { connectionId: string } }[], id: string) => list.filter((e) => e.context.connectionId === id).length;
+    for (const id of ids) expect([count(app.seen.connects, id), count(app.seen.connected, id), count(app.seen.userEvents, id)]).toEqual([1, 1, 1]);
   });
 
   it('a connect handler that refuses, or does not answer in time, refuses the connection; no connected or disconnected follows', async () => {
