@@ -102,6 +102,7 @@ describe('Azure upstream event handlers, with the official @azure/web-pubsub-exp
     app = await startApp();
   });
   afterAll(async () => {
+    app.server.closeAllConnections();
     await new Promise((r) => app.server.close(r));
   });
 

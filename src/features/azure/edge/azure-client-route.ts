@@ -14,7 +14,10 @@
  * webpubsub.joinLeaveGroup[.<group>], sendToGroup needs webpubsub.sendToGroup[.<group>]; a refused
  * request with an ackId gets `{"type":"ack","success":false,"error":{"name":"Forbidden"}}`.
  * Group messages and membership changes cross the bus (<GATEWAY_AZURE_TOPIC>/<hub>), so members
- * on other threads and nodes get them; `event` requests go to <GATEWAY_AZURE_TOPIC>/<hub>/events/<event>.
+ * on other threads and nodes get them; `event` requests go to <GATEWAY_AZURE_TOPIC>/<hub>/events/<event>,
+ * and, with the hub's event handlers set (GATEWAY_AZURE_EVENT_HANDLERS), to its upstream, whose answer
+ * goes back to the client before the ack; the `connect` event there may set the userId, groups,
+ * roles and subprotocol of a new connection, or refuse it (azure-upstream.ts).
  */
 import type { ClientAddresses } from '../../../edge/client-address.js';
 import { randomBytes } from 'node:crypto';
@@ -265,8 +268,9 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
         return;
       case 'event': {
         publishEvent(conn, r.event, r.dataType, r.data);
-        const answer =
-          upstream?.userEvent(conn, r.event, r.dataType, r.dataType === 'binary' ? Buffer.from(r.data, 'base64') : Buffer.from(r.data, 'utf8')) ?? null;
+        const answer = upstream?.serves(conn.hub)
+          ? upstream.userEvent(conn, r.event, r.dataType, r.dataType === 'binary' ? Buffer.from(r.data, 'base64') : Buffer.from(r.data, 'utf8'))
+          : null;
         if (answer === null) ack(ws, r.ackId);
         else answered(conn, answer, r.ackId);
         return;
@@ -303,7 +307,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     if (conn.mode === null) {
       publishEvent(conn, 'message', dataType, isBinary ? bytes.toString('base64') : bytes.toString('utf8'));
       // a copy: uWS detaches the frame's memory when this handler returns
-      const answer = upstream?.userEvent(conn, 'message', dataType, Buffer.from(bytes)) ?? null;
+      const answer = upstream?.serves(conn.hub) ? upstream.userEvent(conn, 'message', dataType, Buffer.from(bytes)) : null;
       if (answer !== null) answered(conn, answer, undefined);
       return;
     }
