@@ -1,4 +1,5 @@
 /** The validated, frozen configuration passed to every component (and to every thread). */
+import type { EventHandlers } from '../features/azure/event-handlers.js';
 import type { AclConfig } from '../auth/acl.js';
 import type { JwtConfig } from '../auth/jwt-verifier.js';
 import type { ShareTokenConfig } from '../auth/share-tokens.js';
@@ -148,6 +149,13 @@ export interface AzureConfig {
   readonly sessionTtlS: number;
   /** A real service's connection string: trip events are also sent there. */
   readonly outbound: string | undefined;
+  /** Upstream event handlers per hub (GATEWAY_AZURE_EVENT_HANDLERS); empty: none. */
+  readonly eventHandlers: EventHandlers;
+  readonly eventHandlerTimeoutMs: number;
+  /** Upstream events waiting or in flight per edge thread. */
+  readonly eventQueue: number;
+  /** The WebHook-Request-Origin sent to event handlers. */
+  readonly webhookOrigin: string;
 }
 
 export interface TripsConfig {

@@ -26,6 +26,7 @@ import type {
 } from './config.js';
 import { HUB_NAME } from '../features/azure/commands.js';
 import { parseConnectionString } from '../features/azure/connection-string.js';
+import { parseEventHandlers, type EventHandlers } from '../features/azure/event-handlers.js';
 import { TRIPS_CHANNEL } from '../features/channels/channel-config.js';
 import { DEFAULT_CHANNELS, parseChannelsConfig } from '../features/channels/channel-config.js';
 import { GatewayError } from '../errors/gateway-error.js';
@@ -234,7 +235,40 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
     topic,
     sessionTtlS: int('GATEWAY_AZURE_SESSION_TTL_S')!,
     outbound,
+    eventHandlers: loadEventHandlers(str, (hub) => hubs === null || hubs.includes(hub)),
+    eventHandlerTimeoutMs: int('GATEWAY_AZURE_EVENT_HANDLER_TIMEOUT_MS')!,
+    eventQueue: int('GATEWAY_AZURE_EVENT_QUEUE')!,
+    webhookOrigin: webhookOrigin(str),
   };
+}
+
+function loadEventHandlers(str: StrReader, served: (hub: string) => boolean): EventHandlers {
+  const v = spec('GATEWAY_AZURE_EVENT_HANDLERS');
+  const text = str('GATEWAY_AZURE_EVENT_HANDLERS');
+  if (text === undefined) return {};
+  const json = text.startsWith('@') ? readFile(v, text.slice(1)) : text;
+  let value: unknown;
+  try {
+    value = JSON.parse(json);
+  } catch (err) {
+    invalid(v, `is not valid JSON: ${(err as Error).message}`, text.slice(0, 60));
+  }
+  try {
+    return parseEventHandlers(value, served);
+  } catch (err) {
+    invalid(v, (err as Error).message, text.slice(0, 60));
+  }
+}
+
+function webhookOrigin(str: StrReader): string {
+  const given = str('GATEWAY_AZURE_WEBHOOK_ORIGIN');
+  if (given !== undefined) {
+    if (!/^[A-Za-z0-9.-]+(:\d{1,5})?$/.test(given)) invalid(spec('GATEWAY_AZURE_WEBHOOK_ORIGIN'), 'must be a host name, with an optional :port', given);
+    return given.toLowerCase();
+  }
+  const publicUrl = str('GATEWAY_PUBLIC_URL');
+  if (publicUrl !== undefined && /^https?:\/\/[^/]+/.test(publicUrl)) return new URL(publicUrl).host.toLowerCase();
+  return hostname().toLowerCase();
 }
 
 function loadEvents(int: IntReader, str: StrReader, trips: TripsConfig): EventsConfig {

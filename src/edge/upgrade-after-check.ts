@@ -32,16 +32,24 @@ export function upgradeNow<T>(res: HttpResponse, req: HttpRequest, context: us_s
 
 /**
  * Runs `work` (which must not touch `req`) and upgrades with the userData it resolves to, unless
- * the client went away meanwhile. `echo` is the negotiated subprotocol. A GatewayError thrown by
+ * the client went away meanwhile. `echo` is the negotiated subprotocol (or how to read it from the
+ * userData, when the work chooses it). A GatewayError thrown by
  * `work` refuses the upgrade with its status (routes that report errors in-band resolve instead).
  */
-export function upgradeAfter<T>(res: HttpResponse, req: HttpRequest, context: us_socket_context_t, echo: string, work: () => Promise<T>, logger: Logger): void {
+export function upgradeAfter<T>(
+  res: HttpResponse,
+  req: HttpRequest,
+  context: us_socket_context_t,
+  echo: string | ((userData: T) => string),
+  work: () => Promise<T>,
+  logger: Logger,
+): void {
   const key = req.getHeader('sec-websocket-key');
   const extensions = req.getHeader('sec-websocket-extensions');
   const state = watchAbort(res);
   work().then(
     (userData) => {
-      if (!state.aborted) res.upgrade(userData, key, echo, extensions, context);
+      if (!state.aborted) res.upgrade(userData, key, typeof echo === 'string' ? echo : echo(userData), extensions, context);
     },
     (err: unknown) => {
       if (err instanceof GatewayError) {

@@ -127,6 +127,10 @@ export const EDGE_METRICS = [
   { key: 'azure_messages_lost_total', kind: 'counter', help: 'Azure messages a client never acknowledged when its session ended (expired detached, or over 1000 messages / 16 MB unacknowledged).' },
   { key: 'azure_rest_requests_total', kind: 'counter', help: 'Requests to the Azure Web PubSub REST data plane (/api/hubs/...).' },
   { key: 'azure_rest_errors_total', kind: 'counter', help: 'Azure REST requests answered with an error status (401 token, 400 request, 404, 413).' },
+  { key: 'azure_upstream_requests_total', kind: 'counter', help: 'Events posted to Azure upstream event handlers (connect, connected, disconnected, user events), retries not counted.' },
+  { key: 'azure_upstream_failures_total', kind: 'counter', help: 'Upstream events that failed: timeout, network error, non-2xx answer (after the retries of connected/disconnected); a failed connect refuses the client, a failed user event drops the connection.' },
+  { key: 'azure_upstream_dropped_total', kind: 'counter', help: 'Upstream events not posted: the edge thread\'s queue was full (GATEWAY_AZURE_EVENT_QUEUE), or the handler failed the abuse-protection check (see azure_upstream_validation_failures_total).' },
+  { key: 'azure_upstream_validation_failures_total', kind: 'counter', help: 'Abuse-protection checks (OPTIONS with WebHook-Request-Origin) an upstream failed: no WebHook-Allowed-Origin naming GATEWAY_AZURE_WEBHOOK_ORIGIN or *, an error or a timeout. The upstream is not used; checked again after 30 s.' },
   { key: 'trip_events_delivered_total', kind: 'counter', help: 'Trip events (docs/compat/trips.md) handed to Azure group members on this edge, counted once per event and edge.' },
   { key: 'trip_delivery_latency_ms_total', kind: 'counter', help: 'Sum over trip events of the ms from the REST write to the hand-off to the sockets (divide by trip_events_delivered_total for the mean).' },
 ] as const satisfies readonly MetricSpec[];

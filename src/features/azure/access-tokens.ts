@@ -17,6 +17,8 @@ interface ClientGrant {
   readonly groups: readonly string[];
   /** ms since the epoch */
   readonly expiresAt: number;
+  /** The token's claims, for the upstream `connect` event. */
+  readonly claims?: Readonly<Record<string, unknown>>;
 }
 
 interface ClientTokenRequest {
@@ -82,6 +84,7 @@ export class AzureAccessTokens {
       roles: list(payload.role),
       groups: list(payload['webpubsub.group']),
       expiresAt: payload.exp! * 1000,
+      claims: payload,
     };
   }
 

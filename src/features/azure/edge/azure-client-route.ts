@@ -14,7 +14,10 @@
  * webpubsub.joinLeaveGroup[.<group>], sendToGroup needs webpubsub.sendToGroup[.<group>]; a refused
  * request with an ackId gets `{"type":"ack","success":false,"error":{"name":"Forbidden"}}`.
  * Group messages and membership changes cross the bus (<GATEWAY_AZURE_TOPIC>/<hub>), so members
- * on other threads and nodes get them; `event` requests go to <GATEWAY_AZURE_TOPIC>/<hub>/events/<event>.
+ * on other threads and nodes get them; `event` requests go to <GATEWAY_AZURE_TOPIC>/<hub>/events/<event>,
+ * and, with the hub's event handlers set (GATEWAY_AZURE_EVENT_HANDLERS), to its upstream, whose answer
+ * goes back to the client before the ack; the `connect` event there may set the userId, groups,
+ * roles and subprotocol of a new connection, or refuse it (azure-upstream.ts).
  */
 import type { ClientAddresses } from '../../../edge/client-address.js';
 import { randomBytes } from 'node:crypto';
@@ -23,7 +26,7 @@ import type { Logger } from 'pino';
 import type { AzureAccessTokens } from '../access-tokens.js';
 import { parseClientRequest, type ClientRequest } from '../client-requests.js';
 import { encodeAzureMessage, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../commands.js';
-import { ackFrame, PONG_FRAME, type AckError, type DataType } from '../frames.js';
+import { ackFrame, PONG_FRAME, renderMessage, type AckError, type DataType } from '../frames.js';
 import { allows } from '../permissions.js';
 import type { GatewayConfig } from '../../../config/config.js';
 import { CLOSE } from '../../../errors/close-codes.js';
@@ -44,6 +47,7 @@ import {
 } from './azure-connection.js';
 import type { AzureSessions } from './azure-sessions.js';
 import type { AzureDirectory } from './azure-directory.js';
+import type { AzureUpstream, ConnectContext, UserEventAnswer } from './azure-upstream.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { BadFrames, uwsFrameCap, type FrameAnswer } from '../../../edge/bad-frames.js';
 import { admitUpgrade, socketOptions, takeFrame } from '../../../edge/connection-guards.js';
@@ -66,12 +70,14 @@ export interface AzureClientRouteDeps {
   readonly isClosing: () => boolean;
   /** Publishes on the bus (QoS 1). */
   readonly publish: (topic: string, payload: string | Uint8Array) => void;
+  /** The hubs' upstream event handlers (GATEWAY_AZURE_EVENT_HANDLERS); absent: none. */
+  readonly upstream?: AzureUpstream;
 }
 
 const newId = () => randomBytes(15).toString('base64url');
 
 export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRouteDeps): void {
-  const { config, sessions: azure, tokens, stats, logger } = deps;
+  const { config, sessions: azure, tokens, stats, logger, upstream } = deps;
   const badFrames = new BadFrames('/client/hubs/{hub}', config.edge.maxBadFramesPerMinute, stats, logger);
   const gate = { limits: config.limits, ipBuckets: deps.ipBuckets, clients: deps.clients, stats, isClosing: deps.isClosing };
   const topic = config.azure.topic;
@@ -140,16 +146,14 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     }
 
     const token = req.getQuery('access_token') ?? bearerToken(req.getHeader('authorization'));
-    let mode: SimpleMode = null;
-    if (kind === SIMPLE && req.getQuery('webpubsub_mode') === 'sendToGroup') {
-      const group = req.getQuery('group') ?? '';
-      mode = { group };
-    }
+    const sendToGroup = req.getQuery('webpubsub_mode') === 'sendToGroup' ? { group: req.getQuery('group') ?? '' } : null;
+    // What the upstream `connect` event carries, copied now (req dies with this handler)
+    const connectContext = upstream?.serves(hubName) ? connectRequest(req, offered) : null;
     upgradeAfter(
       res,
       req,
       context,
-      echo,
+      (data: AzureSocketData) => data.conn.subprotocol,
       async () => {
         let grant;
         try {
@@ -160,16 +164,34 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
           throw err;
         }
         if (deps.isClosing()) throw new GatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
+        const id = newId();
+        let answer = null;
+        if (connectContext !== null) {
+          try {
+            answer = await upstream!.connect({ ...connectContext, hub: hubName, connectionId: id, userId: grant.userId, claims: grant.claims ?? {} });
+          } catch (err) {
+            stats.inc('azure_connection_errors_total');
+            throw err;
+          }
+          if (deps.isClosing()) throw new GatewayError('GW_ERR_SHUTTING_DOWN', 'The gateway is shutting down');
+        }
+        // The handler may pick one of the offered subprotocols (a custom one makes a simple client)
+        const chosen = answer?.subprotocol !== undefined && offered.includes(answer.subprotocol) ? answer.subprotocol : echo;
+        const finalKind: ClientKind = Object.hasOwn(SUBPROTOCOL_KINDS, chosen) ? SUBPROTOCOL_KINDS[chosen] : SIMPLE;
+        const mode: SimpleMode = finalKind === SIMPLE ? sendToGroup : null;
         const conn = new AzureConnection(
-          newId(),
+          id,
           hubName,
-          grant.userId,
-          grant.roles,
-          kind,
-          kind === RELIABLE ? randomBytes(24).toString('base64url') : null,
+          answer?.userId ?? grant.userId,
+          answer === null ? grant.roles : [...new Set([...grant.roles, ...answer.roles])],
+          finalKind,
+          finalKind === RELIABLE ? randomBytes(24).toString('base64url') : null,
           mode,
         );
+        conn.subprotocol = chosen;
+        conn.upstreamState = answer?.state ?? null;
         for (const group of grant.groups) conn.groups.add(group);
+        for (const group of answer?.groups ?? []) conn.groups.add(group);
         return socketData(conn, false, null);
       },
       logger,
@@ -244,11 +266,38 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
         );
         ack(ws, r.ackId);
         return;
-      case 'event':
+      case 'event': {
         publishEvent(conn, r.event, r.dataType, r.data);
-        ack(ws, r.ackId);
+        const answer = upstream?.serves(conn.hub)
+          ? upstream.userEvent(conn, r.event, r.dataType, r.dataType === 'binary' ? Buffer.from(r.data, 'base64') : Buffer.from(r.data, 'utf8'))
+          : null;
+        if (answer === null) ack(ws, r.ackId);
+        else answered(conn, answer, r.ackId);
         return;
+      }
     }
+  }
+
+  /**
+   * An upstream user event's answer: its body goes to the client as a server message (a simple
+   * client gets the payload alone), then the ack; a failed handler drops the connection, as the
+   * service does.
+   */
+  function answered(conn: AzureConnection, answer: Promise<UserEventAnswer | null>, ackId: number | undefined): void {
+    answer.then(
+      (a) => {
+        if (conn.ended) return;
+        if (a?.reply) azure.sendTo(conn, renderMessage(null, a.reply.dataType, a.reply.payload, null));
+        if (ackId !== undefined && conn.ws !== null) conn.ws.send(ackFrame(ackId), false);
+      },
+      (err: unknown) => {
+        if (conn.ended) return;
+        const why = String((err as Error).message ?? err);
+        logger.warn({ hub: conn.hub, connectionId: conn.id, why }, 'azure user event handler failed: connection dropped');
+        if (ackId !== undefined && conn.ws !== null) conn.ws.send(ackFrame(ackId, 'InternalServerError', `The event handler failed: ${why}`), false);
+        azure.close(conn, `The event handler failed: ${why}`);
+      },
+    );
   }
 
   /** A simple client's frame: to its group (sendToGroup mode) or to backends as a `message` event. */
@@ -257,6 +306,9 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     const dataType: DataType = isBinary ? 'binary' : 'text';
     if (conn.mode === null) {
       publishEvent(conn, 'message', dataType, isBinary ? bytes.toString('base64') : bytes.toString('utf8'));
+      // a copy: uWS detaches the frame's memory when this handler returns
+      const answer = upstream?.serves(conn.hub) ? upstream.userEvent(conn, 'message', dataType, Buffer.from(bytes)) : null;
+      if (answer !== null) answered(conn, answer, undefined);
       return;
     }
     if (!allows(conn.roles, 'sendToGroup', conn.mode.group)) {
@@ -334,4 +386,15 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     ...behavior,
     upgrade: (res, req, context) => upgrade(res, req, context, req.getQuery('hub') ?? ''),
   });
+}
+
+/** The query (without the token) and headers (without Authorization) of a connect request, as the `connect` event has them. */
+function connectRequest(req: HttpRequest, subprotocols: readonly string[]): Omit<ConnectContext, 'hub' | 'connectionId' | 'userId' | 'claims'> {
+  const query: Record<string, string[]> = {};
+  for (const [k, v] of new URLSearchParams(req.getQuery() ?? '')) if (k !== 'access_token') (query[k] ??= []).push(v);
+  const headers: Record<string, string[]> = {};
+  req.forEach((k, v) => {
+    if (k !== 'authorization') (headers[k] ??= []).push(v);
+  });
+  return { query, headers, subprotocols: [...subprotocols] };
 }

@@ -52,6 +52,8 @@ export interface AzureSessionState {
   readonly lastSeq: number;
   readonly unacked: readonly { readonly seq: number; readonly pubsub: Uint8Array }[];
   readonly ackIds: readonly number[];
+  /** The upstream's ce-connectionState and the subprotocol the connection took (event handlers). */
+  readonly upstream?: { readonly state: string | null; readonly subprotocol: string };
 }
 
 export class AzureConnection implements Member {
@@ -68,6 +70,12 @@ export class AzureConnection implements Member {
   /** When the socket dropped (ms); 0 while attached. */
   detachedAt = 0;
   private readonly ackIds = new Set<number>();
+  /** The connection state the upstream event handler set (ce-connectionState), sent back with each event. */
+  upstreamState: string | null = null;
+  /** The WebSocket subprotocol the connection took ('' for none), for ce-subprotocol. */
+  subprotocol = '';
+  /** Why it ended, for the upstream `disconnected` event. */
+  endReason: string | null = null;
 
   constructor(
     readonly id: string,
@@ -101,6 +109,7 @@ export class AzureConnection implements Member {
       lastSeq: this.lastSeq,
       unacked: this.unacked.map(({ seq, pubsub }) => ({ seq, pubsub: new Uint8Array(pubsub) })),
       ackIds: [...this.ackIds],
+      upstream: { state: this.upstreamState, subprotocol: this.subprotocol },
     };
   }
 
@@ -114,6 +123,8 @@ export class AzureConnection implements Member {
       conn.unackedBytes += entry.pubsub.length;
     }
     for (const ackId of state.ackIds) conn.ackIds.add(ackId);
+    conn.upstreamState = state.upstream?.state ?? null;
+    conn.subprotocol = state.upstream?.subprotocol ?? '';
     return conn;
   }
 

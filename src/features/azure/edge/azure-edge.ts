@@ -10,6 +10,7 @@ import { registerAzureClientRoute } from './azure-client-route.js';
 import { AzureDirectory } from './azure-directory.js';
 import { registerAzureRestRoutes } from './azure-rest-routes.js';
 import { AzureSessions } from './azure-sessions.js';
+import { AzureUpstream } from './azure-upstream.js';
 
 export interface AzureEdge extends EdgeFeature<AzureToEdge> {
   /** This thread's Azure connections: made before the list, since channels hand them the events of hub-bound channels. */
@@ -18,6 +19,19 @@ export interface AzureEdge extends EdgeFeature<AzureToEdge> {
 
 export function azureEdge(context: EdgeContext): AzureEdge {
   const { config, stats, logger, toIngest } = context;
+  // Upstream event handlers: posted from this thread, the one holding the connection (so once per event in a cluster)
+  const upstream =
+    Object.keys(config.azure.eventHandlers).length === 0
+      ? undefined
+      : new AzureUpstream({
+          handlers: config.azure.eventHandlers,
+          accessKeys: [config.azure.accessKey],
+          origin: config.azure.webhookOrigin,
+          timeoutMs: config.azure.eventHandlerTimeoutMs,
+          queueMax: config.azure.eventQueue,
+          stats,
+          logger: logger.child({ component: 'azure-upstream' }),
+        });
   const sessions = new AzureSessions({
     app: context.app,
     sessionTtlMs: config.azure.sessionTtlS * 1000,
@@ -25,6 +39,7 @@ export function azureEdge(context: EdgeContext): AzureEdge {
     stats,
     presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }),
     logger: logger.child({ component: 'azure' }),
+    lifecycle: upstream && { opened: (conn) => upstream.connected(conn), ended: (conn) => upstream.disconnected(conn) },
   });
   const directory = new AzureDirectory(context.ingestPort);
   return {
@@ -43,6 +58,7 @@ export function azureEdge(context: EdgeContext): AzureEdge {
         logger: logger.child({ component: 'azure' }),
         isClosing,
         publish,
+        upstream,
       });
       registerAzureRestRoutes(app, {
         config,

@@ -53,6 +53,12 @@ export interface AzureSessionsDeps {
   /** A socket with more than this buffered is closed with 4000 (a reliable one resumes). */
   readonly maxBufferBytes: number;
   readonly presence: (hub: string, change: AzurePresence) => void;
+  /**
+   * A connection's life on this node: opened (a new connection's socket, not a resume) and ended
+   * for good (closed, or its session expired; not handed over to another thread). The upstream
+   * event handlers' `connected` and `disconnected` (azure-upstream.ts).
+   */
+  readonly lifecycle?: { opened(conn: AzureConnection): void; ended(conn: AzureConnection): void };
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
 }
@@ -115,6 +121,12 @@ export class AzureSessions {
     this.deps.stats.inc('azure_connections_total');
     if (conn.kind !== SIMPLE) ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
     this.subscribeAll(conn, ws);
+    this.deps.lifecycle?.opened(conn);
+  }
+
+  /** A server message to one connection (an upstream user event's answer), with its sequenceId when reliable. */
+  sendTo(conn: AzureConnection, message: RenderedMessage): void {
+    this.deliver(conn, message);
   }
 
   /** A resuming socket takes the session over: `connected` again, then every unacknowledged message. */
@@ -159,6 +171,7 @@ export class AzureSessions {
   close(conn: AzureConnection, reason: string, close: Close = CLOSE.POLICY_VIOLATION): void {
     if (conn.ended) return;
     conn.ended = true;
+    conn.endReason = reason;
     const ws = conn.ws;
     if (ws !== null) {
       if (conn.kind !== SIMPLE) ws.send(disconnectedFrame(reason), false);
@@ -177,6 +190,7 @@ export class AzureSessions {
     if (members?.connections.get(conn.id) !== conn) return;
     members.remove(conn);
     this.deps.presence(conn.hub, { op: 'close', id: conn.id });
+    this.deps.lifecycle?.ended(conn);
   }
 
   /** A command ingest took from the bus. */
@@ -290,6 +304,7 @@ export class AzureSessions {
     if (conn.ended) {
       // Closed by the service, or over its bound, while crossing: it ends here.
       this.deps.presence(conn.hub, { op: 'close', id: conn.id });
+      this.deps.lifecycle?.ended(conn);
       return null;
     }
     this.members(conn.hub).add(conn);
@@ -378,7 +393,10 @@ export class AzureSessions {
   private sweep(): void {
     const expired = Date.now() - this.deps.sessionTtlMs;
     for (const conn of this.detached) {
-      if (conn.detachedAt < expired) this.endSession(conn);
+      if (conn.detachedAt < expired) {
+        conn.endReason ??= 'The session expired: the client did not come back';
+        this.endSession(conn);
+      }
     }
   }
 
