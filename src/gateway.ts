@@ -203,7 +203,17 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     const edges = channels.map((channel, index) => {
       const poolPort = poolChannels?.[index].port2;
       const storePort = storeChannels[index].port2;
-      const data: EdgeWorkerData = { config, index, port, mqttUrl: redactUrl(mqttUrl), stats: stats.buffer, ingestPort: channel.port2, poolPort, storePort };
+      const data: EdgeWorkerData = {
+        config,
+        index,
+        nodeId: identity.nodeId,
+        port,
+        mqttUrl: redactUrl(mqttUrl),
+        stats: stats.buffer,
+        ingestPort: channel.port2,
+        poolPort,
+        storePort,
+      };
       const transfer = poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort];
       return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit, {
         unstoppable: true,

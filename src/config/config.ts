@@ -192,6 +192,10 @@ export interface ClusterConfig {
   readonly acceptedKey: string | undefined;
   /** The key is a random one of this start (GATEWAY_CLUSTER_KEY unset). */
   readonly ephemeralKey: boolean;
+  /** GATEWAY_NODE_HEARTBEAT_MS: how often a node writes its row in the node registry (features/cluster/). */
+  readonly heartbeatMs: number;
+  /** GATEWAY_NODE_TTL_MS: a node is live while its heartbeat is younger than this. */
+  readonly nodeTtlMs: number;
 }
 
 export interface GatewayConfig {

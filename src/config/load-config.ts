@@ -70,7 +70,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     auth: loadAuth(env, int, str),
     share: loadShare(env, int, str),
     browsers: loadBrowsers(env, str),
-    cluster: loadCluster(str),
+    cluster: loadCluster(int, str),
     limits: {
       connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
@@ -315,14 +315,18 @@ function loadBrowsers(env: Env, str: StrReader): BrowsersConfig {
   return { allowedOrigins, corsCredentials: str('GATEWAY_CORS_CREDENTIALS') === 'true' };
 }
 
-function loadCluster(str: StrReader): ClusterConfig {
+function loadCluster(int: IntReader, str: StrReader): ClusterConfig {
   const key = str('GATEWAY_CLUSTER_KEY');
   if (key !== undefined && Buffer.byteLength(key) < 32)
     invalid(spec('GATEWAY_CLUSTER_KEY'), 'must be at least 32 bytes (e.g. openssl rand -hex 32)', '[redacted]');
   const acceptedKey = str('GATEWAY_CLUSTER_KEY_ACCEPTED');
   if (acceptedKey !== undefined && Buffer.byteLength(acceptedKey) < 32)
     invalid(spec('GATEWAY_CLUSTER_KEY_ACCEPTED'), 'must be at least 32 bytes', '[redacted]');
-  return { key: key ?? randomBytes(32).toString('hex'), acceptedKey, ephemeralKey: key === undefined };
+  const heartbeatMs = int('GATEWAY_NODE_HEARTBEAT_MS')!;
+  const nodeTtlMs = int('GATEWAY_NODE_TTL_MS')!;
+  // Two missed heartbeats must not end a node: a store call of one beat may take up to a beat.
+  if (nodeTtlMs < 3 * heartbeatMs) invalid(spec('GATEWAY_NODE_TTL_MS'), 'must be at least 3 × GATEWAY_NODE_HEARTBEAT_MS', String(nodeTtlMs));
+  return { key: key ?? randomBytes(32).toString('hex'), acceptedKey, ephemeralKey: key === undefined, heartbeatMs, nodeTtlMs };
 }
 
 function loadShare(env: Env, int: IntReader, str: StrReader): ShareConfig {

@@ -28,6 +28,8 @@ export interface EdgeContext {
   readonly config: GatewayConfig;
   /** This edge thread's index (0 … GATEWAY_EDGE_THREADS - 1). */
   readonly index: number;
+  /** This node's id (the registry's, features/cluster/). */
+  readonly nodeId: string;
   readonly mqttUrl: string;
   /** The uWS App, behind the route guards (origin, encoding): every route registered on it passes them. */
   readonly app: TemplatedApp;

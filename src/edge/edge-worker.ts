@@ -18,6 +18,7 @@ import { ERRORS } from '../errors/error-codes.js';
 import { azureEdge } from '../features/azure/edge/azure-edge.js';
 import { AZURE_REST_PREFIX, sendAzureError } from '../features/azure/edge/azure-rest-routes.js';
 import { channelsEdge } from '../features/channels/edge/channels-edge.js';
+import { cluster } from '../features/cluster/edge/cluster-edge.js';
 import { operations } from '../features/operations/edge/operations-edge.js';
 import { shareLocation } from '../features/share-location/edge/share-location-edge.js';
 import { telemetry } from '../features/telemetry/edge/telemetry-edge.js';
@@ -47,6 +48,8 @@ import { CLOSE } from '../errors/close-codes.js';
 export interface EdgeWorkerData {
   readonly config: GatewayConfig;
   readonly index: number;
+  /** This node's id (the registry's, features/cluster/). */
+  readonly nodeId: string;
   /** The concrete port to listen on (0 only when this is the only edge). */
   readonly port: number;
   readonly mqttUrl: string;
@@ -61,7 +64,7 @@ export interface EdgeWorkerData {
 /** Time given to close frames to leave before app.close() cuts what is left. */
 const CLOSE_FLUSH_MS = 200;
 
-const { config, index, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort, storePort } = workerData as EdgeWorkerData;
+const { config, index, nodeId, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort, storePort } = workerData as EdgeWorkerData;
 const logger = createLogger(config.logLevel, `edge-${index}`);
 installCrashGuard(logger);
 const shared = SharedStats.attach(statsBuffer);
@@ -143,6 +146,7 @@ let closing = false;
 const context: EdgeContext = {
   config,
   index,
+  nodeId,
   mqttUrl,
   app,
   stats,
@@ -188,6 +192,7 @@ const edge = startEdge(context, [
   users,
   azure,
   trips,
+  cluster,
   pages,
   operations,
 ]);

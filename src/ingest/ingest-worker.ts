@@ -10,6 +10,7 @@ import { workerData, type MessagePort } from 'node:worker_threads';
 import type { GatewayConfig } from '../config/config.js';
 import { azureIngest } from '../features/azure/ingest/azure-ingest.js';
 import { MAX_MESSAGE_BYTES } from '../features/azure/commands.js';
+import { clusterIngest } from '../features/cluster/ingest/cluster-ingest.js';
 import { channelsIngest } from '../features/channels/ingest/channels-ingest.js';
 import { shareLocation } from '../features/share-location/ingest/share-location-ingest.js';
 import { telemetry } from '../features/telemetry/ingest/telemetry-ingest.js';
@@ -78,16 +79,24 @@ const context: IngestContext = {
  * The features. Their control topics are matched in list order (they overlap only if misconfigured:
  * channels, then Azure, then revocations, then events, as always); telemetry takes the rest.
  * Azure is made before the list: channels send this node's events of hub-bound channels to its
- * outbound service, and trips' monitor counts the users connected to the trips hub.
+ * outbound service, and trips' monitor counts the users connected to the trips hub; the cluster's
+ * heartbeat lists that monitor's equipment, and the monitor unions the other nodes' lists.
  */
 const azure = azureIngest(context);
+let ownEquipment: () => readonly string[] = () => [];
+const cluster = clusterIngest({ shared, ownEquipment: () => ownEquipment() });
 const ingest = startIngest(context, [
   telemetry,
   channelsIngest({ toAzure: azure.outbound }),
   azure,
   shareLocation,
   users,
-  tripsIngest({ connectedUsers: (hub) => azure.connectedUsers(hub) }),
+  tripsIngest({
+    connectedUsers: (hub) => azure.connectedUsers(hub),
+    otherNodesEquipment: () => cluster.otherEquipment(),
+    ownEquipment: (read) => (ownEquipment = read),
+  }),
+  cluster,
 ]);
 
 // Every decoder bounds its input, so nothing should throw; if something does, that message alone is lost.

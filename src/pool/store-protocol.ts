@@ -57,7 +57,18 @@ export interface RevocationTask {
   readonly expiresAt: number;
 }
 
-export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask | RevocationTask;
+/**
+ * The live nodes of the registry with their figures (features/cluster/edge/cluster-view.ts), and with
+ * `uniqueUsers` the distinct users of their presence and of `uniqueUsers` (the answering edge's own).
+ * Body: {"nodes":[NodeRow…],"unique_users":n|null}.
+ */
+export interface ClusterTask {
+  readonly op: 'cluster-nodes';
+  readonly ttlMs: number;
+  readonly uniqueUsers?: readonly string[];
+}
+
+export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask | RevocationTask | ClusterTask;
 
 /** Every trip and equipment op, listed once: a TripTask op missing here does not compile. */
 const TRIP_OPS: Readonly<Record<TripTask['op'], true>> = {

@@ -88,6 +88,11 @@ async function serve(task: StoreTask): Promise<StoreReply> {
     await store.revocations.revoke(task.jti, task.expiresAt);
     return PONG;
   }
+  if (task.op === 'cluster-nodes') {
+    const nodes = await store.nodes.live(task.ttlMs);
+    const uniqueUsers = task.uniqueUsers === undefined ? null : await store.nodes.uniqueUsers(task.ttlMs, task.uniqueUsers);
+    return ok(200, { nodes, unique_users: uniqueUsers });
+  }
   if (task.op === 'positions-put') {
     await store.positions.putJson(task.json);
     return PONG;

@@ -15,6 +15,8 @@
  *   trip_events(id, trip_id, event, at)    every trip event written (events per hour)
  *   revocations(jti, expires_at, …)        share links revoked, until they would have expired (written by ingest)
  *   device_positions(device_id, …)         each device's last position, flushed by ingest once a second
+ *   nodes(id, version, …, figures)         the node registry (one row: this node), its heartbeat every GATEWAY_NODE_HEARTBEAT_MS
+ *   user_presence(node, user_id, …)        the /ws/connect users of this node, synced by ingest once a second
  *
  * The store pool writes entities, trips and their events. Ingest reaches the file through the
  * Store (src/store/store.ts) on a connection of its own (`context.store`), never on the telemetry
@@ -59,7 +61,9 @@ CREATE TABLE IF NOT EXISTS revocations (jti TEXT PRIMARY KEY, expires_at INTEGER
 CREATE INDEX IF NOT EXISTS revocations_expires_at ON revocations (expires_at);
 CREATE INDEX IF NOT EXISTS revocations_revoked_at ON revocations (revoked_at);
 CREATE TABLE IF NOT EXISTS device_positions (device_id TEXT PRIMARY KEY, payload TEXT NOT NULL, timestamp TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);`,
+CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);
+CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, version TEXT NOT NULL, started_at INTEGER NOT NULL, heartbeat_at INTEGER NOT NULL, figures TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS user_presence (node TEXT NOT NULL, user_id TEXT NOT NULL, connections INTEGER NOT NULL, PRIMARY KEY (node, user_id)) WITHOUT ROWID;`,
   },
 } as const;
 

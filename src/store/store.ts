@@ -46,6 +46,8 @@ export interface Store {
   readonly revocations: RevocationRepository;
   /** What ingest's trip monitor samples (src/features/trips/ingest/trip-monitor.ts). */
   readonly tripMonitor: TripMonitorRepository;
+  /** The node registry and the users' presence (src/features/cluster/). */
+  readonly nodes: NodeRepository;
   /** One round trip to the database; readiness. */
   ping(): Promise<void>;
   /** Releases the connection(s); the store is not used afterwards. Harmless when called twice. */
@@ -208,4 +210,43 @@ export interface DeadLetterRepository {
   count(): Promise<number>;
   /** Oldest first, without the event text. */
   page(skip: number, limit: number): Promise<DeadLetter[]>;
+}
+
+/** What a node writes about itself every GATEWAY_NODE_HEARTBEAT_MS (src/features/cluster/ingest/node-registry.ts). */
+export interface NodeBeat {
+  readonly id: string;
+  readonly version: string;
+  /** When the node started (ms since the epoch, its own clock). */
+  readonly startedAt: number;
+  /** The node's figures (src/features/cluster/node-figures.ts), as JSON text. */
+  readonly figures: string;
+}
+
+/** A node as the registry holds it. */
+export interface NodeRow extends NodeBeat {
+  /** Its last heartbeat (ms since the epoch, the store's clock: PostgreSQL's on PostgreSQL). */
+  readonly heartbeatAt: number;
+  /** How old that heartbeat is, on the same clock, so that the nodes' clocks never need to agree. */
+  readonly ageMs: number;
+}
+
+/**
+ * The node registry and the users' presence (docs/guide.md "Clustering"): each node upserts its row
+ * every heartbeat and is live while that row is younger than the TTL; each node keeps one presence
+ * row per /ws/connect user connected to it. Rows of a node that is not live are ignored by every
+ * read and deleted by any node's purge.
+ */
+export interface NodeRepository {
+  /** Upserts the node's row with a fresh heartbeat (the store's clock). */
+  beat(node: NodeBeat): Promise<void>;
+  /** The nodes whose heartbeat is younger than `ttlMs`, ordered by id. */
+  live(ttlMs: number): Promise<NodeRow[]>;
+  /** A clean shutdown: the node's row and its presence go at once. */
+  leave(id: string): Promise<void>;
+  /** Deletes the nodes whose heartbeat is `ttlMs` old or older, and every presence row whose node is gone; how many nodes went. */
+  purge(ttlMs: number): Promise<number>;
+  /** Sets `node`'s connections of each user (0 deletes the row), in one statement. */
+  putPresence(node: string, entries: readonly (readonly [userId: string, connections: number])[]): Promise<void>;
+  /** How many distinct users have a presence row on a live node (heartbeat younger than `ttlMs`) or are in `also`. */
+  uniqueUsers(ttlMs: number, also: readonly string[]): Promise<number>;
 }

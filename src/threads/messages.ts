@@ -6,6 +6,7 @@
  * Every switch on a message's `t` is exhaustive (threads/dispatch.ts).
  */
 import type { AzureToEdge, AzureToIngest } from '../features/azure/messages.js';
+import type { ClusterToIngest } from '../features/cluster/messages.js';
 import type { ChannelsToEdge, ChannelsToIngest } from '../features/channels/messages.js';
 import type { ShareLocationToEdge } from '../features/share-location/messages.js';
 import type { TelemetryToEdge, TelemetryToIngest } from '../features/telemetry/messages.js';
@@ -22,7 +23,7 @@ export type FeatureToEdge = TelemetryToEdge | ShareLocationToEdge | ChannelsToEd
 export type IngestToEdge = FeatureToEdge | TestHookToEdge;
 
 /** What the features' ingest parts handle (the ingest root handles the rest: publish). */
-export type FeatureToIngest = TelemetryToIngest | ChannelsToIngest | AzureToIngest;
+export type FeatureToIngest = TelemetryToIngest | ChannelsToIngest | AzureToIngest | ClusterToIngest;
 export type EdgeToIngest = FeatureToIngest | PublishToIngest;
 
 export type MainToWorker = { readonly t: 'close' };

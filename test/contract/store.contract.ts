@@ -536,6 +536,81 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('nodes and presence', () => {
+      const beat = (id: string, figures: unknown = {}) => ({ id, version: '1.2.3', startedAt: 1_700_000_000_000, figures: JSON.stringify(figures) });
+      /** Long enough for a heartbeat of `ms` ago to be older than a TTL of `ms` on either clock. */
+      const age = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms + 5));
+
+      it('keeps one row per node, live while its heartbeat is younger than the TTL, seen from any connection', async () => {
+        const store = await fresh();
+        const other = await another();
+        expect(await store.nodes.live(10_000)).toEqual([]);
+        await store.nodes.beat(beat('b-node', { n: 1 }));
+        await other.nodes.beat(beat('a-node'));
+        await store.nodes.beat(beat('b-node', { n: 2 })); // an upsert: still one row
+        const live = await other.nodes.live(10_000);
+        expect(live.map((n) => n.id)).toEqual(['a-node', 'b-node']);
+        const b = live[1];
+        expect(b).toMatchObject({ version: '1.2.3', startedAt: 1_700_000_000_000, figures: '{"n":2}' });
+        expect(b.ageMs).toBeGreaterThanOrEqual(0);
+        expect(b.ageMs).toBeLessThan(5_000);
+        expect(Math.abs(b.heartbeatAt - Date.now())).toBeLessThan(60_000); // the store's clock, near this one
+        await age(30);
+        expect(await store.nodes.live(30)).toEqual([]); // both stale at a 30 ms TTL
+        await store.nodes.beat(beat('a-node'));
+        expect((await store.nodes.live(30)).map((n) => n.id)).toEqual(['a-node']);
+      });
+
+      it('leave deletes the node and its presence; purge deletes stale nodes and orphaned presence', async () => {
+        const store = await fresh();
+        const other = await another();
+        await store.nodes.beat(beat('a'));
+        await store.nodes.beat(beat('b'));
+        await store.nodes.putPresence('a', [['u1', 1]]);
+        await store.nodes.putPresence('b', [['u2', 2]]);
+        await store.nodes.putPresence('ghost', [['u3', 1]]); // a node with no row
+        expect(await store.nodes.uniqueUsers(10_000, [])).toBe(2); // ghost's user is not counted
+        await other.nodes.leave('b');
+        expect((await store.nodes.live(10_000)).map((n) => n.id)).toEqual(['a']);
+        expect(await store.nodes.uniqueUsers(10_000, [])).toBe(1);
+        expect(await store.nodes.purge(10_000)).toBe(0); // nothing stale; ghost's row goes
+        await store.nodes.beat(beat('ghost'));
+        expect(await store.nodes.uniqueUsers(10_000, [])).toBe(1); // its presence was purged before it came back
+        await age(30);
+        await store.nodes.beat(beat('a'));
+        expect(await other.nodes.purge(30)).toBe(1); // ghost
+        expect((await store.nodes.live(10_000)).map((n) => n.id)).toEqual(['a']);
+      });
+
+      it('sets presence in batches (0 deletes), ignores nodes that are not live, and counts each user once', async () => {
+        const store = await fresh();
+        const other = await another();
+        await store.nodes.beat(beat('a'));
+        await other.nodes.beat(beat('b'));
+        await store.nodes.putPresence('a', [
+          ['alice', 2],
+          ['bob', 1],
+          ['carol', 1],
+        ]);
+        await other.nodes.putPresence('b', [
+          ['alice', 1],
+          ['dave', 3],
+        ]);
+        await store.nodes.putPresence('a', []); // nothing to write
+        expect(await store.nodes.uniqueUsers(10_000, [])).toBe(4); // alice on both nodes counts once
+        expect(await store.nodes.uniqueUsers(10_000, ['alice', 'erin'])).toBe(5); // `also` joins the union
+        await store.nodes.putPresence('a', [
+          ['carol', 0],
+          ['bob', 5],
+        ]);
+        expect(await other.nodes.uniqueUsers(10_000, [])).toBe(3);
+        await age(30);
+        await other.nodes.beat(beat('b')); // a is stale at a 30 ms TTL: its rows no longer count
+        expect(await store.nodes.uniqueUsers(30, [])).toBe(2);
+        expect(await store.nodes.uniqueUsers(10_000, [])).toBe(3);
+      });
+    });
+
     describe('equipment', () => {
       it('upserts, lists by code, reads and removes', async () => {
         const store = await fresh();

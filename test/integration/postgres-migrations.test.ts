@@ -20,12 +20,14 @@ const SHARED_TABLES = [
   'equipment',
   'gateway_meta',
   'intake',
+  'nodes',
   'outbox',
   'revocations',
   'schema_migrations',
   'sequences',
   'trip_events',
   'trips',
+  'user_presence',
 ];
 
 let server: Postgres;

@@ -73,12 +73,23 @@ describe('loadConfig', () => {
 
   it('takes GATEWAY_CLUSTER_KEY as set, or a random one marked ephemeral', () => {
     const key = 'k'.repeat(32);
-    expect(loadConfig({ GATEWAY_CLUSTER_KEY: key }).cluster).toEqual({ key, acceptedKey: undefined, ephemeralKey: false });
+    expect(loadConfig({ GATEWAY_CLUSTER_KEY: key }).cluster).toEqual({
+      key,
+      acceptedKey: undefined,
+      ephemeralKey: false,
+      heartbeatMs: 2000,
+      nodeTtlMs: 10_000,
+    });
     expect(loadConfig({ GATEWAY_CLUSTER_KEY: key, GATEWAY_CLUSTER_KEY_ACCEPTED: 'o'.repeat(32) }).cluster.acceptedKey).toBe('o'.repeat(32));
     const random = loadConfig({}).cluster;
     expect(random.ephemeralKey).toBe(true);
     expect(random.key).toMatch(/^[0-9a-f]{64}$/);
     expect(loadConfig({}).cluster.key).not.toBe(random.key);
+  });
+
+  it('reads the node heartbeat and TTL, refusing a TTL under three heartbeats', () => {
+    expect(loadConfig({ GATEWAY_NODE_HEARTBEAT_MS: '500', GATEWAY_NODE_TTL_MS: '1500' }).cluster).toMatchObject({ heartbeatMs: 500, nodeTtlMs: 1500 });
+    expect(() => loadConfig({ GATEWAY_NODE_HEARTBEAT_MS: '1000', GATEWAY_NODE_TTL_MS: '2999' })).toThrow(/GATEWAY_NODE_TTL_MS.*3 × GATEWAY_NODE_HEARTBEAT_MS/);
   });
 
   it('reads the store: SQLite by default; PostgreSQL with its connections split 2 to ingest, the rest over the store threads', () => {

@@ -10,6 +10,7 @@ import type { AzureEdge } from '../../src/features/azure/edge/azure-edge.js';
 import type { AzureIngest } from '../../src/features/azure/ingest/azure-ingest.js';
 import type { channelsEdge } from '../../src/features/channels/edge/channels-edge.js';
 import type { channelsIngest } from '../../src/features/channels/ingest/channels-ingest.js';
+import type { ClusterIngest } from '../../src/features/cluster/ingest/cluster-ingest.js';
 import type { operations } from '../../src/features/operations/edge/operations-edge.js';
 import type { shareLocation } from '../../src/features/share-location/edge/share-location-edge.js';
 import { telemetry } from '../../src/features/telemetry/edge/telemetry-edge.js';
@@ -83,8 +84,9 @@ describe('exhaustive dispatch', () => {
   });
 
   it("the ingest root's feature list handles every edge → ingest message", () => {
-    type Ingest = [typeof telemetryIngest, ReturnType<typeof channelsIngest>, AzureIngest];
+    type Ingest = [typeof telemetryIngest, ReturnType<typeof channelsIngest>, AzureIngest, ClusterIngest];
     expectTypeOf<UnhandledOnIngest<Ingest>>().toEqualTypeOf<never>();
-    expectTypeOf<UnhandledOnIngest<[typeof telemetryIngest, AzureIngest]>>().toEqualTypeOf<'outbox' | 'catch-up'>();
+    expectTypeOf<UnhandledOnIngest<[typeof telemetryIngest, AzureIngest, ClusterIngest]>>().toEqualTypeOf<'outbox' | 'catch-up'>();
+    expectTypeOf<UnhandledOnIngest<[typeof telemetryIngest, ReturnType<typeof channelsIngest>, AzureIngest]>>().toEqualTypeOf<'user-presence'>();
   });
 });

@@ -138,4 +138,19 @@ CREATE TABLE device_positions (
   at bigint NOT NULL
 );
 CREATE INDEX device_positions_at ON device_positions (at);
+
+CREATE TABLE nodes (
+  id text PRIMARY KEY,
+  version text NOT NULL,
+  started_at bigint NOT NULL,
+  heartbeat_at bigint NOT NULL,
+  figures text NOT NULL
+);
+
+CREATE TABLE user_presence (
+  node text NOT NULL,
+  user_id text NOT NULL,
+  connections integer NOT NULL,
+  PRIMARY KEY (node, user_id)
+);
 `;

@@ -13,12 +13,13 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelLog, DeadLetterRepository, EntityRepository, EquipmentRepository, Outbox, PositionRepository, Store, TripRepository } from '../store.js';
-import type { RevocationRepository, TripMonitorRepository } from '../store.js';
+import type { NodeRepository, RevocationRepository, TripMonitorRepository } from '../store.js';
 import { DEFAULT_LEASE_MS, PgLog } from './pg-log.js';
 import { PgEntities } from './pg-entities.js';
 import { PgEquipment } from './pg-equipment.js';
 import { PgDeadLetters, PgOutbox } from './pg-outbox.js';
 import type { PgPool } from './pg-pool.js';
+import { PgNodes } from './pg-nodes.js';
 import { PgPositions } from './pg-positions.js';
 import { PgRevocations } from './pg-revocations.js';
 import { PgTripMonitor } from './pg-trip-monitor.js';
@@ -47,6 +48,7 @@ export class PostgresStore implements Store {
   readonly positions: PositionRepository;
   readonly revocations: RevocationRepository;
   readonly tripMonitor: TripMonitorRepository;
+  readonly nodes: NodeRepository;
   private readonly db: PgSession;
   private readonly ownsPool: boolean;
   private closed = false;
@@ -67,6 +69,7 @@ export class PostgresStore implements Store {
     this.positions = new PgPositions(this.db);
     this.revocations = new PgRevocations(this.db);
     this.tripMonitor = new PgTripMonitor(this.db);
+    this.nodes = new PgNodes(this.db);
     this.ownsPool = options.ownsPool ?? true;
   }
 

@@ -12,6 +12,7 @@ import type { Statement } from 'better-sqlite3';
 import { TRIPS_CHANNEL, type CollectionSpec } from '../../features/channels/channel-config.js';
 import { DeadLetters } from '../../features/channels/store/dead-letters.js';
 import { EntityStore } from '../../features/channels/store/entity-store.js';
+import { NodeStore } from '../../features/cluster/store/node-store.js';
 import { RevocationStore } from '../../features/share-location/store/revocation-store.js';
 import { PositionStore } from '../../features/telemetry/store/position-store.js';
 import { TripMonitorStore } from '../../features/trips/store/trip-monitor-store.js';
@@ -26,6 +27,7 @@ import type {
   EntityRepository,
   EquipmentInput,
   EquipmentRepository,
+  NodeRepository,
   Outbox,
   Position,
   PositionRepository,
@@ -126,6 +128,7 @@ export class SqliteStore implements Store {
   readonly positions: PositionRepository;
   readonly revocations: RevocationRepository;
   readonly tripMonitor: TripMonitorRepository;
+  readonly nodes: NodeRepository;
   private readonly probe: Statement<[]>;
 
   /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (channels/outbox-event.ts). */
@@ -156,6 +159,15 @@ export class SqliteStore implements Store {
     };
     const monitor = new TripMonitorStore(db);
     this.tripMonitor = { activeEquipment: async () => monitor.activeEquipment(), eventsAfter: async (afterMs) => monitor.eventsAfter(afterMs) };
+    const nodes = new NodeStore(db);
+    this.nodes = {
+      beat: async (node) => nodes.beat(node, Date.now()),
+      live: async (ttlMs) => nodes.live(ttlMs, Date.now()),
+      leave: async (id) => nodes.leave(id),
+      purge: async (ttlMs) => nodes.purge(ttlMs, Date.now()),
+      putPresence: async (node, entries) => nodes.putPresence(node, entries),
+      uniqueUsers: async (ttlMs, also) => nodes.uniqueUsers(ttlMs, also, Date.now()),
+    };
     this.probe = db.prepare('SELECT 1');
   }
 

@@ -4,7 +4,9 @@
  *   GET  /api/v1/ws/stats/{channel}   one channel
  *   POST /api/v1/ws/test-event        a test event through the outbox and the bus (not in production)
  * Connections per channel are those of the answering edge thread (exact with one edge thread);
- * totals are gateway-wide.
+ * totals are cluster-wide (docs/guide.md "Clustering"): summed over the live nodes' heartbeats (this
+ * node's fresh), `outbox_pending` the largest (the outbox is shared on PostgreSQL), with
+ * `nodes: {<id>: …}` beside them.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
@@ -18,6 +20,8 @@ import type { ChannelHistory } from './channel-history.js';
 import { readJsonBody } from '../../../edge/http-request.js';
 import { handleAsync, jsonReply, sendError, sendJson } from '../../../edge/http-response.js';
 import { pathParameter } from '../../../edge/request-encoding.js';
+import { clusterView } from '../../cluster/cluster-view.js';
+import { max, perNode, sum } from '../../cluster/node-figures.js';
 
 export interface ChannelStatsDeps {
   readonly config: GatewayConfig;
@@ -26,6 +30,8 @@ export interface ChannelStatsDeps {
   readonly store: PortClient<StoreTask, StoreReply>;
   readonly nudgeRelay: () => void;
   readonly logger: Logger;
+  /** This node's id in the registry. */
+  readonly nodeId: string;
 }
 
 export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStatsDeps): void {
@@ -40,19 +46,28 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
   });
 
   app.get('/api/v1/ws/stats', (res) => {
-    sendJson(res, 200, {
-      status: 'ok',
-      total_connections: shared.sumEdges('channel_connections'),
-      epoch: history.epoch,
-      channels: Object.fromEntries(history.channelNames.map((name) => [name, channelStats(name)])),
-      events_delivered: shared.sumEdges('channel_deliveries_total'),
-      replays: shared.sumEdges('channel_replays_total'),
-      unrecovered: shared.sumEdges('channel_unrecovered_total'),
-      slow_consumer_closes: shared.sumEdges('slow_consumer_closes_total'),
-      events_published: shared.getIngest('events_published_total'),
-      outbox_pending: shared.getIngest('outbox_pending'),
-      timestamp: new Date().toISOString(),
-    });
+    handleAsync(
+      res,
+      async () => {
+        const { nodes, error } = await clusterView({ config, shared, store, nodeId: deps.nodeId });
+        return jsonReply(200, {
+          status: 'ok',
+          total_connections: sum(nodes, (f) => f.channels.total_connections),
+          epoch: history.epoch,
+          channels: Object.fromEntries(history.channelNames.map((name) => [name, channelStats(name)])),
+          events_delivered: sum(nodes, (f) => f.channels.events_delivered),
+          replays: sum(nodes, (f) => f.channels.replays),
+          unrecovered: sum(nodes, (f) => f.channels.unrecovered),
+          slow_consumer_closes: sum(nodes, (f) => f.channels.slow_consumer_closes),
+          events_published: sum(nodes, (f) => f.channels.events_published),
+          outbox_pending: max(nodes, (f) => f.channels.outbox_pending),
+          nodes: perNode(nodes, (f) => f.channels),
+          ...(error === undefined ? {} : { cluster_error: error }),
+          timestamp: new Date().toISOString(),
+        });
+      },
+      (err) => logger.error({ err }, 'channel stats failed'),
+    );
   });
 
   app.get('/api/v1/ws/stats/:channel', (res, req) => {

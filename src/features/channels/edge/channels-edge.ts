@@ -55,7 +55,7 @@ export function channelsEdge(links: ChannelsEdgeLinks): EdgeFeature<ChannelsToEd
         nudgeRelay,
         hasChannel: (c) => history.has(c),
       });
-      registerChannelStatsRoutes(app, { config, history, shared, store, nudgeRelay, logger });
+      registerChannelStatsRoutes(app, { config, history, shared, store, nudgeRelay, logger, nodeId: context.nodeId });
       registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
       const onMessage = (message: ChannelsToEdge) => history.onIngestMessage(message);
       return {

@@ -4,8 +4,8 @@ import { registerOperatorRoutes } from './operator-routes.js';
 
 export const operations: EdgeFeature = {
   name: 'operations',
-  register({ app, shared, mqttUrl, logger, stats, config, tokenPool }) {
-    registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool });
+  register({ app, shared, mqttUrl, logger, stats, config, tokenPool, store, nodeId }) {
+    registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool, config, store, nodeId });
     return { handlers: {} };
   },
 };

@@ -14,8 +14,13 @@ import { createPrometheusRegistry } from '../../../metrics/prometheus.js';
 import type { RowWriter, SharedStats } from '../../../metrics/shared-stats.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import { streamStats } from '../../../metrics/stream-stats.js';
-import { handleAsync, sendError, sendJson } from '../../../edge/http-response.js';
+import { handleAsync, jsonReply, sendError, sendJson } from '../../../edge/http-response.js';
 import { findStalls } from '../../../threads/progress.js';
+import type { GatewayConfig } from '../../../config/config.js';
+import type { StoreReply, StoreTask } from '../../../pool/store-protocol.js';
+import type { PortClient } from '../../../threads/port-rpc.js';
+import { clusterView } from '../../cluster/cluster-view.js';
+import { max, perNode, sum } from '../../cluster/node-figures.js';
 
 export interface OperatorRouteDeps {
   readonly stats: SharedStats;
@@ -26,6 +31,10 @@ export interface OperatorRouteDeps {
   readonly watchdogMs: number;
   /** The token-check pool runs (GATEWAY_TOKEN_CHECKS is not `inline`). */
   readonly tokenPool: boolean;
+  readonly config: GatewayConfig;
+  readonly store: PortClient<StoreTask, StoreReply>;
+  /** This node's id in the registry. */
+  readonly nodeId: string;
 }
 
 export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDeps): void {
@@ -33,7 +42,29 @@ export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDep
   const registry = createPrometheusRegistry(stats, { watchdogMs, tokenPool });
   const stalls = () => findStalls(stats, Date.now(), watchdogMs, tokenPool).map((s) => s.reason);
 
-  app.get('/api/v1/stream/stats', (res) => sendJson(res, 200, streamStats(stats, mqttUrl)));
+  // Cluster-wide (docs/guide.md "Clustering"): what sockets hold adds up over the live nodes; what every
+  // node sees of the one bus (messages processed, devices) is the largest; the rest is this node's.
+  app.get('/api/v1/stream/stats', (res) => {
+    handleAsync(
+      res,
+      async () => {
+        const own = streamStats(stats, mqttUrl);
+        const { nodes, error } = await clusterView({ config: deps.config, shared: stats, store: deps.store, nodeId: deps.nodeId });
+        return jsonReply(200, {
+          ...own,
+          total_messages_processed: max(nodes, (f) => f.stream.total_messages_processed),
+          active_subscribers: sum(nodes, (f) => f.stream.active_subscribers),
+          devices_being_monitored: max(nodes, (f) => f.stream.devices_being_monitored),
+          connections: sum(nodes, (f) => f.stream.connections),
+          deliveries_total: sum(nodes, (f) => f.stream.deliveries_total),
+          user_connections: sum(nodes, (f) => f.users.total_connections),
+          nodes: perNode(nodes, (f) => f.stream),
+          ...(error === undefined ? {} : { cluster_error: error }),
+        });
+      },
+      (err) => logger.error({ err }, 'stream stats failed'),
+    );
+  });
 
   app.get('/metrics', (res) => {
     handleAsync(

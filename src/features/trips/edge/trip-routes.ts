@@ -22,7 +22,9 @@ import { GatewayError } from '../../../errors/gateway-error.js';
 import type { SharedStats } from '../../../metrics/shared-stats.js';
 import { EQUIPMENT_CODE } from '../store/trip-store.js';
 import type { TripStep } from '../trip-steps.js';
-import { handleAsync, jsonReply, sendJson } from '../../../edge/http-response.js';
+import { handleAsync, jsonReply } from '../../../edge/http-response.js';
+import { clusterView } from '../../cluster/cluster-view.js';
+import { perNode, sum } from '../../cluster/node-figures.js';
 import { pageQuery, serveStoreCall, type Guard, type StoreCallDeps } from '../../../edge/store-call.js';
 
 /** The roles docs/compat/trips.md's negotiate gives every piece of equipment. */
@@ -37,6 +39,8 @@ export interface TripRouteDeps extends StoreCallDeps {
   readonly shared: SharedStats;
   /** The base URL (`https://host:port`) of client URLs, read synchronously from the request (edge-worker.ts publicBase). */
   readonly baseUrl: (res: HttpResponse, req: HttpRequest) => string;
+  /** This node's id in the registry. */
+  readonly nodeId: string;
 }
 
 const ratio = (part: number, whole: number) => (whole > 0 ? Math.round((part / whole) * 10_000) / 10_000 : 0);
@@ -95,38 +99,57 @@ export function registerTripRoutes(app: TemplatedApp, deps: TripRouteDeps): void
     );
   });
 
+  // Cluster-wide (docs/guide.md "Clustering"): the fleet and connected equipment are the monitor's
+  // (the union over the live nodes), the counters add up the nodes' heartbeats, `outbound` is this node's.
   app.get('/api/v1/trips/stats', (res) => {
-    const fleet = shared.getIngest('trips_active_fleet');
-    const connected = shared.getIngest('trips_connected_equipment');
-    const delivered = shared.sumEdges('trip_events_delivered_total');
-    const latency = delivered > 0 ? Math.round((shared.sumEdges('trip_delivery_latency_ms_total') / delivered) * 100) / 100 : 0;
-    const errors = shared.sumEdges('azure_connection_errors_total');
-    const accepted = shared.sumEdges('azure_connections_total');
-    const lost = shared.sumEdges('azure_messages_lost_total');
-    const messages = shared.sumEdges('azure_messages_delivered_total');
-    const stats = {
-      connected_equipment: connected,
-      active_fleet: fleet,
-      connected_ratio: ratio(connected, fleet),
-      latency_avg_ms: latency,
-      events_last_hour: shared.getIngest('trip_events_last_hour'),
-      trip_events_delivered: delivered,
-      connection_errors: errors,
-      connection_error_ratio: ratio(errors, errors + accepted),
-      messages_lost: lost,
-      messages_lost_ratio: ratio(lost, messages),
-      outbound: {
-        configured: config.azure.outbound !== undefined,
-        sent: shared.getIngest('trip_outbound_sent_total'),
-        retries: shared.getIngest('trip_outbound_retries_total'),
-        failed: shared.getIngest('trip_outbound_failed_total'),
+    handleAsync(
+      res,
+      async () => {
+        const { nodes, error } = await clusterView({ config, shared, store: deps.store, nodeId: deps.nodeId });
+        const fleet = shared.getIngest('trips_active_fleet');
+        const connected = shared.getIngest('trips_connected_equipment');
+        const delivered = sum(nodes, (f) => f.trips.trip_events_delivered);
+        const latency = delivered > 0 ? Math.round((sum(nodes, (f) => f.trips.trip_delivery_latency_ms_total) / delivered) * 100) / 100 : 0;
+        const errors = sum(nodes, (f) => f.trips.connection_errors);
+        const accepted = sum(nodes, (f) => f.trips.connections_accepted);
+        const lost = sum(nodes, (f) => f.trips.messages_lost);
+        const messages = sum(nodes, (f) => f.trips.messages_delivered);
+        const stats = {
+          connected_equipment: connected,
+          active_fleet: fleet,
+          connected_ratio: ratio(connected, fleet),
+          latency_avg_ms: latency,
+          events_last_hour: shared.getIngest('trip_events_last_hour'),
+          trip_events_delivered: delivered,
+          connection_errors: errors,
+          connection_error_ratio: ratio(errors, errors + accepted),
+          messages_lost: lost,
+          messages_lost_ratio: ratio(lost, messages),
+          outbound: {
+            configured: config.azure.outbound !== undefined,
+            sent: shared.getIngest('trip_outbound_sent_total'),
+            retries: shared.getIngest('trip_outbound_retries_total'),
+            failed: shared.getIngest('trip_outbound_failed_total'),
+          },
+        };
+        const alerts: string[] = [];
+        if (fleet > 0 && stats.connected_ratio < ALERTS.connectedBelow)
+          alerts.push(`connected equipment ${connected}/${fleet} is below 80% of the active fleet`);
+        if (latency > ALERTS.latencyAboveMs) alerts.push(`mean delivery latency ${latency} ms is above 500 ms`);
+        if (stats.connection_error_ratio > ALERTS.errorsAbove) alerts.push(`connection errors ${stats.connection_error_ratio * 100}% are above 5%`);
+        if (stats.messages_lost_ratio > ALERTS.lostAbove) alerts.push(`messages lost ${stats.messages_lost_ratio * 100}% are above 1%`);
+        return jsonReply(200, {
+          status: alerts.length === 0 ? 'ok' : 'alert',
+          hub: config.trips.hub,
+          ...stats,
+          alerts,
+          // Each node's counters, without its equipment codes (the heartbeat's, for the monitor).
+          nodes: perNode(nodes, ({ trips: { equipment: _codes, ...figures } }) => figures),
+          ...(error === undefined ? {} : { cluster_error: error }),
+          timestamp: new Date().toISOString(),
+        });
       },
-    };
-    const alerts: string[] = [];
-    if (fleet > 0 && stats.connected_ratio < ALERTS.connectedBelow) alerts.push(`connected equipment ${connected}/${fleet} is below 80% of the active fleet`);
-    if (latency > ALERTS.latencyAboveMs) alerts.push(`mean delivery latency ${latency} ms is above 500 ms`);
-    if (stats.connection_error_ratio > ALERTS.errorsAbove) alerts.push(`connection errors ${stats.connection_error_ratio * 100}% are above 5%`);
-    if (stats.messages_lost_ratio > ALERTS.lostAbove) alerts.push(`messages lost ${stats.messages_lost_ratio * 100}% are above 1%`);
-    sendJson(res, 200, { status: alerts.length === 0 ? 'ok' : 'alert', hub: config.trips.hub, ...stats, alerts, timestamp: new Date().toISOString() });
+      (err) => deps.logger.error({ err }, 'trips stats failed'),
+    );
   });
 }

@@ -5,7 +5,7 @@ import { registerTripRoutes } from './trip-routes.js';
 
 export const trips: EdgeFeature = {
   name: 'trips',
-  register({ app, config, store, checks, acl, stats, logger, nudgeRelay, shared, publicBase }) {
+  register({ app, config, store, checks, acl, stats, logger, nudgeRelay, shared, publicBase, nodeId }) {
     registerTripRoutes(app, {
       config,
       store,
@@ -17,6 +17,7 @@ export const trips: EdgeFeature = {
       tokens: new AzureAccessTokens(config.azure.accessKey),
       shared,
       baseUrl: publicBase,
+      nodeId,
     });
     return { handlers: {} };
   },

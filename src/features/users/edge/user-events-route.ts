@@ -30,6 +30,7 @@ import { refreshSession } from '../../../edge/session-refresh.js';
 import { requestToken, upgradeAfter } from '../../../edge/upgrade-after-check.js';
 import type { Principal } from '../../../auth/principal.js';
 import type { UserSocket, UserSocketData } from './user-socket.js';
+import { PresenceCounts } from '../../cluster/presence-counts.js';
 
 const CONNECT_PATH = '/ws/connect';
 const HEARTBEAT_TOPICS = ['hb.json', 'hb.msgpack'] as const;
@@ -53,6 +54,8 @@ export interface UserEventsDeps {
 /** The users and roles connected to this edge, for /ws/stats and shutdown. */
 export class UserEvents {
   readonly sockets = new Set<UserSocket>();
+  /** Connections per user on this edge, for the cluster's presence (users-edge.ts sends the diffs to ingest once a second). */
+  readonly presence = new PresenceCounts();
   private readonly heartbeat: NodeJS.Timeout;
 
   constructor(
@@ -172,6 +175,7 @@ export class UserEvents {
         stats.inc('user_connections');
         stats.inc('connections_total');
         const p = ws.auth.principal!;
+        this.presence.opened(p.userId);
         ws.subscribe(HEARTBEAT_TOPICS[ws.format]);
         ws.subscribe(eventTopic(ws.format, 'all'));
         ws.subscribe(eventTopic(ws.format, `user/${p.userId}`));
@@ -200,7 +204,10 @@ export class UserEvents {
         ws.closed = true;
         badFrames.closed(code, message);
         expiry.untrack(ws);
-        if (this.sockets.delete(ws)) stats.inc('user_connections', -1);
+        if (this.sockets.delete(ws)) {
+          stats.inc('user_connections', -1);
+          this.presence.closed(ws.auth!.principal!.userId);
+        }
       },
     });
   }

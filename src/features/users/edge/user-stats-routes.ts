@@ -1,6 +1,11 @@
 /**
  * docs/compat/user-hub.md's HTTP routes: GET /ws/stats (with its `metrics` object) and the non-production
  * POST /ws/_test/broadcast, which sends a `notification` to every /ws/connect user through the bus.
+ *
+ * Both are cluster-wide (docs/guide.md "Clustering"): `total_connections` and broadcast `sent` add up
+ * the live nodes (their last heartbeat, this node's fresh), `unique_users` counts the distinct users of
+ * the live nodes' presence with this edge's own, and `nodes: {<id>: …}` gives each node's figures
+ * beside the totals (fields added, none renamed). `connections_by_role` stays this edge thread's.
  */
 import type { TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';
@@ -10,6 +15,10 @@ import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import { handleAsync, jsonReply, sendJson } from '../../../edge/http-response.js';
 import { readJsonBody } from '../../../edge/http-request.js';
 import type { UserEvents } from './user-events-route.js';
+import type { PortClient } from '../../../threads/port-rpc.js';
+import type { StoreReply, StoreTask } from '../../../pool/store-protocol.js';
+import { clusterView } from '../../cluster/cluster-view.js';
+import { perNode, sum, type ClusterNode } from '../../cluster/node-figures.js';
 
 export interface UserStatsDeps {
   readonly config: GatewayConfig;
@@ -19,35 +28,48 @@ export interface UserStatsDeps {
   /** Publishes to the bus; the edges deliver what comes back. */
   readonly publish: (topic: string, payload: string) => void;
   readonly logger: Logger;
+  readonly store: PortClient<StoreTask, StoreReply>;
+  /** This node's id in the registry. */
+  readonly nodeId: string;
 }
 
 export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps): void {
   const { config, users, shared, stats, logger } = deps;
-  const metrics = () => {
+  const view = (uniqueUsers?: readonly string[]) => clusterView({ config, shared, store: deps.store, nodeId: deps.nodeId }, uniqueUsers);
+  // The counters add up the live nodes; the last broadcast is this node's.
+  const metrics = (nodes: readonly ClusterNode[]) => {
     const last = shared.maxEdges('user_last_broadcast_at_ms');
     return {
-      total_messages_sent: shared.sumEdges('user_messages_sent_total'),
-      total_broadcasts: shared.sumEdges('user_broadcasts_total'),
-      total_send_errors: shared.sumEdges('user_send_errors_total'),
+      total_messages_sent: sum(nodes, (f) => f.users.total_messages_sent),
+      total_broadcasts: sum(nodes, (f) => f.users.total_broadcasts),
+      total_send_errors: sum(nodes, (f) => f.users.total_send_errors),
       last_broadcast_at: last > 0 ? new Date(last).toISOString() : null,
     };
   };
 
   app.get('/ws/stats', (res) => {
-    // Roles and unique users are counted on the edge thread that answers (exact with one edge thread).
-    const local = users.stats();
-    sendJson(res, 200, {
-      status: 'ok',
-      stats: {
-        total_connections: shared.sumEdges('user_connections'),
-        connections_by_role: local.byRole,
-        unique_users: local.uniqueUsers,
-        heartbeat_active: true,
-        heartbeat_interval: config.auth.heartbeatMs / 1000,
-        metrics: metrics(),
+    handleAsync(
+      res,
+      async () => {
+        // Roles are counted on the edge thread that answers (exact with one edge thread).
+        const local = users.stats();
+        const cluster = await view(users.presence.users());
+        return jsonReply(200, {
+          status: 'ok',
+          stats: {
+            total_connections: sum(cluster.nodes, (f) => f.users.total_connections),
+            connections_by_role: local.byRole,
+            unique_users: cluster.uniqueUsers ?? local.uniqueUsers,
+            heartbeat_active: true,
+            heartbeat_interval: config.auth.heartbeatMs / 1000,
+            metrics: metrics(cluster.nodes),
+            nodes: perNode(cluster.nodes, (f) => f.users),
+          },
+          timestamp: new Date().toISOString(),
+        });
       },
-      timestamp: new Date().toISOString(),
-    });
+      (err) => logger.error({ err }, 'user stats failed'),
+    );
   });
 
   app.post('/ws/_test/broadcast', (res) => {
@@ -65,7 +87,14 @@ export function registerUserStatsRoutes(app: TemplatedApp, deps: UserStatsDeps):
         deps.publish(`${config.auth.eventsTopic}/all`, JSON.stringify(event));
         stats.inc('user_broadcasts_total');
         stats.set('user_last_broadcast_at_ms', Date.now());
-        return jsonReply(200, { status: 'ok', sent: shared.sumEdges('user_connections'), metrics: metrics() });
+        // `sent`: the /ws/connect connections it reaches on every live node (each node delivers what the bus brings it).
+        const cluster = await view();
+        return jsonReply(200, {
+          status: 'ok',
+          sent: sum(cluster.nodes, (f) => f.users.total_connections),
+          metrics: metrics(cluster.nodes),
+          nodes: perNode(cluster.nodes, (f) => ({ sent: f.users.total_connections })),
+        });
       },
       (err) => logger.error({ err }, 'broadcast failed'),
     );

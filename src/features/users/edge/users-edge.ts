@@ -30,10 +30,19 @@ export const users: EdgeFeature<UsersToEdge> = {
       ],
     });
     events.register();
-    registerUserStatsRoutes(app, { config, users: events, shared, stats, publish, logger });
+    registerUserStatsRoutes(app, { config, users: events, shared, stats, publish, logger, store: context.store, nodeId: context.nodeId });
+    // The cluster's presence: this edge's users whose count changed, once a second (never per message).
+    const presence = setInterval(() => {
+      const entries = events.presence.take();
+      if (entries !== null) context.toIngest({ t: 'user-presence', entries });
+    }, 1_000);
+    presence.unref();
     return {
       handlers: { event: (message) => events.deliver(message.target, message.json, message.msgpack) },
-      close: (reason) => events.closeAll(reason),
+      close: (reason) => {
+        clearInterval(presence);
+        events.closeAll(reason);
+      },
     };
   },
 };
