@@ -2,8 +2,9 @@
  * Issue 17 item 1 (docs/design/cluster-presence.md §1): Azure presence across the cluster. Two
  * nodes on one Mosquitto, the official SDKs: the service client on A, Web PubSub clients on A and B.
  * A answers the existence checks for B's connection, user and group, adds B's connection to a group
- * (a group send then reaches it on B), removes it, lists it, closes it, and closes a user's
- * connections on both nodes. SIGKILL of B: A answers false for B's connection within the TTL and a
+ * (a group send then reaches it on B), removes it, lists it, closes it, adds a user of B to a
+ * group, removes it from all, closes a group's connections, and closes a user's connections on both
+ * nodes. SIGKILL of B: A answers false for B's connection within the TTL and a
  * snapshot period, logs the expiry, and B's entries do not come back. The presence timings are
  * shortened (snapshot 1 s, TTL 3 s) to keep the file short.
  */
@@ -69,6 +70,20 @@ describe('Azure presence across nodes', { timeout: 40_000 }, () => {
     await svcA.group('g2').sendToAll({ n: 2 });
     await svcA.sendToConnection(bob.id, { n: 3 }); // the marker arrives alone
     expect((await bobIn.until(2))[1].data).toEqual({ n: 3 });
+
+    // addUserToGroup, removeUserFromAllGroups and closeGroupConnections from A, for users on B
+    const erin = await clientOn(b, 'erin');
+    const erinStopped = stopped(erin.client);
+    await eventually(() => svcA.userExists('erin'), 10_000, 'erin on A');
+    await svcA.group('g4').addUser('erin');
+    await eventually(() => svcA.groupExists('g4'), 10_000, 'erin in g4 on A');
+    await svcA.removeUserFromAllGroups('erin');
+    await eventually(async () => !(await svcA.groupExists('g4')) && !(await svcB.groupExists('g4')), 10_000, 'erin out of g4');
+    await svcA.group('g5').addUser('erin');
+    await eventually(() => svcB.groupExists('g5'), 10_000, 'erin in g5 on B');
+    await svcA.group('g5').closeAllConnections();
+    await erinStopped;
+    await eventually(async () => !(await svcA.userExists('erin')), 10_000, 'erin gone on A');
 
     // closeUserConnections from A: carl's connections on both nodes
     const carlA = await clientOn(a, 'carl');
