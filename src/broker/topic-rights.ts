@@ -7,7 +7,7 @@
  *                     control topic; subscribe to any filter a control topic cannot match (no `$…`)
  *
  * The control topics are the prefixes of GATEWAY_CHANNELS_TOPIC, GATEWAY_EVENTS_TOPIC,
- * GATEWAY_AZURE_TOPIC, GATEWAY_REVOCATIONS_TOPIC and GATEWAY_WATCHDOG_TOPIC, each with all its
+ * GATEWAY_AZURE_TOPIC, GATEWAY_AZURE_PRESENCE_TOPIC, GATEWAY_REVOCATIONS_TOPIC and GATEWAY_WATCHDOG_TOPIC, each with all its
  * subtopics. A device reading them would read other users' notifications and Azure traffic.
  */
 import type { GatewayConfig } from '../config/config.js';
@@ -111,5 +111,12 @@ export class TopicRights {
 
 /** The topic prefixes reserved to the gateway and backends. */
 function controlPrefixes(config: GatewayConfig): string[] {
-  return [config.events.topic, config.auth.eventsTopic, config.azure.topic, config.share.revocationsTopic, config.health.watchdogTopic];
+  return [
+    config.events.topic,
+    config.auth.eventsTopic,
+    config.azure.topic,
+    config.azure.presence.topic,
+    config.share.revocationsTopic,
+    config.health.watchdogTopic,
+  ];
 }

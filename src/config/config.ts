@@ -147,6 +147,8 @@ export interface AzureConfig {
   readonly hubs: readonly string[] | null;
   readonly topic: string;
   readonly sessionTtlS: number;
+  /** Cluster presence (GATEWAY_AZURE_PRESENCE_*): the topic, the snapshot period and the TTL of a silent node's connections. */
+  readonly presence: { readonly topic: string; readonly snapshotMs: number; readonly ttlMs: number };
   /** A real service's connection string: trip events are also sent there. */
   readonly outbound: string | undefined;
   /** Upstream event handlers per hub (GATEWAY_AZURE_EVENT_HANDLERS); empty: none. */

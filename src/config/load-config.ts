@@ -220,6 +220,14 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
   const hubs = listed.includes('*') ? null : [...new Set([...listed, trips.hub])];
   const topic = str('GATEWAY_AZURE_TOPIC')!;
   if (/[#+]/.test(topic) || topic.endsWith('/')) invalid(spec('GATEWAY_AZURE_TOPIC'), 'must be a topic prefix without wildcards or a trailing /', topic);
+  const presenceTopic = str('GATEWAY_AZURE_PRESENCE_TOPIC')!;
+  if (/[#+]/.test(presenceTopic) || presenceTopic.endsWith('/') || presenceTopic === '')
+    invalid(spec('GATEWAY_AZURE_PRESENCE_TOPIC'), 'must be a topic without wildcards or a trailing /', presenceTopic);
+  if (presenceTopic === topic || presenceTopic.startsWith(`${topic}/`) || topic.startsWith(`${presenceTopic}/`))
+    invalid(spec('GATEWAY_AZURE_PRESENCE_TOPIC'), 'must not overlap GATEWAY_AZURE_TOPIC (its `<prefix>/+` subscriptions)', presenceTopic);
+  const snapshotMs = int('GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS')!;
+  const ttlMs = int('GATEWAY_AZURE_PRESENCE_TTL_MS')!;
+  if (ttlMs <= snapshotMs) invalid(spec('GATEWAY_AZURE_PRESENCE_TTL_MS'), 'must be over GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS', String(ttlMs));
   const outbound = str('AZURE_WEBPUBSUB_CONNECTION_STRING');
   if (outbound !== undefined) {
     try {
@@ -234,6 +242,7 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
     hubs,
     topic,
     sessionTtlS: int('GATEWAY_AZURE_SESSION_TTL_S')!,
+    presence: { topic: presenceTopic, snapshotMs, ttlMs },
     outbound,
     eventHandlers: loadEventHandlers(str, (hub) => hubs === null || hubs.includes(hub)),
     eventHandlerTimeoutMs: int('GATEWAY_AZURE_EVENT_HANDLER_TIMEOUT_MS')!,

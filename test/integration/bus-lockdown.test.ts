@@ -95,7 +95,7 @@ describe('embedded broker: binding and logins', () => {
       anonymous: 'may publish telemetry only (gps/#)',
       users: { device: 0, backend: 0 },
       controlTopicsOpenTo: 'the gateway and backend users only',
-      controlTopics: ['gateway/channels/#', 'gateway/events/#', 'gateway/azure/#', 'gateway/revocations/#', 'gateway/watchdog/#'],
+      controlTopics: ['gateway/channels/#', 'gateway/events/#', 'gateway/azure/#', 'gateway/azure-presence/#', 'gateway/revocations/#', 'gateway/watchdog/#'],
     });
     const port = line.port as number;
     const external = Object.values(networkInterfaces())

@@ -24,6 +24,14 @@ describe('loadConfig', () => {
     expect(config.edge.threads).toBeGreaterThanOrEqual(1);
   });
 
+  it('Azure presence: a topic of its own outside GATEWAY_AZURE_TOPIC, and a TTL over the snapshot period', () => {
+    expect(loadConfig({}).azure.presence).toEqual({ topic: 'gateway/azure-presence', snapshotMs: 5000, ttlMs: 15_000 });
+    for (const topic of ['gateway/azure', 'gateway/azure/_presence', 'gateway', 'gateway/azure-presence/#', 'p/'])
+      expect(error({ GATEWAY_AZURE_PRESENCE_TOPIC: topic }).message).toContain('GATEWAY_AZURE_PRESENCE_TOPIC');
+    expect(error({ GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '5000', GATEWAY_AZURE_PRESENCE_TTL_MS: '5000' }).message).toContain('GATEWAY_AZURE_PRESENCE_TTL_MS');
+    expect(loadConfig({ GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '1000', GATEWAY_AZURE_PRESENCE_TTL_MS: '3000' }).azure.presence.ttlMs).toBe(3000);
+  });
+
   it('is frozen all the way down', () => {
     const config = loadConfig({});
     expect(Object.isFrozen(config)).toBe(true);

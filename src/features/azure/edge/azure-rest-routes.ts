@@ -6,8 +6,9 @@
  *
  * Every call carries `Authorization: Bearer <jwt>` signed (HS256) with the access key; its `aud`
  * must name the request path. Sends, membership changes, closes and grants are published on the
- * bus (<GATEWAY_AZURE_TOPIC>/<hub>) and applied by every edge of every node; existence checks and
- * group listings are answered from ingest's directory of this node's connections.
+ * bus (<GATEWAY_AZURE_TOPIC>/<hub>) and applied by every edge of every node; existence checks,
+ * group listings and addConnectionToGroup's pre-check are answered from ingest's directory, which
+ * holds the whole cluster's connections (azure-cluster-presence.ts).
  */
 import type { HttpRequest, HttpResponse, TemplatedApp } from 'uWebSockets.js';
 import type { Logger } from 'pino';

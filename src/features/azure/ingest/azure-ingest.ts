@@ -1,16 +1,18 @@
 /**
  * Azure Web PubSub on the ingest thread: the commands from the bus (<GATEWAY_AZURE_TOPIC>/<hub>),
- * the node-wide directory of connections the edges report, session handovers between edges, and
+ * the directory of connections the edges report and the other nodes publish
+ * (GATEWAY_AZURE_PRESENCE_TOPIC, azure-cluster-presence.ts), session handovers between edges, and
  * the outbound Azure service (when configured).
  */
 import type { IngestContext, IngestFeature } from '../../../ingest/ingest-feature.js';
 import type { AzureToEdge, AzureToIngest } from '../messages.js';
+import { AzureClusterPresence } from './azure-cluster-presence.js';
 import { AzureHandovers } from './azure-handovers.js';
 import { AzureOutbound } from './azure-outbound.js';
 import { AzurePipeline } from './azure-pipeline.js';
 
 export interface AzureIngest extends IngestFeature<AzureToIngest> {
-  /** The users connected to a hub on this node (trips' monitor). */
+  /** The users connected to a hub on this node, not the cluster's (trips' monitor). */
   connectedUsers(hub: string): string[];
   /** Sends this node's events of a hub-bound channel to the outbound Azure service; null: none configured. */
   readonly outbound: ((hub: string, groups: readonly string[], data: unknown) => void) | null;
@@ -18,7 +20,7 @@ export interface AzureIngest extends IngestFeature<AzureToIngest> {
 
 /** Made before the list: channels and trips use it. */
 export function azureIngest(context: IngestContext): AzureIngest {
-  const { config, fanout, edgePorts, stats, logger } = context;
+  const { config, fanout, edgePorts, stats, logger, bus, identity } = context;
   const azure = new AzurePipeline(
     config.azure.hubs,
     config.limits.maxJsonDepth,
@@ -26,18 +28,33 @@ export function azureIngest(context: IngestContext): AzureIngest {
     stats,
     logger.child({ component: 'azure' }),
   );
+  const presence = new AzureClusterPresence(azure, {
+    nodeId: identity.nodeId,
+    snapshotMs: config.azure.presence.snapshotMs,
+    ttlMs: config.azure.presence.ttlMs,
+    publish: (payload) => bus.publish(config.azure.presence.topic, payload, 1),
+    subscribed: bus.subscribed,
+    stats,
+    logger: logger.child({ component: 'azure-presence' }),
+  });
   const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
   const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
   return {
     name: 'azure',
-    connectedUsers: (hub) => azure.query(hub, { kind: 'users' }) as string[],
+    connectedUsers: (hub) => azure.localUsers(hub),
     outbound: outbound === null ? null : (hub, groups, data) => outbound.send(hub, groups, data),
     register() {
+      presence.start();
       return {
-        control: [{ topic: config.azure.topic, subtopics: 'one', handle: (hub, body) => azure.handle(hub, body) }],
+        control: [
+          { topic: config.azure.topic, subtopics: 'one', handle: (hub, body) => azure.handle(hub, body) },
+          { topic: config.azure.presence.topic, subtopics: 'none', handle: (_, body) => presence.receive(body) },
+        ],
+        subscribed: () => presence.subscribed(),
         handlers: {
           'azure-presence': (message, from) => {
             azure.presence(message.hub, message.change);
+            presence.local(message.hub, message.change);
             if (message.change.op === 'open') handovers.opened(message.change.id, from.index);
             else if (message.change.op === 'close') handovers.closed(message.change.id, from.index);
           },
@@ -46,7 +63,10 @@ export function azureIngest(context: IngestContext): AzureIngest {
           'azure-handover-ask': (message, from) => handovers.ask(from.index, message.id, message.hub, message.connectionId, message.reconnectionToken),
           'azure-handover-state': (message) => handovers.answered(message.id, message.session),
         },
-        stop: () => outbound?.stop(),
+        stop: () => {
+          presence.stop();
+          outbound?.stop();
+        },
       };
     },
   };
