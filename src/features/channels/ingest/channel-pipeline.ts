@@ -27,7 +27,6 @@
  * older version) is passed over, counted. The telemetry path never waits for any of this: only the
  * channel that has a gap waits for its repair.
  */
-import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { ChannelsConfig, ChannelSpec } from '../channel-config.js';
 import { parseChannelEvent, type ChannelEvent } from '../channel-event.js';
@@ -36,12 +35,14 @@ import { MAX_EVENT_BYTES, readPosition, STAMP_BYTES } from '../outbox-event.js';
 import { isGroupName } from '../../azure/commands.js';
 import { renderMessage } from '../../azure/frames.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
+import { errorText } from '../../../log/error-text.js';
 import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import { BoundedJsonError, parseJsonBytes, parseJsonText } from '../../../protocol/bounded-json.js';
 import type { ChannelLog, LogRow, Outbox } from '../../../store/store.js';
 import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
+import { ChannelIntake } from './channel-intake.js';
 
 /** The log's trim (each channel's history size and age): the edges' rings bound what is replayed, this bounds the store. */
 const TRIM_INTERVAL_MS = 5_000;
@@ -54,10 +55,6 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 /** Catch-up reads of the heads asked by the edges, at most one per this interval. */
 const CATCH_UP_MIN_MS = 100;
-/** Unpositioned messages queued for the store per channel at most. */
-const INTAKE_MAX_QUEUED = 1_000;
-
-const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 200);
 
 const userIdOf = (event: ChannelEvent) => (event.kind === 'notification' ? event.userId : null);
 
@@ -81,9 +78,6 @@ interface ChannelState {
   repairing: boolean;
   /** The store's head at the previous poll. */
   polled: number;
-  /** Unpositioned messages being written to the store, in order. */
-  intake: Promise<void>;
-  intakeQueued: number;
 }
 
 export interface PipelineStore {
@@ -102,6 +96,7 @@ export class ChannelPipeline {
   private stopped = false;
   private polling = false;
   private lastCatchUp = 0;
+  private readonly intakes: ChannelIntake;
 
   constructor(
     config: ChannelsConfig,
@@ -112,7 +107,7 @@ export class ChannelPipeline {
     private readonly stats: RowWriter<IngestMetric>,
     logger: Logger,
     /** Asked to publish again what was just written (the relay's nudge). */
-    private readonly written: () => void,
+    written: () => void,
   ) {
     for (const spec of config.channels) {
       this.channels.set(spec.name, {
@@ -123,11 +118,10 @@ export class ChannelPipeline {
         heldBytes: 0,
         repairing: false,
         polled: 0,
-        intake: Promise.resolve(),
-        intakeQueued: 0,
       });
     }
     this.log = new RateLimitedLog(logger);
+    this.intakes = new ChannelIntake(store.outbox, stats, this.log, written);
   }
 
   /**
@@ -377,33 +371,14 @@ export class ChannelPipeline {
     void this.poll(false);
   }
 
-  /**
-   * A message without a position: checked like any event, then written to the log (and the outbox)
-   * by this node, in arrival order per channel; the relay publishes it again with its position.
-   */
+  /** A message without a position (a backend on the bus): checked like any event, then logged by the store (channel-intake.ts). */
   private intake(st: ChannelState, payload: Buffer): void {
-    let json: string;
     try {
       this.parse(payload, Date.now());
-      json = payload.toString('utf8');
     } catch (err) {
       return this.refuse(payload, err instanceof GatewayError ? err.message : errorText(err));
     }
-    if (st.intakeQueued >= INTAKE_MAX_QUEUED) return this.refuse(payload, 'the store is behind: too many events waiting to be logged');
-    const digest = createHash('sha256').update(st.spec.name).update('\n').update(payload).digest('base64url');
-    st.intakeQueued++;
-    st.intake = st.intake.then(async () => {
-      try {
-        await this.store.outbox.publish(st.spec.name, json, digest);
-        this.stats.inc('events_intake_total');
-        this.written();
-      } catch (err) {
-        this.stats.inc('events_rejected_total');
-        this.log.warn({ channel: st.spec.name, bytes: payload.byteLength, err: errorText(err) }, 'channel event from the bus could not be logged; dropped');
-      } finally {
-        st.intakeQueued--;
-      }
-    });
+    if (!this.intakes.take(st.spec.name, payload.toString('utf8'), payload)) this.refuse(payload, 'the store is behind: too many events waiting to be logged');
   }
 
   /** A message refused: counted and logged (never its payload). */

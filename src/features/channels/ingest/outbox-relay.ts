@@ -16,6 +16,7 @@
  * count against them.
  */
 import type { Logger } from 'pino';
+import { errorText } from '../../../log/error-text.js';
 import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
@@ -167,5 +168,3 @@ export class OutboxRelay {
     await this.deleteAcknowledged();
   }
 }
-
-const errorText = (err: unknown) => (err instanceof Error ? `${err.name}: ${err.message}` : String(err)).slice(0, 200);
