@@ -42,6 +42,24 @@ export class PgSession implements Queryable {
    * answered rolled the statement back.
    */
   async write<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values: unknown[], name?: string): Promise<pg.QueryResult<R>> {
+    const { client, release } = await this.checkout();
+    try {
+      const result = await (name === undefined ? client.query<R>(text, values) : client.query<R>({ name, text, values }));
+      release();
+      return result;
+    } catch (err) {
+      const mapped = storeError(err, !(err instanceof pg.DatabaseError));
+      release(mapped === err ? undefined : (err as Error));
+      throw mapped;
+    }
+  }
+
+  /**
+   * A connection of its own, and its release (with an error: destroyed, not returned to the pool).
+   * A checked-out client has no 'error' listener of the pool's: without the one added here, the
+   * server dropping the connection while it is out would be an uncaught error (the query rejects too).
+   */
+  private async checkout(): Promise<{ client: pg.PoolClient; release: (err?: Error) => void }> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -50,17 +68,13 @@ export class PgSession implements Queryable {
     }
     const onError = () => {};
     client.on('error', onError);
-    try {
-      const result = await (name === undefined ? client.query<R>(text, values) : client.query<R>({ name, text, values }));
-      client.removeListener('error', onError);
-      client.release();
-      return result;
-    } catch (err) {
-      client.removeListener('error', onError);
-      const mapped = storeError(err, !(err instanceof pg.DatabaseError));
-      client.release(mapped === err ? undefined : (err as Error));
-      throw mapped;
-    }
+    return {
+      client,
+      release: (err?: Error) => {
+        client.removeListener('error', onError);
+        client.release(err);
+      },
+    };
   }
 
   /**
@@ -69,20 +83,7 @@ export class PgSession implements Queryable {
    * Any error rolls back; a connection that failed is destroyed, not returned to the pool.
    */
   async transaction<T>(first: string, body: (client: pg.PoolClient, firstResults: pg.QueryResult[]) => Promise<T>): Promise<T> {
-    let client: pg.PoolClient;
-    try {
-      client = await this.pool.connect();
-    } catch (err) {
-      throw storeError(err);
-    }
-    // A checked-out client has no 'error' listener of the pool's: without this one, the server
-    // dropping the connection mid-transaction would be an uncaught error (the query rejects too).
-    const onError = () => {};
-    client.on('error', onError);
-    const release = (err?: Error) => {
-      client.removeListener('error', onError);
-      client.release(err);
-    };
+    const { client, release } = await this.checkout();
     let committing = false;
     try {
       // The simple-query protocol: several statements in one message, one result each.

@@ -29,20 +29,17 @@
  */
 import type { Logger } from 'pino';
 import type { ChannelsConfig, ChannelSpec } from '../channel-config.js';
-import { parseChannelEvent, type ChannelEvent } from '../channel-event.js';
-import { renderEvent } from '../envelopes.js';
 import { MAX_EVENT_BYTES, readPosition, STAMP_BYTES } from '../outbox-event.js';
-import { isGroupName } from '../../azure/commands.js';
-import { renderMessage } from '../../azure/frames.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import { errorText } from '../../../log/error-text.js';
 import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
-import { BoundedJsonError, parseJsonBytes, parseJsonText } from '../../../protocol/bounded-json.js';
 import type { ChannelLog, LogRow, Outbox } from '../../../store/store.js';
 import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
 import { ChannelIntake } from './channel-intake.js';
+import { azureGroupsOf, parseBusEvent, parseLogEvent, renderRecord } from './channel-records.js';
+import type { ChannelEvent } from '../channel-event.js';
 
 /** The log's trim (each channel's history size and age): the edges' rings bound what is replayed, this bounds the store. */
 const TRIM_INTERVAL_MS = 5_000;
@@ -55,14 +52,6 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 /** Catch-up reads of the heads asked by the edges, at most one per this interval. */
 const CATCH_UP_MIN_MS = 100;
-
-const userIdOf = (event: ChannelEvent) => (event.kind === 'notification' ? event.userId : null);
-
-/** The Azure groups an event of a hub-bound channel goes to: its `metadata.groups`. */
-export function azureGroupsOf(event: ChannelEvent): string[] {
-  const groups = event.kind === 'entity' ? event.metadata?.groups : undefined;
-  return Array.isArray(groups) ? groups.filter(isGroupName) : [];
-}
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -159,23 +148,14 @@ export class ChannelPipeline {
     return { t: 'channels-init', epoch: this.epoch, heads: [...this.channels.values()].map((st) => [st.spec.name, st.delivered]), history };
   }
 
-  /** `azureGroups`: the Azure groups a live event of a hub-bound channel goes to (none for the history). */
   private record(spec: ChannelSpec, offset: number, at: number, event: ChannelEvent, azureGroups: readonly string[]): ChannelEventRecord {
-    const channel = spec.name;
-    const record = { channel, offset, at, userId: userIdOf(event), frames: renderEvent(event, channel, offset, this.epoch) };
-    if (spec.azureHub === null || azureGroups.length === 0) return record;
-    const data = Buffer.from(JSON.stringify(event.data));
-    const writtenAt = Date.parse(event.timestamp) || at;
-    return {
-      ...record,
-      azure: { hub: spec.azureHub, writtenAt, groups: azureGroups.map((group) => ({ group, message: renderMessage(group, 'json', data, null) })) },
-    };
+    return renderRecord(spec, offset, at, event, azureGroups, this.epoch);
   }
 
   /** A log row rendered, or null (counted and logged) when it cannot be. */
   private fromLog(st: ChannelState, row: LogRow): ChannelEventRecord | null {
     try {
-      const event = parseChannelEvent(parseJsonText(row.event, { maxDepth: this.maxJsonDepth }), row.at);
+      const event = parseLogEvent(row, this.maxJsonDepth);
       return this.record(st.spec, row.offset, row.at, event, []);
     } catch (err) {
       this.stats.inc('ingest_poison_messages_total');
@@ -222,15 +202,9 @@ export class ChannelPipeline {
     void this.repair(st);
   }
 
-  /** A bus message's event, bounded before it is parsed; throws GW_ERR_EVENT_INVALID. */
+  /** A bus message's event; throws GW_ERR_EVENT_INVALID. */
   private parse(payload: Buffer, at: number): ChannelEvent {
-    let value: unknown;
-    try {
-      value = parseJsonBytes(payload, { maxDepth: this.maxJsonDepth });
-    } catch (err) {
-      throw new GatewayError('GW_ERR_EVENT_INVALID', err instanceof BoundedJsonError ? `event ${err.detail}` : 'not valid JSON');
-    }
-    return parseChannelEvent(value, at);
+    return parseBusEvent(payload, at, this.maxJsonDepth);
   }
 
   /** Delivers a positioned bus message, or (when it cannot be rendered) leaves its offset to the repair from the log. */

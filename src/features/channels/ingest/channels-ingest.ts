@@ -4,10 +4,9 @@
  * edge in offset order, filling gaps from the store's log.
  */
 import type { IngestFeature } from '../../../ingest/ingest-feature.js';
-import { parseJsonText } from '../../../protocol/bounded-json.js';
-import { parseChannelEvent } from '../channel-event.js';
 import type { ChannelsToIngest } from '../messages.js';
-import { azureGroupsOf, ChannelPipeline } from './channel-pipeline.js';
+import { ChannelPipeline } from './channel-pipeline.js';
+import { azureGroupsOf, parseLogEvent } from './channel-records.js';
 import { OutboxRelay } from './outbox-relay.js';
 import type { OutboxRow } from '../../../store/store.js';
 
@@ -40,7 +39,7 @@ export function channelsIngest(links: ChannelsIngestLinks): IngestFeature<Channe
               const hub = hubOf.get(row.channel);
               if (hub === undefined) return;
               try {
-                const event = parseChannelEvent(parseJsonText(row.event, { maxDepth: config.limits.maxJsonDepth }), row.at);
+                const event = parseLogEvent(row, config.limits.maxJsonDepth);
                 const groups = azureGroupsOf(event);
                 if (groups.length > 0) toAzure(hub, groups, event.data);
               } catch {
