@@ -15,6 +15,7 @@ import type {
   AzureConfig,
   BrowsersConfig,
   ClusterConfig,
+  OperatorConfig,
   Environment,
   EventsConfig,
   GatewayConfig,
@@ -71,6 +72,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     share: loadShare(env, int, str),
     browsers: loadBrowsers(env, str),
     cluster: loadCluster(int, str),
+    operator: loadOperator(str),
     limits: {
       connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
@@ -322,6 +324,13 @@ function loadBrowsers(env: Env, str: StrReader): BrowsersConfig {
     return entry.toLowerCase();
   });
   return { allowedOrigins, corsCredentials: str('GATEWAY_CORS_CREDENTIALS') === 'true' };
+}
+
+function loadOperator(str: StrReader): OperatorConfig {
+  const token = str('GATEWAY_OPERATOR_TOKEN');
+  if (token !== undefined && (Buffer.byteLength(token) < 16 || !/^[\x21-\x7e]+$/.test(token)))
+    invalid(spec('GATEWAY_OPERATOR_TOKEN'), 'must be at least 16 printable characters without spaces (e.g. openssl rand -hex 32)', '[redacted]');
+  return { token };
 }
 
 function loadCluster(int: IntReader, str: StrReader): ClusterConfig {

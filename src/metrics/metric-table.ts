@@ -106,7 +106,7 @@ export const EDGE_METRICS = [
   { key: 'encoding_refusals_total', kind: 'counter', help: 'Requests and upgrades refused with 400 GW_ERR_ENCODING_INVALID (malformed percent-encoding or invalid UTF-8 in the path or query).' },
   { key: 'invalid_requests_total', kind: 'counter', help: 'Connections closed with 4500 for invalid device_ids.' },
   { key: 'rate_limited_total', kind: 'counter', help: 'Upgrades refused (429) and connections closed (4029) by the rate limits.' },
-  { key: 'auth_failures_total', kind: 'counter', help: 'Connections refused for a missing, invalid, expired or forbidden token.' },
+  { key: 'auth_failures_total', kind: 'counter', help: 'Connections refused for a missing, invalid, expired or forbidden token, and operator requests refused with 401 GW_ERR_OPERATOR_UNAUTHORIZED (GATEWAY_OPERATOR_TOKEN).' },
   { key: 'token_expiry_closes_total', kind: 'counter', help: 'Authenticated connections ended because their token expired (4001) or share link expired (1000).' },
   { key: 'share_revocations_total', kind: 'counter', help: 'Live share-location viewers ended because their link was revoked.' },
   { key: 'user_connections', kind: 'gauge', help: 'Open /ws/connect connections (users and roles).' },

@@ -72,6 +72,8 @@ describe('loadConfig', () => {
     ],
     [{ GATEWAY_CLUSTER_KEY_ACCEPTED: 'short-key' }, /GATEWAY_CLUSTER_KEY_ACCEPTED must be at least 32 bytes/],
     [{ GATEWAY_CLUSTER_KEY: 'short-key' }, /GATEWAY_CLUSTER_KEY must be at least 32 bytes .*\(got "\[redacted\]"\)/],
+    [{ GATEWAY_OPERATOR_TOKEN: 'short-token' }, /GATEWAY_OPERATOR_TOKEN must be at least 16 printable characters .*\(got "\[redacted\]"\)/],
+    [{ GATEWAY_OPERATOR_TOKEN: 'a token with spaces in it' }, /GATEWAY_OPERATOR_TOKEN must be at least 16 printable characters/],
   ])('refuses %j with a message naming the variable', (env, message) => {
     const err = error(env as Record<string, string>);
     expect(err).toBeInstanceOf(GatewayError);
