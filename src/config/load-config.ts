@@ -228,6 +228,7 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
   if (presenceTopic === topic || presenceTopic.startsWith(`${topic}/`) || topic.startsWith(`${presenceTopic}/`))
     invalid(spec('GATEWAY_AZURE_PRESENCE_TOPIC'), 'must not overlap GATEWAY_AZURE_TOPIC (its `<prefix>/+` subscriptions)', presenceTopic);
   const snapshotMs = int('GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS')!;
+  if (snapshotMs !== 0 && snapshotMs < 200) invalid(spec('GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS'), 'must be 0 (off) or at least 200', String(snapshotMs));
   const ttlMs = int('GATEWAY_AZURE_PRESENCE_TTL_MS')!;
   if (ttlMs <= snapshotMs) invalid(spec('GATEWAY_AZURE_PRESENCE_TTL_MS'), 'must be over GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS', String(ttlMs));
   const outbound = str('AZURE_WEBPUBSUB_CONNECTION_STRING');
