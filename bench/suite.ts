@@ -24,20 +24,22 @@ import { MANY_CHANNELS, REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type Rest
 import { azure, AZURE_FULL, AZURE_QUICK, AZURE_SMOKE, type AzureResult } from './suite/azure.js';
 import { cluster, CLUSTER_FULL, CLUSTER_QUICK, CLUSTER_SMOKE, type ClusterResult } from './suite/cluster.js';
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
+import { AZURE_STORM_FULL, AZURE_STORM_QUICK, AZURE_STORM_SMOKE, azurePresenceStorm, type AzureStormRun } from './suite/azure-storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'rest', 'azure', 'cluster'] as const;
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'storm-azure', 'rest', 'azure', 'cluster'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
 
-Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm,
+Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm
+(/ws/connect, and an Azure connect storm on two nodes with cluster presence on vs off; storm-azure: that part alone),
 REST writes (SQLite on one node, PostgreSQL on two, bare PostgreSQL), Azure Web PubSub group messages (reliable clients; publish on the bus and on REST)
-and two nodes (cluster: fan-out and storm split over two nodes vs one node vs bare uWS),
+and two nodes (cluster: fan-out, storm and Azure storm split over two nodes vs one node vs bare uWS),
 against the gateway and its baselines, and prints PASS/FAIL against the targets. Results:
 bench/results/. --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.
-storm, rest, azure and cluster measure the gateway alone (they need it in --only) and bring their own
+storm, storm-azure, rest, azure and cluster measure the gateway alone (they need it in --only) and bring their own
 baselines: azure and cluster run bare uWS at the same load whatever --only says.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
@@ -164,6 +166,7 @@ async function main(): Promise<void> {
   }, 20 * 60_000);
   watchdog.unref();
   let stormRuns: StormRun[] | undefined;
+  let azureStormRuns: AzureStormRun[] | undefined;
   const stormErrors: string[] = [];
   let restResult: RestResult | undefined;
   const restErrors: string[] = [];
@@ -188,6 +191,12 @@ async function main(): Promise<void> {
     };
     const pick = <T>(smoke: T, quickSizes: T, full: T) => (values.smoke ? smoke : quick ? quickSizes : full);
     stormRuns = await gatewayOnly('storm', stormErrors, (say) => storm(REPO_ROOT, broker.url, pick(STORM_SMOKE, STORM_QUICK, STORM_FULL), say));
+    // The storm's Azure part (presence on vs off on two nodes): with `storm`, or alone as `storm-azure`.
+    const azureStormSizes = pick(AZURE_STORM_SMOKE, AZURE_STORM_QUICK, AZURE_STORM_FULL);
+    const azureStormRun = (say: (line: string) => void) => azurePresenceStorm(REPO_ROOT, broker.url, azureStormSizes, say);
+    azureStormRuns = scenarios.includes('storm')
+      ? await gatewayOnly('storm', stormErrors, azureStormRun)
+      : await gatewayOnly('storm-azure', stormErrors, azureStormRun);
     restResult = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say, restErrors));
     azureResult = await gatewayOnly('azure', azureErrors, (say) => azure(REPO_ROOT, broker.url, pick(AZURE_SMOKE, AZURE_QUICK, AZURE_FULL), say));
     clusterResult = await gatewayOnly('cluster', clusterErrors, (say) => cluster(REPO_ROOT, broker.url, pick(CLUSTER_SMOKE, CLUSTER_QUICK, CLUSTER_FULL), say));
@@ -214,6 +223,7 @@ async function main(): Promise<void> {
     targets: results,
     checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS]), ...evaluateCluster(clusterResult)],
     storm: stormRuns,
+    azureStorm: azureStormRuns,
     stormErrors,
     rest: restResult,
     restErrors,

@@ -290,6 +290,7 @@ export async function startLocalCluster(options: LocalClusterOptions = {}): Prom
       GATEWAY_SHARE_LOCAL_KEY: generateKeys('local'),
       GATEWAY_AZURE_ACCESS_KEY: secret(),
       GATEWAY_MQTT_PASSWORD: secret(),
+      GATEWAY_OPERATOR_TOKEN: secret(),
     };
     const bridgePassword = secret();
 
@@ -481,6 +482,12 @@ Ctrl-C stops everything.`);
   } else {
     console.log(`\nbalancer: ${cluster.url}   (e.g. ${cluster.url.replace('http', 'ws')}/api/v1/ws?channel=sensors)`);
     console.log(`keys for this run only: GATEWAY_JWT_SECRET=${cluster.secrets.GATEWAY_JWT_SECRET} (npm run token -- --sub me --role admin)`);
+    const operator = cluster.secrets.GATEWAY_OPERATOR_TOKEN;
+    console.log(
+      operator === undefined
+        ? `the nodes: curl ${cluster.url}/api/v1/cluster   (GATEWAY_OPERATOR_TOKEN unset: the operator routes are open)`
+        : `the nodes: curl -H 'Authorization: Bearer ${operator}' ${cluster.url}/api/v1/cluster   (GATEWAY_OPERATOR_TOKEN; /metrics and the dead letters too)`,
+    );
     console.log('Ctrl-C stops everything.');
   }
 }

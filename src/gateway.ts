@@ -275,6 +275,11 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
         'GATEWAY_CLUSTER_KEY is not set: control messages on the bus are tagged with a random key of this start, so this node drops those of other nodes and backends; set the same key on every node and backend',
       );
     }
+    if (config.operator.token === undefined) {
+      logger.warn(
+        'GATEWAY_OPERATOR_TOKEN is not set: the operator routes (/api/v1/cluster, /metrics, /api/v1/outbox/dead-letters) are open to anyone who reaches the port; set it, or keep them off the public network',
+      );
+    }
     if (config.share.ephemeralKey) {
       logger.warn('GATEWAY_SHARE_LOCAL_KEY is not set: share links use a random key and stop working when the gateway restarts');
     }

@@ -1,7 +1,8 @@
 /**
  * 8. Two nodes: the same telemetry clients split half and half over two gateway nodes on the
  * suite's broker, against one node and bare uWS with the same clients, in the same run; then a
- * connection storm on /ws/connect spread over both nodes against the same storm on one node.
+ * connection storm on /ws/connect spread over both nodes against the same storm on one node, and
+ * an Azure connect storm (azure-storm.ts, presence on) spread over both nodes against one node.
  *
  * The nodes run as a cluster would: the same environment (one GATEWAY_CLUSTER_KEY, one JWT
  * secret), one broker. No database: telemetry rides the bus (every node consumes every device's
@@ -16,12 +17,15 @@ import type { ServerProcess } from '../load/server-process.js';
 import { getTwice, measure, type RunNumbers } from './scenarios.js';
 import { hs256Token, SECRET, stormDuringFanout, type StormNumbers, type StormSizes } from './storm.js';
 import { startTarget, TARGET_SPECS, type RunningTarget } from './targets.js';
+import { AZURE_STORM_FULL, AZURE_STORM_QUICK, AZURE_STORM_SMOKE, azureStorm, type AzureStormRun, type AzureStormSizes } from './azure-storm.js';
 
 export interface ClusterSizes {
   /** Fan-out: connections each watching 5 of 1,000 devices, at `rate` msg/s (as scenario 1). */
   readonly connections: readonly number[];
   readonly rate: number;
   readonly storm: StormSizes;
+  /** The Azure connect storm: one node and two nodes, `rounds` times each, alternating. */
+  readonly azureStorm: AzureStormSizes;
   readonly warmupS: number;
   readonly durationS: number;
   readonly clientThreads: number;
@@ -31,6 +35,7 @@ export const CLUSTER_FULL: ClusterSizes = {
   connections: [2000, 10_000],
   rate: 2000,
   storm: { streamConnections: 500, stormConnections: 3000, rate: 1000, warmupS: 2, durationS: 5 },
+  azureStorm: AZURE_STORM_FULL,
   warmupS: 2,
   durationS: 5,
   clientThreads: 2,
@@ -39,6 +44,7 @@ export const CLUSTER_QUICK: ClusterSizes = {
   connections: [500],
   rate: 1000,
   storm: { streamConnections: 200, stormConnections: 1000, rate: 500, warmupS: 1, durationS: 3 },
+  azureStorm: AZURE_STORM_QUICK,
   warmupS: 1,
   durationS: 2,
   clientThreads: 1,
@@ -47,6 +53,7 @@ export const CLUSTER_SMOKE: ClusterSizes = {
   connections: [40],
   rate: 200,
   storm: { streamConnections: 20, stormConnections: 40, rate: 100, warmupS: 0.5, durationS: 1 },
+  azureStorm: AZURE_STORM_SMOKE,
   warmupS: 0.5,
   durationS: 1,
   clientThreads: 1,
@@ -78,6 +85,8 @@ export interface ClusterStorm extends StormNumbers {
 export interface ClusterResult {
   readonly fanout: ClusterFanout[];
   readonly storm: ClusterStorm[];
+  /** The Azure connect storm on one node and on two (half the clients each), presence on. */
+  readonly azureStorm?: AzureStormRun[];
 }
 
 /** Several processes seen as one server: CPU time and RSS summed (the report's CPU per delivery is all nodes'). */
@@ -178,5 +187,15 @@ export async function cluster(repoRoot: string, mqttUrl: string, sizes: ClusterS
       await Promise.all(nodes.map((n) => n.stop()));
     }
   }
-  return { fanout, storm: storms };
+  // The Azure connect storm: fresh nodes each time (azure-storm.ts's env), one node then two, alternating per round.
+  const azureStorms: AzureStormRun[] = [];
+  for (let round = 0; round < sizes.azureStorm.rounds; round++) {
+    for (const count of round % 2 === 0 ? [1, 2] : [2, 1]) {
+      say(
+        `azure storm: ${sizes.azureStorm.connects} Azure connects on ${count === 1 ? 'one node' : 'two nodes, half on each'} (round ${round + 1} of ${sizes.azureStorm.rounds})`,
+      );
+      azureStorms.push(await azureStorm(repoRoot, mqttUrl, count, 'on', sizes.azureStorm));
+    }
+  }
+  return { fanout, storm: storms, azureStorm: azureStorms };
 }

@@ -6,6 +6,7 @@ import { MANY_CHANNELS, type RestResult } from './rest-writes.js';
 import { AZURE_ROUTE_LABELS, keptUp, type AzureResult, type AzureRow } from './azure.js';
 import { TARGET_SPECS, type TargetName } from './targets.js';
 import type { ClusterResult, ClusterSetup } from './cluster.js';
+import type { AzureStormRun } from './azure-storm.js';
 
 export interface SuiteResult {
   readonly benchmark: 'suite';
@@ -18,6 +19,8 @@ export interface SuiteResult {
   readonly targets: Partial<Record<TargetName, TargetResult>>;
   readonly checks: Check[];
   readonly storm?: StormRun[];
+  /** Scenario 5's Azure part: two nodes, cluster presence on and off. */
+  readonly azureStorm?: AzureStormRun[];
   readonly stormErrors?: string[];
   readonly rest?: RestResult;
   readonly restErrors?: string[];
@@ -128,7 +131,7 @@ export function formatSuite(r: SuiteResult): string {
       `  ${padEnd(TARGET_SPECS[name].label, 24)} ${pad(n(m.kbPerConnection, 2), 8)} KB/connection at ${n(m.connections)}  (RSS ${n(m.rssBeforeMb, 1)} → ${n(m.rssAfterMb, 1)} MB)${ratio}`,
     );
   }
-  if (r.storm || r.stormErrors?.length) {
+  if (r.storm || r.azureStorm || r.stormErrors?.length) {
     lines.push('', '5. Connection storm: authenticated connects to /ws/connect during a fan-out (gateway only; token checks inline vs pool)');
     lines.push(
       `  ${padEnd('token checks', 14)} ${padEnd('alg', 6)} ${pad('connects', 9)} ${pad('connects/s', 11)} ${pad('stream p50', 11)} ${pad('p99', 8)} ${pad('p99.9', 8)} ${pad('lost', 6)}`,
@@ -137,6 +140,13 @@ export function formatSuite(r: SuiteResult): string {
       lines.push(
         `  ${padEnd(s.mode, 14)} ${padEnd(s.alg, 6)} ${pad(n(s.connects), 9)} ${pad(n(s.connectsPerS), 11)} ${pad(n(s.streamLatencyMs.p50, 2), 11)} ${pad(n(s.streamLatencyMs.p99, 2), 8)} ${pad(n(s.streamLatencyMs.p999, 2), 8)} ${pad(n(s.streamLost), 6)}${s.errors.length ? `  (${s.errors[0]})` : ''}`,
       );
+    }
+    if (r.azureStorm?.length) {
+      lines.push('   Azure connect storm (json.webpubsub.azure.v1, access tokens) over two nodes, half on each: cluster presence on vs off');
+      lines.push(...azureStormTable(r.azureStorm, (s) => `presence ${s.presence}`));
+      const on = r.azureStorm.filter((s) => s.presence === 'on');
+      const off = r.azureStorm.filter((s) => s.presence === 'off');
+      if (on.length && off.length) lines.push(`  → presence on ÷ off (mean of the runs): ${azureStormRatios(on, off)}`);
     }
     for (const e of r.stormErrors ?? []) lines.push(`  error: ${e}`);
   }
@@ -319,6 +329,31 @@ function formatRest(rest: RestResult | undefined, errors: readonly string[]): st
   return lines;
 }
 
+function azureStormTable(runs: readonly AzureStormRun[], label: (s: AzureStormRun) => string): string[] {
+  const lines = [
+    `  ${padEnd('', 14)} ${pad('connects', 9)} ${pad('failed', 7)} ${pad('connects/s', 11)} ${pad('p50 ms', 8)} ${pad('p99 ms', 8)} ${pad('ingest CPU', 11)} ${pad('process CPU', 12)} ${pad('converged', 10)} ${pad('load', 5)}`,
+  ];
+  for (const s of runs) {
+    lines.push(
+      `  ${padEnd(label(s), 14)} ${pad(n(s.connects), 9)} ${pad(n(s.failed), 7)} ${pad(n(s.connectsPerS), 11)} ${pad(n(s.connectP50Ms, 1), 8)} ${pad(n(s.connectP99Ms, 1), 8)} ` +
+        `${pad(`${n(s.ingestCpuMs)} ms`, 11)} ${pad(`${n(s.processCpuMs)} ms`, 12)} ${pad(s.convergedMs === undefined ? '' : s.convergedMs < 0 ? 'no' : `${n(s.convergedMs)} ms`, 10)} ${pad(n(s.loadAverage, 1), 5)}` +
+        (s.perNode.length > 1 ? `  (per node: ${s.perNode.map((x) => n(x)).join(' + ')})` : '') +
+        (s.errors.length ? `  (${s.errors[0]})` : ''),
+    );
+  }
+  return lines;
+}
+
+function azureStormRatios(a: readonly AzureStormRun[], b: readonly AzureStormRun[]): string {
+  const mean = (runs: readonly AzureStormRun[], f: (s: AzureStormRun) => number) => runs.reduce((sum, s) => sum + f(s), 0) / runs.length;
+  const r = (f: (s: AzureStormRun) => number) => {
+    const x = mean(a, f);
+    const y = mean(b, f);
+    return Number.isFinite(x) && Number.isFinite(y) && y > 0 ? (x / y).toFixed(2) : '—';
+  };
+  return `connects/s ${r((s) => s.connectsPerS)}×, p50 ${r((s) => s.connectP50Ms)}×, p99 ${r((s) => s.connectP99Ms)}×, ingest CPU ${r((s) => s.ingestCpuMs)}×, process CPU ${r((s) => s.processCpuMs)}×`;
+}
+
 const CLUSTER_LABELS: Readonly<Record<ClusterSetup, string>> = {
   'uws-bare': 'bare uWS (ceiling)',
   'one-node': 'gateway, one node',
@@ -411,6 +446,13 @@ function formatCluster(c: ClusterResult | undefined, errors: readonly string[]):
         );
       }
     }
+  }
+  if (c?.azureStorm?.length) {
+    lines.push('   Azure connect storm (json.webpubsub.azure.v1, presence on): two nodes (half the clients on each) vs one node');
+    lines.push(...azureStormTable(c.azureStorm, (s) => (s.nodes === 1 ? 'one node' : 'two nodes')));
+    const two = c.azureStorm.filter((s) => s.nodes > 1);
+    const one = c.azureStorm.filter((s) => s.nodes === 1);
+    if (two.length && one.length) lines.push(`  → two nodes ÷ one node (mean of the runs): ${azureStormRatios(two, one)}`);
   }
   for (const e of errors) lines.push(`  error: ${e}`);
   return lines;

@@ -200,8 +200,15 @@ export interface ClusterConfig {
   readonly nodeTtlMs: number;
 }
 
+/** GATEWAY_OPERATOR_TOKEN (edge/operator-auth.ts). */
+export interface OperatorConfig {
+  /** The bearer token the operator routes (/api/v1/cluster, /metrics, the dead letters) require; undefined: they are open. */
+  readonly token: string | undefined;
+}
+
 export interface GatewayConfig {
   readonly browsers: BrowsersConfig;
+  readonly operator: OperatorConfig;
   readonly cluster: ClusterConfig;
   readonly azure: AzureConfig;
   readonly trips: TripsConfig;

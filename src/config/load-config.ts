@@ -15,6 +15,7 @@ import type {
   AzureConfig,
   BrowsersConfig,
   ClusterConfig,
+  OperatorConfig,
   Environment,
   EventsConfig,
   GatewayConfig,
@@ -71,6 +72,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
     share: loadShare(env, int, str),
     browsers: loadBrowsers(env, str),
     cluster: loadCluster(int, str),
+    operator: loadOperator(str),
     limits: {
       connectRatePerIp: int('GATEWAY_CONNECT_RATE_PER_IP')!,
       connectBurstPerIp: int('GATEWAY_CONNECT_BURST_PER_IP')!,
@@ -226,6 +228,7 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
   if (presenceTopic === topic || presenceTopic.startsWith(`${topic}/`) || topic.startsWith(`${presenceTopic}/`))
     invalid(spec('GATEWAY_AZURE_PRESENCE_TOPIC'), 'must not overlap GATEWAY_AZURE_TOPIC (its `<prefix>/+` subscriptions)', presenceTopic);
   const snapshotMs = int('GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS')!;
+  if (snapshotMs !== 0 && snapshotMs < 200) invalid(spec('GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS'), 'must be 0 (off) or at least 200', String(snapshotMs));
   const ttlMs = int('GATEWAY_AZURE_PRESENCE_TTL_MS')!;
   if (ttlMs <= snapshotMs) invalid(spec('GATEWAY_AZURE_PRESENCE_TTL_MS'), 'must be over GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS', String(ttlMs));
   const outbound = str('AZURE_WEBPUBSUB_CONNECTION_STRING');
@@ -322,6 +325,13 @@ function loadBrowsers(env: Env, str: StrReader): BrowsersConfig {
     return entry.toLowerCase();
   });
   return { allowedOrigins, corsCredentials: str('GATEWAY_CORS_CREDENTIALS') === 'true' };
+}
+
+function loadOperator(str: StrReader): OperatorConfig {
+  const token = str('GATEWAY_OPERATOR_TOKEN');
+  if (token !== undefined && (Buffer.byteLength(token) < 16 || !/^[\x21-\x7e]+$/.test(token)))
+    invalid(spec('GATEWAY_OPERATOR_TOKEN'), 'must be at least 16 printable characters without spaces (e.g. openssl rand -hex 32)', '[redacted]');
+  return { token };
 }
 
 function loadCluster(int: IntReader, str: StrReader): ClusterConfig {

@@ -20,6 +20,7 @@ import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '..
 import type { EdgeToIngest, FeatureToEdge } from '../threads/messages.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
 import type { ClientAddresses } from './client-address.js';
+import type { OperatorGuard } from './operator-auth.js';
 import type { OwnOrigin } from './request-origin.js';
 import type { SessionExpiry } from './session-expiry.js';
 
@@ -47,6 +48,8 @@ export interface EdgeContext {
   /** The request's own origin, with native TLS and trusted proxies (same-origin checks, the pages' CSP). */
   readonly requestOrigin: OwnOrigin;
   readonly expiry: SessionExpiry;
+  /** The operator auth (GATEWAY_OPERATOR_TOKEN, operator-auth.ts): call first in an operator-only route. */
+  readonly operatorGuard: OperatorGuard;
   readonly store: PortClient<StoreTask, StoreReply>;
   readonly ingestPort: MessagePort;
   readonly toIngest: (message: EdgeToIngest) => void;

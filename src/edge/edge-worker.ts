@@ -43,6 +43,7 @@ import { guardRequestEncoding } from './request-encoding.js';
 import { ownOrigin } from './request-origin.js';
 import { sessionEndings } from './session-endings.js';
 import { SessionExpiry } from './session-expiry.js';
+import { operatorGuard } from './operator-auth.js';
 import { CLOSE } from '../errors/close-codes.js';
 
 export interface EdgeWorkerData {
@@ -160,6 +161,7 @@ const context: EdgeContext = {
   clients,
   requestOrigin,
   expiry: new SessionExpiry(sessionEndings(stats)),
+  operatorGuard: operatorGuard(config.operator.token, () => stats.inc('auth_failures_total')),
   store,
   ingestPort,
   toIngest,

@@ -30,6 +30,7 @@ export const ERRORS = {
   GW_ERR_TOKEN_MISSING: { status: 401, close: CLOSE.POLICY_VIOLATION, description: 'No token: `?token=`, `Authorization: Bearer` or a `bearer.<jwt>` subprotocol.' },
   GW_ERR_TOKEN_INVALID: { status: 401, close: CLOSE.POLICY_VIOLATION, description: 'The token was refused (malformed, too large, wrong algorithm or key, bad signature, wrong issuer or audience, not yet valid, revoked). The message says which, never more.' },
   GW_ERR_TOKEN_EXPIRED: { status: 401, close: CLOSE.POLICY_VIOLATION, description: 'The token expired before the request (during a connection: close 4001 instead).' },
+  GW_ERR_OPERATOR_UNAUTHORIZED: { status: 401, close: undefined, description: 'An operator route (`/api/v1/cluster`, `/metrics`, the outbox dead letters) without `Authorization: Bearer` and the GATEWAY_OPERATOR_TOKEN, or with another token. The answer carries `WWW-Authenticate: Bearer`.' },
   GW_ERR_FORBIDDEN: { status: 403, close: CLOSE.POLICY_VIOLATION, description: 'The token is valid but its user and roles may not see this device, channel or group.' },
   GW_ERR_RATE_LIMITED: { status: 429, close: CLOSE.RATE_LIMITED, description: 'Too many upgrades from one IP (GATEWAY_CONNECT_RATE_PER_IP) or frames on one connection (GATEWAY_FRAME_RATE).' },
   GW_ERR_BODY_TOO_LARGE: { status: 413, close: undefined, description: 'A request body over the endpoint\'s limit.' },

@@ -5,9 +5,13 @@
  * MQTT message handler, `seen()` marks it. So a client that stops delivering (a handler that threw
  * inside mqtt.js, a half-open connection) is noticed although the event loop still turns. One
  * publish a beat (at most one a second), nothing on the per-message path but one prefix check.
+ * Each beat also writes the thread's CPU time (`ingest_cpu_seconds_total`, thread-cpu.ts).
  */
 import type { SharedStats } from '../metrics/shared-stats.js';
+import type { IngestMetric } from '../metrics/metric-table.js';
+import type { RowWriter } from '../metrics/shared-stats.js';
 import { beatIntervalMs } from '../threads/progress.js';
+import { threadCpuSeconds } from '../threads/thread-cpu.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -18,13 +22,16 @@ interface ProbeSource {
 
 export class ProgressProbe {
   private timer: NodeJS.Timeout | undefined;
+  private readonly row: RowWriter<IngestMetric>;
 
   constructor(
     private readonly stats: SharedStats,
     private readonly source: ProbeSource,
     readonly topic: string,
     private readonly watchdogMs: number,
-  ) {}
+  ) {
+    this.row = stats.ingestWriter();
+  }
 
   start(): void {
     this.beat();
@@ -45,6 +52,8 @@ export class ProgressProbe {
   private beat(): void {
     const now = Date.now();
     this.stats.setMark('ingest_beat_ms', now);
+    const cpu = threadCpuSeconds();
+    if (cpu !== undefined) this.row.set('ingest_cpu_seconds_total', cpu);
     if (!this.source.subscribed) {
       this.stats.setMark('ingest_probe_since_ms', 0); // not judged while the broker is away: readiness says so
       return;

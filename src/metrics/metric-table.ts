@@ -86,6 +86,7 @@ export const INGEST_METRICS = [
   { key: 'positions_flushed_total', kind: 'counter', help: 'Last positions written to the data directory (one per device changed since the previous batch, every GATEWAY_POSITIONS_FLUSH_MS).' },
   { key: 'positions_flush_skipped_total', kind: 'counter', help: 'Position batches not sent because the previous one was still being written (its devices go in the next one).' },
   { key: 'positions_flush_ms', kind: 'gauge', help: 'Time the ingest thread spent making the last batch of positions, in milliseconds (a store pool thread writes it).' },
+  { key: 'ingest_cpu_seconds_total', kind: 'counter', help: 'CPU time (user + system) of the ingest thread, seconds, written every watchdog beat (GATEWAY_WATCHDOG_MS / 5, at most 1 s) from /proc/thread-self/stat; 0 off Linux.' },
 ] as const satisfies readonly MetricSpec[];
 
 export const EDGE_METRICS = [
@@ -106,7 +107,7 @@ export const EDGE_METRICS = [
   { key: 'encoding_refusals_total', kind: 'counter', help: 'Requests and upgrades refused with 400 GW_ERR_ENCODING_INVALID (malformed percent-encoding or invalid UTF-8 in the path or query).' },
   { key: 'invalid_requests_total', kind: 'counter', help: 'Connections closed with 4500 for invalid device_ids.' },
   { key: 'rate_limited_total', kind: 'counter', help: 'Upgrades refused (429) and connections closed (4029) by the rate limits.' },
-  { key: 'auth_failures_total', kind: 'counter', help: 'Connections refused for a missing, invalid, expired or forbidden token.' },
+  { key: 'auth_failures_total', kind: 'counter', help: 'Connections refused for a missing, invalid, expired or forbidden token, and operator requests refused with 401 GW_ERR_OPERATOR_UNAUTHORIZED (GATEWAY_OPERATOR_TOKEN).' },
   { key: 'token_expiry_closes_total', kind: 'counter', help: 'Authenticated connections ended because their token expired (4001) or share link expired (1000).' },
   { key: 'share_revocations_total', kind: 'counter', help: 'Live share-location viewers ended because their link was revoked.' },
   { key: 'user_connections', kind: 'gauge', help: 'Open /ws/connect connections (users and roles).' },

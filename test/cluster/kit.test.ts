@@ -72,7 +72,7 @@ describe('the kit: cluster-local runs the compose topology', { timeout: 40_000 }
       expect(client.established.type).toBe('connection_established');
       subscribers.push(client);
     }
-    const perNode = await Promise.all(started.nodes.map((n) => metric(endpoint(n.http), 'channel_connections')));
+    const perNode = await Promise.all(started.nodes.map((n) => metric(endpoint(n.http), 'channel_connections', started.secrets.GATEWAY_OPERATOR_TOKEN)));
     expect(perNode).toEqual([1, 1, 1]);
 
     // A REST create on another request through the balancer (the keys made for this run).

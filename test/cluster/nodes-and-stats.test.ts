@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startClient } from '../helpers/azure.js';
 import { channelEnv, rest } from '../helpers/channels.js';
-import { startCluster, type ClusterNode } from '../helpers/cluster.js';
+import { OPERATOR_TOKEN, startCluster, type ClusterNode } from '../helpers/cluster.js';
 import { eventually, startGateway, tempDataDir, type GatewayProcess } from '../helpers/gateway-process.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { connectStream } from '../helpers/stream-client.js';
@@ -50,7 +50,9 @@ async function twoNodes() {
   return cluster;
 }
 
-const get = async (node: GatewayProcess, path: string) => (await rest(node, 'GET', path)).body as Record<string, any>;
+// /api/v1/cluster is an operator route: the harness's nodes want OPERATOR_TOKEN (harmless on the SQLite one, which has none).
+const get = async (node: GatewayProcess, path: string) =>
+  (await rest(node, 'GET', path, undefined, path === '/api/v1/cluster' ? OPERATOR_TOKEN : undefined)).body as Record<string, any>;
 const nodeIdOf = async (node: GatewayProcess) => (await get(node, '/api/v1/cluster')).node as string;
 const listed = async (node: GatewayProcess) => ((await get(node, '/api/v1/cluster')).nodes as { id: string }[]).map((n) => n.id).sort();
 

@@ -127,6 +127,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     GATEWAY_MQTT_RECONNECT_MAX_MS: '300',
     // The design's lease (docs/design/cluster-store.md §3.1), short so a dead node's rows move on quickly.
     GATEWAY_OUTBOX_LEASE_MS: '2000',
+    GATEWAY_OPERATOR_TOKEN: OPERATOR_TOKEN,
     ...options.env,
   });
 
@@ -256,9 +257,20 @@ async function waitBridged(a: Mosquitto, b: Mosquitto, timeoutMs: number): Promi
   }
 }
 
-/** A gateway metric's value from /metrics (NaN when absent). */
-export async function metric(gw: GatewayProcess, name: string): Promise<number> {
-  const text = await (await fetch(`${gw.http}/metrics`)).text();
+/**
+ * The operator token every node of startCluster has (GATEWAY_OPERATOR_TOKEN, as the kit sets one):
+ * /api/v1/cluster, /metrics and the dead letters want it. startGateway sets none (open routes).
+ */
+export const OPERATOR_TOKEN = 'cluster-harness-operator-token';
+
+/** `Authorization` for the operator routes of the harness's nodes (harmless on a node without a token). */
+export const operatorHeaders = (token = OPERATOR_TOKEN): Record<string, string> => ({ authorization: `Bearer ${token}` });
+
+/** A gateway metric's value from /metrics (NaN when absent); `token`: the node's GATEWAY_OPERATOR_TOKEN. */
+export async function metric(gw: GatewayProcess, name: string, token = OPERATOR_TOKEN): Promise<number> {
+  const res = await fetch(`${gw.http}/metrics`, { headers: operatorHeaders(token) });
+  if (res.status !== 200) throw new Error(`/metrics answered ${res.status}: ${await res.text()}`);
+  const text = await res.text();
   const match = new RegExp(`^gateway_${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text);
   return match ? Number(match[1]) : Number.NaN;
 }

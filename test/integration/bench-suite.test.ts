@@ -51,6 +51,17 @@ describe('npm run bench (smoke sizes)', () => {
       expect(s.connects).toBe(40);
       expect(s.streamLost).toBe(0);
     }
+    // The Azure connect storm on two nodes, cluster presence on then off: every connect made, half on each node.
+    expect(result.azureStorm.map((s: { presence: string; nodes: number }) => `${s.presence}/${s.nodes}`)).toEqual(['on/2', 'off/2']);
+    for (const s of result.azureStorm) {
+      expect(s.errors).toEqual([]);
+      expect(s.connects).toBe(40);
+      expect(s.perNode).toEqual([20, 20]);
+      expect(s.connectP99Ms).toBeGreaterThan(0);
+    }
+    // With presence on, each node learned the other's 20 connections.
+    expect(result.azureStorm[0].convergedMs).toBeGreaterThanOrEqual(0);
+    expect(stdout).toMatch(/presence on ÷ off/);
     // Azure Web PubSub: reliable clients in one group, fed over the bus and over REST, nothing lost.
     expect(result.azureErrors ?? []).toEqual([]);
     for (const route of ['azure-bus', 'azure-rest']) {
@@ -141,6 +152,14 @@ describe('npm run bench (smoke sizes)', () => {
       expect(s.streamLost).toBe(0);
       expect(s.perNode.map((x: { connections: number }) => x.connections)).toEqual(s.nodes === 1 ? [60] : [30, 30]);
     }
+    // The Azure connect storm: one node, then two with half the clients on each.
+    expect(result.cluster.azureStorm.map((s: { nodes: number }) => s.nodes)).toEqual([1, 2]);
+    for (const s of result.cluster.azureStorm) {
+      expect(s.errors).toEqual([]);
+      expect(s.connects).toBe(40);
+      expect(s.perNode).toEqual(s.nodes === 1 ? [40] : [20, 20]);
+    }
+    expect(stdout).toMatch(/two nodes ÷ one node \(mean of the runs\): connects\/s/);
     const checks = result.checks.filter((c: { target: string }) => c.target.startsWith('two nodes'));
     expect(checks.map((c: { status: string }) => c.status)).toEqual(['n/a', 'n/a']);
     expect(stdout).toMatch(/8\. Two nodes/);

@@ -14,13 +14,13 @@ import { SharedStats } from '../../src/metrics/shared-stats.js';
 
 const HUB = 'chat';
 
-function node(id: string, clock: { t: number }) {
+function node(id: string, clock: { t: number }, snapshotMs = 5000) {
   const stats = SharedStats.create(1).ingestWriter();
   const pipeline = new AzurePipeline(null, 32, () => undefined, stats, pino({ level: 'silent' }));
   const sent: string[] = [];
   const presence = new AzureClusterPresence(pipeline, {
     nodeId: id,
-    snapshotMs: 5000,
+    snapshotMs,
     ttlMs: 15_000,
     publish: (payload) => sent.push(payload),
     subscribed: () => true,
@@ -47,6 +47,24 @@ function node(id: string, clock: { t: number }) {
 const open = (id: string, userId: string | null, groups: string[] = []): AzurePresence => ({ op: 'open', id, userId, roles: [], groups });
 
 describe('Azure presence across nodes', () => {
+  it('GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS=0: publishes nothing and takes nothing, the directory is its own', () => {
+    const clock = { t: 1000 };
+    const a = node('node-a', clock, 0);
+    const b = node('node-b', clock);
+    a.presence.start();
+    a.local(open('a1', 'alice', ['g1']));
+    a.presence.subscribed();
+    a.presence.publishSnapshot();
+    a.presence.flush();
+    expect(a.sent).toEqual([]);
+    expect(a.has('connection', 'a1')).toBe(true);
+    b.local(open('b1', 'bob'));
+    b.presence.publishSnapshot();
+    b.deliver(a.presence);
+    expect(a.has('connection', 'b1') || a.has('user', 'bob')).toBe(false);
+    expect(a.pipeline.remoteConnections).toBe(0);
+  });
+
   it('merges a snapshot, the changes after it, and replaces with the next snapshot', () => {
     const clock = { t: 1000 };
     const a = node('node-a', clock);

@@ -30,6 +30,8 @@ describe('loadConfig', () => {
       expect(error({ GATEWAY_AZURE_PRESENCE_TOPIC: topic }).message).toContain('GATEWAY_AZURE_PRESENCE_TOPIC');
     expect(error({ GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '5000', GATEWAY_AZURE_PRESENCE_TTL_MS: '5000' }).message).toContain('GATEWAY_AZURE_PRESENCE_TTL_MS');
     expect(loadConfig({ GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '1000', GATEWAY_AZURE_PRESENCE_TTL_MS: '3000' }).azure.presence.ttlMs).toBe(3000);
+    expect(loadConfig({ GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '0' }).azure.presence.snapshotMs).toBe(0);
+    expect(error({ GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '100' }).message).toMatch(/GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS must be 0 \(off\) or at least 200/);
   });
 
   it('is frozen all the way down', () => {
@@ -72,6 +74,8 @@ describe('loadConfig', () => {
     ],
     [{ GATEWAY_CLUSTER_KEY_ACCEPTED: 'short-key' }, /GATEWAY_CLUSTER_KEY_ACCEPTED must be at least 32 bytes/],
     [{ GATEWAY_CLUSTER_KEY: 'short-key' }, /GATEWAY_CLUSTER_KEY must be at least 32 bytes .*\(got "\[redacted\]"\)/],
+    [{ GATEWAY_OPERATOR_TOKEN: 'short-token' }, /GATEWAY_OPERATOR_TOKEN must be at least 16 printable characters .*\(got "\[redacted\]"\)/],
+    [{ GATEWAY_OPERATOR_TOKEN: 'a token with spaces in it' }, /GATEWAY_OPERATOR_TOKEN must be at least 16 printable characters/],
   ])('refuses %j with a message naming the variable', (env, message) => {
     const err = error(env as Record<string, string>);
     expect(err).toBeInstanceOf(GatewayError);

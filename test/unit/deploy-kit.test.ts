@@ -169,7 +169,14 @@ describe('deploy/kubernetes', () => {
     expect(names.filter((n) => !KNOWN_ENV.has(n))).toEqual([]);
     // The keys a cluster shares are in the Secret, not the ConfigMap.
     const secretNames = new Set([...secrets.values()].flatMap((s) => Object.keys(s)));
-    for (const key of ['GATEWAY_JWT_SECRET', 'GATEWAY_CLUSTER_KEY', 'GATEWAY_SHARE_LOCAL_KEY', 'GATEWAY_AZURE_ACCESS_KEY', 'GATEWAY_DATABASE_URL']) {
+    for (const key of [
+      'GATEWAY_JWT_SECRET',
+      'GATEWAY_CLUSTER_KEY',
+      'GATEWAY_SHARE_LOCAL_KEY',
+      'GATEWAY_AZURE_ACCESS_KEY',
+      'GATEWAY_DATABASE_URL',
+      'GATEWAY_OPERATOR_TOKEN',
+    ]) {
       expect(secretNames.has(key), key).toBe(true);
     }
     expect([...configMaps.values()].flatMap((c) => Object.keys(c)).filter((n) => secretNames.has(n))).toEqual([]);

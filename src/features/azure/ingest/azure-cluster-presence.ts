@@ -15,6 +15,10 @@
  * a dead node do not bring its connections back. A node first heard from is sent this node's
  * snapshot at once (a starting node learns the cluster without waiting a period). A lost change is
  * healed by the next snapshot.
+ *
+ * GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS=0 turns it off: nothing is published, nothing received is taken,
+ * and the directory holds this node's connections only (one node, or a cluster that gives up the
+ * cluster-wide answers; the bench's storm measures presence on against off).
  */
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -113,6 +117,8 @@ export class AzureClusterPresence {
   private expiryTimer: NodeJS.Timeout | undefined;
   private readonly log: RateLimitedLog;
   private readonly now: () => number;
+  /** GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS=0: no cluster presence, the directory is this node's. */
+  private readonly off: boolean;
 
   constructor(
     private readonly directory: AzurePipeline,
@@ -120,9 +126,11 @@ export class AzureClusterPresence {
   ) {
     this.log = new RateLimitedLog(deps.logger);
     this.now = deps.now ?? Date.now;
+    this.off = deps.snapshotMs === 0;
   }
 
   start(): void {
+    if (this.off) return;
     this.snapshotTimer = setInterval(() => this.publishSnapshot(), this.deps.snapshotMs);
     this.expiryTimer = setInterval(() => this.expire(), Math.min(1000, Math.floor(this.deps.ttlMs / 5)));
   }
@@ -136,11 +144,13 @@ export class AzureClusterPresence {
 
   /** The bus (re)subscribed: tell the others at once. */
   subscribed(): void {
+    if (this.off) return;
     this.publishSnapshot();
   }
 
   /** One of this node's connections changed (already applied to the directory). */
   local(hub: string, change: AzurePresence): void {
+    if (this.off) return;
     const entry: Change = { hub, ...change };
     this.pending.push(entry);
     this.pendingBytes += 64 + hub.length + JSON.stringify(change).length;
@@ -165,6 +175,7 @@ export class AzureClusterPresence {
 
   /** Publishes a snapshot of this node's connections (the pending changes first). */
   publishSnapshot(): void {
+    if (this.off) return;
     clearTimeout(this.soonTimer);
     this.soonTimer = undefined;
     this.flush();
@@ -196,6 +207,7 @@ export class AzureClusterPresence {
 
   /** One message from the presence topic (authenticated already). */
   receive(body: Buffer): void {
+    if (this.off) return;
     let message: Record<string, unknown>;
     try {
       if (body.byteLength > PRESENCE_CHUNK_BYTES + 64 * 1024) fail(`${body.byteLength} bytes`);

@@ -56,7 +56,7 @@ export function channelsEdge(links: ChannelsEdgeLinks): EdgeFeature<ChannelsToEd
         hasChannel: (c) => history.has(c),
       });
       registerChannelStatsRoutes(app, { config, history, shared, store, nudgeRelay, logger, nodeId: context.nodeId });
-      registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay });
+      registerDeadLetterRoutes(app, { config, store, checks, acl, stats, logger: logger.child({ component: 'outbox' }), nudgeRelay }, context.operatorGuard);
       const onMessage = (message: ChannelsToEdge) => history.onIngestMessage(message);
       return {
         handlers: { 'channels-init': onMessage, 'channel-events': onMessage },

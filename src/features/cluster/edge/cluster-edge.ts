@@ -1,7 +1,7 @@
 /**
  * The cluster on an edge thread: GET /api/v1/cluster, the live nodes of the registry (docs/guide.md
  * "Clustering", docs/guide/operations.md). Like /metrics and the dead letters it is an operator
- * route that needs no token and shows no user data; keep it off the public network with them.
+ * route: behind GATEWAY_OPERATOR_TOKEN when it is set (edge/operator-auth.ts), open otherwise.
  *
  *   {"status":"ok","node":"<this node>","heartbeat_ms","ttl_ms","nodes":[{"id","version","started_at",
  *    "uptime_seconds","connections":{"stream","channels","users","azure","total"},"last_heartbeat",
@@ -14,9 +14,10 @@ import { clusterView, type ClusterViewDeps } from '../cluster-view.js';
 
 export const cluster: EdgeFeature = {
   name: 'cluster',
-  register({ app, config, shared, store, nodeId, logger }) {
+  register({ app, config, shared, store, nodeId, logger, operatorGuard }) {
     const deps: ClusterViewDeps = { config, shared, store, nodeId };
-    app.get('/api/v1/cluster', (res) => {
+    app.get('/api/v1/cluster', (res, req) => {
+      if (!operatorGuard(res, req)) return;
       handleAsync(
         res,
         async () => {

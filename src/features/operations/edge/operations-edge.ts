@@ -4,8 +4,19 @@ import { registerOperatorRoutes } from './operator-routes.js';
 
 export const operations: EdgeFeature = {
   name: 'operations',
-  register({ app, shared, mqttUrl, logger, stats, config, tokenPool, store, nodeId }) {
-    registerOperatorRoutes(app, { stats: shared, mqttUrl, logger, edgeStats: stats, watchdogMs: config.health.watchdogMs, tokenPool, config, store, nodeId });
+  register({ app, shared, mqttUrl, logger, stats, config, tokenPool, store, nodeId, operatorGuard }) {
+    registerOperatorRoutes(app, {
+      stats: shared,
+      mqttUrl,
+      logger,
+      edgeStats: stats,
+      watchdogMs: config.health.watchdogMs,
+      tokenPool,
+      config,
+      store,
+      nodeId,
+      operatorGuard,
+    });
     return { handlers: {} };
   },
 };

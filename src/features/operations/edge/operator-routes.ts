@@ -1,6 +1,8 @@
 /**
  * Routes for operators and orchestrators: stream stats (docs/compat/gps-stream.md), Prometheus metrics,
- * liveness and readiness. Unknown routes get a JSON 404.
+ * liveness and readiness. Unknown routes get a JSON 404. Only /metrics is behind the operator auth
+ * (GATEWAY_OPERATOR_TOKEN, edge/operator-auth.ts): the probes are called without headers, and the stream
+ * stats are the reference's, read by clients that send no token.
  *
  * /healthz (liveness) answers 503 while a thread makes no progress (threads/progress.ts): a
  * gateway that delivers nothing is not alive, whatever its event loops say. /readyz (readiness)
@@ -19,6 +21,7 @@ import { findStalls } from '../../../threads/progress.js';
 import type { GatewayConfig } from '../../../config/config.js';
 import type { StoreReply, StoreTask } from '../../../pool/store-protocol.js';
 import type { PortClient } from '../../../threads/port-rpc.js';
+import type { OperatorGuard } from '../../../edge/operator-auth.js';
 import { clusterView } from '../../cluster/cluster-view.js';
 import { max, perNode, sum } from '../../cluster/node-figures.js';
 
@@ -35,6 +38,8 @@ export interface OperatorRouteDeps {
   readonly store: PortClient<StoreTask, StoreReply>;
   /** This node's id in the registry. */
   readonly nodeId: string;
+  /** GATEWAY_OPERATOR_TOKEN: /metrics is behind it; the stream stats (reference-compatible) and the probes are not. */
+  readonly operatorGuard: OperatorGuard;
 }
 
 export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDeps): void {
@@ -66,7 +71,8 @@ export function registerOperatorRoutes(app: TemplatedApp, deps: OperatorRouteDep
     );
   });
 
-  app.get('/metrics', (res) => {
+  app.get('/metrics', (res, req) => {
+    if (!deps.operatorGuard(res, req)) return;
     handleAsync(
       res,
       async () => ({ status: 200, contentType: registry.contentType, body: await registry.metrics() }),
