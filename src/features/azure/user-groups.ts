@@ -38,7 +38,7 @@ export class UserGroups {
 
   add(entry: UserGroup): void {
     let users = this.hubs.get(entry.hub);
-    if (users === undefined) this.hubs.set(entry.hub, (users = new Map()));
+    if (users === undefined) this.hubs.set(entry.hub, (users = new Map<string, Set<string>>()));
     let groups = users.get(entry.userId);
     if (groups === undefined) users.set(entry.userId, (groups = new Set()));
     if (groups.has(entry.group)) return;

@@ -61,7 +61,7 @@ export function azureIngest(context: IngestContext): AzureIngest {
         ],
         subscribed: () => {
           presence.subscribed();
-          reloadUserGroups();
+          void reloadUserGroups();
         },
         // addUserToGroup's relations kept in the store, to the edges before ready
         ready: userGroups.load().then(() => userGroups.ready),
