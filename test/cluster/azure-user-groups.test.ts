@@ -22,7 +22,11 @@ afterAll(async () => {
 async function connectOn(gw: GatewayProcess, userId: string) {
   const svc = serviceClient(gw, 'chat');
   const client = await startClient(async () => (await svc.getClientAccessToken({ userId })).url, { autoReconnect: false });
-  return { client, id: (client as any)._connectionId as string, messages: collect(client) };
+  return {
+    client,
+    id: await eventually(async () => (client as any)._connectionId as string | undefined, 10_000, 'the connected message'),
+    messages: collect(client),
+  };
 }
 
 describe('Azure addUserToGroup across nodes', { timeout: 40_000 }, () => {

@@ -13,7 +13,7 @@ import { eventually, startGateway, tempDataDir, type GatewayProcess } from '../h
 const connectAs = async (gw: GatewayProcess, userId: string) => {
   const svc = serviceClient(gw, 'chat');
   const client = await startClient(async () => (await svc.getClientAccessToken({ userId })).url, { autoReconnect: false });
-  const id = (client as any)._connectionId as string;
+  const id = await eventually(async () => (client as any)._connectionId as string | undefined, 10_000, 'the connected message');
   return { client, id, messages: collect(client) };
 };
 
