@@ -55,6 +55,7 @@ describe('Azure addUserToGroup for future connections', { timeout: 40_000 }, () 
     await expect(svc.group('g3').addUser('uma')).rejects.toMatchObject({ statusCode: 409, code: 'GW_ERR_AZURE_USER_GROUPS_FULL' });
     await svc.group('g2').addUser('uma'); // one it has: no refusal
     await svc.group('g1').addUser('vic'); // another user: a count of its own
+    await expect(svc.group('g1').addUser('v'.repeat(1025))).rejects.toMatchObject({ statusCode: 400, code: 'GW_ERR_AZURE_REQUEST_INVALID' });
 
     // kept in the store: after a restart a new connection of uma is in crew, g1 and g2
     first.client.stop();

@@ -143,6 +143,7 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
     (task: (c: Call) => AzureUserGroupTask): Operation =>
     async (c) => {
       const t = task(c);
+      if (t.userId.length > 1024) bad('A user id must have at most 1024 characters'); // as the bus takes it (commands.ts)
       await deps.keepUserGroup(t);
       const who: Target = { kind: 'user', name: t.userId };
       if (t.op === 'azure-user-group-add') publish(c.hub, { op: 'join', group: t.group, who });
