@@ -112,7 +112,7 @@ describe('Azure upstream event handlers across nodes', { timeout: 40_000 }, () =
 
     const expected = ['azure.webpubsub.sys.connect', 'azure.webpubsub.sys.connected', 'azure.webpubsub.user.message', 'azure.webpubsub.sys.disconnected'];
     const of = (id: string) => app.posted.filter((p) => p.connectionId === id);
-    await eventually(() => of(onA.id).length >= 4 && of(onB.id).length >= 4, 10_000, 'every event of both connections').catch((err: unknown) => {
+    await eventually(async () => of(onA.id).length >= 4 && of(onB.id).length >= 4, 10_000, 'every event of both connections').catch((err: unknown) => {
       throw new Error(`${String(err)}: ${JSON.stringify({ ids: [onA.id, onB.id], posted: app.posted })}`);
     });
     // A fence for what could still come twice: a third connection on each node, its own events all in.
@@ -120,7 +120,7 @@ describe('Azure upstream event handlers across nodes', { timeout: 40_000 }, () =
     const fences = [await clientOn(a, 'fence-a'), await clientOn(b, 'fence-b')];
     for (const f of fences) f.client.stop();
     await Promise.all(fences.map((f) => f.stopped));
-    await eventually(() => fences.every((f) => of(f.id).some((p) => p.type === 'azure.webpubsub.sys.disconnected')), 10_000, "the fences' disconnected");
+    await eventually(async () => fences.every((f) => of(f.id).some((p) => p.type === 'azure.webpubsub.sys.disconnected')), 10_000, "the fences' disconnected");
 
     for (const c of [onA, onB]) {
       const events = of(c.id);
