@@ -151,6 +151,8 @@ export interface AzureConfig {
   readonly presence: { readonly topic: string; readonly snapshotMs: number; readonly ttlMs: number };
   /** A real service's connection string: trip events are also sent there. */
   readonly outbound: string | undefined;
+  /** The bounds of the user-group relations (addUserToGroup): per user of a hub, and in all. */
+  readonly userGroups: { readonly perUser: number; readonly max: number };
   /** Upstream event handlers per hub (GATEWAY_AZURE_EVENT_HANDLERS); empty: none. */
   readonly eventHandlers: EventHandlers;
   readonly eventHandlerTimeoutMs: number;

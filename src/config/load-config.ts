@@ -247,6 +247,7 @@ function loadAzure(env: Env, int: IntReader, str: StrReader, trips: TripsConfig)
     sessionTtlS: int('GATEWAY_AZURE_SESSION_TTL_S')!,
     presence: { topic: presenceTopic, snapshotMs, ttlMs },
     outbound,
+    userGroups: { perUser: int('GATEWAY_AZURE_USER_GROUPS_PER_USER')!, max: int('GATEWAY_AZURE_USER_GROUPS_MAX')! },
     eventHandlers: loadEventHandlers(str, (hub) => hubs === null || hubs.includes(hub)),
     eventHandlerTimeoutMs: int('GATEWAY_AZURE_EVENT_HANDLER_TIMEOUT_MS')!,
     eventQueue: int('GATEWAY_AZURE_EVENT_QUEUE')!,

@@ -46,6 +46,7 @@ export const ERRORS = {
   GW_ERR_AZURE_REQUEST_INVALID: { status: 400, close: CLOSE.POLICY_VIOLATION, description: 'An Azure Web PubSub request or client frame of the wrong shape (the protocol "declines the client": `disconnected`, then 1008); the message names the field.' },
   GW_ERR_AZURE_FILTER_INVALID: { status: 400, close: undefined, description: 'An OData `filter` that does not parse; the message says where.' },
   GW_ERR_AZURE_CONNECTION_NOT_FOUND: { status: 404, close: undefined, description: 'An Azure Web PubSub connection id that is not connected (addConnectionToGroup).' },
+  GW_ERR_AZURE_USER_GROUPS_FULL: { status: 409, close: undefined, description: 'addUserToGroup refused: the user is in GATEWAY_AZURE_USER_GROUPS_PER_USER groups of the hub already, or the store keeps GATEWAY_AZURE_USER_GROUPS_MAX user-group relations; remove some (removeUserFromGroup, removeUserFromAllGroups) first.' },
   GW_ERR_AZURE_CONNECT_UNAUTHORIZED: { status: 401, close: undefined, description: 'The hub\'s `connect` event handler answered 401: the client is refused with it, as the service does.' },
   GW_ERR_AZURE_CONNECT_FORBIDDEN: { status: 403, close: undefined, description: 'The hub\'s `connect` event handler answered 403: the client is refused with it.' },
   GW_ERR_AZURE_CONNECT_REJECTED: { status: 400, close: undefined, description: 'The hub\'s `connect` event handler answered another 4xx, or a 200 body that is not the connect response (`userId`, `groups`, `roles`, `subprotocol`).' },

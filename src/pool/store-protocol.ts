@@ -58,6 +58,23 @@ export interface RevocationTask {
 }
 
 /**
+ * Azure Web PubSub's user-group relation (addUserToGroup, removeUserFromGroup, removeUserFromAllGroups):
+ * kept in the store before the answer, so a node started a moment later has it. An add past its
+ * bounds is refused GW_ERR_AZURE_USER_GROUPS_FULL.
+ */
+export type AzureUserGroupTask =
+  | {
+      readonly op: 'azure-user-group-add';
+      readonly hub: string;
+      readonly userId: string;
+      readonly group: string;
+      readonly perUser: number;
+      readonly max: number;
+    }
+  | { readonly op: 'azure-user-group-remove'; readonly hub: string; readonly userId: string; readonly group: string }
+  | { readonly op: 'azure-user-group-remove-user'; readonly hub: string; readonly userId: string };
+
+/**
  * The live nodes of the registry with their figures (features/cluster/edge/cluster-view.ts), and with
  * `uniqueUsers` the distinct users of their presence and of `uniqueUsers` (the answering edge's own).
  * Body: {"nodes":[NodeRow…],"unique_users":n|null}.
@@ -68,7 +85,7 @@ export interface ClusterTask {
   readonly uniqueUsers?: readonly string[];
 }
 
-export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask | RevocationTask | ClusterTask;
+export type StoreTask = EntityTask | TripTask | DeadLetterTask | HealthTask | PositionsTask | RevocationTask | ClusterTask | AzureUserGroupTask;
 
 /** Every trip and equipment op, listed once: a TripTask op missing here does not compile. */
 const TRIP_OPS: Readonly<Record<TripTask['op'], true>> = {

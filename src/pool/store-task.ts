@@ -88,6 +88,18 @@ async function serve(task: StoreTask): Promise<StoreReply> {
     await store.revocations.revoke(task.jti, task.expiresAt);
     return PONG;
   }
+  if (task.op === 'azure-user-group-add') {
+    await store.azureUserGroups.add(task.hub, task.userId, task.group, { perUser: task.perUser, max: task.max });
+    return PONG;
+  }
+  if (task.op === 'azure-user-group-remove') {
+    await store.azureUserGroups.remove(task.hub, task.userId, task.group);
+    return PONG;
+  }
+  if (task.op === 'azure-user-group-remove-user') {
+    await store.azureUserGroups.removeUser(task.hub, task.userId);
+    return PONG;
+  }
   if (task.op === 'cluster-nodes') {
     const nodes = await store.nodes.live(task.ttlMs);
     const uniqueUsers = task.uniqueUsers === undefined ? null : await store.nodes.uniqueUsers(task.ttlMs, task.uniqueUsers);

@@ -17,6 +17,7 @@
  *   device_positions(device_id, …)         each device's last position, flushed by ingest once a second
  *   nodes(id, version, …, figures)         the node registry (one row: this node), its heartbeat every GATEWAY_NODE_HEARTBEAT_MS
  *   user_presence(node, user_id, …)        the /ws/connect users of this node, synced by ingest once a second
+ *   azure_user_groups(hub, user_id, …)     Azure addUserToGroup relations, until removed (written by the store pool)
  *
  * The store pool writes entities, trips and their events. Ingest reaches the file through the
  * Store (src/store/store.ts) on a connection of its own (`context.store`), never on the telemetry
@@ -63,7 +64,8 @@ CREATE INDEX IF NOT EXISTS revocations_revoked_at ON revocations (revoked_at);
 CREATE TABLE IF NOT EXISTS device_positions (device_id TEXT PRIMARY KEY, payload TEXT NOT NULL, timestamp TEXT NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS device_positions_at ON device_positions (at);
 CREATE TABLE IF NOT EXISTS nodes (id TEXT PRIMARY KEY, version TEXT NOT NULL, started_at INTEGER NOT NULL, heartbeat_at INTEGER NOT NULL, figures TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS user_presence (node TEXT NOT NULL, user_id TEXT NOT NULL, connections INTEGER NOT NULL, PRIMARY KEY (node, user_id)) WITHOUT ROWID;`,
+CREATE TABLE IF NOT EXISTS user_presence (node TEXT NOT NULL, user_id TEXT NOT NULL, connections INTEGER NOT NULL, PRIMARY KEY (node, user_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS azure_user_groups (hub TEXT NOT NULL, user_id TEXT NOT NULL, group_name TEXT NOT NULL, added_at INTEGER NOT NULL, PRIMARY KEY (hub, user_id, group_name)) WITHOUT ROWID;`,
   },
 } as const;
 

@@ -26,8 +26,9 @@ import type { Entity } from '../features/channels/store/entity-store.js';
 import type { Equipment, EquipmentInput } from '../features/trips/store/trip-store.js';
 import type { PositionRecord } from '../features/telemetry/store/position-store.js';
 import type { TripStep } from '../features/trips/trip-steps.js';
+import type { UserGroup } from '../features/azure/user-groups.js';
 
-export type { DeadLetter, Entity, Equipment, EquipmentInput, PositionRecord };
+export type { DeadLetter, Entity, Equipment, EquipmentInput, PositionRecord, UserGroup };
 
 /** An event a write put in the outbox, on its channel. */
 export interface OutboxEvent {
@@ -48,6 +49,8 @@ export interface Store {
   readonly tripMonitor: TripMonitorRepository;
   /** The node registry and the users' presence (src/features/cluster/). */
   readonly nodes: NodeRepository;
+  /** Azure Web PubSub's user-group relations (addUserToGroup), kept until removed. */
+  readonly azureUserGroups: AzureUserGroupRepository;
   /** One round trip to the database; readiness. */
   ping(): Promise<void>;
   /** Releases the connection(s); the store is not used afterwards. Harmless when called twice. */
@@ -194,6 +197,26 @@ export interface RevocationRepository {
   active(sinceMs: number): Promise<StoredRevocation[]>;
   /** Deletes the rows whose links expired at or before `now` (ms); returns how many. */
   purgeExpired(now: number): Promise<number>;
+}
+
+/**
+ * Azure Web PubSub's user-group relations (`addUserToGroup`, src/features/azure/user-groups.ts): a
+ * user's future connections, on any node, join the groups it was added to; a node that starts later
+ * loads them. Kept until removed; bounded per user of a hub and in all (checked at each add, so
+ * writers racing on several connections may pass a bound by at most their number).
+ */
+export interface AzureUserGroupRepository {
+  /**
+   * Idempotent: false when the relation was there already. Throws GW_ERR_AZURE_USER_GROUPS_FULL,
+   * writing nothing, when the user has `perUser` groups in the hub or the store `max` relations.
+   */
+  add(hub: string, userId: string, group: string, bounds: { readonly perUser: number; readonly max: number }): Promise<boolean>;
+  /** false: there was none. */
+  remove(hub: string, userId: string, group: string): Promise<boolean>;
+  /** Every group of a user in a hub; how many there were. */
+  removeUser(hub: string, userId: string): Promise<number>;
+  /** Every relation, ordered by hub, user and group. */
+  list(): Promise<UserGroup[]>;
 }
 
 /** Reads for the trips monitoring table (docs/compat/trips.md), sampled every 5 s by ingest. */

@@ -510,6 +510,51 @@ export function storeContract(name: string, makeStore: MakeStore): void {
       });
     });
 
+    describe('azure user groups', () => {
+      const bounds = { perUser: 3, max: 5 };
+
+      it('keeps a relation once, on any connection, until it is removed', async () => {
+        const store = await fresh();
+        const other = await another();
+        expect(await store.azureUserGroups.list()).toEqual([]);
+        expect(await store.azureUserGroups.add('chat', 'u1', 'g1', bounds)).toBe(true);
+        expect(await other.azureUserGroups.add('chat', 'u1', 'g1', bounds)).toBe(false); // another node's copy
+        await store.azureUserGroups.add('chat', 'u1', 'g0', bounds);
+        await store.azureUserGroups.add('other', 'u1', 'g1', bounds);
+        await store.azureUserGroups.add('chat', 'u2', 'g1', bounds);
+        expect(await other.azureUserGroups.list()).toEqual([
+          { hub: 'chat', userId: 'u1', group: 'g0' },
+          { hub: 'chat', userId: 'u1', group: 'g1' },
+          { hub: 'chat', userId: 'u2', group: 'g1' },
+          { hub: 'other', userId: 'u1', group: 'g1' },
+        ]);
+        expect(await other.azureUserGroups.remove('chat', 'u1', 'g1')).toBe(true);
+        expect(await store.azureUserGroups.remove('chat', 'u1', 'g1')).toBe(false);
+        expect(await store.azureUserGroups.removeUser('chat', 'u2')).toBe(1);
+        expect(await store.azureUserGroups.removeUser('chat', 'nobody')).toBe(0);
+        expect(await store.azureUserGroups.list()).toEqual([
+          { hub: 'chat', userId: 'u1', group: 'g0' },
+          { hub: 'other', userId: 'u1', group: 'g1' },
+        ]);
+      });
+
+      it('refuses past its bounds per user of a hub and in all, writing nothing', async () => {
+        const store = await fresh();
+        for (const g of ['a', 'b', 'c']) await store.azureUserGroups.add('chat', 'u1', g, bounds);
+        await expect(store.azureUserGroups.add('chat', 'u1', 'd', bounds)).rejects.toMatchObject({ code: 'GW_ERR_AZURE_USER_GROUPS_FULL' });
+        expect(await store.azureUserGroups.add('chat', 'u1', 'a', bounds)).toBe(false); // one it has: no refusal
+        await store.azureUserGroups.add('other', 'u1', 'd', bounds); // another hub: its own count
+        await store.azureUserGroups.add('chat', 'u2', 'a', bounds);
+        await expect(store.azureUserGroups.add('chat', 'u3', 'a', bounds)).rejects.toMatchObject({
+          code: 'GW_ERR_AZURE_USER_GROUPS_FULL',
+          message: expect.stringContaining('GATEWAY_AZURE_USER_GROUPS_MAX') as string,
+        });
+        expect((await store.azureUserGroups.list()).length).toBe(5);
+        await store.azureUserGroups.removeUser('chat', 'u2');
+        expect(await store.azureUserGroups.add('chat', 'u3', 'a', bounds)).toBe(true);
+      });
+    });
+
     describe('trip monitor', () => {
       it('reads the active equipment codes in code order and counts the trip events after a time', async () => {
         const store = await fresh();

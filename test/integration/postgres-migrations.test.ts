@@ -12,6 +12,7 @@ import { createPgPool, type PgPool } from '../../src/store/postgres/pg-pool.js';
 
 const run = promisify(execFile);
 const SHARED_TABLES = [
+  'azure_user_groups',
   'channel_heads',
   'channel_log',
   'dead_letters',

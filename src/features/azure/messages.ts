@@ -2,11 +2,14 @@
 import type { AzureCommand } from './commands.js';
 import type { RenderedMessage } from './frames.js';
 import type { AzurePermission } from './permissions.js';
+import type { UserGroup } from './user-groups.js';
 import type { AzureSessionState } from './edge/azure-connection.js';
 
 export type AzureToEdge =
   /** An Azure Web PubSub command from the bus, checked; a send comes rendered once. */
   | { readonly t: 'azure'; readonly hub: string; readonly command: AzureCommand; readonly message: RenderedMessage | null }
+  /** Once, at start: the user-group relations kept in the store, with the commands heard while they were read (user-groups.ts). */
+  | { readonly t: 'azure-user-groups'; readonly entries: readonly UserGroup[] }
   /** The answer to one edge's azure-query. */
   | { readonly t: 'azure-answer'; readonly id: number; readonly value: AzureAnswer }
   /**

@@ -29,6 +29,8 @@
  *     `revocations` (share links by jti, kept until they would have expired; `revoked_at`, the
  *     database's clock, is the cursor of every node's catch-up) and `device_positions` (the last
  *     known position of each device, for a late node's `*` snapshot).
+ *   - `azure_user_groups`: Azure Web PubSub's addUserToGroup relations, kept until removed, which a
+ *     user's later connections on any node join (a starting node loads them).
  */
 export const SHARED_STORE_V1 = `
 CREATE TABLE sequences (
@@ -152,5 +154,13 @@ CREATE TABLE user_presence (
   user_id text NOT NULL,
   connections integer NOT NULL,
   PRIMARY KEY (node, user_id)
+);
+
+CREATE TABLE azure_user_groups (
+  hub text NOT NULL,
+  user_id text NOT NULL,
+  group_name text NOT NULL,
+  added_at bigint NOT NULL,
+  PRIMARY KEY (hub, user_id, group_name)
 );
 `;

@@ -13,7 +13,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { ChannelLog, DeadLetterRepository, EntityRepository, EquipmentRepository, Outbox, PositionRepository, Store, TripRepository } from '../store.js';
-import type { NodeRepository, RevocationRepository, TripMonitorRepository } from '../store.js';
+import type { AzureUserGroupRepository, NodeRepository, RevocationRepository, TripMonitorRepository } from '../store.js';
 import { DEFAULT_LEASE_MS, PgLog } from './pg-log.js';
 import { PgEntities } from './pg-entities.js';
 import { PgEquipment } from './pg-equipment.js';
@@ -22,6 +22,7 @@ import type { PgPool } from './pg-pool.js';
 import { PgNodes } from './pg-nodes.js';
 import { PgPositions } from './pg-positions.js';
 import { PgRevocations } from './pg-revocations.js';
+import { PgAzureUserGroups } from './pg-azure-user-groups.js';
 import { PgTripMonitor } from './pg-trip-monitor.js';
 import { PgSession } from './pg-session.js';
 import { PgTrips } from './pg-trips.js';
@@ -49,6 +50,7 @@ export class PostgresStore implements Store {
   readonly revocations: RevocationRepository;
   readonly tripMonitor: TripMonitorRepository;
   readonly nodes: NodeRepository;
+  readonly azureUserGroups: AzureUserGroupRepository;
   private readonly db: PgSession;
   private readonly ownsPool: boolean;
   private closed = false;
@@ -70,6 +72,7 @@ export class PostgresStore implements Store {
     this.revocations = new PgRevocations(this.db);
     this.tripMonitor = new PgTripMonitor(this.db);
     this.nodes = new PgNodes(this.db);
+    this.azureUserGroups = new PgAzureUserGroups(this.db);
     this.ownsPool = options.ownsPool ?? true;
   }
 

@@ -13,6 +13,7 @@ import { TRIPS_CHANNEL, type CollectionSpec } from '../../features/channels/chan
 import { DeadLetters } from '../../features/channels/store/dead-letters.js';
 import { EntityStore } from '../../features/channels/store/entity-store.js';
 import { NodeStore } from '../../features/cluster/store/node-store.js';
+import { UserGroupStore } from '../../features/azure/store/user-group-store.js';
 import { RevocationStore } from '../../features/share-location/store/revocation-store.js';
 import { PositionStore } from '../../features/telemetry/store/position-store.js';
 import { TripMonitorStore } from '../../features/trips/store/trip-monitor-store.js';
@@ -21,6 +22,7 @@ import type { TripStep } from '../../features/trips/trip-steps.js';
 import { openDatabase, type Db } from '../database.js';
 import { SqliteLog, SqliteOutbox } from './sqlite-log.js';
 import type {
+  AzureUserGroupRepository,
   ChannelLog,
   DeadLetterRepository,
   Entity,
@@ -129,6 +131,7 @@ export class SqliteStore implements Store {
   readonly revocations: RevocationRepository;
   readonly tripMonitor: TripMonitorRepository;
   readonly nodes: NodeRepository;
+  readonly azureUserGroups: AzureUserGroupRepository;
   private readonly probe: Statement<[]>;
 
   /** `maxJsonDepth`: GATEWAY_MAX_JSON_DEPTH, which every event written must pass (channels/outbox-event.ts). */
@@ -167,6 +170,13 @@ export class SqliteStore implements Store {
       purge: async (ttlMs) => nodes.purge(ttlMs, Date.now()),
       putPresence: async (node, entries) => nodes.putPresence(node, entries),
       uniqueUsers: async (ttlMs, also) => nodes.uniqueUsers(ttlMs, also, Date.now()),
+    };
+    const userGroups = new UserGroupStore(db);
+    this.azureUserGroups = {
+      add: async (hub, userId, group, bounds) => userGroups.add(hub, userId, group, bounds),
+      remove: async (hub, userId, group) => userGroups.remove(hub, userId, group),
+      removeUser: async (hub, userId) => userGroups.removeUser(hub, userId),
+      list: async () => userGroups.list(),
     };
     this.probe = db.prepare('SELECT 1');
   }

@@ -5,6 +5,8 @@
  */
 import type { EdgeContext, EdgeFeature } from '../../../edge/edge-feature.js';
 import { AzureAccessTokens } from '../access-tokens.js';
+import { GatewayError } from '../../../errors/gateway-error.js';
+import { UserGroups } from '../user-groups.js';
 import type { AzureToEdge } from '../messages.js';
 import { registerAzureClientRoute } from './azure-client-route.js';
 import { AzureDirectory } from './azure-directory.js';
@@ -32,12 +34,15 @@ export function azureEdge(context: EdgeContext): AzureEdge {
           stats,
           logger: logger.child({ component: 'azure-upstream' }),
         });
+  // addUserToGroup's relation: the same commands as the sessions', in the same order, and the store's at start
+  const userGroups = new UserGroups();
   const sessions = new AzureSessions({
     app: context.app,
     sessionTtlMs: config.azure.sessionTtlS * 1000,
     maxBufferBytes: config.events.maxBufferBytes,
     stats,
     presence: (hubName, change) => toIngest({ t: 'azure-presence', hub: hubName, change }),
+    userGroups: (hubName, userId) => userGroups.groups(hubName, userId),
     logger: logger.child({ component: 'azure' }),
     lifecycle: upstream && { opened: (conn) => upstream.connected(conn), ended: (conn) => upstream.disconnected(conn) },
   });
@@ -67,11 +72,19 @@ export function azureEdge(context: EdgeContext): AzureEdge {
         logger: logger.child({ component: 'azure-rest' }),
         publish,
         query: (hubName, q) => directory.ask(hubName, q),
+        keepUserGroup: async (task) => {
+          const reply = await context.store.call(task);
+          if (!reply.ok) throw new GatewayError(reply.code, reply.message);
+        },
         baseUrl: publicBase,
       });
       return {
         handlers: {
-          azure: (message) => sessions.apply(message.hub, message.command, message.message),
+          azure: (message) => {
+            userGroups.apply(message.hub, message.command);
+            sessions.apply(message.hub, message.command, message.message);
+          },
+          'azure-user-groups': (message) => userGroups.replace(message.entries),
           'azure-answer': (message) => directory.answered(message.id, message.value),
           'azure-handover-start': (message) => sessions.expectHandover(message.id, message.hub),
           // adopted now, in order with the commands

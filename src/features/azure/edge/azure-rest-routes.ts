@@ -24,6 +24,7 @@ import { GatewayError } from '../../../errors/gateway-error.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { AzureAnswer, AzureQuery } from '../messages.js';
+import type { AzureUserGroupTask } from '../../../pool/store-protocol.js';
 import { BoundedJsonError, parseJsonBytes } from '../../../protocol/bounded-json.js';
 import { bearerToken, readBody } from '../../../edge/http-request.js';
 import { sendBody, writeHead } from '../../../edge/http-response.js';
@@ -36,6 +37,12 @@ export interface AzureRestDeps {
   readonly logger: Logger;
   readonly publish: (topic: string, payload: string | Uint8Array) => void;
   readonly query: (hub: string, query: AzureQuery) => Promise<AzureAnswer>;
+  /**
+   * Keeps a change of the user-group relation in the store (addUserToGroup and the removes), before
+   * the command is published: a node started a moment later loads it (user-groups.ts). Throws the
+   * store's refusal (GW_ERR_AZURE_USER_GROUPS_FULL past the bounds, GW_ERR_STORE_UNAVAILABLE).
+   */
+  readonly keepUserGroup: (task: AzureUserGroupTask) => Promise<void>;
   /** The base URL (`https://host:port`) of client URLs, read synchronously from the request (edge-worker.ts publicBase). */
   readonly baseUrl: (res: HttpResponse, req: HttpRequest) => string;
 }
@@ -127,6 +134,24 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
       return reply;
     };
 
+  /**
+   * The user-group relation: kept in the store (bounded), then the command crosses the bus, so the
+   * user's connections join or leave now and its future ones, on any node, join at connect.
+   */
+  const bounds = { perUser: config.azure.userGroups.perUser, max: config.azure.userGroups.max };
+  const userGroup =
+    (task: (c: Call) => AzureUserGroupTask): Operation =>
+    async (c) => {
+      const t = task(c);
+      if (t.userId.length > 1024) bad('A user id must have at most 1024 characters'); // as the bus takes it (commands.ts)
+      await deps.keepUserGroup(t);
+      const who: Target = { kind: 'user', name: t.userId };
+      if (t.op === 'azure-user-group-add') publish(c.hub, { op: 'join', group: t.group, who });
+      else if (t.op === 'azure-user-group-remove') publish(c.hub, { op: 'leave', group: t.group, who });
+      else publish(c.hub, { op: 'leaveAll', who });
+      return t.op === 'azure-user-group-add' ? OK : NO_CONTENT;
+    };
+
   const exists =
     (query: (c: Call) => AzureQuery): Operation =>
     async (c) =>
@@ -180,9 +205,9 @@ export function registerAzureRestRoutes(app: TemplatedApp, deps: AzureRestDeps):
       },
     ],
     ['delete', 'groups/{}/connections/{}', membership((c) => ({ op: 'leave', group: group(c.params[0]), who: connection(c, 1) }), NO_CONTENT)],
-    ['put', 'users/{}/groups/{}', membership((c) => ({ op: 'join', group: group(c.params[1]), who: user(c) }), OK)],
-    ['delete', 'users/{}/groups/{}', membership((c) => ({ op: 'leave', group: group(c.params[1]), who: user(c) }), NO_CONTENT)],
-    ['delete', 'users/{}/groups', membership((c) => ({ op: 'leaveAll', who: user(c) }), NO_CONTENT)],
+    ['put', 'users/{}/groups/{}', userGroup((c) => ({ op: 'azure-user-group-add', hub: c.hub, userId: c.params[0], group: group(c.params[1]), ...bounds }))],
+    ['delete', 'users/{}/groups/{}', userGroup((c) => ({ op: 'azure-user-group-remove', hub: c.hub, userId: c.params[0], group: group(c.params[1]) }))],
+    ['delete', 'users/{}/groups', userGroup((c) => ({ op: 'azure-user-group-remove-user', hub: c.hub, userId: c.params[0] }))],
     ['delete', 'connections/{}/groups', membership((c) => ({ op: 'leaveAll', who: connection(c) }), NO_CONTENT)],
     ['post', ':addToGroups', filtered('joinFiltered')],
     ['post', ':removeFromGroups', filtered('leaveFiltered')],

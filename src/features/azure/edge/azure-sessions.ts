@@ -59,6 +59,8 @@ export interface AzureSessionsDeps {
    * event handlers' `connected` and `disconnected` (azure-upstream.ts).
    */
   readonly lifecycle?: { opened(conn: AzureConnection): void; ended(conn: AzureConnection): void };
+  /** The groups a user was added to (addUserToGroup, user-groups.ts): its new connections join them as they open. */
+  readonly userGroups?: (hub: string, userId: string) => Iterable<string>;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
 }
@@ -112,9 +114,10 @@ export class AzureSessions {
     return conn;
   }
 
-  /** A new connection's socket is open: it is in its token's groups (conn.groups) and hears `connected`. */
+  /** A new connection's socket is open: it is in its token's groups (conn.groups) and its user's, and hears `connected`. */
   open(conn: AzureConnection, ws: AzureSocket): void {
     conn.ws = ws;
+    if (conn.userId !== null) for (const group of this.deps.userGroups?.(conn.hub, conn.userId) ?? []) conn.groups.add(group);
     this.members(conn.hub).add(conn);
     this.deps.presence(conn.hub, { op: 'open', id: conn.id, userId: conn.userId, roles: [...conn.roles], groups: [...conn.groups] });
     this.deps.stats.inc('azure_connections');

@@ -4,12 +4,8 @@
  * client is connected to (a reliable session handed to another thread goes on from there; nothing
  * else posts). As the service does ([DOC] reference-cloud-events, howto-develop-eventhandler):
  *
- *   - CloudEvents over HTTP, binary mode: `ce-specversion` 1.0, `ce-type` azure.webpubsub.sys.<connect|
- *     connected|disconnected> or azure.webpubsub.user.<event>, `ce-source` /hubs/<hub>/client/<id>,
- *     `ce-id`, `ce-time`, `ce-hub`, `ce-connectionId`, `ce-userId` (when known), `ce-eventName`,
- *     `ce-subprotocol` (when one), `ce-connectionState` (what the handler set), `ce-signature`
- *     `sha256=<hex HMAC-SHA256(access key, connection id)>`, `ce-awpsversion` 1.0 and
- *     `WebHook-Request-Origin` (GATEWAY_AZURE_WEBHOOK_ORIGIN);
+ *   - CloudEvents over HTTP, binary mode, signed with the access key (azure-upstream-wire.ts: the
+ *     request's headers and the readings of the answers);
  *   - before an upstream URL is first used, the abuse-protection OPTIONS (the template with `{event}`
  *     = validate) must answer `WebHook-Allowed-Origin` naming our origin or `*`. The answer is kept;
  *     a failure is logged and counted, the upstream is not used (the event goes on as if no handler
@@ -26,7 +22,6 @@
  * thread are bounded by GATEWAY_AZURE_EVENT_QUEUE; past it new ones are dropped and counted. Hubs
  * without handlers cost one map lookup per event; nothing here blocks the thread.
  */
-import { createHmac, randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
@@ -34,6 +29,9 @@ import type { RowWriter } from '../../../metrics/shared-stats.js';
 import { resolveUrl, settingFor, type EventHandlers, type EventHandlerSetting } from '../event-handlers.js';
 import type { DataType } from '../frames.js';
 import type { AzureConnection } from './azure-connection.js';
+import { claimLists, CONTENT_TYPES, DETAIL_CHARS, parseConnectAnswer, postEvent, replyType, stateOf, type ConnectAnswer } from './azure-upstream-wire.js';
+
+export type { ConnectAnswer };
 
 export interface AzureUpstreamDeps {
   readonly handlers: EventHandlers;
@@ -56,24 +54,13 @@ export interface ConnectContext {
   readonly subprotocols: readonly string[];
 }
 
-/** The `connect` handler's answer, applied to the new connection. */
-export interface ConnectAnswer {
-  readonly userId?: string;
-  readonly groups: readonly string[];
-  readonly roles: readonly string[];
-  readonly subprotocol?: string;
-  readonly state: string | null;
-}
-
 export interface UserEventAnswer {
   /** The body to send back to the client; null for none (204, or an empty body). */
   readonly reply: { readonly dataType: DataType; readonly payload: Uint8Array } | null;
 }
 
-const CONTENT_TYPES: Record<DataType, string> = { json: 'application/json', text: 'text/plain', binary: 'application/octet-stream' };
 const RETRY_DELAYS_MS = [1_000, 2_000];
 const REVALIDATE_MS = 30_000;
-const DETAIL_CHARS = 200;
 
 /** One upstream's abuse-protection check; failedAt > 0 once it failed. */
 interface Check {
@@ -121,7 +108,8 @@ export class AzureUpstream {
     this.deps.stats.inc('azure_upstream_requests_total');
     let res: Response;
     try {
-      res = await this.post(
+      res = await postEvent(
+        this.deps,
         setting,
         ctx.hub,
         'connect',
@@ -180,7 +168,8 @@ export class AzureUpstream {
       this.deps.stats.inc('azure_upstream_requests_total');
       let res: Response;
       try {
-        res = await this.post(
+        res = await postEvent(
+          this.deps,
           setting,
           conn.hub,
           event,
@@ -223,7 +212,8 @@ export class AzureUpstream {
       for (let attempt = 0; ; attempt++) {
         let why: string;
         try {
-          const res = await this.post(
+          const res = await postEvent(
+            this.deps,
             setting,
             hub,
             event,
@@ -313,102 +303,4 @@ export class AzureUpstream {
     this.deps.logger.warn({ hub, url, why }, 'azure event handler failed the abuse-protection check: not used (checked again in 30 s)');
     return false;
   }
-
-  private post(
-    setting: EventHandlerSetting,
-    hub: string,
-    event: string,
-    type: string,
-    connectionId: string,
-    userId: string | null,
-    subprotocol: string,
-    state: string | null,
-    contentType: string,
-    body: string | Uint8Array,
-  ): Promise<Response> {
-    const headers: Record<string, string> = {
-      'Content-Type': contentType,
-      'WebHook-Request-Origin': this.deps.origin,
-      'ce-specversion': '1.0',
-      'ce-type': type,
-      'ce-source': `/hubs/${hub}/client/${connectionId}`,
-      'ce-id': randomUUID(),
-      'ce-time': new Date().toISOString(),
-      'ce-signature': this.signature(connectionId),
-      'ce-hub': hub,
-      'ce-connectionId': connectionId,
-      'ce-eventName': event,
-      'ce-awpsversion': '1.0',
-    };
-    if (userId !== null) headers['ce-userId'] = userId;
-    if (subprotocol !== '') headers['ce-subprotocol'] = subprotocol;
-    if (state !== null) headers['ce-connectionState'] = state;
-    return fetch(resolveUrl(setting.urlTemplate, hub, event), {
-      method: 'POST',
-      headers,
-      body: body as string | Uint8Array<ArrayBuffer>,
-      signal: AbortSignal.timeout(this.deps.timeoutMs),
-    });
-  }
-
-  /** `sha256=<hex>` per access key, comma-separated (the service signs with its primary and secondary keys). */
-  private signature(connectionId: string): string {
-    return this.deps.accessKeys.map((key) => `sha256=${createHmac('sha256', key).update(connectionId).digest('hex')}`).join(',');
-  }
-}
-
-function stateOf(res: Response): string | null {
-  return res.headers.get('ce-connectionstate');
-}
-
-/** The token's claims as the service passes them: each a list of strings. */
-function claimLists(claims: Readonly<Record<string, unknown>>): Record<string, string[]> {
-  const out: Record<string, string[]> = {};
-  for (const [k, v] of Object.entries(claims)) out[k] = (Array.isArray(v) ? v : [v]).map((x) => (typeof x === 'string' ? x : JSON.stringify(x)));
-  return out;
-}
-
-const stringList = (v: unknown): v is string[] => Array.isArray(v) && v.every((x) => typeof x === 'string');
-
-function parseConnectAnswer(text: string, state: string | null): ConnectAnswer {
-  let o: unknown;
-  try {
-    o = JSON.parse(text);
-  } catch {
-    throw new GatewayError('GW_ERR_AZURE_CONNECT_REJECTED', 'The connect event handler answered 200 with a body that is not JSON');
-  }
-  if (o === null || typeof o !== 'object' || Array.isArray(o))
-    throw new GatewayError('GW_ERR_AZURE_CONNECT_REJECTED', 'The connect event handler answered 200 with a body that is not an object');
-  const a = o as Record<string, unknown>;
-  const bad = (field: string) =>
-    new GatewayError(
-      'GW_ERR_AZURE_CONNECT_REJECTED',
-      `The connect event handler's ${field} is not ${field === 'userId' || field === 'subprotocol' ? 'a string' : 'a list of strings'}`,
-    );
-  if (a.userId !== undefined && a.userId !== null && typeof a.userId !== 'string') throw bad('userId');
-  if (a.subprotocol !== undefined && a.subprotocol !== null && typeof a.subprotocol !== 'string') throw bad('subprotocol');
-  if (a.groups !== undefined && a.groups !== null && !stringList(a.groups)) throw bad('groups');
-  if (a.roles !== undefined && a.roles !== null && !stringList(a.roles)) throw bad('roles');
-  return {
-    userId: typeof a.userId === 'string' && a.userId !== '' ? a.userId : undefined,
-    subprotocol: typeof a.subprotocol === 'string' && a.subprotocol !== '' ? a.subprotocol : undefined,
-    groups: (a.groups as string[] | undefined | null) ?? [],
-    roles: (a.roles as string[] | undefined | null) ?? [],
-    state,
-  };
-}
-
-/** The data type a user event's answer goes back to the client in, from its Content-Type. */
-function replyType(contentType: string | null, body: Uint8Array): DataType {
-  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
-  if (type === 'text/plain') return 'text';
-  if (type === 'application/json') {
-    try {
-      JSON.parse(Buffer.from(body).toString('utf8'));
-      return 'json';
-    } catch {
-      return 'text'; // not JSON after all: never spliced raw into the frame
-    }
-  }
-  return 'binary';
 }

@@ -2,7 +2,8 @@
  * Azure Web PubSub on the ingest thread: the commands from the bus (<GATEWAY_AZURE_TOPIC>/<hub>),
  * the directory of connections the edges report and the other nodes publish
  * (GATEWAY_AZURE_PRESENCE_TOPIC, azure-cluster-presence.ts), session handovers between edges, and
- * the outbound Azure service (when configured).
+ * the outbound Azure service (when configured), and the user-group relations at start
+ * (azure-user-groups-load.ts).
  */
 import type { IngestContext, IngestFeature } from '../../../ingest/ingest-feature.js';
 import type { AzureToEdge, AzureToIngest } from '../messages.js';
@@ -10,6 +11,7 @@ import { AzureClusterPresence } from './azure-cluster-presence.js';
 import { AzureHandovers } from './azure-handovers.js';
 import { AzureOutbound } from './azure-outbound.js';
 import { AzurePipeline } from './azure-pipeline.js';
+import { UserGroupsLoad } from './azure-user-groups-load.js';
 
 export interface AzureIngest extends IngestFeature<AzureToIngest> {
   /** The users connected to a hub on this node, not the cluster's (trips' monitor). */
@@ -20,11 +22,15 @@ export interface AzureIngest extends IngestFeature<AzureToIngest> {
 
 /** Made before the list: channels and trips use it. */
 export function azureIngest(context: IngestContext): AzureIngest {
-  const { config, fanout, edgePorts, stats, logger, bus, identity } = context;
+  const { config, fanout, edgePorts, stats, logger, bus, identity, store } = context;
+  const userGroups = new UserGroupsLoad(store.azureUserGroups, (message) => fanout.broadcast(message), logger.child({ component: 'azure' }));
   const azure = new AzurePipeline(
     config.azure.hubs,
     config.limits.maxJsonDepth,
-    (message) => fanout.broadcast(message),
+    (message) => {
+      userGroups.heard(message);
+      fanout.broadcast(message);
+    },
     stats,
     logger.child({ component: 'azure' }),
   );
@@ -39,6 +45,9 @@ export function azureIngest(context: IngestContext): AzureIngest {
   });
   const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
   const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
+  const userGroupsLog = logger.child({ component: 'azure' });
+  const reloadUserGroups = () =>
+    userGroups.load().catch((err: unknown) => userGroupsLog.warn({ err }, 'could not read the azure user-group relations from the store'));
   return {
     name: 'azure',
     connectedUsers: (hub) => azure.localUsers(hub),
@@ -50,7 +59,12 @@ export function azureIngest(context: IngestContext): AzureIngest {
           { topic: config.azure.topic, subtopics: 'one', handle: (hub, body) => azure.handle(hub, body) },
           { topic: config.azure.presence.topic, subtopics: 'none', handle: (_, body) => presence.receive(body) },
         ],
-        subscribed: () => presence.subscribed(),
+        subscribed: () => {
+          presence.subscribed();
+          void reloadUserGroups();
+        },
+        // addUserToGroup's relations kept in the store, to the edges before ready
+        ready: userGroups.load().then(() => userGroups.ready),
         handlers: {
           'azure-presence': (message, from) => {
             azure.presence(message.hub, message.change);
