@@ -1,7 +1,8 @@
 /**
  * Azure Web PubSub on the ingest thread: the commands from the bus (<GATEWAY_AZURE_TOPIC>/<hub>),
  * the directory of connections the edges report and the other nodes publish
- * (GATEWAY_AZURE_PRESENCE_TOPIC, azure-cluster-presence.ts), session handovers between edges, and
+ * (GATEWAY_AZURE_PRESENCE_TOPIC, azure-cluster-presence.ts), session handovers between edges and
+ * between nodes (`<GATEWAY_AZURE_PRESENCE_TOPIC>/handover/<node>`, azure-remote-handovers.ts), and
  * the outbound Azure service (when configured).
  */
 import type { IngestContext, IngestFeature } from '../../../ingest/ingest-feature.js';
@@ -10,6 +11,7 @@ import { AzureClusterPresence } from './azure-cluster-presence.js';
 import { AzureHandovers } from './azure-handovers.js';
 import { AzureOutbound } from './azure-outbound.js';
 import { AzurePipeline } from './azure-pipeline.js';
+import { AzureRemoteHandovers } from './azure-remote-handovers.js';
 
 export interface AzureIngest extends IngestFeature<AzureToIngest> {
   /** The users connected to a hub on this node, not the cluster's (trips' monitor). */
@@ -38,7 +40,32 @@ export function azureIngest(context: IngestContext): AzureIngest {
     logger: logger.child({ component: 'azure-presence' }),
   });
   const outbound = config.azure.outbound === undefined ? null : new AzureOutbound(config.azure.outbound, stats, logger.child({ component: 'azure-outbound' }));
-  const handovers = new AzureHandovers((edge, message) => fanout.sendTo(edgePorts[edge], message));
+  const toEdge = (edge: number, message: AzureToEdge) => fanout.sendTo(edgePorts[edge], message);
+  const handoverTopic = `${config.azure.presence.topic}/handover`;
+  const remote: AzureRemoteHandovers = new AzureRemoteHandovers({
+    nodeId: identity.nodeId,
+    topicOf: (node) => `${handoverTopic}/${node}`,
+    publish: (topic, payload) => bus.publish(topic, payload, 1),
+    nodeOf: (hub, connectionId) => azure.nodeOf(hub, connectionId),
+    send: toEdge,
+    askOwner: (...args) => handovers.askOwner(...args),
+    moved: {
+      away(hub, id) {
+        azure.presence(hub, { op: 'close', id });
+        presence.local(hub, { op: 'close', id });
+      },
+      here(session, edge) {
+        const change = { op: 'open', id: session.id, userId: session.userId, roles: session.roles, groups: session.groups } as const;
+        azure.presence(session.hub, change);
+        presence.local(session.hub, change);
+        handovers.opened(session.id, edge);
+      },
+    },
+    reserveMs: config.azure.presence.ttlMs,
+    stats,
+    logger: logger.child({ component: 'azure-handover' }),
+  });
+  const handovers = new AzureHandovers(toEdge, (...args) => remote.ask(...args));
   return {
     name: 'azure',
     connectedUsers: (hub) => azure.localUsers(hub),
@@ -47,6 +74,7 @@ export function azureIngest(context: IngestContext): AzureIngest {
       presence.start();
       return {
         control: [
+          { topic: handoverTopic, subtopics: 'one', handle: (node, body) => node === identity.nodeId && remote.receive(body) },
           { topic: config.azure.topic, subtopics: 'one', handle: (hub, body) => azure.handle(hub, body) },
           { topic: config.azure.presence.topic, subtopics: 'none', handle: (_, body) => presence.receive(body) },
         ],
@@ -61,10 +89,12 @@ export function azureIngest(context: IngestContext): AzureIngest {
           'azure-query': (message, from) =>
             from.port.postMessage({ t: 'azure-answer', id: message.id, value: azure.query(message.hub, message.query) } satisfies AzureToEdge),
           'azure-handover-ask': (message, from) => handovers.ask(from.index, message.id, message.hub, message.connectionId, message.reconnectionToken),
-          'azure-handover-state': (message) => handovers.answered(message.id, message.session),
+          'azure-handover-state': (message) => handovers.answered(message.id, message.session, message.positions),
+          'azure-handover-positions': (message, from) => remote.positions(from.index, message.id, message.positions),
         },
         stop: () => {
           presence.stop();
+          remote.stop();
           outbound?.stop();
         },
       };
