@@ -17,6 +17,9 @@
  * placed: the held ones are all applied, as in the one-node case.
  */
 import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { EdgeMetric } from '../../../metrics/metric-table.js';
+import type { RowWriter } from '../../../metrics/shared-stats.js';
 import type { ChannelEventRecord } from '../../channels/messages.js';
 import { stampAzureMessage, type AzureCommand, type CommandStamp } from '../commands.js';
 import type { RenderedMessage } from '../frames.js';
@@ -49,8 +52,10 @@ export class SessionHandover {
   private readonly awaiting = new Map<number, { readonly hub: string; readonly held: Held[] }>();
   private waiters: Waiter[] = [];
 
-  /** `caughtUpTimedOut`: an owner gave up waiting (counted and logged by the caller). */
-  constructor(private readonly caughtUpTimedOut: (hub: string, missing: Positions) => void) {}
+  constructor(
+    private readonly stats: Pick<RowWriter<EdgeMetric>, 'inc'>,
+    private readonly logger: Pick<Logger, 'info' | 'warn'>,
+  ) {}
 
   /** A command or event of `hub` is about to be applied: it moves this thread's positions, and is held for each handover awaited on the hub. */
   arrived(hub: string, held: Held): void {
@@ -102,7 +107,8 @@ export class SessionHandover {
       run,
       timer: setTimeout(() => {
         this.waiters = this.waiters.filter((w) => w !== waiter);
-        this.caughtUpTimedOut(hub, this.missing(hub, wanted));
+        this.stats.inc('azure_handover_catchup_timeouts_total');
+        this.logger.warn({ hub, missing: this.missing(hub, wanted).slice(0, 10) }, 'azure handover: gave up waiting for the asking node’s commands');
         run(true);
       }, CATCH_UP_MS),
     };
@@ -124,10 +130,13 @@ export class SessionHandover {
     if (waiting === undefined) return [];
     if (positions === undefined) return waiting.held;
     const owner = new Map(positions);
-    return waiting.held.filter((held) => {
+    const replay = waiting.held.filter((held) => {
       const at = positionOf(held);
       return at === null || at[1] > (owner.get(at[0]) ?? 0);
     });
+    const dropped = waiting.held.length - replay.length;
+    this.logger.info({ hub: waiting.hub, replayed: replay.length, dropped }, 'azure session from another node: held commands replayed');
+    return replay;
   }
 
   stop(): void {

@@ -75,10 +75,7 @@ export class AzureSessions {
   constructor(private readonly deps: AzureSessionsDeps) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
-    this.handover = new SessionHandover((hub, missing) => {
-      deps.stats.inc('azure_handover_catchup_timeouts_total');
-      deps.logger.warn({ hub, missing: missing.slice(0, 10) }, 'azure handover: gave up waiting for the asking node’s commands');
-    });
+    this.handover = new SessionHandover(deps.stats, deps.logger);
   }
 
   private members(hub: string): Membership<AzureConnection> {

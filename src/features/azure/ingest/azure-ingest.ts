@@ -6,7 +6,8 @@
  * the outbound Azure service (when configured).
  */
 import type { IngestContext, IngestFeature } from '../../../ingest/ingest-feature.js';
-import type { AzureToEdge, AzureToIngest } from '../messages.js';
+import type { AzureSessionState } from '../edge/azure-connection.js';
+import type { AzurePresence, AzureToEdge, AzureToIngest } from '../messages.js';
 import { AzureClusterPresence } from './azure-cluster-presence.js';
 import { AzureHandovers } from './azure-handovers.js';
 import { AzureOutbound } from './azure-outbound.js';
@@ -19,6 +20,8 @@ export interface AzureIngest extends IngestFeature<AzureToIngest> {
   /** Sends this node's events of a hub-bound channel to the outbound Azure service; null: none configured. */
   readonly outbound: ((hub: string, groups: readonly string[], data: unknown) => void) | null;
 }
+
+const opened = (s: AzureSessionState): AzurePresence => ({ op: 'open', id: s.id, userId: s.userId, roles: s.roles, groups: s.groups });
 
 /** Made before the list: channels and trips use it. */
 export function azureIngest(context: IngestContext): AzureIngest {
@@ -50,14 +53,13 @@ export function azureIngest(context: IngestContext): AzureIngest {
     send: toEdge,
     askOwner: (...args) => handovers.askOwner(...args),
     moved: {
-      away(hub, id) {
-        azure.presence(hub, { op: 'close', id });
-        presence.local(hub, { op: 'close', id });
+      away(session, node) {
+        azure.presence(session.hub, opened(session), node); // B's from now on, here at once
+        presence.local(session.hub, { op: 'close', id: session.id });
       },
       here(session, edge) {
-        const change = { op: 'open', id: session.id, userId: session.userId, roles: session.roles, groups: session.groups } as const;
-        azure.presence(session.hub, change);
-        presence.local(session.hub, change);
+        azure.presence(session.hub, opened(session));
+        presence.local(session.hub, opened(session));
         handovers.opened(session.id, edge);
       },
     },

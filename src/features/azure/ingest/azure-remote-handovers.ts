@@ -7,7 +7,8 @@
  *      positions (edge/azure-session-handover.ts); B publishes the question to A's handover topic;
  *   A  forwards it to the owner edge, which waits until it has applied what B had, hands the
  *      session over (the old socket closed, no `disconnected`) with its own positions; A publishes
- *      the state back, drops the connection from its directory and keeps its id reserved for
+ *      the state back, moves the connection to B in its directory (its presence says `close`: the
+ *      others keep B's `open`, whichever comes first) and keeps its id reserved for
  *      GATEWAY_AZURE_PRESENCE_TTL_MS (a second asker gets null);
  *   B  the edge installs the session and applies what it held beyond A's positions; the connection
  *      joins B's directory (and so the other nodes').
@@ -52,8 +53,8 @@ export interface RemoteHandoverDeps {
     positions: Positions,
     answered: (session: AzureSessionState | null, positions: Positions) => void,
   ) => boolean;
-  /** The connection left this node (handed over) or arrived on it (adopted by `edge`): the directory follows. */
-  readonly moved: { away(hub: string, connectionId: string): void; here(session: AzureSessionState, edge: number): void };
+  /** The connection left this node for `node` (handed over) or arrived on it (adopted by `edge`): the directory follows. */
+  readonly moved: { away(session: AzureSessionState, node: string): void; here(session: AzureSessionState, edge: number): void };
   readonly reserveMs: number;
   readonly timeoutMs?: number;
   readonly stats: RowWriter<IngestMetric>;
@@ -218,7 +219,7 @@ export class AzureRemoteHandovers {
     const forwarded = this.deps.askOwner(hub, connectionId, reconnectionToken, positions, (session, at) => {
       if (session !== null) {
         this.reserve(connectionId);
-        this.deps.moved.away(hub, connectionId);
+        this.deps.moved.away(session, from);
         this.deps.stats.inc('azure_remote_handovers_served_total');
       }
       reply(session, at);
