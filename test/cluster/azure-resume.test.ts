@@ -6,8 +6,8 @@
  * service clients on A and on B send to the group, to the user and to the connection. The client
  * gets every message once, each node's in the order it sent them (two publishers have no order
  * between them, least of all over a bridge), with no new connection, and the connection is on B
- * for both nodes. On one broker and on two bridged brokers. A resume to B after A was SIGKILLed
- * starts a new connection.
+ * for both nodes (and for a third, on one broker). On one broker and on two bridged brokers. A
+ * resume to B after A was SIGKILLed starts a new connection.
  */
 import type { WebPubSubClient } from '@azure/web-pubsub-client';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
@@ -59,9 +59,11 @@ async function clientOnA(cluster: Cluster, userId: string): Promise<Moved & { in
 }
 
 async function resumesOnB(brokers: 'single' | 'bridged'): Promise<void> {
-  const cluster = await startCluster({ nodes: 2, postgres, brokers, env: ENV });
-  const [a, b] = cluster.nodes;
+  // on one broker a third node C, which hears A's `close` and B's `open` of the moved connection
+  const cluster = await startCluster({ nodes: brokers === 'single' ? 3 : 2, postgres, brokers, env: ENV });
+  const [a, b, c] = cluster.nodes;
   const svc = [serviceClient(a, 'chat'), serviceClient(b, 'chat')];
+  const others = c === undefined ? [] : [serviceClient(c, 'chat')];
   const { id, relay, events, inbox } = await clientOnA(cluster, 'rosa');
 
   let n = 0;
@@ -111,6 +113,7 @@ async function resumesOnB(brokers: 'single' | 'bridged'): Promise<void> {
   expect(await svc[0].connectionExists(id)).toBe(true);
   expect(await svc[1].connectionExists(id)).toBe(true);
   expect(await svc[1].groupExists('room')).toBe(true);
+  for (const s of others) await eventually(() => s.connectionExists(id), 5000, 'C sees the connection');
   expect(await metric(a, 'azure_remote_handovers_served_total')).toBe(1);
   expect(await metric(a, 'azure_connections')).toBe(0);
   expect(await metric(b, 'azure_connections')).toBe(1);
@@ -118,8 +121,7 @@ async function resumesOnB(brokers: 'single' | 'bridged'): Promise<void> {
   expect(await metric(a, 'azure_handover_catchup_timeouts_total')).toBe(0);
   // past A's presence snapshot and B's: still there, on B
   await new Promise((r) => setTimeout(r, 1500)); // a real wait: a stale entry would show only after a snapshot
-  expect(await svc[0].connectionExists(id)).toBe(true);
-  expect(await svc[1].connectionExists(id)).toBe(true);
+  for (const s of [...svc, ...others]) expect(await s.connectionExists(id)).toBe(true);
 }
 
 describe('Azure reliable sessions resume on another node', { timeout: 40_000 }, () => {
