@@ -12,9 +12,11 @@
 import type { WebPubSubClient } from '@azure/web-pubsub-client';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { collect, serviceClient, startClient } from '../helpers/azure.js';
+import { rest } from '../helpers/channels.js';
 import { metric, startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/gateway-process.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
+import { connectPublisher } from '../helpers/publisher.js';
 import { startTcpRelay, type TcpRelay } from '../helpers/tcp-relay.js';
 
 const ENV = { GATEWAY_AZURE_PRESENCE_SNAPSHOT_MS: '1000', GATEWAY_AZURE_PRESENCE_TTL_MS: '3000' };
@@ -122,6 +124,27 @@ async function resumesOnB(brokers: 'single' | 'bridged'): Promise<void> {
   // past A's presence snapshot and B's: still there, on B
   await new Promise((r) => setTimeout(r, 1500)); // a real wait: a stale entry would show only after a snapshot
   for (const s of [...svc, ...others]) expect(await s.connectionExists(id)).toBe(true);
+
+  // hostile input on B's handover topic: untagged, malformed, a forged ask for the moved session
+  // with a wrong token, an answer to nothing; dropped or refused, counted, B unharmed
+  const idB = (await rest(b, 'GET', '/api/v1/cluster')).body.node as string;
+  const topic = `gateway/azure-presence/handover/${idB}`;
+  const bus = await connectPublisher(b.broker.url);
+  onTestFinished(() => bus.client.endAsync());
+  const unauthenticated = await metric(b, 'control_unauthenticated_total');
+  await bus.raw(topic, '{"v":1,"kind":"ask"}');
+  await bus.control(topic, 'not json');
+  const forged = { v: 1, kind: 'ask', from: 'X', ref: 'r1', hub: 'chat', connectionId: id, reconnectionToken: 'wrong', positions: [] };
+  await bus.control(topic, JSON.stringify(forged));
+  await bus.control(topic, '{"v":1,"kind":"state","from":"X","ref":"nothing","positions":[],"session":null}');
+  await eventually(async () => (await metric(b, 'control_unauthenticated_total')) === unauthenticated + 1, 5000, 'the untagged one refused');
+  await eventually(async () => (await metric(b, 'azure_remote_handover_rejected_total')) === 1, 5000, 'the malformed one dropped');
+  await svc[1].sendToConnection(id, { n: 'still' });
+  await inbox.until(total + 2);
+  expect(b.alive).toBe(true);
+  expect(await metric(b, 'azure_remote_handovers_served_total')).toBe(0);
+  expect(await metric(b, 'azure_connections')).toBe(1);
+  expect(events).toEqual([]);
 }
 
 describe('Azure reliable sessions resume on another node', { timeout: 40_000 }, () => {
