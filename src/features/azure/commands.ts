@@ -123,6 +123,34 @@ export function parseAzureCommand(value: unknown): AzureCommand {
 
 const encoder = new TextEncoder();
 
+/**
+ * Where a command comes from, for the handover of a session across nodes (edge/azure-session-handover.ts):
+ * its publisher (one edge thread of one node, from its start) and that publisher's count of the
+ * commands it published on the hub. MQTT keeps one publisher's order on one topic, so every node sees
+ * one publisher's commands of a hub in the order of `s`. Commands from elsewhere carry none.
+ */
+export interface CommandStamp {
+  readonly p: string;
+  readonly s: number;
+}
+
+/** `bytes` (an encoded command) with its stamp as the first field of the command line. */
+export function stampAzureMessage(bytes: Uint8Array | string, stamp: CommandStamp): Uint8Array {
+  const body = typeof bytes === 'string' ? Buffer.from(bytes) : bytes;
+  const head = Buffer.from(`{"stamp":${JSON.stringify(stamp)},`);
+  if (body[0] !== 0x7b || body[1] === 0x7d) return body; // not a command object with fields
+  const out = new Uint8Array(head.length + body.length - 1);
+  out.set(head);
+  out.set(body.subarray(1), head.length);
+  return out;
+}
+
+function stampOf(value: unknown): CommandStamp | undefined {
+  if (!isObject(value) || !isObject(value.stamp)) return undefined;
+  const { p, s } = value.stamp;
+  return typeof p === 'string' && p.length > 0 && p.length <= 64 && typeof s === 'number' && Number.isSafeInteger(s) && s > 0 ? { p, s } : undefined;
+}
+
 /** A bus message: the command's JSON line, then a send's payload. Exact size (it crosses threads). */
 export function encodeAzureMessage(command: AzureCommand, payload?: Uint8Array | string): Uint8Array {
   const head = JSON.stringify(command);
@@ -139,7 +167,7 @@ export function encodeAzureMessage(command: AzureCommand, payload?: Uint8Array |
  * Splits and checks a bus message (throws GW_ERR_AZURE_REQUEST_INVALID); the payload is a view of
  * `bytes`. The command line is bounded like every bus input (protocol/bounded-json.ts).
  */
-export function decodeAzureMessage(bytes: Buffer, maxDepth: number): { command: AzureCommand; payload: Buffer } {
+export function decodeAzureMessage(bytes: Buffer, maxDepth: number): { command: AzureCommand; payload: Buffer; stamp?: CommandStamp } {
   const nl = bytes.indexOf(0x0a);
   let value: unknown;
   try {
@@ -149,7 +177,7 @@ export function decodeAzureMessage(bytes: Buffer, maxDepth: number): { command: 
   }
   const command = parseAzureCommand(value);
   if (command.op === 'send' && nl < 0) invalid('a send needs its payload after the command line');
-  return { command, payload: nl < 0 ? bytes.subarray(bytes.length) : bytes.subarray(nl + 1) };
+  return { command, payload: nl < 0 ? bytes.subarray(bytes.length) : bytes.subarray(nl + 1), stamp: stampOf(value) };
 }
 
 /**

@@ -129,7 +129,7 @@ export function registerAzureClientRoute(app: TemplatedApp, deps: AzureClientRou
     if (kind === RELIABLE && resumeId !== undefined && resumeToken !== undefined) {
       const session = azure.session(hubName, resumeId, resumeToken);
       if (session !== null) upgradeNow(res, req, context, echo, socketData(session, true, null));
-      else if (config.edge.threads === 1) upgradeNow(res, req, context, echo, recoveryFailed(hubName));
+      // another thread or node may hold it (ingest answers null at once when none does)
       else
         upgradeAfter(
           res,

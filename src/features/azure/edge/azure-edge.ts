@@ -11,6 +11,7 @@ import type { AzureToEdge } from '../messages.js';
 import { registerAzureClientRoute } from './azure-client-route.js';
 import { AzureDirectory } from './azure-directory.js';
 import { registerAzureRestRoutes } from './azure-rest-routes.js';
+import { stampingPublish } from './azure-session-handover.js';
 import { AzureSessions } from './azure-sessions.js';
 import { AzureUpstream } from './azure-upstream.js';
 
@@ -50,7 +51,8 @@ export function azureEdge(context: EdgeContext): AzureEdge {
   return {
     name: 'azure',
     sessions,
-    register({ app, ipBuckets, clients, isClosing, publish, publicBase }) {
+    register({ app, ipBuckets, clients, isClosing, publish: publishAny, publicBase }) {
+      const publish = stampingPublish(config.azure.topic, publishAny); // the commands carry their place (handovers across nodes)
       const tokens = new AzureAccessTokens(config.azure.accessKey);
       registerAzureClientRoute(app, {
         config,
@@ -82,15 +84,29 @@ export function azureEdge(context: EdgeContext): AzureEdge {
         handlers: {
           azure: (message) => {
             userGroups.apply(message.hub, message.command);
-            sessions.apply(message.hub, message.command, message.message);
+            sessions.apply(message.hub, message.command, message.message, message.stamp);
           },
           'azure-user-groups': (message) => userGroups.replace(message.entries),
           'azure-answer': (message) => directory.answered(message.id, message.value),
-          'azure-handover-start': (message) => sessions.expectHandover(message.id, message.hub),
+          'azure-handover-start': (message) => {
+            sessions.expectHandover(message.id, message.hub);
+            // from another node: where this thread is in the hub's traffic as it starts holding
+            if (message.remote === true) toIngest({ t: 'azure-handover-positions', id: message.id, positions: sessions.handover.positionsOf(message.hub) });
+          },
           // adopted now, in order with the commands
-          'azure-handover': (message) => directory.answered(message.id, sessions.adopt(message.id, message.session)),
-          'azure-handover-ask': (message) =>
-            toIngest({ t: 'azure-handover-state', id: message.id, session: sessions.handOver(message.hub, message.connectionId, message.reconnectionToken) }),
+          'azure-handover': (message) => directory.answered(message.id, sessions.adopt(message.id, message.session, message.positions)),
+          'azure-handover-ask': (message) => {
+            const { id, hub, connectionId, reconnectionToken, positions } = message;
+            if (positions === undefined) {
+              toIngest({ t: 'azure-handover-state', id, session: sessions.handOver(hub, connectionId, reconnectionToken) });
+              return;
+            }
+            // another node asks: once this thread has applied what the asker had, the state and this thread's positions
+            sessions.handover.whenCaughtUp(hub, positions, () => {
+              const session = sessions.handOver(hub, connectionId, reconnectionToken);
+              toIngest({ t: 'azure-handover-state', id, session, positions: sessions.handover.positionsOf(hub) });
+            });
+          },
         },
         close: (reason) => sessions.closeAll(reason),
       };

@@ -9,16 +9,14 @@
  *   - when a reliable socket drops, the session stays for GATEWAY_AZURE_SESSION_TTL_S, still
  *     collecting its messages; a socket that comes back with the connection id and reconnection
  *     token takes it over and gets the unacknowledged messages again, in order, with their ids;
- *   - a deliberate end (REST close, session overflow) sends `disconnected` and closes with 1008, the
- *     one code on which the official client does not try to resume.
- *
- * With several edge threads the kernel (SO_REUSEPORT) may hand a resuming socket to a thread that
- * does not hold its session. That thread asks ingest, which knows each connection's thread: the
- * owner hands the session over (handOver: its state, the old socket closed) and ingest passes it
- * on (adopt). Ingest tells the asking thread when it forwarded the question (expectHandover);
- * from then on the thread holds this hub's commands and trip events aside, and replays them onto
- * the session when it arrives, so what the owner no longer saw is not lost and nothing it saw is
- * delivered twice.
+ *   - a deliberate end (REST close, session overflow) sends `disconnected` and closes with 1008
+ *     (the official client does not try to resume on it).
+ * A resuming socket may reach a thread that does not hold its session (SO_REUSEPORT, or another
+ * node behind a load balancer). That thread asks ingest, which knows each connection's thread and
+ * node: the owner hands the session over (handOver: its state, the old socket closed) and ingest
+ * passes it on (adopt). From the moment the question went out (expectHandover) the thread holds
+ * this hub's commands and trip events aside, and replays onto the session those the owner had not
+ * applied (azure-session-handover.ts), so nothing is lost and nothing delivered twice.
  *
  * Data messages come rendered once (ingest). Sequence ids come from one counter per edge thread, so
  * they rise for every connection (the official client needs rising ids, not consecutive ones) and
@@ -29,17 +27,18 @@
  */
 import type { Logger } from 'pino';
 import { applyMembershipCommand, forEachRecipient, type Selection } from '../apply-command.js';
-import type { AzureCommand } from '../commands.js';
+import type { AzureCommand, CommandStamp } from '../commands.js';
 import { connectedFrame, disconnectedFrame, sequenceInto, type RenderedMessage } from '../frames.js';
 import { Membership } from '../membership.js';
 import { CLOSE, type Close } from '../../../errors/close-codes.js';
 import type { EdgeMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
-import type { AzurePresence } from '../messages.js';
+import type { AzurePresence, Positions } from '../messages.js';
 import type { ChannelEventRecord } from '../../channels/messages.js';
 import type { TemplatedApp } from 'uWebSockets.js';
 import { endSocket } from '../../../edge/close-socket.js';
 import { AzureConnection, JSON_PUBSUB, RELIABLE, SIMPLE, type AzureSessionState, type AzureSocket, type ClientKind } from './azure-connection.js';
+import { SessionHandover } from './azure-session-handover.js';
 
 /** The reliable protocol's bound on unacknowledged messages ([SPEC-client] 3.2). */
 const MAX_UNACKED_MESSAGES = 1000;
@@ -65,14 +64,11 @@ export interface AzureSessionsDeps {
   readonly logger: Logger;
 }
 
-/** What a thread waiting for a handed-over session holds aside for it, in arrival order. */
-type Held = { readonly command: AzureCommand; readonly message: RenderedMessage | null } | { readonly event: ChannelEventRecord };
-
 export class AzureSessions {
   private readonly hubs = new Map<string, Membership<AzureConnection>>();
   private readonly detached = new Set<AzureConnection>();
-  /** Handovers asked for (by request id): the hub's traffic since ingest forwarded the question. */
-  private readonly awaiting = new Map<number, { readonly hub: string; readonly held: Held[] }>();
+  /** Positions in each hub's traffic, what is held for a handover, owners waiting to catch up. */
+  readonly handover: SessionHandover;
   /** The last sequence id given on this thread (every reliable delivery takes the next). */
   private seq = 0;
   private readonly scratch = { buffer: Buffer.allocUnsafe(64 * 1024) };
@@ -81,6 +77,7 @@ export class AzureSessions {
   constructor(private readonly deps: AzureSessionsDeps) {
     this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
     this.sweeper.unref();
+    this.handover = new SessionHandover(deps.stats, deps.logger);
   }
 
   private members(hub: string): Membership<AzureConnection> {
@@ -125,11 +122,6 @@ export class AzureSessions {
     if (conn.kind !== SIMPLE) ws.send(connectedFrame(conn.id, conn.userId, conn.reconnectionToken), false);
     this.subscribeAll(conn, ws);
     this.deps.lifecycle?.opened(conn);
-  }
-
-  /** A server message to one connection (an upstream user event's answer), with its sequenceId when reliable. */
-  sendTo(conn: AzureConnection, message: RenderedMessage): void {
-    this.deliver(conn, message);
   }
 
   /** A resuming socket takes the session over: `connected` again, then every unacknowledged message. */
@@ -197,10 +189,11 @@ export class AzureSessions {
   }
 
   /** A command ingest took from the bus. */
-  apply(hub: string, command: AzureCommand, message: RenderedMessage | null): void {
-    if (this.awaiting.size !== 0) this.hold(hub, { command, message });
+  apply(hub: string, command: AzureCommand, message: RenderedMessage | null, stamp?: CommandStamp): void {
+    this.handover.arrived(hub, { command, message, stamp });
     const members = this.hubs.get(hub);
     if (members !== undefined) this.applyTo(members, command, message, hub);
+    this.handover.applied(hub);
   }
 
   /**
@@ -231,9 +224,10 @@ export class AzureSessions {
   /** A channel event bound to a hub (the trips channel): a group message to each of its groups. */
   deliverChannelEvent(event: ChannelEventRecord): void {
     const azure = event.azure!;
-    if (this.awaiting.size !== 0) this.hold(azure.hub, { event });
+    this.handover.arrived(azure.hub, { event });
     const members = this.hubs.get(azure.hub);
     if (members !== undefined) this.deliverEventTo(members, event, azure.hub);
+    this.handover.applied(azure.hub);
     this.deps.stats.inc('trip_events_delivered_total');
     this.deps.stats.inc('trip_delivery_latency_ms_total', Math.max(0, Date.now() - azure.writtenAt));
   }
@@ -251,13 +245,7 @@ export class AzureSessions {
     const { to } = selection;
     const whole = (to.kind === 'all' || to.kind === 'group') && (selection.excluded?.length ?? 0) === 0 && (selection.filter ?? '') === '';
     if (topicHub !== null && whole) this.publish(members, topicHub, to.kind === 'group' ? to.name : null, message, selection.skip);
-    else forEachRecipient(members, selection, (c) => this.deliver(c, message));
-  }
-
-  private hold(hub: string, held: Held): void {
-    for (const waiting of this.awaiting.values()) {
-      if (waiting.hub === hub) waiting.held.push(held);
-    }
+    else forEachRecipient(members, selection, (c) => this.sendTo(c, message));
   }
 
   /**
@@ -284,22 +272,22 @@ export class AzureSessions {
 
   /** Asking side: ingest forwarded request `id`; hold this hub's traffic until the answer. */
   expectHandover(id: number, hub: string): void {
-    this.awaiting.set(id, { hub, held: [] });
+    this.handover.expect(id, hub);
   }
 
   /**
    * Asking side: the answer to request `id`. The session takes the traffic held since the question
-   * was forwarded, then waits detached for its client's socket (resume). Null when there is none.
+   * was forwarded (but what the owner applied: at or below its `positions`), then waits detached
+   * for its client's socket (resume). Null when there is none.
    */
-  adopt(id: number, state: AzureSessionState | null): AzureConnection | null {
-    const waiting = this.awaiting.get(id);
-    this.awaiting.delete(id);
+  adopt(id: number, state: AzureSessionState | null, positions?: Positions): AzureConnection | null {
+    const replay = this.handover.release(id, positions);
     if (state === null) return null;
     const conn = AzureConnection.fromState(state);
     this.seq = Math.max(this.seq, conn.lastSeq); // its ids keep rising here
     const alone = new Membership<AzureConnection>();
     alone.add(conn);
-    for (const held of waiting?.held ?? []) {
+    for (const held of replay) {
       if ('event' in held) this.deliverEventTo(alone, held.event, null);
       else this.applyTo(alone, held.command, held.message, null);
     }
@@ -353,7 +341,7 @@ export class AzureSessions {
       } else {
         json ||= ws !== null;
       }
-      if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) this.slowConsumer(ws);
+      if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) endSocket(ws, CLOSE.AZURE_SLOW_CONSUMER); // too far behind: a reliable client resumes, others reconnect
     }
     this.deps.stats.inc('azure_messages_delivered_total', delivered);
     const from = sender ?? this.deps.app;
@@ -372,13 +360,8 @@ export class AzureSessions {
     return false;
   }
 
-  /** Too far behind: a reliable client resumes and gets what it missed; others reconnect. */
-  private slowConsumer(ws: AzureSocket): void {
-    endSocket(ws, CLOSE.AZURE_SLOW_CONSUMER);
-  }
-
-  /** A message to one connection (a user's, a named one, or one a filter chose). */
-  private deliver(conn: AzureConnection, message: RenderedMessage): void {
+  /** A message to one connection (a user's, a named one, one a filter chose, an upstream user event's answer). */
+  sendTo(conn: AzureConnection, message: RenderedMessage): void {
     if (conn.ended) return;
     this.deps.stats.inc('azure_messages_delivered_total');
     const ws = conn.ws;
@@ -390,7 +373,7 @@ export class AzureSessions {
       if (conn.kind === SIMPLE) ws.send(message.raw, message.rawBinary);
       else ws.send(message.pubsub, false);
     }
-    if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) this.slowConsumer(ws);
+    if (ws !== null && ws.getBufferedAmount() > this.deps.maxBufferBytes) endSocket(ws, CLOSE.AZURE_SLOW_CONSUMER);
   }
 
   private sweep(): void {
@@ -405,6 +388,7 @@ export class AzureSessions {
 
   closeAll(reason: string = CLOSE.GOING_AWAY.reason): void {
     clearInterval(this.sweeper);
+    this.handover.stop();
     for (const members of this.hubs.values()) {
       for (const conn of [...members.connections.values()]) {
         if (conn.ws !== null) endSocket(conn.ws, CLOSE.GOING_AWAY, reason);

@@ -12,7 +12,7 @@
  */
 import type { Logger } from 'pino';
 import { applyMembershipCommand } from '../apply-command.js';
-import { checkPayload, decodeAzureMessage, MAX_MESSAGE_BYTES, servesHub, type AzureCommand } from '../commands.js';
+import { checkPayload, decodeAzureMessage, MAX_MESSAGE_BYTES, servesHub, type AzureCommand, type CommandStamp } from '../commands.js';
 import { renderMessage, type RenderedMessage } from '../frames.js';
 import { Membership, type Member } from '../membership.js';
 import { compileFilter } from '../odata-filter.js';
@@ -68,8 +68,9 @@ export class AzurePipeline {
     if (bytes.byteLength > MAX_MESSAGE_BYTES + 64 * 1024) return this.reject(`command of ${bytes.byteLength} bytes`);
     let command: AzureCommand;
     let payload: Buffer;
+    let stamp: CommandStamp | undefined;
     try {
-      ({ command, payload } = decodeAzureMessage(bytes, this.maxJsonDepth));
+      ({ command, payload, stamp } = decodeAzureMessage(bytes, this.maxJsonDepth));
       const filter = command.op === 'send' || command.op === 'joinFiltered' || command.op === 'leaveFiltered' ? command.filter : undefined;
       if (filter !== undefined && filter !== '') compileFilter(filter);
       if (command.op === 'send') checkPayload(command.dataType, payload, this.maxJsonDepth);
@@ -83,7 +84,7 @@ export class AzurePipeline {
     } else {
       applyMembershipCommand(this.members(hub), command);
     }
-    this.broadcast({ t: 'azure', hub, command, message });
+    this.broadcast(stamp === undefined ? { t: 'azure', hub, command, message } : { t: 'azure', hub, command, message, stamp });
   }
 
   private reject(why: string): void {
@@ -151,6 +152,11 @@ export class AzurePipeline {
         if (m.node === null) yield { hub, id: m.id, userId: m.userId, roles: [...m.roles], groups: [...m.groups] };
       }
     }
+  }
+
+  /** The node holding a connection: null this node, undefined none known. */
+  nodeOf(hub: string, connectionId: string): string | null | undefined {
+    return this.directory.get(hub)?.connections.get(connectionId)?.node;
   }
 
   /** Other nodes' connections in the directory. */
