@@ -13,7 +13,7 @@ import type { WebPubSubClient } from '@azure/web-pubsub-client';
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { collect, serviceClient, startClient } from '../helpers/azure.js';
 import { rest } from '../helpers/channels.js';
-import { metric, startCluster, type Cluster } from '../helpers/cluster.js';
+import { metric, OPERATOR_TOKEN, startCluster, type Cluster } from '../helpers/cluster.js';
 import { eventually } from '../helpers/gateway-process.js';
 import { startPostgres, type Postgres } from '../helpers/postgres.js';
 import { connectPublisher } from '../helpers/publisher.js';
@@ -127,7 +127,8 @@ async function resumesOnB(brokers: 'single' | 'bridged'): Promise<void> {
 
   // hostile input on B's handover topic: untagged, malformed, a forged ask for the moved session
   // with a wrong token, an answer to nothing; dropped or refused, counted, B unharmed
-  const idB = (await rest(b, 'GET', '/api/v1/cluster')).body.node as string;
+  const idB = (await rest(b, 'GET', '/api/v1/cluster', undefined, OPERATOR_TOKEN)).body.node as string;
+  expect(idB).toEqual(expect.any(String));
   const topic = `gateway/azure-presence/handover/${idB}`;
   const bus = await connectPublisher(b.broker.url);
   onTestFinished(() => bus.client.endAsync());
