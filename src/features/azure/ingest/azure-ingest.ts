@@ -15,6 +15,7 @@ import { AzureOutbound } from './azure-outbound.js';
 import { AzurePipeline } from './azure-pipeline.js';
 import { UserGroupsLoad } from './azure-user-groups-load.js';
 import { AzureRemoteHandovers } from './azure-remote-handovers.js';
+import { retryAtStart } from '../../../store/retry-at-start.js';
 
 export interface AzureIngest extends IngestFeature<AzureToIngest> {
   /** The users connected to a hub on this node, not the cluster's (trips' monitor). */
@@ -94,7 +95,7 @@ export function azureIngest(context: IngestContext): AzureIngest {
           void reloadUserGroups();
         },
         // addUserToGroup's relations kept in the store, to the edges before ready
-        ready: userGroups.load().then(() => userGroups.ready),
+        ready: retryAtStart('azure user-group relations', () => userGroups.load(), config.store.startWaitMs, logger).then(() => userGroups.ready),
         handlers: {
           'azure-presence': (message, from) => {
             azure.presence(message.hub, message.change);

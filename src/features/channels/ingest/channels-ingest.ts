@@ -9,6 +9,7 @@ import { ChannelPipeline } from './channel-pipeline.js';
 import { azureGroupsOf, parseLogEvent } from './channel-records.js';
 import { OutboxRelay } from './outbox-relay.js';
 import type { OutboxRow } from '../../../store/store.js';
+import { retryAtStart } from '../../../store/retry-at-start.js';
 
 export interface ChannelsIngestLinks {
   /** This node's own events of a channel bound to an Azure hub, for the outbound Azure service; null: none configured. */
@@ -47,7 +48,7 @@ export function channelsIngest(links: ChannelsIngestLinks): IngestFeature<Channe
               }
             };
       let relay: OutboxRelay | undefined;
-      const ready = channels.init().then((init) => {
+      const ready = retryAtStart('channel heads', () => channels.init(), config.store.startWaitMs, logger).then((init) => {
         fanout.broadcast(init);
         relay = new OutboxRelay(
           store.outbox,

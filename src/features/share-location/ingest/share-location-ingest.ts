@@ -19,6 +19,7 @@
 import type { IngestFeature } from '../../../ingest/ingest-feature.js';
 import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { StoredRevocation } from '../../../store/store.js';
+import { retryAtStart } from '../../../store/retry-at-start.js';
 
 /** Expired rows are purged this often (a row is only useless after its link's expiry, never wrong). */
 const PURGE_MS = 60_000;
@@ -74,7 +75,7 @@ export const shareLocation: IngestFeature = {
       }
     };
 
-    const ready = store.revocations.active(0).then((revocations) => {
+    const ready = retryAtStart('share-link revocations', () => store.revocations.active(0), config.store.startWaitMs, logger).then((revocations) => {
       seen(revocations);
       for (const r of revocations) sent.set(r.jti, r.expiresAt);
       fanout.broadcast({ t: 'revocations-init', revocations: revocations.map((r) => ({ jti: r.jti, expiresAt: r.expiresAt })) });

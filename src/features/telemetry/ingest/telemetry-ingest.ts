@@ -6,6 +6,7 @@ import type { IngestFeature } from '../../../ingest/ingest-feature.js';
 import type { TelemetryToIngest } from '../messages.js';
 import { PositionKeeper } from './position-keeper.js';
 import { TelemetryPipeline } from './telemetry-pipeline.js';
+import { retryAtStart } from '../../../store/retry-at-start.js';
 
 export const telemetry: IngestFeature<TelemetryToIngest> = {
   name: 'telemetry',
@@ -17,9 +18,10 @@ export const telemetry: IngestFeature<TelemetryToIngest> = {
     if (config.telemetry.positionsRetentionS > 0) {
       // Restored before ingest reports ready, so before any edge asks for a snapshot: none misses them.
       const write = (json: string) => storePool.call({ op: 'positions-put', json }).then((reply) => reply.ok);
-      keeper = new PositionKeeper(pipeline.devices, store.positions, write, config.telemetry, stats, logger.child({ component: 'positions' }));
-      keeper.start();
-      ready = keeper.restore().then((restored) => {
+      const positions = new PositionKeeper(pipeline.devices, store.positions, write, config.telemetry, stats, logger.child({ component: 'positions' }));
+      keeper = positions;
+      positions.start();
+      ready = retryAtStart('last positions', () => positions.restore(), config.store.startWaitMs, logger).then((restored) => {
         if (restored > 0) logger.info({ devices: restored, retentionS: config.telemetry.positionsRetentionS }, 'last positions restored');
         pipeline.tick();
       });
