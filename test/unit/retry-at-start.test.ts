@@ -8,7 +8,7 @@ import { retryAtStart } from '../../src/store/retry-at-start.js';
 
 const logger = { warn: () => undefined };
 
-function failing<T>(errors: unknown[], value: T): { load: () => Promise<T>; calls: () => number } {
+function failing<T>(errors: Error[], value: T): { load: () => Promise<T>; calls: () => number } {
   let calls = 0;
   return {
     load: async () => {
@@ -40,7 +40,7 @@ describe('retryAtStart', () => {
 
   it('gives up with the store error once the deadline has passed', async () => {
     const busy = new GatewayError('GW_ERR_OVERLOADED', 'still busy');
-    const f = failing(Array(1000).fill(busy), 1);
+    const f = failing(Array<Error>(1000).fill(busy), 1);
     await expect(retryAtStart('x', f.load, 300, logger)).rejects.toThrow('still busy');
     expect(f.calls()).toBeGreaterThan(1);
   });

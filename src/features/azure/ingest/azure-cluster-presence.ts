@@ -29,11 +29,11 @@ import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import { parseJsonBytes } from '../../../protocol/bounded-json.js';
+import { fail, isObject, isId, isCount } from './control-checks.js';
 
 /** A presence message's bytes stay under this (the control bound is over 1 MB). */
 export const PRESENCE_CHUNK_BYTES = 200 * 1024;
 export const PRESENCE_BATCH_MS = 100;
-const MAX_ID = 1024;
 const MAX_ROLE = 1200;
 const MAX_EXPIRED_REMEMBERED = 1000;
 
@@ -60,16 +60,6 @@ export interface ClusterPresenceDeps {
   readonly logger: Logger;
   readonly now?: () => number;
 }
-
-class Malformed extends Error {}
-
-function fail(why: string): never {
-  throw new Malformed(why);
-}
-
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID;
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 function strings(v: unknown, ok: (s: unknown) => boolean, what: string): string[] {
   if (!Array.isArray(v) || !v.every(ok)) fail(`${what} must be a list`);

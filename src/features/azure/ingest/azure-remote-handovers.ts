@@ -29,12 +29,12 @@ import { RateLimitedLog } from '../../../log/rate-limited-log.js';
 import type { IngestMetric } from '../../../metrics/metric-table.js';
 import type { RowWriter } from '../../../metrics/shared-stats.js';
 import { parseJsonBytes } from '../../../protocol/bounded-json.js';
+import { Malformed, fail, isObject, isId, isCount } from './control-checks.js';
 
 /** The largest handover message published or taken (the control bound is 1 MiB + 64 KiB). */
 export const MAX_HANDOVER_BYTES = MAX_MESSAGE_BYTES;
 /** How long B waits for A's answer (A's owner waits up to 2 s to catch up). */
 export const HANDOVER_TIMEOUT_MS = 5000;
-const MAX_ID = 1024;
 const MAX_POSITIONS = 4096;
 
 export interface RemoteHandoverDeps {
@@ -61,14 +61,6 @@ export interface RemoteHandoverDeps {
   readonly logger: Logger;
   readonly now?: () => number;
 }
-
-class Malformed extends Error {}
-function fail(why: string): never {
-  throw new Malformed(why);
-}
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const isId = (v: unknown): v is string => typeof v === 'string' && v.length > 0 && v.length <= MAX_ID;
-const isCount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 
 function positionsOf(v: unknown): Positions {
   if (!Array.isArray(v) || v.length > MAX_POSITIONS) fail('positions must be a list');
