@@ -52,7 +52,7 @@ export class MemoryProbe {
    * in `dir`) and resolves once each thread that
    * ever reported has answered, or after `timeoutMs` with those that did.
    */
-  async sample(gc: boolean | 'snapshot', timeoutMs = 5000): Promise<ThreadSample[]> {
+  async sample(gc: boolean | 'snapshot', timeoutMs = gc === 'snapshot' ? 120_000 : 5000): Promise<ThreadSample[]> {
     const request = ++this.requests;
     writeFileSync(join(this.dir, 'request'), `${request}${gc === 'snapshot' ? ' snapshot' : gc ? ' gc' : ''}`);
     const deadline = Date.now() + timeoutMs;
