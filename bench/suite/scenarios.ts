@@ -278,7 +278,11 @@ export interface MemoryResult {
   /** By thread (the probe, bench/load/memory-probe.cts); empty where it did not answer. */
   readonly threads?: readonly ThreadMemory[];
   /** RSS with no client by mapping: anonymous, and the mapped files (code). */
-  readonly baseMappings?: { readonly anonymousMb: number; readonly files: ReadonlyArray<{ readonly file: string; readonly mb: number }> } | null;
+  readonly baseMappings?: {
+    readonly anonymousMb: number;
+    readonly filesMb: number;
+    readonly files: ReadonlyArray<{ readonly file: string; readonly mb: number }>;
+  } | null;
 }
 
 const MB = 1048576;
@@ -342,7 +346,11 @@ export async function memory(target: RunningTarget, probe: MemoryProbe, sizes: S
       rssAfterGcMb: afterGc === undefined ? null : afterGc / MB,
       threads: threadTable(base, loaded, collected),
       baseMappings: mappings
-        ? { anonymousMb: mappings.anonymous / MB, files: mappings.files.slice(0, 6).map((f) => ({ file: f.file, mb: f.bytes / MB })) }
+        ? {
+            anonymousMb: mappings.anonymous / MB,
+            filesMb: mappings.files.reduce((sum, f) => sum + f.bytes, 0) / MB,
+            files: mappings.files.slice(0, 6).map((f) => ({ file: f.file, mb: f.bytes / MB })),
+          }
         : null,
     };
   } finally {
