@@ -53,6 +53,8 @@ function sample(request: number, gc: boolean): void {
     mallocedMemory: heap.malloced_memory,
     externalMemory: heap.external_memory,
     arrayBuffers: usage.arrayBuffers,
+    /** The Worker's young generation limit (V8's default 48, or the edges' cap); 0 on the main thread. */
+    maxYoungGenerationSizeMb: workerThreads.resourceLimits.maxYoungGenerationSizeMb ?? 0,
     spaces,
   };
   writeFileSync(`${file}.tmp`, JSON.stringify(record));

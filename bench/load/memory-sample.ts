@@ -21,6 +21,8 @@ export interface ThreadSample {
   readonly mallocedMemory: number;
   readonly externalMemory: number;
   readonly arrayBuffers: number;
+  /** The thread's young generation limit (its Worker's resourceLimits: 48 by default); 0 on the main thread. */
+  readonly maxYoungGenerationSizeMb: number;
   readonly spaces: Readonly<Record<string, { readonly size: number; readonly used: number; readonly physical: number }>>;
 }
 

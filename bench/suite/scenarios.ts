@@ -265,6 +265,8 @@ export interface ThreadMemory {
   readonly heapUsedAfterGcMb: number | null;
   /** Buffers and other memory JS objects hold outside the heap, with no client. */
   readonly baseExternalMb: number;
+  /** The young generation limit the thread was started with (48 by default); 0 on the main thread. */
+  readonly maxYoungGenerationSizeMb: number;
 }
 
 export interface MemoryResult {
@@ -299,6 +301,7 @@ function threadTable(before: readonly ThreadSample[], after: readonly ThreadSamp
       heapUsedMb: a ? a.heapUsed / MB : null,
       heapUsedAfterGcMb: g ? g.heapUsed / MB : null,
       baseExternalMb: b.externalMemory / MB,
+      maxYoungGenerationSizeMb: b.maxYoungGenerationSizeMb,
     };
   });
 }
