@@ -2,11 +2,12 @@
  * The axes of the suite's charts (svg-chart.ts): linear or logarithmic, with ticks at round values.
  * A linear axis gets ticks at 1, 2 or 5 × a power of ten, its range widened to whole ticks; a log
  * axis, chosen when the largest value is LOG_WHEN or more times the smallest, gets its ticks at
- * the powers of ten it covers, with 2 and 5 between them when it covers fewer than three decades.
+ * 1, 2 and 5 × the powers of ten (the powers alone past three decades), from the last tick at or
+ * below the smallest value to the first at or above the largest.
  */
 export interface Axis {
   readonly log: boolean;
-  /** The range drawn (whole ticks; powers of ten on a log axis). */
+  /** The range drawn, from tick to tick. */
   readonly min: number;
   readonly max: number;
   readonly ticks: readonly number[];
@@ -53,17 +54,15 @@ export function logAxis(values: readonly number[]): Axis {
   const from = Math.floor(Math.log10(lo));
   let to = Math.ceil(Math.log10(hi));
   if (to === from) to = from + 1;
-  const multiples = to - from < 3 ? [1, 2, 5] : [1];
-  const ticks: number[] = [];
-  for (let e = from; e <= to; e++) {
-    for (const m of multiples) {
-      const v = m * 10 ** e;
-      if (v <= 10 ** to) ticks.push(Number(v.toPrecision(12)));
-    }
-  }
-  const min = 10 ** from;
-  const max = 10 ** to;
-  return { log: true, min, max, ticks, fraction: (v) => (Math.log10(Math.max(v, min / 10)) - from) / (to - from) };
+  const multiples = to - from <= 3 ? [1, 2, 5] : [1];
+  const candidates: number[] = [];
+  for (let e = from; e <= to; e++) for (const m of multiples) candidates.push(Number((m * 10 ** e).toPrecision(12)));
+  // The range: the last tick at or below the smallest value to the first at or above the largest.
+  const min = candidates.filter((t) => t <= lo * (1 + 1e-9)).at(-1) ?? candidates[0];
+  const max = candidates.find((t) => t >= hi * (1 - 1e-9)) ?? candidates.at(-1)!;
+  const ticks = candidates.filter((t) => t >= min && t <= max);
+  const [a, b] = [Math.log10(min), Math.log10(max)];
+  return { log: true, min, max, ticks, fraction: (v) => (Math.log10(Math.max(v, min / 10)) - a) / (b - a) };
 }
 
 /** True when the positive values span LOG_WHEN or more (largest ÷ smallest). */

@@ -24,16 +24,18 @@ describe('chart axes', () => {
     expect(linearAxis([500, 16_000], { fromZero: false }).ticks).toEqual([0, 5000, 10_000, 15_000, 20_000]);
   });
 
-  it('a log axis covers whole decades, with 2 and 5 between when it covers few', () => {
+  it('a log axis runs from tick to tick around the values: 1, 2 and 5 times powers of ten, or the powers alone past three decades', () => {
     const axis = logAxis([0.8, 9]);
     expect(axis.log).toBe(true);
-    expect([axis.min, axis.max]).toEqual([0.1, 10]);
-    expect(axis.ticks).toEqual([0.1, 0.2, 0.5, 1, 2, 5, 10]);
-    expect(axis.fraction(0.1)).toBe(0);
+    expect([axis.min, axis.max]).toEqual([0.5, 10]);
+    expect(axis.ticks).toEqual([0.5, 1, 2, 5, 10]);
+    expect(axis.fraction(0.5)).toBe(0);
     expect(axis.fraction(10)).toBe(1);
-    expect(axis.fraction(1)).toBeCloseTo(0.5, 12);
-    // Three decades: the powers of ten only.
-    expect(logAxis([0.8, 45]).ticks).toEqual([0.1, 1, 10, 100]);
+    expect(axis.fraction(1)).toBeCloseTo(Math.log10(2) / Math.log10(20), 12);
+    // Connections of the fan-out, publish rates of the sweep.
+    expect(logAxis([500, 2000, 10_000]).ticks).toEqual([500, 1000, 2000, 5000, 10_000]);
+    expect(logAxis([500, 16_000]).ticks).toEqual([500, 1000, 2000, 5000, 10_000, 20_000]);
+    // Five decades: the powers of ten only.
     expect(logAxis([3, 20_000]).ticks).toEqual([1, 10, 100, 1000, 10_000, 100_000]);
     // Values that are not positive are drawn at the bottom instead of breaking the scale.
     expect(logAxis([0, 5]).fraction(0)).toBeLessThan(0);
