@@ -20,6 +20,7 @@ import { evaluate, evaluateCluster, evaluateRest, type TargetResult } from './su
 import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
+import { MemoryProbe } from './load/memory-sample.js';
 import { MANY_CHANNELS, REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestResult } from './suite/rest-writes.js';
 import { azure, AZURE_FULL, AZURE_QUICK, AZURE_SMOKE, type AzureResult } from './suite/azure.js';
 import { cluster, CLUSTER_FULL, CLUSTER_QUICK, CLUSTER_SMOKE, type ClusterResult } from './suite/cluster.js';
@@ -61,14 +62,24 @@ async function runTarget(name: TargetName, scenarios: Scenario[], sizes: Sizes, 
   const result: { -readonly [K in keyof TargetResult]: TargetResult[K] } = { fanout: {}, errors: [] };
   if (!scenarios.some((s) => PER_TARGET.includes(s))) return result;
   let target: RunningTarget | undefined;
-  const fresh = async () => {
+  const fresh = async (probe?: MemoryProbe) => {
     await target?.stop();
-    target = await startTarget(name, REPO_ROOT, broker.url);
+    target = await startTarget(name, REPO_ROOT, broker.url, probe);
     return target;
   };
   try {
     // Memory on a fresh process, before any traffic has grown its heap.
-    if (scenarios.includes('memory')) result.memory = await memory(await fresh(), sizes, say);
+    // The per-thread probe is loaded for this process only: the others run as users run them.
+    if (scenarios.includes('memory')) {
+      const probe = new MemoryProbe();
+      try {
+        result.memory = await memory(await fresh(probe), probe, sizes, say);
+        await target?.stop();
+        target = undefined;
+      } finally {
+        probe.remove();
+      }
+    }
     const t = target ?? (await fresh());
     if (scenarios.includes('fanout')) result.fanout = await fanout(t, sizes, TARGET_SPECS[name].encodings, say);
     if (scenarios.includes('broadcast')) result.broadcast = await broadcast(t, sizes, say);

@@ -8,6 +8,7 @@ import { BUCKET_MS, RANGE_MS, runLoad, type LoadOutcome, type MessageSender } fr
 import type { LatencySummary } from '../load/histogram.js';
 import type { Encoding } from '../load/worker-messages.js';
 import type { RunningTarget } from './targets.js';
+import { mappingBreakdown, type MemoryProbe, type ThreadSample } from '../load/memory-sample.js';
 
 export interface Sizes {
   readonly fanoutConnections: readonly number[];
@@ -253,20 +254,72 @@ export async function sweep(target: RunningTarget, sizes: Sizes, say: (l: string
   return { steps, heldRate, maxDeliveriesPerS: Math.max(...steps.map((s) => s.deliveriesPerS)) };
 }
 
+export interface ThreadMemory {
+  readonly thread: string;
+  /** V8 heap resident (total_physical_size) and live (used) with no client, in MB. */
+  readonly baseHeapPhysicalMb: number;
+  readonly baseHeapUsedMb: number;
+  /** The same with the idle connections open, and live after a full GC. */
+  readonly heapPhysicalMb: number | null;
+  readonly heapUsedMb: number | null;
+  readonly heapUsedAfterGcMb: number | null;
+  /** Buffers and other memory JS objects hold outside the heap, with no client. */
+  readonly baseExternalMb: number;
+  /** The young generation limit the thread was started with (48 by default); 0 on the main thread. */
+  readonly maxYoungGenerationSizeMb: number;
+}
+
 export interface MemoryResult {
   readonly connections: number;
   readonly rssBeforeMb: number | null;
   readonly rssAfterMb: number | null;
   /** (RSS after − before) / connections, in KB. */
   readonly kbPerConnection: number | null;
+  /** RSS after a full GC in every thread, the connections still open (what is live, not garbage). */
+  readonly rssAfterGcMb?: number | null;
+  /** By thread (the probe, bench/load/memory-probe.cts); empty where it did not answer. */
+  readonly threads?: readonly ThreadMemory[];
+  /** RSS with no client by mapping: anonymous, and the mapped files (code). */
+  readonly baseMappings?: {
+    readonly anonymousMb: number;
+    readonly filesMb: number;
+    readonly files: ReadonlyArray<{ readonly file: string; readonly mb: number }>;
+  } | null;
 }
 
-/** 4. Memory: RSS per idle connection (each watching 5 devices, nothing published). */
-export async function memory(target: RunningTarget, sizes: Sizes, say: (l: string) => void): Promise<MemoryResult> {
+const MB = 1048576;
+
+function threadTable(before: readonly ThreadSample[], after: readonly ThreadSample[], afterGc: readonly ThreadSample[]): ThreadMemory[] {
+  return before.map((b) => {
+    const a = after.find((s) => s.threadId === b.threadId);
+    const g = afterGc.find((s) => s.threadId === b.threadId);
+    return {
+      thread: b.thread,
+      baseHeapPhysicalMb: b.heapPhysical / MB,
+      baseHeapUsedMb: b.heapUsed / MB,
+      heapPhysicalMb: a ? a.heapPhysical / MB : null,
+      heapUsedMb: a ? a.heapUsed / MB : null,
+      heapUsedAfterGcMb: g ? g.heapUsed / MB : null,
+      baseExternalMb: b.externalMemory / MB,
+      maxYoungGenerationSizeMb: b.maxYoungGenerationSizeMb,
+    };
+  });
+}
+
+/**
+ * 4. Memory: RSS per idle connection (each watching 5 devices, nothing published), and the
+ * process's memory with no client by thread (V8 heap per isolate) and by mapping (code).
+ * RSS is read before anything is asked of the probe, and without a forced GC (as users see it).
+ */
+export async function memory(target: RunningTarget, probe: MemoryProbe, sizes: Sizes, say: (l: string) => void): Promise<MemoryResult> {
   const connections = sizes.memoryConnections;
   say(`memory with ${connections} idle connections`);
   const ids = deviceIds(1000);
+  // Let the process settle after its start (pool threads loading, the first watchdog rounds).
+  await new Promise((r) => setTimeout(r, 2000));
   const before = target.server.rssBytes();
+  const mappings = mappingBreakdown(target.server.pid);
+  const base = await probe.sample(false);
   const pool = await ClientPool.start({
     host: '127.0.0.1',
     port: target.server.port,
@@ -285,11 +338,23 @@ export async function memory(target: RunningTarget, sizes: Sizes, say: (l: strin
     await new Promise((r) => setTimeout(r, 1000));
     const after = target.server.rssBytes();
     const kb = before === undefined || after === undefined ? null : (after - before) / 1024 / connections;
+    const loaded = await probe.sample(false);
+    const collected = await probe.sample(true);
+    const afterGc = target.server.rssBytes();
     return {
       connections,
-      rssBeforeMb: before === undefined ? null : before / 1048576,
-      rssAfterMb: after === undefined ? null : after / 1048576,
+      rssBeforeMb: before === undefined ? null : before / MB,
+      rssAfterMb: after === undefined ? null : after / MB,
       kbPerConnection: kb,
+      rssAfterGcMb: afterGc === undefined ? null : afterGc / MB,
+      threads: threadTable(base, loaded, collected),
+      baseMappings: mappings
+        ? {
+            anonymousMb: mappings.anonymous / MB,
+            filesMb: mappings.files.reduce((sum, f) => sum + f.bytes, 0) / MB,
+            files: mappings.files.slice(0, 6).map((f) => ({ file: f.file, mb: f.bytes / MB })),
+          }
+        : null,
     };
   } finally {
     await pool.terminate();

@@ -7,6 +7,7 @@ import { startGateway } from '../load/gateway-process.js';
 import type { Dialect } from '../load/load-run.js';
 import { startServer, type ServerProcess } from '../load/server-process.js';
 import type { Encoding } from '../load/worker-messages.js';
+import type { MemoryProbe } from '../load/memory-sample.js';
 
 export type TargetName = 'gateway' | 'uws-bare' | 'ws-reference' | 'socketio-rooms';
 export const TARGETS: readonly TargetName[] = ['gateway', 'uws-bare', 'ws-reference', 'socketio-rooms'];
@@ -34,19 +35,22 @@ export interface RunningTarget {
   stop(): Promise<void>;
 }
 
-export async function startTarget(name: TargetName, repoRoot: string, mqttUrl: string): Promise<RunningTarget> {
+/** `probe`: load the per-thread memory probe into the process (the memory scenario). */
+export async function startTarget(name: TargetName, repoRoot: string, mqttUrl: string, probe?: MemoryProbe): Promise<RunningTarget> {
   const spec = TARGET_SPECS[name];
+  const execArgv = probe?.execArgv(repoRoot) ?? [];
   const server =
     name === 'gateway'
       ? // As `npm start` runs it (default threads), on the suite's broker.
-        await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000 })
+        await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000, execArgv, env: probe?.env })
       : await startServer({
           name,
           script: join(repoRoot, 'dist', 'bench', 'baselines', `${name}.js`),
           cwd: repoRoot,
-          env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MQTT_URL: mqttUrl },
+          env: { ...process.env, PORT: '0', HOST: '127.0.0.1', MQTT_URL: mqttUrl, ...probe?.env },
           readyMsg: 'baseline listening',
           startTimeoutMs: 20_000,
+          execArgv,
         });
   return {
     spec,

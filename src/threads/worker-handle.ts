@@ -8,7 +8,7 @@
  * `unstoppable`: past the deadline close() leaves it running and reports it stuck, and the caller
  * ends the process another way (main.ts).
  */
-import { Worker, type TransferListItem } from 'node:worker_threads';
+import { Worker, type ResourceLimits, type TransferListItem } from 'node:worker_threads';
 import type { Logger } from 'pino';
 import type { MainToWorker, WorkerToMain } from './messages.js';
 import { unreachable } from './dispatch.js';
@@ -17,6 +17,8 @@ import { reportPortErrors } from './port-rpc.js';
 export interface WorkerHandleOptions {
   /** Never terminate it (uWS): close() reports it stuck instead. */
   readonly unstoppable?: boolean;
+  /** V8 heap limits of the thread (e.g. its young generation: edge threads, src/gateway.ts). */
+  readonly resourceLimits?: ResourceLimits;
 }
 
 export class WorkerHandle {
@@ -36,7 +38,7 @@ export class WorkerHandle {
     onUnexpectedExit: (name: string, code: number) => void,
     private readonly options: WorkerHandleOptions = {},
   ) {
-    this.worker = new Worker(file, { workerData, transferList });
+    this.worker = new Worker(file, { workerData, transferList, ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}) });
     this.exitPromise = new Promise((resolve) => {
       this.worker.once('exit', (code) => {
         this.exited = true;

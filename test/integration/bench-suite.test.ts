@@ -44,6 +44,16 @@ describe('npm run bench (smoke sizes)', () => {
       expect(target.memory.kbPerConnection, name).toEqual(expect.any(Number));
     }
     expect(result.targets.gateway.fanout.msgpack[0].received).toBeGreaterThan(0);
+    // The memory scenario's per-thread probe answered in every thread of the gateway (and bare uWS's one).
+    const threads = result.targets.gateway.memory.threads.map((t: { thread: string }) => t.thread);
+    expect(threads).toEqual(expect.arrayContaining(['main', 'ingest', 'edge 0', 'store pool']));
+    expect(result.targets['uws-bare'].memory.threads.map((t: { thread: string }) => t.thread)).toEqual(['main']);
+    for (const t of result.targets.gateway.memory.threads) {
+      expect(t.baseHeapPhysicalMb, t.thread).toBeGreaterThan(1);
+      // The edges' young generation is capped at 12 MB (src/gateway.ts, docs/design/memory.md); other workers have V8's 48.
+      expect(t.maxYoungGenerationSizeMb, t.thread).toBe(t.thread === 'main' ? 0 : t.thread.startsWith('edge') ? 12 : 48);
+    }
+    expect(stdout).toMatch(/V8 heap resident MB by thread/);
     // The storm: authenticated connects, inline and on the pool, for HS256 and ES256.
     expect(result.storm.map((s: { mode: string; alg: string }) => `${s.mode}/${s.alg}`)).toEqual(['inline/HS256', 'pool/HS256', 'inline/ES256', 'pool/ES256']);
     for (const s of result.storm) {
