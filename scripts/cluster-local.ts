@@ -17,9 +17,9 @@
  * brokers, PostgreSQL, and removes the temporary directory. `startLocalCluster` does the same for a
  * test (test/cluster/kit.test.ts runs the command itself).
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { chmodSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -27,13 +27,13 @@ import { parseArgs } from 'node:util';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { generateKeys } from 'paseto-ts/v4';
 import pg from 'pg';
-import { parse as parseYaml } from 'yaml';
 import { freePort, waitForPort } from '../src/util/ports.js';
+import { run, stopProc, waitReady, type Proc } from './local-process.js';
+import { dependsOn, type ComposeService, isGateway, isMosquitto, isNginx, isPostgres, mountedFile, readCompose, serviceEnv } from './compose-file.js';
 import { startPostgres, type Postgres } from './local-postgres.js';
 
 /** The repository root (this file runs as dist/scripts/cluster-local.js or from scripts/ under a test runner). */
 const REPO_ROOT = fileURLToPath(new URL(import.meta.url.includes('/dist/scripts/') ? '../../' : '../', import.meta.url));
-export const COMPOSE_DIR = join(REPO_ROOT, 'deploy', 'compose');
 const MAIN = join(REPO_ROOT, 'dist', 'src', 'main.js');
 const NGINX = process.env.NGINX_PATH ?? '/usr/sbin/nginx';
 
@@ -71,100 +71,9 @@ export interface LocalCluster {
   stop(): Promise<void>;
 }
 
-interface ComposeService {
-  readonly image?: string;
-  readonly build?: unknown;
-  readonly env_file?: string | string[];
-  readonly environment?: Record<string, string> | string[];
-  readonly volumes?: string[];
-  readonly depends_on?: string[] | Record<string, unknown>;
-  readonly command?: string[];
-}
-
-/** compose.yaml as parsed (merge keys `<<` applied, as Compose does). */
-export function readCompose(dir = COMPOSE_DIR): { services: Record<string, ComposeService> } {
-  return parseYaml(readFileSync(join(dir, 'compose.yaml'), 'utf8'), { merge: true }) as { services: Record<string, ComposeService> };
-}
-
-/** An env file as Compose reads it: KEY=VALUE lines, `#` comments and blank lines skipped. */
-export function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const raw of readFileSync(path, 'utf8').split('\n')) {
-    const line = raw.trim();
-    if (line === '' || line.startsWith('#')) continue;
-    const eq = line.indexOf('=');
-    if (eq <= 0) throw new Error(`${path}: not KEY=VALUE: ${line}`);
-    env[line.slice(0, eq)] = line.slice(eq + 1);
-  }
-  return env;
-}
-
-/** A service's environment: its env files in order, then `environment`. */
-export function serviceEnv(service: ComposeService, dir = COMPOSE_DIR): Record<string, string> {
-  const files = service.env_file === undefined ? [] : Array.isArray(service.env_file) ? service.env_file : [service.env_file];
-  const env: Record<string, string> = {};
-  for (const f of files) Object.assign(env, readEnvFile(join(dir, f)));
-  const inline = service.environment ?? {};
-  if (Array.isArray(inline)) {
-    for (const item of inline) {
-      const eq = item.indexOf('=');
-      env[item.slice(0, eq)] = item.slice(eq + 1);
-    }
-  } else Object.assign(env, inline);
-  return env;
-}
-
-/** The host file a service mounts at `target` (a `./file:target[:ro]` volume), as a path in the compose folder. */
-export function mountedFile(service: ComposeService, target: string, dir = COMPOSE_DIR): string {
-  for (const v of service.volumes ?? []) {
-    const [source, to] = v.split(':');
-    if (to === target && source.startsWith('.')) return join(dir, source);
-  }
-  throw new Error(`compose.yaml: no file mounted at ${target}`);
-}
-
-export const isGateway = (s: ComposeService) => s.build !== undefined || (s.image ?? '').startsWith('uws-gateway');
-export const isMosquitto = (s: ComposeService) => (s.image ?? '').startsWith('eclipse-mosquitto');
-export const isPostgres = (s: ComposeService) => (s.image ?? '').startsWith('postgres');
-export const isNginx = (s: ComposeService) => (s.image ?? '').startsWith('nginx');
-
-const dependsOn = (s: ComposeService): string[] => (s.depends_on === undefined ? [] : Array.isArray(s.depends_on) ? s.depends_on : Object.keys(s.depends_on));
-
 const secret = () => randomBytes(32).toString('hex');
 
 /** A child process whose output goes to a log file; resolves `exited` with its code. */
-interface Proc {
-  readonly child: ChildProcess;
-  readonly exited: Promise<number | null>;
-  readonly log: string;
-  readonly failure: () => Error | undefined;
-}
-
-function run(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Proc {
-  const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-  const out = createWriteStream(logFile);
-  child.stdout!.pipe(out, { end: false });
-  child.stderr!.pipe(out, { end: false });
-  let failure: Error | undefined;
-  const exited = new Promise<number | null>((resolve) => {
-    child.once('error', (err) => {
-      failure = new Error(`cannot run ${command}: ${err.message}`);
-      resolve(null);
-    });
-    child.once('exit', (code, signal) => {
-      failure ??= new Error(`${command} exited (${code ?? signal}); its log: ${logFile}`);
-      resolve(code);
-    });
-  });
-  return { child, exited, log: logFile, failure: () => failure };
-}
-
-async function stopProc(proc: Proc, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (proc.child.exitCode !== null || proc.child.signalCode !== null) return;
-  proc.child.kill(signal);
-  await proc.exited;
-}
-
 /** Resolves once a message published on one broker reaches a subscriber on the other, both ways. */
 async function waitBridged(urls: readonly [string, string], login: { username: string; password: string }, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -197,26 +106,6 @@ async function waitBridged(urls: readonly [string, string], login: { username: s
   }
 }
 
-/** Resolves once GET url answers 200 (the compose healthcheck's /readyz), polling every 50 ms. */
-async function waitReady(url: string, timeoutMs: number, failed: () => Error | undefined): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let last = '';
-  for (;;) {
-    const failure = failed();
-    if (failure) throw failure;
-    try {
-      const res = await fetch(url);
-      last = `${res.status} ${await res.text()}`;
-      if (res.ok) return;
-    } catch (err) {
-      last = (err as Error).message;
-    }
-    if (Date.now() > deadline) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms (last: ${last})`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Replaces `pattern` in `text`, or throws: a template that lost a line the script adapts must not run half-adapted. */
 function must(text: string, pattern: RegExp, replacement: string | ((...m: string[]) => string), file: string): string {
   if (!pattern.test(text)) throw new Error(`${file} has no ${pattern.source} to adapt`);
   return text.replace(pattern, replacement as never);

@@ -15,7 +15,7 @@ import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { ENV_TABLE } from '../../src/config/env-table.js';
-import { COMPOSE_DIR, isGateway, isMosquitto, isNginx, isPostgres, mountedFile, readCompose, readEnvFile, serviceEnv } from '../../scripts/cluster-local.js';
+import { COMPOSE_DIR, isGateway, isMosquitto, isNginx, isPostgres, mountedFile, readCompose, readEnvFile, serviceEnv } from '../../scripts/compose-file.js';
 import { REPO_ROOT } from '../helpers/gateway-process.js';
 
 const K8S_DIR = join(REPO_ROOT, 'deploy', 'kubernetes');
