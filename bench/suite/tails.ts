@@ -14,6 +14,8 @@
  *
  *   BENCH_TAILS_GATEWAY_ENV="GATEWAY_THREADS=2,GATEWAY_BATCH_MAX_BYTES=4096"   extra gateway environment
  *   BENCH_TAILS_CLIENT_THREADS=2                                              load-client worker threads
+ *   BENCH_TAILS_RATES=2000 BENCH_TAILS_DURATION_S=60 BENCH_TAILS_ROUNDS=2      other rates, window, rounds
+ *   BENCH_TAILS_GATEWAY_ARGV="--trace-gc"                                     node options of the gateway
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -167,9 +169,28 @@ export function parseEnvList(value: string | undefined): Record<string, string> 
   return env;
 }
 
-async function start(target: TailsTarget, repoRoot: string, mqttUrl: string, env: Record<string, string>): Promise<RunningTarget> {
+/** The sizes with the BENCH_TAILS_* overrides (for an investigation; the suite's runs use the sizes as given). */
+export function tailsSizes(base: TailsSizes, env: NodeJS.ProcessEnv): TailsSizes {
+  const positive = (value: string | undefined, fallback: number) => {
+    const n = Number(value);
+    return value !== undefined && Number.isFinite(n) && n > 0 ? n : fallback;
+  };
+  const rates = (env.BENCH_TAILS_RATES ?? '')
+    .split(',')
+    .map(Number)
+    .filter((r) => Number.isInteger(r) && r > 0);
+  return {
+    ...base,
+    clientThreads: Math.floor(positive(env.BENCH_TAILS_CLIENT_THREADS, base.clientThreads)),
+    durationS: positive(env.BENCH_TAILS_DURATION_S, base.durationS),
+    rounds: Math.floor(positive(env.BENCH_TAILS_ROUNDS, base.rounds)),
+    rates: rates.length ? rates : base.rates,
+  };
+}
+
+async function start(target: TailsTarget, repoRoot: string, mqttUrl: string, env: Record<string, string>, execArgv: string[]): Promise<RunningTarget> {
   if (target === 'uws-bare') return startTarget('uws-bare', repoRoot, mqttUrl);
-  const server = await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000, env });
+  const server = await startGateway({ repoRoot, mqttUrl, logLevel: 'info', startTimeoutMs: 20_000, env, execArgv });
   return { spec: TARGET_SPECS.gateway, server, mqttUrl, stop: async () => void (await server.stop()) };
 }
 
@@ -180,15 +201,15 @@ export async function tails(
   base: TailsSizes,
   say: (l: string) => void,
 ): Promise<TailsResult> {
-  const clientThreads = Number(process.env.BENCH_TAILS_CLIENT_THREADS ?? base.clientThreads);
-  const sizes: TailsSizes = { ...base, clientThreads: Number.isInteger(clientThreads) && clientThreads > 0 ? clientThreads : base.clientThreads };
+  const sizes = tailsSizes(base, process.env);
   const gatewayEnv = parseEnvList(process.env.BENCH_TAILS_GATEWAY_ENV);
+  const gatewayArgv = (process.env.BENCH_TAILS_GATEWAY_ARGV ?? '').split(' ').filter(Boolean);
   const rows: TailsRow[] = [];
   for (let round = 0; round < sizes.rounds; round++) {
     for (const [i, rate] of sizes.rates.entries()) {
       const order: TailsTarget[] = (i + round) % 2 === 0 ? ['gateway', 'uws-bare'] : ['uws-bare', 'gateway'];
       for (const name of order) {
-        const target = await start(name, repoRoot, mqttUrl, gatewayEnv);
+        const target = await start(name, repoRoot, mqttUrl, gatewayEnv, gatewayArgv);
         try {
           const pids = { server: target.server.pid, broker: brokerPid, client: process.pid };
           const at: Partial<
