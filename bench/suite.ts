@@ -27,9 +27,10 @@ import { cluster, CLUSTER_FULL, CLUSTER_QUICK, CLUSTER_SMOKE, type ClusterResult
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
 import { AZURE_STORM_FULL, AZURE_STORM_QUICK, AZURE_STORM_SMOKE, azurePresenceStorm, type AzureStormRun } from './suite/azure-storm.js';
 import { startTarget, TARGET_SPECS, TARGETS, type RunningTarget, type TargetName } from './suite/targets.js';
+import { evaluateTails, formatTails, tails, TAILS_FULL, TAILS_QUICK, TAILS_SMOKE, type TailsResult } from './suite/tails.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'storm-azure', 'rest', 'azure', 'cluster'] as const;
+const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'storm-azure', 'rest', 'azure', 'cluster', 'tails'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
 const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
@@ -37,11 +38,12 @@ const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join
 Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm
 (/ws/connect, and an Azure connect storm on two nodes with cluster presence on vs off; storm-azure: that part alone),
 REST writes (SQLite on one node, PostgreSQL on two, bare PostgreSQL), Azure Web PubSub group messages (reliable clients; publish on the bus and on REST)
-and two nodes (cluster: fan-out, storm and Azure storm split over two nodes vs one node vs bare uWS),
+two nodes (cluster: fan-out, storm and Azure storm split over two nodes vs one node vs bare uWS)
+and tails (issue 18's harness: 5,000 connections × 5 of 1,000 devices at 2,000 and 10,000 msg/s, gateway vs bare uWS, every delivery timed),
 against the gateway and its baselines, and prints PASS/FAIL against the targets. Results:
 bench/results/. --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.
-storm, storm-azure, rest, azure and cluster measure the gateway alone (they need it in --only) and bring their own
-baselines: azure and cluster run bare uWS at the same load whatever --only says.`;
+storm, storm-azure, rest, azure, cluster and tails measure the gateway alone (they need it in --only) and bring their own
+baselines: azure, cluster and tails run bare uWS at the same load whatever --only says.`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
   if (value === undefined) return [...allowed];
@@ -185,6 +187,8 @@ async function main(): Promise<void> {
   const azureErrors: string[] = [];
   let clusterResult: ClusterResult | undefined;
   const clusterErrors: string[] = [];
+  let tailsResult: TailsResult | undefined;
+  const tailsErrors: string[] = [];
   try {
     for (const [i, name] of targets.entries()) {
       const prefix = `[${i + 1}/${total} ${name} ${Math.round((performance.now() - started) / 1000)}s]`;
@@ -211,6 +215,7 @@ async function main(): Promise<void> {
     restResult = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say, restErrors));
     azureResult = await gatewayOnly('azure', azureErrors, (say) => azure(REPO_ROOT, broker.url, pick(AZURE_SMOKE, AZURE_QUICK, AZURE_FULL), say));
     clusterResult = await gatewayOnly('cluster', clusterErrors, (say) => cluster(REPO_ROOT, broker.url, pick(CLUSTER_SMOKE, CLUSTER_QUICK, CLUSTER_FULL), say));
+    tailsResult = await gatewayOnly('tails', tailsErrors, (say) => tails(REPO_ROOT, broker.url, broker.pid, pick(TAILS_SMOKE, TAILS_QUICK, TAILS_FULL), say));
   } finally {
     await broker.stop();
     clearTimeout(watchdog);
@@ -232,7 +237,7 @@ async function main(): Promise<void> {
     },
     broker: broker.kind,
     targets: results,
-    checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS]), ...evaluateCluster(clusterResult)],
+    checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS]), ...evaluateCluster(clusterResult), ...evaluateTails(tailsResult)],
     storm: stormRuns,
     azureStorm: azureStormRuns,
     stormErrors,
@@ -246,11 +251,13 @@ async function main(): Promise<void> {
     durationS: (performance.now() - started) / 1000,
   };
   console.log(formatSuite(result));
+  // Scenario 9 prints after the suite's tables (its checks are among the targets above); its numbers go in the JSON as `tails`.
+  if (tailsResult || tailsErrors.length) console.log(`\n${formatTails(tailsResult, tailsErrors).join('\n')}`);
   const dir = join(REPO_ROOT, 'bench', 'results');
   mkdirSync(dir, { recursive: true });
   const stamp = `${date.replace(/[:.]/g, '-').slice(0, 19)}Z-${result.gitRev}${values.smoke ? '-smoke' : quick ? '-quick' : ''}`;
   const json = join(dir, `suite-${stamp}.json`);
-  writeFileSync(json, `${JSON.stringify(result, null, 2)}\n`);
+  writeFileSync(json, `${JSON.stringify({ ...result, tails: tailsResult, tailsErrors }, null, 2)}\n`);
   console.log(`\nresults: ${[json, ...charts(result, stamp, dir)].map((f) => f.slice(REPO_ROOT.length)).join(', ')}`);
   if (result.checks.some((c) => c.status === 'FAIL')) process.exitCode = 1;
 }

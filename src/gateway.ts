@@ -161,15 +161,13 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       edgePorts: channels.map((c) => c.port1),
       storePort: ingestStore.port2,
     };
-    const ingest = new WorkerHandle(
-      'ingest',
-      new URL('./ingest/ingest-worker.js', import.meta.url),
-      ingestData,
-      [...channels.map((c) => c.port1), ingestStore.port2],
-      logger,
-      onUnexpectedExit,
-    );
-    started.push({ close: () => ingest.close(config.shutdownTimeoutMs) });
+    // GATEWAY_INGEST_THREAD=edge: no thread of its own; the one edge runs it (its data and ports go there).
+    const ingestTransfer = [...channels.map((c) => c.port1), ingestStore.port2];
+    const inlineIngest = config.edge.ingestThread === 'edge';
+    const ingest = inlineIngest
+      ? undefined
+      : new WorkerHandle('ingest', new URL('./ingest/ingest-worker.js', import.meta.url), ingestData, ingestTransfer, logger, onUnexpectedExit);
+    if (ingest) started.push({ close: () => ingest.close(config.shutdownTimeoutMs) });
 
     // Token checks: the pool lives here, a sibling of the edges (never inside one: see pool/token-service.ts).
     const checkConfig = { jwt: config.auth.jwt, share: config.share.tokens };
@@ -221,8 +219,12 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
         ingestPort: channel.port2,
         poolPort,
         storePort,
+        ...(inlineIngest && index === 0 ? { ingest: ingestData } : {}),
       };
-      const transfer = poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort];
+      const transfer = [
+        ...(poolPort ? [channel.port2, storePort, poolPort] : [channel.port2, storePort]),
+        ...(inlineIngest && index === 0 ? ingestTransfer : []),
+      ];
       return new WorkerHandle(`edge-${index}`, new URL('./edge/edge-worker.js', import.meta.url), data, transfer, logger, onUnexpectedExit, {
         unstoppable: true,
         resourceLimits: { maxYoungGenerationSizeMb: EDGE_YOUNG_GENERATION_MB },
@@ -230,7 +232,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
     });
     started.push({ close: () => Promise.all(edges.map((edge) => edge.close(config.shutdownTimeoutMs))) });
 
-    await ingest.ready();
+    await ingest?.ready();
     const ready = await Promise.all(edges.map((edge) => edge.ready()));
     const listening = ready[0].port!;
 
@@ -306,7 +308,7 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
           stats.setGlobal('shutting_down', 1);
           logger.info('gateway shutting down');
           const edgesEnded = await Promise.all(edges.map((edge) => edge.close(left())));
-          await ingest.close(left());
+          await ingest?.close(left()); // GATEWAY_INGEST_THREAD=edge: closed by its edge, above
           await tokenService?.close();
           await storeService.close();
           await broker?.close();

@@ -79,6 +79,8 @@ interface LoadSpec {
   /** Azure dialect: cumulative sequenceAck after this many messages, and every `ackIntervalMs` (defaults 100 and 1000). */
   readonly ackEvery?: number;
   readonly ackIntervalMs?: number;
+  /** Called when the measurement window opens and once the drain ends (e.g. to sample the server's threads). */
+  readonly onWindow?: (edge: 'start' | 'end') => void;
 }
 
 export interface LoadOutcome {
@@ -165,6 +167,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
         eluAtStart = pool.eventLoopUtilization();
         mainEluAtStart = perfHooks.eventLoopUtilization();
         serverCpuAtStart = s.serverCpuTimeMs?.();
+        s.onWindow?.('start');
       },
       Math.max(0, start - nowTs()),
     );
@@ -230,6 +233,7 @@ export async function runLoad(s: LoadSpec): Promise<LoadOutcome> {
     const elu = pool.eventLoopUtilization(eluAtStart);
     const mainElu = perfHooks.eventLoopUtilization(mainEluAtStart);
     const serverCpuAtEnd = s.serverCpuTimeMs?.();
+    s.onWindow?.('end');
     const cpuWallMs = nowTs() - start;
     clearInterval(progress);
 

@@ -14,6 +14,8 @@ import { localMosquittoConf } from '../../scripts/local-mosquitto.js';
 export interface Broker {
   readonly kind: 'mosquitto' | 'aedes';
   readonly url: string;
+  /** The broker's process id (CPU and run-queue waits per thread, tails.ts). */
+  readonly pid?: number;
   stop(): Promise<void>;
 }
 
@@ -31,6 +33,7 @@ export async function startBroker(repoRoot: string): Promise<Broker> {
     return {
       kind: 'aedes',
       url: `mqtt://127.0.0.1:${aedes.port}`,
+      pid: aedes.pid,
       stop: async () => {
         await aedes.stop();
       },
@@ -46,6 +49,7 @@ export async function startBroker(repoRoot: string): Promise<Broker> {
   return {
     kind: 'mosquitto',
     url: `mqtt://127.0.0.1:${port}`,
+    ...(child.pid !== undefined ? { pid: child.pid } : {}),
     async stop() {
       process.off('exit', killOnExit);
       if (child.exitCode === null) {

@@ -107,6 +107,8 @@ interface LoadShape {
   readonly ackIntervalMs?: number;
   /** What the server says it dropped, read before and after; default: the gateway's conflations and drops. */
   readonly serverCounters?: () => Promise<number | null>;
+  /** The measurement window opened / the drain ended (load-run.ts `onWindow`). */
+  readonly onWindow?: (edge: 'start' | 'end') => void;
 }
 
 /** What a measurement needs of the sizes. */
@@ -171,6 +173,7 @@ export async function measure(target: RunningTarget, shape: LoadShape, sizes: Ru
     ...(shape.sender ? { sender: shape.sender } : {}),
     ...(shape.ackEvery !== undefined ? { ackEvery: shape.ackEvery } : {}),
     ...(shape.ackIntervalMs !== undefined ? { ackIntervalMs: shape.ackIntervalMs } : {}),
+    ...(shape.onWindow ? { onWindow: shape.onWindow } : {}),
   });
   const countersAfter = await counters();
   const rss = target.server.rssBytes();

@@ -44,6 +44,8 @@ export interface EdgeConfig {
   readonly host: string;
   readonly port: number;
   readonly threads: number;
+  /** GATEWAY_INGEST_THREAD: ingest on its own thread, or inside the one edge thread. */
+  readonly ingestThread: 'own' | 'edge';
   readonly maxFrameBytes: number;
   readonly maxBadFramesPerMinute: number;
   readonly idleTimeoutS: number;

@@ -51,6 +51,10 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
   if (reconnectMaxMs < reconnectMinMs) {
     invalid(spec('GATEWAY_MQTT_RECONNECT_MAX_MS'), 'must not be below GATEWAY_MQTT_RECONNECT_MIN_MS', String(reconnectMaxMs));
   }
+  const ingestThread = str('GATEWAY_INGEST_THREAD') as 'own' | 'edge';
+  if (ingestThread === 'edge' && int('GATEWAY_THREADS')! !== 1) {
+    invalid(spec('GATEWAY_INGEST_THREAD'), 'edge needs GATEWAY_THREADS=1 (ingest runs inside the one edge thread)', ingestThread);
+  }
   const idleTimeoutS = int('GATEWAY_IDLE_TIMEOUT_S')!;
   if (idleTimeoutS !== 0 && idleTimeoutS < 9) {
     // uWS aborts the whole process on 1..8 (docs/notes/uws.md): refuse it here instead.
@@ -84,6 +88,7 @@ export function loadConfig(env: Env = process.env): GatewayConfig {
       host: str('GATEWAY_HOST')!,
       port: int('PORT')!,
       threads: int('GATEWAY_THREADS')!,
+      ingestThread,
       maxFrameBytes: int('GATEWAY_MAX_FRAME_BYTES')!,
       maxBadFramesPerMinute: int('GATEWAY_MAX_BAD_FRAMES')!,
       idleTimeoutS,

@@ -45,6 +45,7 @@ import { sessionEndings } from './session-endings.js';
 import { SessionExpiry } from './session-expiry.js';
 import { operatorGuard } from './operator-auth.js';
 import { CLOSE } from '../errors/close-codes.js';
+import type { IngestWorkerData } from '../ingest/ingest-thread.js';
 
 export interface EdgeWorkerData {
   readonly config: GatewayConfig;
@@ -60,14 +61,35 @@ export interface EdgeWorkerData {
   readonly poolPort: MessagePort | undefined;
   /** Port to the main thread's store pool (SQLite). */
   readonly storePort: MessagePort;
+  /** GATEWAY_INGEST_THREAD=edge: ingest's data; it runs in this thread, its ready gates this edge's, its close follows this edge's. */
+  readonly ingest?: IngestWorkerData;
 }
 
 /** Time given to close frames to leave before app.close() cuts what is left. */
 const CLOSE_FLUSH_MS = 200;
 
-const { config, index, nodeId, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort, storePort } = workerData as EdgeWorkerData;
+const { config, index, nodeId, port, mqttUrl, stats: statsBuffer, ingestPort, poolPort, storePort, ingest: ingestData } = workerData as EdgeWorkerData;
 const logger = createLogger(config.logLevel, `edge-${index}`);
 installCrashGuard(logger);
+
+/** Ingest inside this thread (GATEWAY_INGEST_THREAD=edge): a message crosses no thread (docs/design/tail-latency.md). */
+async function startInlineIngest(data: IngestWorkerData): Promise<{ ready: Promise<void>; close: () => Promise<void> }> {
+  const { runIngest } = await import('../ingest/ingest-thread.js');
+  let close: (() => Promise<void>) | undefined;
+  const ready = new Promise<void>((resolve, reject) => {
+    runIngest(data, {
+      ownThread: false,
+      report: (message) => {
+        if (message.t === 'ready') resolve();
+        else if (message.t === 'failed') reject(new Error(message.message));
+      },
+      onClose: (_logger, routine) => (close = routine),
+    });
+  });
+  ready.catch(() => undefined); // observed when this edge reports
+  return { ready, close: async () => close?.() };
+}
+const inlineIngest = ingestData === undefined ? undefined : await startInlineIngest(ingestData);
 const shared = SharedStats.attach(statsBuffer);
 const stats = shared.edgeWriter(index);
 // The watchdog's heartbeat (threads/progress.ts): written from this thread's own event loop.
@@ -250,10 +272,22 @@ async function closeEdge(listenSocket: uWS.us_listen_socket | null): Promise<voi
 listen.call(app, config.edge.host, port, listenOptions, (token) => {
   if (!token) {
     reportToMain({ t: 'failed', message: `edge ${index} could not listen on ${config.edge.host}:${port}` });
-    onCloseRequest(logger, () => closeEdge(null)); // main closes every thread, then exits
+    onCloseRequest(logger, async () => {
+      await closeEdge(null);
+      await inlineIngest?.close();
+    }); // main closes every thread, then exits
     return;
   }
-  boundPort = uWS.us_socket_local_port(token);
-  reportToMain({ t: 'ready', port: boundPort });
-  onCloseRequest(logger, () => closeEdge(token));
+  const listening = uWS.us_socket_local_port(token);
+  boundPort = listening;
+  onCloseRequest(logger, async () => {
+    await closeEdge(token);
+    await inlineIngest?.close();
+  });
+  if (inlineIngest === undefined) reportToMain({ t: 'ready', port: listening });
+  else
+    inlineIngest.ready.then(
+      () => reportToMain({ t: 'ready', port: listening }),
+      (err: Error) => reportToMain({ t: 'failed', message: err.message }),
+    );
 });

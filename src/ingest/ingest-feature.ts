@@ -1,5 +1,5 @@
 /**
- * What the ingest thread's root (ingest-worker.ts) hands each feature, and what a feature gives
+ * What the ingest thread's root (ingest-thread.ts) hands each feature, and what a feature gives
  * back. A feature's ingest part (src/features/<feature>/ingest/<feature>-ingest.ts) is a name and a
  * `register(context)` that returns the control topics it takes from the bus, the handlers of the
  * edge → ingest messages it owns (threads/dispatch.ts) and what shutdown stops. startIngest

@@ -176,4 +176,34 @@ describe('npm run bench (smoke sizes)', () => {
     expect(stdout).toMatch(/^gateway, two nodes +40 /m);
     expect(stdout).toMatch(/two nodes ÷ one node: deliveries\/s/);
   }, 120_000);
+  it('measures the tails scenario: the gateway and bare uWS at both rates, every delivery, peak RSS and per-thread CPU', async () => {
+    const outcome = await run(process.execPath, [`${REPO_ROOT}dist/bench/suite.js`, '--smoke', '--only', 'gateway', '--scenarios', 'tails'], {
+      timeout: 80_000,
+      maxBuffer: 16 * 1024 * 1024,
+    }).catch((err: { code: number; stdout: string; stderr: string }) => err);
+    const { stdout } = outcome as { stdout: string };
+    expect([undefined, 0, 1]).toContain((outcome as { code?: number }).code);
+    const json = `${REPO_ROOT}${/^results: ([^,\n]+\.json)/m.exec(stdout)![1]}`;
+    onTestFinished(() => rmSync(json, { force: true }));
+    const result = JSON.parse(readFileSync(json, 'utf8'));
+
+    expect(result.tailsErrors).toEqual([]);
+    const rows = result.tails.rows as any[];
+    // Each rate runs both targets, the first going first at the first rate and second at the next.
+    expect(rows.map((r) => `${r.rate}/${r.target}`)).toEqual(['100/gateway', '100/uws-bare', '200/uws-bare', '200/gateway']);
+    for (const r of rows) {
+      const name = `${r.rate}/${r.target}`;
+      expect(r.run.errors, name).toEqual([]);
+      expect(r.run.received, name).toBeGreaterThan(0);
+      expect(r.run.received, name).toBe(r.run.latencyMs.count);
+      expect(r.run.lost, name).toBe(0);
+      expect(r.peakRssMb, name).toBeGreaterThan(0);
+      expect(r.server.cpuPct, name).toBeGreaterThan(0);
+      expect(r.client.cpuPct, name).toBeGreaterThan(0);
+    }
+    const checks = result.checks.filter((c: { target: string }) => c.target.startsWith('tails'));
+    expect(checks.map((c: { status: string }) => c.status)).toEqual([expect.stringMatching(/^(PASS|FAIL)$/), expect.stringMatching(/^(PASS|FAIL)$/)]);
+    expect(stdout).toMatch(/9\. Tails/);
+    expect(stdout).toMatch(/gateway ÷ bare uWS at 200 msg\/s: p50 /);
+  }, 90_000);
 });

@@ -240,6 +240,28 @@ describe('telemetry stream behaviour', () => {
     expect(stats.devices_being_monitored).toBe(1);
   });
 
+  it('runs ingest inside the one edge thread (GATEWAY_INGEST_THREAD=edge): snapshot, live frames in both formats, a clean exit', async () => {
+    const gw = await startGateway({ env: { GATEWAY_THREADS: '1', GATEWAY_INGEST_THREAD: 'edge' } });
+    expect((await fetch(`${gw.http}/readyz`)).status).toBe(200);
+    const pub = await connectPublisher(gw.mqttUrl);
+    const first = await connectStream(gw.ws, '?device_ids=IN1');
+    await first.next((f) => f.event === 'subscribed');
+    await pub.position('IN1', { N: 1 });
+    await first.next(isMessage('IN1'));
+    // A later client gets the last position first (the snapshot), then live, in msgpack too.
+    const packed = await connectStream(gw.ws, '?device_ids=IN1', { protocol: 'msgpack' });
+    expect(((await packed.next(isMessage('IN1'))).data as { data: { N: number } }).data.N).toBe(1);
+    await pub.position('IN1', { N: 2 });
+    for (const c of [first, packed]) expect(((await c.next(isMessage('IN1'))).data as { data: { N: number } }).data.N).toBe(2);
+    const stats = await gw.stats();
+    expect(stats.edge_threads).toBe(1);
+    expect(stats.ingest.frames_encoded_total).toBeGreaterThanOrEqual(3);
+    const exit = gw.stop('SIGTERM');
+    expect((await first.closed).code).toBe(1001);
+    expect(await exit).toBe(0);
+    expect(gw.logs.find((l) => l.msg === 'gateway closed')?.stuck).toEqual([]);
+  });
+
   it('shuts down gracefully: readiness goes away, clients get 1001, the process exits 0', async () => {
     const gw = await startGateway();
     const clients = await Promise.all([connectStream(gw.ws, '?device_ids=G1'), connectStream(gw.ws, '?device_ids=G2', { protocol: 'msgpack' })]);

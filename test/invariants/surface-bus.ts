@@ -15,7 +15,7 @@ import type { FuzzInput, InputResult, Surface } from './runner.js';
 import { signControl } from '../helpers/control-key.js';
 
 /**
- * What ingest accepts on a control topic before it checks the tag (src/ingest/ingest-worker.ts: the
+ * What ingest accepts on a control topic before it checks the tag (src/ingest/ingest-thread.ts: the
  * largest Azure command and payload + 64 KiB + the tag line); larger ones are dropped unauthenticated.
  */
 const CONTROL_MAX_BYTES = 1024 * 1024 + 64 * 1024;

@@ -61,6 +61,8 @@ describe('loadConfig', () => {
     [{ PORT: 'eighty' }, /PORT must be a whole number \(got "eighty"\)/],
     [{ PORT: '70000' }, /PORT must be between 0 and 65535/],
     [{ GATEWAY_THREADS: '0' }, /GATEWAY_THREADS must be between 1 and 64/],
+    [{ GATEWAY_THREADS: '2', GATEWAY_INGEST_THREAD: 'edge' }, /GATEWAY_INGEST_THREAD edge needs GATEWAY_THREADS=1/],
+    [{ GATEWAY_INGEST_THREAD: 'main' }, /GATEWAY_INGEST_THREAD must be one of own, edge/],
     [{ MQTT_URL: 'not a url' }, /MQTT_URL must be a URL/],
     [{ MQTT_URL: 'http://broker' }, /MQTT_URL must use mqtt:\/\//],
     [{ GATEWAY_LOG_LEVEL: 'loud' }, /GATEWAY_LOG_LEVEL must be one of fatal, error/],
