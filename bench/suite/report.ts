@@ -304,7 +304,7 @@ function formatRest(rest: RestResult | undefined, errors: readonly string[]): st
   for (const w of rest?.runs ?? []) {
     lines.push(
       [
-        padEnd(`${w.backend}${w.nodes > 1 ? ` (A → B)` : ''}`, 24),
+        padEnd(`${w.backend}${w.nodes > 1 ? ` (A → B)` : ''}${w.paced ? `, paced ${n(w.paced.rate)}/s` : ''}`, 24),
         pad(n(w.channels), 5),
         pad(n(w.concurrency), 7),
         pad(n(w.writesPerS), 9),
@@ -323,6 +323,7 @@ function formatRest(rest: RestResult | undefined, errors: readonly string[]): st
         pad((w.writesPerS / w.storeAlone.writesPerS).toFixed(2), 7),
       ].join(' '),
     );
+    if (w.paced && w.paced.lateSends > 0) lines.push(`   (paced: ${n(w.paced.lateSends)} sends more than 2 ms behind the schedule)`);
     for (const e of w.errors) lines.push(`  error: ${e}`);
   }
   for (const e of errors) lines.push(`  error: ${e}`);
