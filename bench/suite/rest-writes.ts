@@ -53,7 +53,7 @@ interface RestSizes {
 
 export const REST_FULL: RestSizes = { durationS: 10, concurrency: 16, subscribers: 10, oneWriter: true, pacedRate: 2000 };
 export const REST_QUICK: RestSizes = { durationS: 3, concurrency: 8, subscribers: 5, oneWriter: true, pacedRate: 1000 };
-export const REST_SMOKE: RestSizes = { durationS: 1, concurrency: 2, subscribers: 2, oneWriter: false, pacedRate: 0 };
+export const REST_SMOKE: RestSizes = { durationS: 1, concurrency: 2, subscribers: 2, oneWriter: false, pacedRate: 100 };
 /** The channel count of the spread case. */
 export const MANY_CHANNELS = 16;
 
