@@ -16,12 +16,12 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { gitRevision } from './load/report.js';
 import { startBroker, type Broker } from './suite/broker.js';
-import { evaluate, evaluateCluster, evaluateRest, type TargetResult } from './suite/checks.js';
+import { evaluate, evaluateCluster, evaluateRest, evaluateRestSqlite, type TargetResult } from './suite/checks.js';
 import { formatSuite, type SuiteResult } from './suite/report.js';
 import { broadcast, fanout, FULL, memory, QUICK, SMOKE, sweep, SWEEP_P99_LIMIT_MS, type Sizes } from './suite/scenarios.js';
 import { lineChart } from './suite/svg-chart.js';
 import { MemoryProbe } from './load/memory-sample.js';
-import { MANY_CHANNELS, REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestResult } from './suite/rest-writes.js';
+import { MANY_CHANNELS, REST_BACKENDS, REST_FULL, REST_QUICK, REST_SMOKE, restWrites, type RestResult } from './suite/rest-writes.js';
 import { azure, AZURE_FULL, AZURE_QUICK, AZURE_SMOKE, type AzureResult } from './suite/azure.js';
 import { cluster, CLUSTER_FULL, CLUSTER_QUICK, CLUSTER_SMOKE, type ClusterResult } from './suite/cluster.js';
 import { storm, STORM_FULL, STORM_QUICK, STORM_SMOKE, type StormRun } from './suite/storm.js';
@@ -33,7 +33,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCENARIOS = ['memory', 'fanout', 'broadcast', 'sweep', 'storm', 'storm-azure', 'rest', 'azure', 'cluster', 'tails'] as const;
 type Scenario = (typeof SCENARIOS)[number];
 
-const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}]
+const HELP = `Usage: npm run bench -- [--quick | --smoke] [--only ${TARGETS.join(',')}] [--scenarios ${SCENARIOS.join(',')}] [--backends sqlite,postgres]
 
 Runs the benchmark suite: fan-out latency, throughput sweep, broadcast, memory, connection storm
 (/ws/connect, and an Azure connect storm on two nodes with cluster presence on vs off; storm-azure: that part alone),
@@ -43,7 +43,8 @@ and tails (issue 18's harness: 5,000 connections × 5 of 1,000 devices at 2,000 
 against the gateway and its baselines, and prints PASS/FAIL against the targets. Results:
 bench/results/. --quick: small sizes, about a minute. --smoke: tiny sizes, for the test suite only.
 storm, storm-azure, rest, azure, cluster and tails measure the gateway alone (they need it in --only) and bring their own
-baselines: azure, cluster and tails run bare uWS at the same load whatever --only says.`;
+baselines: azure, cluster and tails run bare uWS at the same load whatever --only says.
+--backends: the REST scenario's backends (both unless told).`;
 
 function parseList<T extends string>(value: string | undefined, allowed: readonly T[], option: string): T[] {
   if (value === undefined) return [...allowed];
@@ -155,6 +156,7 @@ async function main(): Promise<void> {
       smoke: { type: 'boolean' },
       only: { type: 'string' },
       scenarios: { type: 'string' },
+      backends: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -166,6 +168,7 @@ async function main(): Promise<void> {
   const sizes = values.smoke ? SMOKE : quick ? QUICK : FULL;
   const targets = parseList(values.only, TARGETS, 'only');
   const scenarios = parseList(values.scenarios, SCENARIOS, 'scenarios');
+  const backends = parseList(values.backends, REST_BACKENDS, 'backends');
   const started = performance.now();
   const date = new Date().toISOString();
   const loadAvgBefore = loadavg()[0];
@@ -212,7 +215,9 @@ async function main(): Promise<void> {
     azureStormRuns = scenarios.includes('storm')
       ? await gatewayOnly('storm', stormErrors, azureStormRun)
       : await gatewayOnly('storm-azure', stormErrors, azureStormRun);
-    restResult = await gatewayOnly('rest', restErrors, (say) => restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say, restErrors));
+    restResult = await gatewayOnly('rest', restErrors, (say) =>
+      restWrites(REPO_ROOT, broker.url, pick(REST_SMOKE, REST_QUICK, REST_FULL), say, restErrors, backends),
+    );
     azureResult = await gatewayOnly('azure', azureErrors, (say) => azure(REPO_ROOT, broker.url, pick(AZURE_SMOKE, AZURE_QUICK, AZURE_FULL), say));
     clusterResult = await gatewayOnly('cluster', clusterErrors, (say) => cluster(REPO_ROOT, broker.url, pick(CLUSTER_SMOKE, CLUSTER_QUICK, CLUSTER_FULL), say));
     tailsResult = await gatewayOnly('tails', tailsErrors, (say) => tails(REPO_ROOT, broker.url, broker.pid, pick(TAILS_SMOKE, TAILS_QUICK, TAILS_FULL), say));
@@ -237,7 +242,13 @@ async function main(): Promise<void> {
     },
     broker: broker.kind,
     targets: results,
-    checks: [...evaluate(results), ...evaluateRest(restResult, [1, MANY_CHANNELS]), ...evaluateCluster(clusterResult), ...evaluateTails(tailsResult)],
+    checks: [
+      ...evaluate(results),
+      ...evaluateRest(restResult, [1, MANY_CHANNELS]),
+      evaluateRestSqlite(restResult),
+      ...evaluateCluster(clusterResult),
+      ...evaluateTails(tailsResult),
+    ],
     storm: stormRuns,
     azureStorm: azureStormRuns,
     stormErrors,

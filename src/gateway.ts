@@ -23,7 +23,7 @@ import { openDatabase, nodeIdentity, type NodeIdentity } from './store/database.
 import { openPgPool, openStore, storeTarget } from './store/open-store.js';
 import { createPgPool } from './store/postgres/pg-pool.js';
 import { prepareSchema, waitForDatabase } from './store/postgres/start-database.js';
-import { StoreService } from './pool/store-service.js';
+import { SQLITE_TASKS_IN_FLIGHT, StoreService } from './pool/store-service.js';
 import { seedEquipment } from './features/trips/equipment-seed.js';
 import { Watchdog } from './threads/watchdog.js';
 
@@ -198,8 +198,8 @@ export async function startGateway(config: GatewayConfig, logger: Logger, onFata
       config.events.storeThreads,
       [...storeChannels.map((c) => c.port1), ingestStore.port1],
       logger.child({ component: 'store-pool' }),
-      // SQLite: one task per thread (one writer anyway); PostgreSQL: one per connection of the thread.
-      { queue: config.store.queue, concurrency: poolDatabase?.connections ?? 1, stats },
+      // SQLite: tasks pipelined to the thread (run one after the other: each is synchronous); PostgreSQL: one per connection of the thread.
+      { queue: config.store.queue, concurrency: poolDatabase?.connections ?? SQLITE_TASKS_IN_FLIGHT, stats },
     );
     started.push(storeService);
     // A pool thread that cannot start fails the start here, logged, instead of as an unhandled 'error' event later.

@@ -100,6 +100,29 @@ export function evaluateRest(rest: RestResult | undefined, channelCounts: readon
   });
 }
 
+/** The write path's target on one node (issue 18): SQLite, 2,000 writes/s paced, write → subscriber p99 < 5 ms. */
+export const SQLITE_REST_TARGET = { writesPerS: 2_000, p99Ms: 5 } as const;
+
+export function evaluateRestSqlite(rest: RestResult | undefined): Check {
+  const target = `SQLite, one node, ${SQLITE_REST_TARGET.writesPerS.toLocaleString('en-US')} writes/s paced: write → subscriber p99 < ${SQLITE_REST_TARGET.p99Ms} ms`;
+  const run = (rest?.runs ?? []).find((r) => r.backend === 'sqlite' && r.paced !== undefined);
+  if (!run?.paced) return { target, measured: '—', status: 'n/a' };
+  const lostNote = run.lost || run.failedWrites ? `${run.lost} lost, ${run.failedWrites} failed` : undefined;
+  return {
+    target,
+    measured: `${Math.round(run.writesPerS).toLocaleString('en-US')} writes/s (${run.paced.rate.toLocaleString('en-US')} asked), p99 ${ms(run.toSubscriberMs.p99)}`,
+    status:
+      run.paced.rate >= SQLITE_REST_TARGET.writesPerS &&
+      run.writesPerS >= 0.98 * SQLITE_REST_TARGET.writesPerS &&
+      run.toSubscriberMs.p99 < SQLITE_REST_TARGET.p99Ms &&
+      run.lost === 0 &&
+      run.failedWrites === 0
+        ? 'PASS'
+        : 'FAIL',
+    note: lostNote,
+  };
+}
+
 /**
  * Two nodes (scenario 8) under the fan-out targets that exist (issue "npm run bench"): p99 < 10 ms at
  * ≥ 500 connections, and at 10,000 connections with 100,000 deliveries/s. No target of its own.

@@ -151,7 +151,7 @@ export function formatRest(rest: RestResult | undefined, errors: readonly string
   for (const w of rest?.runs ?? []) {
     lines.push(
       [
-        padEnd(`${w.backend}${w.nodes > 1 ? ` (A → B)` : ''}`, 24),
+        padEnd(`${w.backend}${w.nodes > 1 ? ` (A → B)` : ''}${w.paced ? `, paced ${n(w.paced.rate)}/s` : ''}`, 24),
         pad(n(w.channels), 5),
         pad(n(w.concurrency), 7),
         pad(n(w.writesPerS), 9),
@@ -170,6 +170,7 @@ export function formatRest(rest: RestResult | undefined, errors: readonly string
         pad((w.writesPerS / w.storeAlone.writesPerS).toFixed(2), 7),
       ].join(' '),
     );
+    if (w.paced && w.paced.lateSends > 0) lines.push(`   (paced: ${n(w.paced.lateSends)} sends more than 2 ms behind the schedule)`);
     for (const e of w.errors) lines.push(`  error: ${e}`);
   }
   for (const e of errors) lines.push(`  error: ${e}`);

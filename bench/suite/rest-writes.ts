@@ -15,6 +15,11 @@
  * driver's create statement through `pg`, one connection per writer, and a plain one-row INSERT:
  * the ceilings) and GET /healthz on the node written to (the HTTP stack's ceiling, no write).
  *
+ * SQLite also at a paced rate (`pacedRate`, issue 18: 2,000 writes/s): the writes are sent on a
+ * fixed schedule (open loop, up to `concurrency` in flight), so the latency is the write path's at
+ * that rate, not the queue a closed loop of writers builds at its own ceiling; sends more than 2 ms
+ * behind the schedule (all writers busy, or the load client late) are counted.
+ *
  * The PostgreSQL server is a throwaway one (scripts/local-postgres.ts) with its durability on:
  * fsync, synchronous_commit and full_page_writes as PostgreSQL ships them. BENCH_GATEWAY_CPU_PROF=<dir>
  * starts the gateways with `--cpu-prof` into that directory (one profile per thread).
@@ -42,15 +47,18 @@ interface RestSizes {
   readonly subscribers: number;
   /** Also the one-writer runs (latency without queueing); the smoke sizes leave them out. */
   readonly oneWriter: boolean;
+  /** SQLite, one channel: also writes at this rate, paced (open loop, at most `concurrency` in flight); 0: not run. */
+  readonly pacedRate: number;
 }
 
-export const REST_FULL: RestSizes = { durationS: 10, concurrency: 16, subscribers: 10, oneWriter: true };
-export const REST_QUICK: RestSizes = { durationS: 3, concurrency: 8, subscribers: 5, oneWriter: true };
-export const REST_SMOKE: RestSizes = { durationS: 1, concurrency: 2, subscribers: 2, oneWriter: false };
+export const REST_FULL: RestSizes = { durationS: 10, concurrency: 16, subscribers: 10, oneWriter: true, pacedRate: 2000 };
+export const REST_QUICK: RestSizes = { durationS: 3, concurrency: 8, subscribers: 5, oneWriter: true, pacedRate: 1000 };
+export const REST_SMOKE: RestSizes = { durationS: 1, concurrency: 2, subscribers: 2, oneWriter: false, pacedRate: 100 };
 /** The channel count of the spread case. */
 export const MANY_CHANNELS = 16;
 
-export type RestBackend = 'sqlite' | 'postgres';
+export const REST_BACKENDS = ['sqlite', 'postgres'] as const;
+export type RestBackend = (typeof REST_BACKENDS)[number];
 
 interface Rate {
   readonly writesPerS: number;
@@ -63,6 +71,8 @@ export interface RestRun {
   readonly nodes: number;
   readonly channels: number;
   readonly concurrency: number;
+  /** The paced runs: the rate asked (writes/s, open loop), and the sends more than 2 ms behind its schedule. */
+  readonly paced?: { readonly rate: number; readonly lateSends: number };
   /** Subscribers per channel. */
   readonly subscribers: number;
   readonly writes: number;
@@ -219,19 +229,67 @@ interface Case {
   readonly backend: RestBackend;
   readonly channels: number;
   readonly concurrency: number;
+  /** Writes/s on a fixed schedule (open loop, at most `concurrency` in flight); undefined: closed loop, each writer as fast as it can. */
+  readonly rate?: number;
 }
 
-/** The cases of one backend: 1 writer (unless the sizes leave it out) and `concurrency` writers on one channel, then `concurrency` on 16. */
+/**
+ * The cases of one backend: 1 writer (unless the sizes leave it out) and `concurrency` writers on
+ * one channel, then `concurrency` on 16; SQLite also `pacedRate` writes/s on one channel.
+ */
 function cases(backend: RestBackend, sizes: RestSizes): Case[] {
   return [
     ...[...new Set([...(sizes.oneWriter ? [1] : []), sizes.concurrency])].map((concurrency) => ({ backend, channels: 1, concurrency })),
+    ...(backend === 'sqlite' && sizes.pacedRate > 0 ? [{ backend, channels: 1, concurrency: sizes.concurrency, rate: sizes.pacedRate }] : []),
     { backend, channels: MANY_CHANNELS, concurrency: sizes.concurrency },
   ];
 }
 
-export async function restWrites(repoRoot: string, mqttUrl: string, sizes: RestSizes, say: (l: string) => void, errors: string[]): Promise<RestResult> {
+/**
+ * Calls `write` `rate` times a second for `durationS` on a fixed schedule, at most `concurrency` at
+ * once (a send due while all are busy waits for one); returns the sends more than 2 ms late.
+ */
+async function paced(rate: number, concurrency: number, durationS: number, write: () => Promise<void>): Promise<number> {
+  const total = Math.round(rate * durationS);
+  const started = performance.now();
+  let sent = 0;
+  let late = 0;
+  let inFlight = 0;
+  let wake: (() => void) | null = null;
+  const running = new Set<Promise<void>>();
+  while (sent < total) {
+    const due = started + (sent * 1000) / rate;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait - 1));
+    while (performance.now() < due) await new Promise((r) => setImmediate(r));
+    while (inFlight >= concurrency) await new Promise<void>((r) => (wake = r));
+    if (performance.now() - due > 2) late++;
+    sent++;
+    inFlight++;
+    const p: Promise<void> = write().finally(() => {
+      inFlight--;
+      running.delete(p);
+      const w = wake;
+      wake = null;
+      w?.();
+    });
+    running.add(p);
+  }
+  await Promise.all(running);
+  return late;
+}
+
+export async function restWrites(
+  repoRoot: string,
+  mqttUrl: string,
+  sizes: RestSizes,
+  say: (l: string) => void,
+  errors: string[],
+  backends: readonly RestBackend[] = REST_BACKENDS,
+): Promise<RestResult> {
   const runs: RestRun[] = [];
-  for (const c of cases('sqlite', sizes)) runs.push(await restRun(repoRoot, mqttUrl, sizes, c, undefined, say));
+  if (backends.includes('sqlite')) for (const c of cases('sqlite', sizes)) runs.push(await restRun(repoRoot, mqttUrl, sizes, c, undefined, say));
+  if (!backends.includes('postgres')) return { runs, postgres: null };
   let server: Postgres;
   try {
     say('rest: starting PostgreSQL (fsync and synchronous_commit on)');
@@ -293,14 +351,15 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, c: C
     }
 
     const where = server ? `PostgreSQL, writes on node A, subscribers on node B` : 'SQLite, one node';
-    say(`rest: ${where}: ${c.concurrency} writers for ${sizes.durationS}s on ${c.channels} channel(s), ${sizes.subscribers} subscribers each`);
+    const pace = c.rate === undefined ? '' : `, paced at ${c.rate.toLocaleString('en-US')} writes/s`;
+    say(`rest: ${where}: ${c.concurrency} writers${pace} for ${sizes.durationS}s on ${c.channels} channel(s), ${sizes.subscribers} subscribers each`);
     const http = histogram();
     let failed = 0;
     let ok = 0;
     let sentCount = 0;
     const cpuBefore = gateways.map((g) => g.cpuTimeMs() ?? NaN);
     const started = performance.now();
-    await loop(c.concurrency, sizes.durationS, async () => {
+    const write = async () => {
       const path = spread.urls[sentCount++ % spread.urls.length];
       const sent = performance.now();
       const res = await fetch(`${base}${path}`, {
@@ -312,7 +371,9 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, c: C
       http.record(performance.now() - sent);
       if (res.status === 201) ok++;
       else if (failed++ === 0) errors.push(`write answered ${res.status}`);
-    });
+    };
+    const lateSends = c.rate === undefined ? 0 : await paced(c.rate, c.concurrency, sizes.durationS, write);
+    if (c.rate === undefined) await loop(c.concurrency, sizes.durationS, write);
     const elapsedS = (performance.now() - started) / 1000;
     const gatewayCpuPct = gateways.map((g, i) => ((g.cpuTimeMs() ?? NaN) - cpuBefore[i]) / elapsedS / 10);
     const expected = ok * sizes.subscribers;
@@ -337,6 +398,7 @@ async function restRun(repoRoot: string, mqttUrl: string, sizes: RestSizes, c: C
       nodes: gateways.length,
       channels: c.channels,
       concurrency: c.concurrency,
+      ...(c.rate === undefined ? {} : { paced: { rate: c.rate, lateSends } }),
       subscribers: sizes.subscribers,
       writes: ok,
       writesPerS: ok / elapsedS,

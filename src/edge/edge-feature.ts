@@ -16,6 +16,7 @@ import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { RowWriter, SharedStats } from '../metrics/shared-stats.js';
 import type { PortClient } from '../threads/port-rpc.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
+import type { LogRow } from '../store/store.js';
 import type { Handlers, HandlesEveryMessage, UnhandledBy as Unhandled } from '../threads/dispatch.js';
 import type { EdgeToIngest, FeatureToEdge } from '../threads/messages.js';
 import type { KeyedBuckets } from '../util/token-bucket.js';
@@ -55,8 +56,8 @@ export interface EdgeContext {
   readonly toIngest: (message: EdgeToIngest) => void;
   /** Publishes to the bus through ingest: every node, this one included, gets it back. */
   readonly publish: (topic: string, payload: string | Uint8Array) => void;
-  /** Tells ingest's outbox relay the store wrote rows. */
-  readonly nudgeRelay: () => void;
+  /** Tells ingest's outbox relay the store wrote rows; with the rows committed when the store's reply had them (StoreReply `events`). */
+  readonly nudgeRelay: (events?: readonly LogRow[]) => void;
   /**
    * The base of URLs handed to clients: GATEWAY_PUBLIC_URL, else the scheme and host the request came
    * to (forwarded by a trusted proxy, client-address.ts). Read synchronously in the handler.

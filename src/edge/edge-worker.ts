@@ -188,7 +188,7 @@ const context: EdgeContext = {
   ingestPort,
   toIngest,
   publish: (topic, payload) => toIngest({ t: 'publish', topic, payload, qos: 1 }),
-  nudgeRelay: () => toIngest({ t: 'outbox' }),
+  nudgeRelay: (events) => toIngest(events === undefined ? { t: 'outbox' } : { t: 'outbox', events }),
   publicBase: (res, req) => {
     if (config.share.publicUrl !== undefined) return config.share.publicUrl;
     const { scheme, host } = clients.origin(res, req);

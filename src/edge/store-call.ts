@@ -14,6 +14,7 @@ import { GatewayError } from '../errors/gateway-error.js';
 import type { RowWriter } from '../metrics/shared-stats.js';
 import type { EdgeMetric } from '../metrics/metric-table.js';
 import type { StoreReply, StoreTask } from '../pool/store-protocol.js';
+import type { LogRow } from '../store/store.js';
 import type { PortClient } from '../threads/port-rpc.js';
 import { bearerToken, readJsonBody } from './http-request.js';
 import { handleAsync } from './http-response.js';
@@ -26,8 +27,8 @@ export interface StoreCallDeps {
   readonly acl: Acl;
   readonly stats: RowWriter<EdgeMetric>;
   readonly logger: Logger;
-  /** Tells the relay that the outbox has new rows. */
-  readonly nudgeRelay: () => void;
+  /** Tells the relay that the outbox has new rows (with the rows, when the reply has them: ingest delivers them at once). */
+  readonly nudgeRelay: (events?: readonly LogRow[]) => void;
 }
 
 /** Who may do what: a token with this ACL grant on the channel, or nobody checks (null). */
@@ -84,7 +85,7 @@ export function serveStoreCall(res: HttpResponse, req: HttpRequest, deps: StoreC
       }
       const reply = await store.call(build(await body, id === '' ? undefined : id));
       if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-      if (reply.wroteEvent) deps.nudgeRelay();
+      if (reply.wroteEvent) deps.nudgeRelay(reply.events);
       return { status: reply.status, contentType: 'application/json', body: reply.body };
     },
     (err) => logger.error({ err }, 'REST request failed'),

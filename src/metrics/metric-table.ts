@@ -55,6 +55,7 @@ export const INGEST_METRICS = [
   { key: 'events_published_total', kind: 'counter', help: 'Channel events handed to the edges, in offset order (from the bus, or read from the store\'s log to fill a gap).' },
   { key: 'events_rejected_total', kind: 'counter', help: 'Channel messages refused: unknown channel, not JSON, too big, wrong shape, the epoch of another store.' },
   { key: 'events_duplicates_total', kind: 'counter', help: 'Channel events dropped as copies of one already delivered (an offset at or below the channel\'s last).' },
+  { key: 'events_local_total', kind: 'counter', help: 'Channel events this node wrote (SQLite) and took from its own store pool\'s reply (the local fast path), before the relay\'s copy came back from the bus; that copy is then dropped, not counted as a duplicate.' },
   { key: 'events_gaps_total', kind: 'counter', help: 'Channel events that arrived from the bus ahead of a missing offset of their channel (held, and the gap filled from the store\'s log first).' },
   { key: 'events_gap_repairs_total', kind: 'counter', help: 'Reads of the store\'s channel log to fill a gap (a bus message ahead of a missing offset, or the head poll).' },
   { key: 'events_gap_repaired_total', kind: 'counter', help: 'Channel events delivered from the store\'s log because the bus had not brought them.' },

@@ -4,6 +4,7 @@
  */
 import type { ErrorCode } from '../errors/error-codes.js';
 import type { TripStep } from '../features/trips/trip-steps.js';
+import type { LogRow } from '../store/store.js';
 
 export type EntityTask =
   | { readonly op: 'list'; readonly collection: string; readonly skip: number; readonly limit: number }
@@ -102,8 +103,12 @@ const TRIP_OPS: Readonly<Record<TripTask['op'], true>> = {
 export const isTripTask = (task: StoreTask): task is TripTask => Object.hasOwn(TRIP_OPS, task.op);
 
 export type StoreReply =
-  /** `wroteEvent`: an outbox row was written, so the relay should look. */
-  | { readonly ok: true; readonly status: number; readonly body: string; readonly wroteEvent: boolean }
+  /**
+   * `wroteEvent`: an outbox row was written, so the relay should look. `events`: the rows the write
+   * committed, when the driver knows them (SQLite: store.ts OutboxEvent.logged), for ingest's local
+   * fast path.
+   */
+  | { readonly ok: true; readonly status: number; readonly body: string; readonly wroteEvent: boolean; readonly events?: readonly LogRow[] }
   | { readonly ok: false; readonly code: ErrorCode; readonly message: string };
 
 export interface StoreWorkerData {

@@ -1,8 +1,9 @@
 /**
  * The store pool, owned by the main thread like the token-check pool: edges reach it over one
  * MessagePort each, ingest over one more (its batches of last positions). SQLite has one writer at
- * a time, so GATEWAY_STORE_THREADS beyond 1 or 2 only helps reads, and each thread runs one task
- * at a time; on PostgreSQL each thread runs as many tasks at once as it has connections.
+ * a time, so GATEWAY_STORE_THREADS beyond 1 or 2 only helps reads, and each thread runs its tasks
+ * one after the other, up to SQLITE_TASKS_IN_FLIGHT handed to it ahead; on PostgreSQL each thread
+ * runs as many tasks at once as it has connections.
  *
  * The queue in front of the threads is bounded (GATEWAY_STORE_QUEUE): past it a call is answered
  * 503 GW_ERR_OVERLOADED at once, as is a task that waited too long for a connection. Both are
@@ -32,6 +33,15 @@ export interface StoreServiceOptions {
   /** How often the store is pinged while unavailable (default 1,000 ms). */
   readonly pingIntervalMs?: number;
 }
+
+/**
+ * SQLite: tasks a store thread is handed before it answers the previous ones. Each runs to its end
+ * before the next starts (better-sqlite3 is synchronous; one writer anyway), but the next is
+ * already in the thread's port when one ends, so under load the thread goes from one write to the
+ * next without waiting for this thread (the main thread) to see the reply and send the next task:
+ * that round trip was on the serial path of every write.
+ */
+export const SQLITE_TASKS_IN_FLIGHT = 8;
 
 const OVERLOADED: StoreReply = { ok: false, code: 'GW_ERR_OVERLOADED', message: 'The store is busy (its queue is full); retry after a backoff' };
 

@@ -16,6 +16,7 @@ import { parseEquipment, usableEquipment } from '../features/trips/store/trip-st
 import { GatewayError } from '../errors/gateway-error.js';
 import { isTripTask, type StoreReply, type StoreTask, type StoreWorkerData, type TripTask } from './store-protocol.js';
 import { poolData } from './pool-data.js';
+import type { OutboxEvent } from '../store/store.js';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -28,12 +29,16 @@ const byPath = new Map(collections.map((c) => [c.path, c]));
 
 const ok = (status: number, value: unknown, wroteEvent = false): StoreReply => ({ ok: true, status, body: JSON.stringify(value), wroteEvent });
 
+/** A write's reply; with the row it logged when the driver gave it (ingest's local fast path). */
+const wrote = (status: number, value: unknown, event: OutboxEvent | null): StoreReply =>
+  event?.logged === undefined ? ok(status, value, event !== null) : { ok: true, status, body: JSON.stringify(value), wroteEvent: true, events: [event.logged] };
+
 /** Trips and equipment. */
 async function tripTask(task: TripTask): Promise<StoreReply> {
   switch (task.op) {
     case 'trip-step': {
       const result = await store.trips.step(task.step, task.body);
-      return ok(200, result.body, result.event !== null);
+      return wrote(200, result.body, result.event);
     }
     case 'trip-get': {
       const trip = await store.trips.get(task.id);
@@ -124,8 +129,7 @@ async function serve(task: StoreTask): Promise<StoreReply> {
     return ok(200, { total, skip: task.skip, limit: task.limit, dead_letters: items });
   }
   if (task.op === 'publish') {
-    await store.outbox.publish(task.channel, task.payload);
-    return ok(202, { status: 'accepted', channel: task.channel }, true);
+    return wrote(202, { status: 'accepted', channel: task.channel }, await store.outbox.publish(task.channel, task.payload));
   }
   const c = byPath.get(task.collection);
   if (!c) return { ok: false, code: 'GW_ERR_NOT_FOUND', message: `No collection ${task.collection}` };
@@ -137,16 +141,18 @@ async function serve(task: StoreTask): Promise<StoreReply> {
       const entity = await store.entities.get(c, task.id);
       return entity ? ok(200, entity) : missing(task.id);
     }
-    case 'create':
-      return ok(201, (await store.entities.create(c, task.fields)).entity, true);
+    case 'create': {
+      const created = await store.entities.create(c, task.fields);
+      return wrote(201, created.entity, created.event);
+    }
     case 'update': {
       const result = await store.entities.update(c, task.id, task.fields);
       if (!result) return missing(task.id);
-      return ok(200, { ...result.entity, updated_fields: result.updatedFields }, result.event !== null);
+      return wrote(200, { ...result.entity, updated_fields: result.updatedFields }, result.event);
     }
     case 'delete': {
       const result = await store.entities.delete(c, task.id);
-      return result ? ok(200, { deleted: true, [c.idField]: task.id, entity: result.entity }, true) : missing(task.id);
+      return result ? wrote(200, { deleted: true, [c.idField]: task.id, entity: result.entity }, result.event) : missing(task.id);
     }
   }
 }

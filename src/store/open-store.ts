@@ -35,6 +35,8 @@ export interface StoreTarget {
   readonly maxJsonDepth: number;
   /** Set: PostgreSQL; undefined: SQLite in dataDir. */
   readonly database?: DatabaseTarget;
+  /** SQLite: this opener checkpoints the WAL last (ingest; database.ts OpenOptions). */
+  readonly checkpointLast?: boolean;
 }
 
 /** Who opens the store: the connections each gets (config/load-store.ts). */
@@ -44,7 +46,7 @@ export type StoreOpener = 'store-pool' | 'ingest' | 'start';
 export function storeTarget(config: GatewayConfig, opener: StoreOpener, node: string): StoreTarget {
   const { store } = config;
   const base = { dataDir: config.events.dataDir, maxJsonDepth: config.limits.maxJsonDepth };
-  if (store.databaseUrl === undefined) return base;
+  if (store.databaseUrl === undefined) return opener === 'ingest' ? { ...base, checkpointLast: true } : base;
   const connections = opener === 'store-pool' ? store.poolThreadConnections : opener === 'ingest' ? store.ingestConnections : 1;
   return {
     ...base,
@@ -80,7 +82,7 @@ export function openPgPool(database: DatabaseTarget, logger: Logger | undefined)
 }
 
 export function openStore(target: StoreTarget, logger?: Logger): Store {
-  if (target.database === undefined) return openSqliteStore(target.dataDir, target.maxJsonDepth);
+  if (target.database === undefined) return openSqliteStore(target.dataDir, target.maxJsonDepth, { checkpointLast: target.checkpointLast });
   return new PostgresStore(openPgPool(target.database, logger), {
     maxJsonDepth: target.maxJsonDepth,
     node: target.database.node,

@@ -33,6 +33,13 @@ export type { DeadLetter, Entity, Equipment, EquipmentInput, PositionRecord, Use
 /** An event a write put in the outbox, on its channel. */
 export interface OutboxEvent {
   readonly channel: string;
+  /**
+   * The event as its transaction logged it, when the driver knows it without another round trip
+   * (SQLite): committed, so ingest may deliver it on this node at once (the local fast path,
+   * channel-pipeline.ts `written`) while the relay still publishes the outbox row; the bus's copy
+   * is then dropped by offset. Absent: this node waits for the bus like any other.
+   */
+  readonly logged?: LogRow;
 }
 
 export interface Store {

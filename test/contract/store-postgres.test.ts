@@ -71,7 +71,8 @@ describe('the PostgreSQL driver answers byte for byte as the SQLite driver', () 
       out.push([
         what,
         await p.then(
-          (v) => v,
+          // An event's `logged` row is SQLite's alone (ingest's local fast path; the contract checks it against the log).
+          (v) => (v === undefined ? v : JSON.parse(JSON.stringify(v, (key, x: unknown) => (key === 'logged' ? undefined : x)))),
           (e: Error & { code?: string }) => ({ refused: e.code, message: e.message }),
         ),
       ]);

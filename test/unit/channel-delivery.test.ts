@@ -82,8 +82,14 @@ async function node(rules: BusRules = {}, leaseMs = 5_000, headPollMs = 0) {
     await store.outbox.publish(channel, JSON.stringify({ type: 'notification', notification_type: type, data: {} }));
     relay.nudge();
   };
+  /** A write whose committed row is handed to the pipeline at once, as an edge does with the store pool's reply (the local fast path). */
+  const writeLocal = async (type: string, channel = 'general') => {
+    const event = await store.outbox.publish(channel, JSON.stringify({ type: 'notification', notification_type: type, data: {} }));
+    if (event.logged === undefined) throw new Error('the SQLite store gave no logged row');
+    return event.logged;
+  };
   const seen = () => delivered.map((e) => [e.offset, JSON.parse(e.frames[0] as string).notification_type as string]);
-  return { relay, pipeline, store, delivered, seen, write, shared, published, epoch: init.epoch, dir };
+  return { relay, pipeline, store, delivered, seen, write, writeLocal, shared, published, epoch: init.epoch, dir };
 }
 
 async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 8000): Promise<void> {
@@ -219,5 +225,67 @@ describe('outbox dead letters', () => {
     await new Promise((r) => setTimeout(r, 300)); // ten lease periods in which nothing may be claimed
     expect(n.published).toEqual([]);
     expect(await n.store.deadLetters.count()).toBe(0);
+  });
+});
+
+describe("the local fast path (rows from this node's store pool, delivered before the bus brings them back)", () => {
+  it('delivers each written row at once, once, in offset order; the relay still publishes it and the bus copy is dropped, not counted as a duplicate', async () => {
+    const n = await node({ twice: true });
+    for (const type of ['a', 'b', 'c']) {
+      n.pipeline.written([await n.writeLocal(type)]);
+      n.relay.nudge();
+    }
+    n.pipeline.flush();
+    // Delivered in this turn, before any bus message could come back.
+    expect(n.seen()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+      [3, 'c'],
+    ]);
+    await until('an empty outbox', async () => (await n.store.outbox.count()) === 0);
+    await until('both copies of each back from the bus', () => n.shared.getIngest('events_received_total') === 6);
+    expect(n.published).toHaveLength(3);
+    expect(n.delivered).toHaveLength(3);
+    expect(n.shared.getIngest('events_local_total')).toBe(3);
+    expect(n.shared.getIngest('events_duplicates_total')).toBe(3); // the second copies only
+  });
+
+  it('rows handed out of order (two edges) are held and the gap read from the log: subscribers see the log order', async () => {
+    const n = await node({ drop: () => true });
+    const a = await n.writeLocal('a');
+    const b = await n.writeLocal('b');
+    n.pipeline.written([b]);
+    await until('both events', () => n.delivered.length === 2);
+    n.pipeline.written([a]); // late: a copy by now
+    n.pipeline.flush();
+    expect(n.seen()).toEqual([
+      [1, 'a'],
+      [2, 'b'],
+    ]);
+    expect(n.shared.getIngest('events_gap_repaired_total')).toBe(1);
+  });
+
+  it('the bus down: written rows still reach this node, and stay in the outbox until the broker has them', async () => {
+    const n = await node({ noAck: () => true });
+    n.pipeline.written([await n.writeLocal('a')]);
+    n.pipeline.flush();
+    expect(n.seen()).toEqual([[1, 'a']]);
+    n.relay.nudge();
+    await until('published', () => n.published.length === 1);
+    expect(await n.store.outbox.count()).toBe(1);
+  });
+
+  it('the store hands on only what its transaction committed: a refused write gives nothing, an update that changes nothing no event', async () => {
+    const n = await node();
+    const spec = loadConfig({}).events.channels.collections[0];
+    const created = await n.store.entities.create(spec, { tipo: 'x' });
+    const [row] = await n.store.log.range(spec.channel, 1, 1, 1);
+    expect(created.event.logged).toEqual(row);
+    await expect(n.store.outbox.publish('general', '{"deep":' + '['.repeat(100) + ']'.repeat(100) + '}')).rejects.toThrow();
+    const id = Number(created.entity[spec.idField]);
+    const same = await n.store.entities.update(spec, id, {});
+    expect(same?.event).toBeNull();
+    const changed = await n.store.entities.update(spec, id, { tipo: 'y' });
+    expect(changed?.event?.logged?.offset).toBe(2);
   });
 });

@@ -1,6 +1,7 @@
 /** The channels' thread messages (threads/messages.ts composes every feature's). */
 import type { EventFrames } from './envelopes.js';
 import type { RenderedMessage } from '../azure/frames.js';
+import type { LogRow } from '../../store/store.js';
 
 export type ChannelsToEdge =
   /** The channel events ingest took in one turn, in order: one message per edge per turn. */
@@ -9,8 +10,12 @@ export type ChannelsToEdge =
   | { readonly t: 'channels-init'; readonly epoch: string; readonly heads: readonly [string, number][]; readonly history: readonly ChannelEventRecord[] };
 
 export type ChannelsToIngest =
-  /** The store wrote outbox rows: relay them now rather than at the next tick. */
-  | { readonly t: 'outbox' }
+  /**
+   * The store wrote outbox rows: relay them now rather than at the next tick. `events`: the rows
+   * committed, when the store pool gave them (SQLite), delivered on this node at once (the local
+   * fast path, channel-pipeline.ts `written`); the relay publishes them all the same.
+   */
+  | { readonly t: 'outbox'; readonly events?: readonly LogRow[] }
   /**
    * A client's `since` is ahead of this edge (another node gave that offset): read the store's heads
    * now, without the head poll's grace, so this node catches up within the client's wait.

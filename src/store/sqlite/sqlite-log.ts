@@ -28,12 +28,32 @@ export class SqliteLogAppender {
     this.enqueue = db.prepare('INSERT INTO outbox (channel, offset, created_at) VALUES (?, ?, ?)');
   }
 
+  /** The row the last append wrote (capture). */
+  private last: LogRow | null = null;
+  private appended = 0;
+
   /** Must run inside the write's transaction. */
   append(channel: string, eventJson: string, at = Date.now()): Position {
     const offset = this.nextOffset.get(channel)!.last_offset;
     this.insertLog.run(channel, offset, at, eventJson);
     this.enqueue.run(channel, offset, at);
+    this.appended++;
+    this.last = { channel, offset, at, event: eventJson };
     return { channel, offset };
+  }
+
+  /**
+   * Runs a write (its transaction inside) and returns what it logged: the row it committed, or
+   * null (none, or more than one). For the local fast path (store.ts OutboxEvent.logged): a write
+   * that throws returns nothing, so a rolled-back row is never handed on.
+   */
+  capture<T>(write: () => T): [T, LogRow | null] {
+    this.last = null;
+    this.appended = 0;
+    const value = write();
+    const row = this.appended === 1 ? this.last : null;
+    this.last = null;
+    return [value, row];
   }
 }
 
@@ -89,7 +109,7 @@ export class SqliteOutbox implements Outbox {
 
   constructor(
     db: Db,
-    private readonly publishEvent: (channel: string, eventJson: string) => Position,
+    private readonly publishEvent: (channel: string, eventJson: string) => OutboxEvent,
   ) {
     const select =
       'SELECT o.id, o.channel, o.offset, l.at, l.event, 1 AS attempts FROM outbox o JOIN channel_log l ON l.channel = o.channel AND l.offset = o.offset';
@@ -103,7 +123,7 @@ export class SqliteOutbox implements Outbox {
   }
 
   async publish(channel: string, eventJson: string): Promise<OutboxEvent> {
-    return { channel: this.publishEvent(channel, eventJson).channel };
+    return this.publishEvent(channel, eventJson);
   }
 
   async claim(_node: string, leaseMs: number, limit: number): Promise<OutboxRow[]> {

@@ -19,7 +19,7 @@ import { PositionStore } from '../../features/telemetry/store/position-store.js'
 import { TripMonitorStore } from '../../features/trips/store/trip-monitor-store.js';
 import { TripStore } from '../../features/trips/store/trip-store.js';
 import type { TripStep } from '../../features/trips/trip-steps.js';
-import { openDatabase, type Db } from '../database.js';
+import { openDatabase, type Db, type OpenOptions } from '../database.js';
 import { SqliteLog, SqliteOutbox } from './sqlite-log.js';
 import type {
   AzureUserGroupRepository,
@@ -29,8 +29,10 @@ import type {
   EntityRepository,
   EquipmentInput,
   EquipmentRepository,
+  LogRow,
   NodeRepository,
   Outbox,
+  OutboxEvent,
   Position,
   PositionRepository,
   RevocationRepository,
@@ -38,6 +40,9 @@ import type {
   TripMonitorRepository,
   TripRepository,
 } from '../store.js';
+
+/** A write's event, with the log row it committed when there is exactly that one (the fast path: store.ts OutboxEvent.logged). */
+const written = (channel: string, logged: LogRow | null): OutboxEvent => (logged !== null && logged.channel === channel ? { channel, logged } : { channel });
 
 class SqliteEntities implements EntityRepository {
   constructor(private readonly inner: EntityStore) {}
@@ -51,18 +56,19 @@ class SqliteEntities implements EntityRepository {
   }
 
   async create(c: CollectionSpec, fields: Entity) {
-    return { entity: this.inner.create(c, fields), event: { channel: c.channel } };
+    const [entity, logged] = this.inner.logging(() => this.inner.create(c, fields));
+    return { entity, event: written(c.channel, logged) };
   }
 
   async update(c: CollectionSpec, id: number, fields: Entity) {
-    const result = this.inner.update(c, id, fields);
+    const [result, logged] = this.inner.logging(() => this.inner.update(c, id, fields));
     if (!result) return null;
-    return { ...result, event: result.updatedFields.length > 0 ? { channel: c.channel } : null };
+    return { ...result, event: result.updatedFields.length > 0 ? written(c.channel, logged) : null };
   }
 
   async delete(c: CollectionSpec, id: number) {
-    const entity = this.inner.delete(c, id);
-    return entity ? { entity, event: { channel: c.channel } } : null;
+    const [entity, logged] = this.inner.logging(() => this.inner.delete(c, id));
+    return entity ? { entity, event: written(c.channel, logged) } : null;
   }
 }
 
@@ -90,8 +96,8 @@ class SqliteTrips implements TripRepository {
   constructor(private readonly inner: TripStore) {}
 
   async step(step: TripStep, body: unknown) {
-    const result = this.inner.step(step, body);
-    return { body: result.body, event: result.wroteEvent ? { channel: TRIPS_CHANNEL } : null };
+    const [result, logged] = this.inner.logging(() => this.inner.step(step, body));
+    return { body: result.body, event: result.wroteEvent ? written(TRIPS_CHANNEL, logged) : null };
   }
 
   async get(id: number) {
@@ -145,7 +151,7 @@ export class SqliteStore implements Store {
     this.equipment = new SqliteEquipment(tripStore);
     this.trips = new SqliteTrips(tripStore);
     this.log = new SqliteLog(db);
-    this.outbox = new SqliteOutbox(db, (channel, json) => entityStore.publish(channel, json));
+    this.outbox = new SqliteOutbox(db, (channel, json) => written(channel, entityStore.logging(() => entityStore.publish(channel, json))[1]));
     this.deadLetters = new SqliteDeadLetters(new DeadLetters(db));
     const positions = new PositionStore(db);
     this.positions = {
@@ -191,6 +197,6 @@ export class SqliteStore implements Store {
 }
 
 /** Opens gateway.sqlite in `dataDir` (created with its tables if needed) on a connection of its own. */
-export function openSqliteStore(dataDir: string, maxJsonDepth: number): SqliteStore {
-  return new SqliteStore(openDatabase(dataDir), maxJsonDepth);
+export function openSqliteStore(dataDir: string, maxJsonDepth: number, options: OpenOptions = {}): SqliteStore {
+  return new SqliteStore(openDatabase(dataDir, 'store', options), maxJsonDepth);
 }

@@ -22,13 +22,14 @@ import { handleAsync, jsonReply, sendError, sendJson } from '../../../edge/http-
 import { pathParameter } from '../../../edge/request-encoding.js';
 import { clusterView } from '../../cluster/cluster-view.js';
 import { max, perNode, sum } from '../../cluster/node-figures.js';
+import type { LogRow } from '../../../store/store.js';
 
 export interface ChannelStatsDeps {
   readonly config: GatewayConfig;
   readonly history: ChannelHistory;
   readonly shared: SharedStats;
   readonly store: PortClient<StoreTask, StoreReply>;
-  readonly nudgeRelay: () => void;
+  readonly nudgeRelay: (events?: readonly LogRow[]) => void;
   readonly logger: Logger;
   /** This node's id in the registry. */
   readonly nodeId: string;
@@ -102,7 +103,7 @@ export function registerChannelStatsRoutes(app: TemplatedApp, deps: ChannelStats
         });
         const reply = await store.call({ op: 'publish', channel, payload });
         if (!reply.ok) throw new GatewayError(reply.code, reply.message);
-        deps.nudgeRelay();
+        deps.nudgeRelay(reply.events);
         return jsonReply(200, { status: 'ok', channel, message });
       },
       (err) => logger.error({ err }, 'test event failed'),

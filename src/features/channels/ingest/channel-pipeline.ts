@@ -29,7 +29,7 @@
  */
 import type { Logger } from 'pino';
 import type { ChannelsConfig, ChannelSpec } from '../channel-config.js';
-import { MAX_EVENT_BYTES, readPosition, STAMP_BYTES } from '../outbox-event.js';
+import { MAX_EVENT_BYTES, positionPrefix, readPosition, STAMP_BYTES } from '../outbox-event.js';
 import { GatewayError } from '../../../errors/gateway-error.js';
 import { errorText } from '../../../log/error-text.js';
 import { RateLimitedLog } from '../../../log/rate-limited-log.js';
@@ -52,6 +52,8 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 /** Catch-up reads of the heads asked by the edges, at most one per this interval. */
 const CATCH_UP_MIN_MS = 100;
+/** Offsets delivered by the local fast path whose copy from the bus is still to come, per channel, at most. */
+const ECHOES_MAX = 4_096;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
 
@@ -67,6 +69,8 @@ interface ChannelState {
   repairing: boolean;
   /** The store's head at the previous poll. */
   polled: number;
+  /** Offsets this node delivered from its own store's reply (written), until the relay's copy comes back from the bus. */
+  readonly echoes: Set<number>;
 }
 
 export interface PipelineStore {
@@ -107,6 +111,7 @@ export class ChannelPipeline {
         heldBytes: 0,
         repairing: false,
         polled: 0,
+        echoes: new Set(),
       });
     }
     this.log = new RateLimitedLog(logger);
@@ -181,14 +186,43 @@ export class ChannelPipeline {
     }
     if (position.epoch !== this.epoch)
       return this.refuse(payload, `epoch ${position.epoch} is not this store's (${this.epoch}): another cluster or an old database`);
-    const { offset } = position;
+    // The relay's copy of an event this node already took from its own store (written): expected, not a duplicate.
+    if (st.echoes.delete(position.offset) && (position.offset <= st.delivered || st.held.has(position.offset))) return;
+    this.positioned(st, position.offset, position.at, payload, true);
+  }
+
+  /**
+   * The local fast path (docs/design/cluster-store.md §2.4): rows this node's store pool has just
+   * committed (an edge's `outbox` message, with the store's reply; SQLite), taken now as if the bus
+   * had brought them, so a subscriber on this node does not wait for the broker's round trip. They
+   * are in the log and the outbox already: the relay publishes them all the same (other nodes,
+   * backends, the at-least-once record), and the bus's copy is dropped by offset. Order is the
+   * log's as for any bus message: an offset ahead of the next is held and the gap read from the log.
+   */
+  written(rows: readonly LogRow[]): void {
+    for (const row of rows) {
+      const st = this.channels.get(row.channel);
+      if (st === undefined) continue;
+      if (!this.ready) {
+        st.wanted = Math.max(st.wanted, row.offset); // read from the log once the heads are known
+        continue;
+      }
+      if (st.echoes.size >= ECHOES_MAX) st.echoes.delete(st.echoes.values().next().value!); // the bus lost it: forget the oldest
+      st.echoes.add(row.offset);
+      this.stats.inc('events_local_total');
+      this.positioned(st, row.offset, row.at, Buffer.from(positionPrefix(row.offset, this.epoch, row.at) + row.event.slice(1)), false);
+    }
+  }
+
+  /** A positioned event (from the bus, or written on this node): delivered in offset order, held ahead of a gap, or dropped as a copy. */
+  private positioned(st: ChannelState, offset: number, at: number, payload: Buffer, fromBus: boolean): void {
     if (offset <= st.delivered || st.held.has(offset)) {
-      this.stats.inc('events_duplicates_total');
+      if (fromBus) this.stats.inc('events_duplicates_total');
       return;
     }
     st.wanted = Math.max(st.wanted, offset);
     if (offset === st.delivered + 1) {
-      this.deliverBus(st, offset, position.at, payload);
+      this.deliverBus(st, offset, at, payload);
       this.drainHeld(st);
       if (st.wanted > st.delivered) void this.repair(st);
       return;

@@ -68,7 +68,14 @@ export function channelsIngest(links: ChannelsIngestLinks): IngestFeature<Channe
       });
       return {
         control: [{ topic: config.events.topic, subtopics: 'one', handle: (channel, body) => channels.handle(channel, body) }],
-        handlers: { outbox: () => relay?.nudge(), 'catch-up': () => channels.catchUp() },
+        handlers: {
+          outbox: (message) => {
+            // Committed rows from this node's store pool: delivered now; the relay publishes them all the same.
+            if (message.events !== undefined) channels.written(message.events);
+            relay?.nudge();
+          },
+          'catch-up': () => channels.catchUp(),
+        },
         subscribed: () => {
           channels.subscribed();
           relay?.nudge();

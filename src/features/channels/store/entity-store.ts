@@ -9,7 +9,7 @@ import type { CollectionSpec } from '../channel-config.js';
 import { checkOutboxEvent } from '../outbox-event.js';
 import type { Db } from '../../../store/database.js';
 import { SqliteLogAppender } from '../../../store/sqlite/sqlite-log.js';
-import type { Position } from '../../../store/store.js';
+import type { LogRow, Position } from '../../../store/store.js';
 import { entityEvent, entityOf, updatedEntity, type Entity, type EntityAction } from './entity-changes.js';
 
 export type { Entity };
@@ -106,6 +106,11 @@ export class EntityStore {
       this.event(c, 'deleted', id, entity);
       return entity;
     })();
+  }
+
+  /** Runs one of the writes above and returns, with its result, the log row it committed (SqliteLogAppender.capture). */
+  logging<T>(write: () => T): [T, LogRow | null] {
+    return this.log.capture(write);
   }
 
   /** An event from the publish API: into the log and the outbox, so a broker outage delays it and loses nothing. */

@@ -11,6 +11,7 @@ import { STEPS, tripFieldsOf, tripIdOf, tripJson, type Trip, type TripFields, ty
 import { newTrip, steppedTrip, tripEvent, tripOf, type TripRecord } from './trip-changes.js';
 import type { Db } from '../../../store/database.js';
 import { SqliteLogAppender } from '../../../store/sqlite/sqlite-log.js';
+import type { LogRow } from '../../../store/store.js';
 
 const EQUIPMENT_KINDS = ['truck', 'excavator'] as const;
 export type EquipmentKind = (typeof EQUIPMENT_KINDS)[number];
@@ -129,6 +130,11 @@ export class TripStore {
       this.insertTripEvent.run(trip.id, STEPS[step].event, Date.now());
       return { body: step === 'crear' ? { id: trip.id } : tripJson(trip), wroteEvent: true };
     })();
+  }
+
+  /** Runs step() and returns, with its result, the log row it committed (SqliteLogAppender.capture). */
+  logging<T>(write: () => T): [T, LogRow | null] {
+    return this.log.capture(write);
   }
 
   getTrip(id: number): Record<string, unknown> {
