@@ -81,7 +81,7 @@ describe('npm run bench (smoke sizes)', () => {
       expect(row.run.clientAcks, route).toBeGreaterThan(0);
     }
     expect(result.checks.map((c: { status: string }) => c.status)).toEqual(expect.arrayContaining(['n/a']));
-    expect(result.checks).toHaveLength(11);
+    expect(result.checks).toHaveLength(12);
     expect(stdout).toMatch(/Targets\n/);
     expect(stdout).toMatch(/1\. Fan-out/);
     expect(stdout).toMatch(/gw ×/);
