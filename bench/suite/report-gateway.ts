@@ -6,7 +6,7 @@ import { MANY_CHANNELS, type RestResult } from './rest-writes.js';
 import { AZURE_ROUTE_LABELS, keptUp, type AzureResult, type AzureRow } from './azure.js';
 import type { ClusterResult, ClusterSetup } from './cluster.js';
 import type { AzureStormRun } from './azure-storm.js';
-import { n, pad, padEnd } from './report-text.js';
+import { latencyCells, loadCells, n, pad, padEnd } from './report-text.js';
 import type { RunNumbers } from './scenarios.js';
 
 const AZURE_HEADER = [
@@ -46,7 +46,6 @@ export function formatAzure(a: AzureResult | undefined, errors: readonly string[
     const uws = (rate: number) => a.rows.find((row) => row.route === 'uws-bare' && row.run.rate === rate)?.run;
     const row = (x: AzureRow): string => {
       const r = x.run;
-      const l = r.latencyMs;
       const base = uws(r.rate);
       const ratio = base && x.route !== 'uws-bare' && base.deliveriesPerS > 0 ? (r.deliveriesPerS / base.deliveriesPerS).toFixed(2) : '';
       const cost =
@@ -56,18 +55,8 @@ export function formatAzure(a: AzureResult | undefined, errors: readonly string[
       return [
         padEnd(AZURE_ROUTE_LABELS[x.route], 24),
         pad(n(r.rate), 6),
-        pad(n(l.p50, 2), 7),
-        pad(n(l.p90, 2), 7),
-        pad(n(l.p99, 2), 7),
-        pad(n(l.p999, 2), 7),
-        pad(n(l.max, 1), 7),
-        pad(n(r.deliveriesPerS), 10),
-        pad(n(r.lost), 7),
-        pad(n(r.serverConflations), 6),
-        pad(n(r.serverCpuPct), 6),
-        pad(n(r.serverUsPerDelivery, 1), 6),
-        pad(n(r.serverRssMb), 6),
-        pad(n(r.clientCpuPct), 6),
+        ...latencyCells(r, true),
+        ...loadCells(r),
         pad(n(r.frameBytes), 6),
         pad(ratio, 6),
         pad(cost, 6),
@@ -240,7 +229,6 @@ export function formatCluster(c: ClusterResult | undefined, errors: readonly str
     const find = (setup: ClusterSetup, connections: number) => c.fanout.find((f) => f.setup === setup && f.run.connections === connections)?.run;
     const ratio = (a: number | null | undefined, b: number | null | undefined) => (a && b ? (a / b).toFixed(2) : '');
     for (const { setup, run: r, nodes } of c.fanout) {
-      const l = r.latencyMs;
       const one = setup === 'two-nodes' ? find('one-node', r.connections) : undefined;
       const uws = setup !== 'uws-bare' ? find('uws-bare', r.connections) : undefined;
       lines.push(
@@ -248,17 +236,8 @@ export function formatCluster(c: ClusterResult | undefined, errors: readonly str
           padEnd(CLUSTER_LABELS[setup], 24),
           pad(n(r.connections), 7),
           pad(n(r.rate), 6),
-          pad(n(l.p50, 2), 7),
-          pad(n(l.p90, 2), 7),
-          pad(n(l.p99, 2), 7),
-          pad(n(l.p999, 2), 7),
-          pad(n(r.deliveriesPerS), 10),
-          pad(n(r.lost), 7),
-          pad(n(r.serverConflations), 6),
-          pad(n(r.serverCpuPct), 6),
-          pad(n(r.serverUsPerDelivery, 1), 6),
-          pad(n(r.serverRssMb), 6),
-          pad(n(r.clientCpuPct), 6),
+          ...latencyCells(r, false),
+          ...loadCells(r),
           pad(ratio(r.deliveriesPerS, one?.deliveriesPerS), 8),
           pad(ratio(r.deliveriesPerS, uws?.deliveriesPerS), 6),
           pad(ratio(r.serverUsPerDelivery, uws?.serverUsPerDelivery), 6),

@@ -8,7 +8,7 @@ import { TARGET_SPECS, type TargetName } from './targets.js';
 import type { ClusterResult } from './cluster.js';
 import type { AzureStormRun } from './azure-storm.js';
 import { azureStormRatios, azureStormTable, formatAzure, formatCluster, formatRest } from './report-gateway.js';
-import { n, pad, padEnd } from './report-text.js';
+import { latencyCells, loadCells, n, pad, padEnd } from './report-text.js';
 
 export interface SuiteResult {
   readonly benchmark: 'suite';
@@ -35,25 +35,7 @@ export interface SuiteResult {
 }
 
 function runRow(label: string, r: RunNumbers, ratio: string): string {
-  const l = r.latencyMs;
-  return [
-    padEnd(label, 24),
-    pad(n(r.connections), 7),
-    pad(r.encoding, 8),
-    pad(n(l.p50, 2), 7),
-    pad(n(l.p90, 2), 7),
-    pad(n(l.p99, 2), 7),
-    pad(n(l.p999, 2), 7),
-    pad(n(l.max, 1), 7),
-    pad(n(r.deliveriesPerS), 10),
-    pad(n(r.lost), 7),
-    pad(n(r.serverConflations), 6),
-    pad(n(r.serverCpuPct), 6),
-    pad(n(r.serverUsPerDelivery, 1), 6),
-    pad(n(r.serverRssMb), 6),
-    pad(n(r.clientCpuPct), 6),
-    pad(ratio, 7),
-  ].join(' ');
+  return [padEnd(label, 24), pad(n(r.connections), 7), pad(r.encoding, 8), ...latencyCells(r, true), ...loadCells(r), pad(ratio, 7)].join(' ');
 }
 
 const HEADER = [
