@@ -40,6 +40,7 @@ import type { ChannelEventRecord, ChannelsToEdge } from '../messages.js';
 import { ChannelIntake } from './channel-intake.js';
 import { azureGroupsOf, parseBusEvent, parseLogEvent, renderRecord } from './channel-records.js';
 import type { ChannelEvent } from '../channel-event.js';
+import { newChannelState, rememberEcho, takeEcho, type ChannelState } from './channel-state.js';
 
 /** The log's trim (each channel's history size and age): the edges' rings bound what is replayed, this bounds the store. */
 const TRIM_INTERVAL_MS = 5_000;
@@ -52,26 +53,8 @@ const RETRY_MIN_MS = 100;
 const RETRY_MAX_MS = 5_000;
 /** Catch-up reads of the heads asked by the edges, at most one per this interval. */
 const CATCH_UP_MIN_MS = 100;
-/** Offsets delivered by the local fast path whose copy from the bus is still to come, per channel, at most. */
-const ECHOES_MAX = 4_096;
 
 const delay = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-
-interface ChannelState {
-  readonly spec: ChannelSpec;
-  /** The last offset handed to the edges. */
-  delivered: number;
-  /** The highest offset known to exist (from the bus or the head poll). */
-  wanted: number;
-  /** Bus messages ahead of `delivered + 1`, by offset. */
-  readonly held: Map<number, Buffer>;
-  heldBytes: number;
-  repairing: boolean;
-  /** The store's head at the previous poll. */
-  polled: number;
-  /** Offsets this node delivered from its own store's reply (written), until the relay's copy comes back from the bus. */
-  readonly echoes: Set<number>;
-}
 
 export interface PipelineStore {
   readonly log: ChannelLog;
@@ -102,18 +85,7 @@ export class ChannelPipeline {
     /** Asked to publish again what was just written (the relay's nudge). */
     written: () => void,
   ) {
-    for (const spec of config.channels) {
-      this.channels.set(spec.name, {
-        spec,
-        delivered: 0,
-        wanted: 0,
-        held: new Map(),
-        heldBytes: 0,
-        repairing: false,
-        polled: 0,
-        echoes: new Set(),
-      });
-    }
+    for (const spec of config.channels) this.channels.set(spec.name, newChannelState(spec));
     this.log = new RateLimitedLog(logger);
     this.intakes = new ChannelIntake(store.outbox, stats, this.log, written);
   }
@@ -187,7 +159,7 @@ export class ChannelPipeline {
     if (position.epoch !== this.epoch)
       return this.refuse(payload, `epoch ${position.epoch} is not this store's (${this.epoch}): another cluster or an old database`);
     // The relay's copy of an event this node already took from its own store (written): expected, not a duplicate.
-    if (st.echoes.delete(position.offset) && (position.offset <= st.delivered || st.held.has(position.offset))) return;
+    if (takeEcho(st, position.offset)) return;
     this.positioned(st, position.offset, position.at, payload, true);
   }
 
@@ -207,8 +179,7 @@ export class ChannelPipeline {
         st.wanted = Math.max(st.wanted, row.offset); // read from the log once the heads are known
         continue;
       }
-      if (st.echoes.size >= ECHOES_MAX) st.echoes.delete(st.echoes.values().next().value!); // the bus lost it: forget the oldest
-      st.echoes.add(row.offset);
+      rememberEcho(st, row.offset);
       this.stats.inc('events_local_total');
       this.positioned(st, row.offset, row.at, Buffer.from(positionPrefix(row.offset, this.epoch, row.at) + row.event.slice(1)), false);
     }
